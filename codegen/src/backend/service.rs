@@ -1,0 +1,98 @@
+//! The service backend: for every service, the trait users implement, its
+//! `ServiceInfo` table and the function that wraps an implementation for the
+//! server. Per-method logic stays in `apigen_runtime::dispatch`.
+
+use askama::Template;
+use heck::{ToShoutySnakeCase, ToSnakeCase};
+
+use super::doc_attrs;
+use crate::diagnostics::Error;
+use crate::model::{Idempotency, MethodKind, Package};
+
+#[derive(Template)]
+#[template(path = "service/services.rs", escape = "none")]
+struct ServicesTemplate {
+    services: Vec<ServiceView>,
+}
+
+struct ServiceView {
+    docs: String,
+    rust_name: String,
+    full_name: String,
+    info_name: String,
+    fn_name: String,
+    methods: Vec<MethodView>,
+}
+
+struct MethodView {
+    docs: String,
+    name: String,
+    rust_name: String,
+    param: String,
+    ret: String,
+    kind: &'static str,
+    dispatch: &'static str,
+    input: String,
+    output: String,
+    no_side_effects: bool,
+}
+
+/// The service code of one package; empty when it has no services.
+pub fn generate(package: &Package) -> Result<String, Error> {
+    if package.services.is_empty() {
+        return Ok(String::new());
+    }
+    let services = package
+        .services
+        .iter()
+        .map(|s| {
+            let mut docs = s.docs.clone();
+            if s.deprecated {
+                docs.push(String::new());
+                docs.push("Deprecated.".to_owned());
+            }
+            ServiceView {
+                docs: doc_attrs(&docs),
+                rust_name: s.rust_name.clone(),
+                full_name: s.full_name.clone(),
+                info_name: format!("{}_INFO", s.name.to_shouty_snake_case()),
+                fn_name: format!("{}_service", s.name.to_snake_case()),
+                methods: s
+                    .methods
+                    .iter()
+                    .map(|m| {
+                        let (input, output) = (&m.input.rust_path, &m.output.rust_path);
+                        let streams_in = matches!(m.kind, MethodKind::ClientStreaming | MethodKind::BidiStreaming);
+                        let streams_out = matches!(m.kind, MethodKind::ServerStreaming | MethodKind::BidiStreaming);
+                        MethodView {
+                            docs: doc_attrs(&m.docs),
+                            name: m.name.clone(),
+                            rust_name: m.rust_name.clone(),
+                            param: if streams_in {
+                                format!("requests: ::apigen_runtime::RequestStream<{input}>")
+                            } else {
+                                format!("request: {input}")
+                            },
+                            ret: if streams_out {
+                                format!("::apigen_runtime::ResponseStream<{output}>")
+                            } else {
+                                output.clone()
+                            },
+                            kind: m.kind.runtime_variant(),
+                            dispatch: match m.kind {
+                                MethodKind::Unary => "unary",
+                                MethodKind::ServerStreaming => "server_streaming",
+                                MethodKind::ClientStreaming => "client_streaming",
+                                MethodKind::BidiStreaming => "bidi_streaming",
+                            },
+                            input: m.input.full_name.clone(),
+                            output: m.output.full_name.clone(),
+                            no_side_effects: m.idempotency == Idempotency::NoSideEffects,
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    ServicesTemplate { services }.render().map_err(|e| Error::Internal(format!("service template: {e}")))
+}

@@ -1,0 +1,123 @@
+//! apigen: one protobuf schema in; Rust types, service traits and protocol
+//! adapters out.
+//!
+//! The pipeline (see `ARCHITECTURE.md`):
+//! [`frontend`] (protox) → [`lower`] (descriptors to [`model`]) →
+//! [`backend`]s → [`output`] (syn + prettyplease, write or check).
+//!
+//! From a `build.rs`:
+//!
+//! ```no_run
+//! fn main() -> Result<(), apigen::Error> {
+//!     apigen::configure().compile(&["proto/bookstore.proto"], &["proto"])
+//! }
+//! ```
+//!
+//! and in the crate, `apigen_runtime::include_api!();`.
+
+pub mod backend;
+pub mod diagnostics;
+pub mod frontend;
+pub mod lower;
+pub mod model;
+pub mod output;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostics::{Diagnostic, Error};
+pub use output::Files;
+
+/// Everything one run produced: the files, and every file read on the way.
+#[derive(Debug)]
+pub struct Generated {
+    /// The generated files, by path relative to the output directory.
+    pub files: Files,
+    /// The `.proto` files read from disk (imports included).
+    pub inputs: Vec<PathBuf>,
+    /// The model, for tools built on apigen.
+    pub api: model::Api,
+}
+
+/// Runs the whole pipeline for `files` with `includes` as import roots.
+///
+/// With no include path, each file's directory is one.
+pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Error> {
+    let compiled = frontend::compile(files, includes)?;
+    let api = lower::lower(&compiled)?;
+    let mut code = backend::types::generate(&compiled, &api)?;
+    for package in &api.packages {
+        let services = backend::service::generate(package)?;
+        code.entry(package.name.clone()).or_default().push_str(&services);
+    }
+    let files = output::assemble(&api, code)?;
+    let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();
+    Ok(Generated { files, inputs, api })
+}
+
+/// Starts a `build.rs` configuration.
+///
+/// ```no_run
+/// // build.rs
+/// fn main() -> Result<(), apigen::Error> {
+///     apigen::configure().compile(&["proto/bookstore.proto"], &["proto"])
+/// }
+/// ```
+pub fn configure() -> Config {
+    Config::default()
+}
+
+/// Options for generating code from a `build.rs`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    out_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Writes into `dir` instead of `$OUT_DIR/apigen`, for stubs committed
+    /// to the repository:
+    ///
+    /// ```no_run
+    /// // build.rs
+    /// fn main() -> Result<(), apigen::Error> {
+    ///     apigen::configure().out_dir("src/gen").compile(&["proto/x.proto"], &["proto"])
+    /// }
+    /// // src/lib.rs: `mod gen;`
+    /// ```
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Generates code for `files` (and everything they import), resolving
+    /// imports against `includes`, and prints `cargo:rerun-if-changed` for
+    /// every file read.
+    ///
+    /// ```no_run
+    /// apigen::configure().compile(&["proto/x.proto"], &["proto"]).unwrap();
+    /// ```
+    pub fn compile(&self, files: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
+        let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_owned()).collect();
+        let includes: Vec<PathBuf> = includes.iter().map(|f| f.as_ref().to_owned()).collect();
+        let result = generate(&files, &includes);
+        // Even on error, rerun when the named files change.
+        for file in &files {
+            println!("cargo:rerun-if-changed={}", file.display());
+        }
+        let generated = result?;
+        for input in &generated.inputs {
+            if !files.contains(input) {
+                println!("cargo:rerun-if-changed={}", input.display());
+            }
+        }
+        let dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let out = std::env::var_os("OUT_DIR").ok_or_else(|| {
+                    Error::Usage("OUT_DIR is not set: call compile() from a build.rs, or set .out_dir(..)".to_owned())
+                })?;
+                PathBuf::from(out).join("apigen")
+            }
+        };
+        generated.files.write(&dir)
+    }
+}

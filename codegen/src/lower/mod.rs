@@ -1,0 +1,564 @@
+//! Lowering: descriptors to the model. The only module that reads
+//! descriptors; it resolves names, options, HTTP rules and spans, and rejects
+//! what cannot work with a diagnostic that says where and how to fix it.
+
+mod checks;
+mod http;
+pub mod names;
+pub mod template;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use prost_reflect::{
+    Cardinality as PbCardinality, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor,
+    FileDescriptor, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
+};
+
+use crate::diagnostics::{Diagnostic, Error};
+use crate::frontend::{ANNOTATION_FILES, Compiled};
+use crate::model::*;
+
+/// Builds the model for `compiled`, or every diagnostic found.
+pub fn lower(compiled: &Compiled) -> Result<Api, Error> {
+    let mut l = Lowerer::new(compiled);
+    let files = l.files_to_generate();
+    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+    for file in &files {
+        let package = packages.entry(file.package_name().to_owned()).or_insert_with(|| Package {
+            name: file.package_name().to_owned(),
+            ..Package::default()
+        });
+        package.files.push(file.name().to_owned());
+        for message in file.messages() {
+            l.message(&message, package);
+        }
+        for en in file.enums() {
+            l.enumeration(&en, package);
+        }
+        for service in file.services() {
+            let service = l.service(&service);
+            package.services.push(service);
+        }
+    }
+    let api = Api { packages: packages.into_values().collect(), roots: compiled.roots.clone() };
+    l.check_names(&api);
+    l.check_duplicate_bindings(&api);
+    if l.diags.is_empty() { Ok(api) } else { Err(Error::Schema(l.diags)) }
+}
+
+pub(crate) struct Lowerer<'a> {
+    c: &'a Compiled,
+    pub(crate) diags: Vec<Diagnostic>,
+    locations: HashMap<String, HashMap<Vec<i32>, prost_types::source_code_info::Location>>,
+    ext_http: Option<ExtensionDescriptor>,
+    ext_behavior: Option<ExtensionDescriptor>,
+    ext_method: Option<ExtensionDescriptor>,
+    ext_service: Option<ExtensionDescriptor>,
+}
+
+/// A resolved source position: the model's span and the byte range for diagnostics.
+#[derive(Clone)]
+pub(crate) struct Pos {
+    pub(crate) span: Span,
+    pub(crate) range: Option<(usize, usize)>,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(c: &'a Compiled) -> Self {
+        let mut locations = HashMap::new();
+        for file in &c.files.file {
+            let map = file
+                .source_code_info
+                .iter()
+                .flat_map(|i| &i.location)
+                .map(|l| (l.path.clone(), l.clone()))
+                .collect();
+            locations.insert(file.name().to_owned(), map);
+        }
+        Lowerer {
+            c,
+            diags: Vec::new(),
+            locations,
+            ext_http: c.pool.get_extension_by_name("google.api.http"),
+            ext_behavior: c.pool.get_extension_by_name("google.api.field_behavior"),
+            ext_method: c.pool.get_extension_by_name("apigen.method"),
+            ext_service: c.pool.get_extension_by_name("apigen.service"),
+        }
+    }
+
+    /// The files code is generated for: every file in the closure except the
+    /// well-known types (they come from the runtime) and annotation files no
+    /// generated type refers to.
+    fn files_to_generate(&self) -> Vec<FileDescriptor> {
+        let all: Vec<FileDescriptor> = self
+            .c
+            .files
+            .file
+            .iter()
+            .filter_map(|f| self.c.pool.get_file_by_name(f.name()))
+            .filter(|f| !f.name().starts_with("google/protobuf/"))
+            .collect();
+        let is_annotation = |f: &FileDescriptor| {
+            ANNOTATION_FILES.contains(&f.name()) && !self.c.roots.iter().any(|r| r == f.name())
+        };
+        let mut included: BTreeSet<String> =
+            all.iter().filter(|f| !is_annotation(f)).map(|f| f.name().to_owned()).collect();
+        loop {
+            let mut referenced = BTreeSet::new();
+            for f in all.iter().filter(|f| included.contains(f.name())) {
+                for m in f.messages() {
+                    referenced_files(&m, &mut referenced);
+                }
+                for s in f.services() {
+                    for m in s.methods() {
+                        referenced.insert(m.input().parent_file().name().to_owned());
+                        referenced.insert(m.output().parent_file().name().to_owned());
+                    }
+                }
+            }
+            let before = included.len();
+            included.extend(referenced.into_iter().filter(|n| all.iter().any(|f| f.name() == n)));
+            if included.len() == before {
+                break;
+            }
+        }
+        all.into_iter().filter(|f| included.contains(f.name())).collect()
+    }
+
+    /// The position of the element at `path` in `file`, or of its closest
+    /// enclosing element that has one.
+    pub(crate) fn pos(&self, file: &str, path: &[i32]) -> Pos {
+        let map = self.locations.get(file);
+        let mut path = path;
+        loop {
+            if let Some(loc) = map.and_then(|m| m.get(path)) {
+                let s = &loc.span;
+                let (line, col) = (s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0));
+                let (end_line, end_col) = if s.len() >= 4 { (s[2], s[3]) } else { (line, s.get(2).copied().unwrap_or(col)) };
+                let range = self.c.sources.get(file).and_then(|src| {
+                    let start = offset_of(&src.text, line, col)?;
+                    let end = offset_of(&src.text, end_line, end_col).unwrap_or(start);
+                    Some((start, end.saturating_sub(start)))
+                });
+                return Pos {
+                    span: Span { file: file.to_owned(), line: line as u32 + 1, column: col as u32 + 1 },
+                    range,
+                };
+            }
+            match path.split_last() {
+                Some((_, rest)) => path = rest,
+                None => return Pos { span: Span { file: file.to_owned(), line: 0, column: 0 }, range: None },
+            }
+        }
+    }
+
+    /// Records a diagnostic at `pos` (narrowed to `range` when given).
+    pub(crate) fn error(&mut self, pos: &Pos, range: Option<(usize, usize)>, message: impl Into<String>, help: impl Into<String>) {
+        let file = &pos.span.file;
+        let text = self.c.sources.get(file).map(|s| Arc::clone(&s.text));
+        let display = self.c.sources.display_name(file);
+        self.diags.push(Diagnostic::new(&display, text, range.or(pos.range), message, help));
+    }
+
+    /// The source text of `file`, when it was read from disk or built in.
+    pub(crate) fn text(&self, file: &str) -> Option<Arc<String>> {
+        self.c.sources.get(file).map(|s| Arc::clone(&s.text))
+    }
+
+    fn docs(&self, file: &str, path: &[i32]) -> Vec<String> {
+        let Some(loc) = self.locations.get(file).and_then(|m| m.get(path)) else { return Vec::new() };
+        let Some(text) = &loc.leading_comments else { return Vec::new() };
+        let mut lines: Vec<String> =
+            text.lines().map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned()).collect();
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        lines
+    }
+
+    fn message(&mut self, m: &MessageDescriptor, package: &mut Package) {
+        if m.is_map_entry() {
+            return;
+        }
+        let file = m.parent_file();
+        let rust_path = names::type_path(m.full_name(), m.package_name(), m.package_name());
+        let module = message_module(&rust_path);
+        let oneofs: Vec<Oneof> = m
+            .oneofs()
+            .filter(|o| !o.is_synthetic())
+            .map(|o| Oneof { name: o.name().to_owned(), rust_path: format!("{module}::{}", names::to_upper_camel(o.name())) })
+            .collect();
+        let oneof_names: Vec<String> = oneofs.iter().map(|o| o.name.clone()).collect();
+        let fields = m.fields().map(|f| self.field(&f, &oneof_names)).collect();
+        let deprecated = m.descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated());
+        package.messages.push(Message {
+            name: m.name().to_owned(),
+            full_name: m.full_name().to_owned(),
+            rust_path,
+            fields,
+            oneofs,
+            is_map_entry: false,
+            docs: self.docs(file.name(), m.path()),
+            span: self.pos(file.name(), m.path()).span,
+            deprecated,
+        });
+        for nested in m.child_messages() {
+            self.message(&nested, package);
+        }
+        for en in m.child_enums() {
+            self.enumeration(&en, package);
+        }
+    }
+
+    fn field(&mut self, f: &FieldDescriptor, oneofs: &[String]) -> Field {
+        let file = f.parent_file();
+        let package = f.parent_message().package_name().to_owned();
+        let cardinality = if f.is_map() {
+            let Kind::Message(entry) = f.kind() else { unreachable!("map fields are messages") };
+            let key = entry.map_entry_key_field();
+            let value = entry.map_entry_value_field();
+            Cardinality::Map(Box::new(field_type(&key, &package)), Box::new(field_type(&value, &package)))
+        } else if f.is_list() {
+            Cardinality::Repeated
+        } else if f.cardinality() == PbCardinality::Required {
+            Cardinality::Required
+        } else if f.supports_presence()
+            && !matches!(f.kind(), Kind::Message(_))
+            && f.containing_oneof().is_none_or(|o| o.is_synthetic())
+        {
+            Cardinality::Optional
+        } else {
+            Cardinality::Singular
+        };
+        let oneof = f
+            .containing_oneof()
+            .filter(|o| !o.is_synthetic())
+            .and_then(|o| oneofs.iter().position(|n| n == o.name()));
+        let behavior = self.behaviors(f);
+        let deprecated = f.field_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated());
+        Field {
+            name: f.name().to_owned(),
+            json_name: f.json_name().to_owned(),
+            rust_name: names::to_snake(f.name()),
+            number: f.number(),
+            ty: field_type(f, &package),
+            cardinality,
+            oneof,
+            behavior,
+            docs: self.docs(file.name(), f.path()),
+            span: self.pos(file.name(), f.path()).span,
+            deprecated,
+        }
+    }
+
+    fn behaviors(&self, f: &FieldDescriptor) -> Vec<FieldBehavior> {
+        let Some(ext) = &self.ext_behavior else { return Vec::new() };
+        let options = f.options();
+        if !options.has_extension(ext) {
+            return Vec::new();
+        }
+        let value = options.get_extension(ext);
+        let numbers: Vec<i32> = match value.as_ref() {
+            Value::List(items) => items.iter().filter_map(Value::as_enum_number).collect(),
+            Value::EnumNumber(n) => vec![*n],
+            _ => Vec::new(),
+        };
+        numbers
+            .into_iter()
+            .filter_map(|n| match n {
+                1 => Some(FieldBehavior::Optional),
+                2 => Some(FieldBehavior::Required),
+                3 => Some(FieldBehavior::OutputOnly),
+                4 => Some(FieldBehavior::InputOnly),
+                5 => Some(FieldBehavior::Immutable),
+                6 => Some(FieldBehavior::UnorderedList),
+                7 => Some(FieldBehavior::NonEmptyDefault),
+                8 => Some(FieldBehavior::Identifier),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn enumeration(&mut self, e: &EnumDescriptor, package: &mut Package) {
+        let file = e.parent_file();
+        let values = e
+            .values()
+            .map(|v| EnumValue {
+                name: v.name().to_owned(),
+                number: v.number(),
+                docs: self.docs(file.name(), v.path()),
+                deprecated: v.enum_value_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()),
+            })
+            .collect();
+        package.enums.push(Enum {
+            name: e.name().to_owned(),
+            full_name: e.full_name().to_owned(),
+            rust_path: names::type_path(e.full_name(), e.package_name(), e.package_name()),
+            values,
+            docs: self.docs(file.name(), e.path()),
+            span: self.pos(file.name(), e.path()).span,
+            deprecated: e.enum_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()),
+        });
+    }
+
+    fn service(&mut self, s: &ServiceDescriptor) -> Service {
+        let file = s.parent_file();
+        let options = s.options();
+        let (excluded, graphql_limits) = match self.ext_service.clone().filter(|e| options.has_extension(e)) {
+            Some(ext) => {
+                let value = options.get_extension(&ext);
+                let msg = value.as_message();
+                let limits = msg.and_then(|m| sub_message(m, "graphql_limits"));
+                (
+                    msg.map(|m| self.protocols(m, &self.pos(file.name(), s.path()))).unwrap_or_default(),
+                    GraphqlLimits {
+                        max_depth: limits.as_ref().map_or(0, |l| u32_field(l, "max_depth")),
+                        max_complexity: limits.as_ref().map_or(0, |l| u32_field(l, "max_complexity")),
+                    },
+                )
+            }
+            None => (Vec::new(), GraphqlLimits::default()),
+        };
+        let methods = s.methods().map(|m| self.method(&m)).collect();
+        Service {
+            name: s.name().to_owned(),
+            full_name: s.full_name().to_owned(),
+            rust_name: names::to_upper_camel(s.name()),
+            docs: self.docs(file.name(), s.path()),
+            span: self.pos(file.name(), s.path()).span,
+            deprecated: s.service_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()),
+            methods,
+            excluded,
+            graphql_limits,
+        }
+    }
+
+    fn protocols(&self, msg: &DynamicMessage, pos: &Pos) -> Vec<Protocol> {
+        let _ = pos;
+        let mut out: Vec<Protocol> = enum_list(msg, "exclude")
+            .into_iter()
+            .filter_map(|n| match n {
+                1 => Some(Protocol::Grpc),
+                2 => Some(Protocol::GrpcWeb),
+                3 => Some(Protocol::Rest),
+                4 => Some(Protocol::Graphql),
+                5 => Some(Protocol::Connect),
+                6 => Some(Protocol::Trpc),
+                7 => Some(Protocol::WebSocket),
+                8 => Some(Protocol::Sse),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn method(&mut self, m: &MethodDescriptor) -> Method {
+        let file = m.parent_file();
+        let pos = self.pos(file.name(), m.path());
+        let package = m.parent_service().package_name().to_owned();
+        let kind = match (m.is_client_streaming(), m.is_server_streaming()) {
+            (false, false) => MethodKind::Unary,
+            (false, true) => MethodKind::ServerStreaming,
+            (true, false) => MethodKind::ClientStreaming,
+            (true, true) => MethodKind::BidiStreaming,
+        };
+        let proto_options = m.method_descriptor_proto().options.clone().unwrap_or_default();
+        use prost_types::method_options::IdempotencyLevel as L;
+        let idempotency = match proto_options.idempotency_level() {
+            L::NoSideEffects => Idempotency::NoSideEffects,
+            L::Idempotent => Idempotency::Idempotent,
+            L::IdempotencyUnknown => Idempotency::Unknown,
+        };
+        let options = m.options();
+        let apigen = self.ext_method.clone().filter(|e| options.has_extension(e)).map(|e| options.get_extension(&e).into_owned());
+        let apigen = apigen.as_ref().and_then(Value::as_message);
+        let excluded = apigen.map(|a| self.protocols(a, &pos)).unwrap_or_default();
+        let graphql_opts = apigen.and_then(|a| sub_message(a, "graphql"));
+        let requested = graphql_opts.as_ref().map_or(0, |g| enum_field(g, "operation"));
+        let graphql_name = graphql_opts.as_ref().map(|g| str_field(g, "name")).filter(|n| !n.is_empty());
+        let option_path = [m.path(), &[4]].concat();
+        let graphql = self.graphql_operation(kind, idempotency, requested, &excluded, &self.pos(file.name(), &option_path));
+        if let Some(name) = &graphql_name {
+            if !is_graphql_name(name) {
+                let p = self.pos(file.name(), &option_path);
+                self.error(&p, None, format!("`{name}` is not a valid GraphQL name"), "use letters, digits and `_`, not starting with a digit or `__`");
+            }
+        }
+        let success_status = apigen.and_then(|a| sub_message(a, "rest")).map_or(0, |r| u32_field(&r, "success_status"));
+        let success_status = match success_status {
+            0 => 200,
+            200..=299 => success_status as u16,
+            other => {
+                let p = self.pos(file.name(), &option_path);
+                self.error(&p, None, format!("`success_status: {other}` is not a 2xx status"), "use a status from 200 to 299, for example 201 or 204");
+                200
+            }
+        };
+        let http = self.http_rules(m, &options);
+        Method {
+            name: m.name().to_owned(),
+            rust_name: names::to_snake(m.name()),
+            kind,
+            input: TypeRef {
+                full_name: m.input().full_name().to_owned(),
+                rust_path: names::type_path(m.input().full_name(), m.input().package_name(), &package),
+            },
+            output: TypeRef {
+                full_name: m.output().full_name().to_owned(),
+                rust_path: names::type_path(m.output().full_name(), m.output().package_name(), &package),
+            },
+            idempotency,
+            graphql,
+            graphql_name,
+            http,
+            success_status,
+            excluded,
+            docs: self.docs(file.name(), m.path()),
+            span: pos.span,
+            deprecated: proto_options.deprecated(),
+        }
+    }
+
+    fn graphql_operation(
+        &mut self,
+        kind: MethodKind,
+        idempotency: Idempotency,
+        requested: i32,
+        excluded: &[Protocol],
+        pos: &Pos,
+    ) -> Option<GraphqlOperation> {
+        if excluded.contains(&Protocol::Graphql) {
+            return None;
+        }
+        let default = match kind {
+            MethodKind::Unary if idempotency == Idempotency::NoSideEffects => Some(GraphqlOperation::Query),
+            MethodKind::Unary => Some(GraphqlOperation::Mutation),
+            MethodKind::ServerStreaming => Some(GraphqlOperation::Subscription),
+            _ => None,
+        };
+        let wanted = match requested {
+            1 => GraphqlOperation::Query,
+            2 => GraphqlOperation::Mutation,
+            3 => GraphqlOperation::Subscription,
+            _ => return default,
+        };
+        let fits = match wanted {
+            GraphqlOperation::Query | GraphqlOperation::Mutation => kind == MethodKind::Unary,
+            GraphqlOperation::Subscription => kind == MethodKind::ServerStreaming,
+        };
+        if !fits {
+            self.error(
+                pos,
+                None,
+                format!("a {kind:?} method cannot be a GraphQL {wanted:?}"),
+                "Query and Mutation need a unary method, Subscription a server-streaming one; or exclude PROTOCOL_GRAPHQL",
+            );
+            return default;
+        }
+        Some(wanted)
+    }
+}
+
+fn message_module(rust_path: &str) -> String {
+    match rust_path.rsplit_once("::") {
+        Some((parent, name)) => format!("{parent}::{}", names::to_snake(name)),
+        None => names::to_snake(rust_path),
+    }
+}
+
+fn referenced_files(m: &MessageDescriptor, out: &mut BTreeSet<String>) {
+    for f in m.fields() {
+        match f.kind() {
+            Kind::Message(t) => {
+                out.insert(t.parent_file().name().to_owned());
+                if t.is_map_entry() {
+                    referenced_files(&t, out);
+                }
+            }
+            Kind::Enum(t) => {
+                out.insert(t.parent_file().name().to_owned());
+            }
+            _ => {}
+        }
+    }
+    for nested in m.child_messages() {
+        referenced_files(&nested, out);
+    }
+}
+
+fn field_type(f: &FieldDescriptor, from_package: &str) -> FieldType {
+    match f.kind() {
+        Kind::Double => FieldType::Double,
+        Kind::Float => FieldType::Float,
+        Kind::Int32 => FieldType::Int32,
+        Kind::Int64 => FieldType::Int64,
+        Kind::Uint32 => FieldType::Uint32,
+        Kind::Uint64 => FieldType::Uint64,
+        Kind::Sint32 => FieldType::Sint32,
+        Kind::Sint64 => FieldType::Sint64,
+        Kind::Fixed32 => FieldType::Fixed32,
+        Kind::Fixed64 => FieldType::Fixed64,
+        Kind::Sfixed32 => FieldType::Sfixed32,
+        Kind::Sfixed64 => FieldType::Sfixed64,
+        Kind::Bool => FieldType::Bool,
+        Kind::String => FieldType::String,
+        Kind::Bytes => FieldType::Bytes,
+        Kind::Message(m) => FieldType::Message(TypeRef {
+            full_name: m.full_name().to_owned(),
+            rust_path: names::type_path(m.full_name(), m.package_name(), from_package),
+        }),
+        Kind::Enum(e) => FieldType::Enum(TypeRef {
+            full_name: e.full_name().to_owned(),
+            rust_path: names::type_path(e.full_name(), e.package_name(), from_package),
+        }),
+    }
+}
+
+/// Byte offset of a 0-based line and column (columns count characters).
+fn offset_of(text: &str, line: i32, col: i32) -> Option<usize> {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i as i32 == line {
+            let in_line: usize = l.chars().take(col.max(0) as usize).map(char::len_utf8).sum();
+            return Some(offset + in_line);
+        }
+        offset += l.len();
+    }
+    (line as usize == text.split_inclusive('\n').count()).then_some(text.len())
+}
+
+pub(crate) fn sub_message(m: &DynamicMessage, name: &str) -> Option<DynamicMessage> {
+    if !m.has_field_by_name(name) {
+        return None;
+    }
+    m.get_field_by_name(name).and_then(|v| v.as_message().cloned())
+}
+
+pub(crate) fn str_field(m: &DynamicMessage, name: &str) -> String {
+    m.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn u32_field(m: &DynamicMessage, name: &str) -> u32 {
+    m.get_field_by_name(name).and_then(|v| v.as_u32()).unwrap_or_default()
+}
+
+fn enum_field(m: &DynamicMessage, name: &str) -> i32 {
+    m.get_field_by_name(name).and_then(|v| v.as_enum_number()).unwrap_or_default()
+}
+
+fn enum_list(m: &DynamicMessage, name: &str) -> Vec<i32> {
+    match m.get_field_by_name(name).as_deref() {
+        Some(Value::List(items)) => items.iter().filter_map(Value::as_enum_number).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn is_graphql_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}

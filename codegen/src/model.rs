@@ -1,0 +1,363 @@
+//! The intermediate model every backend reads. Plain data: no I/O, no
+//! descriptors, no templates. Only `lower` builds it.
+
+/// A whole API: every file that code is generated for.
+#[derive(Debug, Clone, Default)]
+pub struct Api {
+    /// Packages in name order.
+    pub packages: Vec<Package>,
+    /// The import names of the files named by the user, for headers.
+    pub roots: Vec<String>,
+}
+
+/// One protobuf package: the unit of a generated Rust module.
+#[derive(Debug, Clone, Default)]
+pub struct Package {
+    /// `bookstore.v1`; empty for files without a package.
+    pub name: String,
+    /// The files of this package that code is generated for.
+    pub files: Vec<String>,
+    /// Services in declaration order.
+    pub services: Vec<Service>,
+    /// Every message of the package, nested ones included, in declaration order.
+    pub messages: Vec<Message>,
+    /// Every enum of the package, nested ones included.
+    pub enums: Vec<Enum>,
+}
+
+/// Where something was declared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Span {
+    /// The import name of the file.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+/// A service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// `Bookstore`.
+    pub name: String,
+    /// `bookstore.v1.Bookstore`.
+    pub full_name: String,
+    /// The Rust name of the trait users implement.
+    pub rust_name: String,
+    /// Doc comment lines.
+    pub docs: Vec<String>,
+    pub span: Span,
+    pub deprecated: bool,
+    pub methods: Vec<Method>,
+    /// Protocols that serve none of the methods.
+    pub excluded: Vec<Protocol>,
+    pub graphql_limits: GraphqlLimits,
+}
+
+/// A method of a service.
+#[derive(Debug, Clone)]
+pub struct Method {
+    /// `GetBook`.
+    pub name: String,
+    /// The Rust name of the trait method, `get_book`.
+    pub rust_name: String,
+    pub kind: MethodKind,
+    /// The request message.
+    pub input: TypeRef,
+    /// The response message.
+    pub output: TypeRef,
+    pub idempotency: Idempotency,
+    /// The GraphQL operation, after applying the defaults; `None` when the
+    /// method cannot be a GraphQL field (client streaming, bidi) or is excluded.
+    pub graphql: Option<GraphqlOperation>,
+    /// The GraphQL field name when the schema overrides it.
+    pub graphql_name: Option<String>,
+    /// The `google.api.http` bindings, the primary one first.
+    pub http: Vec<HttpBinding>,
+    /// The HTTP status of a successful REST response.
+    pub success_status: u16,
+    /// Protocols that do not serve this method.
+    pub excluded: Vec<Protocol>,
+    pub docs: Vec<String>,
+    pub span: Span,
+    pub deprecated: bool,
+}
+
+/// The four streaming kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MethodKind {
+    Unary,
+    ServerStreaming,
+    ClientStreaming,
+    BidiStreaming,
+}
+
+impl MethodKind {
+    /// The name of the runtime's `MethodKind` variant.
+    pub fn runtime_variant(self) -> &'static str {
+        match self {
+            MethodKind::Unary => "Unary",
+            MethodKind::ServerStreaming => "ServerStreaming",
+            MethodKind::ClientStreaming => "ClientStreaming",
+            MethodKind::BidiStreaming => "BidiStreaming",
+        }
+    }
+}
+
+/// `idempotency_level` of a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Idempotency {
+    #[default]
+    Unknown,
+    NoSideEffects,
+    Idempotent,
+}
+
+/// A GraphQL root operation type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphqlOperation {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+/// A protocol, as named by `apigen.Protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    Grpc,
+    GrpcWeb,
+    Rest,
+    Graphql,
+    Connect,
+    Trpc,
+    WebSocket,
+    Sse,
+}
+
+/// GraphQL limits; 0 keeps the server default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphqlLimits {
+    pub max_depth: u32,
+    pub max_complexity: u32,
+}
+
+/// A reference to a message or enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeRef {
+    /// The fully qualified protobuf name without the leading dot.
+    pub full_name: String,
+    /// The Rust path relative to the module of the package that refers to it.
+    pub rust_path: String,
+}
+
+/// One HTTP binding of a method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpBinding {
+    pub method: HttpMethod,
+    pub path: PathTemplate,
+    pub body: Body,
+    /// The response field sent as the body, as a field path.
+    pub response_body: Option<Vec<String>>,
+    pub span: Span,
+}
+
+/// An HTTP method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Put,
+    Post,
+    Delete,
+    Patch,
+    /// Any other verb, upper-cased (`HEAD`, `OPTIONS`).
+    Custom(String),
+}
+
+impl HttpMethod {
+    /// The method as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Post => "POST",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Custom(s) => s,
+        }
+    }
+}
+
+/// What the request body of a binding carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// No body: fields not bound by the path come from the query string.
+    None,
+    /// `*`: every field not bound by the path.
+    All,
+    /// One field, given as a field path.
+    Field(Vec<String>),
+}
+
+/// A parsed path template, `/v1/{name=shelves/*}:watch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    pub segments: Vec<Segment>,
+    /// The custom verb after the last `:`.
+    pub verb: Option<String>,
+    /// The template as written.
+    pub raw: String,
+}
+
+impl PathTemplate {
+    /// The variables, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &Variable> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Variable(v) => Some(v),
+            _ => None,
+        })
+    }
+}
+
+/// One segment of a path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    /// `*`: one segment.
+    Wildcard,
+    /// `**`: any number of segments (only last).
+    DeepWildcard,
+    Variable(Variable),
+}
+
+/// A `{field.path=pattern}` variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub field_path: Vec<String>,
+    /// The pattern the variable matches; `[Wildcard]` when omitted.
+    pub pattern: Vec<Segment>,
+}
+
+/// A message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// `Book`, or `ShelfEvent.Kind`'s parent for nested types.
+    pub name: String,
+    /// `bookstore.v1.Book`.
+    pub full_name: String,
+    /// The Rust path relative to the package module, `shelf_event::Detail`.
+    pub rust_path: String,
+    pub fields: Vec<Field>,
+    /// Oneof names (real oneofs only, not proto3 `optional`).
+    pub oneofs: Vec<Oneof>,
+    /// A synthetic map entry message.
+    pub is_map_entry: bool,
+    pub docs: Vec<String>,
+    pub span: Span,
+    pub deprecated: bool,
+}
+
+/// A oneof.
+#[derive(Debug, Clone)]
+pub struct Oneof {
+    pub name: String,
+    /// The Rust path of the generated enum, relative to the package module.
+    pub rust_path: String,
+}
+
+/// A field.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    /// The name in the proto3 JSON mapping.
+    pub json_name: String,
+    /// The Rust field name.
+    pub rust_name: String,
+    pub number: u32,
+    pub ty: FieldType,
+    pub cardinality: Cardinality,
+    /// Index into the message's `oneofs`.
+    pub oneof: Option<usize>,
+    pub behavior: Vec<FieldBehavior>,
+    pub docs: Vec<String>,
+    pub span: Span,
+    pub deprecated: bool,
+}
+
+impl Field {
+    /// Whether `field_behavior` includes `b`.
+    pub fn has(&self, b: FieldBehavior) -> bool {
+        self.behavior.contains(&b)
+    }
+}
+
+/// How many values a field holds and whether presence is tracked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cardinality {
+    /// proto3 implicit presence, or a message field.
+    Singular,
+    /// proto3 `optional` or proto2 `optional`: presence is tracked.
+    Optional,
+    /// proto2 `required`.
+    Required,
+    Repeated,
+    /// `map<K, V>`.
+    Map(Box<FieldType>, Box<FieldType>),
+}
+
+/// The type of a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    Double,
+    Float,
+    Int32,
+    Int64,
+    Uint32,
+    Uint64,
+    Sint32,
+    Sint64,
+    Fixed32,
+    Fixed64,
+    Sfixed32,
+    Sfixed64,
+    Bool,
+    String,
+    Bytes,
+    Message(TypeRef),
+    Enum(TypeRef),
+}
+
+/// `google.api.field_behavior` values apigen acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldBehavior {
+    Optional,
+    Required,
+    OutputOnly,
+    InputOnly,
+    Immutable,
+    UnorderedList,
+    NonEmptyDefault,
+    Identifier,
+}
+
+/// An enum.
+#[derive(Debug, Clone)]
+pub struct Enum {
+    pub name: String,
+    pub full_name: String,
+    pub rust_path: String,
+    pub values: Vec<EnumValue>,
+    pub docs: Vec<String>,
+    pub span: Span,
+    pub deprecated: bool,
+}
+
+/// One value of an enum.
+#[derive(Debug, Clone)]
+pub struct EnumValue {
+    /// The protobuf name, which is also the JSON name.
+    pub name: String,
+    pub number: i32,
+    pub docs: Vec<String>,
+    pub deprecated: bool,
+}

@@ -1,0 +1,147 @@
+//! The generic adapters between a protocol's view of a call (encoded
+//! payloads, erased messages) and a typed trait method. Generated code calls
+//! one of these per method; everything else is shared.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt};
+
+use crate::message::{ApiMessage, DynMessage};
+use crate::{Context, RequestStream, ResponseStream, Status};
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// One call as a protocol adapter hands it over.
+pub struct Call {
+    pub ctx: Context,
+    pub input: Input,
+}
+
+/// The request side of a call.
+pub enum Input {
+    /// Unary and server-streaming methods: one request.
+    Single(Payload),
+    /// Client-streaming and bidi methods: the request stream.
+    Stream(BoxStream<'static, Result<Payload, Status>>),
+}
+
+/// One request as received.
+pub enum Payload {
+    /// Protobuf binary encoding.
+    Proto(Bytes),
+    /// proto3 JSON mapping.
+    Json(Bytes),
+    /// An already decoded message of the method's request type.
+    Message(Box<dyn Any + Send>),
+}
+
+/// The response side of a call.
+pub enum Output {
+    Single(Box<dyn DynMessage>),
+    Stream(BoxStream<'static, Result<Box<dyn DynMessage>, Status>>),
+}
+
+impl Payload {
+    /// Decodes the request, or says why it is not a valid `T`.
+    pub fn decode<T: ApiMessage>(self) -> Result<T, Status> {
+        match self {
+            Payload::Proto(bytes) => T::decode(bytes)
+                .map_err(|e| Status::invalid_argument(format!("the request is not a valid protobuf message: {e}"))),
+            Payload::Json(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Status::invalid_argument(format!("the request is not valid JSON for this method: {e}"))),
+            Payload::Message(any) => any
+                .downcast::<T>()
+                .map(|b| *b)
+                .map_err(|_| Status::internal("the request has the wrong message type")),
+        }
+    }
+}
+
+fn single<T: ApiMessage>(input: Input) -> Result<T, Status> {
+    match input {
+        Input::Single(p) => p.decode(),
+        Input::Stream(_) => Err(Status::internal("this method takes one request, not a stream")),
+    }
+}
+
+fn many<T: ApiMessage + Send>(input: Input) -> RequestStream<T> {
+    match input {
+        Input::Stream(s) => RequestStream::new(s.map(|item| item.and_then(Payload::decode))),
+        Input::Single(p) => RequestStream::new(futures_util::stream::once(async move { p.decode() })),
+    }
+}
+
+fn erase<T: ApiMessage + Send + Sync>(stream: ResponseStream<T>) -> Output {
+    Output::Stream(stream.map(|item| item.map(|m| Box::new(m) as Box<dyn DynMessage>)).boxed())
+}
+
+fn fail(status: Status) -> BoxFuture<Result<Output, Status>> {
+    Box::pin(std::future::ready(Err(status)))
+}
+
+/// Calls a unary method.
+pub fn unary<Req, Resp, F, Fut>(call: Call, method: F) -> BoxFuture<Result<Output, Status>>
+where
+    Req: ApiMessage,
+    Resp: ApiMessage + Send + Sync,
+    F: FnOnce(Context, Req) -> Fut,
+    Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+{
+    match single::<Req>(call.input) {
+        Ok(request) => {
+            let fut = method(call.ctx, request);
+            Box::pin(async move { Ok(Output::Single(Box::new(fut.await?))) })
+        }
+        Err(status) => fail(status),
+    }
+}
+
+/// Calls a server-streaming method.
+pub fn server_streaming<Req, Resp, F, Fut>(call: Call, method: F) -> BoxFuture<Result<Output, Status>>
+where
+    Req: ApiMessage,
+    Resp: ApiMessage + Send + Sync,
+    F: FnOnce(Context, Req) -> Fut,
+    Fut: Future<Output = Result<ResponseStream<Resp>, Status>> + Send + 'static,
+{
+    match single::<Req>(call.input) {
+        Ok(request) => {
+            let fut = method(call.ctx, request);
+            Box::pin(async move { Ok(erase(fut.await?)) })
+        }
+        Err(status) => fail(status),
+    }
+}
+
+/// Calls a client-streaming method.
+pub fn client_streaming<Req, Resp, F, Fut>(call: Call, method: F) -> BoxFuture<Result<Output, Status>>
+where
+    Req: ApiMessage + Send,
+    Resp: ApiMessage + Send + Sync,
+    F: FnOnce(Context, RequestStream<Req>) -> Fut,
+    Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+{
+    let fut = method(call.ctx, many(call.input));
+    Box::pin(async move { Ok(Output::Single(Box::new(fut.await?))) })
+}
+
+/// Calls a bidirectional-streaming method.
+pub fn bidi_streaming<Req, Resp, F, Fut>(call: Call, method: F) -> BoxFuture<Result<Output, Status>>
+where
+    Req: ApiMessage + Send,
+    Resp: ApiMessage + Send + Sync,
+    F: FnOnce(Context, RequestStream<Req>) -> Fut,
+    Fut: Future<Output = Result<ResponseStream<Resp>, Status>> + Send + 'static,
+{
+    let fut = method(call.ctx, many(call.input));
+    Box::pin(async move { Ok(erase(fut.await?)) })
+}
+
+/// The answer for a method index the service does not have.
+pub fn unknown(method: usize) -> BoxFuture<Result<Output, Status>> {
+    fail(Status::unimplemented(format!("no method with index {method}")))
+}

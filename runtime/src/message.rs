@@ -1,0 +1,51 @@
+//! Messages seen through one interface, so protocol adapters are written once
+//! for all message types.
+
+use std::any::Any;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Status;
+
+/// What a generated message is: prost for the binary form, pbjson's serde
+/// implementations for the proto3 JSON mapping.
+pub trait ApiMessage: prost::Message + Default + Serialize + DeserializeOwned + 'static {}
+
+impl<T> ApiMessage for T where T: prost::Message + Default + Serialize + DeserializeOwned + 'static {}
+
+/// A response message of any type: what protocol adapters encode.
+pub trait DynMessage: Send + Sync + 'static {
+    /// The protobuf binary encoding.
+    fn encode_proto(&self) -> Vec<u8>;
+    /// The proto3 JSON mapping as a value.
+    fn to_json_value(&self) -> Result<serde_json::Value, Status>;
+    /// The proto3 JSON mapping as bytes.
+    fn to_json(&self) -> Result<Vec<u8>, Status>;
+    /// The message itself, to downcast to its concrete type.
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+impl<T: ApiMessage> DynMessage for T {
+    fn encode_proto(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+
+    fn to_json_value(&self) -> Result<serde_json::Value, Status> {
+        serde_json::to_value(self).map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>, Status> {
+        serde_json::to_vec(self).map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+impl std::fmt::Debug for dyn DynMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DynMessage")
+    }
+}

@@ -1,0 +1,107 @@
+//! Services as data: what generated code hands to the protocol adapters.
+
+use std::sync::Arc;
+
+use crate::dispatch::{BoxFuture, Call, Input, Output, Payload};
+use crate::message::ApiMessage;
+use crate::{Context, Status};
+
+/// The four streaming kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MethodKind {
+    Unary,
+    ServerStreaming,
+    ClientStreaming,
+    BidiStreaming,
+}
+
+/// One method, as protocol adapters need to know it.
+#[derive(Debug, Clone, Copy)]
+pub struct MethodInfo {
+    /// `GetBook`.
+    pub name: &'static str,
+    pub kind: MethodKind,
+    /// The fully qualified request type, `bookstore.v1.GetBookRequest`.
+    pub input: &'static str,
+    /// The fully qualified response type.
+    pub output: &'static str,
+    /// `idempotency_level = NO_SIDE_EFFECTS`: safe to call with GET.
+    pub no_side_effects: bool,
+}
+
+/// One service: its fully qualified name and methods, in declaration order.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceInfo {
+    /// `bookstore.v1.Bookstore`.
+    pub name: &'static str,
+    pub methods: &'static [MethodInfo],
+}
+
+impl ServiceInfo {
+    /// The index of the method called `name`.
+    pub fn method_index(&self, name: &str) -> Option<usize> {
+        self.methods.iter().position(|m| m.name == name)
+    }
+}
+
+/// The generated function that calls method `i` of an implementation.
+pub type Dispatch<T> = fn(Arc<T>, usize, Call) -> BoxFuture<Result<Output, Status>>;
+
+type Handler = dyn Fn(usize, Call) -> BoxFuture<Result<Output, Status>> + Send + Sync;
+
+/// A service implementation, wrapped so that every protocol can call it
+/// through one interface. Made by the generated `<service>_service` function.
+#[derive(Clone)]
+pub struct ServiceDef {
+    info: &'static ServiceInfo,
+    handler: Arc<Handler>,
+}
+
+impl std::fmt::Debug for ServiceDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceDef").field("name", &self.info.name).finish_non_exhaustive()
+    }
+}
+
+impl ServiceDef {
+    /// Wraps `service`; `dispatch` calls method `i` of it (generated).
+    pub fn new<T: Send + Sync + 'static>(
+        info: &'static ServiceInfo,
+        service: T,
+        dispatch: Dispatch<T>,
+    ) -> ServiceDef {
+        let service = Arc::new(service);
+        ServiceDef { info, handler: Arc::new(move |method, call| dispatch(Arc::clone(&service), method, call)) }
+    }
+
+    /// The service's description.
+    pub fn info(&self) -> &'static ServiceInfo {
+        self.info
+    }
+
+    /// Calls method `method` (an index into `info().methods`).
+    pub fn call(&self, method: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
+        (self.handler)(method, call)
+    }
+
+    /// Calls a unary method by name with a typed request, in process.
+    pub async fn call_unary<Req, Resp>(&self, method: &str, ctx: Context, request: Req) -> Result<Resp, Status>
+    where
+        Req: ApiMessage + Send,
+        Resp: ApiMessage,
+    {
+        let index = self
+            .info
+            .method_index(method)
+            .ok_or_else(|| Status::unimplemented(format!("{} has no method {method}", self.info.name)))?;
+        let input = Input::Single(Payload::Message(Box::new(request)));
+        match self.call(index, Call { ctx, input }).await? {
+            Output::Single(message) => message
+                .into_any()
+                .downcast::<Resp>()
+                .map(|b| *b)
+                .map_err(|_| Status::internal(format!("{method} does not return the requested type"))),
+            Output::Stream(_) => Err(Status::internal(format!("{method} is a streaming method"))),
+        }
+    }
+}

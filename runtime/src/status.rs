@@ -1,0 +1,217 @@
+//! The one error type of every protocol: a gRPC code, a message and details.
+
+use std::fmt;
+
+/// The gRPC status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(i32)]
+pub enum Code {
+    Ok = 0,
+    Cancelled = 1,
+    Unknown = 2,
+    InvalidArgument = 3,
+    DeadlineExceeded = 4,
+    NotFound = 5,
+    AlreadyExists = 6,
+    PermissionDenied = 7,
+    ResourceExhausted = 8,
+    FailedPrecondition = 9,
+    Aborted = 10,
+    OutOfRange = 11,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+    DataLoss = 15,
+    Unauthenticated = 16,
+}
+
+impl Code {
+    /// Every code, in numeric order.
+    pub const ALL: [Code; 17] = [
+        Code::Ok,
+        Code::Cancelled,
+        Code::Unknown,
+        Code::InvalidArgument,
+        Code::DeadlineExceeded,
+        Code::NotFound,
+        Code::AlreadyExists,
+        Code::PermissionDenied,
+        Code::ResourceExhausted,
+        Code::FailedPrecondition,
+        Code::Aborted,
+        Code::OutOfRange,
+        Code::Unimplemented,
+        Code::Internal,
+        Code::Unavailable,
+        Code::DataLoss,
+        Code::Unauthenticated,
+    ];
+
+    /// The code for a number; unknown numbers are `Unknown`, as gRPC says.
+    pub fn from_i32(n: i32) -> Code {
+        usize::try_from(n).ok().and_then(|i| Code::ALL.get(i)).copied().unwrap_or(Code::Unknown)
+    }
+
+    /// The number on the wire.
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+
+    /// The snake_case name used by Connect, WebSocket and SSE errors (`not_found`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::Cancelled => "canceled",
+            Code::Unknown => "unknown",
+            Code::InvalidArgument => "invalid_argument",
+            Code::DeadlineExceeded => "deadline_exceeded",
+            Code::NotFound => "not_found",
+            Code::AlreadyExists => "already_exists",
+            Code::PermissionDenied => "permission_denied",
+            Code::ResourceExhausted => "resource_exhausted",
+            Code::FailedPrecondition => "failed_precondition",
+            Code::Aborted => "aborted",
+            Code::OutOfRange => "out_of_range",
+            Code::Unimplemented => "unimplemented",
+            Code::Internal => "internal",
+            Code::Unavailable => "unavailable",
+            Code::DataLoss => "data_loss",
+            Code::Unauthenticated => "unauthenticated",
+        }
+    }
+
+    /// The code for a snake_case name (`"cancelled"` is accepted too).
+    pub fn from_name(name: &str) -> Option<Code> {
+        if name == "cancelled" {
+            return Some(Code::Cancelled);
+        }
+        Code::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The HTTP status REST responds with for this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Code::Ok => 200,
+            Code::Cancelled => 499,
+            Code::Unknown => 500,
+            Code::InvalidArgument => 400,
+            Code::DeadlineExceeded => 504,
+            Code::NotFound => 404,
+            Code::AlreadyExists => 409,
+            Code::PermissionDenied => 403,
+            Code::ResourceExhausted => 429,
+            Code::FailedPrecondition => 400,
+            Code::Aborted => 409,
+            Code::OutOfRange => 400,
+            Code::Unimplemented => 501,
+            Code::Internal => 500,
+            Code::Unavailable => 503,
+            Code::DataLoss => 500,
+            Code::Unauthenticated => 401,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error: what every method returns instead of a response, and what every
+/// protocol turns into its own error form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    code: Code,
+    message: String,
+    details: Vec<pbjson_types::Any>,
+}
+
+macro_rules! constructors {
+    ($($name:ident => $code:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("A `", stringify!($code), "` status with `message`.")]
+            pub fn $name(message: impl Into<String>) -> Status {
+                Status::new(Code::$code, message)
+            }
+        )*
+    };
+}
+
+impl Status {
+    /// A status with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> Status {
+        Status { code, message: message.into(), details: Vec::new() }
+    }
+
+    constructors! {
+        cancelled => Cancelled,
+        unknown => Unknown,
+        invalid_argument => InvalidArgument,
+        deadline_exceeded => DeadlineExceeded,
+        not_found => NotFound,
+        already_exists => AlreadyExists,
+        permission_denied => PermissionDenied,
+        resource_exhausted => ResourceExhausted,
+        failed_precondition => FailedPrecondition,
+        aborted => Aborted,
+        out_of_range => OutOfRange,
+        unimplemented => Unimplemented,
+        internal => Internal,
+        unavailable => Unavailable,
+        data_loss => DataLoss,
+        unauthenticated => Unauthenticated,
+    }
+
+    /// Adds a detail message (for example a `google.rpc.BadRequest`).
+    pub fn with_detail(mut self, detail: pbjson_types::Any) -> Status {
+        self.details.push(detail);
+        self
+    }
+
+    /// The code.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// The developer-facing message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The details, each a packed message.
+    pub fn details(&self) -> &[pbjson_types::Any] {
+        &self.details
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Status {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_map_to_http() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(Code::from_i32(i as i32), *code);
+            assert_eq!(Code::from_name(code.as_str()), Some(*code));
+        }
+        assert_eq!(Code::from_i32(99), Code::Unknown);
+        let http: Vec<u16> = Code::ALL.iter().map(|c| c.http_status()).collect();
+        assert_eq!(http, [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401]);
+    }
+
+    #[test]
+    fn constructors_set_code_and_message() {
+        let s = Status::not_found("no shelf");
+        assert_eq!((s.code(), s.message()), (Code::NotFound, "no shelf"));
+        assert_eq!(s.to_string(), "not_found: no shelf");
+    }
+}

@@ -1,0 +1,99 @@
+//! The streams of streaming methods.
+
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+
+use crate::Status;
+
+type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The messages a client streams to a method. Ends when the client ends its
+/// stream; an `Err` item means the call broke and no more will come.
+pub struct RequestStream<T>(Boxed<T>);
+
+impl<T> RequestStream<T> {
+    /// Wraps any stream of requests (used by protocol adapters and tests).
+    pub fn new(stream: impl Stream<Item = Result<T, Status>> + Send + 'static) -> Self {
+        RequestStream(Box::pin(stream))
+    }
+
+
+    /// The next request, `None` once the client has finished.
+    pub async fn next(&mut self) -> Option<Result<T, Status>> {
+        self.0.next().await
+    }
+}
+
+impl<T> Stream for RequestStream<T> {
+    type Item = Result<T, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// A stream of the given messages: `vec![a, b].into_iter().collect()`.
+impl<T: Send + 'static> FromIterator<T> for RequestStream<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let items: Vec<T> = items.into_iter().collect();
+        RequestStream::new(futures_util::stream::iter(items.into_iter().map(Ok)))
+    }
+}
+
+impl<T> std::fmt::Debug for RequestStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestStream")
+    }
+}
+
+/// The messages a method streams back. Ending the stream completes the call;
+/// an `Err` item ends it with that status.
+pub struct ResponseStream<T>(Boxed<T>);
+
+impl<T> ResponseStream<T> {
+    /// Wraps any stream of responses.
+    pub fn new(stream: impl Stream<Item = Result<T, Status>> + Send + 'static) -> Self {
+        ResponseStream(Box::pin(stream))
+    }
+
+
+    /// A stream fed through a channel: send `Ok(message)` or a final `Err`,
+    /// and drop the sender to complete. `buffer` bounds how far the method
+    /// may run ahead of a slow client.
+    pub fn channel(buffer: usize) -> (tokio::sync::mpsc::Sender<Result<T, Status>>, Self)
+    where
+        T: Send + 'static,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(buffer.max(1));
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        (tx, ResponseStream::new(stream))
+    }
+
+    /// The next response, `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<T, Status>> {
+        self.0.next().await
+    }
+}
+
+impl<T> Stream for ResponseStream<T> {
+    type Item = Result<T, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// A stream of the given messages: `vec![a, b].into_iter().collect()`.
+impl<T: Send + 'static> FromIterator<T> for ResponseStream<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let items: Vec<T> = items.into_iter().collect();
+        ResponseStream::new(futures_util::stream::iter(items.into_iter().map(Ok)))
+    }
+}
+
+impl<T> std::fmt::Debug for ResponseStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseStream")
+    }
+}
