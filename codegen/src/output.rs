@@ -32,9 +32,9 @@ pub fn format_rust(code: &str) -> Result<String, Error> {
     Ok(prettyplease::unparse(&file))
 }
 
-/// The file name of a package's code, as prost-build names it.
+/// The file name of a package's code: the package name, `_` for none.
 pub fn package_file(package: &str) -> String {
-    prost_build::Module::from_protobuf_package_name(package).to_file_name_or("_")
+    if package.is_empty() { "_.rs".to_owned() } else { format!("{package}.rs") }
 }
 
 /// Assembles per-package code and the `mod.rs` that ties it together.
@@ -63,6 +63,11 @@ pub fn assemble(api: &Api, mut code: BTreeMap<String, String>) -> Result<Files, 
             out.push_str(&format!("include!({file:?});\n"));
         }
         for (name, child) in &node.children {
+            if child.file.is_some() {
+                // Doc comments are the schema authors' prose, copied as written;
+                // clippy's Markdown list-style lints judge that prose, not code.
+                out.push_str("#[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]\n");
+            }
             out.push_str(&format!("pub mod {name} {{\n"));
             render(child, out);
             out.push_str("}\n");

@@ -70,7 +70,7 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
         // prost marks ```rust blocks `compile_fail`, which still runs them.
         code = code.replace("```compile_fail", "```text");
         for (pkg, bytes) in &serde {
-            if pkg.to_string() == package.name {
+            if pkg.to_string().replace("r#", "") == package.name {
                 code.push_str(&runtime_paths(&String::from_utf8_lossy(bytes))?);
             }
         }
@@ -84,6 +84,29 @@ fn runtime_paths(code: &str) -> Result<String, Error> {
     struct Rewrite;
     impl VisitMut for Rewrite {
         fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            // pbjson names some std items without a path; a message called
+            // `Vec` or `ToString` would shadow them.
+            if path.leading_colon.is_none() {
+                let idents: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+                let generic = matches!(path.segments.first().map(|s| &s.arguments), Some(syn::PathArguments::AngleBracketed(_)));
+                let std: Option<syn::Path> = match (idents.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), generic) {
+                    (["Vec"], true) => Some(syn::parse_quote!(::std::vec::Vec)),
+                    (["Option"], true) => Some(syn::parse_quote!(::std::option::Option)),
+                    (["Box"], true) => Some(syn::parse_quote!(::std::boxed::Box)),
+                    (["ToString", _], _) => Some(syn::parse_quote!(::std::string::ToString)),
+                    _ => None,
+                };
+                if let Some(std) = std {
+                    let rest: Vec<syn::PathSegment> = path.segments.iter().skip(1).cloned().collect();
+                    let args = path.segments[0].arguments.clone();
+                    let mut new = std;
+                    if let Some(last) = new.segments.last_mut() {
+                        last.arguments = args;
+                    }
+                    new.segments.extend(rest);
+                    *path = new;
+                }
+            }
             if let Some(first) = path.segments.first() {
                 if first.ident == "serde" || first.ident == "pbjson" {
                     let runtime: syn::PathSegment = syn::parse_quote!(apigen_runtime);

@@ -385,7 +385,10 @@ impl ::apigen_runtime::serde::Serialize for Book {
             #[allow(clippy::needless_borrow)]
             #[allow(clippy::needless_borrows_for_generic_args)]
             struct_ser
-                .serialize_field("isbn", ToString::to_string(&self.isbn).as_str())?;
+                .serialize_field(
+                    "isbn",
+                    ::std::string::ToString::to_string(&self.isbn).as_str(),
+                )?;
         }
         if self.price != 0. {
             struct_ser.serialize_field("price", &self.price)?;
@@ -2591,7 +2594,7 @@ impl ::apigen_runtime::serde::Serialize for SearchBooksRequest {
                             format!("Invalid variant {}", v),
                         ))
                 })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
+                .collect::<std::result::Result<::std::vec::Vec<_>, _>>()?;
             struct_ser.serialize_field("genres", &v)?;
         }
         if let Some(v) = self.max_price.as_ref() {
@@ -2722,7 +2725,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
                             }
                             genres__ = Some(
                                 map_
-                                    .next_value::<Vec<Genre>>()?
+                                    .next_value::<::std::vec::Vec<Genre>>()?
                                     .into_iter()
                                     .map(|x| x as i32)
                                     .collect(),
@@ -2831,7 +2834,7 @@ impl ::apigen_runtime::serde::Serialize for SearchBooksResponse {
             struct_ser
                 .serialize_field(
                     "totalSize",
-                    ToString::to_string(&self.total_size).as_str(),
+                    ::std::string::ToString::to_string(&self.total_size).as_str(),
                 )?;
         }
         struct_ser.end()

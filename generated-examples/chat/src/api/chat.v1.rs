@@ -111,7 +111,7 @@ impl ::apigen_runtime::serde::Serialize for ChatMessage {
             struct_ser
                 .serialize_field(
                     "sequence",
-                    ToString::to_string(&self.sequence).as_str(),
+                    ::std::string::ToString::to_string(&self.sequence).as_str(),
                 )?;
         }
         if let Some(v) = self.post_time.as_ref() {
