@@ -51,8 +51,19 @@ impl Payload {
         match self {
             Payload::Proto(bytes) => T::decode(bytes)
                 .map_err(|e| Status::invalid_argument(format!("the request is not a valid protobuf message: {e}"))),
-            Payload::Json(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Status::invalid_argument(format!("the request is not valid JSON for this method: {e}"))),
+            Payload::Json(bytes) => {
+                // The path names the offending field, for example `book.isbn`.
+                let mut de = serde_json::Deserializer::from_slice(&bytes);
+                serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    if path.is_empty() || path == "." {
+                        Status::invalid_argument(format!("the request is not valid JSON for this method: {inner}"))
+                    } else {
+                        Status::invalid_argument(format!("invalid value for field `{path}`: {inner}"))
+                    }
+                })
+            }
             Payload::Message(any) => any
                 .downcast::<T>()
                 .map(|b| *b)

@@ -18,6 +18,7 @@ pub mod message;
 pub mod service;
 pub mod status;
 pub mod stream;
+pub mod wkt;
 
 pub use context::{Context, Identity, Protocol};
 pub use message::DynMessage;
@@ -31,6 +32,7 @@ pub type Result<T, E = Status> = std::result::Result<T, E>;
 // Re-exports that generated code names, so user crates need no direct
 // dependency on them. Their versions are part of apigen-runtime's API.
 pub use bytes;
+pub use http;
 pub use futures_util as futures;
 pub use pbjson;
 pub use pbjson_types;

@@ -39,7 +39,7 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
         // Well-known types are not built-in prost-types here: they come from
         // pbjson-types (re-exported by the runtime), which has their JSON forms.
         .compile_well_known_types()
-        .extern_path(".google.protobuf", "::apigen_runtime::pbjson_types")
+        .extern_path(".google.protobuf", "::apigen_runtime::wkt")
         .format(false);
     let modules = config
         .generate(requests)
@@ -52,7 +52,7 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
     builder
         .register_descriptors(&descriptor_set)
         .map_err(|e| Error::Internal(format!("pbjson-build rejected the descriptors: {e}")))?
-        .extern_path(".google.protobuf", "::apigen_runtime::pbjson_types");
+        .extern_path(".google.protobuf", "::apigen_runtime::wkt");
     let prefixes: Vec<String> = api
         .packages
         .iter()

@@ -41,7 +41,7 @@ pub fn package_module(package: &str) -> Vec<String> {
 pub fn type_path(full_name: &str, type_package: &str, from_package: &str) -> String {
     if type_package == "google.protobuf" {
         let name = full_name.trim_start_matches("google.protobuf.");
-        return format!("::apigen_runtime::pbjson_types::{}", nested_path(name));
+        return format!("::apigen_runtime::wkt::{}", nested_path(name));
     }
     let local = if type_package.is_empty() { full_name } else { &full_name[type_package.len() + 1..] };
     let from: Vec<&str> = from_package.split('.').filter(|s| !s.is_empty()).collect();
@@ -72,7 +72,7 @@ mod tests {
         assert_eq!(type_path("a.b.Foo", "a.b", "a.b"), "Foo");
         assert_eq!(type_path("a.b.Foo.Bar", "a.b", "a.b"), "foo::Bar");
         assert_eq!(type_path("a.c.Foo", "a.c", "a.b"), "super::c::Foo");
-        assert_eq!(type_path("google.protobuf.Timestamp", "google.protobuf", "x"), "::apigen_runtime::pbjson_types::Timestamp");
+        assert_eq!(type_path("google.protobuf.Timestamp", "google.protobuf", "x"), "::apigen_runtime::wkt::Timestamp");
         assert_eq!(type_path("Foo", "", "x.y"), "super::super::Foo");
         assert_eq!(to_snake("type"), "r#type");
         assert_eq!(to_snake("self"), "self_");

@@ -1,1 +1,214 @@
+use apigen_runtime::dispatch::{Call, Input, Output, Payload};
+use apigen_runtime::futures::StreamExt;
+use apigen_runtime::{Code, Context, RequestStream, ResponseStream, Result, Status};
 
+use crate::edge::common::v1::Ref;
+use crate::edge::v1::{self, Node, Scalars, WellKnown};
+
+struct Impl;
+
+impl v1::Type for Impl {
+    async fn r#match(&self, _ctx: Context, request: v1::Option) -> Result<v1::Result> {
+        Ok(v1::Result { r#match: Some(request), nested: vec![] })
+    }
+
+    async fn r#loop(&self, _ctx: Context, mut requests: RequestStream<Node>) -> Result<ResponseStream<Node>> {
+        let (tx, out) = ResponseStream::channel(4);
+        tokio::spawn(async move {
+            while let Some(node) = requests.next().await {
+                let reply = node.map(|n| Node { name: format!("echo {}", n.name), ..n });
+                if tx.send(reply).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(out)
+    }
+
+    async fn ping(&self, _ctx: Context, request: apigen_runtime::wkt::Empty) -> Result<apigen_runtime::wkt::Empty> {
+        Ok(request)
+    }
+}
+
+impl v1::Streams for Impl {
+    async fn count(&self, _ctx: Context, request: Scalars) -> Result<ResponseStream<Scalars>> {
+        if request.f_int32 < 0 {
+            return Err(Status::invalid_argument("f_int32 must not be negative"));
+        }
+        Ok((0..request.f_int32).map(|i| Scalars { f_int32: i, ..Default::default() }).collect())
+    }
+
+    async fn sum(&self, _ctx: Context, mut requests: RequestStream<Scalars>) -> Result<Scalars> {
+        let mut total = 0;
+        while let Some(item) = requests.next().await {
+            total += item?.f_int64;
+        }
+        Ok(Scalars { f_int64: total, ..Default::default() })
+    }
+
+    async fn share(&self, ctx: Context, request: Ref) -> Result<Ref> {
+        let target = ctx.metadata_str("x-target").unwrap_or(&request.target).to_owned();
+        Ok(Ref { target, version: request.version })
+    }
+
+    async fn known(&self, _ctx: Context, request: WellKnown) -> Result<WellKnown> {
+        Ok(request)
+    }
+}
+
+impl v1::Idle for Impl {}
+
+fn single(payload: Payload) -> Call {
+    Call { ctx: Context::default(), input: Input::Single(payload) }
+}
+
+fn json(value: serde_json::Value) -> Payload {
+    Payload::Json(value.to_string().into_bytes().into())
+}
+
+async fn one(output: Output) -> serde_json::Value {
+    match output {
+        Output::Single(m) => m.to_json_value().expect("encodes"),
+        Output::Stream(_) => panic!("expected one message"),
+    }
+}
+
+async fn all(output: Output) -> Vec<serde_json::Value> {
+    match output {
+        Output::Stream(s) => s.map(|m| m.expect("no error").to_json_value().expect("encodes")).collect().await,
+        Output::Single(_) => panic!("expected a stream"),
+    }
+}
+
+#[tokio::test]
+async fn unary_methods_answer_json_and_protobuf() {
+    let service = v1::streams_service(Impl);
+    let share = service.info().method_index("Share").expect("Share exists");
+    let out = service.call(share, single(json(serde_json::json!({"target": "t", "version": 0})))).await.expect("ok");
+    assert_eq!(one(out).await, serde_json::json!({"target": "t", "version": 0}));
+
+    use apigen_runtime::prost::Message;
+    let bytes = Ref { target: "bin".into(), version: Some(3) }.encode_to_vec();
+    let out = service.call(share, single(Payload::Proto(bytes.into()))).await.expect("ok");
+    match out {
+        Output::Single(m) => assert_eq!(Ref::decode(m.encode_proto().as_slice()).expect("decodes").version, Some(3)),
+        Output::Stream(_) => panic!("unary"),
+    }
+}
+
+#[tokio::test]
+async fn context_reaches_the_method() {
+    let service = v1::streams_service(Impl);
+    let mut headers = apigen_runtime::http::HeaderMap::new();
+    headers.insert("x-target", "from-metadata".parse().expect("valid header"));
+    let ctx = Context::default().with_metadata(headers);
+    let reply: Ref = service.call_unary("Share", ctx, Ref::default()).await.expect("ok");
+    assert_eq!(reply.target, "from-metadata");
+}
+
+#[tokio::test]
+async fn keyword_named_service_and_methods_work() {
+    let service = v1::type_service(Impl);
+    assert_eq!(service.info().name, "edge.v1.Type");
+    let request = v1::Option { r#type: "t".into(), self_: true, r#async: 1, r#fn: "f".into() };
+    let reply: v1::Result = service.call_unary("Match", Context::default(), request.clone()).await.expect("ok");
+    assert_eq!(reply.r#match, Some(request));
+    assert!(service.info().methods[2].no_side_effects, "Ping has NO_SIDE_EFFECTS");
+}
+
+#[tokio::test]
+async fn server_streaming_streams_and_fails_with_status() {
+    let service = v1::streams_service(Impl);
+    let count = service.info().method_index("Count").expect("Count exists");
+    let out = service.call(count, single(json(serde_json::json!({"fInt32": 3})))).await.expect("ok");
+    assert_eq!(all(out).await, vec![serde_json::json!({}), serde_json::json!({"fInt32": 1}), serde_json::json!({"fInt32": 2})]);
+    let err = service.call(count, single(json(serde_json::json!({"fInt32": -1})))).await.err().expect("fails");
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn client_streaming_reads_every_request() {
+    let service = v1::streams_service(Impl);
+    let sum = service.info().method_index("Sum").expect("Sum exists");
+    let items = ["1", "2", "40"].map(|n| Ok(json(serde_json::json!({"fInt64": n}))));
+    let input = Input::Stream(apigen_runtime::futures::stream::iter(items).boxed());
+    let out = service.call(sum, Call { ctx: Context::default(), input }).await.expect("ok");
+    assert_eq!(one(out).await, serde_json::json!({"fInt64": "43"}));
+}
+
+#[tokio::test]
+async fn bidi_streaming_answers_each_request() {
+    let service = v1::type_service(Impl);
+    let method = service.info().method_index("Loop").expect("Loop exists");
+    let items = ["a", "b"].map(|n| Ok(json(serde_json::json!({"name": n}))));
+    let input = Input::Stream(apigen_runtime::futures::stream::iter(items).boxed());
+    let out = service.call(method, Call { ctx: Context::default(), input }).await.expect("ok");
+    assert_eq!(all(out).await, vec![serde_json::json!({"name": "echo a"}), serde_json::json!({"name": "echo b"})]);
+}
+
+#[tokio::test]
+async fn bad_input_is_invalid_argument_naming_the_problem() {
+    let service = v1::streams_service(Impl);
+    let share = service.info().method_index("Share").expect("Share exists");
+    for (body, needle) in [
+        (serde_json::json!({"target": 5}), "invalid type"),
+        (serde_json::json!({"nope": 1}), "unknown field `nope`"),
+        (serde_json::json!({"version": "x"}), "version"),
+    ] {
+        let err = service.call(share, single(json(body.clone()))).await.err().expect("rejected");
+        assert_eq!(err.code(), Code::InvalidArgument, "{body}");
+        assert!(err.message().contains(needle), "{body}: {}", err.message());
+    }
+    let err = service.call(share, single(Payload::Proto(vec![0xff, 0xff].into()))).await.err().expect("rejected");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = service.call(99, single(json(serde_json::json!({})))).await.err().expect("no such method");
+    assert_eq!(err.code(), Code::Unimplemented);
+    let idle = v1::idle_service(Impl);
+    assert!(idle.info().methods.is_empty());
+}
+
+#[test]
+fn well_known_types_use_their_json_forms() {
+    let json = serde_json::json!({
+        "duration": "1.500s",
+        "mask": "a.b,c",
+        "struct": {"k": [1.0, "two", null, true]},
+        "value": "v",
+        "list": [1.0],
+        "time": "2024-01-02T03:04:05Z",
+        "b": false,
+        "by": "AAE=",
+        "s": "str",
+        "u32": 7,
+        "empty": {}
+    });
+    let wk: WellKnown = serde_json::from_value(json.clone()).expect("valid");
+    assert_eq!(wk.duration.as_ref().map(|d| (d.seconds, d.nanos)), Some((1, 500_000_000)));
+    assert_eq!(wk.mask.as_ref().map(|m| m.paths.clone()), Some(vec!["a.b".to_owned(), "c".to_owned()]));
+    assert_eq!(wk.s.as_ref().map(|s| s.value.as_str()), Some("str"));
+    assert_eq!(wk.b.as_ref().map(|b| b.value), Some(false), "a wrapper holding false is still set");
+    assert_eq!(serde_json::to_value(&wk).expect("serializes"), json);
+}
+
+#[test]
+fn int64_is_a_string_out_and_either_in_and_enums_are_names() {
+    let s: Scalars = serde_json::from_value(serde_json::json!({
+        "fInt64": 5, "f_uint64": "18446744073709551615", "rInt64": ["1", 2],
+        "byInt64": {"-3": {"name": "n", "color": "COLOR_RED"}}, "byString": {"x": 1}
+    }))
+    .expect("numbers and strings are both accepted, proto names too");
+    assert_eq!(s.f_uint64, u64::MAX);
+    assert_eq!(s.r_int64, vec![1, 2]);
+    let out = serde_json::to_value(&s).expect("serializes");
+    assert_eq!(out["fInt64"], "5");
+    assert_eq!(out["byString"]["x"], "COLOR_RED");
+    assert_eq!(out["byInt64"]["-3"]["color"], "COLOR_RED");
+}
+
+#[test]
+fn proto2_defaults_and_required_fields_are_kept() {
+    let legacy = v1::Legacy::default();
+    assert_eq!(legacy.count(), 7, "the proto2 default");
+    let json = serde_json::to_value(v1::Legacy { id: "x".into(), ..Default::default() }).expect("serializes");
+    assert_eq!(json, serde_json::json!({"id": "x"}));
+}

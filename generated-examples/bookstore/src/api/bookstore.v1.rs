@@ -10,7 +10,7 @@ pub struct Shelf {
     pub theme: ::apigen_runtime::prost::alloc::string::String,
     /// When the shelf was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::apigen_runtime::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<::apigen_runtime::wkt::Timestamp>,
     /// How many books stand on it.
     #[prost(int32, tag = "4")]
     pub book_count: i32,
@@ -44,7 +44,7 @@ pub struct Book {
     #[prost(double, tag = "6")]
     pub price: f64,
     #[prost(message, optional, tag = "7")]
-    pub subtitle: ::core::option::Option<::apigen_runtime::pbjson_types::StringValue>,
+    pub subtitle: ::core::option::Option<::apigen_runtime::wkt::StringValue>,
     #[prost(map = "string, string", tag = "8")]
     pub labels: ::std::collections::HashMap<
         ::apigen_runtime::prost::alloc::string::String,
@@ -56,9 +56,9 @@ pub struct Book {
     #[prost(bytes = "vec", tag = "13")]
     pub cover_thumbnail: ::apigen_runtime::prost::alloc::vec::Vec<u8>,
     #[prost(message, optional, tag = "14")]
-    pub create_time: ::core::option::Option<::apigen_runtime::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<::apigen_runtime::wkt::Timestamp>,
     #[prost(message, optional, tag = "15")]
-    pub update_time: ::core::option::Option<::apigen_runtime::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<::apigen_runtime::wkt::Timestamp>,
     #[prost(oneof = "book::Availability", tags = "10, 11, 12")]
     pub availability: ::core::option::Option<book::Availability>,
 }
@@ -70,7 +70,7 @@ pub mod book {
         #[prost(int32, tag = "10")]
         InStock(i32),
         #[prost(message, tag = "11")]
-        RestockTime(::apigen_runtime::pbjson_types::Timestamp),
+        RestockTime(::apigen_runtime::wkt::Timestamp),
         #[prost(bool, tag = "12")]
         OutOfPrint(bool),
     }
@@ -150,7 +150,7 @@ pub struct UpdateBookRequest {
     #[prost(message, optional, tag = "1")]
     pub book: ::core::option::Option<Book>,
     #[prost(message, optional, tag = "2")]
-    pub update_mask: ::core::option::Option<::apigen_runtime::pbjson_types::FieldMask>,
+    pub update_mask: ::core::option::Option<::apigen_runtime::wkt::FieldMask>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::apigen_runtime::prost::Message)]
 #[prost(prost_path = "::apigen_runtime::prost")]
@@ -205,7 +205,7 @@ pub struct ShelfEvent {
     #[prost(message, optional, tag = "2")]
     pub book: ::core::option::Option<Book>,
     #[prost(message, optional, tag = "3")]
-    pub event_time: ::core::option::Option<::apigen_runtime::pbjson_types::Timestamp>,
+    pub event_time: ::core::option::Option<::apigen_runtime::wkt::Timestamp>,
 }
 /// Nested message and enum types in `ShelfEvent`.
 pub mod shelf_event {
@@ -3665,7 +3665,7 @@ pub trait Bookstore: Send + Sync + 'static {
         ctx: ::apigen_runtime::Context,
         request: DeleteShelfRequest,
     ) -> impl ::core::future::Future<
-        Output = ::apigen_runtime::Result<::apigen_runtime::pbjson_types::Empty>,
+        Output = ::apigen_runtime::Result<::apigen_runtime::wkt::Empty>,
     > + Send;
     /// Lists the books on a shelf in creation order, a page at a time.
     fn list_books(
@@ -3814,7 +3814,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
         },
     ],
 };
-///Wraps an implementation of [`Bookstore`] so that `apigen_runtime::Server` serves it on every protocol.
+///Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {
     ::apigen_runtime::ServiceDef::new(
         &BOOKSTORE_INFO,

@@ -15,7 +15,7 @@ pub struct ChatMessage {
     #[prost(uint64, tag = "5")]
     pub sequence: u64,
     #[prost(message, optional, tag = "6")]
-    pub post_time: ::core::option::Option<::apigen_runtime::pbjson_types::Timestamp>,
+    pub post_time: ::core::option::Option<::apigen_runtime::wkt::Timestamp>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::apigen_runtime::prost::Message)]
 #[prost(prost_path = "::apigen_runtime::prost")]
@@ -1131,7 +1131,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
         },
     ],
 };
-///Wraps an implementation of [`Chat`] so that `apigen_runtime::Server` serves it on every protocol.
+///Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
 pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
     ::apigen_runtime::ServiceDef::new(
         &CHAT_INFO,

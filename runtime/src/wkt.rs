@@ -1,0 +1,184 @@
+//! The well-known types (`google.protobuf.*`) that generated code uses.
+//!
+//! They are pbjson-types' types, which carry the proto3 JSON mapping, except
+//! where pbjson-types departs from it: `FieldMask` is a comma-separated string
+//! of lowerCamelCase paths, and `Int64Value`/`UInt64Value` are strings (as
+//! int64 is everywhere else), and `Timestamp` is always written `Z`-normalized.
+//! Those are defined here with the same derives.
+
+pub use pbjson_types::*;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// `google.protobuf.FieldMask`: `{"updateMask": "title,publisher.name"}` in JSON.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct FieldMask {
+    /// The field paths, in proto (snake_case) form.
+    #[prost(string, repeated, tag = "1")]
+    pub paths: Vec<String>,
+}
+
+fn camel(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut upper = false;
+    for c in path.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn snake(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for c in path.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Serialize for FieldMask {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let joined: Vec<String> = self.paths.iter().map(|p| camel(p)).collect();
+        serializer.serialize_str(&joined.join(","))
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldMask {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = FieldMask;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a FieldMask as a comma-separated string of field paths")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldMask, E> {
+                let paths = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(snake).collect();
+                Ok(FieldMask { paths })
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// `google.protobuf.Timestamp`: RFC 3339 in JSON, written in UTC with `Z`
+/// and 0, 3, 6 or 9 fractional digits; any offset is accepted on input.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, prost::Message)]
+pub struct Timestamp {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    /// Nanoseconds within the second, 0 to 999,999,999.
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Timestamp {
+        Timestamp::from(std::time::SystemTime::now())
+    }
+}
+
+impl From<std::time::SystemTime> for Timestamp {
+    fn from(t: std::time::SystemTime) -> Timestamp {
+        let dt: chrono::DateTime<chrono::Utc> = t.into();
+        Timestamp { seconds: dt.timestamp(), nanos: dt.timestamp_subsec_nanos() as i32 }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let nanos = u32::try_from(self.nanos).map_err(|_| serde::ser::Error::custom("Timestamp nanos out of range"))?;
+        let dt = chrono::DateTime::from_timestamp(self.seconds, nanos)
+            .ok_or_else(|| serde::ser::Error::custom("Timestamp out of range"))?;
+        serializer.serialize_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 timestamp such as \"2024-01-02T03:04:05Z\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                let dt = chrono::DateTime::parse_from_rfc3339(v)
+                    .map_err(|e| E::custom(format!("`{v}` is not an RFC 3339 timestamp: {e}")))?;
+                Ok(Timestamp { seconds: dt.timestamp(), nanos: dt.timestamp_subsec_nanos() as i32 })
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+macro_rules! wide_wrapper {
+    ($name:ident, $ty:ty, $proto:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, prost::Message)]
+        pub struct $name {
+            /// The wrapped value.
+            #[prost($proto, tag = "1")]
+            pub value: $ty,
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.value.to_string())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = pbjson::private::NumberDeserialize::<$ty>::deserialize(deserializer)?.0;
+                Ok($name { value })
+            }
+        }
+    };
+}
+
+wide_wrapper!(Int64Value, i64, int64, "`google.protobuf.Int64Value`: a string in JSON (a number is accepted).");
+wide_wrapper!(UInt64Value, u64, uint64, "`google.protobuf.UInt64Value`: a string in JSON (a number is accepted).");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_masks_are_camel_case_strings() {
+        let mask = FieldMask { paths: vec!["title".into(), "publisher.country_code".into()] };
+        let json = serde_json::to_value(&mask).unwrap();
+        assert_eq!(json, "title,publisher.countryCode");
+        assert_eq!(serde_json::from_value::<FieldMask>(json).unwrap(), mask);
+        assert_eq!(serde_json::from_str::<FieldMask>("\"\"").unwrap().paths, Vec::<String>::new());
+    }
+
+    #[test]
+    fn timestamps_are_z_normalized() {
+        let t: Timestamp = serde_json::from_str("\"2024-01-02T04:04:05.5+01:00\"").unwrap();
+        assert_eq!(serde_json::to_value(t).unwrap(), "2024-01-02T03:04:05.500Z");
+        let t = Timestamp { seconds: 0, nanos: 0 };
+        assert_eq!(serde_json::to_value(t).unwrap(), "1970-01-01T00:00:00Z");
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+    }
+
+    #[test]
+    fn wide_wrappers_are_strings_and_accept_numbers() {
+        assert_eq!(serde_json::to_value(Int64Value { value: -5 }).unwrap(), "-5");
+        assert_eq!(serde_json::from_str::<Int64Value>("\"-5\"").unwrap().value, -5);
+        assert_eq!(serde_json::from_str::<UInt64Value>("7").unwrap().value, 7);
+    }
+}
