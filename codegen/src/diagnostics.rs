@@ -94,11 +94,12 @@ impl Error {
         }
     }
 
-    /// The error as a report that renders with source snippets.
+    /// The error as a report that renders with source snippets. Lines are
+    /// not wrapped, so every message and `file:line:col` stays greppable.
     pub fn render(&self, color: bool) -> String {
         use miette::{GraphicalReportHandler, GraphicalTheme};
         let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+        let handler = GraphicalReportHandler::new_themed(theme).with_width(usize::MAX / 4);
         let mut out = String::new();
         let mut one = |d: &dyn MietteDiagnostic| {
             // Rendering into a String cannot fail.

@@ -47,7 +47,11 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
     let mut by_module: BTreeMap<Vec<String>, String> =
         modules.into_iter().map(|(m, code)| (m.parts().map(str::to_owned).collect(), code)).collect();
 
-    let descriptor_set = compiled.files.encode_to_vec();
+    // pbjson-build panics on files without a package; lowering has already
+    // rejected those that declare anything, so the rest can be left out.
+    let mut with_package = compiled.files.clone();
+    with_package.file.retain(|f| f.package.is_some());
+    let descriptor_set = with_package.encode_to_vec();
     let mut builder = pbjson_build::Builder::new();
     builder
         .register_descriptors(&descriptor_set)

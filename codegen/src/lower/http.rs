@@ -75,6 +75,9 @@ impl Lowerer<'_> {
         let input = m.input();
         let mut ok = true;
         for var in path.variables() {
+            // Point at the variable itself inside the template literal.
+            let at = literal.and_then(|o| raw.find(&format!("{{{}", var.field_path.join("."))).map(|i| (o + 1 + i, var.field_path.join(".").len() + 1)));
+            let span_pos = Pos { span: self.span_at(pos, at.map(|a| a.0)), range: at.or(span_pos.range) };
             match resolve(&input, &var.field_path) {
                 Err(problem) => {
                     ok = false;

@@ -22,6 +22,10 @@ use crate::model::*;
 /// Builds the model for `compiled`, or every diagnostic found.
 pub fn lower(compiled: &Compiled) -> Result<Api, Error> {
     let mut l = Lowerer::new(compiled);
+    l.check_files();
+    if !l.diags.is_empty() {
+        return Err(Error::Schema(l.diags));
+    }
     let files = l.files_to_generate();
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     for file in &files {
@@ -84,6 +88,23 @@ impl<'a> Lowerer<'a> {
             ext_behavior: c.pool.get_extension_by_name("google.api.field_behavior"),
             ext_method: c.pool.get_extension_by_name("apigen.method"),
             ext_service: c.pool.get_extension_by_name("apigen.service"),
+        }
+    }
+
+    /// What apigen cannot generate from at all: files without a package
+    /// (Rust modules and RPC paths need one) and editions syntax.
+    fn check_files(&mut self) {
+        for file in &self.c.files.file {
+            let name = file.name().to_owned();
+            let declares = !file.message_type.is_empty() || !file.enum_type.is_empty() || !file.service.is_empty();
+            if file.package().is_empty() && declares {
+                let pos = self.pos(&name, &[]);
+                self.error(&pos, Some((0, 0)), format!("{name} has no package declaration"), "add one after the syntax line, for example `package myapi.v1;`: apigen names Rust modules and RPC paths after it");
+            }
+            if !matches!(file.syntax(), "" | "proto2" | "proto3") {
+                let pos = self.pos(&name, &[12]);
+                self.error(&pos, None, format!("{name} uses `{}`, which apigen does not support yet", file.syntax()), "write the file with `syntax = \"proto3\";` (or proto2)");
+            }
         }
     }
 
