@@ -11,7 +11,7 @@ pub trait {{ s.rust_name }}: Send + Sync + 'static {
 {% endfor %}
 }
 
-#[doc = "What protocol adapters need to know about `{{ s.full_name }}`."]
+#[doc = " What protocol adapters need to know about `{{ s.full_name }}`."]
 pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo {
     name: "{{ s.full_name }}",
     methods: &[
@@ -27,7 +27,7 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
     ],
 };
 
-#[doc = "Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]
+#[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]
 pub fn {{ s.fn_name }}<T: {{ s.rust_name }}>(service: T) -> ::apigen_runtime::ServiceDef {
 {% if s.methods.is_empty() %}
     ::apigen_runtime::ServiceDef::new(&{{ s.info_name }}, service, |_, method, _| ::apigen_runtime::dispatch::unknown(method))

@@ -3724,7 +3724,7 @@ pub trait Bookstore: Send + Sync + 'static {
         Output = ::apigen_runtime::Result<ImportBooksResponse>,
     > + Send;
 }
-///What protocol adapters need to know about `bookstore.v1.Bookstore`.
+/// What protocol adapters need to know about `bookstore.v1.Bookstore`.
 pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo {
     name: "bookstore.v1.Bookstore",
     methods: &[
@@ -3814,7 +3814,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
         },
     ],
 };
-///Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
+/// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {
     ::apigen_runtime::ServiceDef::new(
         &BOOKSTORE_INFO,

@@ -1090,7 +1090,7 @@ pub trait Chat: Send + Sync + 'static {
         Output = ::apigen_runtime::Result<::apigen_runtime::ResponseStream<ChatMessage>>,
     > + Send;
 }
-///What protocol adapters need to know about `chat.v1.Chat`.
+/// What protocol adapters need to know about `chat.v1.Chat`.
 pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo {
     name: "chat.v1.Chat",
     methods: &[
@@ -1131,7 +1131,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
         },
     ],
 };
-///Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
+/// Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
 pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
     ::apigen_runtime::ServiceDef::new(
         &CHAT_INFO,
