@@ -139,10 +139,7 @@ pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Erro
     }
     for file in files {
         if !file.is_file() {
-            return Err(Error::Usage(format!(
-                "{}: no such file; pass the path of a .proto file",
-                file.display()
-            )));
+            return Err(Error::Usage(format!("{}: no such file; pass the path of a .proto file", file.display())));
         }
     }
     let read = Rc::new(RefCell::new(Sources::default()));

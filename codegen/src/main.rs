@@ -65,7 +65,11 @@ fn generate(files: &[PathBuf], includes: &[PathBuf], out: &std::path::Path, chec
     let fail = |e: apigen::Error| {
         eprint!("{}", e.render(color));
         if let apigen::Error::Schema(diags) = &e {
-            eprintln!("error: {} problem{} found; nothing was written", diags.len(), if diags.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "error: {} problem{} found; nothing was written",
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" }
+            );
         }
         ExitCode::from(e.exit_code() as u8)
     };
@@ -82,7 +86,11 @@ fn generate(files: &[PathBuf], includes: &[PathBuf], out: &std::path::Path, chec
         for (path, why) in &stale {
             println!("{}: {why}", path.display());
         }
-        eprintln!("error: {} generated file{} out of date; run the same command without --check", stale.len(), if stale.len() == 1 { " is" } else { "s are" });
+        eprintln!(
+            "error: {} generated file{} out of date; run the same command without --check",
+            stale.len(),
+            if stale.len() == 1 { " is" } else { "s are" }
+        );
         return ExitCode::from(1);
     }
     match generated.files.write(out) {

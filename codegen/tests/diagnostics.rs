@@ -97,7 +97,16 @@ fn path_variable_on_a_map_or_message_field() {
         "  rpc A(R) returns (R) { option (google.api.http) = {get: \"/v1/{labels}\"}; }\n  rpc B(R) returns (R) { option (google.api.http) = {get: \"/v2/{inner}\"}; }",
     );
     let err = fails(&schema);
-    assert_has(&err, &["bound to a map field", "bound to a message field", "bad.proto:6:", "bad.proto:7:", "bind a scalar or enum field"]);
+    assert_has(
+        &err,
+        &[
+            "bound to a map field",
+            "bound to a message field",
+            "bad.proto:6:",
+            "bad.proto:7:",
+            "bind a scalar or enum field",
+        ],
+    );
 }
 
 #[test]
@@ -125,7 +134,14 @@ fn two_bindings_with_the_same_verb_and_path() {
         "  rpc A(R) returns (R) { option (google.api.http) = {get: \"/v1/{name=shelves/*}\"}; }\n  rpc B(R) returns (R) { option (google.api.http) = {get: \"/v1/{parent=shelves/*}\"}; }",
     );
     let err = fails(&schema);
-    assert_has(&err, &["bad.proto:7:59", "`GET /v1/{parent=shelves/*}` of t.v1.S.B is already bound by t.v1.S.A", "change the path or the verb"]);
+    assert_has(
+        &err,
+        &[
+            "bad.proto:7:59",
+            "`GET /v1/{parent=shelves/*}` of t.v1.S.B is already bound by t.v1.S.A",
+            "change the path or the verb",
+        ],
+    );
 }
 
 #[test]
@@ -140,10 +156,19 @@ fn malformed_path_template() {
 #[test]
 fn names_that_collide_after_case_conversion() {
     let err = fails("syntax = \"proto3\";\npackage t.v1;\nmessage FooBar {}\nmessage Foo_Bar {}\n");
-    assert_has(&err, &["bad.proto:4:1", "`t.v1.Foo_Bar` and `t.v1.FooBar` (line 3) both become the Rust type `FooBar`", "rename one"]);
+    assert_has(
+        &err,
+        &[
+            "bad.proto:4:1",
+            "`t.v1.Foo_Bar` and `t.v1.FooBar` (line 3) both become the Rust type `FooBar`",
+            "rename one",
+        ],
+    );
     let err = fails(&with_service("message R {}", "  rpc GetBook(R) returns (R);\n  rpc get_book(R) returns (R);"));
     assert_has(&err, &["bad.proto:7:3", "the Rust method `get_book`"]);
-    let err = fails("syntax = \"proto2\";\npackage t.v1;\nmessage M {\n  optional int32 foo_bar = 1;\n  optional int32 fooBar = 2;\n}\n");
+    let err = fails(
+        "syntax = \"proto2\";\npackage t.v1;\nmessage M {\n  optional int32 foo_bar = 1;\n  optional int32 fooBar = 2;\n}\n",
+    );
     assert_has(&err, &["bad.proto:4:", "JSON name"]);
 }
 
@@ -160,15 +185,16 @@ fn apigen_options_are_checked() {
 fn no_input_makes_the_generator_panic() {
     // Every prefix of a real schema, cut at every 7th byte: each either
     // generates or fails with diagnostics, never panics.
-    let schema = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/examples/bookstore.proto"))
-        .expect("bookstore.proto");
+    let schema =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/examples/bookstore.proto"))
+            .expect("bookstore.proto");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("cut.proto");
     let mut outcomes = [0usize; 2];
     for end in (0..schema.len()).step_by(7).chain([schema.len()]) {
         let Some(prefix) = schema.get(..end) else { continue };
         std::fs::write(&file, prefix).expect("write");
-        let result = std::panic::catch_unwind(|| apigen::generate(&[file.clone()], &[]));
+        let result = std::panic::catch_unwind(|| apigen::generate(std::slice::from_ref(&file), &[]));
         match result {
             Ok(Ok(_)) => outcomes[0] += 1,
             Ok(Err(e)) => {

@@ -64,10 +64,9 @@ impl Payload {
                     }
                 })
             }
-            Payload::Message(any) => any
-                .downcast::<T>()
-                .map(|b| *b)
-                .map_err(|_| Status::internal("the request has the wrong message type")),
+            Payload::Message(any) => {
+                any.downcast::<T>().map(|b| *b).map_err(|_| Status::internal("the request has the wrong message type"))
+            }
         }
     }
 }

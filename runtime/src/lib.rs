@@ -32,8 +32,8 @@ pub type Result<T, E = Status> = std::result::Result<T, E>;
 // Re-exports that generated code names, so user crates need no direct
 // dependency on them. Their versions are part of apigen-runtime's API.
 pub use bytes;
-pub use http;
 pub use futures_util as futures;
+pub use http;
 pub use pbjson;
 pub use pbjson_types;
 pub use prost;

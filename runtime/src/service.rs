@@ -65,11 +65,7 @@ impl std::fmt::Debug for ServiceDef {
 
 impl ServiceDef {
     /// Wraps `service`; `dispatch` calls method `i` of it (generated).
-    pub fn new<T: Send + Sync + 'static>(
-        info: &'static ServiceInfo,
-        service: T,
-        dispatch: Dispatch<T>,
-    ) -> ServiceDef {
+    pub fn new<T: Send + Sync + 'static>(info: &'static ServiceInfo, service: T, dispatch: Dispatch<T>) -> ServiceDef {
         let service = Arc::new(service);
         ServiceDef { info, handler: Arc::new(move |method, call| dispatch(Arc::clone(&service), method, call)) }
     }

@@ -20,7 +20,6 @@ impl<T> RequestStream<T> {
         RequestStream(Box::pin(stream))
     }
 
-
     /// The next request, `None` once the client has finished.
     pub async fn next(&mut self) -> Option<Result<T, Status>> {
         self.0.next().await
@@ -57,7 +56,6 @@ impl<T> ResponseStream<T> {
     pub fn new(stream: impl Stream<Item = Result<T, Status>> + Send + 'static) -> Self {
         ResponseStream(Box::pin(stream))
     }
-
 
     /// A stream fed through a channel: send `Ok(message)` or a final `Err`,
     /// and drop the sender to complete. `buffer` bounds how far the method

@@ -10,11 +10,23 @@ const ENTRIES: &[(&str, &str, &[&str])] = &[
     ("operations", "googleapis/google/longrunning/operations.proto", &["googleapis"]),
     ("secretmanager", "googleapis/google/cloud/secretmanager/v1/service.proto", &["googleapis"]),
     ("pubsub", "googleapis/google/pubsub/v1/pubsub.proto", &["googleapis"]),
-    ("compliance", "gapic-showcase/schema/google/showcase/v1beta1/compliance.proto", &["gapic-showcase/schema", "googleapis"]),
+    (
+        "compliance",
+        "gapic-showcase/schema/google/showcase/v1beta1/compliance.proto",
+        &["gapic-showcase/schema", "googleapis"],
+    ),
     ("envoy_bookstore", "envoy/test/proto/bookstore.proto", &["envoy", "googleapis"]),
-    ("a_bit_of_everything", "grpc-gateway/examples/internal/proto/examplepb/a_bit_of_everything.proto", &["grpc-gateway", "googleapis"]),
+    (
+        "a_bit_of_everything",
+        "grpc-gateway/examples/internal/proto/examplepb/a_bit_of_everything.proto",
+        &["grpc-gateway", "googleapis"],
+    ),
     ("echo", "gapic-showcase/schema/google/showcase/v1beta1/echo.proto", &["gapic-showcase/schema", "googleapis"]),
-    ("response_body", "grpc-gateway/examples/internal/proto/examplepb/response_body_service.proto", &["grpc-gateway", "googleapis"]),
+    (
+        "response_body",
+        "grpc-gateway/examples/internal/proto/examplepb/response_body_service.proto",
+        &["grpc-gateway", "googleapis"],
+    ),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

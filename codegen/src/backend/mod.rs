@@ -51,7 +51,8 @@ mod tests {
 
     #[test]
     fn code_blocks_become_text() {
-        let lines: Vec<String> = ["Example:", "", "    let x = 1;", "", "```rust", "y()", "```"].iter().map(|s| s.to_string()).collect();
+        let lines: Vec<String> =
+            ["Example:", "", "    let x = 1;", "", "```rust", "y()", "```"].iter().map(|s| s.to_string()).collect();
         let out = doc_attrs(&lines);
         assert!(out.contains("#[doc = \" ```text\"]\n#[doc = \" let x = 1;\"]"), "{out}");
         assert!(out.contains("#[doc = \" ```text\"]\n#[doc = \" y()\"]"), "{out}");

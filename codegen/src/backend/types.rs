@@ -41,9 +41,7 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
         .compile_well_known_types()
         .extern_path(".google.protobuf", "::apigen_runtime::wkt")
         .format(false);
-    let modules = config
-        .generate(requests)
-        .map_err(|e| Error::Internal(format!("prost-build failed: {e}")))?;
+    let modules = config.generate(requests).map_err(|e| Error::Internal(format!("prost-build failed: {e}")))?;
     let mut by_module: BTreeMap<Vec<String>, String> =
         modules.into_iter().map(|(m, code)| (m.parts().map(str::to_owned).collect(), code)).collect();
 
@@ -69,7 +67,8 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
 
     let mut out = BTreeMap::new();
     for package in &api.packages {
-        let module: Vec<String> = Module::from_protobuf_package_name(&package.name).parts().map(str::to_owned).collect();
+        let module: Vec<String> =
+            Module::from_protobuf_package_name(&package.name).parts().map(str::to_owned).collect();
         let mut code = by_module.remove(&module).unwrap_or_default();
         // prost marks ```rust blocks `compile_fail`, which still runs them.
         code = code.replace("```compile_fail", "```text");
@@ -92,14 +91,16 @@ fn runtime_paths(code: &str) -> Result<String, Error> {
             // `Vec` or `ToString` would shadow them.
             if path.leading_colon.is_none() {
                 let idents: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-                let generic = matches!(path.segments.first().map(|s| &s.arguments), Some(syn::PathArguments::AngleBracketed(_)));
-                let std: Option<syn::Path> = match (idents.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), generic) {
-                    (["Vec"], true) => Some(syn::parse_quote!(::std::vec::Vec)),
-                    (["Option"], true) => Some(syn::parse_quote!(::std::option::Option)),
-                    (["Box"], true) => Some(syn::parse_quote!(::std::boxed::Box)),
-                    (["ToString", _], _) => Some(syn::parse_quote!(::std::string::ToString)),
-                    _ => None,
-                };
+                let generic =
+                    matches!(path.segments.first().map(|s| &s.arguments), Some(syn::PathArguments::AngleBracketed(_)));
+                let std: Option<syn::Path> =
+                    match (idents.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), generic) {
+                        (["Vec"], true) => Some(syn::parse_quote!(::std::vec::Vec)),
+                        (["Option"], true) => Some(syn::parse_quote!(::std::option::Option)),
+                        (["Box"], true) => Some(syn::parse_quote!(::std::boxed::Box)),
+                        (["ToString", _], _) => Some(syn::parse_quote!(::std::string::ToString)),
+                        _ => None,
+                    };
                 if let Some(std) = std {
                     let rest: Vec<syn::PathSegment> = path.segments.iter().skip(1).cloned().collect();
                     let args = path.segments[0].arguments.clone();

@@ -24,7 +24,13 @@ impl Lowerer<'_> {
                 let mut methods = BTreeMap::new();
                 for m in &service.methods {
                     let what = format!("the Rust method `{}` of trait {}", m.rust_name, service.rust_name);
-                    self.collide(&mut methods, m.rust_name.clone(), format!("{}.{}", service.full_name, m.name), &m.span, &what);
+                    self.collide(
+                        &mut methods,
+                        m.rust_name.clone(),
+                        format!("{}.{}", service.full_name, m.name),
+                        &m.span,
+                        &what,
+                    );
                 }
             }
             for message in &package.messages {
@@ -44,12 +50,23 @@ impl Lowerer<'_> {
                 let mut variants: BTreeMap<String, (i32, &str)> = BTreeMap::new();
                 for v in &e.values {
                     let camel = v.name.to_upper_camel_case();
-                    let stripped = camel.strip_prefix(&prefix).filter(|s| s.starts_with(|c: char| c.is_ascii_uppercase())).unwrap_or(&camel);
+                    let stripped = camel
+                        .strip_prefix(&prefix)
+                        .filter(|s| s.starts_with(|c: char| c.is_ascii_uppercase()))
+                        .unwrap_or(&camel);
                     let variant = names::sanitize(stripped);
                     match variants.get(&variant) {
                         Some((number, first)) if *number != v.number => {
                             let pos = self.pos_of_span(&e.span, 4);
-                            self.error(&pos, None, format!("enum values `{first}` and `{}` of {} both become the Rust variant `{variant}`", v.name, e.full_name), "rename one of the values");
+                            self.error(
+                                &pos,
+                                None,
+                                format!(
+                                    "enum values `{first}` and `{}` of {} both become the Rust variant `{variant}`",
+                                    v.name, e.full_name
+                                ),
+                                "rename one of the values",
+                            );
                         }
                         Some(_) => {}
                         None => {
@@ -61,7 +78,14 @@ impl Lowerer<'_> {
         }
     }
 
-    fn collide(&mut self, seen: &mut BTreeMap<String, (String, Span)>, key: String, full: String, span: &Span, what: &str) {
+    fn collide(
+        &mut self,
+        seen: &mut BTreeMap<String, (String, Span)>,
+        key: String,
+        full: String,
+        span: &Span,
+        what: &str,
+    ) {
         match seen.get(&key) {
             Some((first, first_span)) => {
                 let pos = self.pos_of_span(span, 1);

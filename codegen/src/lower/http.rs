@@ -33,8 +33,14 @@ impl Lowerer<'_> {
         }
         if let Some(Value::List(extra)) = rule.get_field_by_name("additional_bindings").as_deref() {
             for r in extra.iter().filter_map(Value::as_message) {
-                if matches!(r.get_field_by_name("additional_bindings").as_deref(), Some(Value::List(l)) if !l.is_empty()) {
-                    self.error(&pos, None, format!("`additional_bindings` of {} are nested", m.full_name()), "list every binding directly under the method's rule; they may not nest");
+                if matches!(r.get_field_by_name("additional_bindings").as_deref(), Some(Value::List(l)) if !l.is_empty())
+                {
+                    self.error(
+                        &pos,
+                        None,
+                        format!("`additional_bindings` of {} are nested", m.full_name()),
+                        "list every binding directly under the method's rule; they may not nest",
+                    );
                 }
                 if let Some(b) = self.binding(m, r, &pos) {
                     out.push(b);
@@ -51,13 +57,23 @@ impl Lowerer<'_> {
                 Some(custom) => {
                     let kind = str_field(&custom, "kind");
                     if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphabetic()) {
-                        self.error(pos, None, format!("custom HTTP method `{kind}` of {} is not a method name", m.full_name()), "set `kind` to a verb such as \"HEAD\" or \"OPTIONS\"");
+                        self.error(
+                            pos,
+                            None,
+                            format!("custom HTTP method `{kind}` of {} is not a method name", m.full_name()),
+                            "set `kind` to a verb such as \"HEAD\" or \"OPTIONS\"",
+                        );
                         return None;
                     }
                     (HttpMethod::Custom(kind.to_ascii_uppercase()), str_field(&custom, "path"))
                 }
                 None => {
-                    self.error(pos, None, format!("the HTTP rule of {} has no verb and path", m.full_name()), "add one of get, put, post, delete, patch or custom, for example `get: \"/v1/things\"`");
+                    self.error(
+                        pos,
+                        None,
+                        format!("the HTTP rule of {} has no verb and path", m.full_name()),
+                        "add one of get, put, post, delete, patch or custom, for example `get: \"/v1/things\"`",
+                    );
                     return None;
                 }
             },
@@ -68,7 +84,12 @@ impl Lowerer<'_> {
             Ok(t) => t,
             Err(e) => {
                 let at = literal.map(|o| (o + 1 + e.offset, 1));
-                self.error(&span_pos, at, format!("invalid path template in the HTTP rule of {}: {}", m.full_name(), e.message), "write it as in google/api/http.proto, for example \"/v1/{name=shelves/*}/books\"");
+                self.error(
+                    &span_pos,
+                    at,
+                    format!("invalid path template in the HTTP rule of {}: {}", m.full_name(), e.message),
+                    "write it as in google/api/http.proto, for example \"/v1/{name=shelves/*}/books\"",
+                );
                 return None;
             }
         };
@@ -76,12 +97,20 @@ impl Lowerer<'_> {
         let mut ok = true;
         for var in path.variables() {
             // Point at the variable itself inside the template literal.
-            let at = literal.and_then(|o| raw.find(&format!("{{{}", var.field_path.join("."))).map(|i| (o + 1 + i, var.field_path.join(".").len() + 1)));
+            let at = literal.and_then(|o| {
+                raw.find(&format!("{{{}", var.field_path.join(".")))
+                    .map(|i| (o + 1 + i, var.field_path.join(".").len() + 1))
+            });
             let span_pos = Pos { span: self.span_at(pos, at.map(|a| a.0)), range: at.or(span_pos.range) };
             match resolve(&input, &var.field_path) {
                 Err(problem) => {
                     ok = false;
-                    self.error(&span_pos, None, format!("path variable `{{{}}}` of {}: {problem}", var.field_path.join("."), m.full_name()), format!("name a field of {} (use the proto field name)", input.full_name()));
+                    self.error(
+                        &span_pos,
+                        None,
+                        format!("path variable `{{{}}}` of {}: {problem}", var.field_path.join("."), m.full_name()),
+                        format!("name a field of {} (use the proto field name)", input.full_name()),
+                    );
                 }
                 Ok(field) if field.is_map() || matches!(field.kind(), Kind::Message(_)) => {
                     ok = false;
@@ -100,7 +129,12 @@ impl Lowerer<'_> {
                 if let Err(problem) = resolve(&input, &fp) {
                     ok = false;
                     let at = self.find_literal(pos, other).map(|o| (o, other.len() + 2));
-                    self.error(&span_pos, at, format!("`body: \"{other}\"` of {}: {problem}", m.full_name()), format!("use \"*\" for the whole request or the name of a field of {}", input.full_name()));
+                    self.error(
+                        &span_pos,
+                        at,
+                        format!("`body: \"{other}\"` of {}: {problem}", m.full_name()),
+                        format!("use \"*\" for the whole request or the name of a field of {}", input.full_name()),
+                    );
                 }
                 Body::Field(fp)
             }
@@ -113,7 +147,12 @@ impl Lowerer<'_> {
             if let Err(problem) = resolve(&m.output(), &fp) {
                 ok = false;
                 let at = self.find_literal(pos, &rb).map(|o| (o, rb.len() + 2));
-                self.error(&span_pos, at, format!("`response_body: \"{rb}\"` of {}: {problem}", m.full_name()), format!("name a field of {}, or leave it out to send the whole response", m.output().full_name()));
+                self.error(
+                    &span_pos,
+                    at,
+                    format!("`response_body: \"{rb}\"` of {}: {problem}", m.full_name()),
+                    format!("name a field of {}, or leave it out to send the whole response", m.output().full_name()),
+                );
             }
             Some(fp)
         };
@@ -149,7 +188,15 @@ impl Lowerer<'_> {
                     match seen.get(&key) {
                         Some(first) => {
                             let pos = self.pos_of_span(&b.span, b.path.raw.len() + 2);
-                            self.error(&pos, None, format!("`{} {}` of {me} is already bound by {first}; one of them could never be reached", key.0, b.path.raw), "change the path or the verb of one binding");
+                            self.error(
+                                &pos,
+                                None,
+                                format!(
+                                    "`{} {}` of {me} is already bound by {first}; one of them could never be reached",
+                                    key.0, b.path.raw
+                                ),
+                                "change the path or the verb of one binding",
+                            );
                         }
                         None => {
                             seen.insert(key, me);
@@ -161,9 +208,9 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn pos_of_span(&self, span: &Span, len: usize) -> Pos {
-        let range = self.text(&span.file).and_then(|t| {
-            super::offset_of(&t, span.line as i32 - 1, span.column as i32 - 1).map(|o| (o, len))
-        });
+        let range = self
+            .text(&span.file)
+            .and_then(|t| super::offset_of(&t, span.line as i32 - 1, span.column as i32 - 1).map(|o| (o, len)));
         Pos { span: span.clone(), range }
     }
 }
@@ -180,7 +227,12 @@ fn resolve(message: &MessageDescriptor, path: &[String]) -> Result<FieldDescript
         }
         match field.kind() {
             Kind::Message(next) if !field.is_list() && !field.is_map() => current = next,
-            _ => return Err(format!("`{name}` is not a singular message field, so `{}` cannot go through it", path.join("."))),
+            _ => {
+                return Err(format!(
+                    "`{name}` is not a singular message field, so `{}` cannot go through it",
+                    path.join(".")
+                ));
+            }
         }
     }
     Err("the field path is empty".to_owned())

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use prost_reflect::{
-    Cardinality as PbCardinality, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor,
-    FileDescriptor, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
+    Cardinality as PbCardinality, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor, FileDescriptor,
+    Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
 };
 
 use crate::diagnostics::{Diagnostic, Error};
@@ -29,10 +29,9 @@ pub fn lower(compiled: &Compiled) -> Result<Api, Error> {
     let files = l.files_to_generate();
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     for file in &files {
-        let package = packages.entry(file.package_name().to_owned()).or_insert_with(|| Package {
-            name: file.package_name().to_owned(),
-            ..Package::default()
-        });
+        let package = packages
+            .entry(file.package_name().to_owned())
+            .or_insert_with(|| Package { name: file.package_name().to_owned(), ..Package::default() });
         package.files.push(file.name().to_owned());
         for message in file.messages() {
             l.message(&message, package);
@@ -72,12 +71,8 @@ impl<'a> Lowerer<'a> {
     fn new(c: &'a Compiled) -> Self {
         let mut locations = HashMap::new();
         for file in &c.files.file {
-            let map = file
-                .source_code_info
-                .iter()
-                .flat_map(|i| &i.location)
-                .map(|l| (l.path.clone(), l.clone()))
-                .collect();
+            let map =
+                file.source_code_info.iter().flat_map(|i| &i.location).map(|l| (l.path.clone(), l.clone())).collect();
             locations.insert(file.name().to_owned(), map);
         }
         Lowerer {
@@ -103,7 +98,12 @@ impl<'a> Lowerer<'a> {
             }
             if !matches!(file.syntax(), "" | "proto2" | "proto3") {
                 let pos = self.pos(&name, &[12]);
-                self.error(&pos, None, format!("{name} uses `{}`, which apigen does not support yet", file.syntax()), "write the file with `syntax = \"proto3\";` (or proto2)");
+                self.error(
+                    &pos,
+                    None,
+                    format!("{name} uses `{}`, which apigen does not support yet", file.syntax()),
+                    "write the file with `syntax = \"proto3\";` (or proto2)",
+                );
             }
         }
     }
@@ -120,9 +120,8 @@ impl<'a> Lowerer<'a> {
             .filter_map(|f| self.c.pool.get_file_by_name(f.name()))
             .filter(|f| !f.name().starts_with("google/protobuf/"))
             .collect();
-        let is_annotation = |f: &FileDescriptor| {
-            ANNOTATION_FILES.contains(&f.name()) && !self.c.roots.iter().any(|r| r == f.name())
-        };
+        let is_annotation =
+            |f: &FileDescriptor| ANNOTATION_FILES.contains(&f.name()) && !self.c.roots.iter().any(|r| r == f.name());
         let mut included: BTreeSet<String> =
             all.iter().filter(|f| !is_annotation(f)).map(|f| f.name().to_owned()).collect();
         loop {
@@ -156,7 +155,8 @@ impl<'a> Lowerer<'a> {
             if let Some(loc) = map.and_then(|m| m.get(path)) {
                 let s = &loc.span;
                 let (line, col) = (s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0));
-                let (end_line, end_col) = if s.len() >= 4 { (s[2], s[3]) } else { (line, s.get(2).copied().unwrap_or(col)) };
+                let (end_line, end_col) =
+                    if s.len() >= 4 { (s[2], s[3]) } else { (line, s.get(2).copied().unwrap_or(col)) };
                 let range = self.c.sources.get(file).and_then(|src| {
                     let start = offset_of(&src.text, line, col)?;
                     let end = offset_of(&src.text, end_line, end_col).unwrap_or(start);
@@ -175,7 +175,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Records a diagnostic at `pos` (narrowed to `range` when given).
-    pub(crate) fn error(&mut self, pos: &Pos, range: Option<(usize, usize)>, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn error(
+        &mut self,
+        pos: &Pos,
+        range: Option<(usize, usize)>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let file = &pos.span.file;
         let text = self.c.sources.get(file).map(|s| Arc::clone(&s.text));
         let display = self.c.sources.display_name(file);
@@ -208,7 +214,10 @@ impl<'a> Lowerer<'a> {
         let oneofs: Vec<Oneof> = m
             .oneofs()
             .filter(|o| !o.is_synthetic())
-            .map(|o| Oneof { name: o.name().to_owned(), rust_path: format!("{module}::{}", names::to_upper_camel(o.name())) })
+            .map(|o| Oneof {
+                name: o.name().to_owned(),
+                rust_path: format!("{module}::{}", names::to_upper_camel(o.name())),
+            })
             .collect();
         let oneof_names: Vec<String> = oneofs.iter().map(|o| o.name.clone()).collect();
         let fields = m.fields().map(|f| self.field(&f, &oneof_names)).collect();
@@ -252,10 +261,8 @@ impl<'a> Lowerer<'a> {
         } else {
             Cardinality::Singular
         };
-        let oneof = f
-            .containing_oneof()
-            .filter(|o| !o.is_synthetic())
-            .and_then(|o| oneofs.iter().position(|n| n == o.name()));
+        let oneof =
+            f.containing_oneof().filter(|o| !o.is_synthetic()).and_then(|o| oneofs.iter().position(|n| n == o.name()));
         let behavior = self.behaviors(f);
         let deprecated = f.field_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated());
         Field {
@@ -394,18 +401,28 @@ impl<'a> Lowerer<'a> {
             L::IdempotencyUnknown => Idempotency::Unknown,
         };
         let options = m.options();
-        let apigen = self.ext_method.clone().filter(|e| options.has_extension(e)).map(|e| options.get_extension(&e).into_owned());
+        let apigen = self
+            .ext_method
+            .clone()
+            .filter(|e| options.has_extension(e))
+            .map(|e| options.get_extension(&e).into_owned());
         let apigen = apigen.as_ref().and_then(Value::as_message);
         let excluded = apigen.map(|a| self.protocols(a, &pos)).unwrap_or_default();
         let graphql_opts = apigen.and_then(|a| sub_message(a, "graphql"));
         let requested = graphql_opts.as_ref().map_or(0, |g| enum_field(g, "operation"));
         let graphql_name = graphql_opts.as_ref().map(|g| str_field(g, "name")).filter(|n| !n.is_empty());
         let option_path = [m.path(), &[4]].concat();
-        let graphql = self.graphql_operation(kind, idempotency, requested, &excluded, &self.pos(file.name(), &option_path));
+        let graphql =
+            self.graphql_operation(kind, idempotency, requested, &excluded, &self.pos(file.name(), &option_path));
         if let Some(name) = &graphql_name {
             if !is_graphql_name(name) {
                 let p = self.pos(file.name(), &option_path);
-                self.error(&p, None, format!("`{name}` is not a valid GraphQL name"), "use letters, digits and `_`, not starting with a digit or `__`");
+                self.error(
+                    &p,
+                    None,
+                    format!("`{name}` is not a valid GraphQL name"),
+                    "use letters, digits and `_`, not starting with a digit or `__`",
+                );
             }
         }
         let success_status = apigen.and_then(|a| sub_message(a, "rest")).map_or(0, |r| u32_field(&r, "success_status"));
@@ -414,7 +431,12 @@ impl<'a> Lowerer<'a> {
             200..=299 => success_status as u16,
             other => {
                 let p = self.pos(file.name(), &option_path);
-                self.error(&p, None, format!("`success_status: {other}` is not a 2xx status"), "use a status from 200 to 299, for example 201 or 204");
+                self.error(
+                    &p,
+                    None,
+                    format!("`success_status: {other}` is not a 2xx status"),
+                    "use a status from 200 to 299, for example 201 or 204",
+                );
                 200
             }
         };

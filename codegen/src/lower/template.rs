@@ -130,7 +130,10 @@ impl Parser<'_> {
                 let len = rest.find(['/', '{', '}', '*', '=']).unwrap_or(rest.len());
                 if len == 0 {
                     let what = if rest.is_empty() { "the end".to_owned() } else { format!("`{}`", &rest[..1]) };
-                    return err(start, format!("expected a path segment, found {what} (empty segments such as `//` are not allowed)"));
+                    return err(
+                        start,
+                        format!("expected a path segment, found {what} (empty segments such as `//` are not allowed)"),
+                    );
                 }
                 self.pos += len;
                 Ok(Segment::Literal(rest[..len].to_owned()))
@@ -146,7 +149,10 @@ impl Parser<'_> {
         let path = &rest[..len];
         let field_path: Vec<String> = path.split('.').map(str::to_owned).collect();
         if field_path.iter().any(|p| !is_ident(p)) {
-            return err(self.pos, format!("`{path}` is not a field path; write `{{field}}` or `{{field.subfield=pattern}}`"));
+            return err(
+                self.pos,
+                format!("`{path}` is not a field path; write `{{field}}` or `{{field.subfield=pattern}}`"),
+            );
         }
         self.pos += len;
         let pattern = if self.peek() == Some('=') {
@@ -215,12 +221,15 @@ mod tests {
             t.segments,
             vec![
                 Segment::Literal("v1".into()),
-                var(&["name"], vec![
-                    Segment::Literal("shelves".into()),
-                    Segment::Wildcard,
-                    Segment::Literal("books".into()),
-                    Segment::Wildcard
-                ]),
+                var(
+                    &["name"],
+                    vec![
+                        Segment::Literal("shelves".into()),
+                        Segment::Wildcard,
+                        Segment::Literal("books".into()),
+                        Segment::Wildcard
+                    ]
+                ),
             ]
         );
     }
@@ -228,7 +237,10 @@ mod tests {
     #[test]
     fn parses_nested_fields_deep_wildcards_and_verbs() {
         let t = parse("/v1/{book.name=operations/**}").unwrap();
-        assert_eq!(t.segments[1], var(&["book", "name"], vec![Segment::Literal("operations".into()), Segment::DeepWildcard]));
+        assert_eq!(
+            t.segments[1],
+            var(&["book", "name"], vec![Segment::Literal("operations".into()), Segment::DeepWildcard])
+        );
         assert_eq!(parse("/v1/books:search").unwrap().verb.as_deref(), Some("search"));
         assert_eq!(parse("/v1/{uuid}:custom:custom").unwrap().verb.as_deref(), Some("custom:custom"));
         assert_eq!(parse("/v1/{id}").unwrap().segments[1], var(&["id"], vec![Segment::Wildcard]));

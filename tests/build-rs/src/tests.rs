@@ -121,7 +121,10 @@ async fn server_streaming_streams_and_fails_with_status() {
     let service = v1::streams_service(Impl);
     let count = service.info().method_index("Count").expect("Count exists");
     let out = service.call(count, single(json(serde_json::json!({"fInt32": 3})))).await.expect("ok");
-    assert_eq!(all(out).await, vec![serde_json::json!({}), serde_json::json!({"fInt32": 1}), serde_json::json!({"fInt32": 2})]);
+    assert_eq!(
+        all(out).await,
+        vec![serde_json::json!({}), serde_json::json!({"fInt32": 1}), serde_json::json!({"fInt32": 2})]
+    );
     let err = service.call(count, single(json(serde_json::json!({"fInt32": -1})))).await.err().expect("fails");
     assert_eq!(err.code(), Code::InvalidArgument);
 }
