@@ -215,3 +215,16 @@ fn proto2_defaults_and_required_fields_are_kept() {
     let json = serde_json::to_value(v1::Legacy { id: "x".into(), ..Default::default() }).expect("serializes");
     assert_eq!(json, serde_json::json!({"id": "x"}));
 }
+
+/// The build script asked cargo to rerun when any file it read changes: the
+/// named files and their imports, but no directories and no built-in files.
+#[test]
+fn build_script_reruns_for_every_file_it_read() {
+    let output = std::fs::read_to_string(concat!(env!("OUT_DIR"), "/../output")).expect("build script output");
+    let mut watched: Vec<&str> = output.lines().filter_map(|l| l.strip_prefix("cargo:rerun-if-changed=")).collect();
+    watched.sort();
+    assert_eq!(
+        watched,
+        ["proto/edge/common/v1/common.proto", "proto/edge/v1/edge.proto", "proto/edge/v1/legacy.proto"]
+    );
+}

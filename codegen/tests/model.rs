@@ -1,0 +1,116 @@
+//! What lowering puts in the model for the bookstore example and for
+//! apigen's own options: the facts every backend builds on.
+
+use std::path::{Path, PathBuf};
+
+use apigen::model::*;
+
+fn lower(file: &Path) -> Api {
+    apigen::generate(&[file.to_owned()], &[]).map_err(|e| e.render(false)).expect("generates").api
+}
+
+fn bookstore() -> Api {
+    lower(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/examples/bookstore.proto"))
+}
+
+#[test]
+fn methods_have_kinds_operations_and_http_bindings() {
+    let api = bookstore();
+    assert_eq!(api.packages.len(), 1, "annotation files are not generated");
+    let service = &api.packages[0].services[0];
+    assert_eq!(service.full_name, "bookstore.v1.Bookstore");
+    let method = |name: &str| service.methods.iter().find(|m| m.name == name).expect(name);
+
+    let get_book = method("GetBook");
+    assert_eq!((get_book.kind, get_book.graphql), (MethodKind::Unary, Some(GraphqlOperation::Query)));
+    assert_eq!(get_book.http.len(), 2, "additional_bindings");
+    assert_eq!(get_book.http[1].path.raw, "/v1/books/{name=shelves/*/books/*}");
+    assert_eq!(get_book.docs, ["Returns one book."]);
+    assert_eq!((get_book.span.line, get_book.span.column), (53, 3));
+
+    let update = method("UpdateBook");
+    assert_eq!(update.graphql, Some(GraphqlOperation::Mutation));
+    assert_eq!(update.http[0].method, HttpMethod::Patch);
+    assert_eq!(update.http[0].body, Body::Field(vec!["book".into()]));
+    let var = update.http[0].path.variables().next().expect("a variable");
+    assert_eq!(var.field_path, ["book", "name"]);
+    assert_eq!(
+        var.pattern,
+        [Segment::Literal("shelves".into()), Segment::Wildcard, Segment::Literal("books".into()), Segment::Wildcard]
+    );
+
+    let mv = method("MoveBook");
+    assert_eq!((mv.http[0].path.verb.as_deref(), &mv.http[0].body), (Some("move"), &Body::All));
+    assert_eq!(method("SearchBooks").http[0].body, Body::None);
+    let watch = method("WatchShelf");
+    assert_eq!((watch.kind, watch.graphql), (MethodKind::ServerStreaming, Some(GraphqlOperation::Subscription)));
+    let import = method("ImportBooks");
+    assert_eq!((import.kind, import.graphql, import.http.len()), (MethodKind::ClientStreaming, None, 0));
+    assert_eq!(import.success_status, 200);
+}
+
+#[test]
+fn fields_carry_behaviour_presence_maps_and_oneofs() {
+    let api = bookstore();
+    let book = api.packages[0].messages.iter().find(|m| m.name == "Book").expect("Book");
+    let field = |name: &str| book.fields.iter().find(|f| f.name == name).expect(name);
+    assert!(field("title").has(FieldBehavior::Required));
+    assert!(field("create_time").has(FieldBehavior::OutputOnly));
+    assert!(field("name").has(FieldBehavior::Identifier));
+    assert_eq!(field("cover_thumbnail").json_name, "coverThumbnail");
+    assert_eq!(field("authors").cardinality, Cardinality::Repeated);
+    assert_eq!(field("labels").cardinality, Cardinality::Map(Box::new(FieldType::String), Box::new(FieldType::String)));
+    assert_eq!(book.oneofs[0].name, "availability");
+    assert_eq!(book.oneofs[0].rust_path, "book::Availability");
+    assert_eq!(field("in_stock").oneof, Some(0));
+    assert!(matches!(&field("genre").ty, FieldType::Enum(t) if t.full_name == "bookstore.v1.Genre"));
+    assert!(
+        matches!(&field("subtitle").ty, FieldType::Message(t) if t.rust_path == "::apigen_runtime::wkt::StringValue")
+    );
+    let search = api.packages[0].messages.iter().find(|m| m.name == "SearchBooksRequest").expect("request");
+    assert_eq!(
+        search.fields.iter().find(|f| f.name == "max_price").expect("max_price").cardinality,
+        Cardinality::Optional
+    );
+    let kind =
+        api.packages[0].enums.iter().find(|e| e.full_name == "bookstore.v1.ShelfEvent.Kind").expect("nested enum");
+    assert_eq!(kind.rust_path, "shelf_event::Kind");
+}
+
+#[test]
+fn apigen_options_override_the_defaults() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file: PathBuf = dir.path().join("opts.proto");
+    std::fs::write(
+        &file,
+        r#"syntax = "proto3";
+package opts.v1;
+import "apigen/options.proto";
+message M {}
+service S {
+  option (apigen.service) = {exclude: [PROTOCOL_TRPC] graphql_limits: {max_depth: 5 max_complexity: 50}};
+  rpc Read(M) returns (M) {
+    option (apigen.method) = {graphql: {operation: GRAPHQL_OPERATION_QUERY name: "readIt"} rest: {success_status: 201}};
+  }
+  rpc Hidden(M) returns (M) {
+    option (apigen.method) = {exclude: [PROTOCOL_GRAPHQL, PROTOCOL_REST]};
+  }
+  rpc Plain(M) returns (M) { option deprecated = true; }
+}
+"#,
+    )
+    .expect("write");
+    let api = lower(&file);
+    let s = &api.packages[0].services[0];
+    assert_eq!(s.excluded, [Protocol::Trpc]);
+    assert_eq!(s.graphql_limits, GraphqlLimits { max_depth: 5, max_complexity: 50 });
+    let read = &s.methods[0];
+    assert_eq!(
+        (read.graphql, read.graphql_name.as_deref(), read.success_status),
+        (Some(GraphqlOperation::Query), Some("readIt"), 201)
+    );
+    let hidden = &s.methods[1];
+    assert_eq!((hidden.graphql, hidden.excluded.as_slice()), (None, [Protocol::Rest, Protocol::Graphql].as_slice()));
+    let plain = &s.methods[2];
+    assert_eq!((plain.graphql, plain.deprecated), (Some(GraphqlOperation::Mutation), true));
+}
