@@ -206,3 +206,12 @@ fn no_input_makes_the_generator_panic() {
     }
     assert!(outcomes[0] >= 2 && outcomes[1] > 100, "{outcomes:?}");
 }
+
+#[test]
+fn files_without_a_package_or_in_editions_syntax() {
+    let err = fails("syntax = \"proto3\";\nmessage A {}\n");
+    assert_has(&err, &["bad.proto:1:1", "has no package declaration", "package myapi.v1;"]);
+    let err = fails("edition = \"2023\";\npackage t.v1;\nmessage A {}\n");
+    // protox stops at the `edition` line itself; lowering would reject it too.
+    assert_has(&err, &["bad.proto:1:1", "edition"]);
+}
