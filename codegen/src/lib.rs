@@ -45,9 +45,14 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
     let compiled = frontend::compile(files, includes)?;
     let api = lower::lower(&compiled)?;
     let mut code = backend::types::generate(&compiled, &api)?;
+    let rules = backend::input::Rules::new(&api);
     for package in &api.packages {
-        let services = backend::service::generate(package)?;
-        code.entry(package.name.clone()).or_default().push_str(&services);
+        let body = code.entry(package.name.clone()).or_default();
+        body.push_str(&backend::input::generate(package, &rules));
+        if !package.services.is_empty() {
+            body.push_str(&backend::descriptor::generate(&compiled, package));
+            body.push_str(&backend::service::generate(package)?);
+        }
     }
     let files = output::assemble(&api, code)?;
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();

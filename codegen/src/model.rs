@@ -45,6 +45,8 @@ pub struct Service {
     pub full_name: String,
     /// The Rust name of the trait users implement.
     pub rust_name: String,
+    /// The Rust name of the typed client.
+    pub client_name: String,
     /// Doc comment lines.
     pub docs: Vec<String>,
     pub span: Span,

@@ -1,6 +1,7 @@
 //! What a method knows about the call besides the request.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The protocol a call arrived on.
@@ -34,6 +35,7 @@ pub struct Context {
     peer: Option<SocketAddr>,
     deadline: Option<Instant>,
     identity: Option<Identity>,
+    response_metadata: Arc<Mutex<http::HeaderMap>>,
 }
 
 impl Default for Context {
@@ -45,7 +47,14 @@ impl Default for Context {
 impl Context {
     /// An empty context for `protocol`.
     pub fn new(protocol: Protocol) -> Context {
-        Context { protocol, metadata: http::HeaderMap::new(), peer: None, deadline: None, identity: None }
+        Context {
+            protocol,
+            metadata: http::HeaderMap::new(),
+            peer: None,
+            deadline: None,
+            identity: None,
+            response_metadata: Arc::default(),
+        }
     }
 
     /// Sets the request metadata (HTTP headers or gRPC metadata).
@@ -66,9 +75,15 @@ impl Context {
         self
     }
 
+    /// Sets the deadline.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Context {
+        self.deadline = deadline;
+        self
+    }
+
     /// Sets the authenticated identity.
-    pub fn with_identity(mut self, identity: Identity) -> Context {
-        self.identity = Some(identity);
+    pub fn with_identity(mut self, identity: Option<Identity>) -> Context {
+        self.identity = identity;
         self
     }
 
@@ -100,5 +115,18 @@ impl Context {
     /// The authenticated caller, when the server has an authenticator.
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()
+    }
+
+    /// Adds metadata to the response (HTTP headers, gRPC initial metadata).
+    /// Takes effect when the method returns its response or stream.
+    pub fn insert_response_metadata(&self, name: http::HeaderName, value: http::HeaderValue) {
+        if let Ok(mut map) = self.response_metadata.lock() {
+            map.insert(name, value);
+        }
+    }
+
+    /// The response metadata set so far (for protocol adapters).
+    pub fn response_metadata(&self) -> http::HeaderMap {
+        self.response_metadata.lock().map(|m| m.clone()).unwrap_or_default()
     }
 }

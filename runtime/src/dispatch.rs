@@ -46,8 +46,13 @@ pub enum Output {
 }
 
 impl Payload {
-    /// Decodes the request, or says why it is not a valid `T`.
+    /// Decodes the request, or says why it is not a valid `T`, and applies
+    /// its field-behaviour rules.
     pub fn decode<T: ApiMessage>(self) -> Result<T, Status> {
+        crate::input::prepare(self.decode_raw()?)
+    }
+
+    fn decode_raw<T: ApiMessage>(self) -> Result<T, Status> {
         match self {
             Payload::Proto(bytes) => T::decode(bytes)
                 .map_err(|e| Status::invalid_argument(format!("the request is not a valid protobuf message: {e}"))),

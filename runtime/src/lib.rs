@@ -12,16 +12,23 @@
 //! - [`ServiceDef`]: an implementation wrapped for the server, made by the
 //!   generated `<service>_service(impl)` function.
 
+pub mod auth;
 pub mod context;
 pub mod dispatch;
+pub mod grpc;
+pub mod input;
 pub mod message;
+pub mod server;
 pub mod service;
 pub mod status;
 pub mod stream;
 pub mod wkt;
 
+pub use auth::{Authenticator, BearerToken};
 pub use context::{Context, Identity, Protocol};
+pub use input::{FieldPath, Input};
 pub use message::DynMessage;
+pub use server::Server;
 pub use service::{MethodInfo, MethodKind, ServiceDef, ServiceInfo};
 pub use status::{Code, Status};
 pub use stream::{RequestStream, ResponseStream};

@@ -10,9 +10,11 @@ use crate::Status;
 
 /// What a generated message is: prost for the binary form, pbjson's serde
 /// implementations for the proto3 JSON mapping.
-pub trait ApiMessage: prost::Message + Default + Serialize + DeserializeOwned + 'static {}
+/// [`Input`](crate::input::Input) carries the message's field-behaviour rules.
+pub trait ApiMessage: prost::Message + Default + Serialize + DeserializeOwned + crate::input::Input + 'static {}
 
-impl<T> ApiMessage for T where T: prost::Message + Default + Serialize + DeserializeOwned + 'static {}
+impl<T> ApiMessage for T where T: prost::Message + Default + Serialize + DeserializeOwned + crate::input::Input + 'static
+{}
 
 /// A response message of any type: what protocol adapters encode.
 pub trait DynMessage: Send + Sync + 'static {

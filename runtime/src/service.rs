@@ -16,7 +16,7 @@ pub enum MethodKind {
 }
 
 /// One method, as protocol adapters need to know it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct MethodInfo {
     /// `GetBook`.
     pub name: &'static str,
@@ -27,6 +27,14 @@ pub struct MethodInfo {
     pub output: &'static str,
     /// `idempotency_level = NO_SIDE_EFFECTS`: safe to call with GET.
     pub no_side_effects: bool,
+    /// Serves the method over gRPC (`apigen_runtime::grpc::handler::<Request>`).
+    pub grpc: crate::grpc::Handler,
+}
+
+impl std::fmt::Debug for MethodInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodInfo").field("name", &self.name).field("kind", &self.kind).finish_non_exhaustive()
+    }
 }
 
 /// One service: its fully qualified name and methods, in declaration order.
@@ -35,6 +43,9 @@ pub struct ServiceInfo {
     /// `bookstore.v1.Bookstore`.
     pub name: &'static str,
     pub methods: &'static [MethodInfo],
+    /// The encoded `FileDescriptorSet` of the service's file and its
+    /// imports, for gRPC server reflection.
+    pub file_descriptor_set: &'static [u8],
 }
 
 impl ServiceInfo {

@@ -185,6 +185,40 @@ impl Status {
     }
 }
 
+/// `google.rpc.Status`, the form gRPC carries details in
+/// (`grpc-status-details-bin`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<pbjson_types::Any>,
+}
+
+impl From<Status> for tonic::Status {
+    fn from(s: Status) -> tonic::Status {
+        let code = tonic::Code::from_i32(s.code.as_i32());
+        if s.details.is_empty() {
+            return tonic::Status::new(code, s.message);
+        }
+        let rpc = RpcStatus { code: s.code.as_i32(), message: s.message.clone(), details: s.details };
+        tonic::Status::with_details(code, s.message, prost::Message::encode_to_vec(&rpc).into())
+    }
+}
+
+impl From<tonic::Status> for Status {
+    fn from(s: tonic::Status) -> Status {
+        let details = if s.details().is_empty() {
+            Vec::new()
+        } else {
+            <RpcStatus as prost::Message>::decode(s.details()).map(|r| r.details).unwrap_or_default()
+        };
+        Status { code: Code::from_i32(s.code() as i32), message: s.message().to_owned(), details }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)

@@ -1,13 +1,13 @@
 {% for s in services %}
 {{ s.docs }}
-pub trait {{ s.rust_name }}: Send + Sync + 'static {
+pub trait {{ s.rust_name }}: ::core::marker::Send + ::core::marker::Sync + 'static {
 {% for m in s.methods %}
     {{ m.docs }}
     fn {{ m.rust_name }}(
         &self,
         ctx: ::apigen_runtime::Context,
         {{ m.param }},
-    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<{{ m.ret }}>> + Send;
+    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<{{ m.ret }}>> + ::core::marker::Send;
 {% endfor %}
 }
 
@@ -22,9 +22,11 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
             input: "{{ m.input }}",
             output: "{{ m.output }}",
             no_side_effects: {{ m.no_side_effects }},
+            grpc: ::apigen_runtime::grpc::handler::<{{ m.input_rust }}>,
         },
 {% endfor %}
     ],
+    file_descriptor_set: FILE_DESCRIPTOR_SET,
 };
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]
@@ -41,5 +43,29 @@ pub fn {{ s.fn_name }}<T: {{ s.rust_name }}>(service: T) -> ::apigen_runtime::Se
         _ => ::apigen_runtime::dispatch::unknown(method),
     })
 {% endif %}
+}
+
+#[doc = " A typed gRPC client of `{{ s.full_name }}`."]
+#[derive(Debug, Clone)]
+pub struct {{ s.client_name }} {
+    inner: ::apigen_runtime::grpc::Client,
+}
+
+impl {{ s.client_name }} {
+    #[doc = " Connects to a server, for example `http://127.0.0.1:8080`."]
+    pub async fn connect(uri: impl ::core::convert::Into<::std::string::String>) -> ::apigen_runtime::Result<Self> {
+        ::core::result::Result::Ok(Self { inner: ::apigen_runtime::grpc::Client::connect(uri).await? })
+    }
+
+    #[doc = " Metadata sent with every call, for example `authorization`."]
+    pub fn metadata_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.metadata_mut()
+    }
+{% for m in s.methods %}
+    {{ m.docs }}
+    pub async fn {{ m.rust_name }}(&mut self, {{ m.client_param }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
+        self.inner.{{ m.dispatch }}("/{{ s.full_name }}/{{ m.name }}", {{ m.client_arg }}).await
+    }
+{% endfor %}
 }
 {% endfor %}

@@ -2,6 +2,8 @@
 //! into code for one target. Each has a folder in `templates/` when it uses
 //! templates, and a module in `apigen-runtime` for its run-time needs.
 
+pub mod descriptor;
+pub mod input;
 pub mod service;
 pub mod types;
 

@@ -21,6 +21,7 @@ struct ServiceView {
     full_name: String,
     info_name: String,
     fn_name: String,
+    client_name: String,
     methods: Vec<MethodView>,
 }
 
@@ -33,8 +34,11 @@ struct MethodView {
     kind: &'static str,
     dispatch: &'static str,
     input: String,
+    input_rust: String,
     output: String,
     no_side_effects: bool,
+    client_param: String,
+    client_arg: &'static str,
 }
 
 /// The service code of one package; empty when it has no services.
@@ -57,6 +61,7 @@ pub fn generate(package: &Package) -> Result<String, Error> {
                 full_name: s.full_name.clone(),
                 info_name: format!("{}_INFO", s.name.to_shouty_snake_case()),
                 fn_name: format!("{}_service", s.name.to_snake_case()),
+                client_name: s.client_name.clone(),
                 methods: s
                     .methods
                     .iter()
@@ -86,6 +91,15 @@ pub fn generate(package: &Package) -> Result<String, Error> {
                                 MethodKind::BidiStreaming => "bidi_streaming",
                             },
                             input: m.input.full_name.clone(),
+                            input_rust: input.clone(),
+                            client_param: if streams_in {
+                                format!(
+                                    "requests: impl ::apigen_runtime::futures::Stream<Item = {input}> + ::core::marker::Send + 'static"
+                                )
+                            } else {
+                                format!("request: {input}")
+                            },
+                            client_arg: if streams_in { "requests" } else { "request" },
                             output: m.output.full_name.clone(),
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                         }

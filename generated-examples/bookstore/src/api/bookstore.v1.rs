@@ -3636,9 +3636,171 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for WatchShelfRequest {
             )
     }
 }
+impl ::apigen_runtime::Input for Shelf {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("theme", !self.theme.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+    fn clear_output_only(&mut self) {
+        self.name = ::core::default::Default::default();
+        self.create_time = ::core::default::Default::default();
+        self.book_count = ::core::default::Default::default();
+    }
+}
+impl ::apigen_runtime::Input for Publisher {}
+impl ::apigen_runtime::Input for Book {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("title", !self.title.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+    fn clear_output_only(&mut self) {
+        self.create_time = ::core::default::Default::default();
+        self.update_time = ::core::default::Default::default();
+    }
+}
+impl ::apigen_runtime::Input for ListShelvesRequest {}
+impl ::apigen_runtime::Input for ListShelvesResponse {}
+impl ::apigen_runtime::Input for CreateShelfRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("shelf", self.shelf.is_some())?;
+        if let ::core::option::Option::Some(v) = &self.shelf {
+            path.nested("shelf", v)?;
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn clear_output_only(&mut self) {
+        if let ::core::option::Option::Some(v) = &mut self.shelf {
+            v.clear_output_only();
+        }
+    }
+}
+impl ::apigen_runtime::Input for GetShelfRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("name", !self.name.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+}
+impl ::apigen_runtime::Input for DeleteShelfRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("name", !self.name.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+}
+impl ::apigen_runtime::Input for ListBooksRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("parent", !self.parent.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+}
+impl ::apigen_runtime::Input for ListBooksResponse {}
+impl ::apigen_runtime::Input for GetBookRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("name", !self.name.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+}
+impl ::apigen_runtime::Input for CreateBookRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("parent", !self.parent.is_empty())?;
+        path.require("book", self.book.is_some())?;
+        if let ::core::option::Option::Some(v) = &self.book {
+            path.nested("book", v)?;
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn clear_output_only(&mut self) {
+        if let ::core::option::Option::Some(v) = &mut self.book {
+            v.clear_output_only();
+        }
+    }
+}
+impl ::apigen_runtime::Input for UpdateBookRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("book", self.book.is_some())?;
+        if let ::core::option::Option::Some(v) = &self.book {
+            path.nested("book", v)?;
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn clear_output_only(&mut self) {
+        if let ::core::option::Option::Some(v) = &mut self.book {
+            v.clear_output_only();
+        }
+    }
+}
+impl ::apigen_runtime::Input for MoveBookRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("name", !self.name.is_empty())?;
+        path.require("other_shelf", !self.other_shelf.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+}
+impl ::apigen_runtime::Input for SearchBooksRequest {}
+impl ::apigen_runtime::Input for SearchBooksResponse {}
+impl ::apigen_runtime::Input for WatchShelfRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("name", !self.name.is_empty())?;
+        ::core::result::Result::Ok(())
+    }
+}
+impl ::apigen_runtime::Input for ShelfEvent {}
+impl ::apigen_runtime::Input for ImportBooksRequest {
+    fn validate(
+        &self,
+        path: &mut ::apigen_runtime::FieldPath,
+    ) -> ::apigen_runtime::Result<()> {
+        path.require("parent", !self.parent.is_empty())?;
+        path.require("book", self.book.is_some())?;
+        if let ::core::option::Option::Some(v) = &self.book {
+            path.nested("book", v)?;
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn clear_output_only(&mut self) {
+        if let ::core::option::Option::Some(v) = &mut self.book {
+            v.clear_output_only();
+        }
+    }
+}
+impl ::apigen_runtime::Input for ImportBooksResponse {}
+/// The descriptors of this package's files and their imports, for gRPC server reflection.
+pub static FILE_DESCRIPTOR_SET: &[u8] = b"\n\xd4\x04\n\x15google/api/http.proto\x12\ngoogle.api\"y\n\x04Http\x12*\n\x05rules\x18\x01 \x03(\x0b2\x14.google.api.HttpRuleR\x05rules\x12E\n\x1ffully_decode_reserved_expansion\x18\x02 \x01(\x08R\x1cfullyDecodeReservedExpansion\"\xda\x02\n\x08HttpRule\x12\x1a\n\x08selector\x18\x01 \x01(\tR\x08selector\x12\x12\n\x03get\x18\x02 \x01(\tH\x00R\x03get\x12\x12\n\x03put\x18\x03 \x01(\tH\x00R\x03put\x12\x14\n\x04post\x18\x04 \x01(\tH\x00R\x04post\x12\x18\n\x06delete\x18\x05 \x01(\tH\x00R\x06delete\x12\x16\n\x05patch\x18\x06 \x01(\tH\x00R\x05patch\x127\n\x06custom\x18\x08 \x01(\x0b2\x1d.google.api.CustomHttpPatternH\x00R\x06custom\x12\x12\n\x04body\x18\x07 \x01(\tR\x04body\x12#\n\rresponse_body\x18\x0c \x01(\tR\x0cresponseBody\x12E\n\x13additional_bindings\x18\x0b \x03(\x0b2\x14.google.api.HttpRuleR\x12additionalBindingsB\t\n\x07pattern\";\n\x11CustomHttpPattern\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n\x04path\x18\x02 \x01(\tR\x04pathB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xe6X\n google/protobuf/descriptor.proto\x12\x0fgoogle.protobuf\"M\n\x11FileDescriptorSet\x128\n\x04file\x18\x01 \x03(\x0b2$.google.protobuf.FileDescriptorProtoR\x04file\"\x98\x05\n\x13FileDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07package\x18\x02 \x01(\tR\x07package\x12\x1e\n\ndependency\x18\x03 \x03(\tR\ndependency\x12+\n\x11public_dependency\x18\n \x03(\x05R\x10publicDependency\x12\'\n\x0fweak_dependency\x18\x0b \x03(\x05R\x0eweakDependency\x12C\n\x0cmessage_type\x18\x04 \x03(\x0b2 .google.protobuf.DescriptorProtoR\x0bmessageType\x12A\n\tenum_type\x18\x05 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12A\n\x07service\x18\x06 \x03(\x0b2\'.google.protobuf.ServiceDescriptorProtoR\x07service\x12C\n\textension\x18\x07 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x126\n\x07options\x18\x08 \x01(\x0b2\x1c.google.protobuf.FileOptionsR\x07options\x12I\n\x10source_code_info\x18\t \x01(\x0b2\x1f.google.protobuf.SourceCodeInfoR\x0esourceCodeInfo\x12\x16\n\x06syntax\x18\x0c \x01(\tR\x06syntax\x122\n\x07edition\x18\x0e \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\"\xb9\x06\n\x0fDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12;\n\x05field\x18\x02 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x05field\x12C\n\textension\x18\x06 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x12A\n\x0bnested_type\x18\x03 \x03(\x0b2 .google.protobuf.DescriptorProtoR\nnestedType\x12A\n\tenum_type\x18\x04 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12X\n\x0fextension_range\x18\x05 \x03(\x0b2/.google.protobuf.DescriptorProto.ExtensionRangeR\x0eextensionRange\x12D\n\noneof_decl\x18\x08 \x03(\x0b2%.google.protobuf.OneofDescriptorProtoR\toneofDecl\x129\n\x07options\x18\x07 \x01(\x0b2\x1f.google.protobuf.MessageOptionsR\x07options\x12U\n\x0ereserved_range\x18\t \x03(\x0b2..google.protobuf.DescriptorProto.ReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\n \x03(\tR\x0creservedName\x1az\n\x0eExtensionRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\x12@\n\x07options\x18\x03 \x01(\x0b2&.google.protobuf.ExtensionRangeOptionsR\x07options\x1a7\n\rReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\xc4\x04\n\x15ExtensionRangeOptions\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x12V\n\x0bdeclaration\x18\x02 \x03(\x0b22.google.protobuf.ExtensionRangeOptions.DeclarationB\x00R\x0bdeclaration\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12h\n\x0cverification\x18\x03 \x01(\x0e28.google.protobuf.ExtensionRangeOptions.VerificationState:\nUNVERIFIEDR\x0cverification\x1a\x94\x01\n\x0bDeclaration\x12\x16\n\x06number\x18\x01 \x01(\x05R\x06number\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08fullName\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1a\n\x08reserved\x18\x05 \x01(\x08R\x08reserved\x12\x1a\n\x08repeated\x18\x06 \x01(\x08R\x08repeatedJ\x04\x08\x04\x10\x05\"4\n\x11VerificationState\x12\x0f\n\x0bDECLARATION\x10\x00\x12\x0e\n\nUNVERIFIED\x10\x01*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x06\n\x14FieldDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x03 \x01(\x05R\x06number\x12A\n\x05label\x18\x04 \x01(\x0e2+.google.protobuf.FieldDescriptorProto.LabelR\x05label\x12>\n\x04type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x04type\x12\x1b\n\ttype_name\x18\x06 \x01(\tR\x08typeName\x12\x1a\n\x08extendee\x18\x02 \x01(\tR\x08extendee\x12#\n\rdefault_value\x18\x07 \x01(\tR\x0cdefaultValue\x12\x1f\n\x0boneof_index\x18\t \x01(\x05R\noneofIndex\x12\x1b\n\tjson_name\x18\n \x01(\tR\x08jsonName\x127\n\x07options\x18\x08 \x01(\x0b2\x1d.google.protobuf.FieldOptionsR\x07options\x12\'\n\x0fproto3_optional\x18\x11 \x01(\x08R\x0eproto3Optional\"\xb6\x02\n\x04Type\x12\x0f\n\x0bTYPE_DOUBLE\x10\x01\x12\x0e\n\nTYPE_FLOAT\x10\x02\x12\x0e\n\nTYPE_INT64\x10\x03\x12\x0f\n\x0bTYPE_UINT64\x10\x04\x12\x0e\n\nTYPE_INT32\x10\x05\x12\x10\n\x0cTYPE_FIXED64\x10\x06\x12\x10\n\x0cTYPE_FIXED32\x10\x07\x12\r\n\tTYPE_BOOL\x10\x08\x12\x0f\n\x0bTYPE_STRING\x10\t\x12\x0e\n\nTYPE_GROUP\x10\n\x12\x10\n\x0cTYPE_MESSAGE\x10\x0b\x12\x0e\n\nTYPE_BYTES\x10\x0c\x12\x0f\n\x0bTYPE_UINT32\x10\r\x12\r\n\tTYPE_ENUM\x10\x0e\x12\x11\n\rTYPE_SFIXED32\x10\x0f\x12\x11\n\rTYPE_SFIXED64\x10\x10\x12\x0f\n\x0bTYPE_SINT32\x10\x11\x12\x0f\n\x0bTYPE_SINT64\x10\x12\"C\n\x05Label\x12\x12\n\x0eLABEL_OPTIONAL\x10\x01\x12\x12\n\x0eLABEL_REPEATED\x10\x03\x12\x12\n\x0eLABEL_REQUIRED\x10\x02\"c\n\x14OneofDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x127\n\x07options\x18\x02 \x01(\x0b2\x1d.google.protobuf.OneofOptionsR\x07options\"\xe3\x02\n\x13EnumDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12?\n\x05value\x18\x02 \x03(\x0b2).google.protobuf.EnumValueDescriptorProtoR\x05value\x126\n\x07options\x18\x03 \x01(\x0b2\x1c.google.protobuf.EnumOptionsR\x07options\x12]\n\x0ereserved_range\x18\x04 \x03(\x0b26.google.protobuf.EnumDescriptorProto.EnumReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\x05 \x03(\tR\x0creservedName\x1a;\n\x11EnumReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\x83\x01\n\x18EnumValueDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x02 \x01(\x05R\x06number\x12;\n\x07options\x18\x03 \x01(\x0b2!.google.protobuf.EnumValueOptionsR\x07options\"\xa7\x01\n\x16ServiceDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\x06method\x18\x02 \x03(\x0b2&.google.protobuf.MethodDescriptorProtoR\x06method\x129\n\x07options\x18\x03 \x01(\x0b2\x1f.google.protobuf.ServiceOptionsR\x07options\"\x89\x02\n\x15MethodDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n\ninput_type\x18\x02 \x01(\tR\tinputType\x12\x1f\n\x0boutput_type\x18\x03 \x01(\tR\noutputType\x128\n\x07options\x18\x04 \x01(\x0b2\x1e.google.protobuf.MethodOptionsR\x07options\x120\n\x10client_streaming\x18\x05 \x01(\x08:\x05falseR\x0fclientStreaming\x120\n\x10server_streaming\x18\x06 \x01(\x08:\x05falseR\x0fserverStreaming\"\xca\t\n\x0bFileOptions\x12!\n\x0cjava_package\x18\x01 \x01(\tR\x0bjavaPackage\x120\n\x14java_outer_classname\x18\x08 \x01(\tR\x12javaOuterClassname\x125\n\x13java_multiple_files\x18\n \x01(\x08:\x05falseR\x11javaMultipleFiles\x12D\n\x1djava_generate_equals_and_hash\x18\x14 \x01(\x08B\x02\x18\x01R\x19javaGenerateEqualsAndHash\x12:\n\x16java_string_check_utf8\x18\x1b \x01(\x08:\x05falseR\x13javaStringCheckUtf8\x12S\n\x0coptimize_for\x18\t \x01(\x0e2).google.protobuf.FileOptions.OptimizeMode:\x05SPEEDR\x0boptimizeFor\x12\x1d\n\ngo_package\x18\x0b \x01(\tR\tgoPackage\x125\n\x13cc_generic_services\x18\x10 \x01(\x08:\x05falseR\x11ccGenericServices\x129\n\x15java_generic_services\x18\x11 \x01(\x08:\x05falseR\x13javaGenericServices\x125\n\x13py_generic_services\x18\x12 \x01(\x08:\x05falseR\x11pyGenericServices\x127\n\x14php_generic_services\x18* \x01(\x08:\x05falseR\x12phpGenericServices\x12%\n\ndeprecated\x18\x17 \x01(\x08:\x05falseR\ndeprecated\x12.\n\x10cc_enable_arenas\x18\x1f \x01(\x08:\x04trueR\x0eccEnableArenas\x12*\n\x11objc_class_prefix\x18$ \x01(\tR\x0fobjcClassPrefix\x12)\n\x10csharp_namespace\x18% \x01(\tR\x0fcsharpNamespace\x12!\n\x0cswift_prefix\x18\' \x01(\tR\x0bswiftPrefix\x12(\n\x10php_class_prefix\x18( \x01(\tR\x0ephpClassPrefix\x12#\n\rphp_namespace\x18) \x01(\tR\x0cphpNamespace\x124\n\x16php_metadata_namespace\x18, \x01(\tR\x14phpMetadataNamespace\x12!\n\x0cruby_package\x18- \x01(\tR\x0brubyPackage\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\":\n\x0cOptimizeMode\x12\t\n\x05SPEED\x10\x01\x12\r\n\tCODE_SIZE\x10\x02\x12\x10\n\x0cLITE_RUNTIME\x10\x03*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08&\x10\'\"\xf4\x03\n\x0eMessageOptions\x12<\n\x17message_set_wire_format\x18\x01 \x01(\x08:\x05falseR\x14messageSetWireFormat\x12L\n\x1fno_standard_descriptor_accessor\x18\x02 \x01(\x08:\x05falseR\x1cnoStandardDescriptorAccessor\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x1b\n\tmap_entry\x18\x07 \x01(\x08R\x08mapEntry\x12V\n&deprecated_legacy_json_field_conflicts\x18\x0b \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x0c \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07J\x04\x08\x08\x10\tJ\x04\x08\t\x10\n\"\xad\n\n\x0cFieldOptions\x12A\n\x05ctype\x18\x01 \x01(\x0e2#.google.protobuf.FieldOptions.CType:\x06STRINGR\x05ctype\x12\x16\n\x06packed\x18\x02 \x01(\x08R\x06packed\x12G\n\x06jstype\x18\x06 \x01(\x0e2$.google.protobuf.FieldOptions.JSType:\tJS_NORMALR\x06jstype\x12\x19\n\x04lazy\x18\x05 \x01(\x08:\x05falseR\x04lazy\x12.\n\x0funverified_lazy\x18\x0f \x01(\x08:\x05falseR\x0eunverifiedLazy\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x19\n\x04weak\x18\n \x01(\x08:\x05falseR\x04weak\x12(\n\x0cdebug_redact\x18\x10 \x01(\x08:\x05falseR\x0bdebugRedact\x12K\n\tretention\x18\x11 \x01(\x0e2-.google.protobuf.FieldOptions.OptionRetentionR\tretention\x12H\n\x07targets\x18\x13 \x03(\x0e2..google.protobuf.FieldOptions.OptionTargetTypeR\x07targets\x12W\n\x10edition_defaults\x18\x14 \x03(\x0b2,.google.protobuf.FieldOptions.EditionDefaultR\x0feditionDefaults\x127\n\x08features\x18\x15 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x1aZ\n\x0eEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\"/\n\x05CType\x12\n\n\x06STRING\x10\x00\x12\x08\n\x04CORD\x10\x01\x12\x10\n\x0cSTRING_PIECE\x10\x02\"5\n\x06JSType\x12\r\n\tJS_NORMAL\x10\x00\x12\r\n\tJS_STRING\x10\x01\x12\r\n\tJS_NUMBER\x10\x02\"U\n\x0fOptionRetention\x12\x15\n\x11RETENTION_UNKNOWN\x10\x00\x12\x15\n\x11RETENTION_RUNTIME\x10\x01\x12\x14\n\x10RETENTION_SOURCE\x10\x02\"\x8c\x02\n\x10OptionTargetType\x12\x17\n\x13TARGET_TYPE_UNKNOWN\x10\x00\x12\x14\n\x10TARGET_TYPE_FILE\x10\x01\x12\x1f\n\x1bTARGET_TYPE_EXTENSION_RANGE\x10\x02\x12\x17\n\x13TARGET_TYPE_MESSAGE\x10\x03\x12\x15\n\x11TARGET_TYPE_FIELD\x10\x04\x12\x15\n\x11TARGET_TYPE_ONEOF\x10\x05\x12\x14\n\x10TARGET_TYPE_ENUM\x10\x06\x12\x1a\n\x16TARGET_TYPE_ENUM_ENTRY\x10\x07\x12\x17\n\x13TARGET_TYPE_SERVICE\x10\x08\x12\x16\n\x12TARGET_TYPE_METHOD\x10\t*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x12\x10\x13\"\xac\x01\n\x0cOneofOptions\x127\n\x08features\x18\x01 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd1\x02\n\x0bEnumOptions\x12\x1f\n\x0ballow_alias\x18\x02 \x01(\x08R\nallowAlias\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12V\n&deprecated_legacy_json_field_conflicts\x18\x06 \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x07 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x05\x10\x06\"\x81\x02\n\x10EnumValueOptions\x12%\n\ndeprecated\x18\x01 \x01(\x08:\x05falseR\ndeprecated\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12(\n\x0cdebug_redact\x18\x03 \x01(\x08:\x05falseR\x0bdebugRedact\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd5\x01\n\x0eServiceOptions\x127\n\x08features\x18\" \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x99\x03\n\rMethodOptions\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12q\n\x11idempotency_level\x18\" \x01(\x0e2/.google.protobuf.MethodOptions.IdempotencyLevel:\x13IDEMPOTENCY_UNKNOWNR\x10idempotencyLevel\x127\n\x08features\x18# \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\"P\n\x10IdempotencyLevel\x12\x17\n\x13IDEMPOTENCY_UNKNOWN\x10\x00\x12\x13\n\x0fNO_SIDE_EFFECTS\x10\x01\x12\x0e\n\nIDEMPOTENT\x10\x02*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9a\x03\n\x13UninterpretedOption\x12A\n\x04name\x18\x02 \x03(\x0b2-.google.protobuf.UninterpretedOption.NamePartR\x04name\x12)\n\x10identifier_value\x18\x03 \x01(\tR\x0fidentifierValue\x12,\n\x12positive_int_value\x18\x04 \x01(\x04R\x10positiveIntValue\x12,\n\x12negative_int_value\x18\x05 \x01(\x03R\x10negativeIntValue\x12!\n\x0cdouble_value\x18\x06 \x01(\x01R\x0bdoubleValue\x12!\n\x0cstring_value\x18\x07 \x01(\x0cR\x0bstringValue\x12\'\n\x0faggregate_value\x18\x08 \x01(\tR\x0eaggregateValue\x1aJ\n\x08NamePart\x12\x1b\n\tname_part\x18\x01 \x02(\tR\x08namePart\x12!\n\x0cis_extension\x18\x02 \x02(\x08R\x0bisExtension\"\x81\x08\n\nFeatureSet\x12R\n\x0efield_presence\x18\x01 \x01(\x0e2).google.protobuf.FeatureSet.FieldPresenceB\x00R\rfieldPresence\x12C\n\tenum_type\x18\x02 \x01(\x0e2$.google.protobuf.FeatureSet.EnumTypeB\x00R\x08enumType\x12k\n\x17repeated_field_encoding\x18\x03 \x01(\x0e21.google.protobuf.FeatureSet.RepeatedFieldEncodingB\x00R\x15repeatedFieldEncoding\x12U\n\x0futf8_validation\x18\x04 \x01(\x0e2*.google.protobuf.FeatureSet.Utf8ValidationB\x00R\x0eutf8Validation\x12X\n\x10message_encoding\x18\x05 \x01(\x0e2+.google.protobuf.FeatureSet.MessageEncodingB\x00R\x0fmessageEncoding\x12I\n\x0bjson_format\x18\x06 \x01(\x0e2&.google.protobuf.FeatureSet.JsonFormatB\x00R\njsonFormat\"\\\n\rFieldPresence\x12\x1a\n\x16FIELD_PRESENCE_UNKNOWN\x10\x00\x12\x0c\n\x08EXPLICIT\x10\x01\x12\x0c\n\x08IMPLICIT\x10\x02\x12\x13\n\x0fLEGACY_REQUIRED\x10\x03\"7\n\x08EnumType\x12\x15\n\x11ENUM_TYPE_UNKNOWN\x10\x00\x12\x08\n\x04OPEN\x10\x01\x12\n\n\x06CLOSED\x10\x02\"V\n\x15RepeatedFieldEncoding\x12#\n\x1fREPEATED_FIELD_ENCODING_UNKNOWN\x10\x00\x12\n\n\x06PACKED\x10\x01\x12\x0c\n\x08EXPANDED\x10\x02\"C\n\x0eUtf8Validation\x12\x1b\n\x17UTF8_VALIDATION_UNKNOWN\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\n\n\x06VERIFY\x10\x02\"S\n\x0fMessageEncoding\x12\x1c\n\x18MESSAGE_ENCODING_UNKNOWN\x10\x00\x12\x13\n\x0fLENGTH_PREFIXED\x10\x01\x12\r\n\tDELIMITED\x10\x02\"H\n\nJsonFormat\x12\x17\n\x13JSON_FORMAT_UNKNOWN\x10\x00\x12\t\n\x05ALLOW\x10\x01\x12\x16\n\x12LEGACY_BEST_EFFORT\x10\x02*\x06\x08\xe8\x07\x10\xe9\x07*\x06\x08\xe9\x07\x10\xea\x07*\x06\x08\x8bN\x10\x90NJ\x06\x08\xe7\x07\x10\xe8\x07\"\xfe\x02\n\x12FeatureSetDefaults\x12X\n\x08defaults\x18\x01 \x03(\x0b2<.google.protobuf.FeatureSetDefaults.FeatureSetEditionDefaultR\x08defaults\x12A\n\x0fminimum_edition\x18\x04 \x01(\x0e2\x18.google.protobuf.EditionR\x0eminimumEdition\x12A\n\x0fmaximum_edition\x18\x05 \x01(\x0e2\x18.google.protobuf.EditionR\x0emaximumEdition\x1a\x87\x01\n\x18FeatureSetEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\"\xa7\x02\n\x0eSourceCodeInfo\x12D\n\x08location\x18\x01 \x03(\x0b2(.google.protobuf.SourceCodeInfo.LocationR\x08location\x1a\xce\x01\n\x08Location\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x16\n\x04span\x18\x02 \x03(\x05B\x02\x10\x01R\x04span\x12)\n\x10leading_comments\x18\x03 \x01(\tR\x0fleadingComments\x12+\n\x11trailing_comments\x18\x04 \x01(\tR\x10trailingComments\x12:\n\x19leading_detached_comments\x18\x06 \x03(\tR\x17leadingDetachedComments\"\xd0\x02\n\x11GeneratedCodeInfo\x12M\n\nannotation\x18\x01 \x03(\x0b2-.google.protobuf.GeneratedCodeInfo.AnnotationR\nannotation\x1a\xeb\x01\n\nAnnotation\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x1f\n\x0bsource_file\x18\x02 \x01(\tR\nsourceFile\x12\x14\n\x05begin\x18\x03 \x01(\x05R\x05begin\x12\x10\n\x03end\x18\x04 \x01(\x05R\x03end\x12R\n\x08semantic\x18\x05 \x01(\x0e26.google.protobuf.GeneratedCodeInfo.Annotation.SemanticR\x08semantic\"(\n\x08Semantic\x12\x08\n\x04NONE\x10\x00\x12\x07\n\x03SET\x10\x01\x12\t\n\x05ALIAS\x10\x02*\xea\x01\n\x07Edition\x12\x13\n\x0fEDITION_UNKNOWN\x10\x00\x12\x13\n\x0eEDITION_PROTO2\x10\xe6\x07\x12\x13\n\x0eEDITION_PROTO3\x10\xe7\x07\x12\x11\n\x0cEDITION_2023\x10\xe8\x07\x12\x17\n\x13EDITION_1_TEST_ONLY\x10\x01\x12\x17\n\x13EDITION_2_TEST_ONLY\x10\x02\x12\x1d\n\x17EDITION_99997_TEST_ONLY\x10\x9d\x8d\x06\x12\x1d\n\x17EDITION_99998_TEST_ONLY\x10\x9e\x8d\x06\x12\x1d\n\x17EDITION_99999_TEST_ONLY\x10\x9f\x8d\x06B~\n\x13com.google.protobufB\x10DescriptorProtosH\x01Z-google.golang.org/protobuf/types/descriptorpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1aGoogle.Protobuf.Reflection\n\xcc\x01\n\x1cgoogle/api/annotations.proto\x12\ngoogle.api\x1a\x15google/api/http.proto\x1a google/protobuf/descriptor.proto:K\n\x04http\x12\x1e.google.protobuf.MethodOptions\x18\xb0\xca\xbc\" \x01(\x0b2\x14.google.api.HttpRuleR\x04httpB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\x8a\x03\n\x1fgoogle/api/field_behavior.proto\x12\ngoogle.api\x1a google/protobuf/descriptor.proto*\xb6\x01\n\rFieldBehavior\x12\x1e\n\x1aFIELD_BEHAVIOR_UNSPECIFIED\x10\x00\x12\x0c\n\x08OPTIONAL\x10\x01\x12\x0c\n\x08REQUIRED\x10\x02\x12\x0f\n\x0bOUTPUT_ONLY\x10\x03\x12\x0e\n\nINPUT_ONLY\x10\x04\x12\r\n\tIMMUTABLE\x10\x05\x12\x12\n\x0eUNORDERED_LIST\x10\x06\x12\x15\n\x11NON_EMPTY_DEFAULT\x10\x07\x12\x0e\n\nIDENTIFIER\x10\x08:d\n\x0efield_behavior\x12\x1d.google.protobuf.FieldOptions\x18\x9c\x08 \x03(\x0e2\x19.google.api.FieldBehaviorB\x02\x10\x00R\rfieldBehaviorB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xbe\x01\n\x1bgoogle/protobuf/empty.proto\x12\x0fgoogle.protobuf\"\x07\n\x05EmptyB}\n\x13com.google.protobufB\nEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xe6\x01\n google/protobuf/field_mask.proto\x12\x0fgoogle.protobuf\"!\n\tFieldMask\x12\x14\n\x05paths\x18\x01 \x03(\tR\x05pathsB\x85\x01\n\x13com.google.protobufB\x0eFieldMaskProtoP\x01Z2google.golang.org/protobuf/types/known/fieldmaskpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xff\x01\n\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\x86\x04\n\x1egoogle/protobuf/wrappers.proto\x12\x0fgoogle.protobuf\"#\n\x0bDoubleValue\x12\x14\n\x05value\x18\x01 \x01(\x01R\x05value\"\"\n\nFloatValue\x12\x14\n\x05value\x18\x01 \x01(\x02R\x05value\"\"\n\nInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05value\"#\n\x0bUInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x04R\x05value\"\"\n\nInt32Value\x12\x14\n\x05value\x18\x01 \x01(\x05R\x05value\"#\n\x0bUInt32Value\x12\x14\n\x05value\x18\x01 \x01(\rR\x05value\"!\n\tBoolValue\x12\x14\n\x05value\x18\x01 \x01(\x08R\x05value\"#\n\x0bStringValue\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\"\"\n\nBytesValue\x12\x14\n\x05value\x18\x01 \x01(\x0cR\x05valueB\x83\x01\n\x13com.google.protobufB\rWrappersProtoP\x01Z1google.golang.org/protobuf/types/known/wrapperspb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xef\x1e\n\x0fbookstore.proto\x12\x0cbookstore.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"\x95\x01\n\x05Shelf\x12\x14\n\x04name\x18\x01 \x01(\tB\x00R\x04name\x12\x16\n\x05theme\x18\x02 \x01(\tB\x00R\x05theme\x12=\n\x0bcreate_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampB\x00R\ncreateTime\x12\x1f\n\nbook_count\x18\x04 \x01(\x05B\x00R\tbookCount\"9\n\tPublisher\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07country\x18\x02 \x01(\tR\x07country\"\xc0\x05\n\x04Book\x12\x14\n\x04name\x18\x01 \x01(\tB\x00R\x04name\x12\x16\n\x05title\x18\x02 \x01(\tB\x00R\x05title\x12\x18\n\x07authors\x18\x03 \x03(\tR\x07authors\x12)\n\x05genre\x18\x04 \x01(\x0e2\x13.bookstore.v1.GenreR\x05genre\x12\x12\n\x04isbn\x18\x05 \x01(\x03R\x04isbn\x12\x14\n\x05price\x18\x06 \x01(\x01R\x05price\x128\n\x08subtitle\x18\x07 \x01(\x0b2\x1c.google.protobuf.StringValueR\x08subtitle\x126\n\x06labels\x18\x08 \x03(\x0b2\x1e.bookstore.v1.Book.LabelsEntryR\x06labels\x125\n\tpublisher\x18\t \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\x1b\n\x08in_stock\x18\n \x01(\x05H\x00R\x07inStock\x12?\n\x0crestock_time\x18\x0b \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x0brestockTime\x12\"\n\x0cout_of_print\x18\x0c \x01(\x08H\x00R\noutOfPrint\x12\'\n\x0fcover_thumbnail\x18\r \x01(\x0cR\x0ecoverThumbnail\x12=\n\x0bcreate_time\x18\x0e \x01(\x0b2\x1a.google.protobuf.TimestampB\x00R\ncreateTime\x12=\n\x0bupdate_time\x18\x0f \x01(\x0b2\x1a.google.protobuf.TimestampB\x00R\nupdateTime\x1a9\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n\x0cavailability\"P\n\x12ListShelvesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"l\n\x13ListShelvesResponse\x12-\n\x07shelves\x18\x01 \x03(\x0b2\x13.bookstore.v1.ShelfR\x07shelves\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"A\n\x12CreateShelfRequest\x12+\n\x05shelf\x18\x01 \x01(\x0b2\x13.bookstore.v1.ShelfB\x00R\x05shelf\"\'\n\x0fGetShelfRequest\x12\x14\n\x04name\x18\x01 \x01(\tB\x00R\x04name\"@\n\x12DeleteShelfRequest\x12\x14\n\x04name\x18\x01 \x01(\tB\x00R\x04name\x12\x14\n\x05force\x18\x02 \x01(\x08R\x05force\"h\n\x10ListBooksRequest\x12\x18\n\x06parent\x18\x01 \x01(\tB\x00R\x06parent\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"e\n\x11ListBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"&\n\x0eGetBookRequest\x12\x14\n\x04name\x18\x01 \x01(\tB\x00R\x04name\"W\n\x11CreateBookRequest\x12\x18\n\x06parent\x18\x01 \x01(\tB\x00R\x06parent\x12(\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x00R\x04book\"z\n\x11UpdateBookRequest\x12(\n\x04book\x18\x01 \x01(\x0b2\x12.bookstore.v1.BookB\x00R\x04book\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b2\x1a.google.protobuf.FieldMaskR\nupdateMask\"J\n\x0fMoveBookRequest\x12\x14\n\x04name\x18\x01 \x01(\tB\x00R\x04name\x12!\n\x0bother_shelf\x18\x02 \x01(\tB\x00R\notherShelf\"\xfa\x01\n\x12SearchBooksRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12+\n\x06genres\x18\x02 \x03(\x0e2\x13.bookstore.v1.GenreR\x06genres\x12 \n\tmax_price\x18\x03 \x01(\x01H\x00R\x08maxPrice\x88\x01\x01\x125\n\tpublisher\x18\x04 \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\x1b\n\tpage_size\x18\x05 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x06 \x01(\tR\tpageTokenB\x0c\n\n_max_price\"\x86\x01\n\x13SearchBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize\")\n\x11WatchShelfRequest\x12\x14\n\x04name\x18\x01 \x01(\tB\x00R\x04name\"\x83\x02\n\nShelfEvent\x121\n\x04kind\x18\x01 \x01(\x0e2\x1d.bookstore.v1.ShelfEvent.KindR\x04kind\x12&\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookR\x04book\x129\n\nevent_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\teventTime\"_\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_BOOK_ADDED\x10\x01\x12\x15\n\x11KIND_BOOK_UPDATED\x10\x02\x12\x15\n\x11KIND_BOOK_REMOVED\x10\x03\"X\n\x12ImportBooksRequest\x12\x18\n\x06parent\x18\x01 \x01(\tB\x00R\x06parent\x12(\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x00R\x04book\"R\n\x13ImportBooksResponse\x12%\n\x0eimported_count\x18\x01 \x01(\x05R\rimportedCount\x12\x14\n\x05names\x18\x02 \x03(\tR\x05names*i\n\x05Genre\x12\x15\n\x11GENRE_UNSPECIFIED\x10\x00\x12\x11\n\rGENRE_FICTION\x10\x01\x12\x11\n\rGENRE_SCIENCE\x10\x02\x12\x11\n\rGENRE_HISTORY\x10\x03\x12\x10\n\x0cGENRE_POETRY\x10\x042\x98\x07\n\tBookstore\x12W\n\x0bListShelves\x12 .bookstore.v1.ListShelvesRequest\x1a!.bookstore.v1.ListShelvesResponse\"\x03\x90\x02\x01\x12F\n\x0bCreateShelf\x12 .bookstore.v1.CreateShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x00\x12C\n\x08GetShelf\x12\x1d.bookstore.v1.GetShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x03\x90\x02\x01\x12I\n\x0bDeleteShelf\x12 .bookstore.v1.DeleteShelfRequest\x1a\x16.google.protobuf.Empty\"\x00\x12Q\n\tListBooks\x12\x1e.bookstore.v1.ListBooksRequest\x1a\x1f.bookstore.v1.ListBooksResponse\"\x03\x90\x02\x01\x12@\n\x07GetBook\x12\x1c.bookstore.v1.GetBookRequest\x1a\x12.bookstore.v1.Book\"\x03\x90\x02\x01\x12C\n\nCreateBook\x12\x1f.bookstore.v1.CreateBookRequest\x1a\x12.bookstore.v1.Book\"\x00\x12C\n\nUpdateBook\x12\x1f.bookstore.v1.UpdateBookRequest\x1a\x12.bookstore.v1.Book\"\x00\x12?\n\x08MoveBook\x12\x1d.bookstore.v1.MoveBookRequest\x1a\x12.bookstore.v1.Book\"\x00\x12W\n\x0bSearchBooks\x12 .bookstore.v1.SearchBooksRequest\x1a!.bookstore.v1.SearchBooksResponse\"\x03\x90\x02\x01\x12K\n\nWatchShelf\x12\x1f.bookstore.v1.WatchShelfRequest\x1a\x18.bookstore.v1.ShelfEvent\"\x000\x01\x12T\n\x0bImportBooks\x12 .bookstore.v1.ImportBooksRequest\x1a!.bookstore.v1.ImportBooksResponse(\x01b\x06proto3";
 /// Shelves hold books. Resource names are `shelves/{shelf}` and
 /// `shelves/{shelf}/books/{book}`.
-pub trait Bookstore: Send + Sync + 'static {
+pub trait Bookstore: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Lists shelves in creation order.
     fn list_shelves(
         &self,
@@ -3646,19 +3808,23 @@ pub trait Bookstore: Send + Sync + 'static {
         request: ListShelvesRequest,
     ) -> impl ::core::future::Future<
         Output = ::apigen_runtime::Result<ListShelvesResponse>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Creates a shelf. The server assigns its name.
     fn create_shelf(
         &self,
         ctx: ::apigen_runtime::Context,
         request: CreateShelfRequest,
-    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<Shelf>> + Send;
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<Shelf>,
+    > + ::core::marker::Send;
     /// Returns one shelf.
     fn get_shelf(
         &self,
         ctx: ::apigen_runtime::Context,
         request: GetShelfRequest,
-    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<Shelf>> + Send;
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<Shelf>,
+    > + ::core::marker::Send;
     /// Deletes a shelf and every book on it.
     fn delete_shelf(
         &self,
@@ -3666,7 +3832,7 @@ pub trait Bookstore: Send + Sync + 'static {
         request: DeleteShelfRequest,
     ) -> impl ::core::future::Future<
         Output = ::apigen_runtime::Result<::apigen_runtime::wkt::Empty>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Lists the books on a shelf in creation order, a page at a time.
     fn list_books(
         &self,
@@ -3674,31 +3840,39 @@ pub trait Bookstore: Send + Sync + 'static {
         request: ListBooksRequest,
     ) -> impl ::core::future::Future<
         Output = ::apigen_runtime::Result<ListBooksResponse>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Returns one book.
     fn get_book(
         &self,
         ctx: ::apigen_runtime::Context,
         request: GetBookRequest,
-    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<Book>> + Send;
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<Book>,
+    > + ::core::marker::Send;
     /// Adds a book to a shelf.
     fn create_book(
         &self,
         ctx: ::apigen_runtime::Context,
         request: CreateBookRequest,
-    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<Book>> + Send;
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<Book>,
+    > + ::core::marker::Send;
     /// Changes the fields of a book named in update_mask (all writable fields when empty).
     fn update_book(
         &self,
         ctx: ::apigen_runtime::Context,
         request: UpdateBookRequest,
-    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<Book>> + Send;
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<Book>,
+    > + ::core::marker::Send;
     /// Moves a book to another shelf; the book gets a new name.
     fn move_book(
         &self,
         ctx: ::apigen_runtime::Context,
         request: MoveBookRequest,
-    ) -> impl ::core::future::Future<Output = ::apigen_runtime::Result<Book>> + Send;
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<Book>,
+    > + ::core::marker::Send;
     /// Finds books across all shelves, in creation order. Every field is a query parameter.
     fn search_books(
         &self,
@@ -3706,7 +3880,7 @@ pub trait Bookstore: Send + Sync + 'static {
         request: SearchBooksRequest,
     ) -> impl ::core::future::Future<
         Output = ::apigen_runtime::Result<SearchBooksResponse>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Streams what happens on a shelf from now on, until the client goes away.
     fn watch_shelf(
         &self,
@@ -3714,7 +3888,7 @@ pub trait Bookstore: Send + Sync + 'static {
         request: WatchShelfRequest,
     ) -> impl ::core::future::Future<
         Output = ::apigen_runtime::Result<::apigen_runtime::ResponseStream<ShelfEvent>>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Imports many books in one call; the reply counts what was imported.
     fn import_books(
         &self,
@@ -3722,7 +3896,7 @@ pub trait Bookstore: Send + Sync + 'static {
         requests: ::apigen_runtime::RequestStream<ImportBooksRequest>,
     ) -> impl ::core::future::Future<
         Output = ::apigen_runtime::Result<ImportBooksResponse>,
-    > + Send;
+    > + ::core::marker::Send;
 }
 /// What protocol adapters need to know about `bookstore.v1.Bookstore`.
 pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo {
@@ -3734,6 +3908,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.ListShelvesRequest",
             output: "bookstore.v1.ListShelvesResponse",
             no_side_effects: true,
+            grpc: ::apigen_runtime::grpc::handler::<ListShelvesRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "CreateShelf",
@@ -3741,6 +3916,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.CreateShelfRequest",
             output: "bookstore.v1.Shelf",
             no_side_effects: false,
+            grpc: ::apigen_runtime::grpc::handler::<CreateShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "GetShelf",
@@ -3748,6 +3924,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.GetShelfRequest",
             output: "bookstore.v1.Shelf",
             no_side_effects: true,
+            grpc: ::apigen_runtime::grpc::handler::<GetShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "DeleteShelf",
@@ -3755,6 +3932,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.DeleteShelfRequest",
             output: "google.protobuf.Empty",
             no_side_effects: false,
+            grpc: ::apigen_runtime::grpc::handler::<DeleteShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "ListBooks",
@@ -3762,6 +3940,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.ListBooksRequest",
             output: "bookstore.v1.ListBooksResponse",
             no_side_effects: true,
+            grpc: ::apigen_runtime::grpc::handler::<ListBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "GetBook",
@@ -3769,6 +3948,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.GetBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: true,
+            grpc: ::apigen_runtime::grpc::handler::<GetBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "CreateBook",
@@ -3776,6 +3956,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.CreateBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: false,
+            grpc: ::apigen_runtime::grpc::handler::<CreateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "UpdateBook",
@@ -3783,6 +3964,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.UpdateBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: false,
+            grpc: ::apigen_runtime::grpc::handler::<UpdateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "MoveBook",
@@ -3790,6 +3972,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.MoveBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: false,
+            grpc: ::apigen_runtime::grpc::handler::<MoveBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "SearchBooks",
@@ -3797,6 +3980,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.SearchBooksRequest",
             output: "bookstore.v1.SearchBooksResponse",
             no_side_effects: true,
+            grpc: ::apigen_runtime::grpc::handler::<SearchBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "WatchShelf",
@@ -3804,6 +3988,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.WatchShelfRequest",
             output: "bookstore.v1.ShelfEvent",
             no_side_effects: false,
+            grpc: ::apigen_runtime::grpc::handler::<WatchShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "ImportBooks",
@@ -3811,8 +3996,10 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.ImportBooksRequest",
             output: "bookstore.v1.ImportBooksResponse",
             no_side_effects: false,
+            grpc: ::apigen_runtime::grpc::handler::<ImportBooksRequest>,
         },
     ],
+    file_descriptor_set: FILE_DESCRIPTOR_SET,
 };
 /// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {
@@ -3919,4 +4106,111 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
             _ => ::apigen_runtime::dispatch::unknown(method),
         },
     )
+}
+/// A typed gRPC client of `bookstore.v1.Bookstore`.
+#[derive(Debug, Clone)]
+pub struct BookstoreClient {
+    inner: ::apigen_runtime::grpc::Client,
+}
+impl BookstoreClient {
+    /// Connects to a server, for example `http://127.0.0.1:8080`.
+    pub async fn connect(
+        uri: impl ::core::convert::Into<::std::string::String>,
+    ) -> ::apigen_runtime::Result<Self> {
+        ::core::result::Result::Ok(Self {
+            inner: ::apigen_runtime::grpc::Client::connect(uri).await?,
+        })
+    }
+    /// Metadata sent with every call, for example `authorization`.
+    pub fn metadata_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.metadata_mut()
+    }
+    /// Lists shelves in creation order.
+    pub async fn list_shelves(
+        &mut self,
+        request: ListShelvesRequest,
+    ) -> ::apigen_runtime::Result<ListShelvesResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/ListShelves", request).await
+    }
+    /// Creates a shelf. The server assigns its name.
+    pub async fn create_shelf(
+        &mut self,
+        request: CreateShelfRequest,
+    ) -> ::apigen_runtime::Result<Shelf> {
+        self.inner.unary("/bookstore.v1.Bookstore/CreateShelf", request).await
+    }
+    /// Returns one shelf.
+    pub async fn get_shelf(
+        &mut self,
+        request: GetShelfRequest,
+    ) -> ::apigen_runtime::Result<Shelf> {
+        self.inner.unary("/bookstore.v1.Bookstore/GetShelf", request).await
+    }
+    /// Deletes a shelf and every book on it.
+    pub async fn delete_shelf(
+        &mut self,
+        request: DeleteShelfRequest,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::wkt::Empty> {
+        self.inner.unary("/bookstore.v1.Bookstore/DeleteShelf", request).await
+    }
+    /// Lists the books on a shelf in creation order, a page at a time.
+    pub async fn list_books(
+        &mut self,
+        request: ListBooksRequest,
+    ) -> ::apigen_runtime::Result<ListBooksResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/ListBooks", request).await
+    }
+    /// Returns one book.
+    pub async fn get_book(
+        &mut self,
+        request: GetBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/GetBook", request).await
+    }
+    /// Adds a book to a shelf.
+    pub async fn create_book(
+        &mut self,
+        request: CreateBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/CreateBook", request).await
+    }
+    /// Changes the fields of a book named in update_mask (all writable fields when empty).
+    pub async fn update_book(
+        &mut self,
+        request: UpdateBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/UpdateBook", request).await
+    }
+    /// Moves a book to another shelf; the book gets a new name.
+    pub async fn move_book(
+        &mut self,
+        request: MoveBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/MoveBook", request).await
+    }
+    /// Finds books across all shelves, in creation order. Every field is a query parameter.
+    pub async fn search_books(
+        &mut self,
+        request: SearchBooksRequest,
+    ) -> ::apigen_runtime::Result<SearchBooksResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/SearchBooks", request).await
+    }
+    /// Streams what happens on a shelf from now on, until the client goes away.
+    pub async fn watch_shelf(
+        &mut self,
+        request: WatchShelfRequest,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::ResponseStream<ShelfEvent>> {
+        self.inner.server_streaming("/bookstore.v1.Bookstore/WatchShelf", request).await
+    }
+    /// Imports many books in one call; the reply counts what was imported.
+    pub async fn import_books(
+        &mut self,
+        requests: impl ::apigen_runtime::futures::Stream<
+            Item = ImportBooksRequest,
+        > + ::core::marker::Send + 'static,
+    ) -> ::apigen_runtime::Result<ImportBooksResponse> {
+        self.inner
+            .client_streaming("/bookstore.v1.Bookstore/ImportBooks", requests)
+            .await
+    }
 }

@@ -1,0 +1,188 @@
+//! Input rules: for every message, an `apigen_runtime::Input` impl that
+//! checks `REQUIRED` fields and clears `OUTPUT_ONLY` ones, recursing only into
+//! fields whose message types have rules of their own. Messages without rules
+//! get an empty impl (the trait's defaults do nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use heck::ToUpperCamelCase;
+
+use crate::model::{Api, Cardinality, Field, FieldBehavior, FieldType, Message, Package};
+
+/// Which messages (by full name) have rules to check or clear, directly or below.
+pub struct Rules {
+    validate: BTreeSet<String>,
+    clear: BTreeSet<String>,
+}
+
+impl Rules {
+    /// Computes the rules over every package, following message fields to a fixed point.
+    pub fn new(api: &Api) -> Rules {
+        let messages: BTreeMap<&str, &Message> =
+            api.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect();
+        let direct = |b: FieldBehavior| -> BTreeSet<String> {
+            messages.values().filter(|m| m.fields.iter().any(|f| f.has(b))).map(|m| m.full_name.clone()).collect()
+        };
+        // Only requests (and messages inside them) are ever checked.
+        let mut inputs: BTreeSet<String> = api
+            .packages
+            .iter()
+            .flat_map(|p| &p.services)
+            .flat_map(|s| &s.methods)
+            .map(|m| m.input.full_name.clone())
+            .collect();
+        loop {
+            let before = inputs.len();
+            let inside: Vec<String> = inputs
+                .iter()
+                .filter_map(|n| messages.get(n.as_str()))
+                .flat_map(|m| m.fields.iter().filter_map(message_type).map(str::to_owned))
+                .collect();
+            inputs.extend(inside);
+            if inputs.len() == before {
+                break;
+            }
+        }
+        let only_inputs = |set: BTreeSet<String>| set.into_iter().filter(|n| inputs.contains(n)).collect();
+        Rules {
+            validate: only_inputs(closure(&messages, direct(FieldBehavior::Required))),
+            clear: only_inputs(closure(&messages, direct(FieldBehavior::OutputOnly))),
+        }
+    }
+}
+
+fn closure(messages: &BTreeMap<&str, &Message>, mut set: BTreeSet<String>) -> BTreeSet<String> {
+    loop {
+        let before = set.len();
+        for m in messages.values() {
+            if !set.contains(&m.full_name) && m.fields.iter().any(|f| message_type(f).is_some_and(|t| set.contains(t)))
+            {
+                set.insert(m.full_name.clone());
+            }
+        }
+        if set.len() == before {
+            return set;
+        }
+    }
+}
+
+/// The message type a field holds (map values included).
+fn message_type(f: &Field) -> Option<&str> {
+    let ty = match &f.cardinality {
+        Cardinality::Map(_, value) => value.as_ref(),
+        _ => &f.ty,
+    };
+    match ty {
+        FieldType::Message(t) => Some(&t.full_name),
+        _ => None,
+    }
+}
+
+/// The `Input` impls of one package.
+pub fn generate(package: &Package, rules: &Rules) -> String {
+    let mut out = String::new();
+    for m in &package.messages {
+        let validate = rules.validate.contains(&m.full_name).then(|| validate_body(m, rules));
+        let clear = rules.clear.contains(&m.full_name).then(|| clear_body(m, rules));
+        let _ = write!(out, "impl ::apigen_runtime::Input for {} {{", m.rust_path);
+        if let Some(body) = validate {
+            let _ = write!(
+                out,
+                "fn validate(&self, path: &mut ::apigen_runtime::FieldPath) -> ::apigen_runtime::Result<()> {{ {body} ::core::result::Result::Ok(()) }}"
+            );
+        }
+        if let Some(body) = clear {
+            let _ = write!(out, "fn clear_output_only(&mut self) {{ {body} }}");
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+/// How a field is reached: directly, or as a variant of its oneof.
+fn variant(m: &Message, f: &Field) -> Option<(String, String)> {
+    let oneof = &m.oneofs[f.oneof?];
+    let field = crate::lower::names::to_snake(&oneof.name);
+    Some((field, format!("{}::{}", oneof.rust_path, crate::lower::names::sanitize(&f.name.to_upper_camel_case()))))
+}
+
+fn validate_body(m: &Message, rules: &Rules) -> String {
+    let mut out = String::new();
+    for f in &m.fields {
+        let name = &f.name;
+        let access = format!("self.{}", f.rust_name);
+        if f.has(FieldBehavior::Required) {
+            let set = match variant(m, f) {
+                Some((field, path)) => format!("matches!(self.{field}, ::core::option::Option::Some({path}(_)))"),
+                None => match (&f.cardinality, &f.ty) {
+                    (Cardinality::Repeated | Cardinality::Map(..), _) => format!("!{access}.is_empty()"),
+                    (Cardinality::Optional, _) | (_, FieldType::Message(_)) => format!("{access}.is_some()"),
+                    (_, FieldType::String | FieldType::Bytes) => format!("!{access}.is_empty()"),
+                    // A bool cannot tell "unset" from false.
+                    (_, FieldType::Bool) => "true".to_owned(),
+                    (_, FieldType::Double | FieldType::Float) => format!("{access} != 0.0"),
+                    _ => format!("{access} != 0"),
+                },
+            };
+            if set != "true" {
+                let _ = write!(out, "path.require({name:?}, {set})?;");
+            }
+        }
+        if message_type(f).is_some_and(|t| rules.validate.contains(t)) {
+            let _ = match (variant(m, f), &f.cardinality) {
+                (Some((field, path)), _) => {
+                    write!(
+                        out,
+                        "if let ::core::option::Option::Some({path}(v)) = &self.{field} {{ path.nested({name:?}, v)?; }}"
+                    )
+                }
+                (None, Cardinality::Repeated) => write!(out, "path.each({name:?}, &{access})?;"),
+                (None, Cardinality::Map(..)) => {
+                    write!(out, "for (k, v) in &{access} {{ path.nested(&::std::format!(\"{name}[{{k}}]\"), v)?; }}")
+                }
+                (None, _) => {
+                    write!(out, "if let ::core::option::Option::Some(v) = &{access} {{ path.nested({name:?}, v)?; }}")
+                }
+            };
+        }
+    }
+    out
+}
+
+fn clear_body(m: &Message, rules: &Rules) -> String {
+    let mut out = String::new();
+    for f in &m.fields {
+        let access = format!("self.{}", f.rust_name);
+        if f.has(FieldBehavior::OutputOnly) {
+            let _ = match variant(m, f) {
+                Some((field, path)) => {
+                    write!(
+                        out,
+                        "if matches!(self.{field}, ::core::option::Option::Some({path}(_))) {{ self.{field} = ::core::option::Option::None; }}"
+                    )
+                }
+                None => write!(out, "{access} = ::core::default::Default::default();"),
+            };
+            continue;
+        }
+        if message_type(f).is_some_and(|t| rules.clear.contains(t)) {
+            let _ = match (variant(m, f), &f.cardinality) {
+                (Some((field, path)), _) => {
+                    write!(
+                        out,
+                        "if let ::core::option::Option::Some({path}(v)) = &mut self.{field} {{ v.clear_output_only(); }}"
+                    )
+                }
+                (None, Cardinality::Repeated) => write!(out, "for v in &mut {access} {{ v.clear_output_only(); }}"),
+                (None, Cardinality::Map(..)) => {
+                    write!(out, "for v in {access}.values_mut() {{ v.clear_output_only(); }}")
+                }
+                (None, _) => {
+                    write!(out, "if let ::core::option::Option::Some(v) = &mut {access} {{ v.clear_output_only(); }}")
+                }
+            };
+        }
+    }
+    out
+}

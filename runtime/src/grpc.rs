@@ -1,0 +1,331 @@
+//! gRPC on tonic: one generic adapter from tonic's server machinery (framing,
+//! compression, trailers, tonic-prost's codec) to [`ServiceDef`], and a typed
+//! client. Generated code names [`handler::<Req>`](handler) once per method.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tonic::codec::CompressionEncoding;
+use tonic_prost::ProstCodec;
+
+use crate::dispatch::{BoxFuture, Call, Input, Output, Payload};
+use crate::message::ApiMessage;
+use crate::service::{MethodKind, ServiceDef};
+use crate::{Context, Identity, Protocol, ResponseStream, Status};
+
+/// The HTTP body gRPC requests and responses travel in.
+pub type Body = tonic::body::Body;
+
+/// Serves one gRPC call of a method whose request type the function knows.
+pub type Handler = fn(ServiceDef, usize, http::Request<Body>, CallOptions) -> BoxFuture<http::Response<Body>>;
+
+/// What the server tells each call.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// The largest message accepted or sent, in bytes.
+    pub max_message_size: usize,
+    /// The caller, when the server authenticated one.
+    pub identity: Option<Identity>,
+    /// gRPC or gRPC-Web.
+    pub protocol: Protocol,
+    /// The client's address.
+    pub peer: Option<std::net::SocketAddr>,
+    /// Ends server streams when the server shuts down.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// An already encoded response message: lets tonic-prost's codec send what
+/// the type-erased dispatch produced.
+#[derive(Clone, PartialEq, Default)]
+pub struct Encoded(Bytes);
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Encoded({} bytes)", self.0.len())
+    }
+}
+
+impl prost::Message for Encoded {
+    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        // Only ever encoded; decoding skips everything.
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = Bytes::new();
+    }
+}
+
+/// Parses `grpc-timeout` (`100m`, `5S`, …) into a duration.
+pub fn parse_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn context(req: &http::Request<Body>, options: &CallOptions) -> Context {
+    let deadline = req
+        .headers()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_timeout)
+        .and_then(|d| Instant::now().checked_add(d));
+    let mut ctx = Context::new(options.protocol)
+        .with_metadata(req.headers().clone())
+        .with_deadline(deadline)
+        .with_identity(options.identity.clone());
+    if let Some(peer) = options.peer {
+        ctx = ctx.with_peer(peer);
+    }
+    ctx
+}
+
+/// Runs `fut`, failing with `DEADLINE_EXCEEDED` once the caller's deadline passes.
+async fn within<T>(deadline: Option<Instant>, fut: BoxFuture<Result<T, Status>>) -> Result<T, Status> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at.into(), fut)
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("the deadline passed before the method finished"))),
+        None => fut.await,
+    }
+}
+
+fn with_metadata<T>(body: T, ctx: &Context) -> tonic::Response<T> {
+    let mut response = tonic::Response::new(body);
+    *response.metadata_mut() = tonic::metadata::MetadataMap::from_headers(ctx.response_metadata());
+    response
+}
+
+type EncodedStream = futures_util::stream::BoxStream<'static, Result<Encoded, tonic::Status>>;
+
+fn encoded_stream(output: Output, mut shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
+    let stream = match output {
+        Output::Stream(s) => s,
+        Output::Single(m) => futures_util::stream::once(async move { Ok(m) }).boxed(),
+    };
+    // On shutdown the stream stops and ends with UNAVAILABLE, so clients
+    // know to reconnect rather than think the stream finished.
+    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stopped);
+    let stop = async move {
+        if shutdown.wait_for(|stop| *stop).await.is_ok() {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let farewell = futures_util::stream::once(async move {
+        stopped
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| Err(Status::unavailable("the server is shutting down; reconnect to continue")))
+    })
+    .filter_map(std::future::ready);
+    stream
+        .take_until(stop)
+        .chain(farewell)
+        .map(|item| item.map(|m| Encoded(m.encode_proto().into())).map_err(tonic::Status::from))
+        .boxed()
+}
+
+fn requests<Req: ApiMessage + Send>(stream: tonic::Streaming<Req>) -> Input {
+    Input::Stream(stream.map(|item| item.map(|m| Payload::Message(Box::new(m))).map_err(Status::from)).boxed())
+}
+
+/// Serves one call of method `method` of `service`, whose request type is `Req`.
+pub fn handler<Req: ApiMessage + Send + Sync>(
+    service: ServiceDef,
+    method: usize,
+    req: http::Request<Body>,
+    options: CallOptions,
+) -> BoxFuture<http::Response<Body>> {
+    Box::pin(async move {
+        let kind = service.info().methods[method].kind;
+        let mut grpc = tonic::server::Grpc::new(ProstCodec::<Encoded, Req>::default())
+            .max_decoding_message_size(options.max_message_size)
+            .max_encoding_message_size(options.max_message_size)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+        let ctx = context(&req, &options);
+        let shutdown = options.shutdown.clone();
+        match kind {
+            MethodKind::Unary => {
+                let svc = tower::service_fn(move |r: tonic::Request<Req>| {
+                    let (service, ctx) = (service.clone(), ctx.clone());
+                    async move {
+                        let call =
+                            Call { ctx: ctx.clone(), input: Input::Single(Payload::Message(Box::new(r.into_inner()))) };
+                        match within(ctx.deadline(), service.call(method, call)).await? {
+                            Output::Single(m) => Ok(with_metadata(Encoded(m.encode_proto().into()), &ctx)),
+                            Output::Stream(_) => Err(tonic::Status::internal("a unary method returned a stream")),
+                        }
+                    }
+                });
+                grpc.unary(svc, req).await
+            }
+            MethodKind::ServerStreaming => {
+                let svc = tower::service_fn(move |r: tonic::Request<Req>| {
+                    let (service, ctx, shutdown) = (service.clone(), ctx.clone(), shutdown.clone());
+                    async move {
+                        let call =
+                            Call { ctx: ctx.clone(), input: Input::Single(Payload::Message(Box::new(r.into_inner()))) };
+                        let output = within(ctx.deadline(), service.call(method, call)).await?;
+                        Ok::<_, tonic::Status>(with_metadata(encoded_stream(output, shutdown), &ctx))
+                    }
+                });
+                grpc.server_streaming(svc, req).await
+            }
+            MethodKind::ClientStreaming => {
+                let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Req>>| {
+                    let (service, ctx) = (service.clone(), ctx.clone());
+                    async move {
+                        let call = Call { ctx: ctx.clone(), input: requests(r.into_inner()) };
+                        match within(ctx.deadline(), service.call(method, call)).await? {
+                            Output::Single(m) => Ok(with_metadata(Encoded(m.encode_proto().into()), &ctx)),
+                            Output::Stream(_) => {
+                                Err(tonic::Status::internal("a client-streaming method returned a stream"))
+                            }
+                        }
+                    }
+                });
+                grpc.client_streaming(svc, req).await
+            }
+            MethodKind::BidiStreaming => {
+                let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Req>>| {
+                    let (service, ctx, shutdown) = (service.clone(), ctx.clone(), shutdown.clone());
+                    async move {
+                        let call = Call { ctx: ctx.clone(), input: requests(r.into_inner()) };
+                        let output = within(ctx.deadline(), service.call(method, call)).await?;
+                        Ok::<_, tonic::Status>(with_metadata(encoded_stream(output, shutdown), &ctx))
+                    }
+                });
+                grpc.streaming(svc, req).await
+            }
+        }
+    })
+}
+
+/// A gRPC connection for the generated typed clients.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: tonic::client::Grpc<tonic::transport::Channel>,
+    metadata: http::HeaderMap,
+}
+
+impl Client {
+    /// Connects to `uri`, for example `http://127.0.0.1:8080`.
+    pub async fn connect(uri: impl Into<String>) -> Result<Client, Status> {
+        let uri = uri.into();
+        let channel = tonic::transport::Endpoint::from_shared(uri.clone())
+            .map_err(|e| Status::invalid_argument(format!("{uri} is not a valid URI: {e}")))?
+            .connect()
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot connect to {uri}: {e}")))?;
+        Ok(Client { inner: tonic::client::Grpc::new(channel), metadata: http::HeaderMap::new() })
+    }
+
+    /// Metadata sent with every call, for example `authorization`.
+    pub fn metadata_mut(&mut self) -> &mut http::HeaderMap {
+        &mut self.metadata
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(self.metadata.clone());
+        request
+    }
+
+    async fn ready(&mut self) -> Result<(), Status> {
+        self.inner.ready().await.map_err(|e| Status::unavailable(format!("the connection is not ready: {e}")))
+    }
+
+    fn path(path: &'static str) -> http::uri::PathAndQuery {
+        http::uri::PathAndQuery::from_static(path)
+    }
+
+    /// Calls a unary method at `path` (`/package.Service/Method`).
+    pub async fn unary<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
+        &mut self,
+        path: &'static str,
+        request: Req,
+    ) -> Result<Resp, Status> {
+        self.ready().await?;
+        let codec = ProstCodec::<Req, Resp>::default();
+        let response = self.inner.unary(self.request(request), Self::path(path), codec).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls a server-streaming method.
+    pub async fn server_streaming<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
+        &mut self,
+        path: &'static str,
+        request: Req,
+    ) -> Result<ResponseStream<Resp>, Status> {
+        self.ready().await?;
+        let codec = ProstCodec::<Req, Resp>::default();
+        let response = self.inner.server_streaming(self.request(request), Self::path(path), codec).await?;
+        Ok(ResponseStream::new(response.into_inner().map(|i| i.map_err(Status::from))))
+    }
+
+    /// Calls a client-streaming method.
+    pub async fn client_streaming<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
+        &mut self,
+        path: &'static str,
+        requests: impl futures_core::Stream<Item = Req> + Send + 'static,
+    ) -> Result<Resp, Status> {
+        self.ready().await?;
+        let codec = ProstCodec::<Req, Resp>::default();
+        let response = self.inner.client_streaming(self.request(requests), Self::path(path), codec).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls a bidirectional-streaming method.
+    pub async fn bidi_streaming<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
+        &mut self,
+        path: &'static str,
+        requests: impl futures_core::Stream<Item = Req> + Send + 'static,
+    ) -> Result<ResponseStream<Resp>, Status> {
+        self.ready().await?;
+        let codec = ProstCodec::<Req, Resp>::default();
+        let response = self.inner.streaming(self.request(requests), Self::path(path), codec).await?;
+        Ok(ResponseStream::new(response.into_inner().map(|i| i.map_err(Status::from))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_timeout("m"), None);
+        assert_eq!(parse_timeout("123456789S"), None, "at most 8 digits");
+        assert_eq!(parse_timeout("10x"), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! One server for every protocol on one address: HTTP/1.1 and h2c, routed by
+//! path and content type, behind one middleware stack.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::response::IntoResponse;
+use tower::ServiceExt;
+
+use crate::auth::Authenticator;
+use crate::dispatch::BoxFuture;
+use crate::grpc::{self, CallOptions};
+use crate::service::ServiceDef;
+use crate::{Protocol, Status};
+
+/// The default largest message: 4 MiB, as gRPC's default.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// Serves generated services on every protocol.
+///
+/// ```text
+/// apigen_runtime::Server::builder()
+///     .add_service(bookstore_service(MyStore::default()))
+///     .serve(listener, shutdown_signal)
+///     .await?;
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    services: Vec<ServiceDef>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    max_message_size: usize,
+    default_timeout: Option<Duration>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::builder()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("services", &self.services).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with no services, no authentication and the default limits.
+    pub fn builder() -> Server {
+        Server {
+            services: Vec::new(),
+            authenticator: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            default_timeout: None,
+        }
+    }
+
+    /// Adds a service (made by a generated `<service>_service` function).
+    pub fn add_service(mut self, service: ServiceDef) -> Server {
+        self.services.push(service);
+        self
+    }
+
+    /// Requires every call (except health checks) to pass `authenticator`.
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Server {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// The largest message accepted or sent, in bytes (default 4 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Server {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The deadline of calls whose client set none (or a later one).
+    pub fn default_timeout(mut self, timeout: Duration) -> Server {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then stops accepting,
+    /// ends open streams with `UNAVAILABLE` and waits for calls in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let stop = Arc::new(tokio::sync::watch::channel(false).0);
+        let (health, router) = self.router(Arc::clone(&stop)).await?;
+        let graceful = async move {
+            shutdown.await;
+            health.set_not_serving_all().await;
+            stop.send_replace(true);
+        };
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(graceful)
+            .await
+    }
+
+    /// The whole server as an axum router, for hosting it yourself.
+    pub async fn into_router(self) -> std::io::Result<axum::Router> {
+        Ok(self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1)
+    }
+
+    async fn router(self, shutdown: Arc<tokio::sync::watch::Sender<bool>>) -> std::io::Result<(Health, axum::Router)> {
+        let (reporter, health_server) = tonic_health::server::health_reporter();
+        let health = Health { reporter, names: self.services.iter().map(|s| s.info().name).collect() };
+        health.set_serving_all().await;
+        let mut sets: Vec<&'static [u8]> = self.services.iter().map(|s| s.info().file_descriptor_set).collect();
+        sets.sort();
+        sets.dedup();
+        let reflection = || {
+            sets.iter().fold(tonic_reflection::server::Builder::configure(), |b, fds| {
+                b.register_encoded_file_descriptor_set(fds)
+            })
+        };
+        let invalid = |e: tonic_reflection::server::Error| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the services' descriptors are not valid: {e}"),
+            )
+        };
+        let reflection_v1 = reflection_service(reflection().build_v1().map_err(invalid)?);
+        let reflection_v1alpha = reflection_service(reflection().build_v1alpha().map_err(invalid)?);
+        let mut methods = HashMap::new();
+        for service in &self.services {
+            for (i, m) in service.info().methods.iter().enumerate() {
+                methods.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
+            }
+        }
+        let grpc = Arc::new(GrpcRouter {
+            methods,
+            health: tower::util::BoxCloneSyncService::new(health_server),
+            reflection_v1,
+            reflection_v1alpha,
+            authenticator: self.authenticator.clone(),
+            max_message_size: self.max_message_size,
+            shutdown,
+        });
+        let grpc_web = tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(grpc));
+        let router = axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+                let grpc_web = grpc_web.clone();
+                async move {
+                    let content_type =
+                        req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    if content_type.starts_with("application/grpc") {
+                        let flavor = if content_type.starts_with("application/grpc-web") {
+                            Protocol::GrpcWeb
+                        } else {
+                            Protocol::Grpc
+                        };
+                        let mut req = req.map(tonic::body::Body::new);
+                        req.extensions_mut().insert(flavor);
+                        let response = grpc_web.oneshot(req).await.unwrap_or_else(|e| match e {});
+                        return Ok::<_, std::convert::Infallible>(response.map(axum::body::Body::new));
+                    }
+                    Ok(not_found(req.uri().path()))
+                }
+            }))
+            .layer(tower::ServiceBuilder::new().layer(tower_http::trace::TraceLayer::new_for_http()).layer(cors()));
+        Ok((health, router))
+    }
+}
+
+fn not_found(path: &str) -> axum::response::Response {
+    let status = Status::not_found(format!("nothing is served at {path}"));
+    let body = serde_json::json!({"code": status.code().as_i32(), "message": status.message(), "details": []});
+    (http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// Browsers may call from any origin; credentials are headers, not cookies.
+fn cors() -> tower_http::cors::CorsLayer {
+    use http::header::HeaderName;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([
+            HeaderName::from_static("grpc-status"),
+            HeaderName::from_static("grpc-message"),
+            HeaderName::from_static("grpc-status-details-bin"),
+        ])
+        .max_age(Duration::from_secs(86400))
+}
+
+type GrpcBoxService =
+    tower::util::BoxCloneSyncService<http::Request<grpc::Body>, http::Response<grpc::Body>, std::convert::Infallible>;
+
+fn reflection_service<S>(service: S) -> GrpcBoxService
+where
+    S: tower::Service<
+            http::Request<grpc::Body>,
+            Response = http::Response<grpc::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    tower::util::BoxCloneSyncService::new(service)
+}
+
+/// The gRPC health service's state.
+#[derive(Clone)]
+struct Health {
+    reporter: tonic_health::server::HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl Health {
+    async fn set_serving_all(&self) {
+        use tonic_health::ServingStatus;
+        self.reporter.set_service_status("", ServingStatus::Serving).await;
+        for name in &self.names {
+            self.reporter.set_service_status(*name, ServingStatus::Serving).await;
+        }
+    }
+
+    async fn set_not_serving_all(&self) {
+        use tonic_health::ServingStatus;
+        self.reporter.set_service_status("", ServingStatus::NotServing).await;
+        for name in &self.names {
+            self.reporter.set_service_status(*name, ServingStatus::NotServing).await;
+        }
+    }
+}
+
+struct GrpcRouter {
+    methods: HashMap<String, (ServiceDef, usize)>,
+    health: GrpcBoxService,
+    reflection_v1: GrpcBoxService,
+    reflection_v1alpha: GrpcBoxService,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    max_message_size: usize,
+    /// Set to `true` when the server starts shutting down; owned here so
+    /// that it lives as long as the routes.
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+#[derive(Clone)]
+struct GrpcService(Arc<GrpcRouter>);
+
+impl tower::Service<http::Request<grpc::Body>> for GrpcService {
+    type Response = http::Response<grpc::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<grpc::Body>) -> Self::Future {
+        let router = Arc::clone(&self.0);
+        Box::pin(async move { Ok(router.route(req).await) })
+    }
+}
+
+impl GrpcRouter {
+    async fn route(&self, req: http::Request<grpc::Body>) -> http::Response<grpc::Body> {
+        let path = req.uri().path().to_owned();
+        // Health checks stay open so load balancers need no credentials.
+        if path.starts_with("/grpc.health.v1.Health/") {
+            return self.health.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
+        }
+        let identity = match &self.authenticator {
+            Some(auth) => match auth.authenticate(req.headers()).await {
+                Ok(identity) => Some(identity),
+                Err(status) => return tonic::Status::from(status).into_http(),
+            },
+            None => None,
+        };
+        if path.starts_with("/grpc.reflection.v1.ServerReflection/") {
+            return self.reflection_v1.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
+        }
+        if path.starts_with("/grpc.reflection.v1alpha.ServerReflection/") {
+            return self.reflection_v1alpha.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
+        }
+        let Some((service, method)) = self.methods.get(&path) else {
+            return tonic::Status::unimplemented(format!("no method at {path}")).into_http();
+        };
+        let options = CallOptions {
+            max_message_size: self.max_message_size,
+            identity,
+            protocol: req.extensions().get::<Protocol>().copied().unwrap_or(Protocol::Grpc),
+            peer: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            shutdown: self.shutdown.subscribe(),
+        };
+        let handler = service.info().methods[*method].grpc;
+        handler(service.clone(), *method, req, options).await
+    }
+}
