@@ -328,4 +328,16 @@ mod tests {
         assert_eq!(parse_timeout("123456789S"), None, "at most 8 digits");
         assert_eq!(parse_timeout("10x"), None);
     }
+
+    #[tokio::test]
+    async fn a_passed_deadline_is_deadline_exceeded() {
+        let slow: BoxFuture<Result<(), Status>> = Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(())
+        });
+        let deadline = Instant::now().checked_add(Duration::from_millis(20));
+        let err = within(deadline, slow).await.expect_err("too slow");
+        assert_eq!(err.code(), crate::Code::DeadlineExceeded);
+        assert!(within(None, Box::pin(async { Ok(()) })).await.is_ok());
+    }
 }

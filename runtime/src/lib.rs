@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod context;
 pub mod dispatch;
+pub mod fanout;
 pub mod grpc;
 pub mod input;
 pub mod message;
@@ -46,6 +47,7 @@ pub use pbjson_types;
 pub use prost;
 pub use serde;
 pub use serde_json;
+pub use tracing;
 
 /// Includes the code that `apigen::configure().compile(..)` wrote to
 /// `OUT_DIR` from a `build.rs`.

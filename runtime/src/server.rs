@@ -17,6 +17,82 @@ use crate::grpc::{self, CallOptions};
 use crate::service::ServiceDef;
 use crate::{Protocol, Status};
 
+/// What an example or quick-start binary reads from its command line:
+/// `--addr HOST:PORT` (default `127.0.0.1:8080`; port 0 picks a free one)
+/// and `--token SECRET` (require `authorization: Bearer SECRET`).
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The bearer token every call must carry, when set.
+    pub token: Option<String>,
+}
+
+impl Args {
+    /// Parses the process's arguments; exits with status 2 and a usage line on bad input.
+    pub fn from_env(program: &str) -> Args {
+        match Args::parse(std::env::args().skip(1)) {
+            Ok(args) => args,
+            Err(message) => {
+                eprintln!(
+                    "error: {message}
+usage: {program} [--addr HOST:PORT] [--token SECRET]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// Parses `args` (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut out = Args { addr: SocketAddr::from(([127, 0, 0, 1], 8080)), token: None };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+            match flag.as_str() {
+                "--addr" => {
+                    let v = value("--addr")?;
+                    out.addr = v
+                        .parse()
+                        .map_err(|e| format!("--addr {v}: {e}; write it as HOST:PORT, for example 127.0.0.1:8080"))?;
+                }
+                "--token" => out.token = Some(value("--token")?).filter(|t| !t.is_empty()),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings and errors).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
 /// The default largest message: 4 MiB, as gRPC's default.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
@@ -81,6 +157,24 @@ impl Server {
     pub fn default_timeout(mut self, timeout: Duration) -> Server {
         self.default_timeout = Some(timeout);
         self
+    }
+
+    /// Binds `args.addr`, prints `listening on http://HOST:PORT` once ready,
+    /// and serves until Ctrl-C or SIGTERM. `args.token` turns on bearer-token
+    /// authentication.
+    pub async fn run(mut self, args: &Args) -> std::io::Result<()> {
+        if let Some(token) = &args.token {
+            self = self.authenticator(crate::auth::BearerToken::new(token.clone()));
+        }
+        let listener = tokio::net::TcpListener::bind(args.addr).await?;
+        let addr = listener.local_addr()?;
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{addr}")?;
+            out.flush()?;
+        }
+        self.serve(listener, shutdown_signal()).await
     }
 
     /// Serves on `listener` until `shutdown` resolves; then stops accepting,

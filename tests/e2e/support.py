@@ -1,0 +1,152 @@
+"""Helpers shared by the end-to-end tests: channels, error checks, streams, timestamps."""
+
+import collections
+import contextlib
+import queue
+import time
+
+import grpc
+import pytest
+
+# The default deadline of every call made through `open_channel`, in seconds. Streams
+# that the tests read from therefore end (with DEADLINE_EXCEEDED) instead of hanging.
+CALL_TIMEOUT = 10.0
+
+# The token the servers of the authentication tests are started with.
+TOKEN = "e2e-token-0f7c"
+
+
+def bearer(token=TOKEN):
+    """gRPC metadata that authenticates with `token`."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
+    ),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class _DefaultDeadline(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Gives every call without an explicit timeout the default deadline."""
+
+    def __init__(self, timeout):
+        self._timeout = timeout
+
+    def _details(self, d):
+        if d.timeout is not None:
+            return d
+        return _CallDetails(d.method, self._timeout, d.metadata, d.credentials, d.wait_for_ready, d.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+
+@contextlib.contextmanager
+def open_channel(address):
+    """An insecure channel to `address` whose calls default to a CALL_TIMEOUT deadline."""
+    # No proxy: the servers listen on loopback and an http_proxy in the environment must not interfere.
+    raw = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
+    try:
+        grpc.channel_ready_future(raw).result(timeout=CALL_TIMEOUT)
+        yield grpc.intercept_channel(raw, _DefaultDeadline(CALL_TIMEOUT))
+    finally:
+        raw.close()
+
+
+@contextlib.contextmanager
+def rpc_error(code, *mentions):
+    """Expects the block to fail with status `code` and a message that contains every one of `mentions`."""
+    with pytest.raises(grpc.RpcError) as info:
+        yield info
+    err = info.value
+    assert err.code() == code, f"expected {code.name}, got {err.code().name}: {err.details()!r}"
+    for text in mentions:
+        assert text in (err.details() or ""), f"expected the {code.name} message to mention {text!r}; it was {err.details()!r}"
+
+
+def take(stream, n):
+    """The next `n` messages of a response stream; fails clearly when they do not all come."""
+    got = []
+    try:
+        for message in stream:
+            got.append(message)
+            if len(got) == n:
+                return got
+    except grpc.RpcError as err:
+        pytest.fail(
+            f"the stream failed with {err.code().name} ({err.details()!r}) after {len(got)} of {n} messages: {got}"
+        )
+    pytest.fail(f"the stream ended after {len(got)} of {n} messages: {got}")
+
+
+def wait_until_open(call):
+    """Blocks until the server has answered a streaming call with its headers, i.e. has accepted it."""
+    try:
+        call.initial_metadata()
+    except grpc.RpcError:
+        pass  # the call failed; reading from it reports why
+    return call
+
+
+class RequestStream:
+    """A request iterator that the test feeds while the call runs; use it in a `with` block."""
+
+    _END = object()
+
+    def __init__(self, *first, give_up_after=60.0):
+        self._queue = queue.Queue()
+        self._give_up_at = time.monotonic() + give_up_after
+        for message in first:
+            self.send(message)
+
+    def send(self, message):
+        self._queue.put(message)
+
+    def close(self):
+        self._queue.put(self._END)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        # Never blocks gRPC's sending thread forever, even when a test forgets to close.
+        while time.monotonic() < self._give_up_at:
+            try:
+                message = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if message is self._END:
+                return
+            yield message
+
+
+def nanos(ts):
+    return ts.seconds * 1_000_000_000 + ts.nanos
+
+
+def assert_recent(ts, what="timestamp"):
+    """`ts` is set and within a few minutes of now (the server runs on this machine)."""
+    assert nanos(ts) > 0, f"{what} is not set"
+    skew = abs(nanos(ts) / 1e9 - time.time())
+    assert skew < 300, f"{what} is {skew:.0f} s away from now: {ts}"
