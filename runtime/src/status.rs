@@ -243,6 +243,19 @@ mod tests {
     }
 
     #[test]
+    fn details_survive_the_trip_through_grpc() {
+        let detail = pbjson_types::Any {
+            type_url: "type.googleapis.com/google.rpc.BadRequest".into(),
+            value: vec![1, 2, 3].into(),
+        };
+        let status = Status::invalid_argument("bad").with_detail(detail.clone());
+        let over_the_wire = tonic::Status::from(status.clone());
+        assert_eq!(over_the_wire.code(), tonic::Code::InvalidArgument);
+        assert_eq!(Status::from(over_the_wire), status);
+        assert_eq!(Status::from(tonic::Status::not_found("x")), Status::not_found("x"));
+    }
+
+    #[test]
     fn constructors_set_code_and_message() {
         let s = Status::not_found("no shelf");
         assert_eq!((s.code(), s.message()), (Code::NotFound, "no shelf"));

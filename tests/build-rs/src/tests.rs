@@ -48,7 +48,13 @@ impl v1::Streams for Impl {
 
     async fn share(&self, ctx: Context, request: Ref) -> Result<Ref> {
         let target = ctx.metadata_str("x-target").unwrap_or(&request.target).to_owned();
-        Ok(Ref { target, version: request.version })
+        ctx.insert_response_metadata(
+            apigen_runtime::http::HeaderName::from_static("x-served-by"),
+            apigen_runtime::http::HeaderValue::from_static("edge"),
+        );
+        // Version 1 says the caller's deadline arrived.
+        let version = if ctx.deadline().is_some() { Some(1) } else { request.version };
+        Ok(Ref { target, version })
     }
 
     async fn known(&self, _ctx: Context, request: WellKnown) -> Result<WellKnown> {
@@ -253,4 +259,39 @@ async fn required_fields_are_checked_and_output_only_fields_cleared() {
     let request = serde_json::json!({"s": {"x": "here"}, "d": {"x": "sent by a client"}});
     let reply = one(service.call(0, single(json(request))).await.expect("valid")).await;
     assert_eq!(reply, serde_json::json!({}), "the OUTPUT_ONLY field never reached the method");
+}
+
+/// Metadata and deadlines cross the wire: request metadata and
+/// `grpc-timeout` reach the method through `Context`, and response metadata
+/// the method sets comes back as headers.
+#[tokio::test]
+async fn metadata_and_deadlines_cross_the_wire() {
+    use apigen_runtime::prost::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = apigen_runtime::Server::builder().add_service(v1::streams_service(Impl));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+
+    let message = Ref { target: "body".into(), version: None }.encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(&message);
+    let head = format!(
+        "POST /edge.v1.Streams/Share HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/grpc-web+proto\r\nx-target: from-metadata\r\ngrpc-timeout: 5S\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    stream.write_all(&body).await.expect("writes");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reads");
+    let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    assert!(text.contains("x-served-by: edge"), "{text}");
+    assert!(text.contains("from-metadata"), "{text}");
+    assert!(text.contains("grpc-status:0"), "{text}");
+    // The message frame: the Ref with version 1 (the deadline was seen).
+    let expected = Ref { target: "from-metadata".into(), version: Some(1) }.encode_to_vec();
+    assert!(response.windows(expected.len()).any(|w| w == expected.as_slice()), "{text}");
 }
