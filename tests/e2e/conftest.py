@@ -87,13 +87,17 @@ class Server:
 
 
 def _stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+    """SIGTERM, up to STOP_TIMEOUT seconds to finish, then SIGKILL; to the server's own process group."""
+    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, None)):
         try:
-            process.wait(timeout=STOP_TIMEOUT)
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass  # the whole group is gone already
+        try:
+            process.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            continue
 
 
 @contextlib.contextmanager
@@ -106,6 +110,7 @@ def running(binary, *args):
     process = subprocess.Popen(
         [str(path), "--addr", "127.0.0.1:0", *args],
         cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+        start_new_session=True,  # its own process group, so that stopping it stops anything it started
     )  # fmt: skip
     lines = []
     found = threading.Event()

@@ -150,3 +150,29 @@ def assert_recent(ts, what="timestamp"):
     assert nanos(ts) > 0, f"{what} is not set"
     skew = abs(nanos(ts) / 1e9 - time.time())
     assert skew < 300, f"{what} is {skew:.0f} s away from now: {ts}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The services every server has besides its own: health, reflection, and what unknown paths get.
+
+
+def health_status(channel, service, metadata=None):
+    """The name of the serving status grpc.health.v1.Health/Check reports for `service`."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), metadata=metadata)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def reflection(channel):
+    """The services listed by grpc.reflection.v1alpha, and a descriptor pool fed by it."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    database = ProtoReflectionDescriptorDatabase(channel)
+    return list(database.get_services()), DescriptorPool(database)
+
+
+def call_raw(channel, path, payload=b""):
+    """Calls a method by its path with raw bytes, as a client with a different schema would."""
+    return channel.unary_unary(path)(payload)

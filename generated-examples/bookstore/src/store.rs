@@ -33,21 +33,28 @@ struct ShelfEntry {
     watchers: broadcast::Sender<ShelfEvent>,
 }
 
+/// A well-formed name whose id this server never issued names nothing:
+/// NOT_FOUND. A malformed one is INVALID_ARGUMENT.
 fn shelf_id(name: &str, field: &str) -> Result<u64> {
-    name.strip_prefix("shelves/").and_then(|id| id.parse().ok()).ok_or_else(|| {
-        Status::invalid_argument(format!("`{field}` must be a shelf name like `shelves/1`, not `{name}`"))
-    })
+    match name.strip_prefix("shelves/") {
+        Some(id) if !id.is_empty() && !id.contains('/') => {
+            id.parse().map_err(|_| Status::not_found(format!("shelf `{name}` does not exist")))
+        }
+        _ => Err(Status::invalid_argument(format!("`{field}` must be a shelf name like `shelves/1`, not `{name}`"))),
+    }
 }
 
 fn book_id(name: &str, field: &str) -> Result<(u64, u64)> {
-    let parse = || {
-        let rest = name.strip_prefix("shelves/")?;
-        let (shelf, book) = rest.split_once("/books/")?;
-        Some((shelf.parse().ok()?, book.parse().ok()?))
-    };
-    parse().ok_or_else(|| {
-        Status::invalid_argument(format!("`{field}` must be a book name like `shelves/1/books/2`, not `{name}`"))
-    })
+    let parts = name.strip_prefix("shelves/").and_then(|rest| rest.split_once("/books/"));
+    match parts {
+        Some((shelf, book)) if !shelf.is_empty() && !book.is_empty() && !shelf.contains('/') && !book.contains('/') => {
+            let missing = || Status::not_found(format!("book `{name}` does not exist"));
+            Ok((shelf.parse().map_err(|_| missing())?, book.parse().map_err(|_| missing())?))
+        }
+        _ => Err(Status::invalid_argument(format!(
+            "`{field}` must be a book name like `shelves/1/books/2`, not `{name}`"
+        ))),
+    }
 }
 
 /// Page tokens are opaque to clients: the hex of "after=<id>".
@@ -347,6 +354,17 @@ impl v1::Bookstore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_ids_are_not_found_and_malformed_names_invalid() {
+        assert_eq!(shelf_id("shelves/7", "name").unwrap(), 7);
+        assert_eq!(shelf_id("shelves/nope", "name").unwrap_err().code(), apigen_runtime::Code::NotFound);
+        assert_eq!(shelf_id("nope", "name").unwrap_err().code(), apigen_runtime::Code::InvalidArgument);
+        assert_eq!(shelf_id("shelves/1/x", "name").unwrap_err().code(), apigen_runtime::Code::InvalidArgument);
+        assert_eq!(book_id("shelves/1/books/2", "name").unwrap(), (1, 2));
+        assert_eq!(book_id("shelves/a/books/b", "name").unwrap_err().code(), apigen_runtime::Code::NotFound);
+        assert_eq!(book_id("shelves/1", "name").unwrap_err().code(), apigen_runtime::Code::InvalidArgument);
+    }
 
     #[test]
     fn page_tokens_round_trip_and_reject_garbage() {
