@@ -25,6 +25,8 @@ pub type Handler = fn(ServiceDef, usize, http::Request<Body>, CallOptions) -> Bo
 pub struct CallOptions {
     /// The largest message accepted or sent, in bytes.
     pub max_message_size: usize,
+    /// The deadline of calls that set none or a later one.
+    pub default_timeout: Option<Duration>,
     /// The caller, when the server authenticated one.
     pub identity: Option<Identity>,
     /// gRPC or gRPC-Web.
@@ -90,12 +92,12 @@ pub fn parse_timeout(value: &str) -> Option<Duration> {
 }
 
 fn context(req: &http::Request<Body>, options: &CallOptions) -> Context {
-    let deadline = req
-        .headers()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_timeout)
-        .and_then(|d| Instant::now().checked_add(d));
+    let asked = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
+    let timeout = match (asked, options.default_timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
     let mut ctx = Context::new(options.protocol)
         .with_metadata(req.headers().clone())
         .with_deadline(deadline)

@@ -234,6 +234,7 @@ impl Server {
             reflection_v1alpha,
             authenticator: self.authenticator.clone(),
             max_message_size: self.max_message_size,
+            default_timeout: self.default_timeout,
             shutdown,
         });
         let grpc_web = tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(grpc));
@@ -334,6 +335,7 @@ struct GrpcRouter {
     reflection_v1alpha: GrpcBoxService,
     authenticator: Option<Arc<dyn Authenticator>>,
     max_message_size: usize,
+    default_timeout: Option<Duration>,
     /// Set to `true` when the server starts shutting down; owned here so
     /// that it lives as long as the routes.
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
@@ -382,6 +384,7 @@ impl GrpcRouter {
         };
         let options = CallOptions {
             max_message_size: self.max_message_size,
+            default_timeout: self.default_timeout,
             identity,
             protocol: req.extensions().get::<Protocol>().copied().unwrap_or(Protocol::Grpc),
             peer: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0),

@@ -15,9 +15,14 @@ struct Running {
 }
 
 async fn start(token: Option<&str>) -> Running {
+    start_with(token, |s| s).await
+}
+
+async fn start_with(token: Option<&str>, configure: impl FnOnce(Server) -> Server) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let mut server = Server::builder().add_service(v1::bookstore_service(bookstore_example::Store::default()));
+    let mut server =
+        configure(Server::builder().add_service(v1::bookstore_service(bookstore_example::Store::default())));
     if let Some(token) = token {
         server = server.authenticator(apigen_runtime::BearerToken::new(token));
     }
@@ -123,4 +128,30 @@ async fn grpc_web_over_http1() {
     assert!(text.to_ascii_lowercase().contains("content-type: application/grpc-web+proto"), "{text}");
     assert!(text.contains("Web"), "the shelf comes back: {text}");
     assert!(text.contains("grpc-status:0"), "trailers travel in the body: {text}");
+}
+
+#[tokio::test]
+async fn messages_over_the_limit_are_refused() {
+    let server = start_with(None, |s| s.max_message_size(1024)).await;
+    let mut c = client(server.addr).await;
+    c.create_shelf(shelf("small")).await.expect("under the limit");
+    let err = c.create_shelf(shelf(&"x".repeat(4096))).await.expect_err("over the limit");
+    assert_eq!(err.code(), Code::OutOfRange, "{err}");
+    assert!(err.message().contains("message length too large"), "{err}");
+}
+
+#[tokio::test]
+async fn browsers_get_cors_preflight_answers() {
+    let server = start(None).await;
+    let head = format!(
+        "OPTIONS /bookstore.v1.Bookstore/GetShelf HTTP/1.1\r\nhost: {}\r\norigin: http://example.test\r\naccess-control-request-method: POST\r\naccess-control-request-headers: content-type,x-grpc-web\r\nconnection: close\r\n\r\n",
+        server.addr
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connects");
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reads");
+    let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("access-control-allow-origin: *"), "{text}");
 }

@@ -261,25 +261,20 @@ async fn required_fields_are_checked_and_output_only_fields_cleared() {
     assert_eq!(reply, serde_json::json!({}), "the OUTPUT_ONLY field never reached the method");
 }
 
-/// Metadata and deadlines cross the wire: request metadata and
-/// `grpc-timeout` reach the method through `Context`, and response metadata
-/// the method sets comes back as headers.
-#[tokio::test]
-async fn metadata_and_deadlines_cross_the_wire() {
+/// Sends `Share` as one raw gRPC-Web call; returns the raw HTTP response.
+async fn share_over_the_wire(server: apigen_runtime::Server, extra_headers: &str) -> Vec<u8> {
     use apigen_runtime::prost::Message;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = apigen_runtime::Server::builder().add_service(v1::streams_service(Impl));
     tokio::spawn(server.serve(listener, std::future::pending()));
-
     let message = Ref { target: "body".into(), version: None }.encode_to_vec();
     let mut body = vec![0u8];
     body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
     body.extend_from_slice(&message);
     let head = format!(
-        "POST /edge.v1.Streams/Share HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/grpc-web+proto\r\nx-target: from-metadata\r\ngrpc-timeout: 5S\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "POST /edge.v1.Streams/Share HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/grpc-web+proto\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
@@ -287,11 +282,39 @@ async fn metadata_and_deadlines_cross_the_wire() {
     stream.write_all(&body).await.expect("writes");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("reads");
+    response
+}
+
+fn contains_message(response: &[u8], expected: &Ref) -> bool {
+    use apigen_runtime::prost::Message;
+    let expected = expected.encode_to_vec();
+    response.windows(expected.len()).any(|w| w == expected.as_slice())
+}
+
+/// Metadata and deadlines cross the wire: request metadata and
+/// `grpc-timeout` reach the method through `Context`, and response metadata
+/// the method sets comes back as headers.
+#[tokio::test]
+async fn metadata_and_deadlines_cross_the_wire() {
+    let server = apigen_runtime::Server::builder().add_service(v1::streams_service(Impl));
+    let response = share_over_the_wire(server.clone(), "x-target: from-metadata\r\ngrpc-timeout: 5S\r\n").await;
     let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
     assert!(text.contains("x-served-by: edge"), "{text}");
-    assert!(text.contains("from-metadata"), "{text}");
     assert!(text.contains("grpc-status:0"), "{text}");
-    // The message frame: the Ref with version 1 (the deadline was seen).
-    let expected = Ref { target: "from-metadata".into(), version: Some(1) }.encode_to_vec();
-    assert!(response.windows(expected.len()).any(|w| w == expected.as_slice()), "{text}");
+    // Version 1: the method saw a deadline.
+    assert!(contains_message(&response, &Ref { target: "from-metadata".into(), version: Some(1) }), "{text}");
+
+    let response = share_over_the_wire(server, "").await;
+    assert!(
+        contains_message(&response, &Ref { target: "body".into(), version: None }),
+        "no deadline without grpc-timeout"
+    );
+    let server = apigen_runtime::Server::builder()
+        .add_service(v1::streams_service(Impl))
+        .default_timeout(std::time::Duration::from_secs(30));
+    let response = share_over_the_wire(server, "").await;
+    assert!(
+        contains_message(&response, &Ref { target: "body".into(), version: Some(1) }),
+        "the server's default deadline"
+    );
 }
