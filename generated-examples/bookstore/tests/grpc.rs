@@ -140,6 +140,24 @@ async fn messages_over_the_limit_are_refused() {
     assert!(err.message().contains("message length too large"), "{err}");
 }
 
+async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reads");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn healthz_answers_and_unknown_paths_are_json_404s() {
+    let server = start(Some("s3cret")).await;
+    let ok = raw_http(server.addr, "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "health needs no token: {ok}");
+    let missing = raw_http(server.addr, "GET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(missing.contains(r#"{"code":5,"details":[],"message":"nothing is served at /nowhere"}"#), "{missing}");
+}
+
 #[tokio::test]
 async fn browsers_get_cors_preflight_answers() {
     let server = start(None).await;
