@@ -65,7 +65,11 @@ impl Payload {
                     if path.is_empty() || path == "." {
                         Status::invalid_argument(format!("the request is not valid JSON for this method: {inner}"))
                     } else {
-                        Status::invalid_argument(format!("invalid value for field `{path}`: {inner}"))
+                        // The field names the problem; a position would point into
+                        // JSON that REST and query parameters assembled, not the client's.
+                        let message = inner.to_string();
+                        let message = message.split(" at line ").next().unwrap_or(&message);
+                        Status::invalid_argument(format!("invalid value for field `{path}`: {message}"))
                     }
                 })
             }

@@ -19,6 +19,7 @@ pub mod fanout;
 pub mod grpc;
 pub mod input;
 pub mod message;
+pub mod rest;
 pub mod server;
 pub mod service;
 pub mod status;

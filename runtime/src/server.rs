@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use axum::response::IntoResponse;
 use tower::ServiceExt;
 
 use crate::auth::Authenticator;
@@ -238,10 +237,12 @@ impl Server {
             shutdown,
         });
         let grpc_web = tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(grpc));
+        let rest =
+            Arc::new(crate::rest::RestRouter::new(&self.services, self.authenticator.clone(), self.max_message_size));
         let router = axum::Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .fallback_service(tower::service_fn(move |req: axum::extract::Request| {
-                let grpc_web = grpc_web.clone();
+                let (grpc_web, rest) = (grpc_web.clone(), Arc::clone(&rest));
                 async move {
                     let content_type =
                         req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -256,6 +257,13 @@ impl Server {
                         let response = grpc_web.oneshot(req).await.unwrap_or_else(|e| match e {});
                         return Ok::<_, std::convert::Infallible>(response.map(axum::body::Body::new));
                     }
+                    let req = match rest.route(req).await {
+                        Ok(response) => return Ok(response),
+                        Err(req) => req,
+                    };
+                    if rest.is_rpc_path(req.uri().path()) {
+                        return Ok(rest.rpc(req).await);
+                    }
                     Ok(not_found(req.uri().path()))
                 }
             }))
@@ -265,9 +273,7 @@ impl Server {
 }
 
 fn not_found(path: &str) -> axum::response::Response {
-    let status = Status::not_found(format!("nothing is served at {path}"));
-    let body = serde_json::json!({"code": status.code().as_i32(), "message": status.message(), "details": []});
-    (http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    crate::rest::error_response(&Status::not_found(format!("nothing is served at {path}")))
 }
 
 /// Browsers may call from any origin; credentials are headers, not cookies.

@@ -27,6 +27,8 @@ pub struct MethodInfo {
     pub output: &'static str,
     /// `idempotency_level = NO_SIDE_EFFECTS`: safe to call with GET.
     pub no_side_effects: bool,
+    /// The `google.api.http` bindings, the primary one first.
+    pub http: &'static [crate::rest::HttpRule],
     /// Serves the method over gRPC (`apigen_runtime::grpc::handler::<Request>`).
     pub grpc: crate::grpc::Handler,
 }

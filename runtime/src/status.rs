@@ -125,6 +125,8 @@ pub struct Status {
     code: Code,
     message: String,
     details: Vec<pbjson_types::Any>,
+    /// An HTTP status more precise than the code's (413, 415), for HTTP protocols.
+    http: Option<u16>,
 }
 
 macro_rules! constructors {
@@ -141,7 +143,7 @@ macro_rules! constructors {
 impl Status {
     /// A status with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Status {
-        Status { code, message: message.into(), details: Vec::new() }
+        Status { code, message: message.into(), details: Vec::new(), http: None }
     }
 
     constructors! {
@@ -167,6 +169,18 @@ impl Status {
     pub fn with_detail(mut self, detail: pbjson_types::Any) -> Status {
         self.details.push(detail);
         self
+    }
+
+    /// Answers HTTP protocols with `status` instead of the code's usual one
+    /// (for example 413 for a body over the limit).
+    pub fn with_http_status(mut self, status: u16) -> Status {
+        self.http = Some(status);
+        self
+    }
+
+    /// The HTTP status for HTTP protocols: the code's, unless overridden.
+    pub fn http_status(&self) -> u16 {
+        self.http.unwrap_or_else(|| self.code.http_status())
     }
 
     /// The code.
@@ -215,7 +229,7 @@ impl From<tonic::Status> for Status {
         } else {
             <RpcStatus as prost::Message>::decode(s.details()).map(|r| r.details).unwrap_or_default()
         };
-        Status { code: Code::from_i32(s.code() as i32), message: s.message().to_owned(), details }
+        Status { code: Code::from_i32(s.code() as i32), message: s.message().to_owned(), details, http: None }
     }
 }
 

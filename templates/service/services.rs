@@ -22,6 +22,7 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
             input: "{{ m.input }}",
             output: "{{ m.output }}",
             no_side_effects: {{ m.no_side_effects }},
+            http: {{ m.http }},
             grpc: ::apigen_runtime::grpc::handler::<{{ m.input_rust }}>,
         },
 {% endfor %}

@@ -7,7 +7,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase};
 
 use super::doc_attrs;
 use crate::diagnostics::Error;
-use crate::model::{Idempotency, MethodKind, Package};
+use crate::model::{Body, Idempotency, Method, MethodKind, Package, Segment};
 
 #[derive(Template)]
 #[template(path = "service/services.rs", escape = "none")]
@@ -39,6 +39,48 @@ struct MethodView {
     no_side_effects: bool,
     client_param: String,
     client_arg: &'static str,
+    http: String,
+}
+
+/// A path template as the runtime's static `Segment`s.
+fn segments(template: &[Segment]) -> String {
+    let items: Vec<String> = template
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(l) => format!("::apigen_runtime::rest::Segment::Literal({l:?})"),
+            Segment::Wildcard => "::apigen_runtime::rest::Segment::Any".to_owned(),
+            Segment::DeepWildcard => "::apigen_runtime::rest::Segment::Rest".to_owned(),
+            Segment::Variable(v) => {
+                format!("::apigen_runtime::rest::Segment::Var({:?}, {})", v.field_path.join("."), segments(&v.pattern))
+            }
+        })
+        .collect();
+    format!("&[{}]", items.join(", "))
+}
+
+/// The method's bindings as `apigen_runtime::rest::HttpRule`s.
+fn http_rules(method: &Method) -> String {
+    let rules: Vec<String> = method
+        .http
+        .iter()
+        .map(|b| {
+            let body = match &b.body {
+                Body::None => String::new(),
+                Body::All => "*".to_owned(),
+                Body::Field(path) => path.join("."),
+            };
+            format!(
+                "::apigen_runtime::rest::HttpRule {{ method: {:?}, template: {:?}, segments: {}, verb: {}, body: {body:?}, response_body: {:?}, status: {} }}",
+                b.method.as_str(),
+                b.path.raw,
+                segments(&b.path.segments),
+                b.path.verb.as_ref().map_or("None".to_owned(), |v| format!("Some({v:?})")),
+                b.response_body.as_ref().map(|p| p.join(".")).unwrap_or_default(),
+                method.success_status,
+            )
+        })
+        .collect();
+    format!("&[{}]", rules.join(", "))
 }
 
 /// The service code of one package; empty when it has no services.
@@ -100,6 +142,7 @@ pub fn generate(package: &Package) -> Result<String, Error> {
                                 format!("request: {input}")
                             },
                             client_arg: if streams_in { "requests" } else { "request" },
+                            http: http_rules(m),
                             output: m.output.full_name.clone(),
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                         }

@@ -3908,6 +3908,20 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.ListShelvesRequest",
             output: "bookstore.v1.ListShelvesResponse",
             no_side_effects: true,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "GET",
+                    template: "/v1/shelves",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Literal("shelves"),
+                    ],
+                    verb: None,
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<ListShelvesRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3916,6 +3930,20 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.CreateShelfRequest",
             output: "bookstore.v1.Shelf",
             no_side_effects: false,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "POST",
+                    template: "/v1/shelves",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Literal("shelves"),
+                    ],
+                    verb: None,
+                    body: "shelf",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<CreateShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3924,6 +3952,26 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.GetShelfRequest",
             output: "bookstore.v1.Shelf",
             no_side_effects: true,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "GET",
+                    template: "/v1/{name=shelves/*}",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "name",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                    ],
+                    verb: None,
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<GetShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3932,6 +3980,26 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.DeleteShelfRequest",
             output: "google.protobuf.Empty",
             no_side_effects: false,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "DELETE",
+                    template: "/v1/{name=shelves/*}",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "name",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                    ],
+                    verb: None,
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<DeleteShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3940,6 +4008,27 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.ListBooksRequest",
             output: "bookstore.v1.ListBooksResponse",
             no_side_effects: true,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "GET",
+                    template: "/v1/{parent=shelves/*}/books",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "parent",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                        ::apigen_runtime::rest::Segment::Literal("books"),
+                    ],
+                    verb: None,
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<ListBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3948,6 +4037,49 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.GetBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: true,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "GET",
+                    template: "/v1/{name=shelves/*/books/*}",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "name",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                                ::apigen_runtime::rest::Segment::Literal("books"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                    ],
+                    verb: None,
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+                ::apigen_runtime::rest::HttpRule {
+                    method: "GET",
+                    template: "/v1/books/{name=shelves/*/books/*}",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Literal("books"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "name",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                                ::apigen_runtime::rest::Segment::Literal("books"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                    ],
+                    verb: None,
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<GetBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3956,6 +4088,27 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.CreateBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: false,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "POST",
+                    template: "/v1/{parent=shelves/*}/books",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "parent",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                        ::apigen_runtime::rest::Segment::Literal("books"),
+                    ],
+                    verb: None,
+                    body: "book",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<CreateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3964,6 +4117,28 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.UpdateBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: false,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "PATCH",
+                    template: "/v1/{book.name=shelves/*/books/*}",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "book.name",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                                ::apigen_runtime::rest::Segment::Literal("books"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                    ],
+                    verb: None,
+                    body: "book",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<UpdateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3972,6 +4147,28 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.MoveBookRequest",
             output: "bookstore.v1.Book",
             no_side_effects: false,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "POST",
+                    template: "/v1/{name=shelves/*/books/*}:move",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "name",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                                ::apigen_runtime::rest::Segment::Literal("books"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                    ],
+                    verb: Some("move"),
+                    body: "*",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<MoveBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3980,6 +4177,20 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.SearchBooksRequest",
             output: "bookstore.v1.SearchBooksResponse",
             no_side_effects: true,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "GET",
+                    template: "/v1/books:search",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Literal("books"),
+                    ],
+                    verb: Some("search"),
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<SearchBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3988,6 +4199,26 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.WatchShelfRequest",
             output: "bookstore.v1.ShelfEvent",
             no_side_effects: false,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "GET",
+                    template: "/v1/{name=shelves/*}:watch",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "name",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("shelves"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                    ],
+                    verb: Some("watch"),
+                    body: "",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<WatchShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3996,6 +4227,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             input: "bookstore.v1.ImportBooksRequest",
             output: "bookstore.v1.ImportBooksResponse",
             no_side_effects: false,
+            http: &[],
             grpc: ::apigen_runtime::grpc::handler::<ImportBooksRequest>,
         },
     ],

@@ -1144,6 +1144,27 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             input: "chat.v1.PostMessageRequest",
             output: "chat.v1.ChatMessage",
             no_side_effects: false,
+            http: &[
+                ::apigen_runtime::rest::HttpRule {
+                    method: "POST",
+                    template: "/v1/{room=rooms/*}/messages",
+                    segments: &[
+                        ::apigen_runtime::rest::Segment::Literal("v1"),
+                        ::apigen_runtime::rest::Segment::Var(
+                            "room",
+                            &[
+                                ::apigen_runtime::rest::Segment::Literal("rooms"),
+                                ::apigen_runtime::rest::Segment::Any,
+                            ],
+                        ),
+                        ::apigen_runtime::rest::Segment::Literal("messages"),
+                    ],
+                    verb: None,
+                    body: "*",
+                    response_body: "",
+                    status: 200,
+                },
+            ],
             grpc: ::apigen_runtime::grpc::handler::<PostMessageRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1152,6 +1173,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             input: "chat.v1.GetHistoryRequest",
             output: "chat.v1.GetHistoryResponse",
             no_side_effects: true,
+            http: &[],
             grpc: ::apigen_runtime::grpc::handler::<GetHistoryRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1160,6 +1182,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             input: "chat.v1.SubscribeRequest",
             output: "chat.v1.ChatMessage",
             no_side_effects: false,
+            http: &[],
             grpc: ::apigen_runtime::grpc::handler::<SubscribeRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1168,6 +1191,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             input: "chat.v1.PostMessageRequest",
             output: "chat.v1.UploadSummary",
             no_side_effects: false,
+            http: &[],
             grpc: ::apigen_runtime::grpc::handler::<PostMessageRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1176,6 +1200,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             input: "chat.v1.ConverseRequest",
             output: "chat.v1.ChatMessage",
             no_side_effects: false,
+            http: &[],
             grpc: ::apigen_runtime::grpc::handler::<ConverseRequest>,
         },
     ],

@@ -1,0 +1,672 @@
+//! REST: `google.api.http` bindings transcoded to method calls, and the
+//! Connect-style unary JSON endpoint at every method's RPC path.
+//!
+//! A request becomes one proto3-JSON object, built from the body, then the
+//! query string, then the path variables (path values win), and goes through
+//! the same decoding (and `REQUIRED`/`OUTPUT_ONLY` rules) as every protocol.
+//! Field types for query and path values come from the services' embedded
+//! descriptors, read once at start-up.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value};
+
+use crate::auth::Authenticator;
+use crate::dispatch::{Call, Input, Output, Payload};
+use crate::service::{MethodKind, ServiceDef};
+use crate::{Code, Context, Identity, Protocol, Status};
+
+/// One `google.api.http` binding, parsed by apigen at generation time.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRule {
+    /// `GET`, `POST`, … or a custom verb such as `HEAD`.
+    pub method: &'static str,
+    /// The template as written, `/v1/{name=shelves/*}`.
+    pub template: &'static str,
+    pub segments: &'static [Segment],
+    /// The custom verb after `:`, `move` in `/v1/{name=…}:move`.
+    pub verb: Option<&'static str>,
+    /// `""` (no body), `"*"` (the whole request) or a field path.
+    pub body: &'static str,
+    /// `""` (the whole response) or the field path sent as the body.
+    pub response_body: &'static str,
+    /// The HTTP status of a success.
+    pub status: u16,
+}
+
+/// A segment of a path template.
+#[derive(Debug, Clone, Copy)]
+pub enum Segment {
+    Literal(&'static str),
+    /// `*`: one segment.
+    Any,
+    /// `**`: the rest of the path.
+    Rest,
+    /// `{field.path=pattern}`; the pattern has no variables.
+    Var(&'static str, &'static [Segment]),
+}
+
+/// The error body of REST (and its HTTP status from the code).
+pub fn error_response(status: &Status) -> Response {
+    let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (http, axum::Json(error_body(status))).into_response();
+    if status.code() == Code::Unauthenticated {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// `{"code": 5, "message": "…", "details": [{"@type": "…", "value": "…"}]}`.
+pub fn error_body(status: &Status) -> Value {
+    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD};
+    let details: Vec<Value> = status
+        .details()
+        .iter()
+        .map(|d| serde_json::json!({"@type": d.type_url, "value": STANDARD.encode(&d.value)}))
+        .collect();
+    serde_json::json!({"code": status.code().as_i32(), "message": status.message(), "details": details})
+}
+
+/// Connect's error body: `{"code": "not_found", "message": "…"}`.
+fn connect_error(status: &Status) -> Response {
+    let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (http, axum::Json(serde_json::json!({"code": status.code().as_str(), "message": status.message()}))).into_response()
+}
+
+struct Route {
+    service: ServiceDef,
+    method: usize,
+    rule: &'static HttpRule,
+    input: Option<MessageDescriptor>,
+}
+
+/// Routes REST requests and Connect unary JSON calls to services.
+pub(crate) struct RestRouter {
+    routes: Vec<Route>,
+    rpc: std::collections::HashMap<String, (ServiceDef, usize)>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    max_body: usize,
+}
+
+/// Builds one descriptor pool from every service's embedded descriptors.
+fn pool(services: &[ServiceDef]) -> DescriptorPool {
+    let mut pool = DescriptorPool::new();
+    let mut seen: Vec<*const u8> = Vec::new();
+    for s in services {
+        let fds = s.info().file_descriptor_set;
+        if seen.contains(&fds.as_ptr()) {
+            continue;
+        }
+        seen.push(fds.as_ptr());
+        if let Err(e) = pool.decode_file_descriptor_set(fds) {
+            tracing::warn!("descriptors of {} are unusable for REST query typing: {e}", s.info().name);
+        }
+    }
+    pool
+}
+
+/// How specific a template is: more literal segments win, `**` loses.
+fn specificity(rule: &HttpRule) -> (usize, usize) {
+    fn count(segments: &[Segment], literals: &mut usize, deep: &mut usize) {
+        for s in segments {
+            match s {
+                Segment::Literal(_) => *literals += 1,
+                Segment::Rest => *deep += 1,
+                Segment::Any => {}
+                Segment::Var(_, p) => count(p, literals, deep),
+            }
+        }
+    }
+    let (mut literals, mut deep) = (0, 0);
+    count(rule.segments, &mut literals, &mut deep);
+    (literals + usize::from(rule.verb.is_some()), usize::MAX - deep)
+}
+
+impl RestRouter {
+    pub(crate) fn new(
+        services: &[ServiceDef],
+        authenticator: Option<Arc<dyn Authenticator>>,
+        max_body: usize,
+    ) -> RestRouter {
+        let pool = pool(services);
+        let mut routes = Vec::new();
+        let mut rpc = std::collections::HashMap::new();
+        for service in services {
+            for (i, m) in service.info().methods.iter().enumerate() {
+                rpc.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
+                for rule in m.http {
+                    routes.push(Route {
+                        service: service.clone(),
+                        method: i,
+                        rule,
+                        input: pool.get_message_by_name(m.input),
+                    });
+                }
+            }
+        }
+        routes.sort_by_key(|r| std::cmp::Reverse(specificity(r.rule)));
+        RestRouter { routes, rpc, authenticator, max_body }
+    }
+
+    async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<Identity>, Status> {
+        match &self.authenticator {
+            Some(auth) => auth.authenticate(headers).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a request at this path is an RPC-path call (Connect unary JSON).
+    pub(crate) fn is_rpc_path(&self, path: &str) -> bool {
+        self.rpc.contains_key(path)
+    }
+
+    /// A REST request; the request back when no binding has its path.
+    pub(crate) async fn route(&self, req: axum::extract::Request) -> Result<Response, axum::extract::Request> {
+        let path = req.uri().path().to_owned();
+        let matching: Vec<(&Route, Vec<(&'static str, String)>)> =
+            self.routes.iter().filter_map(|r| match_path(r.rule, &path).map(|vars| (r, vars))).collect();
+        if matching.is_empty() {
+            return Err(req);
+        }
+        let method = req.method().as_str().to_owned();
+        let Some((route, vars)) = matching.iter().find(|(r, _)| r.rule.method == method) else {
+            let allow: BTreeSet<&str> = matching.iter().map(|(r, _)| r.rule.method).collect();
+            let status = Status::new(Code::Unimplemented, format!("{path} does not accept {method}"));
+            let mut response = (StatusCode::METHOD_NOT_ALLOWED, axum::Json(error_body(&status))).into_response();
+            if let Ok(v) = HeaderValue::from_str(&allow.into_iter().collect::<Vec<_>>().join(", ")) {
+                response.headers_mut().insert(header::ALLOW, v);
+            }
+            return Ok(response);
+        };
+        Ok(match self.call(route, vars, req).await {
+            Ok(response) => response,
+            Err(status) => error_response(&status),
+        })
+    }
+
+    async fn call(
+        &self,
+        route: &Route,
+        vars: &[(&'static str, String)],
+        req: axum::extract::Request,
+    ) -> Result<Response, Status> {
+        let identity = self.authenticate(req.headers()).await?;
+        let info = &route.service.info().methods[route.method];
+        if info.kind != MethodKind::Unary {
+            return Err(Status::unimplemented(format!(
+                "{} is a streaming method; call it over gRPC or WebSocket",
+                info.name
+            )));
+        }
+        let (parts, body) = req.into_parts();
+        let mut object = Map::new();
+        let rule = route.rule;
+        if !rule.body.is_empty() {
+            let value = read_json(&parts.headers, body, self.max_body).await?;
+            if rule.body == "*" {
+                match value {
+                    Value::Object(map) => object = map,
+                    Value::Null => {}
+                    _ => return Err(Status::invalid_argument("the body must be a JSON object")),
+                }
+            } else {
+                set_path(&mut object, route.input.as_ref(), rule.body, value)?;
+            }
+        }
+        if rule.body != "*" {
+            let top_body = rule.body.split('.').next().unwrap_or_default();
+            let bound: Vec<&str> = vars.iter().map(|(f, _)| *f).collect();
+            query(&mut object, route.input.as_ref(), parts.uri.query().unwrap_or_default(), top_body, &bound)?;
+        }
+        for (field, value) in vars {
+            let typed = match route.input.as_ref().and_then(|m| resolve(m, field)) {
+                Some(f) => typed_value(&f, value, field)?,
+                None => Value::String(value.clone()),
+            };
+            set_path(&mut object, route.input.as_ref(), field, typed)?;
+        }
+        let ctx = Context::new(Protocol::Rest).with_metadata(parts.headers.clone()).with_identity(identity);
+        let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
+        let output = route.service.call(route.method, Call { ctx: ctx.clone(), input: Input::Single(payload) }).await?;
+        let Output::Single(message) = output else {
+            return Err(Status::internal("a unary method returned a stream"));
+        };
+        let mut json = message.to_json_value()?;
+        for part in rule.response_body.split('.').filter(|p| !p.is_empty()) {
+            let key = route_output_key(&json, part);
+            json = json.get(&key).cloned().unwrap_or(Value::Null);
+        }
+        let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
+        let mut response = if status == StatusCode::NO_CONTENT {
+            status.into_response()
+        } else {
+            (status, axum::Json(json)).into_response()
+        };
+        response.headers_mut().extend(ctx.response_metadata());
+        Ok(response)
+    }
+
+    /// A Connect unary call with a JSON body at `/{package}.{Service}/{Method}`.
+    pub(crate) async fn rpc(&self, req: axum::extract::Request) -> Response {
+        let path = req.uri().path().to_owned();
+        let Some((service, method)) = self.rpc.get(&path) else {
+            return connect_error(&Status::not_found(format!("no method at {path}")));
+        };
+        if req.method() != Method::POST {
+            let mut response = connect_error(&Status::unimplemented(format!("{path} accepts POST")));
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        let result = async {
+            let identity = self.authenticate(req.headers()).await?;
+            let info = &service.info().methods[*method];
+            if info.kind != MethodKind::Unary {
+                return Err(Status::unimplemented(format!(
+                    "{} is a streaming method; use gRPC or WebSocket",
+                    info.name
+                )));
+            }
+            let (parts, body) = req.into_parts();
+            let value = read_json(&parts.headers, body, self.max_body).await?;
+            let value = if value.is_null() { Value::Object(Map::new()) } else { value };
+            let ctx = Context::new(Protocol::Connect).with_metadata(parts.headers).with_identity(identity);
+            let payload = Payload::Json(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()));
+            match service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) }).await? {
+                Output::Single(m) => {
+                    let mut response = axum::Json(m.to_json_value()?).into_response();
+                    response.headers_mut().extend(ctx.response_metadata());
+                    Ok(response)
+                }
+                Output::Stream(_) => Err(Status::internal("a unary method returned a stream")),
+            }
+        }
+        .await;
+        result.unwrap_or_else(|status| connect_error(&status))
+    }
+}
+
+/// The key of `part` in a JSON object: its JSON name if present, else as written.
+fn route_output_key(json: &Value, part: &str) -> String {
+    let camel = lower_camel(part);
+    if json.get(&camel).is_some() { camel } else { part.to_owned() }
+}
+
+fn lower_camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reads a JSON body: 415 for another content type, 413 over the limit,
+/// 400 naming the position of malformed JSON. An empty body is `null`.
+async fn read_json(headers: &http::HeaderMap, body: axum::body::Body, limit: usize) -> Result<Value, Status> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(Status::new(Code::InvalidArgument, format!("the body must be application/json, not {mime}"))
+                .with_http_status(415));
+        }
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Status::resource_exhausted(format!("the body is larger than {limit} bytes")).with_http_status(413)
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| Status::invalid_argument(format!("the body is not valid JSON: {e}")))
+}
+
+/// Matches `path` against a rule; the variables' raw values on success.
+fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let path = match rule.verb {
+        Some(verb) => path.strip_suffix(verb)?.strip_suffix(':')?,
+        None => path,
+    };
+    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let mut vars = Vec::new();
+    let mut i = 0;
+    for (n, seg) in rule.segments.iter().enumerate() {
+        let last = n + 1 == rule.segments.len();
+        match seg {
+            Segment::Var(field, pattern) => {
+                let start = i;
+                if !match_segments(pattern, &segments, &mut i, last) {
+                    return None;
+                }
+                let raw = segments[start..i].join("/");
+                let multi = pattern.len() > 1 || matches!(pattern.first(), Some(Segment::Rest));
+                vars.push((*field, decode(&raw, multi)?));
+            }
+            other => {
+                if !match_segments(std::slice::from_ref(other), &segments, &mut i, last) {
+                    return None;
+                }
+            }
+        }
+    }
+    (i == segments.len()).then_some(vars)
+}
+
+fn match_segments(pattern: &[Segment], segments: &[&str], i: &mut usize, last: bool) -> bool {
+    for (n, p) in pattern.iter().enumerate() {
+        match p {
+            Segment::Literal(l) => {
+                if segments.get(*i) != Some(l) {
+                    return false;
+                }
+                *i += 1;
+            }
+            Segment::Any => {
+                if segments.get(*i).is_none_or(|s| s.is_empty()) {
+                    return false;
+                }
+                *i += 1;
+            }
+            Segment::Rest => {
+                // `**` takes the rest, and only at the end of the template.
+                if !(last && n + 1 == pattern.len()) || *i >= segments.len() {
+                    return false;
+                }
+                *i = segments.len();
+            }
+            Segment::Var(..) => return false,
+        }
+    }
+    true
+}
+
+/// Percent-decodes a path value. Multi-segment values keep `%2F` encoded, as
+/// HttpRule specifies, so a `/` inside one segment stays distinguishable.
+fn decode(raw: &str, multi: bool) -> Option<String> {
+    let plain = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
+    if !multi {
+        return plain(raw);
+    }
+    let mut out = String::new();
+    let (mut start, mut i) = (0, 0);
+    while i < raw.len() {
+        if raw.as_bytes()[i] == b'%' && raw.get(i + 1..i + 3).is_some_and(|h| h.eq_ignore_ascii_case("2f")) {
+            out.push_str(&plain(&raw[start..i])?);
+            out.push_str(&raw[i..i + 3]);
+            i += 3;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&plain(&raw[start..])?);
+    Some(out)
+}
+
+/// The field a dotted path names, accepting proto and JSON names.
+fn resolve(message: &MessageDescriptor, path: &str) -> Option<FieldDescriptor> {
+    let mut current = message.clone();
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, name) in parts.iter().enumerate() {
+        let field = current.get_field_by_name(name).or_else(|| current.get_field_by_json_name(name))?;
+        if i + 1 == parts.len() {
+            return Some(field);
+        }
+        match field.kind() {
+            Kind::Message(m) if !field.is_list() && !field.is_map() => current = m,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Sets `value` at a dotted field path, keyed by JSON names, replacing any
+/// value given under either name (path values beat body values).
+fn set_path(
+    object: &mut Map<String, Value>,
+    message: Option<&MessageDescriptor>,
+    path: &str,
+    value: Value,
+) -> Result<(), Status> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut current = object;
+    let mut descriptor = message.cloned();
+    for (i, name) in parts.iter().enumerate() {
+        let field =
+            descriptor.as_ref().and_then(|m| m.get_field_by_name(name).or_else(|| m.get_field_by_json_name(name)));
+        let key = field.as_ref().map_or_else(|| (*name).to_owned(), |f| f.json_name().to_owned());
+        if let Some(f) = &field {
+            if f.name() != key {
+                current.remove(f.name());
+            }
+        }
+        if i + 1 == parts.len() {
+            current.insert(key, value);
+            return Ok(());
+        }
+        descriptor = field.and_then(|f| match f.kind() {
+            Kind::Message(m) => Some(m),
+            _ => None,
+        });
+        let entry = current.entry(key).or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        current = match entry {
+            Value::Object(map) => map,
+            _ => return Err(Status::internal("a field path crosses a non-object")),
+        };
+    }
+    Ok(())
+}
+
+/// A query or path string as the JSON value the field's type expects.
+fn typed_value(field: &FieldDescriptor, raw: &str, name: &str) -> Result<Value, Status> {
+    let kind = if field.is_map() {
+        match field.kind() {
+            Kind::Message(entry) => entry.map_entry_value_field().kind(),
+            other => other,
+        }
+    } else {
+        field.kind()
+    };
+    scalar(&kind, raw, name)
+}
+
+fn scalar(kind: &Kind, raw: &str, name: &str) -> Result<Value, Status> {
+    Ok(match kind {
+        Kind::Bool => match raw {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => return Err(Status::invalid_argument(format!("`{name}` must be true or false, not `{raw}`"))),
+        },
+        Kind::Enum(e) => match raw.parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) if e.get_value_by_name(raw).is_some() => Value::String(raw.to_owned()),
+            Err(_) => {
+                return Err(Status::invalid_argument(format!("`{name}`: `{raw}` is not a value of {}", e.full_name())));
+            }
+        },
+        Kind::Message(m) => match m.full_name() {
+            // Wrappers take their wrapped value; other well-known types their string form.
+            wrapper
+                if wrapper.starts_with("google.protobuf.")
+                    && wrapper.ends_with("Value")
+                    && wrapper != "google.protobuf.Value" =>
+            {
+                let inner = m.get_field_by_name("value").map(|f| f.kind()).unwrap_or(Kind::String);
+                scalar(&inner, raw, name)?
+            }
+            "google.protobuf.Timestamp" | "google.protobuf.Duration" | "google.protobuf.FieldMask" => {
+                Value::String(raw.to_owned())
+            }
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "`{name}` is a {other}; set its fields as `{name}.<field>=…`"
+                )));
+            }
+        },
+        _ => Value::String(raw.to_owned()),
+    })
+}
+
+/// Adds query parameters to `object`: dotted paths, repeated fields by
+/// repetition, maps as `field[key]=value`. Unknown parameters are ignored.
+fn query(
+    object: &mut Map<String, Value>,
+    message: Option<&MessageDescriptor>,
+    query: &str,
+    body_field: &str,
+    bound: &[&str],
+) -> Result<(), Status> {
+    let Some(message) = message else { return Ok(()) };
+    let mut seen = BTreeSet::new();
+    for (key, raw) in form_urlencoded::parse(query.as_bytes()) {
+        let (path, map_key) = match key.split_once('[') {
+            Some((path, rest)) => (path.to_owned(), rest.strip_suffix(']').map(str::to_owned)),
+            None => (key.to_string(), None),
+        };
+        let Some(field) = resolve(message, &path) else { continue };
+        let top = path.split('.').next().unwrap_or_default();
+        let top_field = message.get_field_by_name(top).or_else(|| message.get_field_by_json_name(top));
+        if top_field.is_some_and(|f| f.name() == body_field || f.json_name() == body_field) && !body_field.is_empty() {
+            continue;
+        }
+        if bound.iter().any(|b| resolve(message, b).is_some_and(|f| f == field)) {
+            continue;
+        }
+        let value = typed_value(&field, &raw, &path)?;
+        let json_path = json_path(message, &path);
+        if field.is_map() {
+            let Some(k) = map_key else {
+                return Err(Status::invalid_argument(format!("`{path}` is a map; write `{path}[key]=value`")));
+            };
+            let mut entry = Map::new();
+            entry.insert(k, value);
+            merge_at(object, &json_path, Value::Object(entry));
+        } else if field.is_list() {
+            push_at(object, &json_path, value);
+        } else {
+            if !seen.insert(json_path.clone()) {
+                return Err(Status::invalid_argument(format!(
+                    "`{path}` was given more than once, but it holds one value"
+                )));
+            }
+            set_path(object, Some(message), &path, value)?;
+        }
+    }
+    Ok(())
+}
+
+fn json_path(message: &MessageDescriptor, path: &str) -> Vec<String> {
+    let mut current = Some(message.clone());
+    path.split('.')
+        .map(|name| {
+            let field =
+                current.as_ref().and_then(|m| m.get_field_by_name(name).or_else(|| m.get_field_by_json_name(name)));
+            current = field.as_ref().and_then(|f| match f.kind() {
+                Kind::Message(m) => Some(m),
+                _ => None,
+            });
+            field.map_or_else(|| name.to_owned(), |f| f.json_name().to_owned())
+        })
+        .collect()
+}
+
+fn slot<'a>(object: &'a mut Map<String, Value>, path: &[String]) -> Option<&'a mut Value> {
+    let (last, parents) = path.split_last()?;
+    let mut current = object;
+    for p in parents {
+        let entry = current.entry(p.clone()).or_insert_with(|| Value::Object(Map::new()));
+        current = entry.as_object_mut()?;
+    }
+    Some(current.entry(last.clone()).or_insert(Value::Null))
+}
+
+fn push_at(object: &mut Map<String, Value>, path: &[String], value: Value) {
+    if let Some(slot) = slot(object, path) {
+        match slot {
+            Value::Array(items) => items.push(value),
+            other => *other = Value::Array(vec![value]),
+        }
+    }
+}
+
+fn merge_at(object: &mut Map<String, Value>, path: &[String], value: Value) {
+    if let (Some(slot), Value::Object(entries)) = (slot(object, path), value) {
+        match slot {
+            Value::Object(map) => map.extend(entries),
+            other => *other = Value::Object(entries),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SHELF_RULE: HttpRule = HttpRule {
+        method: "GET",
+        template: "/v1/{name=shelves/*}:watch",
+        segments: &[Segment::Literal("v1"), Segment::Var("name", &[Segment::Literal("shelves"), Segment::Any])],
+        verb: Some("watch"),
+        body: "",
+        response_body: "",
+        status: 200,
+    };
+
+    static DEEP_RULE: HttpRule = HttpRule {
+        method: "GET",
+        template: "/v1/{name=operations/**}",
+        segments: &[Segment::Literal("v1"), Segment::Var("name", &[Segment::Literal("operations"), Segment::Rest])],
+        verb: None,
+        body: "",
+        response_body: "",
+        status: 200,
+    };
+
+    static ONE_RULE: HttpRule = HttpRule {
+        method: "GET",
+        template: "/v1/things/{id}",
+        segments: &[Segment::Literal("v1"), Segment::Literal("things"), Segment::Var("id", &[Segment::Any])],
+        verb: None,
+        body: "",
+        response_body: "",
+        status: 200,
+    };
+
+    #[test]
+    fn templates_match_paths_and_capture_variables() {
+        assert_eq!(match_path(&SHELF_RULE, "/v1/shelves/7:watch"), Some(vec![("name", "shelves/7".to_owned())]));
+        assert_eq!(match_path(&SHELF_RULE, "/v1/shelves/7"), None, "the verb is required");
+        assert_eq!(match_path(&SHELF_RULE, "/v1/shelves/7/books/1:watch"), None);
+        assert_eq!(match_path(&DEEP_RULE, "/v1/operations/a/b/c"), Some(vec![("name", "operations/a/b/c".to_owned())]));
+        assert_eq!(match_path(&DEEP_RULE, "/v1/operations"), None, "** needs at least one segment");
+    }
+
+    #[test]
+    fn single_segment_values_are_fully_decoded_multi_segment_keep_slashes_encoded() {
+        assert_eq!(match_path(&ONE_RULE, "/v1/things/a%2Fb%20c"), Some(vec![("id", "a/b c".to_owned())]));
+        assert_eq!(
+            match_path(&DEEP_RULE, "/v1/operations/x%2Fy/z%20w"),
+            Some(vec![("name", "operations/x%2Fy/z w".to_owned())])
+        );
+    }
+
+    #[test]
+    fn more_literal_templates_are_more_specific() {
+        assert!(specificity(&ONE_RULE) > specificity(&DEEP_RULE));
+        assert!(specificity(&SHELF_RULE) > specificity(&DEEP_RULE));
+    }
+}
