@@ -54,7 +54,12 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
             body.push_str(&backend::service::generate(package)?);
         }
     }
-    let files = output::assemble(&api, code)?;
+    let openapi = backend::openapi::generate(&api)?;
+    let mut files = output::assemble(&api, code, openapi.is_some())?;
+    if let Some((json, yaml)) = openapi {
+        files.0.insert("openapi.json".to_owned(), json);
+        files.0.insert("openapi.yaml".to_owned(), yaml);
+    }
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();
     Ok(Generated { files, inputs, api })
 }

@@ -138,7 +138,12 @@ impl RestRouter {
         let mut rpc = std::collections::HashMap::new();
         for service in services {
             for (i, m) in service.info().methods.iter().enumerate() {
-                rpc.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
+                if m.serves(Protocol::Connect) {
+                    rpc.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
+                }
+                if !m.serves(Protocol::Rest) {
+                    continue;
+                }
                 for rule in m.http {
                     routes.push(Route {
                         service: service.clone(),
@@ -521,8 +526,30 @@ fn scalar(kind: &Kind, raw: &str, name: &str) -> Result<Value, Status> {
     })
 }
 
-/// Adds query parameters to `object`: dotted paths, repeated fields by
-/// repetition, maps as `field[key]=value`. Unknown parameters are ignored.
+/// Splits a query key into parts: `a.b`, `a[b]` and `labels[key]` alike.
+fn key_parts(key: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = key;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('[') {
+            // A bracketed part is taken whole: map keys may contain dots.
+            let end = inner.find(']').unwrap_or(inner.len());
+            parts.push(inner[..end].to_owned());
+            rest = inner.get(end + 1..).unwrap_or("");
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            if end > 0 {
+                parts.push(rest[..end].to_owned());
+            }
+            rest = rest[end..].strip_prefix('.').unwrap_or(&rest[end..]);
+        }
+    }
+    parts
+}
+
+/// Adds query parameters to `object`: dotted or bracketed paths (`a.b`,
+/// `a[b]`), repeated fields by repetition, maps as `field[key]=value`.
+/// Unknown parameters are ignored.
 fn query(
     object: &mut Map<String, Value>,
     message: Option<&MessageDescriptor>,
@@ -533,24 +560,50 @@ fn query(
     let Some(message) = message else { return Ok(()) };
     let mut seen = BTreeSet::new();
     for (key, raw) in form_urlencoded::parse(query.as_bytes()) {
-        let (path, map_key) = match key.split_once('[') {
-            Some((path, rest)) => (path.to_owned(), rest.strip_suffix(']').map(str::to_owned)),
-            None => (key.to_string(), None),
-        };
-        let Some(field) = resolve(message, &path) else { continue };
-        let top = path.split('.').next().unwrap_or_default();
-        let top_field = message.get_field_by_name(top).or_else(|| message.get_field_by_json_name(top));
-        if top_field.is_some_and(|f| f.name() == body_field || f.json_name() == body_field) && !body_field.is_empty() {
+        let parts = key_parts(&key);
+        // Walk fields until the parts run out or a map takes the next part as its key.
+        let mut fields = Vec::new();
+        let mut current = Some(message.clone());
+        let mut map_key = None;
+        for (i, part) in parts.iter().enumerate() {
+            let Some(field) =
+                current.as_ref().and_then(|m| m.get_field_by_name(part).or_else(|| m.get_field_by_json_name(part)))
+            else {
+                fields.clear();
+                break;
+            };
+            let is_map = field.is_map();
+            current = match field.kind() {
+                Kind::Message(m) if !field.is_list() && !is_map => Some(m),
+                _ => None,
+            };
+            fields.push(field);
+            if is_map {
+                if i + 2 == parts.len() {
+                    map_key = Some(parts[i + 1].clone());
+                } else {
+                    fields.clear();
+                }
+                break;
+            }
+        }
+        let Some(field) = fields.last().cloned() else { continue };
+        if fields.len() < parts.len() && map_key.is_none() {
             continue;
         }
-        if bound.iter().any(|b| resolve(message, b).is_some_and(|f| f == field)) {
+        let path: Vec<String> = fields.iter().map(|f| f.name().to_owned()).collect();
+        let dotted = path.join(".");
+        if !body_field.is_empty() && path[0] == body_field {
             continue;
         }
-        let value = typed_value(&field, &raw, &path)?;
-        let json_path = json_path(message, &path);
+        if bound.iter().any(|b| *b == dotted || resolve(message, b).is_some_and(|f| f == field)) {
+            continue;
+        }
+        let value = typed_value(&field, &raw, &key)?;
+        let json_path: Vec<String> = fields.iter().map(|f| f.json_name().to_owned()).collect();
         if field.is_map() {
             let Some(k) = map_key else {
-                return Err(Status::invalid_argument(format!("`{path}` is a map; write `{path}[key]=value`")));
+                return Err(Status::invalid_argument(format!("`{key}` is a map; write `{key}[key]=value`")));
             };
             let mut entry = Map::new();
             entry.insert(k, value);
@@ -560,28 +613,13 @@ fn query(
         } else {
             if !seen.insert(json_path.clone()) {
                 return Err(Status::invalid_argument(format!(
-                    "`{path}` was given more than once, but it holds one value"
+                    "`{key}` was given more than once, but it holds one value"
                 )));
             }
-            set_path(object, Some(message), &path, value)?;
+            set_path(object, Some(message), &dotted, value)?;
         }
     }
     Ok(())
-}
-
-fn json_path(message: &MessageDescriptor, path: &str) -> Vec<String> {
-    let mut current = Some(message.clone());
-    path.split('.')
-        .map(|name| {
-            let field =
-                current.as_ref().and_then(|m| m.get_field_by_name(name).or_else(|| m.get_field_by_json_name(name)));
-            current = field.as_ref().and_then(|f| match f.kind() {
-                Kind::Message(m) => Some(m),
-                _ => None,
-            });
-            field.map_or_else(|| name.to_owned(), |f| f.json_name().to_owned())
-        })
-        .collect()
 }
 
 fn slot<'a>(object: &'a mut Map<String, Value>, path: &[String]) -> Option<&'a mut Value> {
@@ -662,6 +700,15 @@ mod tests {
             match_path(&DEEP_RULE, "/v1/operations/x%2Fy/z%20w"),
             Some(vec![("name", "operations/x%2Fy/z w".to_owned())])
         );
+    }
+
+    #[test]
+    fn query_keys_split_on_dots_and_brackets() {
+        assert_eq!(key_parts("publisher.name"), ["publisher", "name"]);
+        assert_eq!(key_parts("publisher[name]"), ["publisher", "name"]);
+        assert_eq!(key_parts("labels[a.b]"), ["labels", "a.b"]);
+        assert_eq!(key_parts("a[b][c].d"), ["a", "b", "c", "d"]);
+        assert_eq!(key_parts("pageSize"), ["pageSize"]);
     }
 
     #[test]

@@ -223,7 +223,9 @@ impl Server {
         let mut methods = HashMap::new();
         for service in &self.services {
             for (i, m) in service.info().methods.iter().enumerate() {
-                methods.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
+                if m.serves(Protocol::Grpc) || m.serves(Protocol::GrpcWeb) {
+                    methods.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
+                }
             }
         }
         let grpc = Arc::new(GrpcRouter {
@@ -239,8 +241,17 @@ impl Server {
         let grpc_web = tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(grpc));
         let rest =
             Arc::new(crate::rest::RestRouter::new(&self.services, self.authenticator.clone(), self.max_message_size));
+        let openapi = openapi_document(&self.services);
         let router = axum::Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/openapi.json",
+                axum::routing::get(move || {
+                    let doc = openapi.clone();
+                    async move { ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+                }),
+            )
+            .route("/docs", axum::routing::get(|| async { axum::response::Html(DOCS_PAGE) }))
             .fallback_service(tower::service_fn(move |req: axum::extract::Request| {
                 let (grpc_web, rest) = (grpc_web.clone(), Arc::clone(&rest));
                 async move {
@@ -270,6 +281,48 @@ impl Server {
             .layer(tower::ServiceBuilder::new().layer(tower_http::trace::TraceLayer::new_for_http()).layer(cors()));
         Ok((health, router))
     }
+}
+
+/// The API reference page: renders `/openapi.json` with no network access.
+const DOCS_PAGE: &str = include_str!("docs.html");
+
+/// One OpenAPI document for every service: the generated document when the
+/// services come from one generation run, else their paths, tags and
+/// schemas merged.
+fn openapi_document(services: &[ServiceDef]) -> Arc<str> {
+    let mut docs: Vec<&'static str> = services.iter().map(|s| s.info().openapi).collect();
+    docs.sort();
+    docs.dedup();
+    if let [one] = docs.as_slice() {
+        return Arc::from(*one);
+    }
+    let mut merged = serde_json::json!({
+        "openapi": "3.0.3",
+        "info": {"title": "API", "version": "v1"},
+        "tags": [],
+        "paths": {},
+        "components": {"schemas": {}}
+    });
+    for doc in docs {
+        let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(doc) else { continue };
+        for (key, pointer) in [("paths", "/paths"), ("components", "/components/schemas")] {
+            let from = match key {
+                "paths" => doc.get("paths"),
+                _ => doc.get("components").and_then(|c| c.get("schemas")),
+            };
+            if let (Some(serde_json::Value::Object(from)), Some(serde_json::Value::Object(to))) =
+                (from, merged.pointer_mut(pointer))
+            {
+                to.extend(from.clone());
+            }
+        }
+        if let (Some(serde_json::Value::Array(tags)), Some(serde_json::Value::Array(to))) =
+            (doc.get("tags"), merged.get_mut("tags"))
+        {
+            to.extend(tags.iter().cloned());
+        }
+    }
+    Arc::from(merged.to_string())
 }
 
 fn not_found(path: &str) -> axum::response::Response {
@@ -388,11 +441,15 @@ impl GrpcRouter {
         let Some((service, method)) = self.methods.get(&path) else {
             return tonic::Status::unimplemented(format!("no method at {path}")).into_http();
         };
+        let protocol = req.extensions().get::<Protocol>().copied().unwrap_or(Protocol::Grpc);
+        if !service.info().methods[*method].serves(protocol) {
+            return tonic::Status::unimplemented(format!("{path} is not served over {protocol:?}")).into_http();
+        }
         let options = CallOptions {
             max_message_size: self.max_message_size,
             default_timeout: self.default_timeout,
             identity,
-            protocol: req.extensions().get::<Protocol>().copied().unwrap_or(Protocol::Grpc),
+            protocol,
             peer: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
             shutdown: self.shutdown.subscribe(),
         };

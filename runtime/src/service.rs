@@ -29,6 +29,8 @@ pub struct MethodInfo {
     pub no_side_effects: bool,
     /// The `google.api.http` bindings, the primary one first.
     pub http: &'static [crate::rest::HttpRule],
+    /// Protocols that do not serve this method (`apigen.method`/`apigen.service` `exclude`).
+    pub excluded: &'static [crate::Protocol],
     /// Serves the method over gRPC (`apigen_runtime::grpc::handler::<Request>`).
     pub grpc: crate::grpc::Handler,
 }
@@ -48,6 +50,15 @@ pub struct ServiceInfo {
     /// The encoded `FileDescriptorSet` of the service's file and its
     /// imports, for gRPC server reflection.
     pub file_descriptor_set: &'static [u8],
+    /// The OpenAPI document of the generation run the service came from.
+    pub openapi: &'static str,
+}
+
+impl MethodInfo {
+    /// Whether `protocol` serves this method.
+    pub fn serves(&self, protocol: crate::Protocol) -> bool {
+        !self.excluded.contains(&protocol)
+    }
 }
 
 impl ServiceInfo {

@@ -23,11 +23,13 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
             output: "{{ m.output }}",
             no_side_effects: {{ m.no_side_effects }},
             http: {{ m.http }},
+            excluded: {{ m.excluded }},
             grpc: ::apigen_runtime::grpc::handler::<{{ m.input_rust }}>,
         },
 {% endfor %}
     ],
     file_descriptor_set: FILE_DESCRIPTOR_SET,
+    openapi: {{ s.openapi }},
 };
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]

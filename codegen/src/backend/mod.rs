@@ -4,6 +4,7 @@
 
 pub mod descriptor;
 pub mod input;
+pub mod openapi;
 pub mod service;
 pub mod types;
 

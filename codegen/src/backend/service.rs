@@ -7,7 +7,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase};
 
 use super::doc_attrs;
 use crate::diagnostics::Error;
-use crate::model::{Body, Idempotency, Method, MethodKind, Package, Segment};
+use crate::model::{Body, Idempotency, Method, MethodKind, Package, Protocol, Segment};
 
 #[derive(Template)]
 #[template(path = "service/services.rs", escape = "none")]
@@ -22,6 +22,7 @@ struct ServiceView {
     info_name: String,
     fn_name: String,
     client_name: String,
+    openapi: String,
     methods: Vec<MethodView>,
 }
 
@@ -40,6 +41,31 @@ struct MethodView {
     client_param: String,
     client_arg: &'static str,
     http: String,
+    excluded: String,
+}
+
+/// The protocols that do not serve a method, as `apigen_runtime::Protocol`s.
+fn excluded(service: &[Protocol], method: &[Protocol]) -> String {
+    let mut all: Vec<Protocol> = service.iter().chain(method).copied().collect();
+    all.sort();
+    all.dedup();
+    let items: Vec<String> = all
+        .iter()
+        .map(|p| {
+            let name = match p {
+                Protocol::Grpc => "Grpc",
+                Protocol::GrpcWeb => "GrpcWeb",
+                Protocol::Rest => "Rest",
+                Protocol::Graphql => "Graphql",
+                Protocol::Connect => "Connect",
+                Protocol::Trpc => "Trpc",
+                Protocol::WebSocket => "WebSocket",
+                Protocol::Sse => "Sse",
+            };
+            format!("::apigen_runtime::Protocol::{name}")
+        })
+        .collect();
+    format!("&[{}]", items.join(", "))
 }
 
 /// A path template as the runtime's static `Segment`s.
@@ -104,6 +130,8 @@ pub fn generate(package: &Package) -> Result<String, Error> {
                 info_name: format!("{}_INFO", s.name.to_shouty_snake_case()),
                 fn_name: format!("{}_service", s.name.to_snake_case()),
                 client_name: s.client_name.clone(),
+                // The document sits at the root of the generated module tree.
+                openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
                 methods: s
                     .methods
                     .iter()
@@ -143,6 +171,7 @@ pub fn generate(package: &Package) -> Result<String, Error> {
                             },
                             client_arg: if streams_in { "requests" } else { "request" },
                             http: http_rules(m),
+                            excluded: excluded(&s.excluded, &m.excluded),
                             output: m.output.full_name.clone(),
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                         }

@@ -236,6 +236,10 @@ fn build_script_reruns_for_every_file_it_read() {
 }
 
 impl v1::Shadows for Impl {
+    async fn hidden(&self, _ctx: Context, _request: v1::Into) -> Result<v1::Send> {
+        Ok(v1::Send { x: "hidden".into() })
+    }
+
     async fn r#use(&self, _ctx: Context, request: v1::Into) -> Result<v1::Send> {
         // Echo what reached the method, to show what was cleared.
         Ok(v1::Send { x: request.d.map(|d| d.x).unwrap_or_default() })
@@ -263,6 +267,11 @@ async fn required_fields_are_checked_and_output_only_fields_cleared() {
 
 /// Sends `Share` as one raw gRPC-Web call; returns the raw HTTP response.
 async fn share_over_the_wire(server: apigen_runtime::Server, extra_headers: &str) -> Vec<u8> {
+    grpc_web_call(server, "/edge.v1.Streams/Share", extra_headers).await
+}
+
+/// One raw gRPC-Web call of `path` with a `Ref{target:"body"}` message.
+async fn grpc_web_call(server: apigen_runtime::Server, path: &str, extra_headers: &str) -> Vec<u8> {
     use apigen_runtime::prost::Message;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -274,7 +283,7 @@ async fn share_over_the_wire(server: apigen_runtime::Server, extra_headers: &str
     body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
     body.extend_from_slice(&message);
     let head = format!(
-        "POST /edge.v1.Streams/Share HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/grpc-web+proto\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/grpc-web+proto\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
@@ -317,4 +326,17 @@ async fn metadata_and_deadlines_cross_the_wire() {
         contains_message(&response, &Ref { target: "body".into(), version: Some(1) }),
         "the server's default deadline"
     );
+}
+
+#[tokio::test]
+async fn excluded_protocols_do_not_serve_the_method() {
+    let server = apigen_runtime::Server::builder().add_service(v1::shadows_service(Impl));
+    let hidden = grpc_web_call(server.clone(), "/edge.v1.Shadows/Hidden", "").await;
+    let text = String::from_utf8_lossy(&hidden);
+    assert!(text.contains("grpc-status: 12") || text.contains("grpc-status:12"), "{text}");
+    let direct: v1::Send = v1::shadows_service(Impl)
+        .call_unary("Hidden", Context::default(), v1::Into::default())
+        .await
+        .expect("served in process");
+    assert_eq!(direct.x, "hidden");
 }

@@ -3922,6 +3922,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<ListShelvesRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3944,6 +3945,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<CreateShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -3972,6 +3974,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<GetShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4000,6 +4003,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<DeleteShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4029,6 +4033,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<ListBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4080,6 +4085,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<GetBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4109,6 +4115,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<CreateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4139,6 +4146,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<UpdateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4169,6 +4177,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<MoveBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4191,6 +4200,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<SearchBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4219,6 +4229,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<WatchShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -4228,10 +4239,12 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             output: "bookstore.v1.ImportBooksResponse",
             no_side_effects: false,
             http: &[],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<ImportBooksRequest>,
         },
     ],
     file_descriptor_set: FILE_DESCRIPTOR_SET,
+    openapi: super::super::OPENAPI_JSON,
 };
 /// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {

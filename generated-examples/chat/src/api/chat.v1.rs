@@ -1165,6 +1165,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
                     status: 200,
                 },
             ],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<PostMessageRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1174,6 +1175,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             output: "chat.v1.GetHistoryResponse",
             no_side_effects: true,
             http: &[],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<GetHistoryRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1183,6 +1185,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             output: "chat.v1.ChatMessage",
             no_side_effects: false,
             http: &[],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<SubscribeRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1192,6 +1195,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             output: "chat.v1.UploadSummary",
             no_side_effects: false,
             http: &[],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<PostMessageRequest>,
         },
         ::apigen_runtime::MethodInfo {
@@ -1201,10 +1205,12 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             output: "chat.v1.ChatMessage",
             no_side_effects: false,
             http: &[],
+            excluded: &[],
             grpc: ::apigen_runtime::grpc::handler::<ConverseRequest>,
         },
     ],
     file_descriptor_set: FILE_DESCRIPTOR_SET,
+    openapi: super::super::OPENAPI_JSON,
 };
 /// Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
 pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
