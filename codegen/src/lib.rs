@@ -46,12 +46,14 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
     let api = lower::lower(&compiled)?;
     let mut code = backend::types::generate(&compiled, &api)?;
     let rules = backend::input::Rules::new(&api);
+    let messages: backend::service::Messages =
+        api.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect();
     for package in &api.packages {
         let body = code.entry(package.name.clone()).or_default();
         body.push_str(&backend::input::generate(package, &rules));
         if !package.services.is_empty() {
             body.push_str(&backend::descriptor::generate(&compiled, package));
-            body.push_str(&backend::service::generate(package)?);
+            body.push_str(&backend::service::generate(package, &messages)?);
         }
     }
     let openapi = backend::openapi::generate(&api)?;

@@ -45,8 +45,10 @@ pub struct Service {
     pub full_name: String,
     /// The Rust name of the trait users implement.
     pub rust_name: String,
-    /// The Rust name of the typed client.
+    /// The Rust name of the typed gRPC client.
     pub client_name: String,
+    /// The Rust name of the typed REST client.
+    pub rest_client_name: String,
     /// Doc comment lines.
     pub docs: Vec<String>,
     pub span: Span,

@@ -20,6 +20,7 @@ pub mod grpc;
 pub mod input;
 pub mod message;
 pub mod rest;
+pub mod rest_client;
 pub mod server;
 pub mod service;
 pub mod status;

@@ -71,4 +71,28 @@ impl {{ s.client_name }} {
     }
 {% endfor %}
 }
+
+#[doc = " A typed REST client of `{{ s.full_name }}`: its methods that have an HTTP binding."]
+#[derive(Debug, Clone)]
+pub struct {{ s.rest_client_name }} {
+    inner: ::apigen_runtime::rest_client::Client,
+}
+
+impl {{ s.rest_client_name }} {
+    #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self { inner: ::apigen_runtime::rest_client::Client::new(base_url) }
+    }
+
+    #[doc = " Headers sent with every call, for example `authorization`."]
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+{% for m in s.methods %}{% if m.rest %}
+    {{ m.docs }}
+    pub async fn {{ m.rust_name }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
+        self.inner.call(&{{ s.info_name }}.methods[{{ loop.index0 }}].http[0], &request).await
+    }
+{% endif %}{% endfor %}
+}
 {% endfor %}

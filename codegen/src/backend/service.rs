@@ -22,6 +22,7 @@ struct ServiceView {
     info_name: String,
     fn_name: String,
     client_name: String,
+    rest_client_name: String,
     openapi: String,
     methods: Vec<MethodView>,
 }
@@ -42,6 +43,8 @@ struct MethodView {
     client_arg: &'static str,
     http: String,
     excluded: String,
+    /// Whether the REST client has this method.
+    rest: bool,
 }
 
 /// The protocols that do not serve a method, as `apigen_runtime::Protocol`s.
@@ -68,24 +71,48 @@ fn excluded(service: &[Protocol], method: &[Protocol]) -> String {
     format!("&[{}]", items.join(", "))
 }
 
-/// A path template as the runtime's static `Segment`s.
-fn segments(template: &[Segment]) -> String {
-    let items: Vec<String> = template
-        .iter()
-        .map(|s| match s {
-            Segment::Literal(l) => format!("::apigen_runtime::rest::Segment::Literal({l:?})"),
-            Segment::Wildcard => "::apigen_runtime::rest::Segment::Any".to_owned(),
-            Segment::DeepWildcard => "::apigen_runtime::rest::Segment::Rest".to_owned(),
-            Segment::Variable(v) => {
-                format!("::apigen_runtime::rest::Segment::Var({:?}, {})", v.field_path.join("."), segments(&v.pattern))
-            }
-        })
-        .collect();
-    format!("&[{}]", items.join(", "))
+/// Every message of the API by full name, to turn field paths into JSON names.
+pub type Messages<'a> = std::collections::BTreeMap<&'a str, &'a crate::model::Message>;
+
+/// A proto field path as JSON names (`book.update_time` → `book.updateTime`),
+/// the form the REST client reads from a request's JSON.
+fn json_path(messages: &Messages, message: &str, path: &[String]) -> String {
+    let mut current = message.to_owned();
+    let mut out = Vec::new();
+    for name in path {
+        let field = messages.get(current.as_str()).and_then(|m| m.fields.iter().find(|f| &f.name == name));
+        out.push(field.map_or_else(|| name.clone(), |f| f.json_name.clone()));
+        if let Some(crate::model::FieldType::Message(t)) = field.map(|f| &f.ty) {
+            current = t.full_name.clone();
+        }
+    }
+    out.join(".")
 }
 
 /// The method's bindings as `apigen_runtime::rest::HttpRule`s.
-fn http_rules(method: &Method) -> String {
+fn http_rules(method: &Method, messages: &Messages) -> String {
+    let input = method.input.full_name.as_str();
+    let segments = |template: &[Segment]| -> String {
+        fn render(template: &[Segment], var: &dyn Fn(&[String]) -> String) -> String {
+            let items: Vec<String> = template
+                .iter()
+                .map(|s| match s {
+                    Segment::Literal(l) => format!("::apigen_runtime::rest::Segment::Literal({l:?})"),
+                    Segment::Wildcard => "::apigen_runtime::rest::Segment::Any".to_owned(),
+                    Segment::DeepWildcard => "::apigen_runtime::rest::Segment::Rest".to_owned(),
+                    Segment::Variable(v) => {
+                        format!(
+                            "::apigen_runtime::rest::Segment::Var({:?}, {})",
+                            var(&v.field_path),
+                            render(&v.pattern, var)
+                        )
+                    }
+                })
+                .collect();
+            format!("&[{}]", items.join(", "))
+        }
+        render(template, &|path| json_path(messages, input, path))
+    };
     let rules: Vec<String> = method
         .http
         .iter()
@@ -93,7 +120,7 @@ fn http_rules(method: &Method) -> String {
             let body = match &b.body {
                 Body::None => String::new(),
                 Body::All => "*".to_owned(),
-                Body::Field(path) => path.join("."),
+                Body::Field(path) => json_path(messages, input, path),
             };
             format!(
                 "::apigen_runtime::rest::HttpRule {{ method: {:?}, template: {:?}, segments: {}, verb: {}, body: {body:?}, response_body: {:?}, status: {} }}",
@@ -101,7 +128,7 @@ fn http_rules(method: &Method) -> String {
                 b.path.raw,
                 segments(&b.path.segments),
                 b.path.verb.as_ref().map_or("None".to_owned(), |v| format!("Some({v:?})")),
-                b.response_body.as_ref().map(|p| p.join(".")).unwrap_or_default(),
+                b.response_body.as_ref().map(|p| json_path(messages, &method.output.full_name, p)).unwrap_or_default(),
                 method.success_status,
             )
         })
@@ -110,7 +137,7 @@ fn http_rules(method: &Method) -> String {
 }
 
 /// The service code of one package; empty when it has no services.
-pub fn generate(package: &Package) -> Result<String, Error> {
+pub fn generate(package: &Package, messages: &Messages) -> Result<String, Error> {
     if package.services.is_empty() {
         return Ok(String::new());
     }
@@ -130,6 +157,7 @@ pub fn generate(package: &Package) -> Result<String, Error> {
                 info_name: format!("{}_INFO", s.name.to_shouty_snake_case()),
                 fn_name: format!("{}_service", s.name.to_snake_case()),
                 client_name: s.client_name.clone(),
+                rest_client_name: s.rest_client_name.clone(),
                 // The document sits at the root of the generated module tree.
                 openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
                 methods: s
@@ -170,8 +198,12 @@ pub fn generate(package: &Package) -> Result<String, Error> {
                                 format!("request: {input}")
                             },
                             client_arg: if streams_in { "requests" } else { "request" },
-                            http: http_rules(m),
+                            http: http_rules(m, messages),
                             excluded: excluded(&s.excluded, &m.excluded),
+                            rest: m.kind == MethodKind::Unary
+                                && !m.http.is_empty()
+                                && !s.excluded.contains(&Protocol::Rest)
+                                && !m.excluded.contains(&Protocol::Rest),
                             output: m.output.full_name.clone(),
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                         }

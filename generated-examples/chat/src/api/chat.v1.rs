@@ -1319,3 +1319,27 @@ impl ChatClient {
         self.inner.bidi_streaming("/chat.v1.Chat/Converse", requests).await
     }
 }
+/// A typed REST client of `chat.v1.Chat`: its methods that have an HTTP binding.
+#[derive(Debug, Clone)]
+pub struct ChatRestClient {
+    inner: ::apigen_runtime::rest_client::Client,
+}
+impl ChatRestClient {
+    /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self {
+            inner: ::apigen_runtime::rest_client::Client::new(base_url),
+        }
+    }
+    /// Headers sent with every call, for example `authorization`.
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+    /// Posts a message to a room.
+    pub async fn post_message(
+        &self,
+        request: PostMessageRequest,
+    ) -> ::apigen_runtime::Result<ChatMessage> {
+        self.inner.call(&CHAT_INFO.methods[0].http[0], &request).await
+    }
+}
