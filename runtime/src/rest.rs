@@ -178,6 +178,12 @@ impl RestRouter {
         if matching.is_empty() {
             return Err(req);
         }
+        // `…/books/7:move` is MoveBook's path, not GetBook's with a name ending in `:move`.
+        let matching: Vec<_> = if matching.iter().any(|(r, _)| r.rule.verb.is_some()) {
+            matching.into_iter().filter(|(r, _)| r.rule.verb.is_some()).collect()
+        } else {
+            matching
+        };
         let method = req.method().as_str().to_owned();
         let Some((route, vars)) = matching.iter().find(|(r, _)| r.rule.method == method) else {
             let allow: BTreeSet<&str> = matching.iter().map(|(r, _)| r.rule.method).collect();

@@ -241,6 +241,7 @@ impl Server {
         let grpc_web = tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(grpc));
         let rest =
             Arc::new(crate::rest::RestRouter::new(&self.services, self.authenticator.clone(), self.max_message_size));
+        let max_body = self.max_message_size;
         let openapi = openapi_document(&self.services);
         let router = axum::Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
@@ -268,6 +269,20 @@ impl Server {
                         let response = grpc_web.oneshot(req).await.unwrap_or_else(|e| match e {});
                         return Ok::<_, std::convert::Infallible>(response.map(axum::body::Body::new));
                     }
+                    // HTTP/1.1 requests are answered only after their whole body is
+                    // read, so an early error never leaves unread bytes on a
+                    // connection the client will reuse.
+                    let (parts, body) = req.into_parts();
+                    let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
+                        let status = Status::resource_exhausted(format!("the body is larger than {max_body} bytes"))
+                            .with_http_status(413);
+                        let mut response = crate::rest::error_response(&status);
+                        response
+                            .headers_mut()
+                            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                        return Ok(response);
+                    };
+                    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
                     let req = match rest.route(req).await {
                         Ok(response) => return Ok(response),
                         Err(req) => req,

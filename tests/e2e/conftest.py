@@ -1,5 +1,6 @@
-"""Fixtures for the end-to-end tests: Python stubs generated from the example schemas, and the
-example servers (built by `cargo build -p bookstore-example -p chat-example`) running on loopback."""
+"""Fixtures for the end-to-end tests: Python stubs generated from the example schemas, the
+example servers (built by `cargo build -p bookstore-example -p chat-example`) running on loopback,
+and gRPC channels and HTTP clients to them."""
 
 import contextlib
 import importlib
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support import TOKEN, open_channel
+from support import TOKEN, Http, open_channel
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -169,10 +170,31 @@ def bookstore(pb, bookstore_channel):
 
 
 @pytest.fixture(scope="module")
-def bookstore_with_token(pb):
+def bookstore_token_server():
+    """A bookstore server started with `--token TOKEN`."""
+    with running("bookstore-example", "--token", TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bookstore_with_token(pb, bookstore_token_server):
     """A Bookstore stub on a server started with `--token TOKEN`, and its channel."""
-    with running("bookstore-example", "--token", TOKEN) as server, open_channel(server.address) as channel:
+    with open_channel(bookstore_token_server.address) as channel:
         yield pb.bookstore_grpc.BookstoreStub(channel), channel
+
+
+@pytest.fixture(scope="module")
+def bookstore_http(bookstore_server):
+    """An HTTP client for this module's bookstore server (the same one `bookstore` calls)."""
+    with Http(bookstore_server.address) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def bookstore_http_with_token(bookstore_token_server):
+    """An HTTP client, sending no credentials of its own, for a bookstore server started with `--token TOKEN`."""
+    with Http(bookstore_token_server.address) as http:
+        yield http
 
 
 @pytest.fixture(scope="module")
@@ -194,10 +216,31 @@ def chat(pb, chat_channel):
 
 
 @pytest.fixture(scope="module")
-def chat_with_token(pb):
+def chat_token_server():
+    """A chat server started with `--token TOKEN`."""
+    with running("chat-example", "--token", TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def chat_with_token(pb, chat_token_server):
     """A Chat stub on a server started with `--token TOKEN`, and its channel."""
-    with running("chat-example", "--token", TOKEN) as server, open_channel(server.address) as channel:
+    with open_channel(chat_token_server.address) as channel:
         yield pb.chat_grpc.ChatStub(channel), channel
+
+
+@pytest.fixture(scope="module")
+def chat_http(chat_server):
+    """An HTTP client for this module's chat server (the same one `chat` calls)."""
+    with Http(chat_server.address) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def chat_http_with_token(chat_token_server):
+    """An HTTP client, sending no credentials of its own, for a chat server started with `--token TOKEN`."""
+    with Http(chat_token_server.address) as http:
+        yield http
 
 
 @pytest.fixture

@@ -109,6 +109,12 @@ fn variant(m: &Message, f: &Field) -> Option<(String, String)> {
 
 fn validate_body(m: &Message, rules: &Rules) -> String {
     let mut out = String::new();
+    // An update request's field mask limits which REQUIRED fields of the
+    // resource must be set.
+    let mask = m.fields.iter().find(|f| {
+        f.cardinality == Cardinality::Singular
+            && matches!(&f.ty, FieldType::Message(t) if t.full_name == "google.protobuf.FieldMask")
+    });
     for f in &m.fields {
         let name = &f.name;
         let access = format!("self.{}", f.rust_name);
@@ -141,9 +147,19 @@ fn validate_body(m: &Message, rules: &Rules) -> String {
                 (None, Cardinality::Map(..)) => {
                     write!(out, "for (k, v) in &{access} {{ path.nested(&::std::format!(\"{name}[{{k}}]\"), v)?; }}")
                 }
-                (None, _) => {
-                    write!(out, "if let ::core::option::Option::Some(v) = &{access} {{ path.nested({name:?}, v)?; }}")
-                }
+                (None, _) => match mask {
+                    Some(mask) => write!(
+                        out,
+                        "if let ::core::option::Option::Some(v) = &{access} {{ path.nested_masked({name:?}, v, self.{}.as_ref())?; }}",
+                        mask.rust_name
+                    ),
+                    None => {
+                        write!(
+                            out,
+                            "if let ::core::option::Option::Some(v) = &{access} {{ path.nested({name:?}, v)?; }}"
+                        )
+                    }
+                },
             };
         }
     }

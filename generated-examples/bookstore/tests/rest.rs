@@ -73,7 +73,7 @@ async fn every_bound_method_works_through_the_rest_client() {
         })
         .await
         .expect("searched");
-    assert_eq!((found.total_size, found.books.len()), (1, 1));
+    assert_eq!((found.total_size, found.books.len()), (1, 1), "{found:?}");
     let none =
         c.search_books(v1::SearchBooksRequest { max_price: Some(1.0), ..Default::default() }).await.expect("searched");
     assert_eq!(none.total_size, 0);

@@ -3745,7 +3745,7 @@ impl ::apigen_runtime::Input for UpdateBookRequest {
     ) -> ::apigen_runtime::Result<()> {
         path.require("book", self.book.is_some())?;
         if let ::core::option::Option::Some(v) = &self.book {
-            path.nested("book", v)?;
+            path.nested_masked("book", v, self.update_mask.as_ref())?;
         }
         ::core::result::Result::Ok(())
     }
