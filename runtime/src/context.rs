@@ -36,6 +36,7 @@ pub struct Context {
     deadline: Option<Instant>,
     identity: Option<Identity>,
     response_metadata: Arc<Mutex<http::HeaderMap>>,
+    http_binding: Option<&'static str>,
 }
 
 impl Default for Context {
@@ -54,6 +55,7 @@ impl Context {
             deadline: None,
             identity: None,
             response_metadata: Arc::default(),
+            http_binding: None,
         }
     }
 
@@ -79,6 +81,18 @@ impl Context {
     pub fn with_deadline(mut self, deadline: Option<Instant>) -> Context {
         self.deadline = deadline;
         self
+    }
+
+    /// Sets the REST binding the call came through.
+    pub fn with_http_binding(mut self, template: &'static str) -> Context {
+        self.http_binding = Some(template);
+        self
+    }
+
+    /// The path template of the `google.api.http` binding a REST call came
+    /// through, for example `/v1/{name=shelves/*}`.
+    pub fn http_binding(&self) -> Option<&'static str> {
+        self.http_binding
     }
 
     /// Sets the authenticated identity.

@@ -48,7 +48,14 @@ pub enum Segment {
     /// `**`: the rest of the path.
     Rest,
     /// `{field.path=pattern}`; the pattern has no variables.
-    Var(&'static str, &'static [Segment]),
+    Var {
+        /// The field path, in JSON names.
+        field: &'static str,
+        pattern: &'static [Segment],
+        /// The text of the field's default value (`0`, `false`, the zero
+        /// enum value), which the JSON mapping leaves out; empty for strings.
+        default: &'static str,
+    },
 }
 
 /// The error body of REST (and its HTTP status from the code).
@@ -118,7 +125,7 @@ fn specificity(rule: &HttpRule) -> (usize, usize) {
                 Segment::Literal(_) => *literals += 1,
                 Segment::Rest => *deep += 1,
                 Segment::Any => {}
-                Segment::Var(_, p) => count(p, literals, deep),
+                Segment::Var { pattern, .. } => count(pattern, literals, deep),
             }
         }
     }
@@ -241,7 +248,10 @@ impl RestRouter {
             };
             set_path(&mut object, route.input.as_ref(), field, typed)?;
         }
-        let ctx = Context::new(Protocol::Rest).with_metadata(parts.headers.clone()).with_identity(identity);
+        let ctx = Context::new(Protocol::Rest)
+            .with_metadata(parts.headers.clone())
+            .with_identity(identity)
+            .with_http_binding(rule.template);
         let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
         let output = route.service.call(route.method, Call { ctx: ctx.clone(), input: Input::Single(payload) }).await?;
         let Output::Single(message) = output else {
@@ -355,7 +365,7 @@ fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static str, String)>
     for (n, seg) in rule.segments.iter().enumerate() {
         let last = n + 1 == rule.segments.len();
         match seg {
-            Segment::Var(field, pattern) => {
+            Segment::Var { field, pattern, .. } => {
                 let start = i;
                 if !match_segments(pattern, &segments, &mut i, last) {
                     return None;
@@ -396,7 +406,7 @@ fn match_segments(pattern: &[Segment], segments: &[&str], i: &mut usize, last: b
                 }
                 *i = segments.len();
             }
-            Segment::Var(..) => return false,
+            Segment::Var { .. } => return false,
         }
     }
     true
@@ -663,7 +673,10 @@ mod tests {
     static SHELF_RULE: HttpRule = HttpRule {
         method: "GET",
         template: "/v1/{name=shelves/*}:watch",
-        segments: &[Segment::Literal("v1"), Segment::Var("name", &[Segment::Literal("shelves"), Segment::Any])],
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Var { field: "name", pattern: &[Segment::Literal("shelves"), Segment::Any], default: "" },
+        ],
         verb: Some("watch"),
         body: "",
         response_body: "",
@@ -673,7 +686,10 @@ mod tests {
     static DEEP_RULE: HttpRule = HttpRule {
         method: "GET",
         template: "/v1/{name=operations/**}",
-        segments: &[Segment::Literal("v1"), Segment::Var("name", &[Segment::Literal("operations"), Segment::Rest])],
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Var { field: "name", pattern: &[Segment::Literal("operations"), Segment::Rest], default: "" },
+        ],
         verb: None,
         body: "",
         response_body: "",
@@ -683,7 +699,11 @@ mod tests {
     static ONE_RULE: HttpRule = HttpRule {
         method: "GET",
         template: "/v1/things/{id}",
-        segments: &[Segment::Literal("v1"), Segment::Literal("things"), Segment::Var("id", &[Segment::Any])],
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Literal("things"),
+            Segment::Var { field: "id", pattern: &[Segment::Any], default: "" },
+        ],
         verb: None,
         body: "",
         response_body: "",

@@ -35,10 +35,11 @@ impl Client {
         &mut self.headers
     }
 
-    /// Calls the method bound by `rule` with `request`.
+    /// Calls a method with `request` through the first of its bindings whose
+    /// path patterns the request's values fit.
     pub async fn call<Req: ApiMessage, Resp: ApiMessage>(
         &self,
-        rule: &'static HttpRule,
+        rules: &'static [HttpRule],
         request: &Req,
     ) -> Result<Resp, Status> {
         let json = serde_json::to_value(request)
@@ -46,7 +47,22 @@ impl Client {
         let Value::Object(mut fields) = json else {
             return Err(Status::internal("a request message is not a JSON object"));
         };
-        let (path, bound) = render_path(rule, &fields)?;
+        let mut first_error = None;
+        let mut chosen = None;
+        for rule in rules {
+            match render_path(rule, &fields) {
+                Ok(found) => {
+                    chosen = Some((rule, found));
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let Some((rule, (path, bound))) = chosen else {
+            return Err(first_error.unwrap_or_else(|| Status::unimplemented("this method has no HTTP binding")));
+        };
         for field in &bound {
             take(&mut fields, field);
         }
@@ -141,10 +157,17 @@ fn render_path(rule: &HttpRule, fields: &Map<String, Value>) -> Result<(String, 
             Segment::Any | Segment::Rest => {
                 return Err(Status::internal(format!("{} has a wildcard outside a variable", rule.template)));
             }
-            Segment::Var(field, pattern) => {
-                let value = get(fields, field).map(text).unwrap_or_default();
+            Segment::Var { field, pattern, default } => {
+                let value =
+                    get(fields, field).map(text).filter(|v| !v.is_empty()).unwrap_or_else(|| (*default).to_owned());
                 if value.is_empty() {
                     return Err(Status::invalid_argument(format!("`{field}` is needed for the URL {}", rule.template)));
+                }
+                if !fits(pattern, &value) {
+                    return Err(Status::invalid_argument(format!(
+                        "`{field}` is `{value}`, which does not fit the URL {}",
+                        rule.template
+                    )));
                 }
                 let single = matches!(pattern, [Segment::Any]);
                 let encoded: Vec<String> = if single {
@@ -162,6 +185,24 @@ fn render_path(rule: &HttpRule, fields: &Map<String, Value>) -> Result<(String, 
         path.push_str(verb);
     }
     Ok((path, bound))
+}
+
+/// Whether a value fits a variable's pattern (`shelves/*`, `first/**`).
+fn fits(pattern: &[Segment], value: &str) -> bool {
+    if matches!(pattern, [Segment::Any]) {
+        return true;
+    }
+    let parts: Vec<&str> = value.split('/').collect();
+    let mut i = 0;
+    for (n, p) in pattern.iter().enumerate() {
+        match p {
+            Segment::Literal(l) if parts.get(i) == Some(l) => i += 1,
+            Segment::Any if parts.get(i).is_some_and(|s| !s.is_empty()) => i += 1,
+            Segment::Rest if n + 1 == pattern.len() && i < parts.len() => i = parts.len(),
+            _ => return false,
+        }
+    }
+    i == parts.len()
 }
 
 /// Query parameters: repeated values repeat the key, messages and maps use
@@ -194,10 +235,11 @@ mod tests {
         template: "/v1/{book.name=shelves/*/books/*}",
         segments: &[
             Segment::Literal("v1"),
-            Segment::Var(
-                "book.name",
-                &[Segment::Literal("shelves"), Segment::Any, Segment::Literal("books"), Segment::Any],
-            ),
+            Segment::Var {
+                field: "book.name",
+                pattern: &[Segment::Literal("shelves"), Segment::Any, Segment::Literal("books"), Segment::Any],
+                default: "",
+            },
         ],
         verb: None,
         body: "book",
@@ -212,6 +254,16 @@ mod tests {
         assert_eq!(path, "/v1/shelves/a%20b/books/7");
         assert_eq!(bound, ["book.name"]);
         assert_eq!(render_path(&RULE, &Map::new()).unwrap_err().code(), Code::InvalidArgument);
+        let elsewhere = serde_json::json!({"book": {"name": "authors/1"}});
+        assert!(render_path(&RULE, elsewhere.as_object().unwrap()).is_err(), "a value must fit the pattern");
+    }
+
+    #[test]
+    fn values_fit_patterns() {
+        assert!(fits(&[Segment::Literal("first"), Segment::Any], "first/x"));
+        assert!(!fits(&[Segment::Literal("first"), Segment::Any], "second/x"));
+        assert!(fits(&[Segment::Literal("second"), Segment::Rest], "second/a/b"));
+        assert!(!fits(&[Segment::Literal("second"), Segment::Rest], "second"));
     }
 
     #[test]

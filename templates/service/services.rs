@@ -91,7 +91,7 @@ impl {{ s.rest_client_name }} {
 {% for m in s.methods %}{% if m.rest %}
     {{ m.docs }}
     pub async fn {{ m.rust_name }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
-        self.inner.call(&{{ s.info_name }}.methods[{{ loop.index0 }}].http[0], &request).await
+        self.inner.call({{ s.info_name }}.methods[{{ loop.index0 }}].http, &request).await
     }
 {% endif %}{% endfor %}
 }

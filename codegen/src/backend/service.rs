@@ -89,11 +89,41 @@ fn json_path(messages: &Messages, message: &str, path: &[String]) -> String {
     out.join(".")
 }
 
+/// The text of the default value of the field at `path`, which the JSON
+/// mapping omits but a URL path still needs (`0`, `false`, `GENRE_UNSPECIFIED`).
+fn default_text(messages: &Messages, message: &str, path: &[String]) -> String {
+    use crate::model::FieldType as T;
+    let mut current = message.to_owned();
+    for (i, name) in path.iter().enumerate() {
+        let Some(field) = messages.get(current.as_str()).and_then(|m| m.fields.iter().find(|f| &f.name == name)) else {
+            return String::new();
+        };
+        if i + 1 < path.len() {
+            match &field.ty {
+                T::Message(t) => current = t.full_name.clone(),
+                _ => return String::new(),
+            }
+            continue;
+        }
+        if field.cardinality != crate::model::Cardinality::Singular {
+            return String::new();
+        }
+        return match &field.ty {
+            T::Bool => "false".into(),
+            T::String | T::Bytes | T::Message(_) => String::new(),
+            T::Enum(_) => "0".into(),
+            T::Double | T::Float => "0".into(),
+            _ => "0".into(),
+        };
+    }
+    String::new()
+}
+
 /// The method's bindings as `apigen_runtime::rest::HttpRule`s.
 fn http_rules(method: &Method, messages: &Messages) -> String {
     let input = method.input.full_name.as_str();
     let segments = |template: &[Segment]| -> String {
-        fn render(template: &[Segment], var: &dyn Fn(&[String]) -> String) -> String {
+        fn render(template: &[Segment], var: &dyn Fn(&[String]) -> (String, String)) -> String {
             let items: Vec<String> = template
                 .iter()
                 .map(|s| match s {
@@ -101,9 +131,9 @@ fn http_rules(method: &Method, messages: &Messages) -> String {
                     Segment::Wildcard => "::apigen_runtime::rest::Segment::Any".to_owned(),
                     Segment::DeepWildcard => "::apigen_runtime::rest::Segment::Rest".to_owned(),
                     Segment::Variable(v) => {
+                        let (field, default) = var(&v.field_path);
                         format!(
-                            "::apigen_runtime::rest::Segment::Var({:?}, {})",
-                            var(&v.field_path),
+                            "::apigen_runtime::rest::Segment::Var {{ field: {field:?}, pattern: {}, default: {default:?} }}",
                             render(&v.pattern, var)
                         )
                     }
@@ -111,7 +141,7 @@ fn http_rules(method: &Method, messages: &Messages) -> String {
                 .collect();
             format!("&[{}]", items.join(", "))
         }
-        render(template, &|path| json_path(messages, input, path))
+        render(template, &|path| (json_path(messages, input, path), default_text(messages, input, path)))
     };
     let rules: Vec<String> = method
         .http

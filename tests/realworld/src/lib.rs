@@ -20,4 +20,6 @@ entry!(echo);
 entry!(response_body);
 
 #[cfg(test)]
+mod compliance_suite;
+#[cfg(test)]
 mod tests;

@@ -3960,13 +3960,14 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{name=shelves/*}",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "name",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "name",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                     ],
                     verb: None,
                     body: "",
@@ -3989,13 +3990,14 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{name=shelves/*}",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "name",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "name",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                     ],
                     verb: None,
                     body: "",
@@ -4018,13 +4020,14 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{parent=shelves/*}/books",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "parent",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "parent",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                         ::apigen_runtime::rest::Segment::Literal("books"),
                     ],
                     verb: None,
@@ -4048,15 +4051,16 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{name=shelves/*/books/*}",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "name",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "name",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                                 ::apigen_runtime::rest::Segment::Literal("books"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                     ],
                     verb: None,
                     body: "",
@@ -4069,15 +4073,16 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
                         ::apigen_runtime::rest::Segment::Literal("books"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "name",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "name",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                                 ::apigen_runtime::rest::Segment::Literal("books"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                     ],
                     verb: None,
                     body: "",
@@ -4100,13 +4105,14 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{parent=shelves/*}/books",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "parent",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "parent",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                         ::apigen_runtime::rest::Segment::Literal("books"),
                     ],
                     verb: None,
@@ -4130,15 +4136,16 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{book.name=shelves/*/books/*}",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "book.name",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "book.name",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                                 ::apigen_runtime::rest::Segment::Literal("books"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                     ],
                     verb: None,
                     body: "book",
@@ -4161,15 +4168,16 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{name=shelves/*/books/*}:move",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "name",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "name",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                                 ::apigen_runtime::rest::Segment::Literal("books"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                     ],
                     verb: Some("move"),
                     body: "*",
@@ -4215,13 +4223,14 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     template: "/v1/{name=shelves/*}:watch",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "name",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "name",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("shelves"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                     ],
                     verb: Some("watch"),
                     body: "",
@@ -4480,69 +4489,69 @@ impl BookstoreRestClient {
         &self,
         request: ListShelvesRequest,
     ) -> ::apigen_runtime::Result<ListShelvesResponse> {
-        self.inner.call(&BOOKSTORE_INFO.methods[0].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[0].http, &request).await
     }
     /// Creates a shelf. The server assigns its name.
     pub async fn create_shelf(
         &self,
         request: CreateShelfRequest,
     ) -> ::apigen_runtime::Result<Shelf> {
-        self.inner.call(&BOOKSTORE_INFO.methods[1].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[1].http, &request).await
     }
     /// Returns one shelf.
     pub async fn get_shelf(
         &self,
         request: GetShelfRequest,
     ) -> ::apigen_runtime::Result<Shelf> {
-        self.inner.call(&BOOKSTORE_INFO.methods[2].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[2].http, &request).await
     }
     /// Deletes a shelf and every book on it.
     pub async fn delete_shelf(
         &self,
         request: DeleteShelfRequest,
     ) -> ::apigen_runtime::Result<::apigen_runtime::wkt::Empty> {
-        self.inner.call(&BOOKSTORE_INFO.methods[3].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[3].http, &request).await
     }
     /// Lists the books on a shelf in creation order, a page at a time.
     pub async fn list_books(
         &self,
         request: ListBooksRequest,
     ) -> ::apigen_runtime::Result<ListBooksResponse> {
-        self.inner.call(&BOOKSTORE_INFO.methods[4].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[4].http, &request).await
     }
     /// Returns one book.
     pub async fn get_book(
         &self,
         request: GetBookRequest,
     ) -> ::apigen_runtime::Result<Book> {
-        self.inner.call(&BOOKSTORE_INFO.methods[5].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[5].http, &request).await
     }
     /// Adds a book to a shelf.
     pub async fn create_book(
         &self,
         request: CreateBookRequest,
     ) -> ::apigen_runtime::Result<Book> {
-        self.inner.call(&BOOKSTORE_INFO.methods[6].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[6].http, &request).await
     }
     /// Changes the fields of a book named in update_mask (all writable fields when empty).
     pub async fn update_book(
         &self,
         request: UpdateBookRequest,
     ) -> ::apigen_runtime::Result<Book> {
-        self.inner.call(&BOOKSTORE_INFO.methods[7].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[7].http, &request).await
     }
     /// Moves a book to another shelf; the book gets a new name.
     pub async fn move_book(
         &self,
         request: MoveBookRequest,
     ) -> ::apigen_runtime::Result<Book> {
-        self.inner.call(&BOOKSTORE_INFO.methods[8].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[8].http, &request).await
     }
     /// Finds books across all shelves, in creation order. Every field is a query parameter.
     pub async fn search_books(
         &self,
         request: SearchBooksRequest,
     ) -> ::apigen_runtime::Result<SearchBooksResponse> {
-        self.inner.call(&BOOKSTORE_INFO.methods[9].http[0], &request).await
+        self.inner.call(BOOKSTORE_INFO.methods[9].http, &request).await
     }
 }

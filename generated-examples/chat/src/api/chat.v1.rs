@@ -1150,13 +1150,14 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
                     template: "/v1/{room=rooms/*}/messages",
                     segments: &[
                         ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var(
-                            "room",
-                            &[
+                        ::apigen_runtime::rest::Segment::Var {
+                            field: "room",
+                            pattern: &[
                                 ::apigen_runtime::rest::Segment::Literal("rooms"),
                                 ::apigen_runtime::rest::Segment::Any,
                             ],
-                        ),
+                            default: "",
+                        },
                         ::apigen_runtime::rest::Segment::Literal("messages"),
                     ],
                     verb: None,
@@ -1340,6 +1341,6 @@ impl ChatRestClient {
         &self,
         request: PostMessageRequest,
     ) -> ::apigen_runtime::Result<ChatMessage> {
-        self.inner.call(&CHAT_INFO.methods[0].http[0], &request).await
+        self.inner.call(CHAT_INFO.methods[0].http, &request).await
     }
 }
