@@ -229,14 +229,27 @@ impl<'a> Builder<'a> {
         let mut op = self.base_operation(service, method, id);
         let (path, mut parameters, bound) = self.path(&method.input.full_name, &binding.path);
         let input = self.messages.get(method.input.full_name.as_str()).copied();
+        // The body is required when it carries a REQUIRED field.
         match &binding.body {
             Body::All => {
                 let schema = self.message_ref(&method.input.full_name);
-                op.insert("requestBody".into(), json!({"content": {"application/json": {"schema": schema}}}));
+                let required = input.is_some_and(|m| {
+                    m.fields.iter().any(|f| f.has(FieldBehavior::Required) && !bound.contains(&f.name))
+                });
+                op.insert(
+                    "requestBody".into(),
+                    json!({"required": required, "content": {"application/json": {"schema": schema}}}),
+                );
             }
             Body::Field(field) => {
                 let schema = self.field_path_schema(&method.input.full_name, field);
-                op.insert("requestBody".into(), json!({"content": {"application/json": {"schema": schema}}}));
+                let required = field.len() == 1
+                    && input
+                        .is_some_and(|m| m.fields.iter().any(|f| f.name == field[0] && f.has(FieldBehavior::Required)));
+                op.insert(
+                    "requestBody".into(),
+                    json!({"required": required, "content": {"application/json": {"schema": schema}}}),
+                );
             }
             Body::None => {}
         }
@@ -253,7 +266,7 @@ impl<'a> Builder<'a> {
                     {
                         continue;
                     }
-                    if let Some(p) = self.query_parameter(field) {
+                    if let Some(p) = self.query_parameter(input, field) {
                         parameters.push(p);
                     }
                 }
@@ -298,6 +311,9 @@ impl<'a> Builder<'a> {
                 Segment::Variable(v) => {
                     let field = v.field_path.join(".");
                     bound.insert(v.field_path[0].clone());
+                    // Parameters are named after the collection before them inside
+                    // the variable (`shelves/*` → `shelf`), else after the field.
+                    previous_literal.clear();
                     if v.pattern == [Segment::Wildcard] {
                         let schema = self.field_path_schema(input, &v.field_path);
                         add_param(field.clone(), schema, format!("The `{field}` field."), &mut out, &mut params);
@@ -341,8 +357,11 @@ impl<'a> Builder<'a> {
         (out, params, bound)
     }
 
-    fn query_parameter(&mut self, field: &Field) -> Option<Value> {
-        let mut schema = self.field_schema(field);
+    fn query_parameter(&mut self, message: &Message, field: &Field) -> Option<Value> {
+        let mut schema = match self.update_mask_pattern(message, field) {
+            Some(pattern) => json!({"type": "string", "pattern": pattern}),
+            None => self.field_schema(field),
+        };
         let description = docs(&field.docs);
         let mut param = json!({"name": field.json_name, "in": "query", "schema": Value::Null});
         let is_object_message = matches!(&field.ty, FieldType::Message(t) if !is_scalar_wkt(&t.full_name));
@@ -430,7 +449,27 @@ impl<'a> Builder<'a> {
     }
 
     fn field_schema(&mut self, field: &Field) -> Value {
-        let item = self.type_schema(&field.ty);
+        let mut item = self.type_schema(&field.ty);
+        let singular =
+            matches!(field.cardinality, Cardinality::Singular | Cardinality::Optional | Cardinality::Required);
+        if singular && field.has(FieldBehavior::Required) {
+            // REQUIRED means set: a non-empty string, a non-zero enum.
+            match &field.ty {
+                FieldType::String | FieldType::Bytes => item["minLength"] = json!(1),
+                FieldType::Enum(t) => {
+                    if let Some(e) = self.enums.get(t.full_name.as_str()) {
+                        let names: Vec<&str> =
+                            e.values.iter().filter(|v| v.number != 0).map(|v| v.name.as_str()).collect();
+                        item = json!({"type": "string", "enum": names});
+                    }
+                }
+                _ => {}
+            }
+        }
+        if field.name == "page_size" && matches!(field.ty, FieldType::Int32) {
+            // AIP-158: a negative page size is an error.
+            item["minimum"] = json!(0);
+        }
         let mut schema = match &field.cardinality {
             Cardinality::Repeated => json!({"type": "array", "items": item}),
             Cardinality::Map(_, value) => {
@@ -468,6 +507,42 @@ impl<'a> Builder<'a> {
         schema
     }
 
+    /// In an update request (a resource message and a field mask, AIP-134),
+    /// the mask's valid paths: the resource's writable fields, and one level
+    /// into its message fields.
+    fn update_mask_pattern(&self, request: &Message, field: &Field) -> Option<String> {
+        let is_mask = |f: &Field| matches!(&f.ty, FieldType::Message(t) if t.full_name == "google.protobuf.FieldMask");
+        if !is_mask(field) || field.cardinality != Cardinality::Singular {
+            return None;
+        }
+        let resources: Vec<&Field> = request
+            .fields
+            .iter()
+            .filter(|f| !is_mask(f) && f.cardinality == Cardinality::Singular)
+            .filter(|f| matches!(&f.ty, FieldType::Message(t) if !t.full_name.starts_with("google.protobuf.")))
+            .collect();
+        let [resource] = resources.as_slice() else { return None };
+        let FieldType::Message(t) = &resource.ty else { return None };
+        let message = self.messages.get(t.full_name.as_str())?;
+        let writable = |f: &&Field| !f.has(FieldBehavior::OutputOnly) && !f.has(FieldBehavior::Identifier);
+        let mut paths = Vec::new();
+        for f in message.fields.iter().filter(writable) {
+            paths.push(f.json_name.clone());
+            if let (FieldType::Message(inner), Cardinality::Singular) = (&f.ty, &f.cardinality) {
+                if let Some(inner) = self.messages.get(inner.full_name.as_str()) {
+                    paths.extend(
+                        inner.fields.iter().filter(writable).map(|g| format!("{}.{}", f.json_name, g.json_name)),
+                    );
+                }
+            }
+        }
+        if paths.is_empty() {
+            return None;
+        }
+        let one = format!("({})", paths.iter().map(|p| p.replace('.', "\\.")).collect::<Vec<_>>().join("|"));
+        Some(format!("^({one}(,{one})*)?$"))
+    }
+
     fn component(&mut self, full_name: &str) -> Value {
         if let Some(e) = self.enums.get(full_name).copied() {
             let mut schema =
@@ -484,6 +559,9 @@ impl<'a> Builder<'a> {
         let mut required = Vec::new();
         for field in &message.fields {
             let mut schema = self.field_schema(field);
+            if let Some(pattern) = self.update_mask_pattern(message, field) {
+                schema = json!({"type": "string", "pattern": pattern, "description": "Comma-separated paths of the fields to change; every writable field when empty."});
+            }
             if let Some(i) = field.oneof {
                 let oneof = &message.oneofs[i];
                 let members: Vec<&str> =
@@ -503,9 +581,25 @@ impl<'a> Builder<'a> {
             }
             properties.insert(field.json_name.clone(), schema);
         }
-        let mut schema = json!({"type": "object", "properties": properties});
+        // Unknown fields are rejected, and at most one member of a oneof may be set.
+        let mut schema = json!({"type": "object", "properties": properties, "additionalProperties": false});
         if !required.is_empty() {
             schema["required"] = json!(required);
+        }
+        let exclusions: Vec<Value> = (0..message.oneofs.len())
+            .flat_map(|i| {
+                let members: Vec<&str> =
+                    message.fields.iter().filter(|f| f.oneof == Some(i)).map(|f| f.json_name.as_str()).collect();
+                let pairs: Vec<Value> = members
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(n, a)| members[n + 1..].iter().map(move |b| json!({"not": {"required": [a, b]}})))
+                    .collect();
+                pairs
+            })
+            .collect();
+        if !exclusions.is_empty() {
+            schema["allOf"] = Value::Array(exclusions);
         }
         if let Some(d) = docs(&message.docs) {
             schema["description"] = json!(d);

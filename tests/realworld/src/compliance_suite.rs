@@ -97,11 +97,10 @@ async fn every_suite_request_round_trips_through_every_rpc_of_its_group() {
                         if response.request.as_ref() != Some(request) {
                             failures.push(format!("{label}: sent {request:?}, got back {:?}", response.request));
                         }
-                        if let Some(intended) = &request.intended_binding_uri {
-                            if &response.binding_uri != intended {
-                                failures
-                                    .push(format!("{label}: went through {}, not {intended}", response.binding_uri));
-                            }
+                        if let Some(intended) =
+                            request.intended_binding_uri.as_ref().filter(|i| **i != response.binding_uri)
+                        {
+                            failures.push(format!("{label}: went through {}, not {intended}", response.binding_uri));
                         }
                     }
                     Err(e) => failures.push(format!("{label}: {e}")),
@@ -124,6 +123,6 @@ async fn enums_come_back_and_unknown_values_are_refused() {
     let got = client.get_enum(EnumRequest { unknown_enum: false }).await.expect("known");
     assert_eq!(got.continent, 1);
     // VerifyEnum has no body: its fields travel as query parameters.
-    let verified = client.verify_enum(got.clone()).await.expect("verified");
+    let verified = client.verify_enum(got).await.expect("verified");
     assert_eq!(verified.continent, got.continent);
 }
