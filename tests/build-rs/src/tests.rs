@@ -236,6 +236,10 @@ fn build_script_reruns_for_every_file_it_read() {
 }
 
 impl v1::Shadows for Impl {
+    async fn forget(&self, _ctx: Context, _request: v1::Into) -> Result<apigen_runtime::wkt::Empty> {
+        Ok(apigen_runtime::wkt::Empty {})
+    }
+
     async fn hidden(&self, _ctx: Context, _request: v1::Into) -> Result<v1::Send> {
         Ok(v1::Send { x: "hidden".into() })
     }
@@ -339,4 +343,40 @@ async fn excluded_protocols_do_not_serve_the_method() {
         .await
         .expect("served in process");
     assert_eq!(direct.x, "hidden");
+}
+
+/// One raw HTTP/1.1 request; the response as text.
+async fn http_call(server: apigen_runtime::Server, head: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    let request =
+        format!("{head}\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reads");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn success_status_options_set_the_rest_status() {
+    let server = apigen_runtime::Server::builder().add_service(v1::shadows_service(Impl));
+    let created =
+        http_call(server.clone(), "POST /v1/uses HTTP/1.1\r\ncontent-type: application/json", r#"{"s":{"x":"y"}}"#)
+            .await;
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let forgotten = http_call(server, "DELETE /v1/uses/y HTTP/1.1", "").await;
+    assert!(forgotten.starts_with("HTTP/1.1 204"), "{forgotten}");
+    assert!(forgotten.ends_with("\r\n\r\n"), "204 has no body: {forgotten}");
+}
+
+#[test]
+fn the_openapi_document_shows_the_success_statuses() {
+    let doc: serde_json::Value = serde_json::from_str(crate::OPENAPI_JSON).expect("valid JSON");
+    let uses = &doc["paths"]["/v1/uses"]["post"]["responses"];
+    assert!(uses.get("201").is_some() && uses.get("200").is_none(), "{uses}");
+    let forget = &doc["paths"]["/v1/uses/{s.x}"]["delete"]["responses"]["204"];
+    assert!(forget.get("content").is_none(), "204 documents no body: {forget}");
 }
