@@ -485,6 +485,15 @@ def test_reflection_describes_the_bookstore(bookstore_channel):
     assert {"ListShelves", "WatchShelf", "ImportBooks"} <= set(methods)
 
 
+def test_reflection_sends_descriptors_without_source_info(bookstore_channel):
+    """Comments and spans stay out of what reflection sends; the schema itself is all there."""
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    proto = ProtoReflectionDescriptorDatabase(bookstore_channel).FindFileContainingSymbol("bookstore.v1.Bookstore")
+    assert not proto.HasField("source_code_info")
+    assert {m.name for m in proto.service[0].method} >= {"GetShelf", "WatchShelf", "ImportBooks"}
+
+
 ANY_SHELF = "shelves/1"  # authentication comes first, so whether it exists does not matter
 UNAUTHENTICATED_METADATA = {"no authorization": None, "a wrong token": bearer("not-the-token")}
 
