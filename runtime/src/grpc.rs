@@ -124,6 +124,14 @@ fn with_metadata<T>(body: T, ctx: &Context) -> tonic::Response<T> {
     response
 }
 
+/// The one response of a unary or client-streaming call.
+fn single(output: Output, ctx: &Context) -> Result<tonic::Response<Encoded>, tonic::Status> {
+    match output {
+        Output::Single(m) => Ok(with_metadata(Encoded(m.encode_proto().into()), ctx)),
+        Output::Stream(_) => Err(tonic::Status::internal("a method with one response returned a stream")),
+    }
+}
+
 type EncodedStream = futures_util::stream::BoxStream<'static, Result<Encoded, tonic::Status>>;
 
 fn encoded_stream(output: Output, mut shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
@@ -180,10 +188,7 @@ pub fn handler<Req: ApiMessage + Send + Sync>(
                     async move {
                         let call =
                             Call { ctx: ctx.clone(), input: Input::Single(Payload::Message(Box::new(r.into_inner()))) };
-                        match within(ctx.deadline(), service.call(method, call)).await? {
-                            Output::Single(m) => Ok(with_metadata(Encoded(m.encode_proto().into()), &ctx)),
-                            Output::Stream(_) => Err(tonic::Status::internal("a unary method returned a stream")),
-                        }
+                        single(within(ctx.deadline(), service.call(method, call)).await?, &ctx)
                     }
                 });
                 grpc.unary(svc, req).await
@@ -205,12 +210,7 @@ pub fn handler<Req: ApiMessage + Send + Sync>(
                     let (service, ctx) = (service.clone(), ctx.clone());
                     async move {
                         let call = Call { ctx: ctx.clone(), input: requests(r.into_inner()) };
-                        match within(ctx.deadline(), service.call(method, call)).await? {
-                            Output::Single(m) => Ok(with_metadata(Encoded(m.encode_proto().into()), &ctx)),
-                            Output::Stream(_) => {
-                                Err(tonic::Status::internal("a client-streaming method returned a stream"))
-                            }
-                        }
+                        single(within(ctx.deadline(), service.call(method, call)).await?, &ctx)
                     }
                 });
                 grpc.client_streaming(svc, req).await

@@ -314,24 +314,8 @@ impl RestRouter {
 
 /// The key of `part` in a JSON object: its JSON name if present, else as written.
 fn route_output_key(json: &Value, part: &str) -> String {
-    let camel = lower_camel(part);
+    let camel = crate::wkt::lower_camel(part);
     if json.get(&camel).is_some() { camel } else { part.to_owned() }
-}
-
-fn lower_camel(name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Reads a JSON body: 415 for another content type, 413 over the limit,

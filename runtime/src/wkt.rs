@@ -19,7 +19,8 @@ pub struct FieldMask {
     pub paths: Vec<String>,
 }
 
-fn camel(path: &str) -> String {
+/// `snake_case` → `lowerCamelCase`, as the proto3 JSON mapping names fields.
+pub(crate) fn lower_camel(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut upper = false;
     for c in path.chars() {
@@ -50,7 +51,7 @@ fn snake(path: &str) -> String {
 
 impl Serialize for FieldMask {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let joined: Vec<String> = self.paths.iter().map(|p| camel(p)).collect();
+        let joined: Vec<String> = self.paths.iter().map(|p| lower_camel(p)).collect();
         serializer.serialize_str(&joined.join(","))
     }
 }
