@@ -109,7 +109,7 @@ fn context(req: &http::Request<Body>, options: &CallOptions) -> Context {
 }
 
 /// Runs `fut`, failing with `DEADLINE_EXCEEDED` once the caller's deadline passes.
-async fn within<T>(deadline: Option<Instant>, fut: BoxFuture<Result<T, Status>>) -> Result<T, Status> {
+pub(crate) async fn within<T>(deadline: Option<Instant>, fut: BoxFuture<Result<T, Status>>) -> Result<T, Status> {
     match deadline {
         Some(at) => tokio::time::timeout_at(at.into(), fut)
             .await

@@ -98,6 +98,8 @@ pub(crate) struct RestRouter {
     rpc: std::collections::HashMap<String, (ServiceDef, usize)>,
     authenticator: Option<Arc<dyn Authenticator>>,
     max_body: usize,
+    /// The server's default deadline for a call.
+    timeout: Option<std::time::Duration>,
 }
 
 /// Builds one descriptor pool from every service's embedded descriptors.
@@ -139,6 +141,7 @@ impl RestRouter {
         services: &[ServiceDef],
         authenticator: Option<Arc<dyn Authenticator>>,
         max_body: usize,
+        timeout: Option<std::time::Duration>,
     ) -> RestRouter {
         let pool = pool(services);
         let mut routes = Vec::new();
@@ -162,7 +165,7 @@ impl RestRouter {
             }
         }
         routes.sort_by_key(|r| std::cmp::Reverse(specificity(r.rule)));
-        RestRouter { routes, rpc, authenticator, max_body }
+        RestRouter { routes, rpc, authenticator, max_body, timeout }
     }
 
     async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<Identity>, Status> {
@@ -248,12 +251,16 @@ impl RestRouter {
             };
             set_path(&mut object, route.input.as_ref(), field, typed)?;
         }
-        let ctx = Context::new(Protocol::Rest)
+        let mut ctx = Context::new(Protocol::Rest)
             .with_metadata(parts.headers.clone())
             .with_identity(identity)
             .with_http_binding(rule.template);
+        if let Some(timeout) = self.timeout {
+            ctx = ctx.with_timeout(timeout);
+        }
         let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
-        let output = route.service.call(route.method, Call { ctx: ctx.clone(), input: Input::Single(payload) }).await?;
+        let call = route.service.call(route.method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
+        let output = crate::grpc::within(ctx.deadline(), call).await?;
         let Output::Single(message) = output else {
             return Err(Status::internal("a unary method returned a stream"));
         };
@@ -296,9 +303,13 @@ impl RestRouter {
             let (parts, body) = req.into_parts();
             let value = read_json(&parts.headers, body, self.max_body).await?;
             let value = if value.is_null() { Value::Object(Map::new()) } else { value };
-            let ctx = Context::new(Protocol::Connect).with_metadata(parts.headers).with_identity(identity);
+            let mut ctx = Context::new(Protocol::Connect).with_metadata(parts.headers).with_identity(identity);
+            if let Some(timeout) = self.timeout {
+                ctx = ctx.with_timeout(timeout);
+            }
             let payload = Payload::Json(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()));
-            match service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) }).await? {
+            let call = service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
+            match crate::grpc::within(ctx.deadline(), call).await? {
                 Output::Single(m) => {
                     let mut response = axum::Json(m.to_json_value()?).into_response();
                     response.headers_mut().extend(ctx.response_metadata());

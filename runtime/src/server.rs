@@ -239,8 +239,12 @@ impl Server {
             shutdown,
         });
         let grpc_web = tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(grpc));
-        let rest =
-            Arc::new(crate::rest::RestRouter::new(&self.services, self.authenticator.clone(), self.max_message_size));
+        let rest = Arc::new(crate::rest::RestRouter::new(
+            &self.services,
+            self.authenticator.clone(),
+            self.max_message_size,
+            self.default_timeout,
+        ));
         let max_body = self.max_message_size;
         let openapi = openapi_document(&self.services);
         let router = axum::Router::new()
