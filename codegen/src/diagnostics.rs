@@ -52,6 +52,18 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// A diagnostic at a model span, without a source snippet (for backends,
+    /// which see the model and not the source).
+    pub fn at(span: &crate::model::Span, message: impl Into<String>, help: impl Into<String>) -> Self {
+        let mut d = Diagnostic::new(&span.file, None, None, message, help);
+        if span.line > 0 {
+            d.location = format!("{}:{}:{}", span.file, span.line, span.column);
+        }
+        d
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];

@@ -62,6 +62,9 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
         files.0.insert("openapi.json".to_owned(), json);
         files.0.insert("openapi.yaml".to_owned(), yaml);
     }
+    if let Some(sdl) = backend::graphql::generate(&api)? {
+        files.0.insert("schema.graphql".to_owned(), sdl);
+    }
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();
     Ok(Generated { files, inputs, api })
 }

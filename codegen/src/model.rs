@@ -251,6 +251,8 @@ pub struct Message {
     pub full_name: String,
     /// The Rust path relative to the package module, `shelf_event::Detail`.
     pub rust_path: String,
+    /// The GraphQL object type name (`…Input` for the input type).
+    pub graphql_name: String,
     pub fields: Vec<Field>,
     /// Oneof names (real oneofs only, not proto3 `optional`).
     pub oneofs: Vec<Oneof>,
@@ -350,6 +352,8 @@ pub struct Enum {
     pub name: String,
     pub full_name: String,
     pub rust_path: String,
+    /// The GraphQL enum type name.
+    pub graphql_name: String,
     pub values: Vec<EnumValue>,
     pub docs: Vec<String>,
     pub span: Span,

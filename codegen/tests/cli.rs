@@ -40,7 +40,11 @@ fn generated_code_matches_the_snapshots() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let files = read_tree(dir.path());
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["greet.v1.rs", "mod.rs", "openapi.json", "openapi.yaml"], "annotation files generate nothing");
+    assert_eq!(
+        names,
+        ["greet.v1.rs", "mod.rs", "openapi.json", "openapi.yaml", "schema.graphql"],
+        "annotation files generate nothing"
+    );
     for (name, bytes) in files.iter().filter(|(n, _)| n != "openapi.json") {
         let text = String::from_utf8(bytes.clone()).expect("utf-8");
         // The serde impls are pbjson's; the snapshot keeps what apigen writes.

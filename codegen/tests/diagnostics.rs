@@ -215,3 +215,26 @@ fn files_without_a_package_or_in_editions_syntax() {
     // protox stops at the `edition` line itself; lowering would reject it too.
     assert_has(&err, &["bad.proto:1:1", "edition"]);
 }
+
+#[test]
+fn graphql_type_names_that_collide_across_packages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("other.proto"),
+        "syntax = \"proto3\";\npackage other.v1;\nmessage Book { string id = 1; }\n",
+    )
+    .expect("write");
+    let main = "syntax = \"proto3\";\npackage t.v1;\nimport \"other.proto\";\nmessage Book { string title = 1; }\nmessage Both { Book mine = 1; other.v1.Book theirs = 2; }\nservice S { rpc Get(Both) returns (Both) { option idempotency_level = NO_SIDE_EFFECTS; } }\n";
+    let file = dir.path().join("main.proto");
+    std::fs::write(&file, main).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_apigen"))
+        .arg("generate")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_has(&stderr, &["would both be the GraphQL type `Book", "graphql_name", ".proto:"]);
+}

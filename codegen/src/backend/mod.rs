@@ -3,6 +3,7 @@
 //! templates, and a module in `apigen-runtime` for its run-time needs.
 
 pub mod descriptor;
+pub mod graphql;
 pub mod input;
 pub mod openapi;
 pub mod service;

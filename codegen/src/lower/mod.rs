@@ -58,6 +58,8 @@ pub(crate) struct Lowerer<'a> {
     ext_behavior: Option<ExtensionDescriptor>,
     ext_method: Option<ExtensionDescriptor>,
     ext_service: Option<ExtensionDescriptor>,
+    ext_message: Option<ExtensionDescriptor>,
+    ext_enum: Option<ExtensionDescriptor>,
 }
 
 /// A resolved source position: the model's span and the byte range for diagnostics.
@@ -83,6 +85,8 @@ impl<'a> Lowerer<'a> {
             ext_behavior: c.pool.get_extension_by_name("google.api.field_behavior"),
             ext_method: c.pool.get_extension_by_name("apigen.method"),
             ext_service: c.pool.get_extension_by_name("apigen.service"),
+            ext_message: c.pool.get_extension_by_name("apigen.message"),
+            ext_enum: c.pool.get_extension_by_name("apigen.enum"),
         }
     }
 
@@ -222,10 +226,19 @@ impl<'a> Lowerer<'a> {
         let oneof_names: Vec<String> = oneofs.iter().map(|o| o.name.clone()).collect();
         let fields = m.fields().map(|f| self.field(&f, &oneof_names)).collect();
         let deprecated = m.descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated());
+        let graphql_name = self.graphql_type_name(
+            m.full_name(),
+            m.package_name(),
+            &m.options(),
+            self.ext_message.clone(),
+            file.name(),
+            m.path(),
+        );
         package.messages.push(Message {
             name: m.name().to_owned(),
             full_name: m.full_name().to_owned(),
             rust_path,
+            graphql_name,
             fields,
             oneofs,
             is_map_entry: false,
@@ -239,6 +252,38 @@ impl<'a> Lowerer<'a> {
         for en in m.child_enums() {
             self.enumeration(&en, package);
         }
+    }
+
+    /// The GraphQL name of a type: the `graphql_name` option, else its name
+    /// inside the package with nested types joined by `_`.
+    fn graphql_type_name(
+        &mut self,
+        full_name: &str,
+        package: &str,
+        options: &DynamicMessage,
+        ext: Option<ExtensionDescriptor>,
+        file: &str,
+        path: &[i32],
+    ) -> String {
+        let local = if package.is_empty() { full_name } else { &full_name[package.len() + 1..] };
+        let default = local.replace('.', "_");
+        let Some(ext) = ext.filter(|e| options.has_extension(e)) else { return default };
+        let value = options.get_extension(&ext);
+        let name = value.as_message().map(|m| str_field(m, "graphql_name")).unwrap_or_default();
+        if name.is_empty() {
+            return default;
+        }
+        if !is_graphql_name(&name) {
+            let pos = self.pos(file, &[path, &[7]].concat());
+            self.error(
+                &pos,
+                None,
+                format!("`graphql_name: \"{name}\"` of {full_name} is not a valid GraphQL name"),
+                "use letters, digits and `_`, not starting with a digit or `__`",
+            );
+            return default;
+        }
+        name
     }
 
     fn field(&mut self, f: &FieldDescriptor, oneofs: &[String]) -> Field {
@@ -319,10 +364,19 @@ impl<'a> Lowerer<'a> {
                 deprecated: v.enum_value_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()),
             })
             .collect();
+        let graphql_name = self.graphql_type_name(
+            e.full_name(),
+            e.package_name(),
+            &e.options(),
+            self.ext_enum.clone(),
+            file.name(),
+            e.path(),
+        );
         package.enums.push(Enum {
             name: e.name().to_owned(),
             full_name: e.full_name().to_owned(),
             rust_path: names::type_path(e.full_name(), e.package_name(), e.package_name()),
+            graphql_name,
             values,
             docs: self.docs(file.name(), e.path()),
             span: self.pos(file.name(), e.path()).span,

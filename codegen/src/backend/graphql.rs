@@ -1,0 +1,377 @@
+//! The GraphQL schema (SDL) of the API, following DESIGN.md's "One data
+//! shape": field names are JSON names, int64 and uint64 are the string
+//! scalars `Int64` and `UInt64`, bytes `Bytes`, Timestamp `DateTime`, maps
+//! `{key, value}` entry lists, `Empty` results `Boolean`. Unary methods are
+//! Query or Mutation fields, server-streaming ones Subscription fields, with
+//! the request's fields as arguments. Checked with apollo-compiler.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use heck::ToLowerCamelCase;
+
+use crate::diagnostics::Error;
+use crate::model::*;
+
+/// The SDL, or `None` when no method is in the GraphQL schema.
+pub fn generate(api: &Api) -> Result<Option<String>, Error> {
+    let mut b = Builder::new(api);
+    let Some(sdl) = b.schema() else { return Ok(None) };
+    if !b.collisions.is_empty() {
+        return Err(Error::Schema(b.collisions));
+    }
+    if let Err(errors) = apollo_compiler::Schema::parse_and_validate(sdl.clone(), "schema.graphql") {
+        return Err(Error::Internal(format!("the generated GraphQL schema is invalid: {}", errors.errors)));
+    }
+    Ok(Some(sdl))
+}
+
+/// The scalars apigen adds, with what they carry.
+const SCALARS: &[(&str, &str)] = &[
+    ("Int64", "A 64-bit signed integer, as a string (numbers are accepted)."),
+    ("UInt64", "A 64-bit unsigned integer, as a string (numbers are accepted)."),
+    ("Bytes", "Bytes, base64-encoded."),
+    ("DateTime", "A point in time, RFC 3339 (google.protobuf.Timestamp)."),
+    ("Duration", "A duration in seconds with an `s` suffix, for example `1.5s` (google.protobuf.Duration)."),
+    ("FieldMask", "Comma-separated lowerCamelCase field paths (google.protobuf.FieldMask)."),
+    ("JSON", "Any JSON value (google.protobuf.Struct, Value, ListValue, Any)."),
+];
+
+struct Builder<'a> {
+    api: &'a Api,
+    messages: BTreeMap<&'a str, &'a Message>,
+    enums: BTreeMap<&'a str, &'a Enum>,
+    /// Object and input types still to write, by (full name, input?).
+    wanted: BTreeSet<(String, bool)>,
+    /// Map entry types: name → (key type, value type, input?).
+    entries: BTreeMap<String, (String, String, bool)>,
+    used_enums: BTreeSet<String>,
+    /// GraphQL type name → the protobuf type that took it.
+    claimed: BTreeMap<String, String>,
+    collisions: Vec<crate::diagnostics::Diagnostic>,
+}
+
+fn description(out: &mut String, docs: &[String], indent: &str) {
+    let text = docs.join("\n").trim().replace("\"\"\"", "\\\"\"\"");
+    if !text.is_empty() {
+        let _ = writeln!(
+            out,
+            "{indent}\"\"\"\n{}\n{indent}\"\"\"",
+            text.lines().map(|l| format!("{indent}{l}").trim_end().to_owned()).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+fn deprecated(yes: bool) -> &'static str {
+    if yes { " @deprecated" } else { "" }
+}
+
+impl<'a> Builder<'a> {
+    fn new(api: &'a Api) -> Builder<'a> {
+        Builder {
+            api,
+            messages: api.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect(),
+            enums: api.packages.iter().flat_map(|p| &p.enums).map(|e| (e.full_name.as_str(), e)).collect(),
+            wanted: BTreeSet::new(),
+            entries: BTreeMap::new(),
+            used_enums: BTreeSet::new(),
+            claimed: SCALARS.iter().map(|(n, _)| (n.to_string(), format!("the built-in {n}"))).collect(),
+            collisions: Vec::new(),
+        }
+    }
+
+    /// Records that `full_name` is the GraphQL type `name`; two protobuf
+    /// types with one GraphQL name are a schema error.
+    fn claim(&mut self, name: &str, full_name: &str, span: &Span) {
+        match self.claimed.get(name) {
+            Some(owner)
+                if owner != full_name
+                    && !self.collisions.iter().any(|d| d.message.contains(&format!("`{full_name}`"))) =>
+            {
+                let message = format!(
+                    "`{full_name}` and {} would both be the GraphQL type `{name}`",
+                    if owner.starts_with("the built-in") { owner.clone() } else { format!("`{owner}`") }
+                );
+                let help = "give one a distinct name: `option (apigen.message) = {graphql_name: \"OtherName\"};` (or `apigen.enum` for an enum)";
+                self.collisions.push(crate::diagnostics::Diagnostic::at(span, message, help));
+            }
+            Some(_) => {}
+            None => {
+                self.claimed.insert(name.to_owned(), full_name.to_owned());
+            }
+        }
+    }
+
+    /// The GraphQL type of a scalar or message, without list or non-null.
+    fn named_type(&mut self, ty: &FieldType, input: bool) -> String {
+        match ty {
+            FieldType::Double | FieldType::Float => "Float".into(),
+            FieldType::Int32 | FieldType::Sint32 | FieldType::Sfixed32 => "Int".into(),
+            // uint32 can exceed GraphQL's 32-bit Int.
+            FieldType::Uint32 | FieldType::Fixed32 => "Float".into(),
+            FieldType::Int64 | FieldType::Sint64 | FieldType::Sfixed64 => "Int64".into(),
+            FieldType::Uint64 | FieldType::Fixed64 => "UInt64".into(),
+            FieldType::Bool => "Boolean".into(),
+            FieldType::String => "String".into(),
+            FieldType::Bytes => "Bytes".into(),
+            FieldType::Enum(t) => match self.enums.get(t.full_name.as_str()).copied() {
+                Some(e) => {
+                    self.used_enums.insert(e.full_name.clone());
+                    self.claim(&e.graphql_name, &e.full_name, &e.span);
+                    e.graphql_name.clone()
+                }
+                None => "Int".into(),
+            },
+            FieldType::Message(t) => self.message_type(&t.full_name, input),
+        }
+    }
+
+    fn message_type(&mut self, full_name: &str, input: bool) -> String {
+        if let Some(wkt) = wkt_type(full_name) {
+            return wkt.to_owned();
+        }
+        match self.messages.get(full_name).copied() {
+            Some(m) => {
+                self.wanted.insert((full_name.to_owned(), input));
+                let name = if input { format!("{}Input", m.graphql_name) } else { m.graphql_name.clone() };
+                self.claim(&name, &m.full_name, &m.span);
+                name
+            }
+            None => "JSON".into(),
+        }
+    }
+
+    /// The full GraphQL type of a field.
+    fn field_type(&mut self, owner: &Message, field: &Field, input: bool) -> String {
+        let required = field.has(FieldBehavior::Required);
+        match &field.cardinality {
+            Cardinality::Repeated => {
+                let item = self.named_type(&field.ty, input);
+                if input { format!("[{item}!]") } else { format!("[{item}!]!") }
+            }
+            Cardinality::Map(key, value) => {
+                let key = self.named_type(key, input);
+                let value = self.named_type(value, input);
+                let name = format!(
+                    "{}_{}Entry{}",
+                    owner.graphql_name,
+                    upper_camel(&field.name),
+                    if input { "Input" } else { "" }
+                );
+                self.claim(&name, &format!("{}.{}", owner.full_name, field.name), &field.span);
+                self.entries.insert(name.clone(), (key, value, input));
+                if input { format!("[{name}!]") } else { format!("[{name}!]!") }
+            }
+            _ => {
+                let named = self.named_type(&field.ty, input);
+                // A wrapper type carries null; a REQUIRED field never does.
+                if required && field.oneof.is_none() { format!("{named}!") } else { named }
+            }
+        }
+    }
+
+    fn object(&mut self, message: &Message, input: bool) -> String {
+        let mut out = String::new();
+        description(&mut out, &message.docs, "");
+        let (keyword, name) = if input {
+            ("input", format!("{}Input", message.graphql_name))
+        } else {
+            ("type", message.graphql_name.clone())
+        };
+        let _ = writeln!(out, "{keyword} {name} {{");
+        let mut any = false;
+        for field in &message.fields {
+            if input && field.has(FieldBehavior::OutputOnly) {
+                continue;
+            }
+            if !input && field.has(FieldBehavior::InputOnly) {
+                continue;
+            }
+            any = true;
+            let ty = self.field_type(message, field, input);
+            let mut docs = field.docs.clone();
+            if let Some(i) = field.oneof {
+                let members: Vec<&str> =
+                    message.fields.iter().filter(|f| f.oneof == Some(i)).map(|f| f.json_name.as_str()).collect();
+                docs.push(format!(
+                    "Part of oneof `{}`: at most one of {} is set.",
+                    message.oneofs[i].name,
+                    members.join(", ")
+                ));
+            }
+            description(&mut out, &docs, "  ");
+            // Input fields cannot be deprecated in every GraphQL server; outputs can.
+            let dep = if input { "" } else { deprecated(field.deprecated) };
+            let _ = writeln!(out, "  {}: {ty}{dep}", field.json_name);
+        }
+        if !any {
+            // GraphQL types need a field; an empty message has none.
+            let _ = writeln!(out, "  \"Always null: the message has no fields.\"\n  _: Boolean");
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    fn arguments(&mut self, input: &str) -> String {
+        let Some(message) = self.messages.get(input).copied() else { return String::new() };
+        let mut args = Vec::new();
+        for field in &message.fields {
+            if field.has(FieldBehavior::OutputOnly) {
+                continue;
+            }
+            let ty = self.field_type(message, field, true);
+            args.push(format!("{}: {ty}", field.json_name));
+        }
+        if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) }
+    }
+
+    fn operations(&mut self) -> [(GraphqlOperation, Vec<String>); 3] {
+        let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
+        let services: Vec<&Service> = self.api.packages.iter().flat_map(|p| &p.services).collect();
+        for s in services.iter().filter(|s| !s.excluded.contains(&Protocol::Graphql)) {
+            for m in s.methods.iter().filter(|m| m.graphql.is_some()) {
+                *by_name.entry(m.name.to_lower_camel_case()).or_default() += 1;
+            }
+        }
+        let mut ops = [
+            (GraphqlOperation::Query, Vec::new()),
+            (GraphqlOperation::Mutation, Vec::new()),
+            (GraphqlOperation::Subscription, Vec::new()),
+        ];
+        for s in services.iter().filter(|s| !s.excluded.contains(&Protocol::Graphql)) {
+            for m in &s.methods {
+                let Some(kind) = m.graphql else { continue };
+                let name = graphql_field_name(s, m, &by_name);
+                let args = self.arguments(&m.input.full_name);
+                let ty = if m.output.full_name == "google.protobuf.Empty" {
+                    "Boolean".to_owned()
+                } else {
+                    format!("{}!", self.message_type(&m.output.full_name, false))
+                };
+                let mut field = String::new();
+                description(&mut field, &m.docs, "  ");
+                let _ = write!(field, "  {name}{args}: {ty}{}", deprecated(m.deprecated || s.deprecated));
+                if let Some((_, fields)) = ops.iter_mut().find(|(k, _)| *k == kind) {
+                    fields.push(field);
+                }
+            }
+        }
+        ops
+    }
+
+    fn schema(&mut self) -> Option<String> {
+        let ops = self.operations();
+        if ops.iter().all(|(_, f)| f.is_empty()) {
+            return None;
+        }
+        let mut out = format!(
+            "# @generated by apigen {} from {}. Do not edit.\n\n",
+            env!("CARGO_PKG_VERSION"),
+            self.api.roots.join(", ")
+        );
+        // Root types are `Query`, `Mutation` and `Subscription` unless a
+        // message already has the name (pubsub's Subscription); then `…Root`.
+        let mut roots = Vec::new();
+        let mut root_text = String::new();
+        for (kind, fields) in &ops {
+            let (field, base) = match kind {
+                GraphqlOperation::Query => ("query", "Query"),
+                GraphqlOperation::Mutation => ("mutation", "Mutation"),
+                GraphqlOperation::Subscription => ("subscription", "Subscription"),
+            };
+            let taken = self.messages.values().any(|m| m.graphql_name == base)
+                || self.enums.values().any(|e| e.graphql_name == base);
+            let name = if taken { format!("{base}Root") } else { base.to_owned() };
+            if fields.is_empty() {
+                if *kind == GraphqlOperation::Query {
+                    // A schema needs a Query type.
+                    let _ = writeln!(
+                        root_text,
+                        "type {name} {{\n  \"Always true: this API has no query methods.\"\n  _ping: Boolean!\n}}\n"
+                    );
+                    roots.push((field, name));
+                }
+                continue;
+            }
+            let _ = writeln!(root_text, "type {name} {{\n{}\n}}\n", fields.join("\n"));
+            roots.push((field, name));
+        }
+        if roots.iter().any(|(_, n)| n.ends_with("Root")) {
+            let entries: Vec<String> = roots.iter().map(|(f, n)| format!("  {f}: {n}")).collect();
+            let _ = writeln!(out, "schema {{\n{}\n}}\n", entries.join("\n"));
+        }
+        out.push_str(&root_text);
+        let mut types = BTreeMap::new();
+        while let Some((full_name, input)) = self.wanted.pop_first() {
+            let Some(m) = self.messages.get(full_name.as_str()).copied() else { continue };
+            let key = if input { format!("{}Input", m.graphql_name) } else { m.graphql_name.clone() };
+            if let std::collections::btree_map::Entry::Vacant(slot) = types.entry(key) {
+                slot.insert(self.object(m, input));
+            }
+        }
+        for (name, (key, value, input)) in std::mem::take(&mut self.entries) {
+            let keyword = if input { "input" } else { "type" };
+            types.insert(
+                name.clone(),
+                format!("\"A map entry.\"\n{keyword} {name} {{\n  key: {key}!\n  value: {value}!\n}}\n"),
+            );
+        }
+        for full_name in std::mem::take(&mut self.used_enums) {
+            let Some(e) = self.enums.get(full_name.as_str()).copied() else { continue };
+            let mut text = String::new();
+            description(&mut text, &e.docs, "");
+            let _ = writeln!(text, "enum {} {{", e.graphql_name);
+            let mut seen = BTreeSet::new();
+            for v in e.values.iter().filter(|v| seen.insert(v.number)) {
+                description(&mut text, &v.docs, "  ");
+                let _ = writeln!(text, "  {}{}", v.name, deprecated(v.deprecated));
+            }
+            text.push_str("}\n");
+            types.insert(e.graphql_name.clone(), text);
+        }
+        for text in types.values() {
+            out.push_str(text);
+            out.push('\n');
+        }
+        for (name, doc) in SCALARS {
+            let _ = writeln!(out, "\"{doc}\"\nscalar {name}\n");
+        }
+        Some(out.trim_end().to_owned() + "\n")
+    }
+}
+
+/// The field name of a method: the `graphql.name` option, else its
+/// lowerCamelCase name, prefixed with its service's when two services share it.
+pub fn graphql_field_name(s: &Service, m: &Method, counts: &BTreeMap<String, usize>) -> String {
+    if let Some(name) = &m.graphql_name {
+        return name.clone();
+    }
+    let plain = m.name.to_lower_camel_case();
+    if counts.get(&plain).copied().unwrap_or(0) > 1 {
+        format!("{}{}", s.name.to_lower_camel_case(), upper_camel(&m.name))
+    } else {
+        plain
+    }
+}
+
+fn upper_camel(s: &str) -> String {
+    heck::ToUpperCamelCase::to_upper_camel_case(s)
+}
+
+fn wkt_type(full_name: &str) -> Option<&'static str> {
+    Some(match full_name.strip_prefix("google.protobuf.")? {
+        "Timestamp" => "DateTime",
+        "Duration" => "Duration",
+        "FieldMask" => "FieldMask",
+        "Struct" | "Value" | "ListValue" | "Any" => "JSON",
+        "Empty" => "Boolean",
+        "StringValue" => "String",
+        "BytesValue" => "Bytes",
+        "BoolValue" => "Boolean",
+        "DoubleValue" | "FloatValue" | "UInt32Value" => "Float",
+        "Int32Value" => "Int",
+        "Int64Value" => "Int64",
+        "UInt64Value" => "UInt64",
+        _ => return None,
+    })
+}
