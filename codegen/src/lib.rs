@@ -46,6 +46,7 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
     let api = lower::lower(&compiled)?;
     let mut code = backend::types::generate(&compiled, &api)?;
     let rules = backend::input::Rules::new(&api);
+    let graphql_names = backend::graphql::field_names(&api);
     let messages: backend::service::Messages =
         api.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect();
     for package in &api.packages {
@@ -53,16 +54,17 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
         body.push_str(&backend::input::generate(package, &rules));
         if !package.services.is_empty() {
             body.push_str(&backend::descriptor::generate(&compiled, package));
-            body.push_str(&backend::service::generate(package, &messages)?);
+            body.push_str(&backend::service::generate(package, &messages, &graphql_names)?);
         }
     }
     let openapi = backend::openapi::generate(&api)?;
-    let mut files = output::assemble(&api, code, openapi.is_some())?;
+    let sdl = backend::graphql::generate(&api)?;
+    let mut files = output::assemble(&api, code, openapi.is_some(), sdl.is_some())?;
     if let Some((json, yaml)) = openapi {
         files.0.insert("openapi.json".to_owned(), json);
         files.0.insert("openapi.yaml".to_owned(), yaml);
     }
-    if let Some(sdl) = backend::graphql::generate(&api)? {
+    if let Some(sdl) = sdl {
         files.0.insert("schema.graphql".to_owned(), sdl);
     }
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();

@@ -38,7 +38,7 @@ pub fn package_file(package: &str) -> String {
 }
 
 /// Assembles per-package code and the `mod.rs` that ties it together.
-pub fn assemble(api: &Api, mut code: BTreeMap<String, String>, openapi: bool) -> Result<Files, Error> {
+pub fn assemble(api: &Api, mut code: BTreeMap<String, String>, openapi: bool, graphql: bool) -> Result<Files, Error> {
     let mut files = BTreeMap::new();
     // The module tree: package `a.b` lives in `pub mod a { pub mod b { .. } }`.
     #[derive(Default)]
@@ -76,6 +76,9 @@ pub fn assemble(api: &Api, mut code: BTreeMap<String, String>, openapi: bool) ->
     let mut mod_rs = String::new();
     if openapi {
         mod_rs.push_str("#[doc = \" The OpenAPI 3.0.3 document of the REST bindings, served at `/openapi.json`.\"]\npub const OPENAPI_JSON: &str = include_str!(\"openapi.json\");\n");
+    }
+    if graphql {
+        mod_rs.push_str("#[doc = \" The GraphQL schema (SDL), served at `/graphql/schema.graphql`.\"]\npub const GRAPHQL_SDL: &str = include_str!(\"schema.graphql\");\n");
     }
     render(&root, &mut mod_rs);
     files.insert("mod.rs".to_owned(), format!("{}{}", header(&api.roots), format_rust(&mod_rs)?));

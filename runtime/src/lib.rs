@@ -16,6 +16,7 @@ pub mod auth;
 pub mod context;
 pub mod dispatch;
 pub mod fanout;
+pub mod graphql;
 pub mod grpc;
 pub mod input;
 pub mod message;

@@ -109,6 +109,7 @@ pub struct Server {
     authenticator: Option<Arc<dyn Authenticator>>,
     max_message_size: usize,
     default_timeout: Option<Duration>,
+    graphql: crate::graphql::Limits,
 }
 
 impl Default for Server {
@@ -131,6 +132,7 @@ impl Server {
             authenticator: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             default_timeout: None,
+            graphql: crate::graphql::Limits::default(),
         }
     }
 
@@ -149,6 +151,12 @@ impl Server {
     /// The largest message accepted or sent, in bytes (default 4 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Server {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// GraphQL's depth, complexity and size limits and introspection.
+    pub fn graphql_limits(mut self, limits: crate::graphql::Limits) -> Server {
+        self.graphql = limits;
         self
     }
 
@@ -247,7 +255,9 @@ impl Server {
         ));
         let max_body = self.max_message_size;
         let openapi = openapi_document(&self.services);
+        let graphql = self.graphql_routes()?;
         let router = axum::Router::new()
+            .merge(graphql)
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route(
                 "/openapi.json",
@@ -300,6 +310,143 @@ impl Server {
             .layer(tower::ServiceBuilder::new().layer(tower_http::trace::TraceLayer::new_for_http()).layer(cors()));
         Ok((health, router))
     }
+}
+
+impl Server {
+    /// `/graphql` (POST, and GET for queries or GraphiQL), `/graphql/ws`
+    /// (graphql-transport-ws) and `/graphql/schema.graphql`, when the
+    /// services have a GraphQL schema.
+    fn graphql_routes(&self) -> std::io::Result<axum::Router> {
+        use axum::extract::{Query, WebSocketUpgrade};
+        use axum::response::{Html, IntoResponse};
+
+        let mut sdls: Vec<&'static str> =
+            self.services.iter().map(|s| s.info().graphql).filter(|s| !s.is_empty()).collect();
+        sdls.sort();
+        sdls.dedup();
+        let Some(sdl) = sdls.first().copied() else { return Ok(axum::Router::new()) };
+        if sdls.len() > 1 {
+            tracing::warn!("services come from {} generation runs; GraphQL serves the first one's schema", sdls.len());
+        }
+        let limits = self.graphql;
+        let schema = crate::graphql::schema(sdl, &self.services, limits)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let auth = self.authenticator.clone();
+        let execute = {
+            let (schema, auth) = (schema.clone(), auth.clone());
+            move |headers: http::HeaderMap, request: Result<async_graphql::Request, String>| {
+                let (schema, auth) = (schema.clone(), auth.clone());
+                async move {
+                    let request = match request {
+                        Ok(r) => r,
+                        Err(message) => {
+                            return graphql_error(http::StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &message);
+                        }
+                    };
+                    if request.query.len() > limits.max_query_bytes {
+                        let message = format!("the query is larger than {} bytes", limits.max_query_bytes);
+                        return graphql_error(http::StatusCode::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED", &message);
+                    }
+                    let identity = match &auth {
+                        Some(a) => match a.authenticate(&headers).await {
+                            Ok(i) => Some(i),
+                            Err(s) => {
+                                return graphql_error(http::StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", s.message());
+                            }
+                        },
+                        None => None,
+                    };
+                    let caller = crate::graphql::Caller { headers, identity };
+                    let response = schema.execute(request.data(caller)).await;
+                    axum::Json(response).into_response()
+                }
+            }
+        };
+        let post = {
+            let execute = execute.clone();
+            move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let request = serde_json::from_slice::<async_graphql::Request>(&body)
+                    .map_err(|e| format!("not a GraphQL request: {e}"));
+                execute(headers, request)
+            }
+        };
+        let get = move |headers: http::HeaderMap, Query(params): Query<std::collections::HashMap<String, String>>| {
+            let execute = execute.clone();
+            async move {
+                let Some(query) = params.get("query").cloned() else {
+                    let page = async_graphql::http::GraphiQLSource::build()
+                        .endpoint("/graphql")
+                        .subscription_endpoint("/graphql/ws")
+                        .finish();
+                    return Html(page).into_response();
+                };
+                let mut request = async_graphql::Request::new(query);
+                if let Some(name) = params.get("operationName") {
+                    request = request.operation_name(name.clone());
+                }
+                if let Some(vars) = params.get("variables").and_then(|v| serde_json::from_str(v).ok()) {
+                    request = request.variables(async_graphql::Variables::from_json(vars));
+                }
+                // GET never changes anything: mutations must be POSTed.
+                if request.query.trim_start().starts_with("mutation") {
+                    return graphql_error(
+                        http::StatusCode::METHOD_NOT_ALLOWED,
+                        "INVALID_ARGUMENT",
+                        "send mutations with POST",
+                    );
+                }
+                execute(headers, Ok(request)).await
+            }
+        };
+        let ws = {
+            let (schema, auth) = (schema.clone(), auth.clone());
+            move |headers: http::HeaderMap, protocol: async_graphql_axum::GraphQLProtocol, upgrade: WebSocketUpgrade| {
+                let (schema, auth) = (schema.clone(), auth.clone());
+                async move {
+                    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+                        async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+                            .on_connection_init(move |payload| async move {
+                                // Credentials come in the upgrade's headers or in
+                                // connection_init's payload (browsers cannot set headers).
+                                let mut metadata = headers.clone();
+                                if let Some(token) = payload.get("authorization").and_then(|v| v.as_str()) {
+                                    if let Ok(v) = http::HeaderValue::from_str(token) {
+                                        metadata.insert(http::header::AUTHORIZATION, v);
+                                    }
+                                }
+                                let identity = match &auth {
+                                    Some(a) => Some(
+                                        a.authenticate(&metadata)
+                                            .await
+                                            .map_err(|s| async_graphql::Error::new(s.message().to_owned()))?,
+                                    ),
+                                    None => None,
+                                };
+                                let mut data = async_graphql::Data::default();
+                                data.insert(crate::graphql::Caller { headers: metadata, identity });
+                                Ok(data)
+                            })
+                            .serve()
+                    })
+                }
+            }
+        };
+        Ok(axum::Router::new()
+            .route("/graphql", axum::routing::post(post).get(get))
+            .route("/graphql/ws", axum::routing::get(ws))
+            .route(
+                "/graphql/schema.graphql",
+                axum::routing::get(move || async move {
+                    ([(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], sdl)
+                }),
+            ))
+    }
+}
+
+fn graphql_error(status: http::StatusCode, code: &str, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
+    (status, axum::Json(body)).into_response()
 }
 
 /// The API reference page: renders `/openapi.json` with no network access.

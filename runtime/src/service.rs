@@ -29,6 +29,8 @@ pub struct MethodInfo {
     pub no_side_effects: bool,
     /// The `google.api.http` bindings, the primary one first.
     pub http: &'static [crate::rest::HttpRule],
+    /// The method's GraphQL field name; empty when it is not in the schema.
+    pub graphql: &'static str,
     /// Protocols that do not serve this method (`apigen.method`/`apigen.service` `exclude`).
     pub excluded: &'static [crate::Protocol],
     /// Serves the method over gRPC (`apigen_runtime::grpc::handler::<Request>`).
@@ -52,6 +54,8 @@ pub struct ServiceInfo {
     pub file_descriptor_set: &'static [u8],
     /// The OpenAPI document of the generation run the service came from.
     pub openapi: &'static str,
+    /// The GraphQL schema (SDL) of that generation run; empty without one.
+    pub graphql: &'static str,
 }
 
 impl MethodInfo {

@@ -23,6 +23,7 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
             output: "{{ m.output }}",
             no_side_effects: {{ m.no_side_effects }},
             http: {{ m.http }},
+            graphql: "{{ m.graphql }}",
             excluded: {{ m.excluded }},
             grpc: ::apigen_runtime::grpc::handler::<{{ m.input_rust }}>,
         },
@@ -30,6 +31,7 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
     ],
     file_descriptor_set: FILE_DESCRIPTOR_SET,
     openapi: {{ s.openapi }},
+    graphql: {{ s.graphql }},
 };
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]

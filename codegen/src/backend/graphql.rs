@@ -164,8 +164,13 @@ impl<'a> Builder<'a> {
             }
             _ => {
                 let named = self.named_type(&field.ty, input);
-                // A wrapper type carries null; a REQUIRED field never does.
-                if required && field.oneof.is_none() { format!("{named}!") } else { named }
+                // Outputs: a proto3 scalar without presence always has a value
+                // (its default). Inputs: only REQUIRED fields must be given.
+                let always = !input
+                    && field.cardinality == Cardinality::Singular
+                    && field.oneof.is_none()
+                    && !matches!(field.ty, FieldType::Message(_));
+                if (required || always) && field.oneof.is_none() { format!("{named}!") } else { named }
             }
         }
     }
@@ -338,6 +343,21 @@ impl<'a> Builder<'a> {
         }
         Some(out.trim_end().to_owned() + "\n")
     }
+}
+
+/// The GraphQL field name of every method in the schema, by (service, method).
+pub fn field_names(api: &Api) -> BTreeMap<(String, String), String> {
+    let services: Vec<&Service> =
+        api.packages.iter().flat_map(|p| &p.services).filter(|s| !s.excluded.contains(&Protocol::Graphql)).collect();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for m in services.iter().flat_map(|s| &s.methods).filter(|m| m.graphql.is_some()) {
+        *counts.entry(m.name.to_lower_camel_case()).or_default() += 1;
+    }
+    services
+        .iter()
+        .flat_map(|s| s.methods.iter().filter(|m| m.graphql.is_some()).map(move |m| (*s, m)))
+        .map(|(s, m)| ((s.full_name.clone(), m.name.clone()), graphql_field_name(s, m, &counts)))
+        .collect()
 }
 
 /// The field name of a method: the `graphql.name` option, else its

@@ -24,6 +24,7 @@ struct ServiceView {
     client_name: String,
     rest_client_name: String,
     openapi: String,
+    graphql: String,
     methods: Vec<MethodView>,
 }
 
@@ -45,6 +46,8 @@ struct MethodView {
     excluded: String,
     /// Whether the REST client has this method.
     rest: bool,
+    /// The GraphQL field name; empty when not in the schema.
+    graphql: String,
 }
 
 /// The protocols that do not serve a method, as `apigen_runtime::Protocol`s.
@@ -167,7 +170,11 @@ fn http_rules(method: &Method, messages: &Messages) -> String {
 }
 
 /// The service code of one package; empty when it has no services.
-pub fn generate(package: &Package, messages: &Messages) -> Result<String, Error> {
+pub fn generate(
+    package: &Package,
+    messages: &Messages,
+    graphql_names: &std::collections::BTreeMap<(String, String), String>,
+) -> Result<String, Error> {
     if package.services.is_empty() {
         return Ok(String::new());
     }
@@ -190,6 +197,11 @@ pub fn generate(package: &Package, messages: &Messages) -> Result<String, Error>
                 rest_client_name: s.rest_client_name.clone(),
                 // The document sits at the root of the generated module tree.
                 openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
+                graphql: if graphql_names.is_empty() {
+                    "\"\"".to_owned()
+                } else {
+                    format!("{}GRAPHQL_SDL", "super::".repeat(crate::lower::names::package_module(&package.name).len()))
+                },
                 methods: s
                     .methods
                     .iter()
@@ -229,6 +241,7 @@ pub fn generate(package: &Package, messages: &Messages) -> Result<String, Error>
                             },
                             client_arg: if streams_in { "requests" } else { "request" },
                             http: http_rules(m, messages),
+                            graphql: graphql_names.get(&(s.full_name.clone(), m.name.clone())).cloned().unwrap_or_default(),
                             excluded: excluded(&s.excluded, &m.excluded),
                             rest: m.kind == MethodKind::Unary
                                 && !m.http.is_empty()

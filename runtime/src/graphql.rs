@@ -1,0 +1,368 @@
+//! GraphQL on async-graphql's dynamic schema, built at start-up from the SDL
+//! apigen generated, so the served schema is the generated file and no
+//! per-type GraphQL code is compiled. Values travel as proto3 JSON: object
+//! fields read JSON names, map entry lists and `Empty` results are converted
+//! here, and every call goes through the same dispatch as other protocols.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar, Schema,
+    SubscriptionField, SubscriptionFieldFuture, TypeRef,
+};
+use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
+use async_graphql::{ErrorExtensions, Name};
+use futures_util::StreamExt;
+use serde_json::Value as Json;
+
+use crate::dispatch::{Call, Input, Output, Payload};
+use crate::service::ServiceDef;
+use crate::{Context, Identity, Protocol, Status};
+
+/// Limits that keep expensive queries away.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The deepest selection allowed (default 16).
+    pub max_depth: usize,
+    /// The highest complexity, one per field through lists (default 2,000).
+    pub max_complexity: usize,
+    /// The largest query document in bytes (default 64 KiB).
+    pub max_query_bytes: usize,
+    /// Whether introspection queries are answered (default yes).
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 16, max_complexity: 2000, max_query_bytes: 64 * 1024, introspection: true }
+    }
+}
+
+/// The headers and identity of the HTTP request a GraphQL operation came in.
+#[derive(Clone, Default)]
+pub(crate) struct Caller {
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) identity: Option<Identity>,
+}
+
+/// The error a failed call becomes: its message, `extensions.code` the gRPC code name.
+fn error(status: Status) -> async_graphql::Error {
+    let code = status.code().as_str().to_ascii_uppercase();
+    async_graphql::Error::new(status.message().to_owned()).extend_with(|_, e| e.set("code", code.clone()))
+}
+
+type Types = Arc<HashMap<String, TypeKind>>;
+
+fn type_ref(ty: &Type) -> TypeRef {
+    let base = match &ty.base {
+        BaseType::Named(name) => TypeRef::named(name.to_string()),
+        BaseType::List(inner) => TypeRef::List(Box::new(type_ref(inner))),
+    };
+    if ty.nullable { base } else { TypeRef::NonNull(Box::new(base)) }
+}
+
+/// Whether `name` is a map entry type (`…Entry` with `key` and `value`).
+fn is_entry(types: &Types, name: &str) -> bool {
+    let fields: Vec<String> = match types.get(name) {
+        Some(TypeKind::Object(o)) => o.fields.iter().map(|f| f.node.name.node.to_string()).collect(),
+        Some(TypeKind::InputObject(o)) => o.fields.iter().map(|f| f.node.name.node.to_string()).collect(),
+        _ => return false,
+    };
+    (name.ends_with("Entry") || name.ends_with("EntryInput")) && fields == ["key", "value"]
+}
+
+/// The value a non-null field has when proto3 JSON leaves it out.
+fn default_for(types: &Types, name: &str) -> Json {
+    match name {
+        "String" | "Bytes" => Json::from(""),
+        "Int" | "Float" => Json::from(0),
+        "Boolean" => Json::from(false),
+        "Int64" | "UInt64" => Json::from("0"),
+        _ => match types.get(name) {
+            Some(TypeKind::Enum(e)) => {
+                e.values.first().map(|v| Json::from(v.node.value.node.to_string())).unwrap_or(Json::Null)
+            }
+            Some(TypeKind::Object(_)) => Json::Object(Default::default()),
+            _ => Json::Null,
+        },
+    }
+}
+
+/// A proto3-JSON value as the field value of GraphQL type `ty`.
+fn output(types: &Types, value: Option<&Json>, ty: &Type) -> Option<FieldValue<'static>> {
+    let value = value.filter(|v| !v.is_null());
+    match &ty.base {
+        BaseType::List(inner) => {
+            let items: Vec<Json> = match value {
+                Some(Json::Array(items)) => items.clone(),
+                // Maps travel as `{key, value}` entry lists.
+                Some(Json::Object(map)) => map.iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect(),
+                _ => Vec::new(),
+            };
+            Some(FieldValue::list(items.iter().map(|v| output(types, Some(v), inner).unwrap_or(FieldValue::NULL))))
+        }
+        BaseType::Named(name) => {
+            let value = match value {
+                Some(v) => v.clone(),
+                None if !ty.nullable => default_for(types, name),
+                None => return None,
+            };
+            match types.get(name.as_str()) {
+                Some(TypeKind::Object(_)) => Some(FieldValue::owned_any(value)),
+                Some(TypeKind::Enum(_)) => match value {
+                    Json::String(s) => Some(FieldValue::value(async_graphql::Value::Enum(Name::new(s)))),
+                    _ => None,
+                },
+                _ => async_graphql::Value::from_json(value).ok().map(FieldValue::value),
+            }
+        }
+    }
+}
+
+/// GraphQL arguments or input fields as proto3 JSON: entry lists back into
+/// maps, following the input types.
+fn input(types: &Types, value: Json, ty: &Type) -> Json {
+    match (&ty.base, value) {
+        (BaseType::List(inner), Json::Array(items)) => {
+            if let BaseType::Named(name) = &inner.base {
+                if is_entry(types, name) {
+                    let map = items
+                        .into_iter()
+                        .filter_map(|e| {
+                            let key = match e.get("key")? {
+                                Json::String(s) => s.clone(),
+                                other => other.to_string(),
+                            };
+                            Some((key, e.get("value").cloned().unwrap_or(Json::Null)))
+                        })
+                        .collect();
+                    return Json::Object(map);
+                }
+            }
+            Json::Array(items.into_iter().map(|v| input(types, v, inner)).collect())
+        }
+        (BaseType::Named(name), Json::Object(fields)) => match types.get(name.as_str()) {
+            Some(TypeKind::InputObject(o)) => Json::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let field_ty =
+                            o.fields.iter().find(|f| f.node.name.node.as_str() == k).map(|f| f.node.ty.node.clone());
+                        let v = match field_ty {
+                            Some(t) => input(types, v, &t),
+                            None => v,
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            _ => Json::Object(fields),
+        },
+        (_, other) => other,
+    }
+}
+
+struct Method {
+    service: ServiceDef,
+    index: usize,
+}
+
+fn request(ctx: &ResolverContext<'_>, args: &[(String, Type)], types: &Types) -> Json {
+    let mut object = serde_json::Map::new();
+    for (name, ty) in args {
+        if let Some(v) = ctx.args.get(name) {
+            let json = v.as_value().clone().into_json().unwrap_or(Json::Null);
+            if !json.is_null() {
+                object.insert(name.clone(), input(types, json, ty));
+            }
+        }
+    }
+    Json::Object(object)
+}
+
+fn call_context(ctx: &ResolverContext<'_>) -> Context {
+    let caller = ctx.data_opt::<Caller>().cloned().unwrap_or_default();
+    Context::new(Protocol::Graphql).with_metadata(caller.headers).with_identity(caller.identity)
+}
+
+/// Builds the schema from `sdl` for `services`. Fails when the SDL does not
+/// parse or the schema is inconsistent (a bug in apigen).
+pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Result<Schema, String> {
+    let doc =
+        async_graphql::parser::parse_schema(sdl).map_err(|e| format!("the GraphQL schema does not parse: {e}"))?;
+    let mut methods = HashMap::new();
+    for s in services {
+        for (i, m) in s.info().methods.iter().enumerate() {
+            if !m.graphql.is_empty() && m.serves(Protocol::Graphql) {
+                methods.insert(m.graphql.to_owned(), Arc::new(Method { service: s.clone(), index: i }));
+            }
+        }
+    }
+    let (mut query, mut mutation, mut subscription) =
+        ("Query".to_owned(), "Mutation".to_owned(), "Subscription".to_owned());
+    let mut defs = Vec::new();
+    for def in doc.definitions {
+        match def {
+            TypeSystemDefinition::Schema(s) => {
+                if let Some(q) = &s.node.query {
+                    query = q.node.to_string();
+                }
+                if let Some(m) = &s.node.mutation {
+                    mutation = m.node.to_string();
+                }
+                if let Some(m) = &s.node.subscription {
+                    subscription = m.node.to_string();
+                }
+            }
+            TypeSystemDefinition::Type(t) => defs.push(t.node),
+            TypeSystemDefinition::Directive(_) => {}
+        }
+    }
+    let types: Types = Arc::new(defs.iter().map(|d| (d.name.node.to_string(), d.kind.clone())).collect());
+    let has = |name: &str| types.contains_key(name);
+    let mut builder = Schema::build(
+        &query,
+        has(&mutation).then_some(mutation.as_str()),
+        has(&subscription).then_some(subscription.as_str()),
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    for def in &defs {
+        let name = def.name.node.to_string();
+        let description = def.description.as_ref().map(|d| d.node.clone());
+        match &def.kind {
+            TypeKind::Scalar => {
+                let mut s = Scalar::new(&name);
+                if let Some(d) = description {
+                    s = s.description(d);
+                }
+                builder = builder.register(s);
+            }
+            TypeKind::Enum(e) => {
+                let mut en = Enum::new(&name).items(e.values.iter().map(|v| v.node.value.node.to_string()));
+                if let Some(d) = description {
+                    en = en.description(d);
+                }
+                builder = builder.register(en);
+            }
+            TypeKind::InputObject(o) => {
+                let mut obj = InputObject::new(&name);
+                for f in &o.fields {
+                    obj = obj.field(InputValue::new(f.node.name.node.to_string(), type_ref(&f.node.ty.node)));
+                }
+                if let Some(d) = description {
+                    obj = obj.description(d);
+                }
+                builder = builder.register(obj);
+            }
+            TypeKind::Object(o) if name == subscription => {
+                let mut root = async_graphql::dynamic::Subscription::new(&name);
+                for f in &o.fields {
+                    let field = f.node.name.node.to_string();
+                    let Some(method) = methods.get(&field).cloned() else { continue };
+                    let ty = f.node.ty.node.clone();
+                    let args: Vec<(String, Type)> = f
+                        .node
+                        .arguments
+                        .iter()
+                        .map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone()))
+                        .collect();
+                    let (types, args2) = (Arc::clone(&types), args.clone());
+                    let mut sf = SubscriptionField::new(&field, type_ref(&ty), move |ctx| {
+                        let (method, types, ty) = (Arc::clone(&method), Arc::clone(&types), ty.clone());
+                        let json = request(&ctx, &args2, &types);
+                        let call_ctx = call_context(&ctx);
+                        SubscriptionFieldFuture::new(async move {
+                            let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
+                            let call = Call { ctx: call_ctx, input: Input::Single(payload) };
+                            let result = method.service.call(method.index, call).await.map_err(error)?;
+                            let Output::Stream(stream) = result else {
+                                return Err(error(Status::internal("a subscription's method returned one message")));
+                            };
+                            Ok(stream.map(move |item| {
+                                let message = item.map_err(error)?;
+                                let json = message.to_json_value().map_err(error)?;
+                                output(&types, Some(&json), &ty)
+                                    .ok_or_else(|| async_graphql::Error::new("an event could not be written"))
+                            }))
+                        })
+                    });
+                    for (a, t) in &args {
+                        sf = sf.argument(InputValue::new(a, type_ref(t)));
+                    }
+                    root = root.field(sf);
+                }
+                builder = builder.register(root);
+            }
+            TypeKind::Object(o) => {
+                let root = name == query || name == mutation;
+                let mut obj = Object::new(&name);
+                for f in &o.fields {
+                    let field = f.node.name.node.to_string();
+                    let ty = f.node.ty.node.clone();
+                    let types = Arc::clone(&types);
+                    let mut gf = match (root, methods.get(&field).cloned()) {
+                        (true, Some(method)) => {
+                            let args: Vec<(String, Type)> = f
+                                .node
+                                .arguments
+                                .iter()
+                                .map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone()))
+                                .collect();
+                            let mut gf = Field::new(&field, type_ref(&ty), {
+                                let args = args.clone();
+                                move |ctx| {
+                                    let (method, types, ty) = (Arc::clone(&method), Arc::clone(&types), ty.clone());
+                                    let json = request(&ctx, &args, &types);
+                                    let call_ctx = call_context(&ctx);
+                                    FieldFuture::new(async move {
+                                        let payload =
+                                            Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
+                                        let call = Call { ctx: call_ctx, input: Input::Single(payload) };
+                                        let Output::Single(message) =
+                                            method.service.call(method.index, call).await.map_err(error)?
+                                        else {
+                                            return Err(error(Status::internal("a unary method returned a stream")));
+                                        };
+                                        // `Empty` results are `Boolean`: true on success.
+                                        if matches!(&ty.base, BaseType::Named(n) if n.as_str() == "Boolean") {
+                                            return Ok(Some(FieldValue::value(true)));
+                                        }
+                                        let json = message.to_json_value().map_err(error)?;
+                                        Ok(output(&types, Some(&json), &ty))
+                                    })
+                                }
+                            });
+                            for (a, t) in &args {
+                                gf = gf.argument(InputValue::new(a, type_ref(t)));
+                            }
+                            gf
+                        }
+                        (true, None) => {
+                            Field::new(&field, type_ref(&ty), |_| FieldFuture::from_value(Some(true.into())))
+                        }
+                        (false, _) => Field::new(&field, type_ref(&ty), move |ctx| {
+                            let parent = ctx.parent_value.downcast_ref::<Json>();
+                            let value = parent.and_then(|p| p.get(ctx.field().name()));
+                            FieldFuture::Value(output(&types, value, &ty))
+                        }),
+                    };
+                    if let Some(d) = &f.node.description {
+                        gf = gf.description(d.node.clone());
+                    }
+                    obj = obj.field(gf);
+                }
+                if let Some(d) = description {
+                    obj = obj.description(d);
+                }
+                builder = builder.register(obj);
+            }
+            TypeKind::Interface(_) | TypeKind::Union(_) => {}
+        }
+    }
+    builder.finish().map_err(|e| format!("the GraphQL schema is inconsistent: {e}"))
+}
