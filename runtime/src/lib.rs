@@ -17,6 +17,7 @@ pub mod context;
 pub mod dispatch;
 pub mod fanout;
 pub mod graphql;
+pub mod graphql_client;
 pub mod grpc;
 pub mod input;
 pub mod message;

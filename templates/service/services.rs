@@ -97,4 +97,35 @@ impl {{ s.rest_client_name }} {
     }
 {% endif %}{% endfor %}
 }
+{% if !s.graphql_client_name.is_empty() %}
+
+#[doc = " A typed GraphQL client of `{{ s.full_name }}`: its queries and mutations, each reading every field of the result."]
+#[derive(Debug, Clone)]
+pub struct {{ s.graphql_client_name }} {
+    inner: ::apigen_runtime::graphql_client::Client,
+}
+
+impl {{ s.graphql_client_name }} {
+    #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self { inner: ::apigen_runtime::graphql_client::Client::new(base_url, {{ s.graphql }}) }
+    }
+
+    #[doc = " Headers sent with every call, for example `authorization`."]
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+
+    #[doc = " Runs any GraphQL document and returns its `data`."]
+    pub async fn raw(&self, query: &str, variables: ::apigen_runtime::serde_json::Value) -> ::apigen_runtime::Result<::apigen_runtime::serde_json::Value> {
+        self.inner.raw(query, variables).await
+    }
+{% for m in s.methods %}{% if m.graphql_call %}
+    {{ m.docs }}
+    pub async fn {{ m.rust_name }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
+        self.inner.call("{{ m.graphql }}", &request).await
+    }
+{% endif %}{% endfor %}
+}
+{% endif %}
 {% endfor %}

@@ -25,6 +25,8 @@ struct ServiceView {
     rest_client_name: String,
     openapi: String,
     graphql: String,
+    /// Empty when no method of the service is a query or mutation.
+    graphql_client_name: String,
     methods: Vec<MethodView>,
 }
 
@@ -48,6 +50,8 @@ struct MethodView {
     rest: bool,
     /// The GraphQL field name; empty when not in the schema.
     graphql: String,
+    /// Whether the GraphQL client has this method (a query or mutation).
+    graphql_call: bool,
 }
 
 /// The protocols that do not serve a method, as `apigen_runtime::Protocol`s.
@@ -197,6 +201,11 @@ pub fn generate(
                 rest_client_name: s.rest_client_name.clone(),
                 // The document sits at the root of the generated module tree.
                 openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
+                graphql_client_name: if s.methods.iter().any(|m| m.kind == MethodKind::Unary && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone()))) {
+                    format!("{}GraphqlClient", s.rest_client_name.trim_end_matches("RestClient"))
+                } else {
+                    String::new()
+                },
                 graphql: if graphql_names.is_empty() {
                     "\"\"".to_owned()
                 } else {
@@ -242,6 +251,8 @@ pub fn generate(
                             client_arg: if streams_in { "requests" } else { "request" },
                             http: http_rules(m, messages),
                             graphql: graphql_names.get(&(s.full_name.clone(), m.name.clone())).cloned().unwrap_or_default(),
+                            graphql_call: m.kind == MethodKind::Unary
+                                && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone())),
                             excluded: excluded(&s.excluded, &m.excluded),
                             rest: m.kind == MethodKind::Unary
                                 && !m.http.is_empty()

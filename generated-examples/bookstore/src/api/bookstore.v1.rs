@@ -4568,3 +4568,101 @@ impl BookstoreRestClient {
         self.inner.call(BOOKSTORE_INFO.methods[9].http, &request).await
     }
 }
+/// A typed GraphQL client of `bookstore.v1.Bookstore`: its queries and mutations, each reading every field of the result.
+#[derive(Debug, Clone)]
+pub struct BookstoreGraphqlClient {
+    inner: ::apigen_runtime::graphql_client::Client,
+}
+impl BookstoreGraphqlClient {
+    /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self {
+            inner: ::apigen_runtime::graphql_client::Client::new(
+                base_url,
+                super::super::GRAPHQL_SDL,
+            ),
+        }
+    }
+    /// Headers sent with every call, for example `authorization`.
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+    /// Runs any GraphQL document and returns its `data`.
+    pub async fn raw(
+        &self,
+        query: &str,
+        variables: ::apigen_runtime::serde_json::Value,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::serde_json::Value> {
+        self.inner.raw(query, variables).await
+    }
+    /// Lists shelves in creation order.
+    pub async fn list_shelves(
+        &self,
+        request: ListShelvesRequest,
+    ) -> ::apigen_runtime::Result<ListShelvesResponse> {
+        self.inner.call("listShelves", &request).await
+    }
+    /// Creates a shelf. The server assigns its name.
+    pub async fn create_shelf(
+        &self,
+        request: CreateShelfRequest,
+    ) -> ::apigen_runtime::Result<Shelf> {
+        self.inner.call("createShelf", &request).await
+    }
+    /// Returns one shelf.
+    pub async fn get_shelf(
+        &self,
+        request: GetShelfRequest,
+    ) -> ::apigen_runtime::Result<Shelf> {
+        self.inner.call("getShelf", &request).await
+    }
+    /// Deletes a shelf and every book on it.
+    pub async fn delete_shelf(
+        &self,
+        request: DeleteShelfRequest,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::wkt::Empty> {
+        self.inner.call("deleteShelf", &request).await
+    }
+    /// Lists the books on a shelf in creation order, a page at a time.
+    pub async fn list_books(
+        &self,
+        request: ListBooksRequest,
+    ) -> ::apigen_runtime::Result<ListBooksResponse> {
+        self.inner.call("listBooks", &request).await
+    }
+    /// Returns one book.
+    pub async fn get_book(
+        &self,
+        request: GetBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.call("getBook", &request).await
+    }
+    /// Adds a book to a shelf.
+    pub async fn create_book(
+        &self,
+        request: CreateBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.call("createBook", &request).await
+    }
+    /// Changes the fields of a book named in update_mask (all writable fields when empty).
+    pub async fn update_book(
+        &self,
+        request: UpdateBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.call("updateBook", &request).await
+    }
+    /// Moves a book to another shelf; the book gets a new name.
+    pub async fn move_book(
+        &self,
+        request: MoveBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.call("moveBook", &request).await
+    }
+    /// Finds books across all shelves, in creation order. Every field is a query parameter.
+    pub async fn search_books(
+        &self,
+        request: SearchBooksRequest,
+    ) -> ::apigen_runtime::Result<SearchBooksResponse> {
+        self.inner.call("searchBooks", &request).await
+    }
+}

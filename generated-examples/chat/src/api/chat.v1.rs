@@ -1350,3 +1350,45 @@ impl ChatRestClient {
         self.inner.call(CHAT_INFO.methods[0].http, &request).await
     }
 }
+/// A typed GraphQL client of `chat.v1.Chat`: its queries and mutations, each reading every field of the result.
+#[derive(Debug, Clone)]
+pub struct ChatGraphqlClient {
+    inner: ::apigen_runtime::graphql_client::Client,
+}
+impl ChatGraphqlClient {
+    /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self {
+            inner: ::apigen_runtime::graphql_client::Client::new(
+                base_url,
+                super::super::GRAPHQL_SDL,
+            ),
+        }
+    }
+    /// Headers sent with every call, for example `authorization`.
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+    /// Runs any GraphQL document and returns its `data`.
+    pub async fn raw(
+        &self,
+        query: &str,
+        variables: ::apigen_runtime::serde_json::Value,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::serde_json::Value> {
+        self.inner.raw(query, variables).await
+    }
+    /// Posts a message to a room.
+    pub async fn post_message(
+        &self,
+        request: PostMessageRequest,
+    ) -> ::apigen_runtime::Result<ChatMessage> {
+        self.inner.call("postMessage", &request).await
+    }
+    /// Returns the newest messages of a room, newest last.
+    pub async fn get_history(
+        &self,
+        request: GetHistoryRequest,
+    ) -> ::apigen_runtime::Result<GetHistoryResponse> {
+        self.inner.call("getHistory", &request).await
+    }
+}
