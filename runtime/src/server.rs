@@ -328,7 +328,17 @@ impl Server {
         if sdls.len() > 1 {
             tracing::warn!("services come from {} generation runs; GraphQL serves the first one's schema", sdls.len());
         }
-        let limits = self.graphql;
+        // The strictest limit any service asks for wins over the server's.
+        let mut limits = self.graphql;
+        for s in &self.services {
+            let (depth, complexity) = s.info().graphql_limits;
+            if depth > 0 {
+                limits.max_depth = limits.max_depth.min(depth as usize);
+            }
+            if complexity > 0 {
+                limits.max_complexity = limits.max_complexity.min(complexity as usize);
+            }
+        }
         let schema = crate::graphql::schema(sdl, &self.services, limits)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let auth = self.authenticator.clone();

@@ -56,6 +56,8 @@ pub struct ServiceInfo {
     pub openapi: &'static str,
     /// The GraphQL schema (SDL) of that generation run; empty without one.
     pub graphql: &'static str,
+    /// `apigen.service` GraphQL limits: (max depth, max complexity); 0 keeps the server's.
+    pub graphql_limits: (u32, u32),
 }
 
 impl MethodInfo {

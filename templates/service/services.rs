@@ -32,6 +32,7 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
     file_descriptor_set: FILE_DESCRIPTOR_SET,
     openapi: {{ s.openapi }},
     graphql: {{ s.graphql }},
+    graphql_limits: ({{ s.max_depth }}, {{ s.max_complexity }}),
 };
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]

@@ -27,6 +27,8 @@ struct ServiceView {
     graphql: String,
     /// Empty when no method of the service is a query or mutation.
     graphql_client_name: String,
+    max_depth: u32,
+    max_complexity: u32,
     methods: Vec<MethodView>,
 }
 
@@ -201,6 +203,8 @@ pub fn generate(
                 rest_client_name: s.rest_client_name.clone(),
                 // The document sits at the root of the generated module tree.
                 openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
+                max_depth: s.graphql_limits.max_depth,
+                max_complexity: s.graphql_limits.max_complexity,
                 graphql_client_name: if s.methods.iter().any(|m| m.kind == MethodKind::Unary && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone()))) {
                     format!("{}GraphqlClient", s.rest_client_name.trim_end_matches("RestClient"))
                 } else {

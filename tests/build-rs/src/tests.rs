@@ -380,3 +380,17 @@ fn the_openapi_document_shows_the_success_statuses() {
     let forget = &doc["paths"]["/v1/uses/{s.x}"]["delete"]["responses"]["204"];
     assert!(forget.get("content").is_none(), "204 documents no body: {forget}");
 }
+
+#[tokio::test]
+async fn a_service_option_tightens_the_graphql_depth_limit() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = apigen_runtime::Server::builder().add_service(v1::type_service(Impl));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    let client = v1::TypeGraphqlClient::new(format!("http://{addr}"));
+    let shallow = client.raw(r#"mutation { match(type: "t") { match { type } } }"#, serde_json::json!({})).await;
+    assert_eq!(shallow.expect("depth 3 is allowed"), serde_json::json!({"match": {"match": {"type": "t"}}}));
+    let deep =
+        client.raw(r#"mutation { match(type: "t") { nested { match { type } } } }"#, serde_json::json!({})).await;
+    assert!(deep.expect_err("depth 4 is refused").message().contains("too deep"));
+}

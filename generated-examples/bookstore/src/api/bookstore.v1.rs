@@ -4267,6 +4267,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
     file_descriptor_set: FILE_DESCRIPTOR_SET,
     openapi: super::super::OPENAPI_JSON,
     graphql: super::super::GRAPHQL_SDL,
+    graphql_limits: (0, 0),
 };
 /// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {

@@ -1218,6 +1218,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
     file_descriptor_set: FILE_DESCRIPTOR_SET,
     openapi: super::super::OPENAPI_JSON,
     graphql: super::super::GRAPHQL_SDL,
+    graphql_limits: (0, 0),
 };
 /// Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
 pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
