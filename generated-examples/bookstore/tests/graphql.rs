@@ -6,9 +6,15 @@ use apigen_runtime::{Code, Server};
 use bookstore_example::v1::{self, BookstoreGraphqlClient};
 
 async fn start() -> String {
+    start_with(apigen_runtime::graphql::Limits::default()).await
+}
+
+async fn start_with(limits: apigen_runtime::graphql::Limits) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = Server::builder().add_service(v1::bookstore_service(bookstore_example::Store::default()));
+    let server = Server::builder()
+        .add_service(v1::bookstore_service(bookstore_example::Store::default()))
+        .graphql_limits(limits);
     tokio::spawn(server.serve(listener, std::future::pending()));
     format!("http://{addr}")
 }
@@ -63,4 +69,16 @@ async fn raw_queries_and_limits() {
     let err = c.raw(&format!("{{ {wide} }}"), serde_json::json!({})).await.expect_err("too complex");
     assert!(err.message().contains("complex"), "{err}");
     c.raw("{ listShelves { nextPageToken } }", serde_json::json!({})).await.expect("still serving");
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let introspect = "{ __schema { queryType { name } } }";
+    let open = BookstoreGraphqlClient::new(start().await);
+    let data = open.raw(introspect, serde_json::json!({})).await.expect("answered");
+    assert_eq!(data, serde_json::json!({"__schema": {"queryType": {"name": "Query"}}}));
+    let limits = apigen_runtime::graphql::Limits { introspection: false, ..Default::default() };
+    let closed = BookstoreGraphqlClient::new(start_with(limits).await);
+    closed.raw(introspect, serde_json::json!({})).await.expect_err("introspection is off");
+    closed.raw("{ listShelves { nextPageToken } }", serde_json::json!({})).await.expect("queries still work");
 }
