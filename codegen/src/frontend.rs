@@ -150,7 +150,13 @@ pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Erro
     };
     let mut roots = Vec::new();
     for file in files {
-        match resolver.resolve_path(file) {
+        // A relative file under an absolute include (or the other way
+        // round) resolves once both are absolute.
+        let absolute = || {
+            let file = std::path::absolute(file).ok()?;
+            includes.iter().find_map(|i| IncludeFileResolver::new(std::path::absolute(i).ok()?).resolve_path(&file))
+        };
+        match resolver.resolve_path(file).or_else(absolute) {
             Some(name) => roots.push(name),
             None => {
                 return Err(Error::Usage(format!(
@@ -163,7 +169,7 @@ pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Erro
     }
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true).include_source_info(true);
-    compiler.open_files(files).map_err(|e| Error::Protox(Box::new(e)))?;
+    compiler.open_files(&roots).map_err(|e| Error::Protox(Box::new(e)))?;
     let files = compiler.file_descriptor_set();
     let pool = compiler.descriptor_pool();
     drop(compiler);

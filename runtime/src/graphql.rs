@@ -124,6 +124,12 @@ fn output(types: &Types, value: Option<&Json>, ty: &Type) -> Option<FieldValue<'
 /// maps, following the input types.
 fn input(types: &Types, value: Json, ty: &Type) -> Json {
     match (&ty.base, value) {
+        // GraphQL input coercion: one value where a list is expected is a list of one.
+        (BaseType::List(inner), single) if !single.is_array() && !single.is_null() => input(
+            types,
+            Json::Array(vec![single]),
+            &Type { base: BaseType::List(inner.clone()), nullable: ty.nullable },
+        ),
         (BaseType::List(inner), Json::Array(items)) => {
             if let BaseType::Named(name) = &inner.base {
                 if is_entry(types, name) {
@@ -143,9 +149,12 @@ fn input(types: &Types, value: Json, ty: &Type) -> Json {
             Json::Array(items.into_iter().map(|v| input(types, v, inner)).collect())
         }
         (BaseType::Named(name), Json::Object(fields)) => match types.get(name.as_str()) {
+            // A null member is an absent one, as in proto3 JSON (so a oneof
+            // read back with its unset members as null is valid input).
             Some(TypeKind::InputObject(o)) => Json::Object(
                 fields
                     .into_iter()
+                    .filter(|(_, v)| !v.is_null())
                     .map(|(k, v)| {
                         let field_ty =
                             o.fields.iter().find(|f| f.node.name.node.as_str() == k).map(|f| f.node.ty.node.clone());
@@ -252,7 +261,11 @@ pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Resu
             TypeKind::InputObject(o) => {
                 let mut obj = InputObject::new(&name);
                 for f in &o.fields {
-                    obj = obj.field(InputValue::new(f.node.name.node.to_string(), type_ref(&f.node.ty.node)));
+                    let mut value = InputValue::new(f.node.name.node.to_string(), type_ref(&f.node.ty.node));
+                    if let Some(d) = &f.node.description {
+                        value = value.description(d.node.clone());
+                    }
+                    obj = obj.field(value);
                 }
                 if let Some(d) = description {
                     obj = obj.description(d);
@@ -323,10 +336,21 @@ pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Resu
                                         let payload =
                                             Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
                                         let call = Call { ctx: call_ctx, input: Input::Single(payload) };
-                                        let Output::Single(message) =
-                                            method.service.call(method.index, call).await.map_err(error)?
-                                        else {
-                                            return Err(error(Status::internal("a unary method returned a stream")));
+                                        let message = match method.service.call(method.index, call).await {
+                                            Ok(Output::Single(message)) => message,
+                                            Ok(Output::Stream(_)) => {
+                                                return Err(error(Status::internal(
+                                                    "a unary method returned a stream",
+                                                )));
+                                            }
+                                            // A nullable field that fails is null and its error says
+                                            // where; async-graphql's dynamic schema would drop both.
+                                            Err(status) if ty.nullable => {
+                                                let located = error(status).into_server_error(ctx.item.pos);
+                                                ctx.add_error(ctx.set_error_path(located));
+                                                return Ok(None);
+                                            }
+                                            Err(status) => return Err(error(status)),
                                         };
                                         // `Empty` results are `Boolean`: true on success.
                                         if matches!(&ty.base, BaseType::Named(n) if n.as_str() == "Boolean") {

@@ -399,11 +399,13 @@ impl Server {
                 }
                 // GET never changes anything: mutations must be POSTed.
                 if request.query.trim_start().starts_with("mutation") {
-                    return graphql_error(
+                    let mut response = graphql_error(
                         http::StatusCode::METHOD_NOT_ALLOWED,
                         "INVALID_ARGUMENT",
                         "send mutations with POST",
                     );
+                    response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+                    return response;
                 }
                 execute(headers, Ok(request)).await
             }

@@ -248,10 +248,14 @@ impl<'a> Builder<'a> {
                 let Some(kind) = m.graphql else { continue };
                 let name = graphql_field_name(s, m, &by_name);
                 let args = self.arguments(&m.input.full_name);
+                // Root fields are nullable so that one failing field is null
+                // with its error while the others still answer.
                 let ty = if m.output.full_name == "google.protobuf.Empty" {
                     "Boolean".to_owned()
-                } else {
+                } else if kind == GraphqlOperation::Subscription {
                     format!("{}!", self.message_type(&m.output.full_name, false))
+                } else {
+                    self.message_type(&m.output.full_name, false)
                 };
                 let mut field = String::new();
                 description(&mut field, &m.docs, "  ");
