@@ -48,7 +48,11 @@ pub(crate) struct Caller {
 
 /// The error a failed call becomes: its message, `extensions.code` the gRPC code name.
 fn error(status: Status) -> async_graphql::Error {
-    let code = status.code().as_str().to_ascii_uppercase();
+    // gRPC's canonical names: CANCELLED, not Connect's "canceled".
+    let code = match status.code() {
+        crate::Code::Cancelled => "CANCELLED".to_owned(),
+        other => other.as_str().to_ascii_uppercase(),
+    };
     async_graphql::Error::new(status.message().to_owned()).extend_with(|_, e| e.set("code", code.clone()))
 }
 
@@ -213,23 +217,18 @@ pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Resu
     let mut defs = Vec::new();
     for def in doc.definitions {
         match def {
+            // With a `schema {}` block the roots are exactly those it names.
             TypeSystemDefinition::Schema(s) => {
-                if let Some(q) = &s.node.query {
-                    query = q.node.to_string();
-                }
-                if let Some(m) = &s.node.mutation {
-                    mutation = m.node.to_string();
-                }
-                if let Some(m) = &s.node.subscription {
-                    subscription = m.node.to_string();
-                }
+                query = s.node.query.as_ref().map_or_else(|| "Query".to_owned(), |q| q.node.to_string());
+                mutation = s.node.mutation.as_ref().map_or_else(String::new, |m| m.node.to_string());
+                subscription = s.node.subscription.as_ref().map_or_else(String::new, |m| m.node.to_string());
             }
             TypeSystemDefinition::Type(t) => defs.push(t.node),
             TypeSystemDefinition::Directive(_) => {}
         }
     }
     let types: Types = Arc::new(defs.iter().map(|d| (d.name.node.to_string(), d.kind.clone())).collect());
-    let has = |name: &str| types.contains_key(name);
+    let has = |name: &str| !name.is_empty() && types.contains_key(name);
     let mut builder = Schema::build(
         &query,
         has(&mutation).then_some(mutation.as_str()),

@@ -398,7 +398,18 @@ impl Server {
                     request = request.variables(async_graphql::Variables::from_json(vars));
                 }
                 // GET never changes anything: mutations must be POSTed.
-                if request.query.trim_start().starts_with("mutation") {
+                // The operation to run, not the text's first word: comments and
+                // several operations cannot sneak a mutation past GET.
+                let is_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+                    use async_graphql::parser::types::{DocumentOperations, OperationType};
+                    let chosen = match (&doc.operations, params.get("operationName")) {
+                        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+                        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()).map(|op| op.node.ty),
+                        (DocumentOperations::Multiple(ops), None) => ops.values().next().map(|op| op.node.ty),
+                    };
+                    chosen == Some(OperationType::Mutation)
+                });
+                if is_mutation {
                     let mut response = graphql_error(
                         http::StatusCode::METHOD_NOT_ALLOWED,
                         "INVALID_ARGUMENT",

@@ -305,7 +305,12 @@ impl<'a> Builder<'a> {
             let _ = writeln!(root_text, "type {name} {{\n{}\n}}\n", fields.join("\n"));
             roots.push((field, name));
         }
-        if roots.iter().any(|(_, n)| n.ends_with("Root")) {
+        // Declare the roots whenever a type takes a root's name, so that a
+        // message called `Subscription` is never read as the subscription root.
+        let taken = ["Query", "Mutation", "Subscription"].iter().any(|r| {
+            self.messages.values().any(|m| m.graphql_name == *r) || self.enums.values().any(|e| e.graphql_name == *r)
+        });
+        if taken {
             let entries: Vec<String> = roots.iter().map(|(f, n)| format!("  {f}: {n}")).collect();
             let _ = writeln!(out, "schema {{\n{}\n}}\n", entries.join("\n"));
         }

@@ -82,3 +82,23 @@ async fn introspection_can_be_switched_off() {
     closed.raw(introspect, serde_json::json!({})).await.expect_err("introspection is off");
     closed.raw("{ listShelves { nextPageToken } }", serde_json::json!({})).await.expect("queries still work");
 }
+
+/// GET never runs a mutation, however the document is written.
+#[tokio::test]
+async fn a_mutation_cannot_sneak_past_get() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = start().await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    for query in [
+        "%23%20a%20comment%0Amutation%20%7B%20deleteShelf(name%3A%20%22shelves%2F1%22)%20%7D",
+        "query%20A%20%7B%20listShelves%20%7B%20nextPageToken%20%7D%20%7D%20mutation%20B%20%7B%20deleteShelf(name%3A%20%22shelves%2F1%22)%20%7D&operationName=B",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connects");
+        let request = format!("GET /graphql?query={query} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("writes");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("reads");
+        assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+        assert!(response.to_ascii_lowercase().contains("allow: post"), "{response}");
+    }
+}
