@@ -47,8 +47,7 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
     let mut code = backend::types::generate(&compiled, &api)?;
     let rules = backend::input::Rules::new(&api);
     let graphql_names = backend::graphql::field_names(&api);
-    let messages: backend::service::Messages =
-        api.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect();
+    let messages: backend::service::Messages = api.messages_by_name();
     for package in &api.packages {
         let body = code.entry(package.name.clone()).or_default();
         body.push_str(&backend::input::generate(package, &rules));

@@ -10,6 +10,18 @@ pub struct Api {
     pub roots: Vec<String>,
 }
 
+impl Api {
+    /// Every message, by full name.
+    pub fn messages_by_name(&self) -> std::collections::BTreeMap<&str, &Message> {
+        self.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect()
+    }
+
+    /// Every enum, by full name.
+    pub fn enums_by_name(&self) -> std::collections::BTreeMap<&str, &Enum> {
+        self.packages.iter().flat_map(|p| &p.enums).map(|e| (e.full_name.as_str(), e)).collect()
+    }
+}
+
 /// One protobuf package: the unit of a generated Rust module.
 #[derive(Debug, Clone, Default)]
 pub struct Package {

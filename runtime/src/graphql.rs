@@ -124,6 +124,22 @@ fn output(types: &Types, value: Option<&Json>, ty: &Type) -> Option<FieldValue<'
     }
 }
 
+/// A `[{key, value}]` entry list as the JSON object of a map.
+pub(crate) fn entries_to_map(items: Vec<Json>) -> Json {
+    Json::Object(
+        items
+            .into_iter()
+            .filter_map(|e| {
+                let key = match e.get("key")? {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((key, e.get("value").cloned().unwrap_or(Json::Null)))
+            })
+            .collect(),
+    )
+}
+
 /// GraphQL arguments or input fields as proto3 JSON: entry lists back into
 /// maps, following the input types.
 fn input(types: &Types, value: Json, ty: &Type) -> Json {
@@ -137,17 +153,7 @@ fn input(types: &Types, value: Json, ty: &Type) -> Json {
         (BaseType::List(inner), Json::Array(items)) => {
             if let BaseType::Named(name) = &inner.base {
                 if is_entry(types, name) {
-                    let map = items
-                        .into_iter()
-                        .filter_map(|e| {
-                            let key = match e.get("key")? {
-                                Json::String(s) => s.clone(),
-                                other => other.to_string(),
-                            };
-                            Some((key, e.get("value").cloned().unwrap_or(Json::Null)))
-                        })
-                        .collect();
-                    return Json::Object(map);
+                    return entries_to_map(items);
                 }
             }
             Json::Array(items.into_iter().map(|v| input(types, v, inner)).collect())

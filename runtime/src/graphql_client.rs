@@ -106,20 +106,8 @@ fn convert(schema: &Schema, value: Value, ty: &Type, to_graphql: bool) -> Value 
         (Value::Object(map), BaseType::List(_)) if to_graphql && is_entry(schema, name) => {
             Value::Array(map.into_iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect())
         }
-        (Value::Array(items), BaseType::List(inner)) if !to_graphql && is_entry(schema, name) => {
-            let _ = inner;
-            Value::Object(
-                items
-                    .into_iter()
-                    .filter_map(|e| {
-                        let key = match e.get("key")? {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        Some((key, e.get("value").cloned().unwrap_or(Value::Null)))
-                    })
-                    .collect(),
-            )
+        (Value::Array(items), BaseType::List(_)) if !to_graphql && is_entry(schema, name) => {
+            crate::graphql::entries_to_map(items)
         }
         (Value::Array(items), BaseType::List(inner)) => {
             Value::Array(items.into_iter().map(|v| convert(schema, v, inner, to_graphql)).collect())

@@ -19,8 +19,7 @@ pub struct Rules {
 impl Rules {
     /// Computes the rules over every package, following message fields to a fixed point.
     pub fn new(api: &Api) -> Rules {
-        let messages: BTreeMap<&str, &Message> =
-            api.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect();
+        let messages: BTreeMap<&str, &Message> = api.messages_by_name();
         let direct = |b: FieldBehavior| -> BTreeSet<String> {
             messages.values().filter(|m| m.fields.iter().any(|f| f.has(b))).map(|m| m.full_name.clone()).collect()
         };

@@ -73,8 +73,8 @@ impl<'a> Builder<'a> {
     fn new(api: &'a Api) -> Builder<'a> {
         Builder {
             api,
-            messages: api.packages.iter().flat_map(|p| &p.messages).map(|m| (m.full_name.as_str(), m)).collect(),
-            enums: api.packages.iter().flat_map(|p| &p.enums).map(|e| (e.full_name.as_str(), e)).collect(),
+            messages: api.messages_by_name(),
+            enums: api.enums_by_name(),
             wanted: BTreeSet::new(),
             schemas: Map::new(),
         }
