@@ -44,6 +44,8 @@ impl Default for Limits {
 pub(crate) struct Caller {
     pub(crate) headers: http::HeaderMap,
     pub(crate) identity: Option<Identity>,
+    /// The server's default deadline for each call an operation makes.
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// The error a failed call becomes: its message, `extensions.code` the gRPC code name.
@@ -202,7 +204,11 @@ fn request(ctx: &ResolverContext<'_>, args: &[(String, Type)], types: &Types) ->
 
 fn call_context(ctx: &ResolverContext<'_>) -> Context {
     let caller = ctx.data_opt::<Caller>().cloned().unwrap_or_default();
-    Context::new(Protocol::Graphql).with_metadata(caller.headers).with_identity(caller.identity)
+    let context = Context::new(Protocol::Graphql).with_metadata(caller.headers).with_identity(caller.identity);
+    match caller.timeout {
+        Some(timeout) => context.with_timeout(timeout),
+        None => context,
+    }
 }
 
 /// Builds the schema from `sdl` for `services`. Fails when the SDL does not
@@ -297,7 +303,11 @@ pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Resu
                         SubscriptionFieldFuture::new(async move {
                             let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
                             let call = Call { ctx: call_ctx, input: Input::Single(payload) };
-                            let result = method.service.call(method.index, call).await.map_err(error)?;
+                            // A subscription's deadline bounds how long it takes to start.
+                            let deadline = call.ctx.deadline();
+                            let result = crate::grpc::within(deadline, method.service.call(method.index, call))
+                                .await
+                                .map_err(error)?;
                             let Output::Stream(stream) = result else {
                                 return Err(error(Status::internal("a subscription's method returned one message")));
                             };
@@ -341,7 +351,9 @@ pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Resu
                                         let payload =
                                             Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
                                         let call = Call { ctx: call_ctx, input: Input::Single(payload) };
-                                        let message = match method.service.call(method.index, call).await {
+                                        let deadline = call.ctx.deadline();
+                                        let started = method.service.call(method.index, call);
+                                        let message = match crate::grpc::within(deadline, started).await {
                                             Ok(Output::Single(message)) => message,
                                             Ok(Output::Stream(_)) => {
                                                 return Err(error(Status::internal(

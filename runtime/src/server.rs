@@ -342,6 +342,7 @@ impl Server {
         let schema = crate::graphql::schema(sdl, &self.services, limits)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let auth = self.authenticator.clone();
+        let timeout = self.default_timeout;
         let execute = {
             let (schema, auth) = (schema.clone(), auth.clone());
             move |headers: http::HeaderMap, request: Result<async_graphql::Request, String>| {
@@ -366,7 +367,7 @@ impl Server {
                         },
                         None => None,
                     };
-                    let caller = crate::graphql::Caller { headers, identity };
+                    let caller = crate::graphql::Caller { headers, identity, timeout };
                     let response = schema.execute(request.data(caller)).await;
                     axum::Json(response).into_response()
                 }
@@ -446,7 +447,7 @@ impl Server {
                                     None => None,
                                 };
                                 let mut data = async_graphql::Data::default();
-                                data.insert(crate::graphql::Caller { headers: metadata, identity });
+                                data.insert(crate::graphql::Caller { headers: metadata, identity, timeout });
                                 Ok(data)
                             })
                             .serve()

@@ -394,3 +394,17 @@ async fn a_service_option_tightens_the_graphql_depth_limit() {
         client.raw(r#"mutation { match(type: "t") { nested { match { type } } } }"#, serde_json::json!({})).await;
     assert!(deep.expect_err("depth 4 is refused").message().contains("too deep"));
 }
+
+#[tokio::test]
+async fn graphql_calls_get_the_server_default_deadline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = apigen_runtime::Server::builder()
+        .add_service(v1::streams_service(Impl))
+        .default_timeout(std::time::Duration::from_secs(30));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    // Share answers version 1 when its Context has a deadline.
+    let client = v1::StreamsGraphqlClient::new(format!("http://{addr}"));
+    let reply = client.share(Ref { target: "t".into(), version: None }).await.expect("shared");
+    assert_eq!(reply.version, Some(1));
+}
