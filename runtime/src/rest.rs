@@ -82,7 +82,21 @@ pub fn error_body(status: &Status) -> Value {
 /// Connect's error body: `{"code": "not_found", "message": "…"}`.
 fn connect_error(status: &Status) -> Response {
     let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (http, axum::Json(serde_json::json!({"code": status.code().as_str(), "message": status.message()}))).into_response()
+    let mut body = serde_json::json!({"code": status.code().as_str(), "message": status.message()});
+    if let Value::Array(details) = &error_body(status)["details"] {
+        if !details.is_empty() {
+            // Connect's details: {"type": "google.rpc.X", "value": base64}.
+            let details: Vec<Value> = details
+                .iter()
+                .map(|d| {
+                    let ty = d["@type"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned();
+                    serde_json::json!({"type": ty, "value": d["value"]})
+                })
+                .collect();
+            body["details"] = Value::Array(details);
+        }
+    }
+    (http, axum::Json(body)).into_response()
 }
 
 struct Route {
@@ -279,48 +293,128 @@ impl RestRouter {
         Ok(response)
     }
 
-    /// A Connect unary call with a JSON body at `/{package}.{Service}/{Method}`.
+    /// A Connect unary call at `/{package}.{Service}/{Method}`: POST with
+    /// `application/json` or `application/proto`, or GET with
+    /// `?connect=v1&encoding=…&message=…` for `NO_SIDE_EFFECTS` methods.
     pub(crate) async fn rpc(&self, req: axum::extract::Request) -> Response {
         let path = req.uri().path().to_owned();
         let Some((service, method)) = self.rpc.get(&path) else {
             return connect_error(&Status::not_found(format!("no method at {path}")));
         };
-        if req.method() != Method::POST {
-            let mut response = connect_error(&Status::unimplemented(format!("{path} accepts POST")));
+        let info = &service.info().methods[*method];
+        let get = req.method() == Method::GET;
+        if !(req.method() == Method::POST || get && info.no_side_effects) {
+            let allow = if info.no_side_effects { "GET, POST" } else { "POST" };
+            let mut response = connect_error(&Status::unimplemented(format!("{path} accepts {allow}")));
             *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
             return response;
         }
         let result = async {
-            let identity = self.authenticate(req.headers()).await?;
-            let info = &service.info().methods[*method];
+            let headers = req.headers().clone();
+            if let Some(version) = headers.get("connect-protocol-version") {
+                if version.as_bytes() != b"1" {
+                    return Err(Status::invalid_argument("connect-protocol-version must be 1"));
+                }
+            }
+            let identity = self.authenticate(&headers).await?;
             if info.kind != MethodKind::Unary {
                 return Err(Status::unimplemented(format!(
                     "{} is a streaming method; use gRPC or WebSocket",
                     info.name
                 )));
             }
-            let (parts, body) = req.into_parts();
-            let value = read_json(&parts.headers, body, self.max_body).await?;
-            let value = if value.is_null() { Value::Object(Map::new()) } else { value };
-            let mut ctx = Context::new(Protocol::Connect).with_metadata(parts.headers).with_identity(identity);
-            if let Some(timeout) = self.timeout {
+            let (proto, payload) = if get {
+                connect_get(req.uri().query().unwrap_or_default())?
+            } else {
+                let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+                let bytes = axum::body::to_bytes(req.into_body(), self.max_body).await.map_err(|_| {
+                    Status::resource_exhausted(format!("the body is larger than {} bytes", self.max_body))
+                        .with_http_status(413)
+                })?;
+                match mime.as_str() {
+                    "application/proto" => (true, Payload::Proto(bytes)),
+                    "application/json" | "" => {
+                        let bytes =
+                            if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+                        (false, Payload::Json(bytes))
+                    }
+                    other => {
+                        return Err(Status::invalid_argument(format!(
+                            "Connect unary calls use application/json or application/proto, not {other}"
+                        ))
+                        .with_http_status(415));
+                    }
+                }
+            };
+            let mut ctx = Context::new(Protocol::Connect).with_metadata(headers.clone()).with_identity(identity);
+            let asked = headers
+                .get("connect-timeout-ms")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 10)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(std::time::Duration::from_millis);
+            if let Some(timeout) = [asked, self.timeout].into_iter().flatten().min() {
                 ctx = ctx.with_timeout(timeout);
             }
-            let payload = Payload::Json(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()));
             let call = service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
-            match crate::grpc::within(ctx.deadline(), call).await? {
-                Output::Single(m) => {
-                    let mut response = axum::Json(m.to_json_value()?).into_response();
-                    response.headers_mut().extend(ctx.response_metadata());
-                    Ok(response)
-                }
-                Output::Stream(_) => Err(Status::internal("a unary method returned a stream")),
-            }
+            let Output::Single(m) = crate::grpc::within(ctx.deadline(), call).await? else {
+                return Err(Status::internal("a unary method returned a stream"));
+            };
+            let mut response = if proto {
+                ([(header::CONTENT_TYPE, "application/proto")], m.encode_proto()).into_response()
+            } else {
+                axum::Json(m.to_json_value()?).into_response()
+            };
+            response.headers_mut().extend(ctx.response_metadata());
+            Ok(response)
         }
         .await;
-        result.unwrap_or_else(|status| connect_error(&status))
+        result.unwrap_or_else(|status| {
+            let mut response = connect_error(&status);
+            if status.http_status() == 415 {
+                response
+                    .headers_mut()
+                    .insert("accept-post", HeaderValue::from_static("application/json, application/proto"));
+            }
+            response
+        })
     }
+}
+
+/// A Connect GET request's query: `connect=v1`, `encoding=json|proto`,
+/// `message` (URL-encoded, or base64url with `base64=1`).
+fn connect_get(query: &str) -> Result<(bool, Payload), Status> {
+    use pbjson::private::base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
+    let params: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    if params.get("connect").is_some_and(|v| v != "v1") {
+        return Err(Status::invalid_argument("`connect` must be v1"));
+    }
+    let proto = match params.get("encoding").map(String::as_str) {
+        Some("proto") => true,
+        Some("json") => false,
+        other => {
+            return Err(Status::invalid_argument(format!("`encoding` must be json or proto, not {other:?}"))
+                .with_http_status(415));
+        }
+    };
+    let message = params.get("message").cloned().unwrap_or_default();
+    let bytes: Bytes = if params.get("base64").is_some_and(|v| v == "1") {
+        URL_SAFE_NO_PAD
+            .decode(message.trim_end_matches('='))
+            .map_err(|e| Status::invalid_argument(format!("`message` is not base64url: {e}")))?
+            .into()
+    } else {
+        message.into_bytes().into()
+    };
+    Ok(if proto {
+        (true, Payload::Proto(bytes))
+    } else {
+        let bytes = if bytes.is_empty() { Bytes::from_static(b"{}") } else { bytes };
+        (false, Payload::Json(bytes))
+    })
 }
 
 /// The key of `part` in a JSON object: its JSON name if present, else as written.

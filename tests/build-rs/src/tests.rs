@@ -408,3 +408,13 @@ async fn graphql_calls_get_the_server_default_deadline() {
     let reply = client.share(Ref { target: "t".into(), version: None }).await.expect("shared");
     assert_eq!(reply.version, Some(1));
 }
+
+#[tokio::test]
+async fn connect_timeout_ms_becomes_the_deadline() {
+    let server = apigen_runtime::Server::builder().add_service(v1::streams_service(Impl));
+    let head = "POST /edge.v1.Streams/Share HTTP/1.1\r\ncontent-type: application/json";
+    let without = http_call(server.clone(), head, r#"{"target":"t"}"#).await;
+    assert!(without.ends_with(r#"{"target":"t"}"#), "no deadline: {without}");
+    let with = http_call(server, &format!("{head}\r\nconnect-timeout-ms: 5000"), r#"{"target":"t"}"#).await;
+    assert!(with.ends_with(r#"{"target":"t","version":1}"#), "a deadline: {with}");
+}
