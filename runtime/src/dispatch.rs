@@ -62,7 +62,8 @@ impl Payload {
                 serde_path_to_error::deserialize(&mut de).map_err(|e| {
                     let path = e.path().to_string();
                     let inner = e.into_inner();
-                    if path.is_empty() || path == "." {
+                    if path.is_empty() || path == "." || !inner.is_data() {
+                        // Malformed JSON: the position is in the client's own text.
                         Status::invalid_argument(format!("the request is not valid JSON for this method: {inner}"))
                     } else {
                         // The field names the problem; a position would point into
