@@ -100,7 +100,13 @@ service S {
 "#,
     )
     .expect("write");
-    let api = lower(&file);
+    let generated = apigen::generate(std::slice::from_ref(&file), &[]).map_err(|e| e.render(false)).expect("generates");
+    let sdl = generated.files.0.get("schema.graphql").expect("a GraphQL schema");
+    let query = &sdl[sdl.find("type Query").expect("a Query type")..];
+    let query = &query[..query.find('}').expect("its end")];
+    assert!(query.contains("readIt"), "the overridden name and kind: {sdl}");
+    assert!(!sdl.contains("hidden"), "an excluded method is left out: {sdl}");
+    let api = generated.api;
     let s = &api.packages[0].services[0];
     assert_eq!(s.excluded, [Protocol::Trpc]);
     assert_eq!(s.graphql_limits, GraphqlLimits { max_depth: 5, max_complexity: 50 });
