@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{HeaderValue, Method, StatusCode, header};
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
@@ -318,11 +319,21 @@ impl RestRouter {
                 }
             }
             let identity = self.authenticate(&headers).await?;
+            let content_type =
+                headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+            if let Some(codec) = content_type.strip_prefix("application/connect+") {
+                let body = axum::body::to_bytes(req.into_body(), self.max_body).await.map_err(|_| {
+                    Status::resource_exhausted(format!("the body is larger than {} bytes", self.max_body))
+                        .with_http_status(413)
+                })?;
+                return self.connect_stream(service, *method, codec, headers, identity, body).await;
+            }
             if info.kind != MethodKind::Unary {
-                return Err(Status::unimplemented(format!(
-                    "{} is a streaming method; use gRPC or WebSocket",
+                return Err(Status::invalid_argument(format!(
+                    "{} is a streaming method: send application/connect+json or application/connect+proto",
                     info.name
-                )));
+                ))
+                .with_http_status(415));
             }
             let (proto, payload) = if get {
                 connect_get(req.uri().query().unwrap_or_default())?
@@ -381,6 +392,135 @@ impl RestRouter {
             response
         })
     }
+}
+
+impl RestRouter {
+    /// A Connect streaming call: enveloped messages in (one for server
+    /// streaming, any number for client streaming), enveloped messages out,
+    /// then the end-of-stream message carrying the error, if any.
+    async fn connect_stream(
+        &self,
+        service: &ServiceDef,
+        method: usize,
+        codec: &str,
+        headers: http::HeaderMap,
+        identity: Option<Identity>,
+        body: Bytes,
+    ) -> Result<Response, Status> {
+        let info = &service.info().methods[method];
+        let proto = match codec.split(';').next().unwrap_or_default().trim() {
+            "proto" => true,
+            "json" => false,
+            other => {
+                return Err(Status::invalid_argument(format!("Connect streams use +json or +proto, not +{other}"))
+                    .with_http_status(415));
+            }
+        };
+        if info.kind == MethodKind::Unary {
+            return Err(Status::invalid_argument(format!(
+                "{} is unary: send application/json or application/proto",
+                info.name
+            ))
+            .with_http_status(415));
+        }
+        let mut payloads = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            if rest.len() < 5 {
+                return Err(Status::invalid_argument("a Connect envelope is cut short"));
+            }
+            let flags = rest[0];
+            let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+            if rest.len() < 5 + len {
+                return Err(Status::invalid_argument("a Connect envelope is cut short"));
+            }
+            if flags & 0x01 != 0 {
+                return Err(Status::unimplemented("compressed Connect envelopes are not supported yet"));
+            }
+            let data = rest.slice(5..5 + len);
+            payloads.push(if proto { Payload::Proto(data) } else { Payload::Json(data) });
+            rest = rest.slice(5 + len..);
+        }
+        let input = match info.kind {
+            MethodKind::ServerStreaming => {
+                let one = payloads
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Status::invalid_argument("the request message is missing"))?;
+                Input::Single(one)
+            }
+            _ => Input::Stream(futures_util::stream::iter(payloads.into_iter().map(Ok)).boxed()),
+        };
+        let mut ctx = Context::new(Protocol::Connect).with_metadata(headers.clone()).with_identity(identity);
+        let asked = headers
+            .get("connect-timeout-ms")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 10)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(std::time::Duration::from_millis);
+        if let Some(timeout) = [asked, self.timeout].into_iter().flatten().min() {
+            ctx = ctx.with_timeout(timeout);
+        }
+        let call = service.call(method, Call { ctx: ctx.clone(), input });
+        let encode = move |m: Box<dyn crate::DynMessage>| -> Result<Bytes, Status> {
+            let data = if proto { m.encode_proto() } else { m.to_json()? };
+            Ok(envelope(0, &data))
+        };
+        // Errors, even before the first message, travel in the end-of-stream message.
+        let frames: futures_util::stream::BoxStream<'static, Bytes> =
+            match crate::grpc::within(ctx.deadline(), call).await {
+                Err(status) => futures_util::stream::once(async move { end_of_stream(Some(status)) }).boxed(),
+                Ok(Output::Single(m)) => {
+                    let frames = match encode(m) {
+                        Ok(frame) => vec![frame, end_of_stream(None)],
+                        Err(status) => vec![end_of_stream(Some(status))],
+                    };
+                    futures_util::stream::iter(frames).boxed()
+                }
+                Ok(Output::Stream(stream)) => {
+                    let mut done = false;
+                    stream
+                        .map(Some)
+                        .chain(futures_util::stream::once(async { None }))
+                        .filter_map(move |item| {
+                            let frame = match (done, item.map(|r| r.and_then(&encode))) {
+                                (true, _) => None,
+                                (false, Some(Ok(frame))) => Some(frame),
+                                (false, Some(Err(status))) => {
+                                    done = true;
+                                    Some(end_of_stream(Some(status)))
+                                }
+                                (false, None) => Some(end_of_stream(None)),
+                            };
+                            std::future::ready(frame)
+                        })
+                        .boxed()
+                }
+            };
+        let content_type = if proto { "application/connect+proto" } else { "application/connect+json" };
+        let body = axum::body::Body::from_stream(frames.map(Ok::<_, std::convert::Infallible>));
+        let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+        response.headers_mut().extend(ctx.response_metadata());
+        Ok(response)
+    }
+}
+
+/// One Connect envelope: flags, big-endian length, data.
+fn envelope(flags: u8, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(5 + data.len());
+    out.push(flags);
+    out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(data);
+    out.into()
+}
+
+/// The end-of-stream envelope (flag 0x02): `{}` or `{"error": {…}}`.
+fn end_of_stream(error: Option<Status>) -> Bytes {
+    let body = match error {
+        Some(s) => serde_json::json!({"error": {"code": s.code().as_str(), "message": s.message()}}),
+        None => serde_json::json!({}),
+    };
+    envelope(0x02, body.to_string().as_bytes())
 }
 
 /// A Connect GET request's query: `connect=v1`, `encoding=json|proto`,

@@ -418,3 +418,84 @@ async fn connect_timeout_ms_becomes_the_deadline() {
     let with = http_call(server, &format!("{head}\r\nconnect-timeout-ms: 5000"), r#"{"target":"t"}"#).await;
     assert!(with.ends_with(r#"{"target":"t","version":1}"#), "a deadline: {with}");
 }
+
+/// Connect envelopes: flags, big-endian length, data.
+fn envelopes(messages: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        out.push(0);
+        out.extend_from_slice(&u32::try_from(m.len()).expect("small").to_be_bytes());
+        out.extend_from_slice(m.as_bytes());
+    }
+    out
+}
+
+/// The (flags, text) of each envelope in a response body.
+fn read_envelopes(mut body: &[u8]) -> Vec<(u8, String)> {
+    let mut out = Vec::new();
+    while body.len() >= 5 {
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        out.push((body[0], String::from_utf8_lossy(&body[5..5 + len]).into_owned()));
+        body = &body[5 + len..];
+    }
+    out
+}
+
+async fn connect_stream_call(path: &str, messages: &[&str]) -> (String, Vec<(u8, String)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = apigen_runtime::Server::builder().add_service(v1::streams_service(Impl));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    let body = envelopes(messages);
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/connect+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    stream.write_all(&body).await.expect("writes");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reads");
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("headers");
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    // The body is chunked: collect the chunks' data.
+    let mut rest = &response[split + 4..];
+    let mut data = Vec::new();
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).expect("hex"), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        data.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+        rest = &rest[line_end + 2 + size + 2..];
+    }
+    (head, read_envelopes(&data))
+}
+
+#[tokio::test]
+async fn connect_streams_use_envelopes_and_an_end_of_stream_message() {
+    let (head, frames) = connect_stream_call("/edge.v1.Streams/Count", &[r#"{"fInt32": 3}"#]).await;
+    assert!(head.starts_with("http/1.1 200") && head.contains("application/connect+json"), "{head}");
+    assert_eq!(
+        frames,
+        [
+            (0, "{}".to_owned()),
+            (0, r#"{"fInt32":1}"#.to_owned()),
+            (0, r#"{"fInt32":2}"#.to_owned()),
+            (2, "{}".to_owned())
+        ]
+    );
+
+    let (head, frames) = connect_stream_call("/edge.v1.Streams/Count", &[r#"{"fInt32": -1}"#]).await;
+    assert!(head.starts_with("http/1.1 200"), "errors travel in the end-of-stream message: {head}");
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].0, 2);
+    assert!(frames[0].1.contains(r#""code":"invalid_argument""#), "{:?}", frames[0]);
+
+    let sum = ["1", "2", "40"].map(|n| format!(r#"{{"fInt64": "{n}"}}"#));
+    let (_, frames) =
+        connect_stream_call("/edge.v1.Streams/Sum", &sum.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(frames, [(0, r#"{"fInt64":"43"}"#.to_owned()), (2, "{}".to_owned())]);
+}
