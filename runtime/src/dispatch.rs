@@ -103,6 +103,31 @@ fn fail(status: Status) -> BoxFuture<Result<Output, Status>> {
     Box::pin(std::future::ready(Err(status)))
 }
 
+/// A response stream that stops when the server starts shutting down and
+/// then ends with UNAVAILABLE, so clients know to reconnect rather than
+/// think the stream finished.
+pub fn until_shutdown<T: Send + 'static>(
+    stream: BoxStream<'static, Result<T, Status>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> BoxStream<'static, Result<T, Status>> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stopped = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stopped);
+    let stop = async move {
+        if shutdown.wait_for(|stop| *stop).await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    };
+    let farewell = futures_util::stream::once(async move {
+        stopped
+            .load(Ordering::SeqCst)
+            .then(|| Err(Status::unavailable("the server is shutting down; reconnect to continue")))
+    })
+    .filter_map(std::future::ready);
+    stream.take_until(stop).chain(farewell).boxed()
+}
+
 /// Calls a unary method.
 pub fn unary<Req, Resp, F, Fut>(call: Call, method: F) -> BoxFuture<Result<Output, Status>>
 where

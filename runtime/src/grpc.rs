@@ -134,29 +134,12 @@ fn single(output: Output, ctx: &Context) -> Result<tonic::Response<Encoded>, ton
 
 type EncodedStream = futures_util::stream::BoxStream<'static, Result<Encoded, tonic::Status>>;
 
-fn encoded_stream(output: Output, mut shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
+fn encoded_stream(output: Output, shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
     let stream = match output {
         Output::Stream(s) => s,
         Output::Single(m) => futures_util::stream::once(async move { Ok(m) }).boxed(),
     };
-    // On shutdown the stream stops and ends with UNAVAILABLE, so clients
-    // know to reconnect rather than think the stream finished.
-    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&stopped);
-    let stop = async move {
-        if shutdown.wait_for(|stop| *stop).await.is_ok() {
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    };
-    let farewell = futures_util::stream::once(async move {
-        stopped
-            .load(std::sync::atomic::Ordering::SeqCst)
-            .then(|| Err(Status::unavailable("the server is shutting down; reconnect to continue")))
-    })
-    .filter_map(std::future::ready);
-    stream
-        .take_until(stop)
-        .chain(farewell)
+    crate::dispatch::until_shutdown(stream, shutdown)
         .map(|item| item.map(|m| Encoded(m.encode_proto().into())).map_err(tonic::Status::from))
         .boxed()
 }

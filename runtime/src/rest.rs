@@ -115,6 +115,8 @@ pub(crate) struct RestRouter {
     max_body: usize,
     /// The server's default deadline for a call.
     timeout: Option<std::time::Duration>,
+    /// Ends Connect streams when the server shuts down.
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Builds one descriptor pool from every service's embedded descriptors.
@@ -157,6 +159,7 @@ impl RestRouter {
         authenticator: Option<Arc<dyn Authenticator>>,
         max_body: usize,
         timeout: Option<std::time::Duration>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> RestRouter {
         let pool = pool(services);
         let mut routes = Vec::new();
@@ -180,7 +183,7 @@ impl RestRouter {
             }
         }
         routes.sort_by_key(|r| std::cmp::Reverse(specificity(r.rule)));
-        RestRouter { routes, rpc, authenticator, max_body, timeout }
+        RestRouter { routes, rpc, authenticator, max_body, timeout, shutdown }
     }
 
     async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<Identity>, Status> {
@@ -479,7 +482,7 @@ impl RestRouter {
                 }
                 Ok(Output::Stream(stream)) => {
                     let mut done = false;
-                    stream
+                    crate::dispatch::until_shutdown(stream, self.shutdown.clone())
                         .map(Some)
                         .chain(futures_util::stream::once(async { None }))
                         .filter_map(move |item| {

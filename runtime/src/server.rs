@@ -236,6 +236,7 @@ impl Server {
                 }
             }
         }
+        let rest_shutdown = shutdown.subscribe();
         let grpc = Arc::new(GrpcRouter {
             methods,
             health: tower::util::BoxCloneSyncService::new(health_server),
@@ -252,6 +253,7 @@ impl Server {
             self.authenticator.clone(),
             self.max_message_size,
             self.default_timeout,
+            rest_shutdown,
         ));
         let max_body = self.max_message_size;
         let openapi = openapi_document(&self.services);

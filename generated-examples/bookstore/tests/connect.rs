@@ -88,3 +88,51 @@ async fn connect_errors_have_connect_form() {
     let (head, _) = exchange(addr, "POST /bookstore.v1.Bookstore/GetShelf HTTP/1.1\r\ncontent-type: application/json\r\nconnect-protocol-version: 2", b"{}").await;
     assert!(head.starts_with("http/1.1 400"), "{head}");
 }
+
+#[tokio::test]
+async fn connect_streams_end_with_unavailable_when_the_server_shuts_down() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = Server::builder().add_service(v1::bookstore_service(bookstore_example::Store::default()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(server.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let (_, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/CreateShelf HTTP/1.1\r\ncontent-type: application/json",
+        br#"{"shelf": {"theme": "t"}}"#,
+    )
+    .await;
+    let name =
+        serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["name"].as_str().expect("name").to_owned();
+
+    let request = format!(r#"{{"name": "{name}"}}"#);
+    let mut envelope = vec![0u8];
+    envelope.extend_from_slice(&(request.len() as u32).to_be_bytes());
+    envelope.extend_from_slice(request.as_bytes());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "POST /bookstore.v1.Bookstore/WatchShelf HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/connect+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        envelope.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    stream.write_all(&envelope).await.expect("writes");
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).await.expect("the response starts");
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    let _ = stop.send(());
+    let mut rest = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends")
+        .expect("reads");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains(r#""code":"unavailable""#), "{text}");
+    tokio::time::timeout(std::time::Duration::from_secs(5), done)
+        .await
+        .expect("serve returns")
+        .expect("joins")
+        .expect("ok");
+}
