@@ -69,7 +69,7 @@ impl {{ s.client_name }} {
     }
 {% for m in s.methods %}
     {{ m.docs }}
-    pub async fn {{ m.rust_name }}(&mut self, {{ m.client_param }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
+    pub async fn {{ m.grpc_client_fn }}(&mut self, {{ m.client_param }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
         self.inner.{{ m.dispatch }}("/{{ s.full_name }}/{{ m.name }}", {{ m.client_arg }}).await
     }
 {% endfor %}
@@ -93,7 +93,7 @@ impl {{ s.rest_client_name }} {
     }
 {% for m in s.methods %}{% if m.rest %}
     {{ m.docs }}
-    pub async fn {{ m.rust_name }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
+    pub async fn {{ m.rest_client_fn }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
         self.inner.call({{ s.info_name }}.methods[{{ loop.index0 }}].http, &request).await
     }
 {% endif %}{% endfor %}
@@ -123,7 +123,7 @@ impl {{ s.graphql_client_name }} {
     }
 {% for m in s.methods %}{% if m.graphql_call %}
     {{ m.docs }}
-    pub async fn {{ m.rust_name }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
+    pub async fn {{ m.graphql_client_fn }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
         self.inner.call("{{ m.graphql }}", &request).await
     }
 {% endif %}{% endfor %}

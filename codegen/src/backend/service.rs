@@ -54,6 +54,16 @@ struct MethodView {
     graphql: String,
     /// Whether the GraphQL client has this method (a query or mutation).
     graphql_call: bool,
+    /// The method's name in each client: its Rust name, with `_rpc` added
+    /// where it would clash with the client's own functions.
+    grpc_client_fn: String,
+    rest_client_fn: String,
+    graphql_client_fn: String,
+}
+
+/// `name`, or `name_rpc` when a client already has a function called `name`.
+fn client_fn(name: &str, reserved: &[&str]) -> String {
+    if reserved.contains(&name) { format!("{name}_rpc") } else { name.to_owned() }
 }
 
 /// The protocols that do not serve a method, as `apigen_runtime::Protocol`s.
@@ -255,6 +265,9 @@ pub fn generate(
                             client_arg: if streams_in { "requests" } else { "request" },
                             http: http_rules(m, messages),
                             graphql: graphql_names.get(&(s.full_name.clone(), m.name.clone())).cloned().unwrap_or_default(),
+                            grpc_client_fn: client_fn(&m.rust_name, &["connect", "metadata_mut"]),
+                            rest_client_fn: client_fn(&m.rust_name, &["new", "headers_mut"]),
+                            graphql_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "raw"]),
                             graphql_call: m.kind == MethodKind::Unary
                                 && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone())),
                             excluded: excluded(&s.excluded, &m.excluded),

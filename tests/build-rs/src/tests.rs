@@ -236,6 +236,18 @@ fn build_script_reruns_for_every_file_it_read() {
 }
 
 impl v1::Shadows for Impl {
+    async fn connect(&self, _ctx: Context, _request: v1::Into) -> Result<v1::Send> {
+        Ok(v1::Send { x: "connect".into() })
+    }
+
+    async fn raw(&self, _ctx: Context, _request: v1::Into) -> Result<v1::Send> {
+        Ok(v1::Send { x: "raw".into() })
+    }
+
+    async fn new(&self, _ctx: Context, _request: v1::Into) -> Result<v1::Send> {
+        Ok(v1::Send { x: "new".into() })
+    }
+
     async fn forget(&self, _ctx: Context, _request: v1::Into) -> Result<apigen_runtime::wkt::Empty> {
         Ok(apigen_runtime::wkt::Empty {})
     }
@@ -498,4 +510,21 @@ async fn connect_streams_use_envelopes_and_an_end_of_stream_message() {
     let (_, frames) =
         connect_stream_call("/edge.v1.Streams/Sum", &sum.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(frames, [(0, r#"{"fInt64":"43"}"#.to_owned()), (2, "{}".to_owned())]);
+}
+
+#[tokio::test]
+async fn rpcs_named_like_client_functions_get_an_rpc_suffix_there() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        apigen_runtime::Server::builder()
+            .add_service(v1::shadows_service(Impl))
+            .serve(listener, std::future::pending()),
+    );
+    let rest = v1::ShadowsRestClient::new(format!("http://{addr}"));
+    assert_eq!(rest.new_rpc(v1::Into::default()).await.expect("called").x, "new");
+    let graphql = v1::ShadowsGraphqlClient::new(format!("http://{addr}"));
+    assert_eq!(graphql.raw_rpc(v1::Into::default()).await.expect("called").x, "raw");
+    let mut grpc = v1::ShadowsClient::connect(format!("http://{addr}")).await.expect("connects");
+    assert_eq!(grpc.connect_rpc(v1::Into::default()).await.expect("called").x, "connect");
 }
