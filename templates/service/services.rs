@@ -3,6 +3,9 @@
 pub trait {{ s.rust_name }}: ::core::marker::Send + ::core::marker::Sync + 'static {
 {% for m in s.methods %}
     {{ m.docs }}
+{% if m.self_convention %}
+    #[allow(clippy::wrong_self_convention)] // The name comes from the schema.
+{% endif %}
     fn {{ m.rust_name }}(
         &self,
         ctx: ::apigen_runtime::Context,
@@ -69,6 +72,9 @@ impl {{ s.client_name }} {
     }
 {% for m in s.methods %}
     {{ m.docs }}
+{% if m.self_convention %}
+    #[allow(clippy::wrong_self_convention)] // The name comes from the schema.
+{% endif %}
     pub async fn {{ m.grpc_client_fn }}(&mut self, {{ m.client_param }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
         self.inner.{{ m.dispatch }}("/{{ s.full_name }}/{{ m.name }}", {{ m.client_arg }}).await
     }
@@ -93,6 +99,9 @@ impl {{ s.rest_client_name }} {
     }
 {% for m in s.methods %}{% if m.rest %}
     {{ m.docs }}
+{% if m.self_convention %}
+    #[allow(clippy::wrong_self_convention)] // The name comes from the schema.
+{% endif %}
     pub async fn {{ m.rest_client_fn }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
         self.inner.call({{ s.info_name }}.methods[{{ loop.index0 }}].http, &request).await
     }
@@ -123,6 +132,9 @@ impl {{ s.graphql_client_name }} {
     }
 {% for m in s.methods %}{% if m.graphql_call %}
     {{ m.docs }}
+{% if m.self_convention %}
+    #[allow(clippy::wrong_self_convention)] // The name comes from the schema.
+{% endif %}
     pub async fn {{ m.graphql_client_fn }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
         self.inner.call("{{ m.graphql }}", &request).await
     }

@@ -59,6 +59,9 @@ struct MethodView {
     grpc_client_fn: String,
     rest_client_fn: String,
     graphql_client_fn: String,
+    /// The name is one clippy expects to take no `self` or `self` by value
+    /// (`new`, `from_*`, `into_*`), but trait methods take `&self`.
+    self_convention: bool,
 }
 
 /// `name`, or `name_rpc` when a client already has a function called `name`.
@@ -265,7 +268,10 @@ pub fn generate(
                             client_arg: if streams_in { "requests" } else { "request" },
                             http: http_rules(m, messages),
                             graphql: graphql_names.get(&(s.full_name.clone(), m.name.clone())).cloned().unwrap_or_default(),
-                            grpc_client_fn: client_fn(&m.rust_name, &["connect", "metadata_mut"]),
+                            self_convention: m.rust_name == "new"
+                                || m.rust_name.starts_with("from_")
+                                || m.rust_name.starts_with("into_"),
+                            grpc_client_fn: client_fn(&m.rust_name, &["new", "connect", "metadata_mut"]),
                             rest_client_fn: client_fn(&m.rust_name, &["new", "headers_mut"]),
                             graphql_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "raw"]),
                             graphql_call: m.kind == MethodKind::Unary

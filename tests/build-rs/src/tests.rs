@@ -248,6 +248,14 @@ impl v1::Shadows for Impl {
         Ok(v1::Send { x: "new".into() })
     }
 
+    async fn from_json(&self, _ctx: Context, _request: v1::Into) -> Result<v1::Send> {
+        Ok(v1::Send { x: "from_json".into() })
+    }
+
+    async fn into_bytes(&self, _ctx: Context, _request: v1::Into) -> Result<v1::Send> {
+        Ok(v1::Send { x: "into_bytes".into() })
+    }
+
     async fn forget(&self, _ctx: Context, _request: v1::Into) -> Result<apigen_runtime::wkt::Empty> {
         Ok(apigen_runtime::wkt::Empty {})
     }
