@@ -25,6 +25,7 @@ pub mod rest;
 pub mod rest_client;
 pub mod server;
 pub mod service;
+pub mod sse;
 pub mod status;
 pub mod stream;
 pub mod wkt;

@@ -234,13 +234,53 @@ impl RestRouter {
         vars: &[(&'static str, String)],
         req: axum::extract::Request,
     ) -> Result<Response, Status> {
-        let identity = self.authenticate(req.headers()).await?;
         let info = &route.service.info().methods[route.method];
-        if info.kind != MethodKind::Unary {
-            return Err(Status::unimplemented(format!(
-                "{} is a streaming method; call it over gRPC or WebSocket",
-                info.name
-            )));
+        let query_string = req.uri().query().unwrap_or_default().to_owned();
+        let query_param = |name: &str| {
+            form_urlencoded::parse(query_string.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        };
+        let mut auth_headers = req.headers().clone();
+        if info.kind == MethodKind::ServerStreaming && !auth_headers.contains_key(header::AUTHORIZATION) {
+            // Browsers' EventSource cannot set headers: the token may come as `?access_token=`.
+            if let Some(v) =
+                query_param("access_token").and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
+            {
+                auth_headers.insert(header::AUTHORIZATION, v);
+            }
+        }
+        let identity = self.authenticate(&auth_headers).await?;
+        let last_event = req
+            .headers()
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| query_param("lastEventId"));
+        if info.kind == MethodKind::ServerStreaming && last_event.as_deref() == Some(crate::sse::END_ID) {
+            // The client saw the end event: there is nothing more to send.
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        let wants_events = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/event-stream"));
+        match info.kind {
+            MethodKind::Unary => {}
+            // Server streaming over REST is Server-Sent Events on the binding's path.
+            MethodKind::ServerStreaming if wants_events => {}
+            MethodKind::ServerStreaming => {
+                return Err(Status::invalid_argument(format!(
+                    "{} streams its responses: send `Accept: text/event-stream`",
+                    info.name
+                ))
+                .with_http_status(406));
+            }
+            _ => {
+                return Err(Status::unimplemented(format!(
+                    "{} streams its requests; call it over gRPC, Connect or WebSocket",
+                    info.name
+                )));
+            }
         }
         let (parts, body) = req.into_parts();
         let mut object = Map::new();
@@ -279,8 +319,9 @@ impl RestRouter {
         let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
         let call = route.service.call(route.method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
         let output = crate::grpc::within(ctx.deadline(), call).await?;
-        let Output::Single(message) = output else {
-            return Err(Status::internal("a unary method returned a stream"));
+        let message = match output {
+            Output::Single(message) => message,
+            Output::Stream(stream) => return Ok(crate::sse::events(stream, self.shutdown.clone(), &ctx)),
         };
         let mut json = message.to_json_value()?;
         for part in rule.response_body.split('.').filter(|p| !p.is_empty()) {

@@ -1,0 +1,67 @@
+//! Server-Sent Events for server-streaming methods (DESIGN.md, SSE): one
+//! message per `data:` line with an `id:`, `retry:` first, keep-alive
+//! comments every 15 s, and one final `event: end` carrying `{}` or the error.
+
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use crate::message::DynMessage;
+use crate::{Context, Status};
+
+/// The id of the final event: a client that reconnects with it has seen the
+/// whole stream and is answered 204.
+pub const END_ID: &str = "end";
+
+/// How long a browser waits before reconnecting.
+const RETRY: Duration = Duration::from_secs(3);
+
+fn end(error: Option<&Status>) -> Event {
+    let data = match error {
+        Some(s) => serde_json::json!({"code": s.code().as_str(), "message": s.message()}),
+        None => serde_json::json!({}),
+    };
+    Event::default().event("end").id(END_ID).data(data.to_string())
+}
+
+/// The stream as an SSE response. Shutdown ends it with an `unavailable` end event.
+pub(crate) fn events(
+    stream: BoxStream<'static, Result<Box<dyn DynMessage>, Status>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    ctx: &Context,
+) -> Response {
+    let mut sequence: u64 = 0;
+    let mut done = false;
+    let first = futures_util::stream::once(async { Event::default().retry(RETRY) });
+    let body = crate::dispatch::until_shutdown(stream, shutdown)
+        .map(Some)
+        .chain(futures_util::stream::once(async { None }))
+        .filter_map(move |item| {
+            let event = match (done, item) {
+                (true, _) => None,
+                (false, Some(Ok(message))) => match message.to_json() {
+                    Ok(json) => {
+                        sequence += 1;
+                        Some(Event::default().id(sequence.to_string()).data(String::from_utf8_lossy(&json)))
+                    }
+                    Err(status) => {
+                        done = true;
+                        Some(end(Some(&status)))
+                    }
+                },
+                (false, Some(Err(status))) => {
+                    done = true;
+                    Some(end(Some(&status)))
+                }
+                (false, None) => Some(end(None)),
+            };
+            std::future::ready(event)
+        });
+    let events = first.chain(body).map(Ok::<_, std::convert::Infallible>);
+    let mut response = Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    response.headers_mut().extend(ctx.response_metadata());
+    response
+}
