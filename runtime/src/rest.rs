@@ -111,6 +111,8 @@ struct Route {
 pub(crate) struct RestRouter {
     routes: Vec<Route>,
     rpc: std::collections::HashMap<String, (ServiceDef, usize)>,
+    /// Request types of server-streaming methods, by RPC path, for `/sse/…` query typing.
+    stream_inputs: std::collections::HashMap<String, MessageDescriptor>,
     authenticator: Option<Arc<dyn Authenticator>>,
     max_body: usize,
     /// The server's default deadline for a call.
@@ -164,10 +166,16 @@ impl RestRouter {
         let pool = pool(services);
         let mut routes = Vec::new();
         let mut rpc = std::collections::HashMap::new();
+        let mut stream_inputs = std::collections::HashMap::new();
         for service in services {
             for (i, m) in service.info().methods.iter().enumerate() {
                 if m.serves(Protocol::Connect) {
                     rpc.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
+                }
+                if m.kind == MethodKind::ServerStreaming && m.serves(Protocol::Sse) {
+                    if let Some(input) = pool.get_message_by_name(m.input) {
+                        stream_inputs.insert(format!("/{}/{}", service.info().name, m.name), input);
+                    }
                 }
                 if !m.serves(Protocol::Rest) {
                     continue;
@@ -183,7 +191,7 @@ impl RestRouter {
             }
         }
         routes.sort_by_key(|r| std::cmp::Reverse(specificity(r.rule)));
-        RestRouter { routes, rpc, authenticator, max_body, timeout, shutdown }
+        RestRouter { routes, rpc, stream_inputs, authenticator, max_body, timeout, shutdown }
     }
 
     async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<Identity>, Status> {
@@ -235,30 +243,12 @@ impl RestRouter {
         req: axum::extract::Request,
     ) -> Result<Response, Status> {
         let info = &route.service.info().methods[route.method];
-        let query_string = req.uri().query().unwrap_or_default().to_owned();
-        let query_param = |name: &str| {
-            form_urlencoded::parse(query_string.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        let streaming = info.kind == MethodKind::ServerStreaming;
+        let (headers, query_string) = (req.headers().clone(), req.uri().query().map(str::to_owned));
+        let identity = match self.sse_preamble(&headers, query_string.as_deref(), streaming).await? {
+            Ok(identity) => identity,
+            Err(no_content) => return Ok(no_content),
         };
-        let mut auth_headers = req.headers().clone();
-        if info.kind == MethodKind::ServerStreaming && !auth_headers.contains_key(header::AUTHORIZATION) {
-            // Browsers' EventSource cannot set headers: the token may come as `?access_token=`.
-            if let Some(v) =
-                query_param("access_token").and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
-            {
-                auth_headers.insert(header::AUTHORIZATION, v);
-            }
-        }
-        let identity = self.authenticate(&auth_headers).await?;
-        let last_event = req
-            .headers()
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| query_param("lastEventId"));
-        if info.kind == MethodKind::ServerStreaming && last_event.as_deref() == Some(crate::sse::END_ID) {
-            // The client saw the end event: there is nothing more to send.
-            return Ok(StatusCode::NO_CONTENT.into_response());
-        }
         let wants_events = req
             .headers()
             .get(header::ACCEPT)
@@ -336,6 +326,67 @@ impl RestRouter {
         };
         response.headers_mut().extend(ctx.response_metadata());
         Ok(response)
+    }
+
+    /// Authentication (with `?access_token=` for EventSource, which cannot
+    /// set headers) and the answer to a reconnect after the end event (204).
+    async fn sse_preamble(
+        &self,
+        headers: &http::HeaderMap,
+        query: Option<&str>,
+        streaming: bool,
+    ) -> Result<Result<Option<Identity>, Response>, Status> {
+        let param = |name: &str| {
+            form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let mut auth_headers = headers.clone();
+        if streaming && !auth_headers.contains_key(header::AUTHORIZATION) {
+            if let Some(v) = param("access_token").and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
+                auth_headers.insert(header::AUTHORIZATION, v);
+            }
+        }
+        let identity = self.authenticate(&auth_headers).await?;
+        let last_event = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| param("lastEventId"));
+        if streaming && last_event.as_deref() == Some(crate::sse::END_ID) {
+            return Ok(Err(StatusCode::NO_CONTENT.into_response()));
+        }
+        Ok(Ok(identity))
+    }
+
+    /// `GET /sse/{package}.{Service}/{Method}?<request as query>`: a
+    /// server-streaming method as Server-Sent Events.
+    pub(crate) async fn sse(&self, req: axum::extract::Request) -> Response {
+        let path = req.uri().path().trim_start_matches("/sse").to_owned();
+        let (Some((service, method)), Some(input)) = (self.rpc.get(&path), self.stream_inputs.get(&path)) else {
+            return error_response(&Status::not_found(format!("no server-streaming method at {path}")));
+        };
+        let (headers, query_string) = (req.headers().clone(), req.uri().query().unwrap_or_default().to_owned());
+        let result = async {
+            let identity = match self.sse_preamble(&headers, Some(&query_string), true).await? {
+                Ok(identity) => identity,
+                Err(no_content) => return Ok(no_content),
+            };
+            let mut object = Map::new();
+            query(&mut object, Some(input), &query_string, "", &[])?;
+            let mut ctx = Context::new(Protocol::Sse).with_metadata(headers.clone()).with_identity(identity);
+            if let Some(timeout) = self.timeout {
+                ctx = ctx.with_timeout(timeout);
+            }
+            let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
+            let call = service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
+            match crate::grpc::within(ctx.deadline(), call).await? {
+                Output::Stream(stream) => Ok(crate::sse::events(stream, self.shutdown.clone(), &ctx)),
+                Output::Single(_) => Err(Status::internal("a server-streaming method returned one message")),
+            }
+        }
+        .await;
+        result.unwrap_or_else(|status| error_response(&status))
     }
 
     /// A Connect unary call at `/{package}.{Service}/{Method}`: POST with

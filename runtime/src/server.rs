@@ -303,6 +303,9 @@ impl Server {
                         Ok(response) => return Ok(response),
                         Err(req) => req,
                     };
+                    if req.uri().path().starts_with("/sse/") && req.method() == http::Method::GET {
+                        return Ok(rest.sse(req).await);
+                    }
                     if rest.is_rpc_path(req.uri().path()) {
                         return Ok(rest.rpc(req).await);
                     }
