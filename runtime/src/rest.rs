@@ -299,13 +299,7 @@ impl RestRouter {
             };
             set_path(&mut object, route.input.as_ref(), field, typed)?;
         }
-        let mut ctx = Context::new(Protocol::Rest)
-            .with_metadata(parts.headers.clone())
-            .with_identity(identity)
-            .with_http_binding(rule.template);
-        if let Some(timeout) = self.timeout {
-            ctx = ctx.with_timeout(timeout);
-        }
+        let ctx = self.context(Protocol::Rest, &parts.headers, identity, None).with_http_binding(rule.template);
         let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
         let call = route.service.call(route.method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
         let output = crate::grpc::within(ctx.deadline(), call).await?;
@@ -326,6 +320,22 @@ impl RestRouter {
         };
         response.headers_mut().extend(ctx.response_metadata());
         Ok(response)
+    }
+
+    /// The context of an HTTP call: its headers and caller, and as deadline
+    /// the earlier of what the client asked for and the server's default.
+    fn context(
+        &self,
+        protocol: Protocol,
+        headers: &http::HeaderMap,
+        identity: Option<Identity>,
+        asked: Option<std::time::Duration>,
+    ) -> Context {
+        let ctx = Context::new(protocol).with_metadata(headers.clone()).with_identity(identity);
+        match [asked, self.timeout].into_iter().flatten().min() {
+            Some(timeout) => ctx.with_timeout(timeout),
+            None => ctx,
+        }
     }
 
     /// Authentication (with `?access_token=` for EventSource, which cannot
@@ -374,10 +384,7 @@ impl RestRouter {
             };
             let mut object = Map::new();
             query(&mut object, Some(input), &query_string, "", &[])?;
-            let mut ctx = Context::new(Protocol::Sse).with_metadata(headers.clone()).with_identity(identity);
-            if let Some(timeout) = self.timeout {
-                ctx = ctx.with_timeout(timeout);
-            }
+            let ctx = self.context(Protocol::Sse, &headers, identity, None);
             let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
             let call = service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
             match crate::grpc::within(ctx.deadline(), call).await? {
@@ -454,16 +461,7 @@ impl RestRouter {
                     }
                 }
             };
-            let mut ctx = Context::new(Protocol::Connect).with_metadata(headers.clone()).with_identity(identity);
-            let asked = headers
-                .get("connect-timeout-ms")
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| v.len() <= 10)
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(std::time::Duration::from_millis);
-            if let Some(timeout) = [asked, self.timeout].into_iter().flatten().min() {
-                ctx = ctx.with_timeout(timeout);
-            }
+            let ctx = self.context(Protocol::Connect, &headers, identity, connect_timeout(&headers));
             let call = service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
             let Output::Single(m) = crate::grpc::within(ctx.deadline(), call).await? else {
                 return Err(Status::internal("a unary method returned a stream"));
@@ -546,16 +544,7 @@ impl RestRouter {
             }
             _ => Input::Stream(futures_util::stream::iter(payloads.into_iter().map(Ok)).boxed()),
         };
-        let mut ctx = Context::new(Protocol::Connect).with_metadata(headers.clone()).with_identity(identity);
-        let asked = headers
-            .get("connect-timeout-ms")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() <= 10)
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(std::time::Duration::from_millis);
-        if let Some(timeout) = [asked, self.timeout].into_iter().flatten().min() {
-            ctx = ctx.with_timeout(timeout);
-        }
+        let ctx = self.context(Protocol::Connect, &headers, identity, connect_timeout(&headers));
         let call = service.call(method, Call { ctx: ctx.clone(), input });
         let encode = move |m: Box<dyn crate::DynMessage>| -> Result<Bytes, Status> {
             let data = if proto { m.encode_proto() } else { m.to_json()? };
@@ -598,6 +587,16 @@ impl RestRouter {
         response.headers_mut().extend(ctx.response_metadata());
         Ok(response)
     }
+}
+
+/// `Connect-Timeout-Ms` (at most 10 digits, as the protocol allows).
+fn connect_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .get("connect-timeout-ms")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 10)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis)
 }
 
 /// One Connect envelope: flags, big-endian length, data.
