@@ -61,6 +61,8 @@ pub struct Service {
     pub client_name: String,
     /// The Rust name of the typed REST client.
     pub rest_client_name: String,
+    /// The Rust name of the typed GraphQL client.
+    pub graphql_client_name: String,
     /// Doc comment lines.
     pub docs: Vec<String>,
     pub span: Span,

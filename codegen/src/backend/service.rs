@@ -219,7 +219,7 @@ pub fn generate(
                 max_depth: s.graphql_limits.max_depth,
                 max_complexity: s.graphql_limits.max_complexity,
                 graphql_client_name: if s.methods.iter().any(|m| m.kind == MethodKind::Unary && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone()))) {
-                    format!("{}GraphqlClient", s.rest_client_name.trim_end_matches("RestClient"))
+                    s.graphql_client_name.clone()
                 } else {
                     String::new()
                 },

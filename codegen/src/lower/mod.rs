@@ -409,6 +409,7 @@ impl<'a> Lowerer<'a> {
             rust_name: names::to_upper_camel(s.name()),
             client_name: format!("{}Client", names::to_upper_camel(s.name()).trim_start_matches("r#")),
             rest_client_name: format!("{}RestClient", names::to_upper_camel(s.name()).trim_start_matches("r#")),
+            graphql_client_name: format!("{}GraphqlClient", names::to_upper_camel(s.name()).trim_start_matches("r#")),
             docs: self.docs(file.name(), s.path()),
             span: self.pos(file.name(), s.path()).span,
             deprecated: s.service_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()),
