@@ -66,8 +66,19 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
     if let Some(sdl) = sdl {
         files.0.insert("schema.graphql".to_owned(), sdl);
     }
+    files.0.insert("ts/index.ts".to_owned(), backend::ts::generate(&api, &api.roots));
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();
     Ok(Generated { files, inputs, api })
+}
+
+/// The encoded `FileDescriptorSet` of `files` and everything they import
+/// (what `protoc --include_imports --descriptor_set_out` writes), with
+/// custom options and source info, for tools such as `buf curl --schema` or
+/// protobuf-es' `createFileRegistry`.
+pub fn descriptor_set(files: &[PathBuf], includes: &[PathBuf]) -> Result<Vec<u8>, Error> {
+    let compiled = frontend::compile(files, includes)?;
+    lower::lower(&compiled)?;
+    Ok(backend::descriptor::encode_set(&compiled, |_| true, true))
 }
 
 /// Starts a `build.rs` configuration.

@@ -63,6 +63,8 @@ pub struct Service {
     pub rest_client_name: String,
     /// The Rust name of the typed GraphQL client.
     pub graphql_client_name: String,
+    /// The Rust name of the typed Connect client.
+    pub connect_client_name: String,
     /// Doc comment lines.
     pub docs: Vec<String>,
     pub span: Span,

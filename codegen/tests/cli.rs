@@ -23,12 +23,21 @@ fn generate(file: &Path, out: &Path, extra: &[&str]) -> Output {
     apigen(&args)
 }
 
+/// Every file under `dir`, by its path relative to `dir` (`ts/index.ts`), sorted.
 fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("dir")
-        .map(|e| e.expect("entry"))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read")))
-        .collect();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry")) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let name = path.strip_prefix(root).expect("inside").to_string_lossy().replace('\\', "/");
+                out.push((name, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
     files.sort();
     files
 }
@@ -42,7 +51,7 @@ fn generated_code_matches_the_snapshots() {
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["greet.v1.rs", "mod.rs", "openapi.json", "openapi.yaml", "schema.graphql"],
+        ["greet.v1.rs", "mod.rs", "openapi.json", "openapi.yaml", "schema.graphql", "ts/index.ts"],
         "annotation files generate nothing"
     );
     for (name, bytes) in files.iter().filter(|(n, _)| n != "openapi.json") {
@@ -55,7 +64,7 @@ fn generated_code_matches_the_snapshots() {
             }
             None => text,
         };
-        insta::assert_snapshot!(name.as_str(), ours);
+        insta::assert_snapshot!(name.replace('/', "__"), ours);
     }
 }
 

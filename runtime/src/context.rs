@@ -116,6 +116,13 @@ impl Context {
         self.metadata.get(key).and_then(|v| v.to_str().ok())
     }
 
+    /// The cursor a client resumes a stream after: SSE's `Last-Event-ID`
+    /// (or `?lastEventId=`), or the `last-event-id` metadata of any
+    /// protocol. Methods with resumable streams replay what follows it.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.metadata_str("last-event-id").filter(|id| !id.is_empty())
+    }
+
     /// The address of the client, when known.
     pub fn peer(&self) -> Option<SocketAddr> {
         self.peer

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 
-use crate::message::{ApiMessage, DynMessage};
+use crate::message::{ApiMessage, Cursored, DynMessage};
 use crate::{Context, RequestStream, ResponseStream, Status};
 
 /// A boxed, sendable future.
@@ -96,7 +96,17 @@ fn many<T: ApiMessage + Send>(input: Input) -> RequestStream<T> {
 }
 
 fn erase<T: ApiMessage + Send + Sync>(stream: ResponseStream<T>) -> Output {
-    Output::Stream(stream.map(|item| item.map(|m| Box::new(m) as Box<dyn DynMessage>)).boxed())
+    Output::Stream(
+        stream
+            .with_cursors()
+            .map(|item| {
+                item.map(|(cursor, m)| match cursor {
+                    Some(cursor) => Box::new(Cursored { cursor, message: Box::new(m) }) as Box<dyn DynMessage>,
+                    None => Box::new(m) as Box<dyn DynMessage>,
+                })
+            })
+            .boxed(),
+    )
 }
 
 fn fail(status: Status) -> BoxFuture<Result<Output, Status>> {

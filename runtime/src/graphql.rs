@@ -153,10 +153,10 @@ fn input(types: &Types, value: Json, ty: &Type) -> Json {
             &Type { base: BaseType::List(inner.clone()), nullable: ty.nullable },
         ),
         (BaseType::List(inner), Json::Array(items)) => {
-            if let BaseType::Named(name) = &inner.base {
-                if is_entry(types, name) {
-                    return entries_to_map(items);
-                }
+            if let BaseType::Named(name) = &inner.base
+                && is_entry(types, name)
+            {
+                return entries_to_map(items);
             }
             Json::Array(items.into_iter().map(|v| input(types, v, inner)).collect())
         }

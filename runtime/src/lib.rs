@@ -13,6 +13,8 @@
 //!   generated `<service>_service(impl)` function.
 
 pub mod auth;
+pub mod compression;
+pub mod connect_client;
 pub mod context;
 pub mod dispatch;
 pub mod fanout;
@@ -26,9 +28,13 @@ pub mod rest_client;
 pub mod server;
 pub mod service;
 pub mod sse;
+pub mod sse_client;
 pub mod status;
 pub mod stream;
+mod trpc;
 pub mod wkt;
+pub mod ws;
+pub mod ws_client;
 
 pub use auth::{Authenticator, BearerToken};
 pub use context::{Context, Identity, Protocol};

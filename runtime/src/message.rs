@@ -26,6 +26,38 @@ pub trait DynMessage: Send + Sync + 'static {
     fn to_json(&self) -> Result<Vec<u8>, Status>;
     /// The message itself, to downcast to its concrete type.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+    /// The message's cursor in a resumable stream (its SSE event id).
+    fn cursor(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// A message of a resumable stream, with its cursor.
+pub(crate) struct Cursored {
+    pub cursor: String,
+    pub message: Box<dyn DynMessage>,
+}
+
+impl DynMessage for Cursored {
+    fn encode_proto(&self) -> Vec<u8> {
+        self.message.encode_proto()
+    }
+
+    fn to_json_value(&self) -> Result<serde_json::Value, Status> {
+        self.message.to_json_value()
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>, Status> {
+        self.message.to_json()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self.message.into_any()
+    }
+
+    fn cursor(&self) -> Option<&str> {
+        Some(&self.cursor)
+    }
 }
 
 impl<T: ApiMessage> DynMessage for T {

@@ -18,6 +18,7 @@ use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticator;
+use crate::compression::{self, Encoding};
 use crate::dispatch::{Call, Input, Output, Payload};
 use crate::service::{MethodKind, ServiceDef};
 use crate::{Code, Context, Identity, Protocol, Status};
@@ -84,20 +85,36 @@ pub fn error_body(status: &Status) -> Value {
 fn connect_error(status: &Status) -> Response {
     let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut body = serde_json::json!({"code": status.code().as_str(), "message": status.message()});
-    if let Value::Array(details) = &error_body(status)["details"] {
-        if !details.is_empty() {
-            // Connect's details: {"type": "google.rpc.X", "value": base64}.
-            let details: Vec<Value> = details
-                .iter()
-                .map(|d| {
-                    let ty = d["@type"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned();
-                    serde_json::json!({"type": ty, "value": d["value"]})
-                })
-                .collect();
-            body["details"] = Value::Array(details);
-        }
+    if let Value::Array(details) = &error_body(status)["details"]
+        && !details.is_empty()
+    {
+        // Connect's details: {"type": "google.rpc.X", "value": base64}.
+        let details: Vec<Value> = details
+            .iter()
+            .map(|d| {
+                let ty = d["@type"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned();
+                serde_json::json!({"type": ty, "value": d["value"]})
+            })
+            .collect();
+        body["details"] = Value::Array(details);
     }
     (http, axum::Json(body)).into_response()
+}
+
+/// The context of an HTTP call: its headers and caller, and as deadline the
+/// earlier of what the client asked for and the server's default.
+pub(crate) fn call_context(
+    protocol: Protocol,
+    headers: &http::HeaderMap,
+    identity: Option<Identity>,
+    asked: Option<std::time::Duration>,
+    default: Option<std::time::Duration>,
+) -> Context {
+    let ctx = Context::new(protocol).with_metadata(headers.clone()).with_identity(identity);
+    match [asked, default].into_iter().flatten().min() {
+        Some(timeout) => ctx.with_timeout(timeout),
+        None => ctx,
+    }
 }
 
 struct Route {
@@ -172,10 +189,11 @@ impl RestRouter {
                 if m.serves(Protocol::Connect) {
                     rpc.insert(format!("/{}/{}", service.info().name, m.name), (service.clone(), i));
                 }
-                if m.kind == MethodKind::ServerStreaming && m.serves(Protocol::Sse) {
-                    if let Some(input) = pool.get_message_by_name(m.input) {
-                        stream_inputs.insert(format!("/{}/{}", service.info().name, m.name), input);
-                    }
+                if m.kind == MethodKind::ServerStreaming
+                    && m.serves(Protocol::Sse)
+                    && let Some(input) = pool.get_message_by_name(m.input)
+                {
+                    stream_inputs.insert(format!("/{}/{}", service.info().name, m.name), input);
                 }
                 if !m.serves(Protocol::Rest) {
                     continue;
@@ -299,7 +317,11 @@ impl RestRouter {
             };
             set_path(&mut object, route.input.as_ref(), field, typed)?;
         }
-        let ctx = self.context(Protocol::Rest, &parts.headers, identity, None).with_http_binding(rule.template);
+        let mut headers = parts.headers;
+        if streaming {
+            cursor_from_query(&mut headers, parts.uri.query());
+        }
+        let ctx = self.context(Protocol::Rest, &headers, identity, None).with_http_binding(rule.template);
         let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
         let call = route.service.call(route.method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
         let output = crate::grpc::within(ctx.deadline(), call).await?;
@@ -331,11 +353,7 @@ impl RestRouter {
         identity: Option<Identity>,
         asked: Option<std::time::Duration>,
     ) -> Context {
-        let ctx = Context::new(protocol).with_metadata(headers.clone()).with_identity(identity);
-        match [asked, self.timeout].into_iter().flatten().min() {
-            Some(timeout) => ctx.with_timeout(timeout),
-            None => ctx,
-        }
+        call_context(protocol, headers, identity, asked, self.timeout)
     }
 
     /// Authentication (with `?access_token=` for EventSource, which cannot
@@ -352,10 +370,11 @@ impl RestRouter {
                 .map(|(_, v)| v.into_owned())
         };
         let mut auth_headers = headers.clone();
-        if streaming && !auth_headers.contains_key(header::AUTHORIZATION) {
-            if let Some(v) = param("access_token").and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
-                auth_headers.insert(header::AUTHORIZATION, v);
-            }
+        if streaming
+            && !auth_headers.contains_key(header::AUTHORIZATION)
+            && let Some(v) = param("access_token").and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
+        {
+            auth_headers.insert(header::AUTHORIZATION, v);
         }
         let identity = self.authenticate(&auth_headers).await?;
         let last_event = headers
@@ -376,14 +395,25 @@ impl RestRouter {
         let (Some((service, method)), Some(input)) = (self.rpc.get(&path), self.stream_inputs.get(&path)) else {
             return error_response(&Status::not_found(format!("no server-streaming method at {path}")));
         };
-        let (headers, query_string) = (req.headers().clone(), req.uri().query().unwrap_or_default().to_owned());
+        let query_string = req.uri().query().unwrap_or_default().to_owned();
+        let mut headers = req.headers().clone();
+        cursor_from_query(&mut headers, Some(&query_string));
         let result = async {
             let identity = match self.sse_preamble(&headers, Some(&query_string), true).await? {
                 Ok(identity) => identity,
                 Err(no_content) => return Ok(no_content),
             };
+            // Browsers send the request as the query; other clients may POST it as JSON.
             let mut object = Map::new();
-            query(&mut object, Some(input), &query_string, "", &[])?;
+            if req.method() == Method::POST {
+                match read_json(&headers, req.into_body(), self.max_body).await? {
+                    Value::Object(map) => object = map,
+                    Value::Null => {}
+                    _ => return Err(Status::invalid_argument("the body must be a JSON object")),
+                }
+            } else {
+                query(&mut object, Some(input), &query_string, "", &[])?;
+            }
             let ctx = self.context(Protocol::Sse, &headers, identity, None);
             let payload = Payload::Json(Bytes::from(serde_json::to_vec(&Value::Object(object)).unwrap_or_default()));
             let call = service.call(*method, Call { ctx: ctx.clone(), input: Input::Single(payload) });
@@ -399,6 +429,12 @@ impl RestRouter {
     /// A Connect unary call at `/{package}.{Service}/{Method}`: POST with
     /// `application/json` or `application/proto`, or GET with
     /// `?connect=v1&encoding=…&message=…` for `NO_SIDE_EFFECTS` methods.
+    ///
+    /// Bodies may be gzip-compressed (`Content-Encoding`, or `compression=gzip`
+    /// for GET). A successful response is gzip-compressed whenever the
+    /// request's `Accept-Encoding` lists gzip, whatever its size: predictable
+    /// for clients, at the price of ~20 bytes on tiny messages. Error bodies
+    /// stay plain JSON.
     pub(crate) async fn rpc(&self, req: axum::extract::Request) -> Response {
         let path = req.uri().path().to_owned();
         let Some((service, method)) = self.rpc.get(&path) else {
@@ -413,12 +449,16 @@ impl RestRouter {
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
             return response;
         }
+        let streaming = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().to_ascii_lowercase().starts_with(b"application/connect+"));
         let result = async {
             let headers = req.headers().clone();
-            if let Some(version) = headers.get("connect-protocol-version") {
-                if version.as_bytes() != b"1" {
-                    return Err(Status::invalid_argument("connect-protocol-version must be 1"));
-                }
+            if let Some(version) = headers.get("connect-protocol-version")
+                && version.as_bytes() != b"1"
+            {
+                return Err(Status::invalid_argument("connect-protocol-version must be 1"));
             }
             let identity = self.authenticate(&headers).await?;
             let content_type =
@@ -438,7 +478,7 @@ impl RestRouter {
                 .with_http_status(415));
             }
             let (proto, payload) = if get {
-                connect_get(req.uri().query().unwrap_or_default())?
+                connect_get(req.uri().query().unwrap_or_default(), self.max_body)?
             } else {
                 let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
                 let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -446,6 +486,8 @@ impl RestRouter {
                     Status::resource_exhausted(format!("the body is larger than {} bytes", self.max_body))
                         .with_http_status(413)
                 })?;
+                let bytes =
+                    Encoding::from_header(headers.get(header::CONTENT_ENCODING))?.decode(bytes, self.max_body)?;
                 match mime.as_str() {
                     "application/proto" => (true, Payload::Proto(bytes)),
                     "application/json" | "" => {
@@ -466,16 +508,26 @@ impl RestRouter {
             let Output::Single(m) = crate::grpc::within(ctx.deadline(), call).await? else {
                 return Err(Status::internal("a unary method returned a stream"));
             };
-            let mut response = if proto {
-                ([(header::CONTENT_TYPE, "application/proto")], m.encode_proto()).into_response()
+            let (content_type, body) = if proto {
+                ("application/proto", m.encode_proto())
             } else {
-                axum::Json(m.to_json_value()?).into_response()
+                let json = serde_json::to_vec(&m.to_json_value()?)
+                    .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))?;
+                ("application/json", json)
             };
+            let mut response = if compression::accepts_gzip(&headers, header::ACCEPT_ENCODING) {
+                let headers = [(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, "gzip")];
+                (headers, compression::gzip(&body)?).into_response()
+            } else {
+                ([(header::CONTENT_TYPE, content_type)], body).into_response()
+            };
+            // GET responses are cacheable, and their encoding depends on this header.
+            response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             response.headers_mut().extend(ctx.response_metadata());
             Ok(response)
         }
         .await;
-        result.unwrap_or_else(|status| {
+        let mut response = result.unwrap_or_else(|status| {
             let mut response = connect_error(&status);
             if status.http_status() == 415 {
                 response
@@ -483,7 +535,12 @@ impl RestRouter {
                     .insert("accept-post", HeaderValue::from_static("application/json, application/proto"));
             }
             response
-        })
+        });
+        // Every Connect response says what the server decompresses, as connect-go's do: how a
+        // client refused for its compression (UNIMPLEMENTED) learns what to send instead.
+        let accept = if streaming { "connect-accept-encoding" } else { "accept-encoding" };
+        response.headers_mut().insert(accept, HeaderValue::from_static("gzip"));
+        response
     }
 }
 
@@ -491,6 +548,12 @@ impl RestRouter {
     /// A Connect streaming call: enveloped messages in (one for server
     /// streaming, any number for client streaming), enveloped messages out,
     /// then the end-of-stream message carrying the error, if any.
+    ///
+    /// Once the content type fits, every error (bad envelopes, compression)
+    /// travels in the end-of-stream message under HTTP 200, as Connect
+    /// streams require, so Connect clients see the real code. Envelopes are
+    /// gzip-compressed both ways when `Connect-Content-Encoding` /
+    /// `Connect-Accept-Encoding` say so.
     async fn connect_stream(
         &self,
         service: &ServiceDef,
@@ -516,6 +579,81 @@ impl RestRouter {
             ))
             .with_http_status(415));
         }
+        let compress = compression::accepts_gzip(&headers, "connect-accept-encoding");
+        let seal = move |flags: u8, data: &[u8]| -> Bytes {
+            match compress.then(|| compression::gzip(data)) {
+                // The flag is per envelope, so one that failed to compress can go out plain.
+                Some(Ok(packed)) => envelope(flags | 0x01, &packed),
+                _ => envelope(flags, data),
+            }
+        };
+        let end = move |error: Option<Status>| seal(0x02, &end_of_stream(error));
+        let input = self.connect_input(info.kind, proto, &headers, body);
+        let (frames, metadata): (futures_util::stream::BoxStream<'static, Bytes>, http::HeaderMap) = match input {
+            Err(status) => (futures_util::stream::once(async move { end(Some(status)) }).boxed(), Default::default()),
+            Ok(input) => {
+                let ctx = self.context(Protocol::Connect, &headers, identity, connect_timeout(&headers));
+                let call = service.call(method, Call { ctx: ctx.clone(), input });
+                let encode = move |m: Box<dyn crate::DynMessage>| -> Result<Bytes, Status> {
+                    let data = if proto { m.encode_proto() } else { m.to_json()? };
+                    Ok(seal(0, &data))
+                };
+                // Errors, even before the first message, travel in the end-of-stream message.
+                let frames = match crate::grpc::within(ctx.deadline(), call).await {
+                    Err(status) => futures_util::stream::once(async move { end(Some(status)) }).boxed(),
+                    Ok(Output::Single(m)) => {
+                        let frames = match encode(m) {
+                            Ok(frame) => vec![frame, end(None)],
+                            Err(status) => vec![end(Some(status))],
+                        };
+                        futures_util::stream::iter(frames).boxed()
+                    }
+                    Ok(Output::Stream(stream)) => {
+                        let mut done = false;
+                        crate::dispatch::until_shutdown(stream, self.shutdown.clone())
+                            .map(Some)
+                            .chain(futures_util::stream::once(async { None }))
+                            .filter_map(move |item| {
+                                let frame = match (done, item.map(|r| r.and_then(&encode))) {
+                                    (true, _) => None,
+                                    (false, Some(Ok(frame))) => Some(frame),
+                                    (false, Some(Err(status))) => {
+                                        done = true;
+                                        Some(end(Some(status)))
+                                    }
+                                    (false, None) => Some(end(None)),
+                                };
+                                std::future::ready(frame)
+                            })
+                            .boxed()
+                    }
+                };
+                (frames, ctx.response_metadata())
+            }
+        };
+        let content_type = if proto { "application/connect+proto" } else { "application/connect+json" };
+        let body = axum::body::Body::from_stream(frames.map(Ok::<_, std::convert::Infallible>));
+        let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+        if compress {
+            response.headers_mut().insert("connect-content-encoding", HeaderValue::from_static("gzip"));
+        }
+        response.headers_mut().extend(metadata);
+        Ok(response)
+    }
+
+    /// The request messages of a Connect stream, decompressed per
+    /// `Connect-Content-Encoding`. All of them together may not decompress to
+    /// more than the body limit, so many small compressed envelopes cannot
+    /// add up to a zip bomb either.
+    fn connect_input(
+        &self,
+        kind: MethodKind,
+        proto: bool,
+        headers: &http::HeaderMap,
+        body: Bytes,
+    ) -> Result<Input, Status> {
+        let encoding = Encoding::from_header(headers.get("connect-content-encoding"))?;
+        let mut budget = self.max_body;
         let mut payloads = Vec::new();
         let mut rest = body;
         while !rest.is_empty() {
@@ -527,65 +665,43 @@ impl RestRouter {
             if rest.len() < 5 + len {
                 return Err(Status::invalid_argument("a Connect envelope is cut short"));
             }
+            let mut data = rest.slice(5..5 + len);
             if flags & 0x01 != 0 {
-                return Err(Status::unimplemented("compressed Connect envelopes are not supported yet"));
+                if encoding == Encoding::Identity {
+                    return Err(Status::invalid_argument(
+                        "a compressed Connect envelope needs a Connect-Content-Encoding header",
+                    ));
+                }
+                data = encoding.decode(data, budget)?;
             }
-            let data = rest.slice(5..5 + len);
+            budget = budget.checked_sub(data.len()).ok_or_else(|| {
+                Status::resource_exhausted(format!("the messages are larger than {} bytes", self.max_body))
+                    .with_http_status(413)
+            })?;
             payloads.push(if proto { Payload::Proto(data) } else { Payload::Json(data) });
             rest = rest.slice(5 + len..);
         }
-        let input = match info.kind {
-            MethodKind::ServerStreaming => {
-                let one = payloads
+        Ok(match kind {
+            MethodKind::ServerStreaming => Input::Single(
+                payloads
                     .into_iter()
                     .next()
-                    .ok_or_else(|| Status::invalid_argument("the request message is missing"))?;
-                Input::Single(one)
-            }
+                    .ok_or_else(|| Status::invalid_argument("the request message is missing"))?,
+            ),
             _ => Input::Stream(futures_util::stream::iter(payloads.into_iter().map(Ok)).boxed()),
-        };
-        let ctx = self.context(Protocol::Connect, &headers, identity, connect_timeout(&headers));
-        let call = service.call(method, Call { ctx: ctx.clone(), input });
-        let encode = move |m: Box<dyn crate::DynMessage>| -> Result<Bytes, Status> {
-            let data = if proto { m.encode_proto() } else { m.to_json()? };
-            Ok(envelope(0, &data))
-        };
-        // Errors, even before the first message, travel in the end-of-stream message.
-        let frames: futures_util::stream::BoxStream<'static, Bytes> =
-            match crate::grpc::within(ctx.deadline(), call).await {
-                Err(status) => futures_util::stream::once(async move { end_of_stream(Some(status)) }).boxed(),
-                Ok(Output::Single(m)) => {
-                    let frames = match encode(m) {
-                        Ok(frame) => vec![frame, end_of_stream(None)],
-                        Err(status) => vec![end_of_stream(Some(status))],
-                    };
-                    futures_util::stream::iter(frames).boxed()
-                }
-                Ok(Output::Stream(stream)) => {
-                    let mut done = false;
-                    crate::dispatch::until_shutdown(stream, self.shutdown.clone())
-                        .map(Some)
-                        .chain(futures_util::stream::once(async { None }))
-                        .filter_map(move |item| {
-                            let frame = match (done, item.map(|r| r.and_then(&encode))) {
-                                (true, _) => None,
-                                (false, Some(Ok(frame))) => Some(frame),
-                                (false, Some(Err(status))) => {
-                                    done = true;
-                                    Some(end_of_stream(Some(status)))
-                                }
-                                (false, None) => Some(end_of_stream(None)),
-                            };
-                            std::future::ready(frame)
-                        })
-                        .boxed()
-                }
-            };
-        let content_type = if proto { "application/connect+proto" } else { "application/connect+json" };
-        let body = axum::body::Body::from_stream(frames.map(Ok::<_, std::convert::Infallible>));
-        let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
-        response.headers_mut().extend(ctx.response_metadata());
-        Ok(response)
+        })
+    }
+}
+
+/// EventSource cannot set `Last-Event-ID` on its first request: browsers
+/// resume with `?lastEventId=`, which becomes the same metadata.
+fn cursor_from_query(headers: &mut http::HeaderMap, query: Option<&str>) {
+    if headers.contains_key("last-event-id") {
+        return;
+    }
+    let id = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == "lastEventId");
+    if let Some(value) = id.and_then(|(_, v)| HeaderValue::from_str(&v).ok()) {
+        headers.insert("last-event-id", value);
     }
 }
 
@@ -608,18 +724,20 @@ fn envelope(flags: u8, data: &[u8]) -> Bytes {
     out.into()
 }
 
-/// The end-of-stream envelope (flag 0x02): `{}` or `{"error": {…}}`.
-fn end_of_stream(error: Option<Status>) -> Bytes {
+/// The end-of-stream message (sent with flag 0x02): `{}` or `{"error": {…}}`.
+fn end_of_stream(error: Option<Status>) -> Vec<u8> {
     let body = match error {
         Some(s) => serde_json::json!({"error": {"code": s.code().as_str(), "message": s.message()}}),
         None => serde_json::json!({}),
     };
-    envelope(0x02, body.to_string().as_bytes())
+    body.to_string().into_bytes()
 }
 
 /// A Connect GET request's query: `connect=v1`, `encoding=json|proto`,
-/// `message` (URL-encoded, or base64url with `base64=1`).
-fn connect_get(query: &str) -> Result<(bool, Payload), Status> {
+/// `message` (URL-encoded, or base64url with `base64=1`), and
+/// `compression=gzip` for a gzip-compressed (so base64url) `message`,
+/// inflated to at most `limit` bytes.
+fn connect_get(query: &str, limit: usize) -> Result<(bool, Payload), Status> {
     use pbjson::private::base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
     let params: std::collections::HashMap<String, String> =
         form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -634,8 +752,13 @@ fn connect_get(query: &str) -> Result<(bool, Payload), Status> {
                 .with_http_status(415));
         }
     };
+    let encoding = Encoding::from_name(params.get("compression").map(String::as_str).unwrap_or_default())?;
+    let base64 = params.get("base64").is_some_and(|v| v == "1");
+    if encoding != Encoding::Identity && !base64 {
+        return Err(Status::invalid_argument("a compressed `message` must be base64url-encoded, with `base64=1`"));
+    }
     let message = params.get("message").cloned().unwrap_or_default();
-    let bytes: Bytes = if params.get("base64").is_some_and(|v| v == "1") {
+    let bytes: Bytes = if base64 {
         URL_SAFE_NO_PAD
             .decode(message.trim_end_matches('='))
             .map_err(|e| Status::invalid_argument(format!("`message` is not base64url: {e}")))?
@@ -643,6 +766,7 @@ fn connect_get(query: &str) -> Result<(bool, Payload), Status> {
     } else {
         message.into_bytes().into()
     };
+    let bytes = encoding.decode(bytes, limit)?;
     Ok(if proto {
         (true, Payload::Proto(bytes))
     } else {
@@ -790,10 +914,10 @@ fn set_path(
         let field =
             descriptor.as_ref().and_then(|m| m.get_field_by_name(name).or_else(|| m.get_field_by_json_name(name)));
         let key = field.as_ref().map_or_else(|| (*name).to_owned(), |f| f.json_name().to_owned());
-        if let Some(f) = &field {
-            if f.name() != key {
-                current.remove(f.name());
-            }
+        if let Some(f) = &field
+            && f.name() != key
+        {
+            current.remove(f.name());
         }
         if i + 1 == parts.len() {
             current.insert(key, value);

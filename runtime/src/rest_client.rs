@@ -108,7 +108,7 @@ impl Client {
 }
 
 /// The `Status` a REST error body (`{"code","message","details"}`) describes.
-fn error_from(http: u16, body: &[u8]) -> Status {
+pub(crate) fn error_from(http: u16, body: &[u8]) -> Status {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let code = parsed.as_ref().and_then(|v| v.get("code")).and_then(Value::as_i64);
     let message = parsed.as_ref().and_then(|v| v.get("message")).and_then(Value::as_str);

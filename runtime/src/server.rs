@@ -18,13 +18,19 @@ use crate::{Protocol, Status};
 
 /// What an example or quick-start binary reads from its command line:
 /// `--addr HOST:PORT` (default `127.0.0.1:8080`; port 0 picks a free one)
-/// and `--token SECRET` (require `authorization: Bearer SECRET`).
+/// `--token SECRET` (require `authorization: Bearer SECRET`) and
+/// `--redis URL` (fan-out topics on Redis, for servers that have them).
 #[derive(Debug, Clone)]
 pub struct Args {
     /// Where to listen.
     pub addr: SocketAddr,
     /// The bearer token every call must carry, when set.
     pub token: Option<String>,
+    /// The Redis of the fan-out topics (`redis://127.0.0.1:6379`), when set.
+    pub redis: Option<String>,
+    /// `--ws-init-timeout-ms` (hidden, for tests): how long a WebSocket client
+    /// has to send `connection_init`.
+    pub ws_init_timeout: Option<Duration>,
 }
 
 impl Args {
@@ -35,7 +41,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET]"
+usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
                 );
                 std::process::exit(2);
             }
@@ -44,7 +50,8 @@ usage: {program} [--addr HOST:PORT] [--token SECRET]"
 
     /// Parses `args` (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-        let mut out = Args { addr: SocketAddr::from(([127, 0, 0, 1], 8080)), token: None };
+        let mut out =
+            Args { addr: SocketAddr::from(([127, 0, 0, 1], 8080)), token: None, redis: None, ws_init_timeout: None };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -56,6 +63,12 @@ usage: {program} [--addr HOST:PORT] [--token SECRET]"
                         .map_err(|e| format!("--addr {v}: {e}; write it as HOST:PORT, for example 127.0.0.1:8080"))?;
                 }
                 "--token" => out.token = Some(value("--token")?).filter(|t| !t.is_empty()),
+                "--redis" => out.redis = Some(value("--redis")?),
+                "--ws-init-timeout-ms" => {
+                    let v = value("--ws-init-timeout-ms")?;
+                    let ms = v.parse().map_err(|e| format!("--ws-init-timeout-ms {v}: {e}"))?;
+                    out.ws_init_timeout = Some(Duration::from_millis(ms));
+                }
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
@@ -110,6 +123,7 @@ pub struct Server {
     max_message_size: usize,
     default_timeout: Option<Duration>,
     graphql: crate::graphql::Limits,
+    ws: crate::ws::Config,
 }
 
 impl Default for Server {
@@ -133,6 +147,7 @@ impl Server {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             default_timeout: None,
             graphql: crate::graphql::Limits::default(),
+            ws: crate::ws::Config::default(),
         }
     }
 
@@ -166,12 +181,21 @@ impl Server {
         self
     }
 
+    /// WebSocket (`/ws`) limits: `connection_init` timeout, calls per socket, buffers.
+    pub fn websocket(mut self, config: crate::ws::Config) -> Server {
+        self.ws = config;
+        self
+    }
+
     /// Binds `args.addr`, prints `listening on http://HOST:PORT` once ready,
     /// and serves until Ctrl-C or SIGTERM. `args.token` turns on bearer-token
     /// authentication.
     pub async fn run(mut self, args: &Args) -> std::io::Result<()> {
         if let Some(token) = &args.token {
             self = self.authenticator(crate::auth::BearerToken::new(token.clone()));
+        }
+        if let Some(timeout) = args.ws_init_timeout {
+            self.ws.init_timeout = timeout;
         }
         let listener = tokio::net::TcpListener::bind(args.addr).await?;
         let addr = listener.local_addr()?;
@@ -193,14 +217,22 @@ impl Server {
     ) -> std::io::Result<()> {
         let stop = Arc::new(tokio::sync::watch::channel(false).0);
         let (health, router) = self.router(Arc::clone(&stop)).await?;
+        let stopped = Arc::clone(&stop);
         let graceful = async move {
             shutdown.await;
             health.set_not_serving_all().await;
             stop.send_replace(true);
         };
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        // Small frames (WebSocket, streams) go out at once rather than wait on Nagle's algorithm.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(graceful)
-            .await
+            .await;
+        // WebSockets outlive their HTTP connection: give them a moment to end their calls and close (1001).
+        let _ = tokio::time::timeout(Duration::from_secs(5), stopped.closed()).await;
+        served
     }
 
     /// The whole server as an axum router, for hosting it yourself.
@@ -237,6 +269,15 @@ impl Server {
             }
         }
         let rest_shutdown = shutdown.subscribe();
+        let ws = crate::ws::WsRouter::new(
+            &self.services,
+            self.authenticator.clone(),
+            self.max_message_size,
+            self.default_timeout,
+            self.ws,
+            shutdown.subscribe(),
+        );
+        let shutdown_for_trpc = shutdown.subscribe();
         let grpc = Arc::new(GrpcRouter {
             methods,
             health: tower::util::BoxCloneSyncService::new(health_server),
@@ -255,6 +296,12 @@ impl Server {
             self.default_timeout,
             rest_shutdown,
         ));
+        let trpc = Arc::new(crate::trpc::TrpcRouter::new(
+            &self.services,
+            self.authenticator.clone(),
+            self.default_timeout,
+            shutdown_for_trpc,
+        ));
         let max_body = self.max_message_size;
         let openapi = openapi_document(&self.services);
         let graphql = self.graphql_routes()?;
@@ -269,8 +316,9 @@ impl Server {
                 }),
             )
             .route("/docs", axum::routing::get(|| async { axum::response::Html(DOCS_PAGE) }))
+            .route("/ws", ws.route())
             .fallback_service(tower::service_fn(move |req: axum::extract::Request| {
-                let (grpc_web, rest) = (grpc_web.clone(), Arc::clone(&rest));
+                let (grpc_web, rest, trpc) = (grpc_web.clone(), Arc::clone(&rest), Arc::clone(&trpc));
                 async move {
                     let content_type =
                         req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -299,11 +347,16 @@ impl Server {
                         return Ok(response);
                     };
                     let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+                    if req.uri().path().starts_with("/trpc/") {
+                        return Ok(trpc.handle(req).await);
+                    }
                     let req = match rest.route(req).await {
                         Ok(response) => return Ok(response),
                         Err(req) => req,
                     };
-                    if req.uri().path().starts_with("/sse/") && req.method() == http::Method::GET {
+                    if req.uri().path().starts_with("/sse/")
+                        && (req.method() == http::Method::GET || req.method() == http::Method::POST)
+                    {
                         return Ok(rest.sse(req).await);
                     }
                     if rest.is_rpc_path(req.uri().path()) {
@@ -438,10 +491,10 @@ impl Server {
                                 // Credentials come in the upgrade's headers or in
                                 // connection_init's payload (browsers cannot set headers).
                                 let mut metadata = headers.clone();
-                                if let Some(token) = payload.get("authorization").and_then(|v| v.as_str()) {
-                                    if let Ok(v) = http::HeaderValue::from_str(token) {
-                                        metadata.insert(http::header::AUTHORIZATION, v);
-                                    }
+                                if let Some(token) = payload.get("authorization").and_then(|v| v.as_str())
+                                    && let Ok(v) = http::HeaderValue::from_str(token)
+                                {
+                                    metadata.insert(http::header::AUTHORIZATION, v);
                                 }
                                 let identity = match &auth {
                                     Some(a) => Some(

@@ -1,7 +1,10 @@
 //! Server-Sent Events for server-streaming methods (DESIGN.md, SSE): one
 //! message per `data:` line with an `id:`, `retry:` first, keep-alive
 //! comments every 15 s, and one final `event: end` carrying `{}` or the error.
+//! Resumable streams (fan-out topics) use their messages' cursors as ids.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -27,25 +30,34 @@ fn end(error: Option<&Status>) -> Event {
     Event::default().event("end").id(END_ID).data(data.to_string())
 }
 
-/// The stream as an SSE response. Shutdown ends it with an `unavailable` end event.
+/// The stream as an SSE response. When the server shuts down the response
+/// just ends, without an `end` event, so that clients reconnect (to another
+/// instance) and a resumable stream continues after their `Last-Event-ID`.
 pub(crate) fn events(
     stream: BoxStream<'static, Result<Box<dyn DynMessage>, Status>>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
     ctx: &Context,
 ) -> Response {
+    let stopped = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stopped);
+    let stop = async move {
+        if shutdown.wait_for(|stop| *stop).await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    };
     let mut sequence: u64 = 0;
     let mut done = false;
     let first = futures_util::stream::once(async { Event::default().retry(RETRY) });
-    let body = crate::dispatch::until_shutdown(stream, shutdown)
-        .map(Some)
-        .chain(futures_util::stream::once(async { None }))
-        .filter_map(move |item| {
+    let body =
+        stream.take_until(stop).map(Some).chain(futures_util::stream::once(async { None })).filter_map(move |item| {
             let event = match (done, item) {
                 (true, _) => None,
                 (false, Some(Ok(message))) => match message.to_json() {
                     Ok(json) => {
+                        // A resumable stream's own cursor; else the event's position.
                         sequence += 1;
-                        Some(Event::default().id(sequence.to_string()).data(String::from_utf8_lossy(&json)))
+                        let id = message.cursor().map_or_else(|| sequence.to_string(), str::to_owned);
+                        Some(Event::default().id(id).data(String::from_utf8_lossy(&json)))
                     }
                     Err(status) => {
                         done = true;
@@ -56,6 +68,7 @@ pub(crate) fn events(
                     done = true;
                     Some(end(Some(&status)))
                 }
+                (false, None) if stopped.load(Ordering::SeqCst) => None,
                 (false, None) => Some(end(None)),
             };
             std::future::ready(event)

@@ -48,13 +48,20 @@ impl<T> std::fmt::Debug for RequestStream<T> {
 }
 
 /// The messages a method streams back. Ending the stream completes the call;
-/// an `Err` item ends it with that status.
-pub struct ResponseStream<T>(Boxed<T>);
+/// an `Err` item ends it with that status. A resumable stream carries a
+/// cursor per message (the SSE event id a client resumes after).
+pub struct ResponseStream<T>(Boxed<(Option<String>, T)>);
 
 impl<T> ResponseStream<T> {
     /// Wraps any stream of responses.
     pub fn new(stream: impl Stream<Item = Result<T, Status>> + Send + 'static) -> Self {
-        ResponseStream(Box::pin(stream))
+        ResponseStream(Box::pin(stream.map(|item| item.map(|m| (None, m)))))
+    }
+
+    /// A resumable stream: each message with its cursor, which SSE sends as
+    /// the event id and gives back as `Context::last_event_id` on reconnect.
+    pub fn resumable(stream: impl Stream<Item = Result<(String, T), Status>> + Send + 'static) -> Self {
+        ResponseStream(Box::pin(stream.map(|item| item.map(|(cursor, m)| (Some(cursor), m)))))
     }
 
     /// A stream fed through a channel: send `Ok(message)` or a final `Err`,
@@ -71,14 +78,19 @@ impl<T> ResponseStream<T> {
 
     /// The next response, `None` at the end.
     pub async fn next(&mut self) -> Option<Result<T, Status>> {
-        self.0.next().await
+        self.0.next().await.map(|item| item.map(|(_, m)| m))
+    }
+
+    /// The messages with their cursors, for protocol adapters.
+    pub(crate) fn with_cursors(self) -> Boxed<(Option<String>, T)> {
+        self.0
     }
 }
 
 impl<T> Stream for ResponseStream<T> {
     type Item = Result<T, Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.0.as_mut().poll_next(cx)
+        self.0.as_mut().poll_next(cx).map(|item| item.map(|item| item.map(|(_, m)| m)))
     }
 }
 

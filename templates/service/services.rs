@@ -107,6 +107,40 @@ impl {{ s.rest_client_name }} {
     }
 {% endif %}{% endfor %}
 }
+
+#[doc = " A typed Connect client of `{{ s.full_name }}` (binary protobuf over HTTP, gzip accepted): its unary and"]
+#[doc = " server-streaming methods. Client and bidi streaming are left out: they need the request body to stream"]
+#[doc = " while the response is read, which reqwest over HTTP/1.1 cannot do well; the gRPC client has them."]
+#[derive(Debug, Clone)]
+pub struct {{ s.connect_client_name }} {
+    inner: ::apigen_runtime::connect_client::Client,
+}
+
+impl {{ s.connect_client_name }} {
+    #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self { inner: ::apigen_runtime::connect_client::Client::new(base_url) }
+    }
+
+    #[doc = " Headers sent with every call, for example `authorization`."]
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+
+    #[doc = " Gives every call this deadline (sent as `Connect-Timeout-Ms`, enforced by both sides)."]
+    pub fn with_timeout(self, timeout: ::core::time::Duration) -> Self {
+        Self { inner: self.inner.with_timeout(timeout) }
+    }
+{% for m in s.methods %}{% if m.connect %}
+    {{ m.docs }}
+{% if m.self_convention %}
+    #[allow(clippy::wrong_self_convention)] // The name comes from the schema.
+{% endif %}
+    pub async fn {{ m.connect_client_fn }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
+        self.inner.{{ m.dispatch }}("/{{ s.full_name }}/{{ m.name }}", &request).await
+    }
+{% endif %}{% endfor %}
+}
 {% if !s.graphql_client_name.is_empty() %}
 
 #[doc = " A typed GraphQL client of `{{ s.full_name }}`: its queries and mutations, each reading every field of the result."]

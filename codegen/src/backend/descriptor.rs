@@ -17,16 +17,7 @@ pub fn generate(compiled: &Compiled, package: &Package) -> String {
             wanted.extend(file.dependency.iter().map(String::as_str));
         }
     }
-    // prost-reflect's encoding keeps extension options, which prost-types'
-    // descriptors drop; the set is `repeated FileDescriptorProto file = 1`.
-    let mut bytes = Vec::new();
-    for file in compiled.files.file.iter().filter(|f| wanted.contains(f.name())) {
-        let Some(descriptor) = compiled.pool.get_file_by_name(file.name()) else { continue };
-        let encoded = without_source_info(&descriptor.encode_to_vec());
-        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut bytes);
-        prost::encoding::encode_varint(encoded.len() as u64, &mut bytes);
-        bytes.extend_from_slice(&encoded);
-    }
+    let bytes = encode_set(compiled, |name| wanted.contains(name), false);
     let mut literal = String::with_capacity(bytes.len() * 4);
     for b in bytes {
         literal.push_str(&std::ascii::escape_default(b).to_string());
@@ -35,6 +26,23 @@ pub fn generate(compiled: &Compiled, package: &Package) -> String {
         "#[doc = \" The descriptors of this package's files and their imports, for gRPC server reflection.\"]\npub static FILE_DESCRIPTOR_SET: &[u8] = b\"{}\";\n",
         literal
     )
+}
+
+/// The `FileDescriptorSet` of the compiled files that `wanted` accepts,
+/// in dependency order. prost-reflect's encoding keeps extension options,
+/// which prost-types' descriptors drop; the set is
+/// `repeated FileDescriptorProto file = 1`.
+pub fn encode_set(compiled: &Compiled, wanted: impl Fn(&str) -> bool, source_info: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for file in compiled.files.file.iter().filter(|f| wanted(f.name())) {
+        let Some(descriptor) = compiled.pool.get_file_by_name(file.name()) else { continue };
+        let encoded = descriptor.encode_to_vec();
+        let encoded = if source_info { encoded } else { without_source_info(&encoded) };
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut bytes);
+        prost::encoding::encode_varint(encoded.len() as u64, &mut bytes);
+        bytes.extend_from_slice(&encoded);
+    }
+    bytes
 }
 
 /// An encoded `FileDescriptorProto` without field 9 (`source_code_info`):

@@ -7,6 +7,7 @@ pub mod graphql;
 pub mod input;
 pub mod openapi;
 pub mod service;
+pub mod ts;
 pub mod types;
 
 /// Rust doc attributes for comment lines, with code blocks marked `text` so

@@ -253,22 +253,22 @@ impl<'a> Builder<'a> {
             }
             Body::None => {}
         }
-        if binding.body != Body::All {
-            if let Some(input) = input {
-                let body_field = match &binding.body {
-                    Body::Field(f) => f.first().cloned(),
-                    _ => None,
-                };
-                for field in &input.fields {
-                    if bound.contains(&field.name)
-                        || body_field.as_ref() == Some(&field.name)
-                        || field.has(FieldBehavior::OutputOnly)
-                    {
-                        continue;
-                    }
-                    if let Some(p) = self.query_parameter(input, field) {
-                        parameters.push(p);
-                    }
+        if binding.body != Body::All
+            && let Some(input) = input
+        {
+            let body_field = match &binding.body {
+                Body::Field(f) => f.first().cloned(),
+                _ => None,
+            };
+            for field in &input.fields {
+                if bound.contains(&field.name)
+                    || body_field.as_ref() == Some(&field.name)
+                    || field.has(FieldBehavior::OutputOnly)
+                {
+                    continue;
+                }
+                if let Some(p) = self.query_parameter(input, field) {
+                    parameters.push(p);
                 }
             }
         }
@@ -528,12 +528,10 @@ impl<'a> Builder<'a> {
         let mut paths = Vec::new();
         for f in message.fields.iter().filter(writable) {
             paths.push(f.json_name.clone());
-            if let (FieldType::Message(inner), Cardinality::Singular) = (&f.ty, &f.cardinality) {
-                if let Some(inner) = self.messages.get(inner.full_name.as_str()) {
-                    paths.extend(
-                        inner.fields.iter().filter(writable).map(|g| format!("{}.{}", f.json_name, g.json_name)),
-                    );
-                }
+            if let (FieldType::Message(inner), Cardinality::Singular) = (&f.ty, &f.cardinality)
+                && let Some(inner) = self.messages.get(inner.full_name.as_str())
+            {
+                paths.extend(inner.fields.iter().filter(writable).map(|g| format!("{}.{}", f.json_name, g.json_name)));
             }
         }
         if paths.is_empty() {

@@ -23,6 +23,7 @@ struct ServiceView {
     fn_name: String,
     client_name: String,
     rest_client_name: String,
+    connect_client_name: String,
     openapi: String,
     graphql: String,
     /// Empty when no method of the service is a query or mutation.
@@ -54,11 +55,15 @@ struct MethodView {
     graphql: String,
     /// Whether the GraphQL client has this method (a query or mutation).
     graphql_call: bool,
+    /// Whether the Connect client has this method (unary or server
+    /// streaming, served over Connect).
+    connect: bool,
     /// The method's name in each client: its Rust name, with `_rpc` added
     /// where it would clash with the client's own functions.
     grpc_client_fn: String,
     rest_client_fn: String,
     graphql_client_fn: String,
+    connect_client_fn: String,
     /// The name is one clippy expects to take no `self` or `self` by value
     /// (`new`, `from_*`, `into_*`), but trait methods take `&self`.
     self_convention: bool,
@@ -214,6 +219,7 @@ pub fn generate(
                 fn_name: format!("{}_service", s.name.to_snake_case()),
                 client_name: s.client_name.clone(),
                 rest_client_name: s.rest_client_name.clone(),
+                connect_client_name: s.connect_client_name.clone(),
                 // The document sits at the root of the generated module tree.
                 openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
                 max_depth: s.graphql_limits.max_depth,
@@ -274,6 +280,10 @@ pub fn generate(
                             grpc_client_fn: client_fn(&m.rust_name, &["new", "connect", "metadata_mut"]),
                             rest_client_fn: client_fn(&m.rust_name, &["new", "headers_mut"]),
                             graphql_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "raw"]),
+                            connect_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "with_timeout"]),
+                            connect: matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming)
+                                && !s.excluded.contains(&Protocol::Connect)
+                                && !m.excluded.contains(&Protocol::Connect),
                             graphql_call: m.kind == MethodKind::Unary
                                 && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone())),
                             excluded: excluded(&s.excluded, &m.excluded),

@@ -112,22 +112,22 @@ fn runtime_paths(code: &str) -> Result<String, Error> {
                     *path = new;
                 }
             }
-            if let Some(first) = path.segments.first() {
-                if first.ident == "serde" || first.ident == "pbjson" {
-                    let runtime: syn::PathSegment = syn::parse_quote!(apigen_runtime);
-                    path.segments.insert(0, runtime);
-                    path.leading_colon = Some(Default::default());
-                }
+            if let Some(first) = path.segments.first()
+                && (first.ident == "serde" || first.ident == "pbjson")
+            {
+                let runtime: syn::PathSegment = syn::parse_quote!(apigen_runtime);
+                path.segments.insert(0, runtime);
+                path.leading_colon = Some(Default::default());
             }
             visit_mut::visit_path_mut(self, path);
         }
         fn visit_item_use_mut(&mut self, item: &mut syn::ItemUse) {
-            if let syn::UseTree::Path(p) = &item.tree {
-                if p.ident == "serde" || p.ident == "pbjson" {
-                    let inner = item.tree.clone();
-                    item.tree = syn::parse_quote!(apigen_runtime::#inner);
-                    item.leading_colon = Some(Default::default());
-                }
+            if let syn::UseTree::Path(p) = &item.tree
+                && (p.ident == "serde" || p.ident == "pbjson")
+            {
+                let inner = item.tree.clone();
+                item.tree = syn::parse_quote!(apigen_runtime::#inner);
+                item.leading_colon = Some(Default::default());
             }
         }
     }

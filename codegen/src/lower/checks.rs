@@ -19,7 +19,8 @@ impl Lowerer<'_> {
                 .chain(package.services.iter().map(|s| (s.rust_name.clone(), s.full_name.as_str(), &s.span)))
                 .chain(package.services.iter().map(|s| (s.client_name.clone(), s.full_name.as_str(), &s.span)))
                 .chain(package.services.iter().map(|s| (s.rest_client_name.clone(), s.full_name.as_str(), &s.span)))
-                .chain(package.services.iter().map(|s| (s.graphql_client_name.clone(), s.full_name.as_str(), &s.span)));
+                .chain(package.services.iter().map(|s| (s.graphql_client_name.clone(), s.full_name.as_str(), &s.span)))
+                .chain(package.services.iter().map(|s| (s.connect_client_name.clone(), s.full_name.as_str(), &s.span)));
             for (rust, full, span) in items {
                 self.collide(&mut types, rust.clone(), full.to_owned(), span, &format!("the Rust type `{rust}`"));
             }

@@ -410,6 +410,7 @@ impl<'a> Lowerer<'a> {
             client_name: format!("{}Client", names::to_upper_camel(s.name()).trim_start_matches("r#")),
             rest_client_name: format!("{}RestClient", names::to_upper_camel(s.name()).trim_start_matches("r#")),
             graphql_client_name: format!("{}GraphqlClient", names::to_upper_camel(s.name()).trim_start_matches("r#")),
+            connect_client_name: format!("{}ConnectClient", names::to_upper_camel(s.name()).trim_start_matches("r#")),
             docs: self.docs(file.name(), s.path()),
             span: self.pos(file.name(), s.path()).span,
             deprecated: s.service_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()),
@@ -471,16 +472,16 @@ impl<'a> Lowerer<'a> {
         let option_path = [m.path(), &[4]].concat();
         let graphql =
             self.graphql_operation(kind, idempotency, requested, &excluded, &self.pos(file.name(), &option_path));
-        if let Some(name) = &graphql_name {
-            if !is_graphql_name(name) {
-                let p = self.pos(file.name(), &option_path);
-                self.error(
-                    &p,
-                    None,
-                    format!("`{name}` is not a valid GraphQL name"),
-                    "use letters, digits and `_`, not starting with a digit or `__`",
-                );
-            }
+        if let Some(name) = &graphql_name
+            && !is_graphql_name(name)
+        {
+            let p = self.pos(file.name(), &option_path);
+            self.error(
+                &p,
+                None,
+                format!("`{name}` is not a valid GraphQL name"),
+                "use letters, digits and `_`, not starting with a digit or `__`",
+            );
         }
         let success_status = apigen.and_then(|a| sub_message(a, "rest")).map_or(0, |r| u32_field(&r, "success_status"));
         let success_status = match success_status {

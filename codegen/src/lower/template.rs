@@ -84,10 +84,10 @@ fn check_deep_wildcard(segments: &[Segment], end: usize) -> Result<(), TemplateE
             other => vec![other],
         })
         .collect();
-    if let Some(pos) = flat.iter().position(|s| **s == Segment::DeepWildcard) {
-        if pos + 1 != flat.len() {
-            return err(end, "`**` matches the rest of the path, so it must be the last segment");
-        }
+    if let Some(pos) = flat.iter().position(|s| **s == Segment::DeepWildcard)
+        && pos + 1 != flat.len()
+    {
+        return err(end, "`**` matches the rest of the path, so it must be the last segment");
     }
     Ok(())
 }

@@ -67,7 +67,7 @@ fn parse_page_token(token: &str) -> Result<u64> {
         return Ok(0);
     }
     let invalid = || Status::invalid_argument("`page_token` is not a token this server returned");
-    if token.len() % 2 != 0 || !token.is_ascii() {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(invalid());
     }
     let bytes: Vec<u8> = (0..token.len())

@@ -1,5 +1,6 @@
-//! The Connect protocol's unary forms at the RPC path: JSON and binary
-//! protobuf by POST, GET for NO_SIDE_EFFECTS methods, and its errors.
+//! The Connect protocol at the RPC path: unary JSON and binary protobuf by
+//! POST, GET for NO_SIDE_EFFECTS methods, streams in envelopes, gzip both ways
+//! (bodies, GET messages, envelopes, and zip bombs refused), and its errors.
 
 use apigen_runtime::Server;
 use apigen_runtime::prost::Message;
@@ -135,4 +136,275 @@ async fn connect_streams_end_with_unavailable_when_the_server_shuts_down() {
         .expect("serve returns")
         .expect("joins")
         .expect("ok");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("compresses");
+    encoder.finish().expect("compresses")
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data).read_to_end(&mut out).expect("gzip data");
+    out
+}
+
+/// One Connect envelope: flags, big-endian length, data.
+fn envelope(flags: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![flags];
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// The data of a chunked HTTP/1.1 body.
+fn unchunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).expect("hex"), 16).expect("a size");
+        if size == 0 {
+            break;
+        }
+        data.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+        rest = &rest[line_end + 2 + size + 2..];
+    }
+    data
+}
+
+/// The (flags, data) of each envelope, compressed ones (flag 0x01) inflated.
+fn envelopes(mut body: &[u8]) -> Vec<(u8, serde_json::Value)> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        let data = &body[5..5 + len];
+        let data = if body[0] & 1 == 1 { gunzip(data) } else { data.to_vec() };
+        out.push((body[0], serde_json::from_slice(&data).expect("JSON")));
+        body = &body[5 + len..];
+    }
+    out
+}
+
+async fn create_shelf(addr: std::net::SocketAddr) -> String {
+    let (_, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/CreateShelf HTTP/1.1\r\ncontent-type: application/json",
+        br#"{"shelf": {"theme": "Zipped"}}"#,
+    )
+    .await;
+    serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["name"].as_str().expect("a name").to_owned()
+}
+
+#[tokio::test]
+async fn unary_bodies_are_gzipped_both_ways_when_asked() {
+    let addr = start().await;
+    let create = gzip(br#"{"shelf": {"theme": "Compressed"}}"#);
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/CreateShelf HTTP/1.1\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\naccept-encoding: br, gzip",
+        &create,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200") && head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("vary: accept-encoding"), "{head}");
+    let shelf: serde_json::Value = serde_json::from_slice(&gunzip(&body)).expect("JSON");
+    assert_eq!(shelf["theme"], "Compressed");
+    let name = shelf["name"].as_str().expect("a name").to_owned();
+
+    // Binary protobuf, `identity` spelled out, and no Accept-Encoding: a plain answer.
+    let request = v1::GetShelfRequest { name: name.clone() }.encode_to_vec();
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/GetShelf HTTP/1.1\r\ncontent-type: application/proto\r\ncontent-encoding: identity",
+        &request,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200") && !head.contains("content-encoding"), "{head}");
+    assert_eq!(v1::Shelf::decode(body.as_slice()).expect("a Shelf").theme, "Compressed");
+
+    // Errors stay plain JSON even when gzip is acceptable.
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/GetShelf HTTP/1.1\r\ncontent-type: application/json\r\naccept-encoding: gzip",
+        br#"{"name": "shelves/404"}"#,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 404") && !head.contains("content-encoding"), "{head}");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["code"], "not_found");
+
+    // GET: `compression=gzip` means the base64url `message` is gzip.
+    use apigen_runtime::pbjson::private::base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
+    let message = URL_SAFE_NO_PAD.encode(gzip(format!(r#"{{"name": "{name}"}}"#).as_bytes()));
+    let (head, body) = exchange(
+        addr,
+        &format!(
+            "GET /bookstore.v1.Bookstore/GetShelf?connect=v1&encoding=json&base64=1&compression=gzip&message={message} HTTP/1.1\r\naccept-encoding: gzip"
+        ),
+        b"",
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200") && head.contains("content-encoding: gzip"), "{head}");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&gunzip(&body)).expect("JSON")["theme"], "Compressed");
+}
+
+#[tokio::test]
+async fn unknown_encodings_are_unimplemented_and_say_what_is_accepted() {
+    let addr = start().await;
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/CreateShelf HTTP/1.1\r\ncontent-type: application/json\r\ncontent-encoding: br",
+        br#"{"shelf": {"theme": "t"}}"#,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 501") && head.contains("accept-encoding: gzip"), "{head}");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["code"], "unimplemented");
+
+    let (head, body) = exchange(
+        addr,
+        "GET /bookstore.v1.Bookstore/GetShelf?connect=v1&encoding=json&base64=1&compression=zstd&message=e30 HTTP/1.1",
+        b"",
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 501"), "{head}");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["code"], "unimplemented");
+
+    // Streams answer 200 with the error in the end-of-stream message.
+    let name = create_shelf(addr).await;
+    let request = envelope(0, format!(r#"{{"name": "{name}"}}"#).as_bytes());
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/WatchShelf HTTP/1.1\r\ncontent-type: application/connect+json\r\nconnect-content-encoding: br",
+        &request,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200") && head.contains("connect-accept-encoding: gzip"), "{head}");
+    let frames = envelopes(&unchunk(&body));
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!((frames[0].0, &frames[0].1["error"]["code"]), (2, &serde_json::json!("unimplemented")));
+
+    // A compressed envelope without Connect-Content-Encoding is malformed.
+    let request = envelope(1, &gzip(format!(r#"{{"name": "{name}"}}"#).as_bytes()));
+    let (_, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/WatchShelf HTTP/1.1\r\ncontent-type: application/connect+json",
+        &request,
+    )
+    .await;
+    let frames = envelopes(&unchunk(&body));
+    assert_eq!((frames[0].0, &frames[0].1["error"]["code"]), (2, &serde_json::json!("invalid_argument")));
+}
+
+#[tokio::test]
+async fn stream_envelopes_are_gzipped_both_ways() {
+    let addr = start().await;
+    let name = create_shelf(addr).await;
+
+    // Server streaming: a compressed request; compressed events and end-of-stream back.
+    let request = envelope(1, &gzip(format!(r#"{{"name": "{name}"}}"#).as_bytes()));
+    let mut watch = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "POST /bookstore.v1.Bookstore/WatchShelf HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/connect+json\r\nconnect-content-encoding: gzip\r\nconnect-accept-encoding: gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        request.len()
+    );
+    watch.write_all(head.as_bytes()).await.expect("writes");
+    watch.write_all(&request).await.expect("writes");
+    let mut first = [0u8; 12];
+    // The status line comes once the method has subscribed to the shelf.
+    watch.read_exact(&mut first).await.expect("the response starts");
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    let book = format!(r#"{{"parent": "{name}", "book": {{"title": "Deflated", "authors": ["Z"]}}}}"#);
+    let (head, _) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/CreateBook HTTP/1.1\r\ncontent-type: application/json",
+        book.as_bytes(),
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    // Deleting the shelf removes the book (one more event) and ends the stream.
+    let delete = format!(r#"{{"name": "{name}", "force": true}}"#);
+    exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/DeleteShelf HTTP/1.1\r\ncontent-type: application/json",
+        delete.as_bytes(),
+    )
+    .await;
+
+    let mut rest = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), watch.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends")
+        .expect("reads");
+    let split = rest.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8_lossy(&rest[..split]).to_ascii_lowercase();
+    assert!(head.contains("connect-content-encoding: gzip"), "{head}");
+    let frames = envelopes(&unchunk(&rest[split + 4..]));
+    let flags: Vec<u8> = frames.iter().map(|(f, _)| *f).collect();
+    assert_eq!(flags, [1, 1, 3], "every envelope is compressed: {frames:?}");
+    assert_eq!((&frames[0].1["kind"], &frames[0].1["book"]["title"]), (&"KIND_BOOK_ADDED".into(), &"Deflated".into()));
+    assert_eq!(frames[1].1["kind"], "KIND_BOOK_REMOVED");
+    assert_eq!(frames[2].1, serde_json::json!({}));
+
+    // Client streaming: compressed and plain envelopes may mix; no compression asked back.
+    let name = create_shelf(addr).await;
+    let import = |title: &str| format!(r#"{{"parent": "{name}", "book": {{"title": "{title}"}}}}"#);
+    let mut body = envelope(1, &gzip(import("One").as_bytes()));
+    body.extend(envelope(0, import("Two").as_bytes()));
+    body.extend(envelope(1, &gzip(import("Three").as_bytes())));
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/ImportBooks HTTP/1.1\r\ncontent-type: application/connect+json\r\nconnect-content-encoding: gzip",
+        &body,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200") && !head.contains("connect-content-encoding"), "{head}");
+    let frames = envelopes(&unchunk(&body));
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!((frames[0].0, &frames[0].1["importedCount"]), (0, &serde_json::json!(3)));
+    assert_eq!(frames[1], (2, serde_json::json!({})));
+}
+
+#[tokio::test]
+async fn zip_bombs_are_refused_and_the_server_lives_on() {
+    let addr = start().await;
+    // 50 MiB of zeros in about 50 KiB.
+    let bomb = gzip(&vec![0u8; 50 << 20]);
+    assert!(bomb.len() < 100 << 10, "{}", bomb.len());
+
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/CreateShelf HTTP/1.1\r\ncontent-type: application/json\r\ncontent-encoding: gzip",
+        &bomb,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["code"], "resource_exhausted");
+
+    let (head, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/ImportBooks HTTP/1.1\r\ncontent-type: application/connect+json\r\nconnect-content-encoding: gzip",
+        &envelope(1, &bomb),
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let frames = envelopes(&unchunk(&body));
+    assert_eq!(frames[0].1["error"]["code"], "resource_exhausted", "{frames:?}");
+
+    // Many small bombs add up: their total is bounded too.
+    let small = gzip(&vec![b' '; 3 << 20]);
+    let mut body = Vec::new();
+    for _ in 0..4 {
+        body.extend(envelope(1, &small));
+    }
+    let (_, body) = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/ImportBooks HTTP/1.1\r\ncontent-type: application/connect+json\r\nconnect-content-encoding: gzip",
+        &body,
+    )
+    .await;
+    assert_eq!(envelopes(&unchunk(&body))[0].1["error"]["code"], "resource_exhausted");
+
+    create_shelf(addr).await;
 }

@@ -1,13 +1,16 @@
 //! The chat example server: rooms whose messages reach every subscriber.
 //!
-//! `chat-example --addr 127.0.0.1:8081 [--token SECRET]`
+//! `chat-example --addr 127.0.0.1:8081 [--redis redis://127.0.0.1:6379] [--token SECRET]`
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     apigen_runtime::server::init_logging();
     let args = apigen_runtime::server::Args::from_env("chat-example");
-    apigen_runtime::Server::builder()
-        .add_service(chat_example::v1::chat_service(chat_example::Rooms::default()))
-        .run(&args)
-        .await
+    let rooms = match &args.redis {
+        Some(url) => chat_example::Rooms::redis(url).await.map_err(|status| {
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, format!("--redis {url}: {}", status.message()))
+        })?,
+        None => chat_example::Rooms::default(),
+    };
+    apigen_runtime::Server::builder().add_service(chat_example::v1::chat_service(rooms)).run(&args).await
 }

@@ -1,9 +1,9 @@
-//! Chat rooms on apigen-runtime's fan-out hub: every posted message gets the
-//! room's next sequence number and reaches every subscriber.
+//! Chat rooms on apigen-runtime's fan-out topics: every posted message gets
+//! the room's next sequence number and reaches every subscriber, on every
+//! instance that shares the topics' backend (in-process, or Redis with
+//! `--redis`). A subscriber resumes after the last sequence it saw.
 
-use std::sync::Arc;
-
-use apigen_runtime::fanout::Hub;
+use apigen_runtime::fanout::Topics;
 use apigen_runtime::wkt::Timestamp;
 use apigen_runtime::{Context, RequestStream, ResponseStream, Result, Status};
 
@@ -13,13 +13,41 @@ const DEFAULT_HISTORY: usize = 50;
 const MAX_HISTORY: usize = 1000;
 
 /// All rooms. Rooms exist as soon as someone posts to or subscribes to them.
+#[derive(Clone)]
 pub struct Rooms {
-    hub: Arc<Hub<ChatMessage>>,
+    topics: Topics<ChatMessage>,
+}
+
+/// A message's sequence-dependent fields.
+fn stamp(message: &mut ChatMessage, sequence: u64) {
+    message.sequence = sequence;
+    message.name = format!("{}/messages/{sequence}", message.room);
 }
 
 impl Default for Rooms {
+    /// Rooms in this process only.
     fn default() -> Self {
-        Rooms { hub: Arc::new(Hub::new(MAX_HISTORY)) }
+        Rooms { topics: Topics::in_process(MAX_HISTORY, stamp) }
+    }
+}
+
+impl Rooms {
+    /// Rooms on the Redis at `url`, shared by every instance that uses it.
+    pub async fn redis(url: &str) -> Result<Rooms> {
+        Ok(Rooms { topics: Topics::redis(url, MAX_HISTORY, stamp).await? })
+    }
+
+    /// Posts to `room`, which gets the room's next sequence number.
+    async fn post(&self, room: &str, author: String, text: String) -> Result<ChatMessage> {
+        check_room(room, "room")?;
+        let message = ChatMessage {
+            room: room.to_owned(),
+            author,
+            text,
+            post_time: Some(Timestamp::now()),
+            ..ChatMessage::default()
+        };
+        self.topics.publish(room, message).await
     }
 }
 
@@ -30,22 +58,19 @@ fn check_room(room: &str, field: &str) -> Result<()> {
     }
 }
 
-/// Posts to `room`, which gets the room's next sequence number.
-fn post(hub: &Hub<ChatMessage>, room: &str, author: String, text: String) -> Result<ChatMessage> {
-    check_room(room, "room")?;
-    Ok(hub.publish(room, |sequence| ChatMessage {
-        name: format!("{room}/messages/{sequence}"),
-        room: room.to_owned(),
-        author,
-        text,
-        sequence,
-        post_time: Some(Timestamp::now()),
-    }))
+/// The sequence a subscriber resumes after (SSE `Last-Event-ID`).
+fn resume_after(ctx: &Context) -> Result<Option<u64>> {
+    ctx.last_event_id()
+        .map(|id| {
+            id.parse()
+                .map_err(|_| Status::invalid_argument(format!("Last-Event-ID `{id}` is not a message sequence number")))
+        })
+        .transpose()
 }
 
 impl v1::Chat for Rooms {
     async fn post_message(&self, _ctx: Context, request: v1::PostMessageRequest) -> Result<ChatMessage> {
-        post(&self.hub, &request.room, request.author, request.text)
+        self.post(&request.room, request.author, request.text).await
     }
 
     async fn get_history(&self, _ctx: Context, request: v1::GetHistoryRequest) -> Result<v1::GetHistoryResponse> {
@@ -55,12 +80,12 @@ impl v1::Chat for Rooms {
             0 => DEFAULT_HISTORY,
             n => (n as usize).min(MAX_HISTORY),
         };
-        Ok(v1::GetHistoryResponse { messages: self.hub.history(&request.room, limit) })
+        Ok(v1::GetHistoryResponse { messages: self.topics.history(&request.room, limit).await? })
     }
 
-    async fn subscribe(&self, _ctx: Context, request: v1::SubscribeRequest) -> Result<ResponseStream<ChatMessage>> {
+    async fn subscribe(&self, ctx: Context, request: v1::SubscribeRequest) -> Result<ResponseStream<ChatMessage>> {
         check_room(&request.room, "room")?;
-        Ok(ResponseStream::new(self.hub.subscribe(&request.room)))
+        self.topics.subscribe(&request.room, resume_after(&ctx)?).await
     }
 
     async fn upload(
@@ -71,7 +96,7 @@ impl v1::Chat for Rooms {
         let mut posted_count = 0;
         while let Some(request) = requests.next().await {
             let request = request?;
-            post(&self.hub, &request.room, request.author, request.text)?;
+            self.post(&request.room, request.author, request.text).await?;
             posted_count += 1;
         }
         Ok(v1::UploadSummary { posted_count })
@@ -92,13 +117,17 @@ impl v1::Chat for Rooms {
         let room = first.room;
         check_room(&room, "room")?;
         // Subscribe before posting so the conversation sees its own messages.
-        let incoming = self.hub.subscribe(&room);
-        post(&self.hub, &room, first.author, first.text)?;
-        let hub = Arc::clone(&self.hub);
+        let incoming = self.topics.subscribe(&room, None).await?;
+        self.post(&room, first.author, first.text).await?;
+        let rooms = self.clone();
         let (failed, failures) = ResponseStream::channel(1);
         tokio::spawn(async move {
             while let Some(next) = requests.next().await {
-                if let Err(status) = next.and_then(|r| post(&hub, &room, r.author, r.text)) {
+                let posted = match next {
+                    Ok(r) => rooms.post(&room, r.author, r.text).await.map(drop),
+                    Err(status) => Err(status),
+                };
+                if let Err(status) = posted {
                     let _ = failed.send(Err(status)).await;
                     break;
                 }

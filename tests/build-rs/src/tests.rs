@@ -437,6 +437,17 @@ async fn connect_timeout_ms_becomes_the_deadline() {
     assert!(without.ends_with(r#"{"target":"t"}"#), "no deadline: {without}");
     let with = http_call(server, &format!("{head}\r\nconnect-timeout-ms: 5000"), r#"{"target":"t"}"#).await;
     assert!(with.ends_with(r#"{"target":"t","version":1}"#), "a deadline: {with}");
+
+    // The typed Connect client sends its timeout the same way.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = apigen_runtime::Server::builder().add_service(v1::streams_service(Impl));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    let client = v1::StreamsConnectClient::new(format!("http://{addr}"));
+    let request = Ref { target: "t".into(), version: None };
+    assert_eq!(client.share(request.clone()).await.expect("shared").version, None);
+    let client = client.with_timeout(std::time::Duration::from_secs(5));
+    assert_eq!(client.share(request).await.expect("shared").version, Some(1));
 }
 
 /// Connect envelopes: flags, big-endian length, data.
@@ -535,4 +546,7 @@ async fn rpcs_named_like_client_functions_get_an_rpc_suffix_there() {
     assert_eq!(graphql.raw_rpc(v1::Into::default()).await.expect("called").x, "raw");
     let mut grpc = v1::ShadowsClient::connect(format!("http://{addr}")).await.expect("connects");
     assert_eq!(grpc.connect_rpc(v1::Into::default()).await.expect("called").x, "connect");
+    let connect = v1::ShadowsConnectClient::new(format!("http://{addr}"));
+    assert_eq!(connect.new_rpc(v1::Into::default()).await.expect("called").x, "new");
+    assert_eq!(connect.connect(v1::Into::default()).await.expect("called").x, "connect");
 }

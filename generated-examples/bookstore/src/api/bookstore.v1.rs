@@ -4569,6 +4569,108 @@ impl BookstoreRestClient {
         self.inner.call(BOOKSTORE_INFO.methods[9].http, &request).await
     }
 }
+/// A typed Connect client of `bookstore.v1.Bookstore` (binary protobuf over HTTP, gzip accepted): its unary and
+/// server-streaming methods. Client and bidi streaming are left out: they need the request body to stream
+/// while the response is read, which reqwest over HTTP/1.1 cannot do well; the gRPC client has them.
+#[derive(Debug, Clone)]
+pub struct BookstoreConnectClient {
+    inner: ::apigen_runtime::connect_client::Client,
+}
+impl BookstoreConnectClient {
+    /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self {
+            inner: ::apigen_runtime::connect_client::Client::new(base_url),
+        }
+    }
+    /// Headers sent with every call, for example `authorization`.
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+    /// Gives every call this deadline (sent as `Connect-Timeout-Ms`, enforced by both sides).
+    pub fn with_timeout(self, timeout: ::core::time::Duration) -> Self {
+        Self {
+            inner: self.inner.with_timeout(timeout),
+        }
+    }
+    /// Lists shelves in creation order.
+    pub async fn list_shelves(
+        &self,
+        request: ListShelvesRequest,
+    ) -> ::apigen_runtime::Result<ListShelvesResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/ListShelves", &request).await
+    }
+    /// Creates a shelf. The server assigns its name.
+    pub async fn create_shelf(
+        &self,
+        request: CreateShelfRequest,
+    ) -> ::apigen_runtime::Result<Shelf> {
+        self.inner.unary("/bookstore.v1.Bookstore/CreateShelf", &request).await
+    }
+    /// Returns one shelf.
+    pub async fn get_shelf(
+        &self,
+        request: GetShelfRequest,
+    ) -> ::apigen_runtime::Result<Shelf> {
+        self.inner.unary("/bookstore.v1.Bookstore/GetShelf", &request).await
+    }
+    /// Deletes a shelf and every book on it.
+    pub async fn delete_shelf(
+        &self,
+        request: DeleteShelfRequest,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::wkt::Empty> {
+        self.inner.unary("/bookstore.v1.Bookstore/DeleteShelf", &request).await
+    }
+    /// Lists the books on a shelf in creation order, a page at a time.
+    pub async fn list_books(
+        &self,
+        request: ListBooksRequest,
+    ) -> ::apigen_runtime::Result<ListBooksResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/ListBooks", &request).await
+    }
+    /// Returns one book.
+    pub async fn get_book(
+        &self,
+        request: GetBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/GetBook", &request).await
+    }
+    /// Adds a book to a shelf.
+    pub async fn create_book(
+        &self,
+        request: CreateBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/CreateBook", &request).await
+    }
+    /// Changes the fields of a book named in update_mask (all writable fields when empty).
+    pub async fn update_book(
+        &self,
+        request: UpdateBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/UpdateBook", &request).await
+    }
+    /// Moves a book to another shelf; the book gets a new name.
+    pub async fn move_book(
+        &self,
+        request: MoveBookRequest,
+    ) -> ::apigen_runtime::Result<Book> {
+        self.inner.unary("/bookstore.v1.Bookstore/MoveBook", &request).await
+    }
+    /// Finds books across all shelves, in creation order. Every field is a query parameter.
+    pub async fn search_books(
+        &self,
+        request: SearchBooksRequest,
+    ) -> ::apigen_runtime::Result<SearchBooksResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/SearchBooks", &request).await
+    }
+    /// Streams what happens on a shelf from now on, until the client goes away.
+    pub async fn watch_shelf(
+        &self,
+        request: WatchShelfRequest,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::ResponseStream<ShelfEvent>> {
+        self.inner.server_streaming("/bookstore.v1.Bookstore/WatchShelf", &request).await
+    }
+}
 /// A typed GraphQL client of `bookstore.v1.Bookstore`: its queries and mutations, each reading every field of the result.
 #[derive(Debug, Clone)]
 pub struct BookstoreGraphqlClient {

@@ -1351,6 +1351,52 @@ impl ChatRestClient {
         self.inner.call(CHAT_INFO.methods[0].http, &request).await
     }
 }
+/// A typed Connect client of `chat.v1.Chat` (binary protobuf over HTTP, gzip accepted): its unary and
+/// server-streaming methods. Client and bidi streaming are left out: they need the request body to stream
+/// while the response is read, which reqwest over HTTP/1.1 cannot do well; the gRPC client has them.
+#[derive(Debug, Clone)]
+pub struct ChatConnectClient {
+    inner: ::apigen_runtime::connect_client::Client,
+}
+impl ChatConnectClient {
+    /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
+    pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        Self {
+            inner: ::apigen_runtime::connect_client::Client::new(base_url),
+        }
+    }
+    /// Headers sent with every call, for example `authorization`.
+    pub fn headers_mut(&mut self) -> &mut ::apigen_runtime::http::HeaderMap {
+        self.inner.headers_mut()
+    }
+    /// Gives every call this deadline (sent as `Connect-Timeout-Ms`, enforced by both sides).
+    pub fn with_timeout(self, timeout: ::core::time::Duration) -> Self {
+        Self {
+            inner: self.inner.with_timeout(timeout),
+        }
+    }
+    /// Posts a message to a room.
+    pub async fn post_message(
+        &self,
+        request: PostMessageRequest,
+    ) -> ::apigen_runtime::Result<ChatMessage> {
+        self.inner.unary("/chat.v1.Chat/PostMessage", &request).await
+    }
+    /// Returns the newest messages of a room, newest last.
+    pub async fn get_history(
+        &self,
+        request: GetHistoryRequest,
+    ) -> ::apigen_runtime::Result<GetHistoryResponse> {
+        self.inner.unary("/chat.v1.Chat/GetHistory", &request).await
+    }
+    /// Streams every message posted to a room from now on.
+    pub async fn subscribe(
+        &self,
+        request: SubscribeRequest,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::ResponseStream<ChatMessage>> {
+        self.inner.server_streaming("/chat.v1.Chat/Subscribe", &request).await
+    }
+}
 /// A typed GraphQL client of `chat.v1.Chat`: its queries and mutations, each reading every field of the result.
 #[derive(Debug, Clone)]
 pub struct ChatGraphqlClient {

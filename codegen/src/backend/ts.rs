@@ -1,0 +1,281 @@
+//! TypeScript: `ts/index.ts`, an interface for every message in its proto3
+//! JSON shape, a string-literal union for every enum, and `AppRouter`, the
+//! type `@trpc/client` takes, with every procedure typed by its request and
+//! response. The router type is built from `@trpc/server`'s exported types
+//! only, so the file has no run-time code and needs no tRPC server.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use heck::{ToLowerCamelCase, ToUpperCamelCase};
+
+use crate::model::{Api, Cardinality, Field, FieldType, Idempotency, MethodKind, Protocol, Service};
+
+/// Names TypeScript reserves, and the globals this file itself refers to:
+/// a message with one of these names gets a `_` suffix.
+const RESERVED: &[&str] = &[
+    "any",
+    "AppRouter",
+    "as",
+    "AsyncIterable",
+    "bigint",
+    "boolean",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "declare",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "from",
+    "function",
+    "if",
+    "implements",
+    "import",
+    "in",
+    "instanceof",
+    "interface",
+    "JsonValue",
+    "let",
+    "never",
+    "new",
+    "null",
+    "number",
+    "object",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "Record",
+    "return",
+    "static",
+    "string",
+    "super",
+    "switch",
+    "symbol",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "undefined",
+    "unknown",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
+];
+
+/// The TypeScript names of the API's messages and enums, by full name.
+fn names(api: &Api) -> BTreeMap<String, String> {
+    let mut local: Vec<(String, String, String)> = Vec::new();
+    for package in &api.packages {
+        let prefix = if package.name.is_empty() { String::new() } else { format!("{}.", package.name) };
+        let full_names = package
+            .messages
+            .iter()
+            .filter(|m| !m.is_map_entry)
+            .map(|m| &m.full_name)
+            .chain(package.enums.iter().map(|e| &e.full_name));
+        for full in full_names {
+            // `bookstore.v1.Book.Author` is `Book_Author`, as protobuf-es names it.
+            let base = full.strip_prefix(&prefix).unwrap_or(full).replace('.', "_");
+            local.push((full.clone(), package.name.clone(), base));
+        }
+    }
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, base) in &local {
+        *count.entry(base.as_str()).or_default() += 1;
+    }
+    let mut out = BTreeMap::new();
+    for (full, package, base) in &local {
+        // The same name in two packages: both get their package as a prefix.
+        let name =
+            if count[base.as_str()] > 1 { format!("{}_{base}", package.to_upper_camel_case()) } else { base.clone() };
+        let name = if RESERVED.contains(&name.as_str()) { format!("{name}_") } else { name };
+        out.insert(full.clone(), name);
+    }
+    out
+}
+
+/// The JSON type of a well-known type.
+fn well_known(full_name: &str) -> Option<&'static str> {
+    Some(match full_name.strip_prefix("google.protobuf.")? {
+        "Timestamp" | "Duration" | "FieldMask" => "string",
+        "Struct" => "{ [key: string]: JsonValue }",
+        "Value" => "JsonValue",
+        "ListValue" => "JsonValue[]",
+        "NullValue" => "null",
+        "Empty" => "Record<string, never>",
+        "Any" => "{ \"@type\": string; [key: string]: unknown }",
+        "DoubleValue" | "FloatValue" | "Int32Value" | "UInt32Value" => "number | null",
+        "Int64Value" | "UInt64Value" | "StringValue" | "BytesValue" => "string | null",
+        "BoolValue" => "boolean | null",
+        _ => return None,
+    })
+}
+
+struct Writer<'a> {
+    names: BTreeMap<String, String>,
+    api: &'a Api,
+}
+
+impl Writer<'_> {
+    fn named(&self, ty: &FieldType) -> String {
+        match ty {
+            FieldType::Double | FieldType::Float => "number".to_owned(),
+            FieldType::Int32 | FieldType::Uint32 | FieldType::Sint32 | FieldType::Fixed32 | FieldType::Sfixed32 => {
+                "number".to_owned()
+            }
+            // int64 and friends are strings in the JSON mapping: a double cannot hold them.
+            FieldType::Int64 | FieldType::Uint64 | FieldType::Sint64 | FieldType::Fixed64 | FieldType::Sfixed64 => {
+                "string".to_owned()
+            }
+            FieldType::Bool => "boolean".to_owned(),
+            // bytes are base64.
+            FieldType::String | FieldType::Bytes => "string".to_owned(),
+            FieldType::Message(r) | FieldType::Enum(r) => match well_known(&r.full_name) {
+                Some(wkt) => wkt.to_owned(),
+                None => self.names.get(&r.full_name).cloned().unwrap_or_else(|| "unknown".to_owned()),
+            },
+        }
+    }
+
+    fn field_type(&self, field: &Field) -> String {
+        match &field.cardinality {
+            Cardinality::Repeated => {
+                let item = self.named(&field.ty);
+                if item.contains(' ') { format!("({item})[]") } else { format!("{item}[]") }
+            }
+            // JSON object keys are strings, whatever the key type.
+            Cardinality::Map(_, value) => format!("{{ [key: string]: {} }}", self.named(value)),
+            _ => self.named(&field.ty),
+        }
+    }
+
+    fn messages(&self, out: &mut String) {
+        for package in &self.api.packages {
+            for e in &package.enums {
+                doc(out, &e.docs, "", e.deprecated);
+                let values: Vec<String> = e.values.iter().map(|v| format!("{:?}", v.name)).collect();
+                let values = if values.is_empty() { "never".to_owned() } else { values.join(" | ") };
+                let _ = writeln!(out, "export type {} = {values};\n", self.names[&e.full_name]);
+            }
+            for m in package.messages.iter().filter(|m| !m.is_map_entry) {
+                doc(out, &m.docs, "", m.deprecated);
+                let name = &self.names[&m.full_name];
+                if m.fields.is_empty() {
+                    let _ = writeln!(out, "export type {name} = Record<string, never>;\n");
+                    continue;
+                }
+                let _ = writeln!(out, "export interface {name} {{");
+                for field in &m.fields {
+                    let mut docs = field.docs.clone();
+                    if let Some(i) = field.oneof {
+                        let members: Vec<&str> =
+                            m.fields.iter().filter(|f| f.oneof == Some(i)).map(|f| f.json_name.as_str()).collect();
+                        docs.push(format!("Oneof `{}`: set at most one of {}.", m.oneofs[i].name, members.join(", ")));
+                    }
+                    doc(out, &docs, "  ", field.deprecated);
+                    // Every field is optional: the JSON mapping leaves out default values.
+                    let _ = writeln!(out, "  {}?: {};", property(&field.json_name), self.field_type(field));
+                }
+                out.push_str("}\n\n");
+            }
+        }
+    }
+
+    fn router(&self, out: &mut String, services: &[&Service]) {
+        out.push_str(
+            "/**\n * The tRPC router of the API, for `createTRPCClient<AppRouter>()`: served at\n * `/trpc/{service}.{method}`. Methods with `NO_SIDE_EFFECTS` are queries, server-streaming\n * methods subscriptions (over SSE), other unary methods mutations.\n */\n",
+        );
+        out.push_str("export type AppRouter = TRPCBuiltRouter<\n  { ctx: object; meta: object; errorShape: TRPCDefaultErrorShape; transformer: false },\n  {\n");
+        for s in services {
+            let _ = writeln!(out, "    {}: {{", property(&trpc_name(s)));
+            for m in s.methods.iter().filter(|m| !m.excluded.contains(&Protocol::Trpc)) {
+                let input = self.named(&FieldType::Message(m.input.clone()));
+                let output = self.named(&FieldType::Message(m.output.clone()));
+                let (procedure, output) = match m.kind {
+                    MethodKind::Unary if m.idempotency == Idempotency::NoSideEffects => ("TRPCQueryProcedure", output),
+                    MethodKind::Unary => ("TRPCMutationProcedure", output),
+                    MethodKind::ServerStreaming => {
+                        ("TRPCSubscriptionProcedure", format!("AsyncIterable<{output}, void, any>"))
+                    }
+                    // tRPC has no request streams.
+                    MethodKind::ClientStreaming | MethodKind::BidiStreaming => continue,
+                };
+                doc(out, &m.docs, "      ", m.deprecated);
+                let _ = writeln!(
+                    out,
+                    "      {}: {procedure}<{{ input: {input}; output: {output}; meta: object }}>;",
+                    property(&m.name.to_lower_camel_case())
+                );
+            }
+            out.push_str("    };\n");
+        }
+        out.push_str("  }\n>;\n");
+    }
+}
+
+/// A service's key in the tRPC router: its name in lowerCamelCase.
+pub fn trpc_name(service: &Service) -> String {
+    service.name.to_lower_camel_case()
+}
+
+/// A property name, quoted when it is not an identifier.
+fn property(name: &str) -> String {
+    let ident = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if ident { name.to_owned() } else { format!("{name:?}") }
+}
+
+/// A JSDoc comment.
+fn doc(out: &mut String, lines: &[String], indent: &str, deprecated: bool) {
+    let mut lines: Vec<String> = lines.iter().map(|l| l.replace("*/", "*\\/")).collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    if deprecated {
+        lines.push("@deprecated".to_owned());
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{indent}/**");
+    for line in lines {
+        let _ = writeln!(out, "{indent} *{}", if line.is_empty() { String::new() } else { format!(" {line}") });
+    }
+    let _ = writeln!(out, "{indent} */");
+}
+
+/// `ts/index.ts` for the API.
+pub fn generate(api: &Api, sources: &[String]) -> String {
+    let writer = Writer { names: names(api), api };
+    let services: Vec<&Service> =
+        api.packages.iter().flat_map(|p| &p.services).filter(|s| !s.excluded.contains(&Protocol::Trpc)).collect();
+    let mut out = format!(
+        "// @generated by apigen {} from {}. Do not edit: change the .proto and regenerate.\n\n",
+        env!("CARGO_PKG_VERSION"),
+        sources.join(", ")
+    );
+    out.push_str(
+        "import type {\n  TRPCBuiltRouter,\n  TRPCDefaultErrorShape,\n  TRPCMutationProcedure,\n  TRPCQueryProcedure,\n  TRPCSubscriptionProcedure,\n} from \"@trpc/server\";\n\n",
+    );
+    out.push_str("/** Any JSON value: google.protobuf.Value in its JSON mapping. */\nexport type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };\n\n");
+    writer.messages(&mut out);
+    writer.router(&mut out, &services);
+    out
+}

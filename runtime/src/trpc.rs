@@ -1,0 +1,476 @@
+//! tRPC v11's HTTP wire format at `/trpc/{service}.{method}`, so that
+//! `@trpc/client` with the generated `AppRouter` type calls the services:
+//! queries (`NO_SIDE_EFFECTS` methods) by GET with `?input=`, mutations by
+//! POST, batches (`?batch=1`, comma-joined paths), streamed batches
+//! (`trpc-accept: application/jsonl`, httpBatchStreamLink) and
+//! server-streaming methods as subscriptions over SSE (httpSubscriptionLink).
+//! No transformer: inputs and outputs are the proto3 JSON mapping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::auth::Authenticator;
+use crate::dispatch::{BoxFuture, Call, Input, Output, Payload};
+use crate::service::{MethodKind, ServiceDef};
+use crate::{Identity, Protocol, Status};
+
+/// A procedure's type, which decides the HTTP method it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Query => "query",
+            Kind::Mutation => "mutation",
+            Kind::Subscription => "subscription",
+        }
+    }
+
+    fn method(self) -> &'static str {
+        if self == Kind::Mutation { "POST" } else { "GET" }
+    }
+}
+
+struct Procedure {
+    service: ServiceDef,
+    method: usize,
+    kind: Kind,
+}
+
+/// Routes `/trpc/…` requests to services.
+pub(crate) struct TrpcRouter {
+    procedures: HashMap<String, Procedure>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    timeout: Option<Duration>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// tRPC's error code name and JSON-RPC number for an HTTP status
+/// (its `HTTP_CODE_TO_JSONRPC2` table): the same status REST answers with.
+fn trpc_code(http: u16) -> (&'static str, i32) {
+    match http {
+        400 => ("BAD_REQUEST", -32600),
+        401 => ("UNAUTHORIZED", -32001),
+        402 => ("PAYMENT_REQUIRED", -32002),
+        403 => ("FORBIDDEN", -32003),
+        404 => ("NOT_FOUND", -32004),
+        405 => ("METHOD_NOT_SUPPORTED", -32005),
+        408 => ("TIMEOUT", -32008),
+        409 => ("CONFLICT", -32009),
+        412 => ("PRECONDITION_FAILED", -32012),
+        413 => ("PAYLOAD_TOO_LARGE", -32013),
+        415 => ("UNSUPPORTED_MEDIA_TYPE", -32015),
+        422 => ("UNPROCESSABLE_CONTENT", -32022),
+        428 => ("PRECONDITION_REQUIRED", -32028),
+        429 => ("TOO_MANY_REQUESTS", -32029),
+        499 => ("CLIENT_CLOSED_REQUEST", -32099),
+        501 => ("NOT_IMPLEMENTED", -32603),
+        502 => ("BAD_GATEWAY", -32603),
+        503 => ("SERVICE_UNAVAILABLE", -32603),
+        504 => ("GATEWAY_TIMEOUT", -32603),
+        _ => ("INTERNAL_SERVER_ERROR", -32603),
+    }
+}
+
+/// tRPC's default error shape, plus the gRPC code name (`grpcCode`) so
+/// clients can tell apart statuses that share an HTTP status.
+fn error_shape(status: &Status, path: Option<&str>) -> Value {
+    let http = status.http_status();
+    let (code, number) = trpc_code(http);
+    let mut data = json!({"code": code, "httpStatus": http, "grpcCode": status.code().as_str()});
+    if let Some(path) = path {
+        data["path"] = Value::String(path.to_owned());
+    }
+    json!({"message": status.message(), "code": number, "data": data})
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// An error that ends the whole request, before any procedure runs.
+fn request_error(status: &Status) -> Response {
+    let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(http, &json!({"error": error_shape(status, None)}))
+}
+
+/// One call's result as its JSON envelope and HTTP status.
+fn envelope(result: &Result<Value, Status>, path: &str) -> (u16, Value) {
+    match result {
+        Ok(data) => (200, json!({"result": {"data": data}})),
+        Err(status) => (status.http_status(), json!({"error": error_shape(status, Some(path))})),
+    }
+}
+
+impl TrpcRouter {
+    pub(crate) fn new(
+        services: &[ServiceDef],
+        authenticator: Option<Arc<dyn Authenticator>>,
+        timeout: Option<Duration>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> TrpcRouter {
+        let mut procedures = HashMap::new();
+        for service in services {
+            let info = service.info();
+            let short = info.name.rsplit('.').next().unwrap_or(info.name);
+            for (i, m) in info.methods.iter().enumerate() {
+                if !m.serves(Protocol::Trpc) {
+                    continue;
+                }
+                let kind = match m.kind {
+                    MethodKind::Unary if m.no_side_effects => Kind::Query,
+                    MethodKind::Unary => Kind::Mutation,
+                    MethodKind::ServerStreaming => Kind::Subscription,
+                    MethodKind::ClientStreaming | MethodKind::BidiStreaming => continue,
+                };
+                let path = format!("{}.{}", lower_camel(short), lower_camel(m.name));
+                procedures.insert(path, Procedure { service: service.clone(), method: i, kind });
+            }
+        }
+        TrpcRouter { procedures, authenticator, timeout, shutdown }
+    }
+
+    /// A request under `/trpc/`.
+    pub(crate) async fn handle(&self, req: axum::extract::Request) -> Response {
+        if req.method() == Method::HEAD {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        let mut response = match self.respond(req).await {
+            Ok(response) => response,
+            Err(status) => request_error(&status),
+        };
+        response.headers_mut().insert(header::VARY, HeaderValue::from_static("trpc-accept, accept"));
+        response
+    }
+
+    async fn respond(&self, req: axum::extract::Request) -> Result<Response, Status> {
+        let (parts, body) = req.into_parts();
+        let raw_path = parts.uri.path().strip_prefix("/trpc/").unwrap_or_default();
+        let path = percent_encoding::percent_decode_str(raw_path)
+            .decode_utf8()
+            .map_err(|_| Status::invalid_argument(format!("the path {raw_path} is not valid UTF-8")))?
+            .into_owned();
+        let params: HashMap<String, String> =
+            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+        let batch = params.get("batch").is_some_and(|b| b == "1");
+        let paths: Vec<&str> = if batch { path.split(',').collect() } else { vec![path.as_str()] };
+        let streamed = parts.headers.get("trpc-accept").is_some_and(|v| v == "application/jsonl")
+            || parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.split(',').any(|t| t.trim() == "application/jsonl"));
+        if streamed && !batch {
+            return Err(Status::invalid_argument("streaming requests must be batched (a batch of one will do)"));
+        }
+        if parts.method != Method::GET && parts.method != Method::POST {
+            let status =
+                Status::unimplemented(format!("tRPC takes GET and POST, not {}", parts.method)).with_http_status(405);
+            let mut response = request_error(&status);
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            return Ok(response);
+        }
+
+        if parts.method == Method::POST {
+            let mime = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let mime = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            if mime != "application/json" {
+                let what = if mime.is_empty() { "no content-type".to_owned() } else { format!("content-type {mime}") };
+                return Err(Status::invalid_argument(format!("tRPC POST bodies are application/json, not {what}"))
+                    .with_http_status(415));
+            }
+        }
+
+        let headers = self.call_headers(&parts.headers, params.get("connectionParams"))?;
+        let subscription = !batch && self.procedures.get(paths[0]).is_some_and(|p| p.kind == Kind::Subscription);
+        let identity = match &self.authenticator {
+            Some(auth) => match auth.authenticate(&headers).await {
+                Ok(identity) => Some(identity),
+                // httpSubscriptionLink reads errors only from the event stream.
+                Err(status) if subscription => {
+                    let failed = futures_util::stream::once(async move { Err(status) }).boxed();
+                    return Ok(subscription_events(failed, paths[0].to_owned()));
+                }
+                Err(status) => return Err(status),
+            },
+            None => None,
+        };
+
+        let text = if parts.method == Method::GET {
+            params.get("input").cloned().unwrap_or_default()
+        } else {
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .map_err(|e| Status::invalid_argument(format!("cannot read the body: {e}")))?;
+            String::from_utf8(bytes.to_vec()).map_err(|_| Status::invalid_argument("the body is not UTF-8 JSON"))?
+        };
+        let inputs = parse_inputs(&text, batch, paths.len())?;
+
+        let procedures: Vec<Option<&Procedure>> = paths.iter().map(|p| self.procedures.get(*p)).collect();
+        let kinds: std::collections::BTreeSet<&str> = procedures.iter().flatten().map(|p| p.kind.name()).collect();
+        if kinds.len() > 1 {
+            return Err(Status::invalid_argument(format!(
+                "one batch cannot mix procedure types ({})",
+                kinds.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut allow = None;
+        let check = |path: &str, procedure: Option<&Procedure>| -> Result<(), Status> {
+            let Some(procedure) = procedure else {
+                return Err(Status::not_found(format!("no procedure at path \"{path}\"")));
+            };
+            if parts.method.as_str() != procedure.kind.method() {
+                return Err(Status::unimplemented(format!(
+                    "{} is a {}: call it with {}, not {}",
+                    path,
+                    procedure.kind.name(),
+                    procedure.kind.method(),
+                    parts.method
+                ))
+                .with_http_status(405));
+            }
+            if batch && procedure.kind == Kind::Subscription {
+                return Err(Status::invalid_argument(format!(
+                    "{path} is a subscription: subscriptions cannot be batched"
+                )));
+            }
+            Ok(())
+        };
+
+        if !batch {
+            let procedure = procedures[0];
+            if let Err(status) = check(paths[0], procedure) {
+                if status.http_status() == 405 {
+                    allow = procedure.map(|p| p.kind.method());
+                }
+                let (http, body) = envelope(&Err(status), paths[0]);
+                let mut response = json_response(StatusCode::from_u16(http).unwrap_or(StatusCode::BAD_REQUEST), &body);
+                if let Some(allow) = allow {
+                    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+                }
+                return Ok(response);
+            }
+            let Some(procedure) = procedure else { return Err(Status::internal("checked above")) };
+            let input = inputs.into_iter().next().flatten();
+            if procedure.kind == Kind::Subscription {
+                return Ok(self.subscription(procedure, paths[0], input, &headers, identity).await);
+            }
+            let (result, metadata) = self.unary(procedure, input, &headers, identity).await;
+            let (http, body) = envelope(&result, paths[0]);
+            let mut response = json_response(StatusCode::from_u16(http).unwrap_or(StatusCode::OK), &body);
+            response.headers_mut().extend(metadata);
+            return Ok(response);
+        }
+
+        // A batch: every call runs concurrently.
+        let calls: Vec<BoxFuture<Result<Value, Status>>> = paths
+            .iter()
+            .zip(procedures)
+            .zip(inputs)
+            .map(|((path, procedure), input)| match (check(path, procedure), procedure) {
+                (Ok(()), Some(procedure)) => {
+                    let call = self.unary(procedure, input, &headers, identity.clone());
+                    Box::pin(async move { call.await.0 }) as BoxFuture<_>
+                }
+                (Err(status), _) => Box::pin(std::future::ready(Err(status))),
+                (Ok(()), None) => Box::pin(std::future::ready(Err(Status::internal("checked above")))),
+            })
+            .collect();
+        if streamed {
+            return Ok(jsonl(paths.iter().map(|p| (*p).to_owned()).collect(), calls));
+        }
+        let results = futures_util::future::join_all(calls).await;
+        let mut statuses = std::collections::BTreeSet::new();
+        let bodies: Vec<Value> = results
+            .iter()
+            .zip(&paths)
+            .map(|(result, path)| {
+                let (http, body) = envelope(result, path);
+                statuses.insert(http);
+                body
+            })
+            .collect();
+        // One status when every call agrees; 207 Multi-Status when they differ.
+        let http = match (statuses.len(), statuses.first()) {
+            (1, Some(&one)) => StatusCode::from_u16(one).unwrap_or(StatusCode::OK),
+            _ => StatusCode::MULTI_STATUS,
+        };
+        Ok(json_response(http, &Value::Array(bodies)))
+    }
+
+    /// The call's metadata: its headers, plus `?connectionParams=` (what
+    /// httpSubscriptionLink sends, as EventSource cannot set headers) for
+    /// the names the headers do not have, `authorization` among them.
+    fn call_headers(&self, headers: &HeaderMap, connection_params: Option<&String>) -> Result<HeaderMap, Status> {
+        let mut headers = headers.clone();
+        let Some(text) = connection_params else { return Ok(headers) };
+        let params: serde_json::Map<String, Value> = serde_json::from_str(text)
+            .map_err(|e| Status::invalid_argument(format!("connectionParams is not a JSON object: {e}")))?;
+        for (name, value) in params {
+            let (Ok(name), Some(Ok(value))) = (
+                HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+                value.as_str().map(HeaderValue::from_str),
+            ) else {
+                continue;
+            };
+            if !headers.contains_key(&name) {
+                headers.insert(name, value);
+            }
+        }
+        Ok(headers)
+    }
+
+    fn context(&self, headers: &HeaderMap, identity: Option<Identity>) -> crate::Context {
+        crate::rest::call_context(Protocol::Trpc, headers, identity, None, self.timeout)
+    }
+
+    /// Starts a query or mutation: its JSON result and response metadata.
+    fn unary(
+        &self,
+        procedure: &Procedure,
+        input: Option<Value>,
+        headers: &HeaderMap,
+        identity: Option<Identity>,
+    ) -> impl Future<Output = (Result<Value, Status>, HeaderMap)> + Send + 'static {
+        let ctx = self.context(headers, identity);
+        let call = procedure.service.call(procedure.method, Call { ctx: ctx.clone(), input: payload(input) });
+        async move {
+            let result = match crate::grpc::within(ctx.deadline(), call).await {
+                Ok(Output::Single(message)) => message.to_json_value(),
+                Ok(Output::Stream(_)) => Err(Status::internal("a unary method returned a stream")),
+                Err(status) => Err(status),
+            };
+            (result, ctx.response_metadata())
+        }
+    }
+
+    /// A subscription as httpSubscriptionLink reads it: `connected`, one
+    /// data event per message, then `return`, or `serialized-error` with
+    /// the error shape. Errors before the first message travel the same way.
+    async fn subscription(
+        &self,
+        procedure: &Procedure,
+        path: &str,
+        input: Option<Value>,
+        headers: &HeaderMap,
+        identity: Option<Identity>,
+    ) -> Response {
+        let ctx = self.context(headers, identity);
+        let call = procedure.service.call(procedure.method, Call { ctx: ctx.clone(), input: payload(input) });
+        let stream: BoxStream<'static, Result<Box<dyn crate::DynMessage>, Status>> =
+            match crate::grpc::within(ctx.deadline(), call).await {
+                Ok(Output::Stream(stream)) => crate::dispatch::until_shutdown(stream, self.shutdown.clone()),
+                Ok(Output::Single(_)) => futures_util::stream::once(async {
+                    Err(Status::internal("a streaming method returned one message"))
+                })
+                .boxed(),
+                Err(status) => futures_util::stream::once(async move { Err(status) }).boxed(),
+            };
+        let mut response = subscription_events(stream, path.to_owned());
+        response.headers_mut().extend(ctx.response_metadata());
+        response
+    }
+}
+
+/// The SSE body of a subscription: `connected`, one data event per message,
+/// then `return`, or `serialized-error` with the error shape.
+fn subscription_events(
+    stream: BoxStream<'static, Result<Box<dyn crate::DynMessage>, Status>>,
+    path: String,
+) -> Response {
+    let error = move |status: &Status| {
+        Event::default().event("serialized-error").data(error_shape(status, Some(&path)).to_string())
+    };
+    let mut done = false;
+    let connected = futures_util::stream::once(async { Event::default().event("connected").data("{}") });
+    let events = stream.map(Some).chain(futures_util::stream::once(async { None })).filter_map(move |item| {
+        let event = match (done, item) {
+            (true, _) => None,
+            (false, Some(Ok(message))) => match message.to_json() {
+                Ok(json) => Some(Event::default().data(String::from_utf8_lossy(&json))),
+                Err(status) => {
+                    done = true;
+                    Some(error(&status))
+                }
+            },
+            (false, Some(Err(status))) => {
+                done = true;
+                Some(error(&status))
+            }
+            (false, None) => Some(Event::default().event("return").data("")),
+        };
+        std::future::ready(event)
+    });
+    let body = connected.chain(events).map(Ok::<_, std::convert::Infallible>);
+    let mut response = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// httpBatchStreamLink's JSON Lines: a head line with a placeholder per
+/// call (`[[0], [null, 0, i]]`: a promise, chunk `i`), then one line per call
+/// as it finishes, in finishing order (`[i, 0, [[envelope]]]`: fulfilled).
+fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Value, Status>>>) -> Response {
+    let pending: futures_util::stream::FuturesUnordered<_> =
+        calls.into_iter().enumerate().map(|(i, call)| async move { (i, call.await) }).collect();
+    let head: serde_json::Map<String, Value> =
+        (0..paths.len()).map(|i| (i.to_string(), json!([[0], [null, 0, i]]))).collect();
+    let head = Bytes::from(format!("{}\n", Value::Object(head)));
+    let body = futures_util::stream::once(async move { head })
+        .chain(pending.map(move |(i, result)| {
+            let (_, value) = envelope(&result, paths.get(i).map(String::as_str).unwrap_or_default());
+            Bytes::from(format!("{}\n", json!([i, 0, [[value]]])))
+        }))
+        .map(Ok::<_, std::convert::Infallible>);
+    let mut response = axum::body::Body::from_stream(body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The call's request: the input as JSON, `{}` when there is none.
+fn payload(input: Option<Value>) -> Input {
+    let bytes = match input {
+        None | Some(Value::Null) => Bytes::from_static(b"{}"),
+        Some(value) => Bytes::from(value.to_string()),
+    };
+    Input::Single(Payload::Json(bytes))
+}
+
+/// Each call's input: the whole JSON for one call, `{"0": …, "1": …}` for a batch.
+fn parse_inputs(text: &str, batch: bool, count: usize) -> Result<Vec<Option<Value>>, Status> {
+    if text.trim().is_empty() {
+        return Ok(vec![None; count]);
+    }
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| Status::invalid_argument(format!("the input is not valid JSON: {e}")))?;
+    if !batch {
+        return Ok(vec![Some(value)]);
+    }
+    let Value::Object(mut by_index) = value else {
+        return Err(Status::invalid_argument("a batch's input must be an object keyed by call index"));
+    };
+    Ok((0..count).map(|i| by_index.remove(&i.to_string())).collect())
+}
+
+/// `GetBook` → `getBook`, `Bookstore` → `bookstore`: heck's rule, as the
+/// generator names the procedures in `AppRouter`.
+fn lower_camel(name: &str) -> String {
+    heck::ToLowerCamelCase::to_lower_camel_case(name)
+}

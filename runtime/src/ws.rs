@@ -1,0 +1,871 @@
+//! WebSocket at `GET /ws` with the `apigen.v1` subprotocol (DESIGN.md): JSON
+//! text frames, every method kind, many calls multiplexed on one socket.
+//!
+//! A connection starts with `connection_init`, whose payload's string values
+//! join the upgrade request's headers as the calls' metadata (the payload
+//! wins) and go through the server's authenticator (close 4401 on failure,
+//! 4408 when it does not come within [`Config::init_timeout`]). Then each
+//! `subscribe` runs one call in its own task; per-call errors are `error`
+//! frames and never close the socket. Close codes: 4400 malformed frame
+//! (not JSON, not an object, unknown `type`, missing `id`/`method`/`payload`,
+//! a binary frame, anything but `connection_init`/`ping`/`pong` before the
+//! ack, a second `connection_init`), 4401, 4408, 4409 (an `id` that is
+//! still running), 4429 (more than [`Config::max_calls`] calls at once),
+//! 1009 (a frame over the server's `max_message_size`: read whole and
+//! refused up to twice that, refused at its header beyond), 1001 (shutdown).
+//!
+//! Memory per socket is bounded, so a slow client cannot grow the server:
+//! - Responses: each call has its own queue of [`Config::call_buffer`]
+//!   messages into the one task that writes the socket. A call whose queue
+//!   stays full for [`Config::stall_timeout`] (the client is not reading)
+//!   fails with `RESOURCE_EXHAUSTED` and its method is cancelled; the socket
+//!   stays open and the `error` frame is delivered once the client reads
+//!   what came before it (one slot per call is reserved for it). Queues stay
+//!   until the client has read them, finished calls' too: past twice
+//!   `max_calls` of them, a `subscribe` waits up to `stall_timeout`, then 4429.
+//! - Requests of client-streaming and bidi calls: each call has a queue of
+//!   `call_buffer` messages. When it is full, reading the socket waits (for
+//!   every call) up to `stall_timeout` for the method to take one; then that
+//!   call fails with `RESOURCE_EXHAUSTED` and the socket reads on.
+//! - A response over `max_message_size` fails its call with `RESOURCE_EXHAUSTED`.
+//!
+//! `cancel` drops the call's method (no more frames for that id); closing
+//! the socket cancels every call. On server shutdown, streaming calls end
+//! with `unavailable`, unary calls in flight finish, new calls get
+//! `unavailable`, and then the socket closes with 1001.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{BoxStream, SelectAll, SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::auth::Authenticator;
+use crate::dispatch::{Call, Input, Output, Payload};
+use crate::message::DynMessage;
+use crate::service::{MethodKind, ServiceDef};
+use crate::{Context, Identity, Protocol, Status};
+
+/// The subprotocol name clients must offer in `Sec-WebSocket-Protocol`.
+pub const SUBPROTOCOL: &str = "apigen.v1";
+
+/// Close codes of `apigen.v1`.
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// A malformed frame or a frame out of order.
+    pub const MALFORMED: u16 = 4400;
+    /// `connection_init` did not authenticate.
+    pub const UNAUTHENTICATED: u16 = 4401;
+    /// No `connection_init` in time.
+    pub const INIT_TIMEOUT: u16 = 4408;
+    /// A `subscribe` with the id of a call still running.
+    pub const DUPLICATE_ID: u16 = 4409;
+    /// More concurrent calls than the server allows.
+    pub const TOO_MANY_CALLS: u16 = 4429;
+}
+
+/// Limits of one WebSocket connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// How long a client has to send `connection_init` (default 10 s); then 4408.
+    pub init_timeout: Duration,
+    /// Calls one socket may run at once (default 100); one more closes it with 4429.
+    pub max_calls: usize,
+    /// Messages that may wait per call in each direction (default 32).
+    pub call_buffer: usize,
+    /// How long a call waits for room in a full queue before it fails with
+    /// `RESOURCE_EXHAUSTED` (default 5 s).
+    pub stall_timeout: Duration,
+    /// How often the server sends `{"type":"ping"}`, which keeps proxies from
+    /// closing quiet sockets (default 30 s; `None`: never).
+    pub keep_alive: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            init_timeout: Duration::from_secs(10),
+            max_calls: 100,
+            call_buffer: 32,
+            stall_timeout: Duration::from_secs(5),
+            keep_alive: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// How long closing may take: the close frame out, the client's reply in.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Frames the connection itself sends (acks, pongs, closes) that may wait
+/// for the writer; more make the reader wait.
+const CONTROL_BUFFER: usize = 16;
+
+/// Serves `/ws`: the method table and the server's settings.
+pub(crate) struct WsRouter {
+    methods: HashMap<String, (ServiceDef, usize)>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    max_message_size: usize,
+    timeout: Option<Duration>,
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl WsRouter {
+    pub(crate) fn new(
+        services: &[ServiceDef],
+        authenticator: Option<Arc<dyn Authenticator>>,
+        max_message_size: usize,
+        timeout: Option<Duration>,
+        config: Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<WsRouter> {
+        let mut methods = HashMap::new();
+        for service in services {
+            for (i, m) in service.info().methods.iter().enumerate() {
+                methods.insert(format!("{}/{}", service.info().name, m.name), (service.clone(), i));
+            }
+        }
+        Arc::new(WsRouter { methods, authenticator, max_message_size, timeout, config, shutdown })
+    }
+
+    /// The `GET /ws` route.
+    pub(crate) fn route(self: Arc<Self>) -> axum::routing::MethodRouter {
+        axum::routing::get(move |req: axum::extract::Request| {
+            let router = Arc::clone(&self);
+            async move { router.upgrade(req).await }
+        })
+    }
+
+    async fn upgrade(self: Arc<Self>, req: axum::extract::Request) -> Response {
+        let (mut parts, _body) = req.into_parts();
+        let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => upgrade,
+            Err(rejection) => return rejection.into_response(),
+        };
+        let offered = parts
+            .headers
+            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == SUBPROTOCOL);
+        if !offered {
+            let status = Status::invalid_argument(format!(
+                "/ws speaks the {SUBPROTOCOL} subprotocol: offer it with `Sec-WebSocket-Protocol: {SUBPROTOCOL}`"
+            ));
+            return crate::rest::error_response(&status);
+        }
+        if *self.shutdown.borrow() {
+            return crate::rest::error_response(&Status::unavailable("the server is shutting down"));
+        }
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let headers = parts.headers;
+        upgrade
+            .protocols([SUBPROTOCOL])
+            .max_message_size(read_limit(self.max_message_size))
+            .max_frame_size(read_limit(self.max_message_size))
+            .on_upgrade(move |socket| self.serve(socket, headers, peer))
+    }
+
+    /// Runs one connection: a reader (frames in, calls started) and a writer
+    /// (every frame out), until both are done.
+    async fn serve(self: Arc<Self>, socket: WebSocket, headers: HeaderMap, peer: Option<SocketAddr>) {
+        let (sink, stream) = socket.split();
+        let (control, control_rx) = mpsc::channel(CONTROL_BUFFER);
+        let reader = self.read(stream, control, headers, peer);
+        let writer = write(sink, control_rx);
+        tokio::pin!(reader, writer);
+        // Whichever ends first, the other gets a moment to finish the close handshake.
+        tokio::select! {
+            () = &mut reader => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await; }
+            () = &mut writer => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await; }
+        }
+    }
+
+    async fn read(
+        &self,
+        mut stream: SplitStream<WebSocket>,
+        control: mpsc::Sender<Control>,
+        headers: HeaderMap,
+        peer: Option<SocketAddr>,
+    ) {
+        let end = Session { router: self, control: &control, peer }.run(&mut stream, headers).await;
+        match end {
+            End::Close(code, reason) => {
+                tracing::debug!("closing a WebSocket with {code}: {reason}");
+                let drain = code == close::GOING_AWAY;
+                if control.send(Control::Close { code, reason: truncate(&reason), drain }).await.is_err() {
+                    return;
+                }
+                // Wait for the client's reply, as the closing handshake asks.
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    while let Some(Ok(message)) = stream.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+            End::MidFrame(reason) => {
+                tracing::debug!("closing a WebSocket with 1009: {reason}");
+                let (code, reason) = (close::TOO_BIG, truncate(&reason));
+                if control.send(Control::Close { code, reason, drain: false }).await.is_err() {
+                    return;
+                }
+                // The reader stopped at a frame header and cannot skip the rest. Closing
+                // with those bytes unread resets the connection, which can destroy the
+                // close frame in flight: give the client a moment to read it first.
+                tokio::time::sleep(CLOSE_GRACE / 2).await;
+            }
+            End::PeerClosed => {
+                let _ = control.send(Control::Flush).await;
+            }
+            End::Gone => {}
+        }
+    }
+}
+
+/// What the writer is told besides the calls' own frames.
+enum Control {
+    /// A frame of the connection's own (ack, pong, ping, an error for a call that never started).
+    Frame(String),
+    /// A new call's queue.
+    Queue(BoxStream<'static, String>),
+    /// Send a close frame and stop; `drain` first sends what calls have queued.
+    Close { code: u16, reason: String, drain: bool },
+    /// The client closed: finish the close handshake and stop.
+    Flush,
+}
+
+/// Why a connection ends.
+enum End {
+    Close(u16, String),
+    /// 1009 from the WebSocket layer, which has stopped reading mid-frame.
+    MidFrame(String),
+    PeerClosed,
+    Gone,
+}
+
+impl End {
+    fn malformed(why: impl Into<String>) -> End {
+        End::Close(close::MALFORMED, why.into())
+    }
+}
+
+/// A close reason fits in a control frame: at most 123 bytes.
+fn truncate(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// What the writer does next.
+enum Outgoing {
+    Control(Option<Control>),
+    Frame(String),
+}
+
+/// The next thing to write: the connection's own frames first, then the calls' queues in turn.
+async fn outgoing(
+    control: &mut mpsc::Receiver<Control>,
+    queues: &mut SelectAll<BoxStream<'static, String>>,
+) -> Outgoing {
+    // A queue that ends (its call is done and read) only disables its branch.
+    tokio::select! {
+        biased;
+        item = control.recv() => Outgoing::Control(item),
+        Some(text) = queues.next(), if !queues.is_empty() => Outgoing::Frame(text),
+    }
+}
+
+/// Writes every frame, flushing once nothing else is ready (one write for a
+/// unary call's `next` and `complete` when they come together).
+async fn write(mut sink: SplitSink<WebSocket, Message>, mut control: mpsc::Receiver<Control>) {
+    let mut queues: SelectAll<BoxStream<'static, String>> = SelectAll::new();
+    let mut unflushed = false;
+    loop {
+        let item = match outgoing(&mut control, &mut queues).now_or_never() {
+            Some(item) => item,
+            None => {
+                if unflushed && sink.flush().await.is_err() {
+                    return;
+                }
+                unflushed = false;
+                outgoing(&mut control, &mut queues).await
+            }
+        };
+        match item {
+            Outgoing::Frame(text) | Outgoing::Control(Some(Control::Frame(text))) => {
+                if sink.feed(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+                unflushed = true;
+            }
+            Outgoing::Control(Some(Control::Queue(queue))) => queues.push(queue),
+            Outgoing::Control(Some(Control::Close { code, reason, drain })) => {
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    // Calls have finished and queued their last frames; send them first.
+                    if drain {
+                        while let Some(Some(text)) = queues.next().now_or_never() {
+                            if sink.feed(Message::Text(text.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let frame = CloseFrame { code, reason: reason.into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                })
+                .await;
+                return;
+            }
+            Outgoing::Control(Some(Control::Flush) | None) => {
+                let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+                return;
+            }
+        }
+    }
+}
+
+/// A client frame, checked for shape.
+enum ClientFrame {
+    Init(Map<String, Value>),
+    Subscribe { id: String, method: String, payload: Option<Value> },
+    Next { id: String, payload: Value },
+    Complete { id: String },
+    Cancel { id: String },
+    Ping,
+    Pong,
+}
+
+fn parse(text: &str) -> Result<ClientFrame, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("a frame is not JSON: {e}"))?;
+    let Value::Object(mut frame) = value else { return Err("a frame must be a JSON object".into()) };
+    let kind = match frame.remove("type") {
+        Some(Value::String(kind)) => kind,
+        _ => return Err("a frame needs a string `type`".into()),
+    };
+    let mut id = || match frame.remove("id") {
+        Some(Value::String(id)) if !id.is_empty() => Ok(id),
+        _ => Err(format!("a {kind} frame needs a non-empty string `id`")),
+    };
+    let payload = |frame: &mut Map<String, Value>| frame.remove("payload").filter(|p| !p.is_null());
+    Ok(match kind.as_str() {
+        "connection_init" => match payload(&mut frame) {
+            None => ClientFrame::Init(Map::new()),
+            Some(Value::Object(map)) => ClientFrame::Init(map),
+            Some(_) => return Err("connection_init's payload must be an object".into()),
+        },
+        "subscribe" => {
+            let id = id()?;
+            let method = match frame.remove("method") {
+                Some(Value::String(method)) => method,
+                _ => return Err("a subscribe frame needs a string `method` (`package.Service/Method`)".into()),
+            };
+            ClientFrame::Subscribe { id, method, payload: payload(&mut frame) }
+        }
+        "next" => {
+            let id = id()?;
+            let payload = payload(&mut frame).ok_or("a next frame needs a `payload`")?;
+            ClientFrame::Next { id, payload }
+        }
+        "complete" => ClientFrame::Complete { id: id()? },
+        "cancel" => ClientFrame::Cancel { id: id()? },
+        "ping" => ClientFrame::Ping,
+        "pong" => ClientFrame::Pong,
+        other => return Err(format!("unknown frame type `{other}`")),
+    })
+}
+
+/// A call's state shared between the reader, its task and the writer.
+#[derive(Default)]
+struct CallState {
+    /// The call has its outcome; its id may be used again.
+    done: AtomicBool,
+    /// The client cancelled: its queued frames are dropped, not sent.
+    cancelled: AtomicBool,
+}
+
+struct ActiveCall {
+    serial: u64,
+    state: Arc<CallState>,
+    /// Request messages for client-streaming and bidi calls, until `complete`.
+    input: Option<mpsc::Sender<Result<Payload, Status>>>,
+    /// Ends the call with a status (a request it cannot take).
+    stop: Option<oneshot::Sender<Status>>,
+    abort: AbortHandle,
+}
+
+impl ActiveCall {
+    fn fail(&mut self, status: Status) {
+        self.input = None;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(status);
+        }
+    }
+}
+
+/// One connection's reader side.
+struct Session<'a> {
+    router: &'a WsRouter,
+    control: &'a mpsc::Sender<Control>,
+    peer: Option<SocketAddr>,
+}
+
+/// A frame as the session reads it: shape errors become the close to send.
+async fn next_frame(stream: &mut SplitStream<WebSocket>, max: usize) -> Result<ClientFrame, End> {
+    loop {
+        let message = match stream.next().await {
+            None => return Err(End::Gone),
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return Err(read_error(e, max)),
+        };
+        let size = match &message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) => data.len(),
+            _ => 0,
+        };
+        if size > max {
+            return Err(End::Close(close::TOO_BIG, format!("a frame of {size} bytes is over the {max}-byte limit")));
+        }
+        return match message {
+            Message::Text(text) => parse(text.as_str()).map_err(End::malformed),
+            Message::Binary(_) => Err(End::malformed(format!("{SUBPROTOCOL} takes JSON text frames, not binary"))),
+            Message::Close(_) => Err(End::PeerClosed),
+            // WebSocket-level pings are answered by tungstenite.
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+    }
+}
+
+/// What the WebSocket layer reads: twice the limit. A frame up to that is
+/// read whole and refused with 1009 and a clean close; a larger one is
+/// refused at its header, without reading (or buffering) the rest.
+fn read_limit(max: usize) -> usize {
+    max.saturating_mul(2)
+}
+
+/// 1009 for a frame over the read limit; any other error means the socket is gone.
+fn read_error(error: axum::Error, max: usize) -> End {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match error.into_inner().downcast::<Error>() {
+        Ok(e) if matches!(*e, Error::Capacity(CapacityError::MessageTooLong { .. })) => {
+            End::MidFrame(format!("a frame is larger than {max} bytes"))
+        }
+        _ => End::Gone,
+    }
+}
+
+fn frame(kind: &str, id: &str) -> String {
+    serde_json::json!({"type": kind, "id": id}).to_string()
+}
+
+fn error_frame(id: &str, status: &Status) -> String {
+    serde_json::json!({
+        "type": "error",
+        "id": id,
+        "payload": {"code": status.code().as_str(), "message": status.message()},
+    })
+    .to_string()
+}
+
+impl Session<'_> {
+    async fn send(&self, text: String) -> Result<(), End> {
+        self.control.send(Control::Frame(text)).await.map_err(|_| End::Gone)
+    }
+
+    async fn run(self, stream: &mut SplitStream<WebSocket>, headers: HeaderMap) -> End {
+        let (metadata, identity) = match self.init(stream, headers).await {
+            Ok(done) => done,
+            Err(end) => return end,
+        };
+        match self.calls(stream, metadata, identity).await {
+            Ok(()) => End::Gone,
+            Err(end) => end,
+        }
+    }
+
+    /// Waits for `connection_init`, authenticates it and acknowledges it.
+    async fn init(
+        &self,
+        stream: &mut SplitStream<WebSocket>,
+        mut metadata: HeaderMap,
+    ) -> Result<(HeaderMap, Option<Identity>), End> {
+        let router = self.router;
+        let mut shutdown = router.shutdown.clone();
+        let deadline = tokio::time::sleep(router.config.init_timeout);
+        tokio::pin!(deadline);
+        let payload = loop {
+            let frame = tokio::select! {
+                () = &mut deadline => {
+                    let waited = router.config.init_timeout.as_millis();
+                    return Err(End::Close(close::INIT_TIMEOUT, format!("no connection_init within {waited} ms")));
+                }
+                true = stopping(&mut shutdown) => {
+                    return Err(End::Close(close::GOING_AWAY, "the server is shutting down".into()));
+                }
+                frame = next_frame(stream, router.max_message_size) => frame?,
+            };
+            match frame {
+                ClientFrame::Init(payload) => break payload,
+                ClientFrame::Ping => self.send(r#"{"type":"pong"}"#.into()).await?,
+                ClientFrame::Pong => {}
+                _ => return Err(End::malformed("send connection_init (and wait for connection_ack) first")),
+            }
+        };
+        // Browsers cannot set headers on a WebSocket: credentials come in the payload.
+        for (name, value) in payload {
+            let (Ok(name), Some(Ok(value))) = (
+                http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+                value.as_str().map(http::HeaderValue::from_str),
+            ) else {
+                continue;
+            };
+            metadata.insert(name, value);
+        }
+        let identity = match &router.authenticator {
+            Some(auth) => match auth.authenticate(&metadata).await {
+                Ok(identity) => Some(identity),
+                Err(status) => return Err(End::Close(close::UNAUTHENTICATED, status.message().to_owned())),
+            },
+            None => None,
+        };
+        self.send(r#"{"type":"connection_ack"}"#.into()).await?;
+        Ok((metadata, identity))
+    }
+
+    /// Reads frames after the ack and runs the calls they start, until the socket ends.
+    async fn calls(
+        &self,
+        stream: &mut SplitStream<WebSocket>,
+        metadata: HeaderMap,
+        identity: Option<Identity>,
+    ) -> Result<(), End> {
+        let router = self.router;
+        let config = router.config;
+        let mut calls: HashMap<String, ActiveCall> = HashMap::new();
+        // Dropping the set (when this returns) cancels every call.
+        let mut tasks: JoinSet<(String, u64)> = JoinSet::new();
+        // Queues whose frames the client has not read yet, finished calls' too.
+        let queues = Arc::new(Semaphore::new(config.max_calls.saturating_mul(2).max(1)));
+        let mut serial: u64 = 0;
+        let mut shutdown = router.shutdown.clone();
+        let mut closing = false;
+        let period = config.keep_alive.unwrap_or(Duration::MAX);
+        let mut keep_alive = tokio::time::interval_at(
+            tokio::time::Instant::now().checked_add(period).unwrap_or_else(tokio::time::Instant::now),
+            period.max(Duration::from_millis(1)),
+        );
+        loop {
+            if closing && tasks.is_empty() {
+                return Err(End::Close(close::GOING_AWAY, "the server is shutting down".into()));
+            }
+            let frame = tokio::select! {
+                Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok((id, finished)) = joined
+                        && calls.get(&id).is_some_and(|c| c.serial == finished)
+                    {
+                        calls.remove(&id);
+                    }
+                    continue;
+                }
+                true = stopping(&mut shutdown), if !closing => {
+                    closing = true;
+                    continue;
+                }
+                _ = keep_alive.tick(), if config.keep_alive.is_some() => {
+                    self.send(r#"{"type":"ping"}"#.into()).await?;
+                    continue;
+                }
+                frame = next_frame(stream, router.max_message_size) => frame?,
+            };
+            match frame {
+                ClientFrame::Subscribe { id, method, payload } => {
+                    if calls.get(&id).is_some_and(|c| !c.state.done.load(Ordering::SeqCst)) {
+                        return Err(End::Close(
+                            close::DUPLICATE_ID,
+                            format!("the id `{id}` belongs to a running call"),
+                        ));
+                    }
+                    if closing {
+                        let status = Status::unavailable("the server is shutting down; reconnect to continue");
+                        self.send(error_frame(&id, &status)).await?;
+                        continue;
+                    }
+                    let running = calls.values().filter(|c| !c.state.done.load(Ordering::SeqCst)).count();
+                    if running >= config.max_calls {
+                        let max = config.max_calls;
+                        return Err(End::Close(close::TOO_MANY_CALLS, format!("at most {max} calls may run at once")));
+                    }
+                    let path = method.strip_prefix('/').unwrap_or(&method);
+                    let Some((service, index)) = router.methods.get(path) else {
+                        let status =
+                            Status::unimplemented(format!("no method {path}; name it `package.Service/Method`"));
+                        self.send(error_frame(&id, &status)).await?;
+                        continue;
+                    };
+                    let info = &service.info().methods[*index];
+                    if !info.serves(Protocol::WebSocket) {
+                        let status = Status::unimplemented(format!("{path} is not served over WebSocket"));
+                        self.send(error_frame(&id, &status)).await?;
+                        continue;
+                    }
+                    // The client has not read what finished calls queued: wait a little, then refuse.
+                    let permit =
+                        match tokio::time::timeout(config.stall_timeout, Arc::clone(&queues).acquire_owned()).await {
+                            Ok(Ok(permit)) => permit,
+                            _ => {
+                                let why = "too many calls whose responses the client has not read";
+                                return Err(End::Close(close::TOO_MANY_CALLS, why.into()));
+                            }
+                        };
+                    let buffer = config.call_buffer.max(1);
+                    let state = Arc::new(CallState::default());
+                    // One extra slot: the call's last frame always fits.
+                    let (out, rx) = mpsc::channel::<String>(buffer + 1);
+                    let queue = {
+                        let state = Arc::clone(&state);
+                        let mut rx = rx;
+                        futures_util::stream::poll_fn(move |cx| {
+                            let _held = &permit;
+                            rx.poll_recv(cx)
+                        })
+                        .filter(move |_| std::future::ready(!state.cancelled.load(Ordering::SeqCst)))
+                        .boxed()
+                    };
+                    self.control.send(Control::Queue(queue)).await.map_err(|_| End::Gone)?;
+                    let (input, sender) = match info.kind {
+                        MethodKind::Unary | MethodKind::ServerStreaming => {
+                            // No payload is the empty request.
+                            (Input::Single(json_payload(payload.unwrap_or_else(|| Value::Object(Map::new())))), None)
+                        }
+                        MethodKind::ClientStreaming | MethodKind::BidiStreaming => {
+                            let (tx, mut rx) = mpsc::channel(buffer);
+                            // The subscribe's payload, when there is one, is the first request.
+                            if let Some(first) = payload {
+                                let _ = tx.try_send(Ok(json_payload(first)));
+                            }
+                            let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
+                            (Input::Stream(stream), Some(tx))
+                        }
+                    };
+                    let mut ctx = crate::rest::call_context(
+                        Protocol::WebSocket,
+                        &metadata,
+                        identity.clone(),
+                        None,
+                        router.timeout,
+                    );
+                    if let Some(peer) = self.peer {
+                        ctx = ctx.with_peer(peer);
+                    }
+                    let (stop, stopped) = oneshot::channel();
+                    serial += 1;
+                    let run = CallTask {
+                        id: id.clone(),
+                        serial,
+                        service: service.clone(),
+                        index: *index,
+                        streaming: info.kind != MethodKind::Unary,
+                        ctx,
+                        state: Arc::clone(&state),
+                        out,
+                        stall: config.stall_timeout,
+                        max_message_size: router.max_message_size,
+                    }
+                    .run(input, stopped, router.shutdown.clone());
+                    let abort = tasks.spawn(run);
+                    calls.insert(id, ActiveCall { serial, state, input: sender, stop: Some(stop), abort });
+                }
+                ClientFrame::Next { id, payload } => {
+                    let Some(call) = calls.get_mut(&id).filter(|c| !c.state.done.load(Ordering::SeqCst)) else {
+                        // Unknown or just finished: the client could not know yet.
+                        continue;
+                    };
+                    let Some(input) = &call.input else {
+                        call.fail(Status::invalid_argument(format!(
+                            "call `{id}` takes no more requests: its method takes one, or the client sent complete"
+                        )));
+                        continue;
+                    };
+                    let payload = Ok(json_payload(payload));
+                    let full = match input.try_send(payload) {
+                        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        Err(mpsc::error::TrySendError::Full(payload)) => {
+                            let input = input.clone();
+                            // The method reads slowly: reading the socket waits with it, a while.
+                            tokio::time::timeout(config.stall_timeout, input.send(payload)).await.is_err()
+                        }
+                    };
+                    if full {
+                        let waited = config.stall_timeout.as_millis();
+                        call.fail(Status::resource_exhausted(format!(
+                            "the method took none of the {} request messages waiting for {waited} ms",
+                            config.call_buffer.max(1)
+                        )));
+                    }
+                }
+                ClientFrame::Complete { id } => {
+                    if let Some(call) = calls.get_mut(&id) {
+                        call.input = None;
+                    }
+                }
+                ClientFrame::Cancel { id } => {
+                    if let Some(call) = calls.remove(&id) {
+                        call.state.cancelled.store(true, Ordering::SeqCst);
+                        call.state.done.store(true, Ordering::SeqCst);
+                        call.abort.abort();
+                    }
+                }
+                ClientFrame::Ping => self.send(r#"{"type":"pong"}"#.into()).await?,
+                ClientFrame::Pong => {}
+                ClientFrame::Init(_) => return Err(End::malformed("connection_init was already sent")),
+            }
+        }
+    }
+}
+
+/// Resolves `true` once the server starts shutting down (never when it cannot).
+async fn stopping(shutdown: &mut watch::Receiver<bool>) -> bool {
+    shutdown.wait_for(|stop| *stop).await.is_ok()
+}
+
+fn json_payload(value: Value) -> Payload {
+    Payload::Json(bytes::Bytes::from(value.to_string()))
+}
+
+/// One call, run in its own task.
+struct CallTask {
+    id: String,
+    serial: u64,
+    service: ServiceDef,
+    index: usize,
+    streaming: bool,
+    ctx: Context,
+    state: Arc<CallState>,
+    out: mpsc::Sender<String>,
+    stall: Duration,
+    max_message_size: usize,
+}
+
+impl CallTask {
+    /// Calls the method, queues its responses and then `complete` or `error`.
+    async fn run(
+        self,
+        input: Input,
+        stopped: oneshot::Receiver<Status>,
+        shutdown: watch::Receiver<bool>,
+    ) -> (String, u64) {
+        let done = (self.id.clone(), self.serial);
+        let Ok(last) = self.out.clone().reserve_owned().await else { return done };
+        let streaming = self.streaming;
+        let (state, id) = (Arc::clone(&self.state), self.id.clone());
+        let mut shutdown = shutdown;
+        let work = self.respond(input);
+        let result = tokio::select! {
+            result = work => result,
+            Ok(status) = stopped => Err(status),
+            true = stopping(&mut shutdown), if streaming => {
+                Err(Status::unavailable("the server is shutting down; reconnect to continue"))
+            }
+        };
+        state.done.store(true, Ordering::SeqCst);
+        last.send(match result {
+            Ok(()) => frame("complete", &id),
+            Err(status) => error_frame(&id, &status),
+        });
+        done
+    }
+
+    async fn respond(self, input: Input) -> Result<(), Status> {
+        let call = self.service.call(self.index, Call { ctx: self.ctx.clone(), input });
+        match crate::grpc::within(self.ctx.deadline(), call).await? {
+            Output::Single(message) => self.next(message).await,
+            Output::Stream(mut stream) => {
+                while let Some(message) = stream.next().await {
+                    self.next(message?).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues one response, waiting at most `stall` for room.
+    async fn next(&self, message: Box<dyn DynMessage>) -> Result<(), Status> {
+        let json =
+            String::from_utf8(message.to_json()?).map_err(|_| Status::internal("the response's JSON is not UTF-8"))?;
+        let id = serde_json::to_string(&self.id).map_err(|e| Status::internal(e.to_string()))?;
+        let text = format!(r#"{{"type":"next","id":{id},"payload":{json}}}"#);
+        if text.len() > self.max_message_size {
+            let max = self.max_message_size;
+            return Err(Status::resource_exhausted(format!("a response is larger than {max} bytes")));
+        }
+        match tokio::time::timeout(self.stall, self.out.reserve()).await {
+            Ok(Ok(permit)) => {
+                permit.send(text);
+                Ok(())
+            }
+            Ok(Err(_)) => Err(Status::cancelled("the socket closed")),
+            Err(_) => Err(Status::resource_exhausted(format!(
+                "the client read none of the {} waiting responses for {} ms",
+                self.out.max_capacity().saturating_sub(1),
+                self.stall.as_millis()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_or_say_what_is_wrong() {
+        assert!(matches!(parse(r#"{"type":"connection_init"}"#), Ok(ClientFrame::Init(m)) if m.is_empty()));
+        assert!(matches!(
+            parse(r#"{"type":"subscribe","id":"1","method":"a.B/C","payload":{"x":1}}"#),
+            Ok(ClientFrame::Subscribe { id, method, payload: Some(_) }) if id == "1" && method == "a.B/C"
+        ));
+        assert!(matches!(parse(r#"{"type":"next","id":"1","payload":{}}"#), Ok(ClientFrame::Next { .. })));
+        assert!(matches!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping)));
+        for (bad, says) in [
+            ("nope", "not JSON"),
+            ("[]", "JSON object"),
+            (r#"{"id":"1"}"#, "`type`"),
+            (r#"{"type":"subscribe","method":"a.B/C"}"#, "`id`"),
+            (r#"{"type":"subscribe","id":"","method":"a.B/C"}"#, "`id`"),
+            (r#"{"type":"subscribe","id":"1"}"#, "`method`"),
+            (r#"{"type":"next","id":"1"}"#, "`payload`"),
+            (r#"{"type":"connection_init","payload":3}"#, "object"),
+            (r#"{"type":"start","id":"1"}"#, "unknown frame type `start`"),
+        ] {
+            match parse(bad) {
+                Err(message) => assert!(message.contains(says), "{bad}: {message}"),
+                Ok(_) => panic!("{bad} parsed"),
+            }
+        }
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        assert_eq!(truncate("short"), "short");
+        let long = "é".repeat(100);
+        let cut = truncate(&long);
+        assert!(cut.len() <= 123 && long.starts_with(&cut));
+    }
+}
