@@ -67,6 +67,7 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
         files.0.insert("schema.graphql".to_owned(), sdl);
     }
     files.0.insert("ts/index.ts".to_owned(), backend::ts::generate(&api, &api.roots));
+    files.0.insert("ts/ws.ts".to_owned(), backend::ts::websocket_client(&api.roots));
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();
     Ok(Generated { files, inputs, api })
 }

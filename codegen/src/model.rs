@@ -76,6 +76,14 @@ pub struct Service {
 }
 
 /// A method of a service.
+impl Service {
+    /// The service's key in the tRPC router (`/trpc/{key}.{method}`): its
+    /// name in lowerCamelCase, as the runtime derives it too.
+    pub fn trpc_key(&self) -> String {
+        heck::ToLowerCamelCase::to_lower_camel_case(self.name.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Method {
     /// `GetBook`.

@@ -238,3 +238,47 @@ fn graphql_type_names_that_collide_across_packages() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_has(&stderr, &["would both be the GraphQL type `Book", "graphql_name", ".proto:"]);
 }
+
+#[test]
+fn services_that_share_a_trpc_router_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = "syntax = \"proto3\";\npackage other.v1;\nmessage M { string id = 1; }\nservice Library { rpc Get(M) returns (M); }\n";
+    std::fs::write(dir.path().join("other.proto"), other).expect("write");
+    let main = "syntax = \"proto3\";\npackage t.v1;\nimport \"other.proto\";\nservice Library { rpc Get(other.v1.M) returns (other.v1.M); }\n";
+    let file = dir.path().join("main.proto");
+    std::fs::write(&file, main).expect("write");
+    let run = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_apigen"))
+            .arg("generate")
+            .arg(file)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .output()
+            .expect("runs")
+    };
+    let out = run(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_has(&stderr, &["main.proto:4:", "the tRPC router key `library`", "exclude one from TRPC"]);
+
+    // Excluding one of them is the fix (from GraphQL too, where the same
+    // method names would make one field).
+    let fixed =
+        main.replace("import \"other.proto\";", "import \"other.proto\";\nimport \"apigen/options.proto\";").replace(
+            "service Library {",
+            "service Library { option (apigen.service) = {exclude: [PROTOCOL_TRPC, PROTOCOL_GRAPHQL]};",
+        );
+    std::fs::write(&file, fixed).expect("write");
+    let out = run(&file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn methods_that_would_be_one_graphql_field() {
+    let schema = with_service(
+        "import \"apigen/options.proto\";\nmessage R { string name = 1; }",
+        "  rpc GetA(R) returns (R) { option (apigen.method) = {graphql: {name: \"fetch\"}}; }\n  rpc GetB(R) returns (R) { option (apigen.method) = {graphql: {name: \"fetch\"}}; }",
+    );
+    let err = fails(&schema);
+    assert_has(&err, &["bad.proto:", "would both be the GraphQL field `Mutation.fetch`", "graphql: {name:"]);
+}

@@ -243,10 +243,23 @@ impl<'a> Builder<'a> {
             (GraphqlOperation::Mutation, Vec::new()),
             (GraphqlOperation::Subscription, Vec::new()),
         ];
+        let mut fields: BTreeMap<(String, &str), String> = BTreeMap::new();
         for s in services.iter().filter(|s| !s.excluded.contains(&Protocol::Graphql)) {
             for m in &s.methods {
                 let Some(kind) = m.graphql else { continue };
                 let name = graphql_field_name(s, m, &by_name);
+                let full = format!("{}.{}", s.full_name, m.name);
+                let root = match kind {
+                    GraphqlOperation::Query => "Query",
+                    GraphqlOperation::Mutation => "Mutation",
+                    GraphqlOperation::Subscription => "Subscription",
+                };
+                if let Some(first) = fields.insert((name.clone(), root), full.clone()) {
+                    let message = format!("`{full}` and `{first}` would both be the GraphQL field `{root}.{name}`");
+                    let help = "give one its own field name: `option (apigen.method) = {graphql: {name: \"otherName\"}};`, or exclude it from GraphQL";
+                    self.collisions.push(crate::diagnostics::Diagnostic::at(&m.span, message, help));
+                    continue;
+                }
                 let args = self.arguments(&m.input.full_name);
                 // Root fields are nullable so that one failing field is null
                 // with its error while the others still answer.

@@ -9,6 +9,12 @@ use crate::model::*;
 
 impl Lowerer<'_> {
     pub(super) fn check_names(&mut self, api: &Api) {
+        // tRPC routes by service name alone, across packages.
+        let mut trpc = BTreeMap::new();
+        for s in api.packages.iter().flat_map(|p| &p.services).filter(|s| !s.excluded.contains(&Protocol::Trpc)) {
+            let what = format!("the tRPC router key `{}` (exclude one from TRPC, or rename it)", s.trpc_key());
+            self.collide(&mut trpc, s.trpc_key(), s.full_name.clone(), &s.span, &what);
+        }
         for package in &api.packages {
             let mut types = BTreeMap::new();
             let items = package

@@ -240,3 +240,22 @@ export type AppRouter = TRPCBuiltRouter<
     };
   }
 >;
+
+/**
+ * Every method by its RPC name, with its request and response types: the type parameter of
+ * `ApigenSocket` in `./ws.ts` (the `apigen.v1` WebSocket client).
+ */
+export type Methods = {
+  "bookstore.v1.Bookstore/ListShelves": { input: ListShelvesRequest; output: ListShelvesResponse };
+  "bookstore.v1.Bookstore/CreateShelf": { input: CreateShelfRequest; output: Shelf };
+  "bookstore.v1.Bookstore/GetShelf": { input: GetShelfRequest; output: Shelf };
+  "bookstore.v1.Bookstore/DeleteShelf": { input: DeleteShelfRequest; output: Record<string, never> };
+  "bookstore.v1.Bookstore/ListBooks": { input: ListBooksRequest; output: ListBooksResponse };
+  "bookstore.v1.Bookstore/GetBook": { input: GetBookRequest; output: Book };
+  "bookstore.v1.Bookstore/CreateBook": { input: CreateBookRequest; output: Book };
+  "bookstore.v1.Bookstore/UpdateBook": { input: UpdateBookRequest; output: Book };
+  "bookstore.v1.Bookstore/MoveBook": { input: MoveBookRequest; output: Book };
+  "bookstore.v1.Bookstore/SearchBooks": { input: SearchBooksRequest; output: SearchBooksResponse };
+  "bookstore.v1.Bookstore/WatchShelf": { input: WatchShelfRequest; output: ShelfEvent };
+  "bookstore.v1.Bookstore/ImportBooks": { input: ImportBooksRequest; output: ImportBooksResponse };
+};

@@ -88,3 +88,15 @@ export type AppRouter = TRPCBuiltRouter<
     };
   }
 >;
+
+/**
+ * Every method by its RPC name, with its request and response types: the type parameter of
+ * `ApigenSocket` in `./ws.ts` (the `apigen.v1` WebSocket client).
+ */
+export type Methods = {
+  "chat.v1.Chat/PostMessage": { input: PostMessageRequest; output: ChatMessage };
+  "chat.v1.Chat/GetHistory": { input: GetHistoryRequest; output: GetHistoryResponse };
+  "chat.v1.Chat/Subscribe": { input: SubscribeRequest; output: ChatMessage };
+  "chat.v1.Chat/Upload": { input: PostMessageRequest; output: UploadSummary };
+  "chat.v1.Chat/Converse": { input: ConverseRequest; output: ChatMessage };
+};
