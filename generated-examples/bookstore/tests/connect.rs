@@ -408,3 +408,61 @@ async fn zip_bombs_are_refused_and_the_server_lives_on() {
 
     create_shelf(addr).await;
 }
+
+/// Sends `body` with `transfer-encoding: chunked`, in chunks of `size` bytes
+/// written one at a time; returns (head, body) of the response.
+async fn chunked_exchange(addr: std::net::SocketAddr, head: &str, body: &[u8], size: usize) -> (String, Vec<u8>) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let request = format!("{head}\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    for chunk in body.chunks(size) {
+        stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.expect("writes");
+        stream.write_all(chunk).await.expect("writes");
+        stream.write_all(b"\r\n").await.expect("writes");
+        stream.flush().await.expect("flushes");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    stream.write_all(b"0\r\n\r\n").await.expect("writes");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reads");
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    (String::from_utf8_lossy(&response[..split]).to_ascii_lowercase(), response[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn chunked_request_bodies_are_read_whole_for_unary_and_streaming_calls() {
+    let addr = start().await;
+    let create = br#"{"shelf": {"theme": "Arrived in pieces"}}"#;
+    let (head, body) = chunked_exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/CreateShelf HTTP/1.1\r\ncontent-type: application/json\r\nconnect-protocol-version: 1",
+        create,
+        7,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let body = if head.contains("transfer-encoding: chunked") { unchunk(&body) } else { body };
+    let shelf: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(shelf["theme"], "Arrived in pieces");
+    let name = shelf["name"].as_str().expect("a name").to_owned();
+
+    // Client streaming: three envelopes, each split across chunks.
+    let mut envelopes_in = Vec::new();
+    for title in ["A", "B", "C"] {
+        let book = serde_json::json!({"parent": name, "book": {"title": title}});
+        envelopes_in.extend(envelope(0, book.to_string().as_bytes()));
+    }
+    let (head, body) = chunked_exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/ImportBooks HTTP/1.1\r\ncontent-type: application/connect+json",
+        &envelopes_in,
+        5,
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let body = if head.contains("transfer-encoding: chunked") { unchunk(&body) } else { body };
+    let frames = envelopes(&body);
+    assert_eq!(frames.len(), 2, "the response and the end-of-stream message: {frames:?}");
+    assert_eq!(frames[1], (2, serde_json::json!({})), "no error");
+    assert_eq!(frames[0].1["importedCount"], 3, "three books imported: {:?}", frames[0]);
+}
