@@ -1,10 +1,52 @@
-//! Authentication: one hook for every protocol. Each protocol finds the
-//! credentials where its clients put them (headers, gRPC metadata, …) and
-//! asks the server's [`Authenticator`]; the result reaches methods through
-//! [`Context::identity`](crate::Context::identity).
+//! Authentication and authorization: one hook each for every protocol.
+//! Each protocol finds the credentials where its clients put them (headers,
+//! gRPC metadata, …) and asks the server's [`Authenticator`]; the result
+//! reaches methods through [`Context::identity`](crate::Context::identity).
+//! An [`Authorizer`] then decides per method, before the call runs, on
+//! every protocol alike.
 
 use crate::dispatch::BoxFuture;
-use crate::{Identity, Status};
+use crate::service::{MethodInfo, ServiceInfo};
+use crate::{Context, Identity, Status};
+
+/// Decides whether the (authenticated) caller may call a method. It runs
+/// before every call on every protocol; refuse with `PERMISSION_DENIED`.
+///
+/// ```
+/// use apigen_runtime::{Context, MethodInfo, ServiceInfo, Server, Status};
+///
+/// // Only callers named "admin" may delete.
+/// let server = Server::builder().authorizer(|ctx: &Context, _: &ServiceInfo, method: &MethodInfo| {
+///     let admin = ctx.identity().is_some_and(|id| id.subject == "admin");
+///     if method.name.starts_with("Delete") && !admin {
+///         return Err(Status::permission_denied(format!("{} needs the admin role", method.name)));
+///     }
+///     Ok(())
+/// });
+/// ```
+pub trait Authorizer: Send + Sync + 'static {
+    /// `Ok` lets the call run; an error (usually `PERMISSION_DENIED`) is its answer.
+    fn authorize(
+        &self,
+        ctx: &Context,
+        service: &'static ServiceInfo,
+        method: &'static MethodInfo,
+    ) -> BoxFuture<Result<(), Status>>;
+}
+
+impl<F> Authorizer for F
+where
+    F: Fn(&Context, &ServiceInfo, &MethodInfo) -> Result<(), Status> + Send + Sync + 'static,
+{
+    fn authorize(
+        &self,
+        ctx: &Context,
+        service: &'static ServiceInfo,
+        method: &'static MethodInfo,
+    ) -> BoxFuture<Result<(), Status>> {
+        Box::pin(std::future::ready(self(ctx, service, method)))
+    }
+}
 
 /// Decides who a caller is from its metadata.
 pub trait Authenticator: Send + Sync + 'static {

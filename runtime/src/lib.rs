@@ -36,7 +36,7 @@ pub mod wkt;
 pub mod ws;
 pub mod ws_client;
 
-pub use auth::{Authenticator, BearerToken};
+pub use auth::{Authenticator, Authorizer, BearerToken};
 pub use context::{Context, Identity, Protocol};
 pub use input::{FieldPath, Input};
 pub use message::DynMessage;

@@ -120,6 +120,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 pub struct Server {
     services: Vec<ServiceDef>,
     authenticator: Option<Arc<dyn Authenticator>>,
+    authorizer: Option<Arc<dyn crate::auth::Authorizer>>,
     max_message_size: usize,
     default_timeout: Option<Duration>,
     graphql: crate::graphql::Limits,
@@ -144,6 +145,7 @@ impl Server {
         Server {
             services: Vec::new(),
             authenticator: None,
+            authorizer: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             default_timeout: None,
             graphql: crate::graphql::Limits::default(),
@@ -154,6 +156,13 @@ impl Server {
     /// Adds a service (made by a generated `<service>_service` function).
     pub fn add_service(mut self, service: ServiceDef) -> Server {
         self.services.push(service);
+        self
+    }
+
+    /// Runs `authorizer` before every call of every service, on every
+    /// protocol, after authentication: the per-method permission check.
+    pub fn authorizer(mut self, authorizer: impl crate::auth::Authorizer) -> Server {
+        self.authorizer = Some(Arc::new(authorizer));
         self
     }
 
@@ -240,7 +249,14 @@ impl Server {
         Ok(self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1)
     }
 
-    async fn router(self, shutdown: Arc<tokio::sync::watch::Sender<bool>>) -> std::io::Result<(Health, axum::Router)> {
+    async fn router(
+        mut self,
+        shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    ) -> std::io::Result<(Health, axum::Router)> {
+        if let Some(authorizer) = self.authorizer.take() {
+            let services = std::mem::take(&mut self.services);
+            self.services = services.into_iter().map(|s| s.with_authorizer(Arc::clone(&authorizer))).collect();
+        }
         let (reporter, health_server) = tonic_health::server::health_reporter();
         let health = Health { reporter, names: self.services.iter().map(|s| s.info().name).collect() };
         health.set_serving_all().await;

@@ -100,6 +100,21 @@ impl ServiceDef {
         ServiceDef { info, handler: Arc::new(move |method, call| dispatch(Arc::clone(&service), method, call)) }
     }
 
+    /// The same service with `authorizer` deciding before every call.
+    pub(crate) fn with_authorizer(self, authorizer: Arc<dyn crate::auth::Authorizer>) -> ServiceDef {
+        let (info, inner) = (self.info, self.handler);
+        let handler = move |method: usize, call: Call| -> BoxFuture<Result<Output, Status>> {
+            let Some(m) = info.methods.get(method) else { return inner(method, call) };
+            let check = authorizer.authorize(&call.ctx, info, m);
+            let inner = Arc::clone(&inner);
+            Box::pin(async move {
+                check.await?;
+                inner(method, call).await
+            })
+        };
+        ServiceDef { info, handler: Arc::new(handler) }
+    }
+
     /// The service's description.
     pub fn info(&self) -> &'static ServiceInfo {
         self.info
