@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests with real TypeScript clients: @connectrpc/connect-node (Connect, gRPC-Web,
-# gRPC) and @trpc/client with the generated AppRouter types, against the example servers.
+# gRPC) and @trpc/client with the generated AppRouter types, against the example servers; and a
+# page in headless Chromium (driven by playwright-core) using EventSource and the generated
+# WebSocket client.
 #
 #   cargo build --workspace --bins      # first: this script builds no Rust
 #   bash tests/node/run.sh [NODE --test ARGS...]   # e.g. --test-name-pattern=gzip
@@ -9,6 +11,8 @@
 # (the npm registry must be reachable the first time). Finds the servers and `apigen` in
 # $APIGEN_BIN_DIR, else ${CARGO_TARGET_DIR:-~/.cache/apigen-target}/debug. Type-checks everything
 # with `tsc` (the compile is the type test: see src/typecheck.ts), then runs the compiled tests.
+# The browser test needs Debian's chromium at /usr/bin/chromium, or another one at $CHROMIUM
+# (playwright-core downloads no browser).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -27,6 +31,9 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 for name in apigen bookstore-example chat-example; do
   [ -x "$bin/$name" ] || fail "$bin/$name is missing: run \`cargo build --workspace --bins\` first (or set APIGEN_BIN_DIR)"
 done
+
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+[ -x "$chromium" ] || fail "$chromium is missing: install Debian's chromium package (apt-get install chromium), or set CHROMIUM to a Chromium executable"
 
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error || fail "npm ci could not install the test clients listed in tests/node/package.json; check that the npm registry is reachable"
@@ -55,6 +62,8 @@ done < "$repo/tests/realworld/entries.txt"
 
 rm -rf "$here/dist"
 "$here/node_modules/.bin/tsc" -p "$here" || fail "tsc found type errors (above); src/typecheck.ts lists what the generated types must reject"
+# The browser test's page and the generated WebSocket client, as browser ES modules.
+"$here/node_modules/.bin/tsc" -p "$here/tsconfig.browser.json" || fail "tsc found type errors in the browser page or the generated ws.ts (above)"
 
 mapfile -t tests < <(find "$here/dist/tests/node/src" -name '*.test.js' | sort)
 [ "${#tests[@]}" -gt 0 ] || fail "tsc produced no *.test.js files under $here/dist"
