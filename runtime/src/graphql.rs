@@ -213,7 +213,14 @@ fn call_context(ctx: &ResolverContext<'_>) -> Context {
 
 /// Builds the schema from `sdl` for `services`. Fails when the SDL does not
 /// parse or the schema is inconsistent (a bug in apigen).
-pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Result<Schema, String> {
+/// `shutdown` ends running subscriptions (with an `unavailable` error, then
+/// `complete`) when the server shuts down.
+pub(crate) fn schema(
+    sdl: &str,
+    services: &[ServiceDef],
+    limits: Limits,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<Schema, String> {
     let doc =
         async_graphql::parser::parse_schema(sdl).map_err(|e| format!("the GraphQL schema does not parse: {e}"))?;
     let mut methods = HashMap::new();
@@ -296,8 +303,10 @@ pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Resu
                         .map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone()))
                         .collect();
                     let (types, args2) = (Arc::clone(&types), args.clone());
+                    let shutdown = shutdown.clone();
                     let mut sf = SubscriptionField::new(&field, type_ref(&ty), move |ctx| {
                         let (method, types, ty) = (Arc::clone(&method), Arc::clone(&types), ty.clone());
+                        let shutdown = shutdown.clone();
                         let json = request(&ctx, &args2, &types);
                         let call_ctx = call_context(&ctx);
                         SubscriptionFieldFuture::new(async move {
@@ -311,7 +320,7 @@ pub(crate) fn schema(sdl: &str, services: &[ServiceDef], limits: Limits) -> Resu
                             let Output::Stream(stream) = result else {
                                 return Err(error(Status::internal("a subscription's method returned one message")));
                             };
-                            Ok(stream.map(move |item| {
+                            Ok(crate::dispatch::until_shutdown(stream, shutdown).map(move |item| {
                                 let message = item.map_err(error)?;
                                 let json = message.to_json_value().map_err(error)?;
                                 output(&types, Some(&json), &ty)

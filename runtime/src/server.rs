@@ -294,6 +294,7 @@ impl Server {
             shutdown.subscribe(),
         );
         let shutdown_for_trpc = shutdown.subscribe();
+        let shutdown_for_graphql = shutdown.subscribe();
         let grpc = Arc::new(GrpcRouter {
             methods,
             health: tower::util::BoxCloneSyncService::new(health_server),
@@ -320,7 +321,7 @@ impl Server {
         ));
         let max_body = self.max_message_size;
         let openapi = openapi_document(&self.services);
-        let graphql = self.graphql_routes()?;
+        let graphql = self.graphql_routes(shutdown_for_graphql)?;
         let router = axum::Router::new()
             .merge(graphql)
             .route("/healthz", axum::routing::get(|| async { "ok" }))
@@ -390,7 +391,7 @@ impl Server {
     /// `/graphql` (POST, and GET for queries or GraphiQL), `/graphql/ws`
     /// (graphql-transport-ws) and `/graphql/schema.graphql`, when the
     /// services have a GraphQL schema.
-    fn graphql_routes(&self) -> std::io::Result<axum::Router> {
+    fn graphql_routes(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> std::io::Result<axum::Router> {
         use axum::extract::{Query, WebSocketUpgrade};
         use axum::response::{Html, IntoResponse};
 
@@ -413,7 +414,7 @@ impl Server {
                 limits.max_complexity = limits.max_complexity.min(complexity as usize);
             }
         }
-        let schema = crate::graphql::schema(sdl, &self.services, limits)
+        let schema = crate::graphql::schema(sdl, &self.services, limits, shutdown)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let auth = self.authenticator.clone();
         let timeout = self.default_timeout;
