@@ -82,6 +82,8 @@ pub struct Compiled {
 }
 
 struct Resolver {
+    /// Files given as text (import name, text), found before any include path.
+    memory: Vec<(String, String)>,
     includes: Vec<IncludeFileResolver>,
     google: GoogleFileResolver,
     read: Rc<RefCell<Sources>>,
@@ -104,6 +106,11 @@ impl FileResolver for Resolver {
     }
 
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        if let Some((_, text)) = self.memory.iter().find(|(n, _)| n == name) {
+            let file = File::from_source(name, text)?;
+            self.record(name, &file);
+            return Ok(file);
+        }
         for include in &self.includes {
             match include.open_file(name) {
                 Ok(file) => {
@@ -144,6 +151,7 @@ pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Erro
     }
     let read = Rc::new(RefCell::new(Sources::default()));
     let resolver = Resolver {
+        memory: Vec::new(),
         includes: includes.iter().cloned().map(IncludeFileResolver::new).collect(),
         google: GoogleFileResolver::new(),
         read: Rc::clone(&read),
@@ -167,6 +175,25 @@ pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Erro
             }
         }
     }
+    finish(resolver, roots, &read)
+}
+
+/// Compiles files given as text, `(import name, text)`, which import each
+/// other, the built-in annotations and the well-known types (for
+/// `crate::fuzzing`: no disk, no include paths).
+pub(crate) fn compile_memory(files: &[(&str, &str)]) -> Result<Compiled, Error> {
+    let read = Rc::new(RefCell::new(Sources::default()));
+    let resolver = Resolver {
+        memory: files.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect(),
+        includes: Vec::new(),
+        google: GoogleFileResolver::new(),
+        read: Rc::clone(&read),
+    };
+    let roots = files.iter().map(|(n, _)| (*n).to_owned()).collect();
+    finish(resolver, roots, &read)
+}
+
+fn finish(resolver: Resolver, roots: Vec<String>, read: &Rc<RefCell<Sources>>) -> Result<Compiled, Error> {
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true).include_source_info(true);
     compiler.open_files(&roots).map_err(|e| Error::Protox(Box::new(e)))?;

@@ -18,6 +18,8 @@
 pub mod backend;
 pub mod diagnostics;
 pub mod frontend;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lower;
 pub mod model;
 pub mod output;
@@ -42,9 +44,13 @@ pub struct Generated {
 ///
 /// With no include path, each file's directory is one.
 pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Error> {
-    let compiled = frontend::compile(files, includes)?;
-    let api = lower::lower(&compiled)?;
-    let mut code = backend::types::generate(&compiled, &api)?;
+    generate_compiled(&frontend::compile(files, includes)?)
+}
+
+/// The pipeline after the frontend.
+fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> {
+    let api = lower::lower(compiled)?;
+    let mut code = backend::types::generate(compiled, &api)?;
     let rules = backend::input::Rules::new(&api);
     let graphql_names = backend::graphql::field_names(&api);
     let messages: backend::service::Messages = api.messages_by_name();
@@ -52,7 +58,7 @@ pub fn generate(files: &[PathBuf], includes: &[PathBuf]) -> Result<Generated, Er
         let body = code.entry(package.name.clone()).or_default();
         body.push_str(&backend::input::generate(package, &rules));
         if !package.services.is_empty() {
-            body.push_str(&backend::descriptor::generate(&compiled, package));
+            body.push_str(&backend::descriptor::generate(compiled, package));
             body.push_str(&backend::service::generate(package, &messages, &graphql_names)?);
         }
     }

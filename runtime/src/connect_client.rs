@@ -151,19 +151,10 @@ impl Envelopes {
     async fn read<Resp: ApiMessage>(&mut self) -> Option<Result<Resp, Status>> {
         let path = self.path.clone();
         loop {
-            if self.buffer.len() >= 5 {
-                let len = u32::from_be_bytes([self.buffer[1], self.buffer[2], self.buffer[3], self.buffer[4]]) as usize;
-                if len > MAX_MESSAGE_SIZE {
-                    return Some(Err(Status::resource_exhausted(format!(
-                        "{path}: a message of {len} bytes is over the limit of {MAX_MESSAGE_SIZE}"
-                    ))));
-                }
-                if self.buffer.len() >= 5 + len {
-                    let flags = self.buffer[0];
-                    self.buffer.advance(5);
-                    let data = self.buffer.split_to(len).freeze();
-                    return self.message(flags, data);
-                }
+            match next_envelope(&mut self.buffer, &path) {
+                Some(Ok((flags, data))) => return envelope_message(flags, data, self.encoding, &path),
+                Some(Err(status)) => return Some(Err(status)),
+                None => {}
             }
             match self.response.chunk().await {
                 Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
@@ -176,38 +167,62 @@ impl Envelopes {
             }
         }
     }
+}
 
-    /// One envelope's meaning: a message, or (flag 0x02) the end of the stream.
-    fn message<Resp: ApiMessage>(&self, flags: u8, data: Bytes) -> Option<Result<Resp, Status>> {
-        let path = &self.path;
-        let data = if flags & 0x01 != 0 {
-            if self.encoding == Encoding::Identity {
-                return Some(Err(Status::internal(format!(
-                    "{path}: a compressed envelope without Connect-Content-Encoding"
-                ))));
-            }
-            match self.encoding.decode(data, MAX_MESSAGE_SIZE) {
-                Ok(data) => data,
-                Err(s) => return Some(Err(response_error(path, &s))),
-            }
-        } else {
-            data
-        };
-        if flags & 0x02 == 0 {
-            return Some(
-                Resp::decode(data).map_err(|e| Status::internal(format!("{path}: a message does not decode: {e}"))),
-            );
+/// Takes the first whole envelope (flags, data) off `buffer`; `None` until
+/// one has arrived whole, an error for one over the message size limit.
+pub(crate) fn next_envelope(buffer: &mut BytesMut, path: &str) -> Option<Result<(u8, Bytes), Status>> {
+    if buffer.len() < 5 {
+        return None;
+    }
+    let len = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
+    if len > MAX_MESSAGE_SIZE {
+        return Some(Err(Status::resource_exhausted(format!(
+            "{path}: a message of {len} bytes is over the limit of {MAX_MESSAGE_SIZE}"
+        ))));
+    }
+    if buffer.len() - 5 < len {
+        return None;
+    }
+    let flags = buffer[0];
+    buffer.advance(5);
+    Some(Ok((flags, buffer.split_to(len).freeze())))
+}
+
+/// One envelope's meaning: a message, or (flag 0x02) the end of the stream
+/// (`None`, or its error).
+pub(crate) fn envelope_message<Resp: ApiMessage>(
+    flags: u8,
+    data: Bytes,
+    encoding: Encoding,
+    path: &str,
+) -> Option<Result<Resp, Status>> {
+    let data = if flags & 0x01 != 0 {
+        if encoding == Encoding::Identity {
+            return Some(Err(Status::internal(format!(
+                "{path}: a compressed envelope without Connect-Content-Encoding"
+            ))));
         }
-        // The end of the stream: `{}`, or `{"error": {…}}`.
-        match serde_json::from_slice::<Value>(&data) {
-            Ok(Value::Object(end)) => match end.get("error") {
-                None | Some(Value::Null) => None,
-                Some(error) => Some(Err(connect_error(error).unwrap_or_else(|| {
-                    Status::unknown(format!("{path}: the stream ended with an error without a code"))
-                }))),
-            },
-            _ => Some(Err(Status::internal(format!("{path}: the end-of-stream message is not a JSON object")))),
+        match encoding.decode(data, MAX_MESSAGE_SIZE) {
+            Ok(data) => data,
+            Err(s) => return Some(Err(response_error(path, &s))),
         }
+    } else {
+        data
+    };
+    if flags & 0x02 == 0 {
+        return Some(
+            Resp::decode(data).map_err(|e| Status::internal(format!("{path}: a message does not decode: {e}"))),
+        );
+    }
+    // The end of the stream: `{}`, or `{"error": {…}}`.
+    match serde_json::from_slice::<Value>(&data) {
+        Ok(Value::Object(end)) => match end.get("error") {
+            None | Some(Value::Null) => None,
+            Some(error) => Some(Err(connect_error(error)
+                .unwrap_or_else(|| Status::unknown(format!("{path}: the stream ended with an error without a code"))))),
+        },
+        _ => Some(Err(Status::internal(format!("{path}: the end-of-stream message is not a JSON object")))),
     }
 }
 
@@ -258,7 +273,7 @@ fn response_error(path: &str, status: &Status) -> Status {
 
 /// The `Status` of an HTTP error: Connect's JSON error body when there is
 /// one, else the code Connect assigns to the HTTP status.
-fn http_error(http: u16, body: &[u8]) -> Status {
+pub(crate) fn http_error(http: u16, body: &[u8]) -> Status {
     serde_json::from_slice::<Value>(body).ok().as_ref().and_then(connect_error).unwrap_or_else(|| {
         Status::new(code_for_http(http), format!("HTTP {http}: {}", String::from_utf8_lossy(body).trim()))
     })
@@ -269,8 +284,9 @@ fn http_error(http: u16, body: &[u8]) -> Status {
 /// without a code string (not a Connect error).
 fn connect_error(error: &Value) -> Option<Status> {
     use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD_NO_PAD};
-    // An unknown code name is `unknown`, as Connect says.
-    let code = Code::from_name(error.get("code")?.as_str()?).unwrap_or(Code::Unknown);
+    // An unknown code name is `unknown`, as Connect says; so is `ok`, which
+    // names no error (an `Err` with code OK would read as a success).
+    let code = Code::from_name(error.get("code")?.as_str()?).filter(|c| *c != Code::Ok).unwrap_or(Code::Unknown);
     let message = error.get("message").and_then(Value::as_str).unwrap_or_default();
     let mut status = Status::new(code, message);
     for detail in error.get("details").and_then(Value::as_array).into_iter().flatten() {
@@ -314,6 +330,14 @@ mod tests {
         assert_eq!(s.details()[0].value.as_ref(), [1, 2, 3]);
         assert_eq!(http_error(400, br#"{"code":"invalid_argument"}"#).code(), Code::InvalidArgument);
         assert_eq!(http_error(400, br#"{"code":"from_the_future","message":"m"}"#).message(), "m");
+    }
+
+    #[test]
+    fn an_error_that_says_ok_is_unknown() {
+        // Found by fuzzing (fuzz/README.md): `{"code":"ok"}` made an `Err` with code OK.
+        assert_eq!(http_error(400, br#"{"code":"ok","message":"m"}"#).code(), Code::Unknown);
+        let end = envelope_message::<crate::wkt::Struct>(0x02, Bytes::from_static(br#"{"error":{"code":"ok"}}"#), Encoding::Identity, "/p");
+        assert_eq!(end.and_then(Result::err).map(|s| s.code()), Some(Code::Unknown));
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn many<T: ApiMessage + Send>(input: Input) -> RequestStream<T> {
     }
 }
 
-fn erase<T: ApiMessage + Send + Sync>(stream: ResponseStream<T>) -> Output {
+pub(crate) fn erase<T: ApiMessage + Send + Sync>(stream: ResponseStream<T>) -> Output {
     Output::Stream(
         stream
             .with_cursors()

@@ -18,8 +18,11 @@ pub mod connect_client;
 pub mod context;
 pub mod dispatch;
 pub mod fanout;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graphql;
 pub mod graphql_client;
+mod graphql_ws;
 pub mod grpc;
 pub mod input;
 pub mod message;

@@ -156,7 +156,7 @@ fn pool(services: &[ServiceDef]) -> DescriptorPool {
 }
 
 /// How specific a template is: more literal segments win, `**` loses.
-fn specificity(rule: &HttpRule) -> (usize, usize) {
+pub(crate) fn specificity(rule: &HttpRule) -> (usize, usize) {
     fn count(segments: &[Segment], literals: &mut usize, deep: &mut usize) {
         for s in segments {
             match s {
@@ -305,18 +305,7 @@ impl RestRouter {
                 set_path(&mut object, route.input.as_ref(), rule.body, value)?;
             }
         }
-        if rule.body != "*" {
-            let top_body = rule.body.split('.').next().unwrap_or_default();
-            let bound: Vec<&str> = vars.iter().map(|(f, _)| *f).collect();
-            query(&mut object, route.input.as_ref(), parts.uri.query().unwrap_or_default(), top_body, &bound)?;
-        }
-        for (field, value) in vars {
-            let typed = match route.input.as_ref().and_then(|m| resolve(m, field)) {
-                Some(f) => typed_value(&f, value, field)?,
-                None => Value::String(value.clone()),
-            };
-            set_path(&mut object, route.input.as_ref(), field, typed)?;
-        }
+        path_and_query(&mut object, rule, route.input.as_ref(), vars, parts.uri.query().unwrap_or_default())?;
         let mut headers = parts.headers;
         if streaming {
             cursor_from_query(&mut headers, parts.uri.query());
@@ -377,12 +366,7 @@ impl RestRouter {
             auth_headers.insert(header::AUTHORIZATION, v);
         }
         let identity = self.authenticate(&auth_headers).await?;
-        let last_event = headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| param("lastEventId"));
-        if streaming && last_event.as_deref() == Some(crate::sse::END_ID) {
+        if streaming && last_event(headers, query).as_deref() == Some(crate::sse::END_ID) {
             return Ok(Err(StatusCode::NO_CONTENT.into_response()));
         }
         Ok(Ok(identity))
@@ -460,7 +444,8 @@ impl RestRouter {
             {
                 return Err(Status::invalid_argument("connect-protocol-version must be 1"));
             }
-            let identity = self.authenticate(&headers).await?;
+            // A stream's refusal, like its other errors, goes in its end-of-stream message.
+            let identity = self.authenticate(&headers).await;
             let content_type =
                 headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
             if let Some(codec) = content_type.strip_prefix("application/connect+") {
@@ -470,6 +455,7 @@ impl RestRouter {
                 })?;
                 return self.connect_stream(service, *method, codec, headers, identity, body).await;
             }
+            let identity = identity?;
             if info.kind != MethodKind::Unary {
                 return Err(Status::invalid_argument(format!(
                     "{} is a streaming method: send application/connect+json or application/connect+proto",
@@ -560,7 +546,7 @@ impl RestRouter {
         method: usize,
         codec: &str,
         headers: http::HeaderMap,
-        identity: Option<Identity>,
+        identity: Result<Option<Identity>, Status>,
         body: Bytes,
     ) -> Result<Response, Status> {
         let info = &service.info().methods[method];
@@ -588,10 +574,10 @@ impl RestRouter {
             }
         };
         let end = move |error: Option<Status>| seal(0x02, &end_of_stream(error));
-        let input = self.connect_input(info.kind, proto, &headers, body);
+        let input = identity.and_then(|identity| Ok((identity, self.connect_input(info.kind, proto, &headers, body)?)));
         let (frames, metadata): (futures_util::stream::BoxStream<'static, Bytes>, http::HeaderMap) = match input {
             Err(status) => (futures_util::stream::once(async move { end(Some(status)) }).boxed(), Default::default()),
-            Ok(input) => {
+            Ok((identity, input)) => {
                 let ctx = self.context(Protocol::Connect, &headers, identity, connect_timeout(&headers));
                 let call = service.call(method, Call { ctx: ctx.clone(), input });
                 let encode = move |m: Box<dyn crate::DynMessage>| -> Result<Bytes, Status> {
@@ -653,34 +639,7 @@ impl RestRouter {
         body: Bytes,
     ) -> Result<Input, Status> {
         let encoding = Encoding::from_header(headers.get("connect-content-encoding"))?;
-        let mut budget = self.max_body;
-        let mut payloads = Vec::new();
-        let mut rest = body;
-        while !rest.is_empty() {
-            if rest.len() < 5 {
-                return Err(Status::invalid_argument("a Connect envelope is cut short"));
-            }
-            let flags = rest[0];
-            let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-            if rest.len() < 5 + len {
-                return Err(Status::invalid_argument("a Connect envelope is cut short"));
-            }
-            let mut data = rest.slice(5..5 + len);
-            if flags & 0x01 != 0 {
-                if encoding == Encoding::Identity {
-                    return Err(Status::invalid_argument(
-                        "a compressed Connect envelope needs a Connect-Content-Encoding header",
-                    ));
-                }
-                data = encoding.decode(data, budget)?;
-            }
-            budget = budget.checked_sub(data.len()).ok_or_else(|| {
-                Status::resource_exhausted(format!("the messages are larger than {} bytes", self.max_body))
-                    .with_http_status(413)
-            })?;
-            payloads.push(if proto { Payload::Proto(data) } else { Payload::Json(data) });
-            rest = rest.slice(5 + len..);
-        }
+        let payloads = connect_payloads(body, encoding, proto, self.max_body)?;
         Ok(match kind {
             MethodKind::ServerStreaming => Input::Single(
                 payloads
@@ -693,9 +652,48 @@ impl RestRouter {
     }
 }
 
+/// Splits a Connect stream's request body into its messages, decompressing
+/// flagged envelopes with `encoding`; together they may not decompress to
+/// more than `limit` bytes.
+pub(crate) fn connect_payloads(
+    body: Bytes,
+    encoding: Encoding,
+    proto: bool,
+    limit: usize,
+) -> Result<Vec<Payload>, Status> {
+    let mut budget = limit;
+    let mut payloads = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        if rest.len() < 5 {
+            return Err(Status::invalid_argument("a Connect envelope is cut short"));
+        }
+        let flags = rest[0];
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        if rest.len() - 5 < len {
+            return Err(Status::invalid_argument("a Connect envelope is cut short"));
+        }
+        let mut data = rest.slice(5..5 + len);
+        if flags & 0x01 != 0 {
+            if encoding == Encoding::Identity {
+                return Err(Status::invalid_argument(
+                    "a compressed Connect envelope needs a Connect-Content-Encoding header",
+                ));
+            }
+            data = encoding.decode(data, budget)?;
+        }
+        budget = budget.checked_sub(data.len()).ok_or_else(|| {
+            Status::resource_exhausted(format!("the messages are larger than {limit} bytes")).with_http_status(413)
+        })?;
+        payloads.push(if proto { Payload::Proto(data) } else { Payload::Json(data) });
+        rest = rest.slice(5 + len..);
+    }
+    Ok(payloads)
+}
+
 /// EventSource cannot set `Last-Event-ID` on its first request: browsers
 /// resume with `?lastEventId=`, which becomes the same metadata.
-fn cursor_from_query(headers: &mut http::HeaderMap, query: Option<&str>) {
+pub(crate) fn cursor_from_query(headers: &mut http::HeaderMap, query: Option<&str>) {
     if headers.contains_key("last-event-id") {
         return;
     }
@@ -703,6 +701,15 @@ fn cursor_from_query(headers: &mut http::HeaderMap, query: Option<&str>) {
     if let Some(value) = id.and_then(|(_, v)| HeaderValue::from_str(&v).ok()) {
         headers.insert("last-event-id", value);
     }
+}
+
+/// The cursor a reconnecting SSE client resumes after: `Last-Event-ID`, else `?lastEventId=`.
+pub(crate) fn last_event(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> {
+    headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "lastEventId")
+            .map(|(_, v)| v.into_owned())
+    })
 }
 
 /// `Connect-Timeout-Ms` (at most 10 digits, as the protocol allows).
@@ -737,7 +744,7 @@ fn end_of_stream(error: Option<Status>) -> Vec<u8> {
 /// `message` (URL-encoded, or base64url with `base64=1`), and
 /// `compression=gzip` for a gzip-compressed (so base64url) `message`,
 /// inflated to at most `limit` bytes.
-fn connect_get(query: &str, limit: usize) -> Result<(bool, Payload), Status> {
+pub(crate) fn connect_get(query: &str, limit: usize) -> Result<(bool, Payload), Status> {
     use pbjson::private::base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
     let params: std::collections::HashMap<String, String> =
         form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -800,8 +807,32 @@ async fn read_json(headers: &http::HeaderMap, body: axum::body::Body, limit: usi
     serde_json::from_slice(&bytes).map_err(|e| Status::invalid_argument(format!("the body is not valid JSON: {e}")))
 }
 
+/// Adds the query parameters (unless the body is `*`) and then the path
+/// values (which win) to the request object the body started.
+pub(crate) fn path_and_query(
+    object: &mut Map<String, Value>,
+    rule: &HttpRule,
+    input: Option<&MessageDescriptor>,
+    vars: &[(&'static str, String)],
+    query_string: &str,
+) -> Result<(), Status> {
+    if rule.body != "*" {
+        let top_body = rule.body.split('.').next().unwrap_or_default();
+        let bound: Vec<&str> = vars.iter().map(|(f, _)| *f).collect();
+        query(object, input, query_string, top_body, &bound)?;
+    }
+    for (field, value) in vars {
+        let typed = match input.and_then(|m| resolve(m, field)) {
+            Some(f) => typed_value(&f, value, field)?,
+            None => Value::String(value.clone()),
+        };
+        set_path(object, input, field, typed)?;
+    }
+    Ok(())
+}
+
 /// Matches `path` against a rule; the variables' raw values on success.
-fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static str, String)>> {
+pub(crate) fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static str, String)>> {
     let path = match rule.verb {
         Some(verb) => path.strip_suffix(verb)?.strip_suffix(':')?,
         None => path,

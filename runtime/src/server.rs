@@ -83,26 +83,60 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives
+/// right after `listening on …` is printed still shuts down gracefully.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
             }
-            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A gRPC response body that, when the server shuts down, ends with
+/// `grpc-status: 14` trailers instead of staying open.
+fn until_shutdown_body(body: grpc::Body, mut shutdown: tokio::sync::watch::Receiver<bool>) -> grpc::Body {
+    use futures_util::StreamExt;
+    use http_body::Frame;
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&stopped);
+    let stop = async move {
+        if shutdown.wait_for(|stop| *stop).await.is_ok() {
+            // Let the NOT_SERVING update, set just before, reach the watcher first.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    let farewell = futures_util::stream::once(async move {
+        stopped.load(std::sync::atomic::Ordering::SeqCst).then(|| {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("14"));
+            trailers.insert("grpc-message", http::HeaderValue::from_static("the server is shutting down"));
+            Ok(Frame::trailers(trailers))
+        })
+    })
+    .filter_map(std::future::ready);
+    let frames = http_body_util::BodyStream::new(body).take_until(stop).chain(farewell);
+    grpc::Body::new(http_body_util::StreamBody::new(frames))
 }
 
 /// The default largest message: 4 MiB, as gRPC's default.
@@ -113,7 +147,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 /// ```text
 /// apigen_runtime::Server::builder()
 ///     .add_service(bookstore_service(MyStore::default()))
-///     .serve(listener, shutdown_signal)
+///     .serve(listener, shutdown_signal())
 ///     .await?;
 /// ```
 #[derive(Clone)]
@@ -382,7 +416,12 @@ impl Server {
                     Ok(not_found(req.uri().path()))
                 }
             }))
-            .layer(tower::ServiceBuilder::new().layer(tower_http::trace::TraceLayer::new_for_http()).layer(cors()));
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(tower_http::trace::TraceLayer::new_for_http())
+                    .layer(cors())
+                    .layer(axum::middleware::map_response(challenge)),
+            );
         Ok((health, router))
     }
 }
@@ -414,7 +453,7 @@ impl Server {
                 limits.max_complexity = limits.max_complexity.min(complexity as usize);
             }
         }
-        let schema = crate::graphql::schema(sdl, &self.services, limits, shutdown)
+        let schema = crate::graphql::schema(sdl, &self.services, limits, shutdown.clone())
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let auth = self.authenticator.clone();
         let timeout = self.default_timeout;
@@ -499,33 +538,46 @@ impl Server {
         };
         let ws = {
             let (schema, auth) = (schema.clone(), auth.clone());
-            move |headers: http::HeaderMap, protocol: async_graphql_axum::GraphQLProtocol, upgrade: WebSocketUpgrade| {
-                let (schema, auth) = (schema.clone(), auth.clone());
+            move |headers: http::HeaderMap, upgrade: WebSocketUpgrade| {
+                let (schema, auth, shutdown) = (schema.clone(), auth.clone(), shutdown.clone());
                 async move {
                     upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
-                        async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
-                            .on_connection_init(move |payload| async move {
-                                // Credentials come in the upgrade's headers or in
-                                // connection_init's payload (browsers cannot set headers).
-                                let mut metadata = headers.clone();
-                                if let Some(token) = payload.get("authorization").and_then(|v| v.as_str())
-                                    && let Ok(v) = http::HeaderValue::from_str(token)
-                                {
-                                    metadata.insert(http::header::AUTHORIZATION, v);
-                                }
-                                let identity = match &auth {
-                                    Some(a) => Some(
-                                        a.authenticate(&metadata)
-                                            .await
-                                            .map_err(|s| async_graphql::Error::new(s.message().to_owned()))?,
-                                    ),
-                                    None => None,
-                                };
-                                let mut data = async_graphql::Data::default();
-                                data.insert(crate::graphql::Caller { headers: metadata, identity, timeout });
-                                Ok(data)
-                            })
-                            .serve()
+                        // The subprotocol the upgrade chose; graphql-transport-ws when none was offered.
+                        let protocol = socket
+                            .protocol()
+                            .and_then(|p| p.to_str().ok())
+                            .and_then(|p| p.parse().ok())
+                            .unwrap_or(async_graphql::http::WebSocketProtocols::GraphQLWS);
+                        let refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        let flag = Arc::clone(&refused);
+                        let build = move |frames| {
+                            async_graphql::http::WebSocket::new(schema, frames, protocol).on_connection_init(
+                                move |payload: serde_json::Value| async move {
+                                    // Credentials come in the upgrade's headers or in
+                                    // connection_init's payload (browsers cannot set headers).
+                                    let mut metadata = headers.clone();
+                                    if let Some(token) = payload.get("authorization").and_then(|v| v.as_str())
+                                        && let Ok(v) = http::HeaderValue::from_str(token)
+                                    {
+                                        metadata.insert(http::header::AUTHORIZATION, v);
+                                    }
+                                    let identity = match &auth {
+                                        Some(a) => match a.authenticate(&metadata).await {
+                                            Ok(identity) => Some(identity),
+                                            Err(status) => {
+                                                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                                                return Err(async_graphql::Error::new(status.message().to_owned()));
+                                            }
+                                        },
+                                        None => None,
+                                    };
+                                    let mut data = async_graphql::Data::default();
+                                    data.insert(crate::graphql::Caller { headers: metadata, identity, timeout });
+                                    Ok(data)
+                                },
+                            )
+                        };
+                        crate::graphql_ws::serve(socket, protocol, build, refused, shutdown)
                     })
                 }
             }
@@ -540,6 +592,16 @@ impl Server {
                 }),
             ))
     }
+}
+
+/// Every 401, whichever protocol answers it, names the scheme to use (RFC 9110 §11.6.1).
+async fn challenge(mut response: axum::response::Response) -> axum::response::Response {
+    if response.status() == http::StatusCode::UNAUTHORIZED
+        && !response.headers().contains_key(http::header::WWW_AUTHENTICATE)
+    {
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
 fn graphql_error(status: http::StatusCode, code: &str, message: &str) -> axum::response::Response {
@@ -688,7 +750,9 @@ impl GrpcRouter {
         let path = req.uri().path().to_owned();
         // Health checks stay open so load balancers need no credentials.
         if path.starts_with("/grpc.health.v1.Health/") {
-            return self.health.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
+            let response = self.health.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
+            // A Watch stays open until the server stops; then it ends UNAVAILABLE like every stream.
+            return response.map(|body| until_shutdown_body(body, self.shutdown.subscribe()));
         }
         let identity = match &self.authenticator {
             Some(auth) => match auth.authenticate(req.headers()).await {

@@ -267,7 +267,7 @@ impl End {
 }
 
 /// A close reason fits in a control frame: at most 123 bytes.
-fn truncate(reason: &str) -> String {
+pub(crate) fn truncate(reason: &str) -> String {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -343,7 +343,7 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, mut control: mpsc::Recei
 }
 
 /// A client frame, checked for shape.
-enum ClientFrame {
+pub(crate) enum ClientFrame {
     Init(Map<String, Value>),
     Subscribe { id: String, method: String, payload: Option<Value> },
     Next { id: String, payload: Value },
@@ -353,7 +353,7 @@ enum ClientFrame {
     Pong,
 }
 
-fn parse(text: &str) -> Result<ClientFrame, String> {
+pub(crate) fn parse(text: &str) -> Result<ClientFrame, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("a frame is not JSON: {e}"))?;
     let Value::Object(mut frame) = value else { return Err("a frame must be a JSON object".into()) };
     let kind = match frame.remove("type") {
@@ -390,6 +390,20 @@ fn parse(text: &str) -> Result<ClientFrame, String> {
         "pong" => ClientFrame::Pong,
         other => return Err(format!("unknown frame type `{other}`")),
     })
+}
+
+/// Adds `connection_init`'s string values to the upgrade request's headers
+/// (the payload wins); names or values that cannot be headers are skipped.
+pub(crate) fn init_metadata(metadata: &mut HeaderMap, payload: Map<String, Value>) {
+    for (name, value) in payload {
+        let (Ok(name), Some(Ok(value))) = (
+            http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+            value.as_str().map(http::HeaderValue::from_str),
+        ) else {
+            continue;
+        };
+        metadata.insert(name, value);
+    }
 }
 
 /// A call's state shared between the reader, its task and the writer.
@@ -475,7 +489,7 @@ fn frame(kind: &str, id: &str) -> String {
     serde_json::json!({"type": kind, "id": id}).to_string()
 }
 
-fn error_frame(id: &str, status: &Status) -> String {
+pub(crate) fn error_frame(id: &str, status: &Status) -> String {
     serde_json::json!({
         "type": "error",
         "id": id,
@@ -529,15 +543,7 @@ impl Session<'_> {
             }
         };
         // Browsers cannot set headers on a WebSocket: credentials come in the payload.
-        for (name, value) in payload {
-            let (Ok(name), Some(Ok(value))) = (
-                http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
-                value.as_str().map(http::HeaderValue::from_str),
-            ) else {
-                continue;
-            };
-            metadata.insert(name, value);
-        }
+        init_metadata(&mut metadata, payload);
         let identity = match &router.authenticator {
             Some(auth) => match auth.authenticate(&metadata).await {
                 Ok(identity) => Some(identity),
@@ -745,7 +751,7 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) -> bool {
     shutdown.wait_for(|stop| *stop).await.is_ok()
 }
 
-fn json_payload(value: Value) -> Payload {
+pub(crate) fn json_payload(value: Value) -> Payload {
     Payload::Json(bytes::Bytes::from(value.to_string()))
 }
 
