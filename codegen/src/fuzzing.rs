@@ -6,6 +6,7 @@
 use crate::Generated;
 use crate::diagnostics::Error;
 use crate::frontend::{self, BUILTIN_FILES, Compiled, Sources};
+use crate::model::Api;
 
 /// Generates code for one `.proto` file given as text, imported as
 /// `fuzz.proto`; it may import the built-in annotations and the well-known
@@ -14,11 +15,25 @@ pub fn generate_text(text: &str) -> Result<Generated, Error> {
     crate::generate_compiled(&frontend::compile_memory(&[("fuzz.proto", text)])?)
 }
 
-/// Generates code for an encoded `FileDescriptorSet` (what `apigen
-/// descriptor-set` or `protoc --descriptor_set_out` writes), as if its files
-/// had been compiled from source: every file except the built-in annotation
-/// files and `google/protobuf/*` is generated. Source info may be absent.
-pub fn generate_descriptor_set(bytes: &[u8]) -> Result<Generated, Error> {
+/// Lowers an encoded `FileDescriptorSet` (what `apigen descriptor-set` or
+/// `protoc --descriptor_set_out` writes) as if its files had been compiled
+/// from source: every file except the built-in annotation files and
+/// `google/protobuf/*` is a root. Source info may be absent or partial.
+///
+/// Only lowering: the backends (prost-build, pbjson-build) expect
+/// descriptors as protoc and protox write them (every label, type and
+/// source location present), which lowering does not check and protox
+/// guarantees; they panic on others.
+pub fn lower_descriptor_set(bytes: &[u8]) -> Result<Api, Error> {
+    use prost::Message as _;
+    // prost-reflect 0.16 panics (index out of bounds) on a file whose syntax is neither proto2
+    // nor proto3, building its error before the file is in the pool; protox reports those.
+    let set = prost_types::FileDescriptorSet::decode(bytes)
+        .map_err(|e| Error::Usage(format!("not a FileDescriptorSet: {e}")))?;
+    if let Some(file) = set.file.iter().find(|f| !matches!(f.syntax.as_deref(), None | Some("proto2" | "proto3"))) {
+        return Err(Error::Usage(format!("{}: unsupported syntax `{}`", file.name(), file.syntax())));
+    }
+    // Decoded again by prost-reflect, which keeps custom options (`google.api.http`, …).
     let pool = prost_reflect::DescriptorPool::decode(bytes)
         .map_err(|e| Error::Usage(format!("not a usable FileDescriptorSet: {e}")))?;
     let files = prost_types::FileDescriptorSet { file: pool.file_descriptor_protos().cloned().collect() };
@@ -28,5 +43,24 @@ pub fn generate_descriptor_set(bytes: &[u8]) -> Result<Generated, Error> {
         .map(|f| f.name().to_owned())
         .filter(|name| !name.starts_with("google/protobuf/") && !BUILTIN_FILES.iter().any(|(n, _)| n == name))
         .collect();
-    crate::generate_compiled(&Compiled { pool, files, roots, sources: Sources::default() })
+    crate::lower::lower(&Compiled { pool, files, roots, sources: Sources::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    #[test]
+    fn a_descriptor_set_with_an_unknown_syntax_is_an_error() {
+        // Found with the descriptor_set fuzz target (fuzz/README.md): prost-reflect panicked.
+        let file = prost_types::FileDescriptorProto {
+            name: Some("a.proto".into()),
+            package: Some("a".into()),
+            syntax: Some("editions".into()),
+            ..Default::default()
+        };
+        let bytes = prost_types::FileDescriptorSet { file: vec![file] }.encode_to_vec();
+        let err = super::lower_descriptor_set(&bytes).expect_err("refused");
+        assert!(err.render(false).contains("unsupported syntax `editions`"), "{err:?}");
+    }
 }

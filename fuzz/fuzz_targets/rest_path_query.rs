@@ -9,7 +9,13 @@ use apigen_runtime::rest::{HttpRule, Segment};
 use libfuzzer_sys::fuzz_target;
 use prost_reflect::{DescriptorPool, MessageDescriptor};
 
-const fn rule(method: &'static str, template: &'static str, segments: &'static [Segment], verb: Option<&'static str>, body: &'static str) -> HttpRule {
+const fn rule(
+    method: &'static str,
+    template: &'static str,
+    segments: &'static [Segment],
+    verb: Option<&'static str>,
+    body: &'static str,
+) -> HttpRule {
     HttpRule { method, template, segments, verb, body, response_body: "", status: 200 }
 }
 
@@ -44,11 +50,15 @@ static MOVE_BOOK: HttpRule = rule(
     Some("move"),
     "*",
 );
-static SEARCH: HttpRule = rule("GET", "/v1/books:search", &[Segment::Literal("v1"), Segment::Literal("books")], Some("search"), "");
+static SEARCH: HttpRule =
+    rule("GET", "/v1/books:search", &[Segment::Literal("v1"), Segment::Literal("books")], Some("search"), "");
 static DEEP: HttpRule = rule(
     "GET",
     "/v1/{name=operations/**}",
-    &[Segment::Literal("v1"), Segment::Var { field: "name", pattern: &[Segment::Literal("operations"), Segment::Rest], default: "" }],
+    &[
+        Segment::Literal("v1"),
+        Segment::Var { field: "name", pattern: &[Segment::Literal("operations"), Segment::Rest], default: "" },
+    ],
     None,
     "",
 );
@@ -67,14 +77,19 @@ static TYPED: HttpRule = rule(
 static PAGED: HttpRule = rule(
     "GET",
     "/v1/pages/{page_size}",
-    &[Segment::Literal("v1"), Segment::Literal("pages"), Segment::Var { field: "page_size", pattern: &[Segment::Any], default: "0" }],
+    &[
+        Segment::Literal("v1"),
+        Segment::Literal("pages"),
+        Segment::Var { field: "page_size", pattern: &[Segment::Any], default: "0" },
+    ],
     None,
     "",
 );
 
 static RULES: LazyLock<Vec<(&'static HttpRule, Option<MessageDescriptor>)>> = LazyLock::new(|| {
     let pool = DescriptorPool::decode(&include_bytes!("../bookstore.binpb")[..]).expect("bookstore.binpb decodes");
-    let message = |name: &str| Some(pool.get_message_by_name(&format!("bookstore.v1.{name}")).expect("a bookstore message"));
+    let message =
+        |name: &str| Some(pool.get_message_by_name(&format!("bookstore.v1.{name}")).expect("a bookstore message"));
     vec![
         (&GET_BOOK, message("GetBookRequest")),
         (&LIST_BOOKS, message("ListBooksRequest")),

@@ -334,9 +334,14 @@ mod tests {
 
     #[test]
     fn an_error_that_says_ok_is_unknown() {
-        // Found by fuzzing (fuzz/README.md): `{"code":"ok"}` made an `Err` with code OK.
+        // Found with the connect_envelope fuzz target (fuzz/README.md): `{"code":"ok"}` made an `Err` with code OK.
         assert_eq!(http_error(400, br#"{"code":"ok","message":"m"}"#).code(), Code::Unknown);
-        let end = envelope_message::<crate::wkt::Struct>(0x02, Bytes::from_static(br#"{"error":{"code":"ok"}}"#), Encoding::Identity, "/p");
+        let end = envelope_message::<crate::wkt::Struct>(
+            0x02,
+            Bytes::from_static(br#"{"error":{"code":"ok"}}"#),
+            Encoding::Identity,
+            "/p",
+        );
         assert_eq!(end.and_then(Result::err).map(|s| s.code()), Some(Code::Unknown));
     }
 

@@ -139,7 +139,9 @@ fn encoded_stream(output: Output, shutdown: tokio::sync::watch::Receiver<bool>) 
         Output::Stream(s) => s,
         Output::Single(m) => futures_util::stream::once(async move { Ok(m) }).boxed(),
     };
-    crate::dispatch::until_shutdown(stream, shutdown)
+    // An error ends the response, even if the method's stream would go on: tonic's encoder
+    // polls its source again when its body is polled past the error's trailers.
+    crate::stream::UntilError::new(crate::dispatch::until_shutdown(stream, shutdown))
         .map(|item| item.map(|m| Encoded(m.encode_proto().into())).map_err(tonic::Status::from))
         .boxed()
 }
@@ -324,5 +326,71 @@ mod tests {
         let err = within(deadline, slow).await.expect_err("too slow");
         assert_eq!(err.code(), crate::Code::DeadlineExceeded);
         assert!(within(None, Box::pin(async { Ok(()) })).await.is_ok());
+    }
+
+    use crate::wkt::Timestamp;
+
+    static ECHO: crate::ServiceInfo = crate::ServiceInfo {
+        name: "test.Echo",
+        methods: &[crate::MethodInfo {
+            name: "Chat",
+            kind: MethodKind::BidiStreaming,
+            input: "google.protobuf.Timestamp",
+            output: "google.protobuf.Timestamp",
+            no_side_effects: false,
+            http: &[],
+            graphql: "",
+            excluded: &[],
+            grpc: handler::<Timestamp>,
+        }],
+        file_descriptor_set: &[],
+        openapi: "",
+        graphql: "",
+        graphql_limits: (0, 0),
+    };
+
+    fn echo(_: std::sync::Arc<()>, _: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
+        crate::dispatch::bidi_streaming(call, |_, requests: crate::RequestStream<Timestamp>| async move {
+            Ok(ResponseStream::new(requests))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_request_cut_off_mid_message_ends_the_call() {
+        // Found with the http_router fuzz target (fuzz/README.md): one whole message, then a
+        // message header promising 842 bytes and 14 of them. The response body never ended.
+        let mut body = vec![0, 0, 0, 0, 2, 0x08, 0x01];
+        body.extend_from_slice(&[0, 0, 0, 0x03, 0x4a]);
+        body.extend_from_slice(&[0x08; 14]);
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("/test.Echo/Chat")
+            .version(http::Version::HTTP_2)
+            .header("content-type", "application/grpc")
+            .body(Body::new(http_body_util::Full::new(Bytes::from(body))))
+            .expect("a request");
+        // Streams end when the server's shutdown sender goes: keep it.
+        let (_server, shutdown) = tokio::sync::watch::channel(false);
+        let options = CallOptions {
+            max_message_size: 4096,
+            default_timeout: None,
+            identity: None,
+            protocol: Protocol::Grpc,
+            peer: None,
+            shutdown,
+        };
+        let service = ServiceDef::new(&ECHO, (), echo);
+        let mut body = handler::<Timestamp>(service, 0, request, options).await.into_body();
+        let (mut data, mut trailers) = (Vec::new(), Vec::new());
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            match frame.expect("a frame").into_data() {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(frame) => trailers.extend(frame.into_trailers().ok()),
+            }
+            assert!(trailers.len() <= 1, "the body goes on after its trailers: {trailers:?}");
+        }
+        assert_eq!(data, [0, 0, 0, 0, 2, 0x08, 0x01], "the whole message is echoed");
+        let status = trailers.first().and_then(|t| t.get("grpc-status")).map(|v| v.as_bytes());
+        assert_eq!(status, Some(&b"13"[..]), "INTERNAL: {trailers:?}");
     }
 }

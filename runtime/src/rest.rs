@@ -722,6 +722,26 @@ fn connect_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
         .map(std::time::Duration::from_millis)
 }
 
+/// A refused request in the form its protocol expects, before any routing:
+/// tRPC's error shape under `/trpc/`, Connect's for RPC paths (an
+/// end-of-stream message for `application/connect+*` streams), else REST's.
+pub(crate) fn early_error(path: &str, content_type: &str, is_rpc_path: bool, status: &Status) -> Response {
+    if path.starts_with("/trpc/") {
+        return crate::trpc::request_error(status);
+    }
+    if !is_rpc_path {
+        return error_response(status);
+    }
+    let content_type = content_type.to_ascii_lowercase();
+    if let Some(codec) = content_type.strip_prefix("application/connect+") {
+        let content_type =
+            if codec.starts_with("proto") { "application/connect+proto" } else { "application/connect+json" };
+        let body = envelope(0x02, &end_of_stream(Some(status.clone())));
+        return ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    }
+    connect_error(status)
+}
+
 /// One Connect envelope: flags, big-endian length, data.
 fn envelope(flags: u8, data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(5 + data.len());
@@ -1052,6 +1072,14 @@ fn query(
     bound: &[&str],
 ) -> Result<(), Status> {
     let Some(message) = message else { return Ok(()) };
+    // form_urlencoded replaces invalid UTF-8 silently; a request must not change meaning that way.
+    for pair in query.split('&') {
+        if percent_encoding::percent_decode_str(pair).decode_utf8().is_err() {
+            return Err(Status::invalid_argument(format!(
+                "the query parameter `{pair}` is not valid UTF-8 once percent-decoded"
+            )));
+        }
+    }
     let mut seen = BTreeSet::new();
     for (key, raw) in form_urlencoded::parse(query.as_bytes()) {
         let parts = key_parts(&key);

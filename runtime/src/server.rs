@@ -391,7 +391,11 @@ impl Server {
                     let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
                         let status = Status::resource_exhausted(format!("the body is larger than {max_body} bytes"))
                             .with_http_status(413);
-                        let mut response = crate::rest::error_response(&status);
+                        let path = parts.uri.path();
+                        let content_type =
+                            parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+                        let mut response =
+                            crate::rest::early_error(path, content_type, rest.is_rpc_path(path), &status);
                         response
                             .headers_mut()
                             .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
@@ -582,8 +586,23 @@ impl Server {
                 }
             }
         };
+        let max_body = self.max_message_size;
+        let too_large = move |response: axum::response::Response| async move {
+            if response.status() != http::StatusCode::PAYLOAD_TOO_LARGE {
+                return response;
+            }
+            let message = format!("the body is larger than {max_body} bytes");
+            graphql_error(http::StatusCode::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED", &message)
+        };
         Ok(axum::Router::new()
-            .route("/graphql", axum::routing::post(post).get(get))
+            .route(
+                "/graphql",
+                axum::routing::post(post)
+                    .get(get)
+                    // The server's message limit, not axum's 2 MB default; refused as a GraphQL error.
+                    .layer(axum::extract::DefaultBodyLimit::max(max_body))
+                    .layer(axum::middleware::map_response(too_large)),
+            )
             .route("/graphql/ws", axum::routing::get(ws))
             .route(
                 "/graphql/schema.graphql",

@@ -16,8 +16,9 @@ pub struct RequestStream<T>(Boxed<T>);
 
 impl<T> RequestStream<T> {
     /// Wraps any stream of requests (used by protocol adapters and tests).
+    /// It ends after its first `Err`, whatever `stream` would yield next.
     pub fn new(stream: impl Stream<Item = Result<T, Status>> + Send + 'static) -> Self {
-        RequestStream(Box::pin(stream))
+        RequestStream(Box::pin(UntilError::new(stream)))
     }
 
     /// The next request, `None` once the client has finished.
@@ -44,6 +45,34 @@ impl<T: Send + 'static> FromIterator<T> for RequestStream<T> {
 impl<T> std::fmt::Debug for RequestStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RequestStream")
+    }
+}
+
+/// A stream up to and including its first `Err`, then its end, without
+/// polling the source again. Sources such as tonic's `Streaming` may repeat
+/// an error forever (a request cut off mid-message), which would spin a
+/// method that logs errors and reads on, or a response body polled past its
+/// trailers.
+pub(crate) struct UntilError<S> {
+    stream: Pin<Box<S>>,
+    done: bool,
+}
+
+impl<S> UntilError<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        UntilError { stream: Box::pin(stream), done: false }
+    }
+}
+
+impl<T, S: Stream<Item = Result<T, Status>>> Stream for UntilError<S> {
+    type Item = Result<T, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let item = std::task::ready!(self.stream.as_mut().poll_next(cx));
+        self.done = !matches!(item, Some(Ok(_)));
+        Poll::Ready(item)
     }
 }
 
@@ -105,5 +134,22 @@ impl<T: Send + 'static> FromIterator<T> for ResponseStream<T> {
 impl<T> std::fmt::Debug for ResponseStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ResponseStream")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_stream_ends_after_its_first_error() {
+        // Found with the http_router fuzz target (fuzz/README.md): tonic's `Streaming` repeats
+        // "Unexpected EOF" forever for a request cut off mid-message.
+        let forever = futures_util::stream::repeat_with(|| Err::<(), _>(Status::internal("Unexpected EOF")));
+        let mut requests = RequestStream::new(futures_util::stream::once(async { Ok(()) }).chain(forever));
+        assert!(matches!(requests.next().await, Some(Ok(()))));
+        assert!(matches!(requests.next().await, Some(Err(_))));
+        assert!(requests.next().await.is_none());
+        assert!(requests.next().await.is_none());
     }
 }

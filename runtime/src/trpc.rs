@@ -105,7 +105,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// An error that ends the whole request, before any procedure runs.
-fn request_error(status: &Status) -> Response {
+pub(crate) fn request_error(status: &Status) -> Response {
     let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(http, &json!({"error": error_shape(status, None)}))
 }

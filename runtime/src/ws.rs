@@ -481,6 +481,8 @@ fn read_error(error: axum::Error, max: usize) -> End {
         Ok(e) if matches!(*e, Error::Capacity(CapacityError::MessageTooLong { .. })) => {
             End::MidFrame(format!("a frame is larger than {max} bytes"))
         }
+        // RFC 6455 §7.4.1: 1007 for a text frame that is not UTF-8.
+        Ok(e) if matches!(*e, Error::Utf8(_)) => End::Close(1007, "a text frame is not valid UTF-8".to_owned()),
         _ => End::Gone,
     }
 }
