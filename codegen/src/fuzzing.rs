@@ -1,4 +1,4 @@
-//! Not API, for `cargo fuzz`: the whole pipeline on input that does not come
+//! Not API, for `cargo fuzz`: the pipeline (or lowering alone) on input that does not come
 //! from disk. The fuzz targets live in `fuzz/` at the repository root (see
 //! `fuzz/README.md`). Whatever the input, these return `Ok` or an [`Error`]
 //! that renders as a diagnostic; a panic is a bug found.
