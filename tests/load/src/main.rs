@@ -308,12 +308,12 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(config.drain_secs)).await;
     let mem_after = sample();
     phases[Phase::Drain as usize] = Some((drain_start, secs()));
+    let _ = stop_sampler.send(true);
+    let _ = sampler.await;
     let malloc = match (config.malloc_trim, pid, &log) {
         (true, Some(pid), Some(log)) => Some(server::malloc_trim(pid, log).await),
         _ => None,
     };
-    let _ = stop_sampler.send(true);
-    let _ = sampler.await;
 
     let points = points.lock().map(|p| p.clone()).unwrap_or_default();
     let servers: Vec<_> = points.iter().filter_map(|p| p.server).collect();
