@@ -113,6 +113,31 @@ fn fail(status: Status) -> BoxFuture<Result<Output, Status>> {
     Box::pin(std::future::ready(Err(status)))
 }
 
+/// A stream's items, then one last `Err(outcome)`: `None` when the stream
+/// completed, the error that ended it otherwise; nothing follows an error.
+/// Each streaming protocol turns that last item into its own end signal.
+pub(crate) fn with_outcome<T: Send + 'static>(
+    stream: impl futures_core::Stream<Item = Result<T, Status>> + Send + 'static,
+) -> BoxStream<'static, Result<T, Option<Status>>> {
+    let mut done = false;
+    stream
+        .map(Some)
+        .chain(futures_util::stream::once(async { None }))
+        .filter_map(move |item| {
+            let item = match (done, item) {
+                (true, _) => None,
+                (false, Some(Ok(value))) => Some(Ok(value)),
+                (false, Some(Err(status))) => {
+                    done = true;
+                    Some(Err(Some(status)))
+                }
+                (false, None) => Some(Err(None)),
+            };
+            std::future::ready(item)
+        })
+        .boxed()
+}
+
 /// A response stream that stops when the server starts shutting down and
 /// then ends with UNAVAILABLE, so clients know to reconnect rather than
 /// think the stream finished.

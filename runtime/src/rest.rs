@@ -595,22 +595,9 @@ impl RestRouter {
                         futures_util::stream::iter(frames).boxed()
                     }
                     Ok(Output::Stream(stream)) => {
-                        let mut done = false;
-                        crate::dispatch::until_shutdown(stream, self.shutdown.clone())
-                            .map(Some)
-                            .chain(futures_util::stream::once(async { None }))
-                            .filter_map(move |item| {
-                                let frame = match (done, item.map(|r| r.and_then(&encode))) {
-                                    (true, _) => None,
-                                    (false, Some(Ok(frame))) => Some(frame),
-                                    (false, Some(Err(status))) => {
-                                        done = true;
-                                        Some(end(Some(status)))
-                                    }
-                                    (false, None) => Some(end(None)),
-                                };
-                                std::future::ready(frame)
-                            })
+                        let stream = crate::dispatch::until_shutdown(stream, self.shutdown.clone());
+                        crate::dispatch::with_outcome(stream.map(move |item| item.and_then(&encode)))
+                            .map(move |item| item.unwrap_or_else(&end))
                             .boxed()
                     }
                 };

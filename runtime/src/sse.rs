@@ -46,33 +46,24 @@ pub(crate) fn events(
         }
     };
     let mut sequence: u64 = 0;
-    let mut done = false;
     let first = futures_util::stream::once(async { Event::default().retry(RETRY) });
-    let body =
-        stream.take_until(stop).map(Some).chain(futures_util::stream::once(async { None })).filter_map(move |item| {
-            let event = match (done, item) {
-                (true, _) => None,
-                (false, Some(Ok(message))) => match message.to_json() {
-                    Ok(json) => {
-                        // A resumable stream's own cursor; else the event's position.
-                        sequence += 1;
-                        let id = message.cursor().map_or_else(|| sequence.to_string(), str::to_owned);
-                        Some(Event::default().id(id).data(String::from_utf8_lossy(&json)))
-                    }
-                    Err(status) => {
-                        done = true;
-                        Some(end(Some(&status)))
-                    }
-                },
-                (false, Some(Err(status))) => {
-                    done = true;
-                    Some(end(Some(&status)))
-                }
-                (false, None) if stopped.load(Ordering::SeqCst) => None,
-                (false, None) => Some(end(None)),
-            };
-            std::future::ready(event)
-        });
+    let messages = stream
+        .take_until(stop)
+        .map(|item| item.and_then(|message| Ok((message.cursor().map(str::to_owned), message.to_json()?))));
+    let body = crate::dispatch::with_outcome(messages).filter_map(move |item| {
+        let event = match item {
+            Ok((cursor, json)) => {
+                // A resumable stream's own cursor; else the event's position.
+                sequence += 1;
+                let id = cursor.unwrap_or_else(|| sequence.to_string());
+                Some(Event::default().id(id).data(String::from_utf8_lossy(&json)))
+            }
+            Err(Some(status)) => Some(end(Some(&status))),
+            Err(None) if stopped.load(Ordering::SeqCst) => None,
+            Err(None) => Some(end(None)),
+        };
+        std::future::ready(event)
+    });
     let events = first.chain(body).map(Ok::<_, std::convert::Infallible>);
     let mut response = Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     response.headers_mut().extend(ctx.response_metadata());

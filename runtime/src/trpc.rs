@@ -397,26 +397,13 @@ fn subscription_events(
     let error = move |status: &Status| {
         Event::default().event("serialized-error").data(error_shape(status, Some(&path)).to_string())
     };
-    let mut done = false;
     let connected = futures_util::stream::once(async { Event::default().event("connected").data("{}") });
-    let events = stream.map(Some).chain(futures_util::stream::once(async { None })).filter_map(move |item| {
-        let event = match (done, item) {
-            (true, _) => None,
-            (false, Some(Ok(message))) => match message.to_json() {
-                Ok(json) => Some(Event::default().data(String::from_utf8_lossy(&json))),
-                Err(status) => {
-                    done = true;
-                    Some(error(&status))
-                }
-            },
-            (false, Some(Err(status))) => {
-                done = true;
-                Some(error(&status))
-            }
-            (false, None) => Some(Event::default().event("return").data("")),
-        };
-        std::future::ready(event)
-    });
+    let events =
+        crate::dispatch::with_outcome(stream.map(|item| item.and_then(|m| m.to_json()))).map(move |item| match item {
+            Ok(json) => Event::default().data(String::from_utf8_lossy(&json)),
+            Err(Some(status)) => error(&status),
+            Err(None) => Event::default().event("return").data(""),
+        });
     let body = connected.chain(events).map(Ok::<_, std::convert::Infallible>);
     let mut response = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
