@@ -143,24 +143,40 @@ pub(crate) fn with_outcome<T: Send + 'static>(
 /// think the stream finished.
 pub fn until_shutdown<T: Send + 'static>(
     stream: BoxStream<'static, Result<T, Status>>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> BoxStream<'static, Result<T, Status>> {
+    stop_at_shutdown(stream, shutdown, std::time::Duration::ZERO, || {
+        Some(Err(Status::unavailable("the server is shutting down; reconnect to continue")))
+    })
+    .boxed()
+}
+
+/// Ends `stream` once the server has been shutting down for `grace`, and
+/// then, only if shutdown was what ended it, yields what `farewell` makes.
+pub(crate) fn stop_at_shutdown<S>(
+    stream: S,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    grace: std::time::Duration,
+    farewell: impl FnOnce() -> Option<S::Item> + Send + 'static,
+) -> impl futures_core::Stream<Item = S::Item> + Send + 'static
+where
+    S: futures_core::Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let stopped = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stopped);
     let stop = async move {
         if shutdown.wait_for(|stop| *stop).await.is_ok() {
+            tokio::time::sleep(grace).await;
             flag.store(true, Ordering::SeqCst);
         }
     };
-    let farewell = futures_util::stream::once(async move {
-        stopped
-            .load(Ordering::SeqCst)
-            .then(|| Err(Status::unavailable("the server is shutting down; reconnect to continue")))
-    })
-    .filter_map(std::future::ready);
-    stream.take_until(stop).chain(farewell).boxed()
+    let last =
+        futures_util::stream::once(async move { if stopped.load(Ordering::SeqCst) { farewell() } else { None } })
+            .filter_map(std::future::ready);
+    stream.take_until(stop).chain(last)
 }
 
 /// Calls a unary method.

@@ -114,28 +114,15 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 
 /// A gRPC response body that, when the server shuts down, ends with
 /// `grpc-status: 14` trailers instead of staying open.
-fn until_shutdown_body(body: grpc::Body, mut shutdown: tokio::sync::watch::Receiver<bool>) -> grpc::Body {
-    use futures_util::StreamExt;
-    use http_body::Frame;
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = Arc::clone(&stopped);
-    let stop = async move {
-        if shutdown.wait_for(|stop| *stop).await.is_ok() {
-            // Let the NOT_SERVING update, set just before, reach the watcher first.
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    };
-    let farewell = futures_util::stream::once(async move {
-        stopped.load(std::sync::atomic::Ordering::SeqCst).then(|| {
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", http::HeaderValue::from_static("14"));
-            trailers.insert("grpc-message", http::HeaderValue::from_static("the server is shutting down"));
-            Ok(Frame::trailers(trailers))
-        })
-    })
-    .filter_map(std::future::ready);
-    let frames = http_body_util::BodyStream::new(body).take_until(stop).chain(farewell);
+fn until_shutdown_body(body: grpc::Body, shutdown: tokio::sync::watch::Receiver<bool>) -> grpc::Body {
+    // Let the NOT_SERVING update, set just before, reach the watcher first.
+    let grace = Duration::from_millis(250);
+    let frames = crate::dispatch::stop_at_shutdown(http_body_util::BodyStream::new(body), shutdown, grace, || {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("14"));
+        trailers.insert("grpc-message", http::HeaderValue::from_static("the server is shutting down"));
+        Some(Ok(http_body::Frame::trailers(trailers)))
+    });
     grpc::Body::new(http_body_util::StreamBody::new(frames))
 }
 

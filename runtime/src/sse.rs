@@ -3,8 +3,6 @@
 //! comments every 15 s, and one final `event: end` carrying `{}` or the error.
 //! Resumable streams (fan-out topics) use their messages' cursors as ids.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -35,35 +33,24 @@ fn end(error: Option<&Status>) -> Event {
 /// instance) and a resumable stream continues after their `Last-Event-ID`.
 pub(crate) fn events(
     stream: BoxStream<'static, Result<Box<dyn DynMessage>, Status>>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
     ctx: &Context,
 ) -> Response {
-    let stopped = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stopped);
-    let stop = async move {
-        if shutdown.wait_for(|stop| *stop).await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    };
     let mut sequence: u64 = 0;
     let first = futures_util::stream::once(async { Event::default().retry(RETRY) });
-    let messages = stream
-        .take_until(stop)
-        .map(|item| item.and_then(|message| Ok((message.cursor().map(str::to_owned), message.to_json()?))));
-    let body = crate::dispatch::with_outcome(messages).filter_map(move |item| {
-        let event = match item {
-            Ok((cursor, json)) => {
-                // A resumable stream's own cursor; else the event's position.
-                sequence += 1;
-                let id = cursor.unwrap_or_else(|| sequence.to_string());
-                Some(Event::default().id(id).data(String::from_utf8_lossy(&json)))
-            }
-            Err(Some(status)) => Some(end(Some(&status))),
-            Err(None) if stopped.load(Ordering::SeqCst) => None,
-            Err(None) => Some(end(None)),
-        };
-        std::future::ready(event)
+    let messages =
+        stream.map(|item| item.and_then(|message| Ok((message.cursor().map(str::to_owned), message.to_json()?))));
+    let body = crate::dispatch::with_outcome(messages).map(move |item| match item {
+        Ok((cursor, json)) => {
+            // A resumable stream's own cursor; else the event's position.
+            sequence += 1;
+            let id = cursor.unwrap_or_else(|| sequence.to_string());
+            Event::default().id(id).data(String::from_utf8_lossy(&json))
+        }
+        Err(error) => end(error.as_ref()),
     });
+    // Shutdown cuts the events short, before any `end`.
+    let body = crate::dispatch::stop_at_shutdown(body, shutdown, Duration::ZERO, || None);
     let events = first.chain(body).map(Ok::<_, std::convert::Infallible>);
     let mut response = Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     response.headers_mut().extend(ctx.response_metadata());
