@@ -146,8 +146,76 @@ fn encoded_stream(output: Output, shutdown: tokio::sync::watch::Receiver<bool>) 
         .boxed()
 }
 
+/// tonic-prost's codec with the request side's errors in gRPC's terms: a message
+/// that does not decode is the caller's mistake (`INVALID_ARGUMENT`), not `INTERNAL`.
+struct ServerCodec<Req>(std::marker::PhantomData<Req>);
+
+struct RequestDecoder<Req>(tonic_prost::ProstDecoder<Req>);
+
+impl<Req: ApiMessage + Send> tonic::codec::Codec for ServerCodec<Req> {
+    type Encode = Encoded;
+    type Decode = Req;
+    type Encoder = tonic_prost::ProstEncoder<Encoded>;
+    type Decoder = RequestDecoder<Req>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstCodec::<Encoded, Req>::default().encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RequestDecoder(ProstCodec::<Encoded, Req>::default().decoder())
+    }
+}
+
+impl<Req: ApiMessage + Send> tonic::codec::Decoder for RequestDecoder<Req> {
+    type Item = Req;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Req>, tonic::Status> {
+        self.0.decode(src).map_err(|e| {
+            tonic::Status::invalid_argument(format!("the request message does not decode: {}", e.message()))
+        })
+    }
+
+    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
+        self.0.buffer_settings()
+    }
+}
+
+/// A failure reading the request stream, in the code gRPC gives it: tonic's framing
+/// says `OUT_OF_RANGE` for a message over the limit and `INTERNAL` for a body that
+/// ends inside a message.
+fn request_error(status: tonic::Status) -> Status {
+    let message = status.message();
+    let code = status.code();
+    if code == tonic::Code::OutOfRange && message.contains("message length too large") {
+        Status::resource_exhausted(format!("the request message is larger than the limit: {message}"))
+    } else if code == tonic::Code::Internal && message.contains("Unexpected EOF") {
+        Status::invalid_argument(
+            "the request body ends inside a message: its length prefix promises more bytes than follow",
+        )
+    } else {
+        Status::from(status)
+    }
+}
+
 fn requests<Req: ApiMessage + Send>(stream: tonic::Streaming<Req>) -> Input {
-    Input::Stream(stream.map(|item| item.map(|m| Payload::Message(Box::new(m))).map_err(Status::from)).boxed())
+    Input::Stream(stream.map(|item| item.map(|m| Payload::Message(Box::new(m))).map_err(request_error)).boxed())
+}
+
+/// The one request message of a unary or server-streaming call.
+async fn only_request<Req: ApiMessage + Send>(mut stream: tonic::Streaming<Req>) -> Result<Input, Status> {
+    let message = match stream.next().await {
+        Some(item) => item.map_err(request_error)?,
+        None => return Err(Status::invalid_argument("the call carries no request message; send exactly one")),
+    };
+    match stream.next().await {
+        None => Ok(Input::Single(Payload::Message(Box::new(message)))),
+        Some(Err(e)) => Err(request_error(e)),
+        Some(Ok(_)) => {
+            Err(Status::invalid_argument("the call carries more than one request message; this method takes one"))
+        }
+    }
 }
 
 /// Serves one call of method `method` of `service`, whose request type is `Req`.
@@ -159,53 +227,40 @@ pub fn handler<Req: ApiMessage + Send + Sync>(
 ) -> BoxFuture<http::Response<Body>> {
     Box::pin(async move {
         let kind = service.info().methods[method].kind;
-        let mut grpc = tonic::server::Grpc::new(ProstCodec::<Encoded, Req>::default())
+        let mut grpc = tonic::server::Grpc::new(ServerCodec::<Req>(std::marker::PhantomData))
             .max_decoding_message_size(options.max_message_size)
             .max_encoding_message_size(options.max_message_size)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
         let ctx = context(&req, &options);
         let shutdown = options.shutdown.clone();
+        // Every kind reads its requests as a stream, so that decoding errors of unary
+        // requests take the same mapping as those of streamed ones.
+        let single_input = matches!(kind, MethodKind::Unary | MethodKind::ServerStreaming);
+        let input = move |r: tonic::Request<tonic::Streaming<Req>>| async move {
+            if single_input { only_request(r.into_inner()).await } else { Ok(requests(r.into_inner())) }
+        };
         match kind {
-            MethodKind::Unary => {
-                let svc = tower::service_fn(move |r: tonic::Request<Req>| {
-                    let (service, ctx) = (service.clone(), ctx.clone());
-                    async move {
-                        let call =
-                            Call { ctx: ctx.clone(), input: Input::Single(Payload::Message(Box::new(r.into_inner()))) };
-                        single(within(ctx.deadline(), service.call(method, call)).await?, &ctx)
-                    }
-                });
-                grpc.unary(svc, req).await
-            }
-            MethodKind::ServerStreaming => {
-                let svc = tower::service_fn(move |r: tonic::Request<Req>| {
-                    let (service, ctx, shutdown) = (service.clone(), ctx.clone(), shutdown.clone());
-                    async move {
-                        let call =
-                            Call { ctx: ctx.clone(), input: Input::Single(Payload::Message(Box::new(r.into_inner()))) };
-                        let output = within(ctx.deadline(), service.call(method, call)).await?;
-                        Ok::<_, tonic::Status>(with_metadata(encoded_stream(output, shutdown), &ctx))
-                    }
-                });
-                grpc.server_streaming(svc, req).await
-            }
-            MethodKind::ClientStreaming => {
+            MethodKind::Unary | MethodKind::ClientStreaming => {
                 let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Req>>| {
                     let (service, ctx) = (service.clone(), ctx.clone());
                     async move {
-                        let call = Call { ctx: ctx.clone(), input: requests(r.into_inner()) };
-                        single(within(ctx.deadline(), service.call(method, call)).await?, &ctx)
+                        let call_ctx = ctx.clone();
+                        let run =
+                            async move { service.call(method, Call { ctx: call_ctx, input: input(r).await? }).await };
+                        single(within(ctx.deadline(), Box::pin(run)).await?, &ctx)
                     }
                 });
                 grpc.client_streaming(svc, req).await
             }
-            MethodKind::BidiStreaming => {
+            MethodKind::ServerStreaming | MethodKind::BidiStreaming => {
                 let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Req>>| {
                     let (service, ctx, shutdown) = (service.clone(), ctx.clone(), shutdown.clone());
                     async move {
-                        let call = Call { ctx: ctx.clone(), input: requests(r.into_inner()) };
-                        let output = within(ctx.deadline(), service.call(method, call)).await?;
+                        let call_ctx = ctx.clone();
+                        let run =
+                            async move { service.call(method, Call { ctx: call_ctx, input: input(r).await? }).await };
+                        let output = within(ctx.deadline(), Box::pin(run)).await?;
                         Ok::<_, tonic::Status>(with_metadata(encoded_stream(output, shutdown), &ctx))
                     }
                 });
@@ -330,11 +385,24 @@ mod tests {
 
     use crate::wkt::Timestamp;
 
-    static ECHO: crate::ServiceInfo = crate::ServiceInfo {
-        name: "test.Echo",
-        methods: &[crate::MethodInfo {
+    const fn echo_info(kind: MethodKind) -> crate::ServiceInfo {
+        crate::ServiceInfo {
+            name: "test.Echo",
+            methods: std::slice::from_ref(match kind {
+                MethodKind::Unary => &UNARY,
+                _ => &BIDI,
+            }),
+            file_descriptor_set: &[],
+            openapi: "",
+            graphql: "",
+            graphql_limits: (0, 0),
+        }
+    }
+
+    const fn echo_method(kind: MethodKind) -> crate::MethodInfo {
+        crate::MethodInfo {
             name: "Chat",
-            kind: MethodKind::BidiStreaming,
+            kind,
             input: "google.protobuf.Timestamp",
             output: "google.protobuf.Timestamp",
             no_side_effects: false,
@@ -342,26 +410,25 @@ mod tests {
             graphql: "",
             excluded: &[],
             grpc: handler::<Timestamp>,
-        }],
-        file_descriptor_set: &[],
-        openapi: "",
-        graphql: "",
-        graphql_limits: (0, 0),
-    };
+        }
+    }
+
+    static UNARY: crate::MethodInfo = echo_method(MethodKind::Unary);
+    static BIDI: crate::MethodInfo = echo_method(MethodKind::BidiStreaming);
+    static ECHO_UNARY: crate::ServiceInfo = echo_info(MethodKind::Unary);
+    static ECHO_BIDI: crate::ServiceInfo = echo_info(MethodKind::BidiStreaming);
 
     fn echo(_: std::sync::Arc<()>, _: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
+        if matches!(call.input, Input::Single(_)) {
+            return crate::dispatch::unary(call, |_, request: Timestamp| async move { Ok(request) });
+        }
         crate::dispatch::bidi_streaming(call, |_, requests: crate::RequestStream<Timestamp>| async move {
             Ok(ResponseStream::new(requests))
         })
     }
 
-    #[tokio::test]
-    async fn a_request_cut_off_mid_message_ends_the_call() {
-        // Found with the http_router fuzz target (fuzz/README.md): one whole message, then a
-        // message header promising 842 bytes and 14 of them. The response body never ended.
-        let mut body = vec![0, 0, 0, 0, 2, 0x08, 0x01];
-        body.extend_from_slice(&[0, 0, 0, 0x03, 0x4a]);
-        body.extend_from_slice(&[0x08; 14]);
+    /// Sends `body` as one gRPC call to Echo.Chat and returns the response's data and grpc-status.
+    async fn call(info: &'static crate::ServiceInfo, body: Vec<u8>) -> (Vec<u8>, Option<String>) {
         let request = http::Request::builder()
             .method("POST")
             .uri("/test.Echo/Chat")
@@ -379,8 +446,10 @@ mod tests {
             peer: None,
             shutdown,
         };
-        let service = ServiceDef::new(&ECHO, (), echo);
-        let mut body = handler::<Timestamp>(service, 0, request, options).await.into_body();
+        let service = ServiceDef::new(info, (), echo);
+        let response = handler::<Timestamp>(service, 0, request, options).await;
+        let early = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut body = response.into_body();
         let (mut data, mut trailers) = (Vec::new(), Vec::new());
         while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
             match frame.expect("a frame").into_data() {
@@ -389,8 +458,41 @@ mod tests {
             }
             assert!(trailers.len() <= 1, "the body goes on after its trailers: {trailers:?}");
         }
+        let status = trailers.first().and_then(|t| t.get("grpc-status")).and_then(|v| v.to_str().ok());
+        (data, status.map(str::to_owned).or(early))
+    }
+
+    #[tokio::test]
+    async fn a_request_cut_off_mid_message_ends_the_call() {
+        // Found with the http_router fuzz target (fuzz/README.md): one whole message, then a
+        // message header promising 842 bytes and 14 of them. The response body never ended.
+        let mut body = vec![0, 0, 0, 0, 2, 0x08, 0x01];
+        body.extend_from_slice(&[0, 0, 0, 0x03, 0x4a]);
+        body.extend_from_slice(&[0x08; 14]);
+        let (data, status) = call(&ECHO_BIDI, body).await;
         assert_eq!(data, [0, 0, 0, 0, 2, 0x08, 0x01], "the whole message is echoed");
-        let status = trailers.first().and_then(|t| t.get("grpc-status")).map(|v| v.as_bytes());
-        assert_eq!(status, Some(&b"13"[..]), "INTERNAL: {trailers:?}");
+        assert_eq!(status.as_deref(), Some("3"), "INVALID_ARGUMENT");
+    }
+
+    #[tokio::test]
+    async fn request_side_failures_have_grpc_codes() {
+        let one = [0, 0, 0, 0, 2, 0x08, 0x01];
+        let (data, status) = call(&ECHO_UNARY, one.to_vec()).await;
+        assert_eq!((data.as_slice(), status.as_deref()), (&one[..], Some("0")), "a unary call echoes");
+        let cases: [(&str, Vec<u8>, &str); 5] = [
+            ("no message", vec![], "3"),
+            ("two messages", [one, one].concat(), "3"),
+            ("not protobuf", vec![0, 0, 0, 0, 2, 0x0f, 0xff], "3"),
+            ("over the limit", vec![0, 0, 0, 0x10, 0x01], "8"),
+            ("cut inside a message", vec![0, 0, 0, 0, 9, 0x08], "3"),
+        ];
+        for (case, body, code) in cases {
+            let (_, status) = call(&ECHO_UNARY, body.clone()).await;
+            assert_eq!(status.as_deref(), Some(code), "unary, {case}");
+            let (_, status) = call(&ECHO_BIDI, body).await;
+            // A stream may carry any number of messages.
+            let streamed = if matches!(case, "no message" | "two messages") { "0" } else { code };
+            assert_eq!(status.as_deref(), Some(streamed), "bidi, {case}");
+        }
     }
 }

@@ -750,24 +750,8 @@ def mentions_ok(cell, outcome):
     return any(o in outcome.message for o in options)
 
 
-# Known gap (issue 8, open): tonic's prost codec reports undecodable gRPC messages as INTERNAL and
-# an over-limit message as OUT_OF_RANGE, and tonic-web a cut-off envelope as INTERNAL; apigen has
-# not mapped them to INVALID_ARGUMENT / RESOURCE_EXHAUSTED yet.
-GRPC_CODEC_GAPS = {
-    f"{protocol}: {case}"
-    for protocol in ("gRPC", "gRPC-Web")
-    for case in ("invalid protobuf", "wrong type", "invalid UTF-8", "10,000-level nesting", "over the limit")
-} | {"gRPC-Web: truncated envelope"}
-
-
-def _marked(cell):
-    if cell.id in GRPC_CODEC_GAPS:
-        return pytest.param(cell, id=cell.id, marks=pytest.mark.xfail(strict=True, reason="tonic's codec error codes"))
-    return pytest.param(cell, id=cell.id)
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("cell", [_marked(c) for c in CELLS])
+@pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
 def test_bad_input(env, bookstore_server, cell):
     env_, _ = env
     started = time.monotonic()
