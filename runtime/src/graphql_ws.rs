@@ -4,7 +4,9 @@
 //! answers with its own close codes: 4400 for a malformed message, 4401 for
 //! a subscribe before `connection_ack`, 4409 for a live id used again, 4403
 //! when `connection_init` is refused. It also closes with 1001 when the
-//! server shuts down, after the subscriptions have sent their last error.
+//! server shuts down, after the subscriptions have sent their last error,
+//! pings the client at WebSocket level (every client answers those) and
+//! closes with 1001 a socket the client has gone quiet on.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -83,6 +85,7 @@ pub(crate) async fn serve<S>(
     build: impl FnOnce(futures_util::stream::BoxStream<'static, Vec<u8>>) -> S,
     refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    config: crate::ws::Config,
 ) where
     S: futures_util::Stream<Item = WsMessage>,
 {
@@ -93,6 +96,11 @@ pub(crate) async fn serve<S>(
     let mut server = std::pin::pin!(server);
     let mut connection = Connection::default();
     let mut closing: Option<tokio::time::Instant> = None;
+    let period = config.keep_alive.unwrap_or(Duration::MAX).max(Duration::from_millis(1));
+    let first = tokio::time::Instant::now().checked_add(period).unwrap_or_else(tokio::time::Instant::now);
+    let mut keep_alive = tokio::time::interval_at(first, period);
+    let idle = tokio::time::sleep(config.idle_timeout.unwrap_or(Duration::MAX));
+    tokio::pin!(idle);
     loop {
         let grace = async {
             match closing {
@@ -102,6 +110,9 @@ pub(crate) async fn serve<S>(
         };
         tokio::select! {
             frame = socket.recv() => {
+                if let Some(at) = config.idle_timeout.and_then(|quiet| tokio::time::Instant::now().checked_add(quiet)) {
+                    idle.as_mut().reset(at);
+                }
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text.to_string(),
                     Some(Ok(Message::Binary(_))) if strict => {
@@ -142,6 +153,16 @@ pub(crate) async fn serve<S>(
                 if *shutdown.borrow() {
                     closing = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
                 }
+            }
+            _ = keep_alive.tick(), if config.keep_alive.is_some() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            () = &mut idle, if config.idle_timeout.is_some() => {
+                let quiet = config.idle_timeout.unwrap_or_default().as_secs();
+                close(&mut socket, 1001, format!("no frame from the client for {quiet} s")).await;
+                return;
             }
             () = grace => {
                 close(&mut socket, 1001, "the server is shutting down".to_owned()).await;

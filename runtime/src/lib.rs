@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod compression;
+pub mod conn;
 pub mod connect_client;
 pub mod context;
 pub mod dispatch;

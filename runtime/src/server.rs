@@ -31,6 +31,10 @@ pub struct Args {
     /// `--ws-init-timeout-ms` (hidden, for tests): how long a WebSocket client
     /// has to send `connection_init`.
     pub ws_init_timeout: Option<Duration>,
+    /// `--idle-timeouts-ms` (hidden, for tests): the HTTP/1 idle, request body,
+    /// keep-alive and WebSocket idle timeouts all at once (WebSocket pings
+    /// every third of it).
+    pub idle_timeouts: Option<Duration>,
 }
 
 impl Args {
@@ -50,8 +54,13 @@ usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
 
     /// Parses `args` (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-        let mut out =
-            Args { addr: SocketAddr::from(([127, 0, 0, 1], 8080)), token: None, redis: None, ws_init_timeout: None };
+        let mut out = Args {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            redis: None,
+            ws_init_timeout: None,
+            idle_timeouts: None,
+        };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -68,6 +77,11 @@ usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
                     let v = value("--ws-init-timeout-ms")?;
                     let ms = v.parse().map_err(|e| format!("--ws-init-timeout-ms {v}: {e}"))?;
                     out.ws_init_timeout = Some(Duration::from_millis(ms));
+                }
+                "--idle-timeouts-ms" => {
+                    let v = value("--idle-timeouts-ms")?;
+                    let ms: u64 = v.parse().map_err(|e| format!("--idle-timeouts-ms {v}: {e}"))?;
+                    out.idle_timeouts = Some(Duration::from_millis(ms.max(3)));
                 }
                 other => return Err(format!("unknown argument `{other}`")),
             }
@@ -146,6 +160,7 @@ pub struct Server {
     default_timeout: Option<Duration>,
     graphql: crate::graphql::Limits,
     ws: crate::ws::Config,
+    connections: crate::conn::Limits,
 }
 
 impl Default for Server {
@@ -171,6 +186,7 @@ impl Server {
             default_timeout: None,
             graphql: crate::graphql::Limits::default(),
             ws: crate::ws::Config::default(),
+            connections: crate::conn::Limits::default(),
         }
     }
 
@@ -217,6 +233,13 @@ impl Server {
         self
     }
 
+    /// Connection limits: HTTP/2 streams per connection, idle and body
+    /// timeouts, keep-alive pings.
+    pub fn connections(mut self, limits: crate::conn::Limits) -> Server {
+        self.connections = limits;
+        self
+    }
+
     /// Binds `args.addr`, prints `listening on http://HOST:PORT` once ready,
     /// and serves until Ctrl-C or SIGTERM. `args.token` turns on bearer-token
     /// authentication.
@@ -226,6 +249,13 @@ impl Server {
         }
         if let Some(timeout) = args.ws_init_timeout {
             self.ws.init_timeout = timeout;
+        }
+        if let Some(quiet) = args.idle_timeouts {
+            self.connections.idle_timeout = quiet;
+            self.connections.body_timeout = quiet;
+            self.connections.keep_alive = Some(quiet);
+            self.ws.idle_timeout = Some(quiet);
+            self.ws.keep_alive = Some(quiet / 3);
         }
         let listener = tokio::net::TcpListener::bind(args.addr).await?;
         let addr = listener.local_addr()?;
@@ -246,20 +276,16 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let stop = Arc::new(tokio::sync::watch::channel(false).0);
+        let limits = self.connections;
         let (health, router) = self.router(Arc::clone(&stop)).await?;
+        let stopping = stop.subscribe();
         let stopped = Arc::clone(&stop);
         let graceful = async move {
             shutdown.await;
             health.set_not_serving_all().await;
             stop.send_replace(true);
         };
-        // Small frames (WebSocket, streams) go out at once rather than wait on Nagle's algorithm.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(graceful)
-            .await;
+        let ((), served) = tokio::join!(graceful, crate::conn::serve(listener, router, limits, stopping));
         // WebSockets outlive their HTTP connection: give them a moment to end their calls and close (1001).
         let _ = tokio::time::timeout(Duration::from_secs(5), stopped.closed()).await;
         served
@@ -341,6 +367,7 @@ impl Server {
             shutdown_for_trpc,
         ));
         let max_body = self.max_message_size;
+        let body_timeout = self.connections.body_timeout;
         let openapi = openapi_document(&self.services);
         let graphql = self.graphql_routes(shutdown_for_graphql)?;
         let router = axum::Router::new()
@@ -375,18 +402,22 @@ impl Server {
                     // read, so an early error never leaves unread bytes on a
                     // connection the client will reuse.
                     let (parts, body) = req.into_parts();
-                    let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
-                        let status = Status::resource_exhausted(format!("the body is larger than {max_body} bytes"))
-                            .with_http_status(413);
-                        let path = parts.uri.path();
-                        let content_type =
-                            parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-                        let mut response =
-                            crate::rest::early_error(path, content_type, rest.is_rpc_path(path), &status);
-                        response
-                            .headers_mut()
-                            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-                        return Ok(response);
+                    let bytes = match crate::conn::read_body(body, max_body, body_timeout).await {
+                        Ok(bytes) => bytes,
+                        Err(status) => {
+                            let path = parts.uri.path();
+                            let content_type = parts
+                                .headers
+                                .get(http::header::CONTENT_TYPE)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
+                            let mut response =
+                                crate::rest::early_error(path, content_type, rest.is_rpc_path(path), &status);
+                            response
+                                .headers_mut()
+                                .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                            return Ok(response);
+                        }
                     };
                     let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
                     if req.uri().path().starts_with("/trpc/") {
@@ -478,12 +509,25 @@ impl Server {
                 }
             }
         };
+        let (max_body, body_timeout) = (self.max_message_size, self.connections.body_timeout);
         let post = {
             let execute = execute.clone();
-            move |headers: http::HeaderMap, body: axum::body::Bytes| {
-                let request = serde_json::from_slice::<async_graphql::Request>(&body)
-                    .map_err(|e| format!("not a GraphQL request: {e}"));
-                execute(headers, request)
+            move |headers: http::HeaderMap, body: axum::body::Body| {
+                let execute = execute.clone();
+                async move {
+                    let body = match crate::conn::read_body(body, max_body, body_timeout).await {
+                        Ok(body) => body,
+                        Err(status) => {
+                            let code = status.code().as_str().to_ascii_uppercase();
+                            let http = http::StatusCode::from_u16(status.http_status())
+                                .unwrap_or(http::StatusCode::BAD_REQUEST);
+                            return graphql_error(http, &code, status.message());
+                        }
+                    };
+                    let request = serde_json::from_slice::<async_graphql::Request>(&body)
+                        .map_err(|e| format!("not a GraphQL request: {e}"));
+                    execute(headers, request).await
+                }
             }
         };
         let get = move |headers: http::HeaderMap, Query(params): Query<std::collections::HashMap<String, String>>| {
@@ -528,11 +572,14 @@ impl Server {
             }
         };
         let ws = {
-            let (schema, auth) = (schema.clone(), auth.clone());
+            let (schema, auth, config) = (schema.clone(), auth.clone(), self.ws);
             move |headers: http::HeaderMap, upgrade: WebSocketUpgrade| {
                 let (schema, auth, shutdown) = (schema.clone(), auth.clone(), shutdown.clone());
                 async move {
-                    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+                    let upgrade = upgrade
+                        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+                        .read_buffer_size(crate::ws::READ_BUFFER);
+                    upgrade.on_upgrade(move |socket| {
                         // The subprotocol the upgrade chose; graphql-transport-ws when none was offered.
                         let protocol = socket
                             .protocol()
@@ -568,27 +615,16 @@ impl Server {
                                 },
                             )
                         };
-                        crate::graphql_ws::serve(socket, protocol, build, refused, shutdown)
+                        crate::graphql_ws::serve(socket, protocol, build, refused, shutdown, config)
                     })
                 }
             }
         };
-        let max_body = self.max_message_size;
-        let too_large = move |response: axum::response::Response| async move {
-            if response.status() != http::StatusCode::PAYLOAD_TOO_LARGE {
-                return response;
-            }
-            let message = format!("the body is larger than {max_body} bytes");
-            graphql_error(http::StatusCode::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED", &message)
-        };
         Ok(axum::Router::new()
             .route(
                 "/graphql",
-                axum::routing::post(post)
-                    .get(get)
-                    // The server's message limit, not axum's 2 MB default; refused as a GraphQL error.
-                    .layer(axum::extract::DefaultBodyLimit::max(max_body))
-                    .layer(axum::middleware::map_response(too_large)),
+                // The body is read with the server's limits, not axum's 2 MB default.
+                axum::routing::post(post).get(get),
             )
             .route("/graphql/ws", axum::routing::get(ws))
             .route(

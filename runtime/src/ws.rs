@@ -92,6 +92,11 @@ pub struct Config {
     /// How often the server sends `{"type":"ping"}`, which keeps proxies from
     /// closing quiet sockets (default 30 s; `None`: never).
     pub keep_alive: Option<Duration>,
+    /// How long a socket may go without a frame from the client, pongs
+    /// included, before it is closed with 1001: a client that vanished
+    /// (default 75 s, two unanswered pings; `None`: never). Also applies to
+    /// `/graphql/ws`, which is pinged at WebSocket level.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -102,9 +107,14 @@ impl Default for Config {
             call_buffer: 32,
             stall_timeout: Duration::from_secs(5),
             keep_alive: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(75)),
         }
     }
 }
+
+/// The read buffer a socket starts with; larger frames grow it. tungstenite's
+/// 128 KiB default made every idle socket cost that much.
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
 
 /// How long closing may take: the close frame out, the client's reply in.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -177,6 +187,7 @@ impl WsRouter {
             .protocols([SUBPROTOCOL])
             .max_message_size(read_limit(self.max_message_size))
             .max_frame_size(read_limit(self.max_message_size))
+            .read_buffer_size(READ_BUFFER)
             .on_upgrade(move |socket| self.serve(socket, headers, peer))
     }
 
@@ -443,27 +454,25 @@ struct Session<'a> {
 
 /// A frame as the session reads it: shape errors become the close to send.
 async fn next_frame(stream: &mut SplitStream<WebSocket>, max: usize) -> Result<ClientFrame, End> {
-    loop {
-        let message = match stream.next().await {
-            None => return Err(End::Gone),
-            Some(Ok(message)) => message,
-            Some(Err(e)) => return Err(read_error(e, max)),
-        };
-        let size = match &message {
-            Message::Text(text) => text.len(),
-            Message::Binary(data) => data.len(),
-            _ => 0,
-        };
-        if size > max {
-            return Err(End::Close(close::TOO_BIG, format!("a frame of {size} bytes is over the {max}-byte limit")));
-        }
-        return match message {
-            Message::Text(text) => parse(text.as_str()).map_err(End::malformed),
-            Message::Binary(_) => Err(End::malformed(format!("{SUBPROTOCOL} takes JSON text frames, not binary"))),
-            Message::Close(_) => Err(End::PeerClosed),
-            // WebSocket-level pings are answered by tungstenite.
-            Message::Ping(_) | Message::Pong(_) => continue,
-        };
+    let message = match stream.next().await {
+        None => return Err(End::Gone),
+        Some(Ok(message)) => message,
+        Some(Err(e)) => return Err(read_error(e, max)),
+    };
+    let size = match &message {
+        Message::Text(text) => text.len(),
+        Message::Binary(data) => data.len(),
+        _ => 0,
+    };
+    if size > max {
+        return Err(End::Close(close::TOO_BIG, format!("a frame of {size} bytes is over the {max}-byte limit")));
+    }
+    match message {
+        Message::Text(text) => parse(text.as_str()).map_err(End::malformed),
+        Message::Binary(_) => Err(End::malformed(format!("{SUBPROTOCOL} takes JSON text frames, not binary"))),
+        Message::Close(_) => Err(End::PeerClosed),
+        // tungstenite answers WebSocket-level pings; they still show the client is there.
+        Message::Ping(_) | Message::Pong(_) => Ok(ClientFrame::Pong),
     }
 }
 
@@ -579,6 +588,8 @@ impl Session<'_> {
             tokio::time::Instant::now().checked_add(period).unwrap_or_else(tokio::time::Instant::now),
             period.max(Duration::from_millis(1)),
         );
+        let idle = tokio::time::sleep(config.idle_timeout.unwrap_or(Duration::MAX));
+        tokio::pin!(idle);
         loop {
             if closing && tasks.is_empty() {
                 return Err(End::Close(close::GOING_AWAY, "the server is shutting down".into()));
@@ -600,8 +611,15 @@ impl Session<'_> {
                     self.send(r#"{"type":"ping"}"#.into()).await?;
                     continue;
                 }
+                () = &mut idle, if config.idle_timeout.is_some() => {
+                    let quiet = config.idle_timeout.unwrap_or_default().as_secs();
+                    return Err(End::Close(close::GOING_AWAY, format!("no frame from the client for {quiet} s")));
+                }
                 frame = next_frame(stream, router.max_message_size) => frame?,
             };
+            if let Some(at) = config.idle_timeout.and_then(|quiet| tokio::time::Instant::now().checked_add(quiet)) {
+                idle.as_mut().reset(at);
+            }
             match frame {
                 ClientFrame::Subscribe { id, method, payload } => {
                     if calls.get(&id).is_some_and(|c| !c.state.done.load(Ordering::SeqCst)) {

@@ -136,8 +136,8 @@ async fn messages_over_the_limit_are_refused() {
     let mut c = client(server.addr).await;
     c.create_shelf(shelf("small")).await.expect("under the limit");
     let err = c.create_shelf(shelf(&"x".repeat(4096))).await.expect_err("over the limit");
-    assert_eq!(err.code(), Code::OutOfRange, "{err}");
-    assert!(err.message().contains("message length too large"), "{err}");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(err.message().contains("larger than the limit"), "{err}");
 }
 
 async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
