@@ -14,6 +14,11 @@
 //! A cursor older than what the backend keeps gets `OUT_OF_RANGE` (the
 //! reset signal: subscribe again without a cursor); a subscriber that falls
 //! behind the live broadcast catches up from the backend the same way.
+//!
+//! Topics do not live forever: reading a topic creates nothing, and one
+//! with no subscriber here and no publish for [`RETENTION`] is forgotten
+//! (in process) or expires (the Redis keys), so a client naming ever new
+//! topics cannot grow the server. A cursor into a forgotten topic is reset.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -28,6 +33,9 @@ use crate::{ResponseStream, Status};
 /// How many messages the live broadcast of a topic buffers per process;
 /// a subscriber further behind catches up from the backend.
 const LIVE_BUFFER: usize = 256;
+
+/// How long a topic with no subscriber is kept after its last publish.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Sets the fields of a message that depend on its sequence number.
 pub type Stamp<T> = fn(&mut T, u64);
@@ -68,7 +76,7 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
     /// In-process topics that keep the newest `history` messages of each
     /// topic for replay. `stamp` writes a message's sequence number into it.
     pub fn in_process(history: usize, stamp: Stamp<T>) -> Topics<T> {
-        Topics { backend: Arc::new(Memory { topics: Mutex::new(HashMap::new()), history: history.max(1) }), stamp }
+        Topics { backend: Arc::new(Memory::new(history, RETENTION)), stamp }
     }
 
     /// Publishes `message` with the topic's next sequence number and returns it stamped.
@@ -212,25 +220,62 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
 // In-process backend
 
 struct Memory<T> {
-    topics: Mutex<HashMap<String, MemoryTopic<T>>>,
+    topics: Mutex<Rooms<T>>,
     history: usize,
+    retention: std::time::Duration,
+}
+
+struct Rooms<T> {
+    by_name: HashMap<String, MemoryTopic<T>>,
+    /// A sweep runs when the map grows past this: amortized O(1) per topic.
+    sweep_at: usize,
 }
 
 struct MemoryTopic<T> {
     last: u64,
     kept: VecDeque<(u64, T)>,
     live: broadcast::Sender<(u64, T)>,
+    published: std::time::Instant,
 }
 
+/// Topics kept before the first sweep.
+const FIRST_SWEEP: usize = 1024;
+
 impl<T: Clone + Send + 'static> Memory<T> {
+    fn new(history: usize, retention: std::time::Duration) -> Memory<T> {
+        let rooms = Rooms { by_name: HashMap::new(), sweep_at: FIRST_SWEEP };
+        Memory { topics: Mutex::new(rooms), history: history.max(1), retention }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, Rooms<T>> {
+        self.topics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on `topic`, created if it is new.
     fn with<R>(&self, topic: &str, f: impl FnOnce(&mut MemoryTopic<T>) -> R) -> R {
-        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = topics.entry(topic.to_owned()).or_insert_with(|| MemoryTopic {
+        let mut rooms = self.rooms();
+        if !rooms.by_name.contains_key(topic) && rooms.by_name.len() >= rooms.sweep_at {
+            let retention = self.retention;
+            rooms.by_name.retain(|_, t| t.live.receiver_count() > 0 || t.published.elapsed() < retention);
+            rooms.sweep_at = (rooms.by_name.len() * 2).max(FIRST_SWEEP);
+        }
+        let entry = rooms.by_name.entry(topic.to_owned()).or_insert_with(|| MemoryTopic {
             last: 0,
             kept: VecDeque::new(),
             live: broadcast::channel(LIVE_BUFFER).0,
+            published: std::time::Instant::now(),
         });
         f(entry)
+    }
+
+    /// Reads `topic` without creating it: `None` when it does not exist.
+    fn read<R>(&self, topic: &str, f: impl FnOnce(&MemoryTopic<T>) -> R) -> Option<R> {
+        self.rooms().by_name.get(topic).map(f)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.rooms().by_name.len()
     }
 }
 
@@ -242,6 +287,7 @@ impl<T: Clone + Send + Sync + 'static> Backend<T> for Memory<T> {
     fn append(&self, topic: &str, message: &T) -> BoxFuture<Result<u64, Status>> {
         let n = self.with(topic, |t| {
             t.last += 1;
+            t.published = std::time::Instant::now();
             if t.kept.len() == self.history {
                 t.kept.pop_front();
             }
@@ -254,15 +300,18 @@ impl<T: Clone + Send + Sync + 'static> Backend<T> for Memory<T> {
     }
 
     fn last(&self, topic: &str) -> BoxFuture<Result<u64, Status>> {
-        ready(Ok(self.with(topic, |t| t.last)))
+        ready(Ok(self.read(topic, |t| t.last).unwrap_or(0)))
     }
 
     fn range(&self, topic: &str, after: u64) -> BoxFuture<Result<Vec<(u64, T)>, Status>> {
-        ready(Ok(self.with(topic, |t| t.kept.iter().filter(|(n, _)| *n > after).cloned().collect())))
+        ready(Ok(self
+            .read(topic, |t| t.kept.iter().filter(|(n, _)| *n > after).cloned().collect())
+            .unwrap_or_default()))
     }
 
     fn newest(&self, topic: &str, limit: usize) -> BoxFuture<Result<Vec<(u64, T)>, Status>> {
-        ready(Ok(self.with(topic, |t| t.kept.iter().skip(t.kept.len().saturating_sub(limit)).cloned().collect())))
+        let newest = |t: &MemoryTopic<T>| t.kept.iter().skip(t.kept.len().saturating_sub(limit)).cloned().collect();
+        ready(Ok(self.read(topic, newest).unwrap_or_default()))
     }
 
     fn live(&self, topic: &str) -> BoxFuture<Result<broadcast::Receiver<(u64, T)>, Status>> {
@@ -290,7 +339,8 @@ mod redis_backend {
     use crate::message::ApiMessage;
 
     /// INCR and XADD in one step, so stream order is sequence order even
-    /// when several instances publish to the same topic at once.
+    /// when several instances publish to the same topic at once. Both keys
+    /// expire [`RETENTION`](super::RETENTION) after the topic's last publish.
     /// KEYS[3] names this publish, so that a retry after a dropped
     /// connection returns the first attempt's number instead of posting twice.
     const APPEND: &str = r"
@@ -299,6 +349,8 @@ if done then return tonumber(done) end
 local n = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], n .. '-0', 'm', ARGV[2])
 redis.call('SET', KEYS[3], n, 'EX', 600)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
 return n
 ";
 
@@ -407,7 +459,7 @@ return n
             Box::pin(async move {
                 retrying(|| {
                     let mut invocation = script.key(&seq);
-                    invocation.key(&stream).key(&once).arg(max_len).arg(&bytes);
+                    invocation.key(&stream).key(&once).arg(max_len).arg(&bytes).arg(super::RETENTION.as_secs());
                     let mut conn = conn.clone();
                     async move { invocation.invoke_async(&mut conn).await }
                 })
@@ -605,5 +657,25 @@ mod tests {
 
         let future = topics.subscribe("r", Some(99)).await.expect_err("a cursor from elsewhere");
         assert_eq!(future.code(), crate::Code::OutOfRange);
+    }
+
+    #[tokio::test]
+    async fn unused_topics_are_forgotten() {
+        let topics = Memory::<Timestamp>::new(4, std::time::Duration::ZERO);
+        for i in 0..3 * FIRST_SWEEP {
+            assert_eq!(topics.last(&format!("read {i}")).await.expect("reads"), 0);
+        }
+        assert_eq!(topics.len(), 0, "reading a topic creates nothing");
+        let _listening = topics.live("kept").await.expect("subscribes");
+        for i in 0..3 * FIRST_SWEEP {
+            topics.append(&format!("posted {i}"), &msg(1)).await.expect("publishes");
+        }
+        assert!(topics.len() <= FIRST_SWEEP + 1, "{} topics kept", topics.len());
+        assert_eq!(topics.append("kept", &msg(1)).await.expect("publishes"), 1);
+        topics.append("kept", &msg(2)).await.expect("publishes");
+        for i in 0..3 * FIRST_SWEEP {
+            topics.append(&format!("again {i}"), &msg(1)).await.expect("publishes");
+        }
+        assert_eq!(topics.last("kept").await.expect("reads"), 2, "a topic with a subscriber stays");
     }
 }

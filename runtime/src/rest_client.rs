@@ -71,13 +71,7 @@ impl Client {
             "*" => Some(Value::Object(std::mem::take(&mut fields))),
             field => Some(take(&mut fields, field).unwrap_or(Value::Null)),
         };
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if rule.body != "*" {
-            for (key, value) in &fields {
-                add_query(&mut query, key, value);
-            }
-        }
-        let query = query.finish();
+        let query = if rule.body == "*" { String::new() } else { query_string(&fields) };
         let url =
             if query.is_empty() { format!("{}{path}", self.base) } else { format!("{}{path}?{query}", self.base) };
         let method = reqwest::Method::from_bytes(rule.method.as_bytes())
@@ -105,6 +99,16 @@ impl Client {
         }
         serde_json::from_value(value).map_err(|e| Status::internal(format!("the response does not fit its type: {e}")))
     }
+}
+
+/// The fields left over as a query string. Not inline in `call`: the
+/// serializer is not `Sync`, and the call's future must be `Send`.
+fn query_string(fields: &Map<String, Value>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in fields {
+        add_query(&mut query, key, value);
+    }
+    query.finish()
 }
 
 /// The `Status` a REST error body (`{"code","message","details"}`) describes.

@@ -592,6 +592,15 @@ def test_posts_alternating_between_instances_share_one_sequence(http_a, http_b, 
     assert history(http_b, room) == posted
 
 
+def test_a_room_expires_a_day_after_its_last_post_and_reading_one_creates_nothing(redis, http_a, room):
+    assert history(http_a, room) == []
+    assert redis.command("EXISTS", f"apigen:topic:{{{room}}}", f"apigen:topic:{{{room}}}:seq") == 0
+    post(http_a, room, "hello")
+    for key in (f"apigen:topic:{{{room}}}", f"apigen:topic:{{{room}}}:seq"):
+        ttl = int(redis.command("TTL", key))
+        assert 86000 < ttl <= 86400, f"{key} expires in {ttl} s"
+
+
 def test_concurrent_posts_on_both_instances_get_distinct_consecutive_sequences(server_a, server_b, room):
     results, errors = [], []
 

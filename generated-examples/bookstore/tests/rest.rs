@@ -101,3 +101,21 @@ async fn errors_and_tokens_come_back_as_status() {
     let err = c.get_shelf(v1::GetShelfRequest::default()).await.expect_err("name is needed for the URL");
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// Typed client calls are futures a multi-threaded runtime can move between threads.
+#[allow(dead_code)]
+fn every_typed_client_call_is_send(grpc: &mut bookstore_example::v1::BookstoreClient) {
+    fn send<T: Send>(_: T) {}
+    let request = || v1::GetShelfRequest { name: "shelves/1".into() };
+    send(BookstoreRestClient::new("http://127.0.0.1:1").get_shelf(request()));
+    send(bookstore_example::v1::BookstoreConnectClient::new("http://127.0.0.1:1").get_shelf(request()));
+    send(bookstore_example::v1::BookstoreGraphqlClient::new("http://127.0.0.1:1").get_shelf(request()));
+    send(grpc.get_shelf(request()));
+}
+
+#[tokio::test]
+async fn rest_client_calls_can_run_on_spawned_tasks() {
+    let c = BookstoreRestClient::new(start(None).await);
+    let created = tokio::spawn(async move { c.create_shelf(shelf("Spawned")).await }).await.expect("joins");
+    assert_eq!(created.expect("created").theme, "Spawned");
+}
