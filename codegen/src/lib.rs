@@ -17,12 +17,14 @@
 
 pub mod backend;
 pub mod diagnostics;
+pub mod evolve;
 pub mod frontend;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod lower;
 pub mod model;
 pub mod output;
+pub mod scaffold;
 
 use std::path::{Path, PathBuf};
 

@@ -63,6 +63,55 @@ enum Command {
         #[arg(short = 'o', long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Report every change from an older version of the schema that breaks
+    /// existing clients, grouped by protocol: protobuf wire, proto3 JSON,
+    /// REST, GraphQL, Connect/tRPC/TypeScript, streaming.
+    ///
+    /// Example: apigen breaking proto/bookstore.proto -I proto --against git:main
+    ///
+    /// Exit status: 0 when nothing breaks (additive changes pass), 1 when
+    /// something does or a schema has errors, 2 on usage errors.
+    Breaking {
+        /// The new schema's .proto files.
+        #[arg(required = true, value_name = "FILE.proto")]
+        files: Vec<PathBuf>,
+        /// A directory that imports resolve against, as for `generate`; the
+        /// old schema resolves its imports the same way.
+        #[arg(short = 'I', long = "include", value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// The old schema: its .proto files (repeat for several), or
+        /// git:REV for the same files at a git revision, for example
+        /// git:main or git:v1.2.0.
+        #[arg(long, required = true, value_name = "OLD")]
+        against: Vec<String>,
+        /// text (grouped, for people) or json (for tools).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Create a crate that serves a small annotated service on every
+    /// protocol on its first `cargo run`.
+    ///
+    /// Example: apigen new bookshop && cd bookshop && cargo run
+    New {
+        /// The crate's name (a Rust identifier in snake_case), for example
+        /// bookshop; also its proto package and the directory created.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Where to create the crate (default: ./NAME). It must not exist
+        /// or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Depend on the apigen and apigen-runtime of this checkout by path
+        /// instead of their published versions.
+        #[arg(long, value_name = "DIR")]
+        apigen_path: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +125,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Generate { files, includes, out, check } => generate(&files, &includes, &out, check),
         Command::DescriptorSet { files, includes, out } => descriptor_set(&files, &includes, &out),
+        Command::Breaking { files, includes, against, format } => breaking(&files, &includes, &against, format),
+        Command::New { name, dir, apigen_path } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            new_crate(&apigen::scaffold::NewCrate { name, dir, apigen_path })
+        }
     }
 }
 
@@ -89,6 +143,39 @@ fn report(e: &apigen::Error) -> ExitCode {
         );
     }
     ExitCode::from(e.exit_code() as u8)
+}
+
+fn breaking(files: &[PathBuf], includes: &[PathBuf], against: &[String], format: Format) -> ExitCode {
+    let schemas = apigen::evolve::Schema::load(files, includes)
+        .and_then(|new| Ok((apigen::evolve::load_against(against, files, includes)?, new)));
+    let (old, new) = match schemas {
+        Ok(schemas) => schemas,
+        Err(e) => return report(&e),
+    };
+    let findings = apigen::evolve::breaking(&old, &new);
+    match format {
+        Format::Json => print!("{}", apigen::evolve::render_json(&findings)),
+        Format::Text if findings.is_empty() => println!("no breaking changes"),
+        Format::Text => {
+            print!("{}", apigen::evolve::render_text(&findings));
+            let s = if findings.len() == 1 { "" } else { "s" };
+            eprintln!("error: {} breaking change{s}", findings.len());
+        }
+    }
+    ExitCode::from(u8::from(!findings.is_empty()))
+}
+
+fn new_crate(new: &apigen::scaffold::NewCrate) -> ExitCode {
+    match apigen::scaffold::create(new) {
+        Ok(files) => {
+            for file in &files {
+                println!("{}", new.dir.join(file).display());
+            }
+            println!("created {}: cd {} && cargo run", new.name, new.dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => report(&e),
+    }
 }
 
 fn descriptor_set(files: &[PathBuf], includes: &[PathBuf], out: &std::path::Path) -> ExitCode {

@@ -1,0 +1,136 @@
+//! `apigen breaking` on a corpus of schema pairs (tests/breaking/<case>/{old,new}.proto): each
+//! case changes one thing, and `expected.txt` holds the report. Cases named `ok-…` are additive
+//! and must report nothing. `APIGEN_BLESS=1 cargo test -p apigen --test breaking` rewrites the
+//! expected reports after a deliberate change.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use apigen::evolve::{Schema, breaking, render_text};
+
+fn cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir("tests/breaking")
+        .expect("the corpus")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn report(case: &Path) -> (usize, String) {
+    let load = |name: &str| Schema::load(&[case.join(name)], &[]).expect("the schema compiles");
+    let findings = breaking(&load("old.proto"), &load("new.proto"));
+    let text = if findings.is_empty() { "no breaking changes\n".to_owned() } else { render_text(&findings) };
+    (findings.len(), text)
+}
+
+#[test]
+fn every_case_reports_what_it_expects() {
+    let cases = cases();
+    assert!(cases.len() >= 20, "the corpus has {} cases", cases.len());
+    let bless = std::env::var_os("APIGEN_BLESS").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let (count, text) = report(case);
+        if name.starts_with("ok-") != (count == 0) {
+            failures.push(format!("{name}: {count} findings\n{text}"));
+        }
+        let expected_path = case.join("expected.txt");
+        if bless {
+            std::fs::write(&expected_path, &text).expect("writes");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != text {
+            failures.push(format!("{name}: expected\n{expected}got\n{text}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_category_is_covered_by_some_case() {
+    let all: String = cases().iter().map(|c| report(c).1).collect();
+    for title in ["protobuf wire", "proto3 JSON", "REST", "GraphQL", "Connect / tRPC / TypeScript", "streaming"] {
+        assert!(all.lines().any(|l| l == title), "no case reports under {title}");
+    }
+}
+
+fn apigen(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_apigen")).args(args).current_dir(dir).output().expect("runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_command_exits_1_on_breaking_changes_and_0_on_additive_ones() {
+    let here = Path::new("tests/breaking");
+    let (code, out, err) = apigen(&["breaking", "field-removed/new.proto", "--against", "field-removed/old.proto"], here);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("protobuf wire\n  field-removed/new.proto:29:1: field 3 `count`"), "{out}");
+    assert!(err.contains("4 breaking changes"), "{err}");
+    let (code, out, _) = apigen(&["breaking", "ok-field-added/new.proto", "--against", "ok-field-added/old.proto"], here);
+    assert_eq!((code, out.as_str()), (0, "no breaking changes\n"));
+}
+
+#[test]
+fn json_output_lists_category_rule_location_and_message() {
+    let here = Path::new("tests/breaking");
+    let args = ["breaking", "method-removed/new.proto", "--against", "method-removed/old.proto", "--format", "json"];
+    let (code, out, err) = apigen(&args, here);
+    assert_eq!(code, 1, "{err}");
+    let findings: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let rules: Vec<(&str, &str)> = findings
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|f| (f["category"].as_str().unwrap_or(""), f["rule"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("wire", "method-removed"),
+            ("rest", "route-removed"),
+            ("graphql", "operation-removed"),
+            ("rpc", "procedure-removed")
+        ]
+    );
+    assert_eq!(findings[0]["location"], "method-removed/new.proto:9:1");
+}
+
+#[test]
+fn against_a_git_revision_compares_with_the_files_as_they_were() {
+    let repo = tempfile::tempdir().expect("a directory");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .expect("git runs (install git)");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::create_dir(repo.path().join("proto")).expect("mkdir");
+    let case = Path::new("tests/breaking/enum-value-renamed");
+    let schema = repo.path().join("proto/shop.proto");
+    std::fs::copy(case.join("old.proto"), &schema).expect("copies");
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "v1"]);
+    std::fs::copy(case.join("new.proto"), &schema).expect("copies");
+
+    let (code, out, err) = apigen(&["breaking", "proto/shop.proto", "-I", "proto", "--against", "git:main"], repo.path());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("proto/shop.proto:37:1: value 2 of `shop.v1.Color` was renamed"), "{out}");
+    assert_eq!(out.matches("[enum-value-renamed]").count(), 3, "{out}");
+
+    let (code, _, err) = apigen(&["breaking", "proto/shop.proto", "--against", "git:no-such-branch"], repo.path());
+    assert_eq!(code, 2, "a revision git does not know is a usage error");
+    assert!(err.contains("no-such-branch"), "{err}");
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "v2"]);
+    let (code, out, _) = apigen(&["breaking", "proto/shop.proto", "--against", "git:HEAD"], repo.path());
+    assert_eq!((code, out.as_str()), (0, "no breaking changes\n"));
+}
