@@ -21,6 +21,7 @@ pub mod evolve;
 pub mod frontend;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod lint;
 pub mod lower;
 pub mod model;
 pub mod output;

@@ -88,6 +88,28 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Check the rules that matter when one schema is served over many
+    /// protocols: HTTP bindings, REQUIRED path variables, shadowed routes,
+    /// names that collide in GraphQL or TypeScript, streams without a cursor.
+    ///
+    /// Example: apigen lint proto/bookstore.proto -I proto --allow stream-cursor
+    ///
+    /// Only what the named files define is checked, not their imports.
+    /// Exit status: 0 when nothing is found, 1 otherwise, 2 on usage errors.
+    Lint {
+        /// The .proto files to check.
+        #[arg(required_unless_present = "list_rules", value_name = "FILE.proto")]
+        files: Vec<PathBuf>,
+        /// A directory that imports resolve against, as for `generate`.
+        #[arg(short = 'I', long = "include", value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// Turn a rule off; repeat for several.
+        #[arg(long, value_name = "RULE")]
+        allow: Vec<String>,
+        /// Print every rule with what it checks, and exit.
+        #[arg(long)]
+        list_rules: bool,
+    },
     /// Create a crate that serves a small annotated service on every
     /// protocol on its first `cargo run`.
     ///
@@ -108,6 +130,22 @@ enum Command {
     },
 }
 
+/// `println!` that ignores a closed stdout (`apigen lint … | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
     Text,
@@ -126,6 +164,7 @@ fn main() -> ExitCode {
         Command::Generate { files, includes, out, check } => generate(&files, &includes, &out, check),
         Command::DescriptorSet { files, includes, out } => descriptor_set(&files, &includes, &out),
         Command::Breaking { files, includes, against, format } => breaking(&files, &includes, &against, format),
+        Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             new_crate(&apigen::scaffold::NewCrate { name, dir, apigen_path })
@@ -154,10 +193,10 @@ fn breaking(files: &[PathBuf], includes: &[PathBuf], against: &[String], format:
     };
     let findings = apigen::evolve::breaking(&old, &new);
     match format {
-        Format::Json => print!("{}", apigen::evolve::render_json(&findings)),
-        Format::Text if findings.is_empty() => println!("no breaking changes"),
+        Format::Json => say_raw!("{}", apigen::evolve::render_json(&findings)),
+        Format::Text if findings.is_empty() => say!("no breaking changes"),
         Format::Text => {
-            print!("{}", apigen::evolve::render_text(&findings));
+            say_raw!("{}", apigen::evolve::render_text(&findings));
             let s = if findings.len() == 1 { "" } else { "s" };
             eprintln!("error: {} breaking change{s}", findings.len());
         }
@@ -165,13 +204,34 @@ fn breaking(files: &[PathBuf], includes: &[PathBuf], against: &[String], format:
     ExitCode::from(u8::from(!findings.is_empty()))
 }
 
+fn lint(files: &[PathBuf], includes: &[PathBuf], allow: &[String], list_rules: bool) -> ExitCode {
+    if list_rules {
+        for rule in apigen::lint::RULES {
+            say!("{}\n  {}", rule.name, rule.summary.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        return ExitCode::SUCCESS;
+    }
+    let findings = match apigen::lint::lint_files(files, includes, allow) {
+        Ok(findings) => findings,
+        Err(e) => return report(&e),
+    };
+    if findings.is_empty() {
+        say!("no lint findings");
+        return ExitCode::SUCCESS;
+    }
+    say_raw!("{}", apigen::lint::render(&findings));
+    let s = if findings.len() == 1 { "" } else { "s" };
+    eprintln!("error: {} lint finding{s}; fix them or turn a rule off with --allow RULE", findings.len());
+    ExitCode::from(1)
+}
+
 fn new_crate(new: &apigen::scaffold::NewCrate) -> ExitCode {
     match apigen::scaffold::create(new) {
         Ok(files) => {
             for file in &files {
-                println!("{}", new.dir.join(file).display());
+                say!("{}", new.dir.join(file).display());
             }
-            println!("created {}: cd {} && cargo run", new.name, new.dir.display());
+            say!("created {}: cd {} && cargo run", new.name, new.dir.display());
             ExitCode::SUCCESS
         }
         Err(e) => report(&e),
@@ -185,7 +245,7 @@ fn descriptor_set(files: &[PathBuf], includes: &[PathBuf], out: &std::path::Path
     };
     match std::fs::write(out, &bytes) {
         Ok(()) => {
-            println!("{}: wrote {} bytes", out.display(), bytes.len());
+            say!("{}: wrote {} bytes", out.display(), bytes.len());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -204,11 +264,11 @@ fn generate(files: &[PathBuf], includes: &[PathBuf], out: &std::path::Path, chec
     if check {
         let stale = generated.files.check(out);
         if stale.is_empty() {
-            println!("{}: {} files up to date", out.display(), generated.files.0.len());
+            say!("{}: {} files up to date", out.display(), generated.files.0.len());
             return ExitCode::SUCCESS;
         }
         for (path, why) in &stale {
-            println!("{}: {why}", path.display());
+            say!("{}: {why}", path.display());
         }
         eprintln!(
             "error: {} generated file{} out of date; run the same command without --check",
@@ -219,7 +279,7 @@ fn generate(files: &[PathBuf], includes: &[PathBuf], out: &std::path::Path, chec
     }
     match generated.files.write(out) {
         Ok(()) => {
-            println!("{}: wrote {} files", out.display(), generated.files.0.len());
+            say!("{}: wrote {} files", out.display(), generated.files.0.len());
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

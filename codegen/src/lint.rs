@@ -1,0 +1,327 @@
+//! `apigen lint`: rules for schemas served over many protocols at once.
+//! `buf lint` checks protobuf style; these check what the derived protocols
+//! need: REST routes, names that stay stable in GraphQL and TypeScript,
+//! streams that can resume.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Api, Cardinality, FieldBehavior, FieldType, Message, MethodKind, Protocol, Segment, Span};
+
+/// A lint rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// Its name, for `--allow`.
+    pub name: &'static str,
+    /// What it checks and why, for `--list-rules` and the README.
+    pub summary: &'static str,
+}
+
+/// Every rule; all are on unless allowed.
+pub const RULES: &[Rule] = &[
+    Rule {
+        name: "http-binding",
+        summary: "A unary or server-streaming method has no google.api.http binding, so it is not served \
+                  over REST or SSE and is missing from the OpenAPI document.",
+    },
+    Rule {
+        name: "path-variable-required",
+        summary: "A path variable binds a field that is neither REQUIRED nor IDENTIFIER: gRPC, Connect and \
+                  GraphQL clients may leave it empty, and REST cannot route such a request.",
+    },
+    Rule {
+        name: "route-overlap",
+        summary: "Two bindings with the same HTTP method match some of the same paths, for example \
+                  `/v1/{name=notes/*}` and `/v1/notes/latest`: the more specific one takes them, so the \
+                  resource `notes/latest` cannot be reached through the other. (Bindings that match exactly \
+                  the same paths are already an error.)",
+    },
+    Rule {
+        name: "name-collision",
+        summary: "Two packages define a message or enum of the same name, or two services a method of the \
+                  same name: TypeScript and GraphQL prefix them with their package or service, names that \
+                  change when the other one appears or goes.",
+    },
+    Rule {
+        name: "stream-cursor",
+        summary: "A server-streaming method's response has no cursor field (`sequence`, `cursor`, `offset`, \
+                  `position`, `event_id` or `resume_token`): SSE and WebSocket clients that reconnect cannot \
+                  resume where they stopped.",
+    },
+];
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// `file:line:col`.
+    pub location: String,
+    /// The rule's name.
+    pub rule: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+/// The fields that let a stream resume, by name.
+const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
+
+/// Runs every rule not in `allowed`; `display` maps import names to the
+/// paths shown.
+/// Findings are reported only in files `own` accepts (import names).
+pub fn lint(
+    api: &Api,
+    allowed: &[String],
+    display: &dyn Fn(&str) -> String,
+    own: &dyn Fn(&str) -> bool,
+) -> Vec<Finding> {
+    let mut lint = Lint { findings: Vec::new(), allowed, display, own };
+    let messages = api.messages_by_name();
+    let services: Vec<_> = api.packages.iter().flat_map(|p| &p.services).collect();
+    for service in &services {
+        for method in &service.methods {
+            let name = format!("{}/{}", service.full_name, method.name);
+            let rest = !service.excluded.contains(&Protocol::Rest) && !method.excluded.contains(&Protocol::Rest);
+            let bindable = matches!(method.kind, MethodKind::Unary | MethodKind::ServerStreaming);
+            if rest && bindable && method.http.is_empty() {
+                lint.report(
+                    "http-binding",
+                    &method.span,
+                    format!("`{name}` has no HTTP binding: it is not served over REST or SSE"),
+                    "add option (google.api.http) = {get: \"/v1/...\"} (or post with a body), or exclude REST \
+                     with option (apigen.method) = {exclude: PROTOCOL_REST}",
+                );
+            }
+            let input = messages.get(method.input.full_name.as_str());
+            for binding in &method.http {
+                for variable in binding.path.variables() {
+                    let field = input.and_then(|m| leaf_field(m, &variable.field_path, &messages));
+                    let marked =
+                        field.is_some_and(|f| f.has(FieldBehavior::Required) || f.has(FieldBehavior::Identifier));
+                    if field.is_some() && !marked {
+                        let path = variable.field_path.join(".");
+                        lint.report(
+                            "path-variable-required",
+                            &binding.span,
+                            format!("the path variable `{path}` of `{name}` binds a field that is not REQUIRED"),
+                            format!("mark `{path}` with [(google.api.field_behavior) = REQUIRED]"),
+                        );
+                    }
+                }
+            }
+            if method.kind == MethodKind::ServerStreaming
+                && let Some(output) = messages.get(method.output.full_name.as_str())
+                && !output.fields.iter().any(|f| is_cursor(f.name.as_str(), &f.ty, &f.cardinality))
+            {
+                lint.report(
+                    "stream-cursor",
+                    &method.span,
+                    format!(
+                        "`{name}` streams `{}`, which has no cursor field: reconnecting clients cannot resume",
+                        output.full_name
+                    ),
+                    "add a field such as `uint64 sequence` and serve the stream with ResponseStream::resumable, so \
+                     SSE's Last-Event-ID resumes it",
+                );
+            }
+        }
+    }
+    lint.routes(&services);
+    lint.names(api);
+    lint.findings.sort();
+    lint.findings.dedup();
+    lint.findings
+}
+
+struct Lint<'a> {
+    findings: Vec<Finding>,
+    allowed: &'a [String],
+    display: &'a dyn Fn(&str) -> String,
+    own: &'a dyn Fn(&str) -> bool,
+}
+
+impl Lint<'_> {
+    fn report(&mut self, rule: &'static str, span: &Span, message: String, help: impl Into<String>) {
+        if self.allowed.iter().any(|a| a == rule) || !(self.own)(&span.file) {
+            return;
+        }
+        let file = (self.display)(&span.file);
+        let location = if span.line == 0 { file } else { format!("{file}:{}:{}", span.line, span.column) };
+        self.findings.push(Finding { location, rule, message, help: help.into() });
+    }
+
+    fn routes(&mut self, services: &[&crate::model::Service]) {
+        let mut all = Vec::new();
+        for service in services {
+            for method in &service.methods {
+                for binding in &method.http {
+                    let name = format!(
+                        "{} {} of `{}/{}`",
+                        binding.method.as_str(),
+                        binding.path.raw,
+                        service.full_name,
+                        method.name
+                    );
+                    all.push((binding, shape(&binding.path.segments), name));
+                }
+            }
+        }
+        for (i, (a, a_shape, a_name)) in all.iter().enumerate() {
+            for (b, b_shape, b_name) in &all[i + 1..] {
+                if a.method != b.method
+                    || a.path.verb != b.path.verb
+                    || a_shape == b_shape
+                    || !intersects(a_shape, b_shape)
+                {
+                    continue;
+                }
+                // The binding with fewer literal segments loses the shared paths.
+                let literals = |shape: &[String]| shape.iter().filter(|t| *t != "*" && *t != "**").count();
+                let (loser, winner, winner_name) =
+                    if literals(a_shape) <= literals(b_shape) { (a, b, b_name) } else { (b, a, a_name) };
+                let loser_name = if std::ptr::eq(*loser, *a) { a_name } else { b_name };
+                self.report(
+                    "route-overlap",
+                    &loser.span,
+                    format!(
+                        "{loser_name} cannot reach the paths {winner_name} also matches: {} takes them",
+                        winner.path.raw
+                    ),
+                    "give the two routes distinct literal segments, or a custom verb (`:latest`)",
+                );
+            }
+        }
+    }
+
+    fn names(&mut self, api: &Api) {
+        let mut types: BTreeMap<String, Vec<(&str, &Span)>> = BTreeMap::new();
+        for package in &api.packages {
+            let prefix = format!("{}.", package.name);
+            let messages = package.messages.iter().filter(|m| !m.is_map_entry).map(|m| (&m.full_name, &m.span));
+            for (full, span) in messages.chain(package.enums.iter().map(|e| (&e.full_name, &e.span))) {
+                let local = full.strip_prefix(&prefix).unwrap_or(full).replace('.', "_");
+                types.entry(local).or_default().push((full.as_str(), span));
+            }
+        }
+        for (local, owners) in types.iter().filter(|(_, owners)| owners.len() > 1) {
+            let all: Vec<&str> = owners.iter().map(|(full, _)| *full).collect();
+            for (full, span) in owners {
+                self.report(
+                    "name-collision",
+                    span,
+                    format!("`{full}` shares its name `{local}` with {}", others(&all, full)),
+                    "rename one, or set (apigen.message) = {graphql_name: \"...\"} on both",
+                );
+            }
+        }
+        let mut methods: BTreeMap<String, Vec<(String, &Span)>> = BTreeMap::new();
+        for service in api.packages.iter().flat_map(|p| &p.services) {
+            for method in service.methods.iter().filter(|m| m.graphql.is_some() && m.graphql_name.is_none()) {
+                methods
+                    .entry(method.name.clone())
+                    .or_default()
+                    .push((format!("{}/{}", service.full_name, method.name), &method.span));
+            }
+        }
+        for (name, owners) in methods.iter().filter(|(_, owners)| owners.len() > 1) {
+            let all: Vec<&str> = owners.iter().map(|(full, _)| full.as_str()).collect();
+            for (full, span) in owners {
+                self.report(
+                    "name-collision",
+                    span,
+                    format!("`{full}` shares the GraphQL field name of `{name}` with {}", others(&all, full)),
+                    "set (apigen.method) = {graphql: {name: \"...\"}} to choose a stable field name",
+                );
+            }
+        }
+    }
+}
+
+fn others(all: &[&str], this: &str) -> String {
+    all.iter().filter(|o| **o != this).map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether some path matches both shapes (`*`: one segment, `**`: any number).
+fn intersects(a: &[String], b: &[String]) -> bool {
+    match (a.split_first(), b.split_first()) {
+        (None, None) => true,
+        (Some((x, rest)), _) if x == "**" => intersects(rest, b) || (!b.is_empty() && intersects(a, &b[1..])),
+        (_, Some((y, rest))) if y == "**" => intersects(a, rest) || (!a.is_empty() && intersects(&a[1..], b)),
+        (Some((x, a_rest)), Some((y, b_rest))) => (x == "*" || y == "*" || x == y) && intersects(a_rest, b_rest),
+        _ => false,
+    }
+}
+
+/// The paths a template matches, as a comparable shape.
+fn shape(segments: &[Segment]) -> Vec<String> {
+    let mut out = Vec::new();
+    for segment in segments {
+        match segment {
+            Segment::Literal(text) => out.push(text.clone()),
+            Segment::Wildcard => out.push("*".to_owned()),
+            Segment::DeepWildcard => out.push("**".to_owned()),
+            Segment::Variable(v) if v.pattern.is_empty() => out.push("*".to_owned()),
+            Segment::Variable(v) => out.extend(shape(&v.pattern)),
+        }
+    }
+    out
+}
+
+fn leaf_field<'a>(
+    message: &'a Message,
+    path: &[String],
+    messages: &BTreeMap<&str, &'a Message>,
+) -> Option<&'a crate::model::Field> {
+    let (first, rest) = path.split_first()?;
+    let field = message.fields.iter().find(|f| &f.name == first)?;
+    if rest.is_empty() {
+        return Some(field);
+    }
+    match &field.ty {
+        FieldType::Message(t) => leaf_field(messages.get(t.full_name.as_str())?, rest, messages),
+        _ => None,
+    }
+}
+
+fn is_cursor(name: &str, ty: &FieldType, cardinality: &Cardinality) -> bool {
+    let scalar = matches!(
+        ty,
+        FieldType::String
+            | FieldType::Int64
+            | FieldType::Uint64
+            | FieldType::Int32
+            | FieldType::Uint32
+            | FieldType::Fixed64
+            | FieldType::Sint64
+    );
+    CURSOR_FIELDS.contains(&name) && scalar && !matches!(cardinality, Cardinality::Repeated | Cardinality::Map(..))
+}
+
+/// The report: one finding per line with its help, then nothing else.
+pub fn render(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        out.push_str(&format!("{}: {} [{}]\n  help: {}\n", f.location, f.message, f.rule, f.help));
+    }
+    out
+}
+
+/// Compiles `files` as `generate` does and lints them; `allowed` names rules to skip.
+pub fn lint_files(
+    files: &[std::path::PathBuf],
+    includes: &[std::path::PathBuf],
+    allowed: &[String],
+) -> Result<Vec<Finding>, crate::Error> {
+    if let Some(unknown) = allowed.iter().find(|a| !RULES.iter().any(|r| r.name == a.as_str())) {
+        let names: Vec<&str> = RULES.iter().map(|r| r.name).collect();
+        return Err(crate::Error::Usage(format!(
+            "there is no lint rule `{unknown}`; the rules are {}",
+            names.join(", ")
+        )));
+    }
+    let compiled = crate::frontend::compile(files, includes)?;
+    let api = crate::lower::lower(&compiled)?;
+    // Only what the named files define: imported packages are someone else's to lint.
+    let roots: std::collections::BTreeSet<&str> = api.roots.iter().map(String::as_str).collect();
+    let findings = lint(&api, allowed, &|file| compiled.sources.display_name(file), &|file| roots.contains(file));
+    Ok(findings)
+}

@@ -1,0 +1,87 @@
+//! `apigen lint`: tests/lint/messy.proto breaks each rule once, tests/lint/clean.proto none.
+
+use std::path::Path;
+use std::process::Command;
+
+fn apigen(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_apigen"))
+        .args(args)
+        .current_dir(Path::new("tests/lint"))
+        .output()
+        .expect("runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+fn rules(report: &str) -> Vec<(String, String)> {
+    report
+        .lines()
+        .filter(|l| !l.starts_with("  help:"))
+        .filter_map(|l| {
+            let location = l.split(": ").next()?.to_owned();
+            let rule = l.rsplit_once('[')?.1.trim_end_matches(']').to_owned();
+            Some((location, rule))
+        })
+        .collect()
+}
+
+#[test]
+fn each_rule_finds_its_problem_at_its_line() {
+    let (code, out, err) = apigen(&["lint", "messy.proto"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let found = rules(&out);
+    let expected = [
+        ("./messy.proto:10:3", "name-collision"),
+        ("./messy.proto:12:38", "path-variable-required"),
+        ("./messy.proto:12:38", "route-overlap"),
+        ("./messy.proto:18:3", "http-binding"),
+        ("./messy.proto:21:3", "stream-cursor"),
+        ("./messy.proto:26:1", "name-collision"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(l, r)| (l.to_string(), r.to_string())).collect();
+    assert_eq!(found, expected, "{out}");
+    assert_eq!(out.matches("\n  help: ").count(), 6, "every finding says how to fix it: {out}");
+    assert!(err.contains("6 lint findings"), "{err}");
+    // Imported files are not linted: other/shared.proto's own collision is not reported there.
+    assert!(!out.contains("shared.proto"), "{out}");
+}
+
+#[test]
+fn a_clean_schema_passes() {
+    let (code, out, err) = apigen(&["lint", "clean.proto"]);
+    assert_eq!((code, out.as_str()), (0, "no lint findings\n"), "{err}");
+}
+
+#[test]
+fn rules_can_be_switched_off() {
+    let args =
+        ["lint", "messy.proto", "--allow", "name-collision", "--allow", "stream-cursor", "--allow", "http-binding"];
+    let (code, out, _) = apigen(&args);
+    assert_eq!(code, 1);
+    let found: Vec<String> = rules(&out).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(found, ["path-variable-required", "route-overlap"], "{out}");
+    let all = ["path-variable-required", "route-overlap", "name-collision", "stream-cursor", "http-binding"];
+    let mut args = vec!["lint", "messy.proto"];
+    for rule in all {
+        args.extend(["--allow", rule]);
+    }
+    assert_eq!(apigen(&args).0, 0);
+}
+
+#[test]
+fn an_unknown_rule_is_a_usage_error_naming_the_rules() {
+    let (code, _, err) = apigen(&["lint", "clean.proto", "--allow", "no-such-rule"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no-such-rule") && err.contains("route-overlap"), "{err}");
+}
+
+#[test]
+fn every_rule_is_listed_and_documented() {
+    let (code, out, _) = apigen(&["lint", "--list-rules"]);
+    assert_eq!(code, 0);
+    let readme = std::fs::read_to_string("../README.md").expect("the README");
+    for rule in apigen::lint::RULES {
+        assert!(out.contains(&format!("{}\n  ", rule.name)), "{} is not listed: {out}", rule.name);
+        assert!(readme.contains(&format!("`{}`", rule.name)), "README.md does not document `{}`", rule.name);
+    }
+}
