@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use crate::Error;
 use crate::model::{
-    Api, Body, Cardinality, Enum, Field, FieldBehavior, FieldType, GraphqlOperation, HttpBinding, Idempotency,
-    Message, Method, MethodKind, Protocol, Service, Span,
+    Api, Body, Cardinality, Enum, Field, FieldBehavior, FieldType, GraphqlOperation, HttpBinding, Idempotency, Message,
+    Method, MethodKind, Protocol, Service, Span,
 };
 
 /// The clients a breaking change breaks.
@@ -121,11 +121,7 @@ impl Schema {
     }
 }
 
-fn reserved_of_message(
-    full: &str,
-    message: &prost_types::DescriptorProto,
-    out: &mut Reservations,
-) {
+fn reserved_of_message(full: &str, message: &prost_types::DescriptorProto, out: &mut Reservations) {
     let numbers = message.reserved_range.iter().map(|r| (r.start(), r.end())).collect();
     out.insert(full.to_owned(), (numbers, message.reserved_name.clone()));
     for nested in &message.nested_type {
@@ -136,11 +132,7 @@ fn reserved_of_message(
     }
 }
 
-fn reserved_of_enum(
-    full: &str,
-    e: &prost_types::EnumDescriptorProto,
-    out: &mut Reservations,
-) {
+fn reserved_of_enum(full: &str, e: &prost_types::EnumDescriptorProto, out: &mut Reservations) {
     // Enum reserved ranges are inclusive at both ends.
     let numbers = e.reserved_range.iter().map(|r| (r.start(), r.end().saturating_add(1))).collect();
     out.insert(full.to_owned(), (numbers, e.reserved_name.clone()));
@@ -178,11 +170,8 @@ impl Diff<'_> {
             .iter()
             .filter(|p| full_name.starts_with(&format!("{}.", p.name)) || p.name.is_empty())
             .max_by_key(|p| p.name.len());
-        let file = package
-            .and_then(|p| p.files.first())
-            .or_else(|| self.new.api.roots.first())
-            .cloned()
-            .unwrap_or_default();
+        let file =
+            package.and_then(|p| p.files.first()).or_else(|| self.new.api.roots.first()).cloned().unwrap_or_default();
         Span { file, line: 0, column: 0 }
     }
 
@@ -214,7 +203,10 @@ impl Diff<'_> {
                     Category::Wire,
                     &moved.span,
                     "field-number-changed",
-                    format!("field `{}` of `{owner}` changed its number from {} to {}", old.name, old.number, moved.number),
+                    format!(
+                        "field `{}` of `{owner}` changed its number from {} to {}",
+                        old.name, old.number, moved.number
+                    ),
                 );
             }
             let Some(new) = by_number else {
@@ -396,7 +388,12 @@ impl Diff<'_> {
         }
         if served(Protocol::Rest) {
             for binding in &method.http {
-                self.report(Category::Rest, span, "route-removed", format!("{} of `{name}` was removed", route(binding)));
+                self.report(
+                    Category::Rest,
+                    span,
+                    "route-removed",
+                    format!("{} of `{name}` was removed", route(binding)),
+                );
             }
         }
         if let Some(field) = self.old.graphql_fields.get(&(service.full_name.clone(), method.name.clone())) {
@@ -772,9 +769,10 @@ fn at_revision(revision: &str, files: &[PathBuf], includes: &[PathBuf]) -> Resul
         return Err(Error::Usage(format!("`git:{revision}` names no revision; write for example --against git:main")));
     }
     let git = |args: &[&str], dir: &std::path::Path| -> Result<Vec<u8>, Error> {
-        let output = std::process::Command::new("git").args(args).current_dir(dir).output().map_err(|e| {
-            Error::Usage(format!("--against git:{revision} needs git, which could not be run: {e}"))
-        })?;
+        let output =
+            std::process::Command::new("git").args(args).current_dir(dir).output().map_err(|e| {
+                Error::Usage(format!("--against git:{revision} needs git, which could not be run: {e}"))
+            })?;
         if !output.status.success() {
             return Err(Error::Usage(format!(
                 "git {} failed: {}",
@@ -791,15 +789,16 @@ fn at_revision(revision: &str, files: &[PathBuf], includes: &[PathBuf]) -> Resul
     let anchor = canonical(first)?;
     let anchor_dir = anchor.parent().unwrap_or(&anchor).to_owned();
     let top = String::from_utf8_lossy(&git(&["rev-parse", "--show-toplevel"], &anchor_dir)?).trim().to_owned();
-    let top = std::fs::canonicalize(&top).map_err(|e| Error::Io { context: format!("cannot open {top}"), source: e })?;
+    let top =
+        std::fs::canonicalize(&top).map_err(|e| Error::Io { context: format!("cannot open {top}"), source: e })?;
     let scratch = Scratch::new()?;
     let archive = git(&["archive", "--format=tar", revision], &top)?;
     unpack_tar(&archive, &scratch.0)?;
     let map = |p: &PathBuf| -> Result<PathBuf, Error> {
         let abs = canonical(p)?;
-        let rel = abs.strip_prefix(&top).map_err(|_| {
-            Error::Usage(format!("{} is outside the git repository at {}", p.display(), top.display()))
-        })?;
+        let rel = abs
+            .strip_prefix(&top)
+            .map_err(|_| Error::Usage(format!("{} is outside the git repository at {}", p.display(), top.display())))?;
         Ok(scratch.0.join(rel))
     };
     let old_files = files.iter().map(map).collect::<Result<Vec<_>, _>>()?;
@@ -840,7 +839,8 @@ impl Drop for Scratch {
 
 /// Extracts what `git archive` wrote.
 fn unpack_tar(bytes: &[u8], into: &std::path::Path) -> Result<(), Error> {
-    tar::Archive::new(bytes)
-        .unpack(into)
-        .map_err(|e| Error::Io { context: format!("cannot unpack the old revision into {}", into.display()), source: e })
+    tar::Archive::new(bytes).unpack(into).map_err(|e| Error::Io {
+        context: format!("cannot unpack the old revision into {}", into.display()),
+        source: e,
+    })
 }

@@ -47,6 +47,27 @@ pub struct SourceFile {
     pub path: Option<PathBuf>,
     /// The text, shared with diagnostics.
     pub text: Arc<String>,
+    /// The byte offset where each line starts.
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    fn new(path: Option<PathBuf>, text: &str) -> SourceFile {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        SourceFile { path, text: Arc::new(text.to_owned()), line_starts }
+    }
+
+    /// The byte offset of a 0-based line and column (in characters), as
+    /// protobuf's source info counts them; the end of the text just past it.
+    pub fn offset_of(&self, line: i32, col: i32) -> Option<usize> {
+        let line = usize::try_from(line).ok()?;
+        let Some(&start) = self.line_starts.get(line) else {
+            return (line == self.line_starts.len()).then_some(self.text.len());
+        };
+        let end = self.line_starts.get(line + 1).copied().unwrap_or(self.text.len());
+        let in_line: usize = self.text[start..end].chars().take(col.max(0) as usize).map(char::len_utf8).sum();
+        Some(start + in_line)
+    }
 }
 
 impl Sources {
@@ -94,7 +115,7 @@ impl Resolver {
         if let Some(text) = file.source() {
             self.read.borrow_mut().files.insert(
                 name.to_owned(),
-                SourceFile { path: file.path().map(Path::to_owned), text: Arc::new(text.to_owned()) },
+                SourceFile::new(file.path().map(Path::to_owned), text),
             );
         }
     }

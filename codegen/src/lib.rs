@@ -58,7 +58,7 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
     let graphql_names = backend::graphql::field_names(&api);
     let messages: backend::service::Messages = api.messages_by_name();
     for package in &api.packages {
-        let body = code.entry(package.name.clone()).or_default();
+        let body = &mut code.entry(package.name.clone()).or_default().rest;
         body.push_str(&backend::input::generate(package, &rules));
         if !package.services.is_empty() {
             body.push_str(&backend::descriptor::generate(compiled, package));

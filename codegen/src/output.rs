@@ -23,13 +23,40 @@ fn header(sources: &[String]) -> String {
 
 /// Parses and pretty-prints Rust code.
 pub fn format_rust(code: &str) -> Result<String, Error> {
-    let file = syn::parse_file(code).map_err(|e| {
+    Ok(prettyplease::unparse(&parse(code)?))
+}
+
+/// One package's Rust code, in the order it is printed.
+#[derive(Debug, Default, Clone)]
+pub struct PackageCode {
+    /// The message and enum types.
+    pub types: String,
+    /// Their JSON mapping, as pbjson-build formatted it (checked to parse).
+    pub json: String,
+    /// Everything else: request rules, descriptors, services, clients.
+    pub rest: String,
+}
+
+impl PackageCode {
+    /// The package's file, pretty-printed.
+    fn format(self) -> Result<String, Error> {
+        let types = format_rust(&self.types)?;
+        let rest = format_rust(&self.rest)?;
+        // Printed as written; a bad rewrite must still fail here, not in the user's build.
+        if cfg!(debug_assertions) {
+            parse(&self.json)?;
+        }
+        Ok(format!("{types}{}{rest}", self.json))
+    }
+}
+
+fn parse(code: &str) -> Result<syn::File, Error> {
+    syn::parse_file(code).map_err(|e| {
         if let Some(path) = std::env::var_os("APIGEN_DUMP_UNPARSABLE") {
             let _ = std::fs::write(path, code);
         }
         Error::Internal(format!("generated code does not parse ({e})"))
-    })?;
-    Ok(prettyplease::unparse(&file))
+    })
 }
 
 /// The file name of a package's code: the package name, `_` for none.
@@ -38,7 +65,12 @@ pub fn package_file(package: &str) -> String {
 }
 
 /// Assembles per-package code and the `mod.rs` that ties it together.
-pub fn assemble(api: &Api, mut code: BTreeMap<String, String>, openapi: bool, graphql: bool) -> Result<Files, Error> {
+pub fn assemble(
+    api: &Api,
+    mut code: BTreeMap<String, PackageCode>,
+    openapi: bool,
+    graphql: bool,
+) -> Result<Files, Error> {
     let mut files = BTreeMap::new();
     // The module tree: package `a.b` lives in `pub mod a { pub mod b { .. } }`.
     #[derive(Default)]
@@ -50,7 +82,7 @@ pub fn assemble(api: &Api, mut code: BTreeMap<String, String>, openapi: bool, gr
     for package in &api.packages {
         let body = code.remove(&package.name).unwrap_or_default();
         let file = package_file(&package.name);
-        let text = format!("{}{}", header(&package.files), format_rust(&body)?);
+        let text = format!("{}{}", header(&package.files), body.format()?);
         files.insert(file.clone(), text);
         let mut node = &mut root;
         for part in prost_build::Module::from_protobuf_package_name(&package.name).parts() {
@@ -66,7 +98,10 @@ pub fn assemble(api: &Api, mut code: BTreeMap<String, String>, openapi: bool, gr
             if child.file.is_some() {
                 // Doc comments are the schema authors' prose, copied as written;
                 // clippy's Markdown list-style lints judge that prose, not code.
-                out.push_str("#[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]\n");
+                // A server binary leaves the typed clients unused, a client the service traits.
+                out.push_str(
+                    "#[allow(dead_code, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]\n",
+                );
             }
             out.push_str(&format!("pub mod {name} {{\n"));
             render(child, out);

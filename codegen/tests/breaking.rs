@@ -67,11 +67,13 @@ fn apigen(args: &[&str], dir: &Path) -> (i32, String, String) {
 #[test]
 fn the_command_exits_1_on_breaking_changes_and_0_on_additive_ones() {
     let here = Path::new("tests/breaking");
-    let (code, out, err) = apigen(&["breaking", "field-removed/new.proto", "--against", "field-removed/old.proto"], here);
+    let (code, out, err) =
+        apigen(&["breaking", "field-removed/new.proto", "--against", "field-removed/old.proto"], here);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with("protobuf wire\n  field-removed/new.proto:29:1: field 3 `count`"), "{out}");
     assert!(err.contains("4 breaking changes"), "{err}");
-    let (code, out, _) = apigen(&["breaking", "ok-field-added/new.proto", "--against", "ok-field-added/old.proto"], here);
+    let (code, out, _) =
+        apigen(&["breaking", "ok-field-added/new.proto", "--against", "ok-field-added/old.proto"], here);
     assert_eq!((code, out.as_str()), (0, "no breaking changes\n"));
 }
 
@@ -121,7 +123,8 @@ fn against_a_git_revision_compares_with_the_files_as_they_were() {
     git(&["commit", "-q", "-m", "v1"]);
     std::fs::copy(case.join("new.proto"), &schema).expect("copies");
 
-    let (code, out, err) = apigen(&["breaking", "proto/shop.proto", "-I", "proto", "--against", "git:main"], repo.path());
+    let (code, out, err) =
+        apigen(&["breaking", "proto/shop.proto", "-I", "proto", "--against", "git:main"], repo.path());
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("proto/shop.proto:37:1: value 2 of `shop.v1.Color` was renamed"), "{out}");
     assert_eq!(out.matches("[enum-value-renamed]").count(), 3, "{out}");

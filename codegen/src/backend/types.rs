@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 
 use prost::Message as _;
 use prost_build::Module;
-use syn::visit_mut::{self, VisitMut};
 
 use crate::diagnostics::Error;
 use crate::frontend::Compiled;
 use crate::model::Api;
 
-/// The Rust code of every package's types, by package name.
-pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, String>, Error> {
+/// The Rust code of every package's types, by package name: prost's structs
+/// and pbjson's serde implementations (most of the generated code, already
+/// formatted by pbjson-build, so it is not parsed and printed again).
+pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, crate::output::PackageCode>, Error> {
     let wanted: Vec<&str> = api.packages.iter().flat_map(|p| p.files.iter().map(String::as_str)).collect();
     // prost-build needs every message (well-known types included) to decide
     // which traits a struct can derive, so it sees all files; the output of
@@ -69,12 +70,14 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
     for package in &api.packages {
         let module: Vec<String> =
             Module::from_protobuf_package_name(&package.name).parts().map(str::to_owned).collect();
-        let mut code = by_module.remove(&module).unwrap_or_default();
-        // prost marks ```rust blocks `compile_fail`, which still runs them.
-        code = code.replace("```compile_fail", "```text");
+        let mut code = crate::output::PackageCode {
+            // prost marks ```rust blocks `compile_fail`, which still runs them.
+            types: by_module.remove(&module).unwrap_or_default().replace("```compile_fail", "```text"),
+            ..Default::default()
+        };
         for (pkg, bytes) in &serde {
             if pkg.to_string().replace("r#", "") == package.name {
-                code.push_str(&runtime_paths(&String::from_utf8_lossy(bytes))?);
+                code.json.push_str(&runtime_paths(&String::from_utf8_lossy(bytes)));
             }
         }
         out.insert(package.name.clone(), code);
@@ -82,56 +85,102 @@ pub fn generate(compiled: &Compiled, api: &Api) -> Result<BTreeMap<String, Strin
     Ok(out)
 }
 
-/// Points pbjson's `serde::` and `pbjson::` paths at the runtime's re-exports.
-fn runtime_paths(code: &str) -> Result<String, Error> {
-    struct Rewrite;
-    impl VisitMut for Rewrite {
-        fn visit_path_mut(&mut self, path: &mut syn::Path) {
-            // pbjson names some std items without a path; a message called
-            // `Vec` or `ToString` would shadow them.
-            if path.leading_colon.is_none() {
-                let idents: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-                let generic =
-                    matches!(path.segments.first().map(|s| &s.arguments), Some(syn::PathArguments::AngleBracketed(_)));
-                let std: Option<syn::Path> =
-                    match (idents.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), generic) {
-                        (["Vec"], true) => Some(syn::parse_quote!(::std::vec::Vec)),
-                        (["Option"], true) => Some(syn::parse_quote!(::std::option::Option)),
-                        (["Box"], true) => Some(syn::parse_quote!(::std::boxed::Box)),
-                        (["ToString", _], _) => Some(syn::parse_quote!(::std::string::ToString)),
-                        _ => None,
-                    };
-                if let Some(std) = std {
-                    let rest: Vec<syn::PathSegment> = path.segments.iter().skip(1).cloned().collect();
-                    let args = path.segments[0].arguments.clone();
-                    let mut new = std;
-                    if let Some(last) = new.segments.last_mut() {
-                        last.arguments = args;
+/// Points pbjson's `serde::` and `pbjson::` paths at the runtime's
+/// re-exports, and its unqualified `Vec<…>`, `Option<…>`, `Box<…>` and
+/// `ToString::` at `::std` (a message called `Vec` would shadow them).
+///
+/// pbjson-build writes formatted code, so it is rewritten as text, token by
+/// token, strings and comments left alone: parsing and printing it (most of
+/// the generated code) took longer than the rest of apigen together.
+fn runtime_paths(code: &str) -> String {
+    let bytes = code.as_bytes();
+    let mut out = String::with_capacity(code.len() + code.len() / 8);
+    let mut i = 0;
+    let mut copied = 0;
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => i = skip_string(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |n| i + n);
+            }
+            // A char literal ('x'), or a lifetime, whose name is no path.
+            b'\'' if bytes.get(i + 2) == Some(&b'\'') => i += 3,
+            b'\'' => i += 1,
+            b if b.is_ascii_alphabetic() || b == b'_' => {
+                let start = i;
+                while i < bytes.len() && is_ident(bytes[i]) {
+                    i += 1;
+                }
+                let ident = &code[start..i];
+                let rest = &code[i..];
+                let before = &code[..start];
+                // `::pbjson::…` is as much pbjson's as `pbjson::…`; `a::Vec` is someone else's.
+                let leading = before.ends_with("::")
+                    && !before[..before.len() - 2].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '>');
+                let qualified = before.ends_with("::") && !leading;
+                let replacement = match ident {
+                    "serde" | "pbjson" if leading && rest.starts_with("::") => Some(format!("apigen_runtime::{ident}")),
+                    _ if qualified || leading => None,
+                    "serde" | "pbjson" if rest.starts_with("::") => Some(format!("::apigen_runtime::{ident}")),
+                    "Vec" | "Option" | "Box" if rest.starts_with('<') || rest.starts_with("::<") => {
+                        Some(format!("::std::{}::{ident}", std_module(ident)))
                     }
-                    new.segments.extend(rest);
-                    *path = new;
+                    "ToString" if rest.starts_with("::") => Some("::std::string::ToString".to_owned()),
+                    _ => None,
+                };
+                if let Some(replacement) = replacement {
+                    out.push_str(&code[copied..start]);
+                    out.push_str(&replacement);
+                    copied = i;
                 }
             }
-            if let Some(first) = path.segments.first()
-                && (first.ident == "serde" || first.ident == "pbjson")
-            {
-                let runtime: syn::PathSegment = syn::parse_quote!(apigen_runtime);
-                path.segments.insert(0, runtime);
-                path.leading_colon = Some(Default::default());
-            }
-            visit_mut::visit_path_mut(self, path);
-        }
-        fn visit_item_use_mut(&mut self, item: &mut syn::ItemUse) {
-            if let syn::UseTree::Path(p) = &item.tree
-                && (p.ident == "serde" || p.ident == "pbjson")
-            {
-                let inner = item.tree.clone();
-                item.tree = syn::parse_quote!(apigen_runtime::#inner);
-                item.leading_colon = Some(Default::default());
-            }
+            _ => i += 1,
         }
     }
-    let mut file = syn::parse_file(code).map_err(|e| Error::Internal(format!("pbjson output does not parse: {e}")))?;
-    Rewrite.visit_file_mut(&mut file);
-    Ok(quote::ToTokens::to_token_stream(&file).to_string())
+    out.push_str(&code[copied..]);
+    out
+}
+
+fn std_module(ident: &str) -> &'static str {
+    match ident {
+        "Vec" => "vec",
+        "Option" => "option",
+        _ => "boxed",
+    }
+}
+
+/// The index just past the string literal starting at `start`.
+fn skip_string(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runtime_paths;
+
+    #[test]
+    fn paths_point_at_the_runtime_and_std() {
+        let pbjson = "use serde::ser::SerializeStruct;\nimpl serde::Serialize for Vec {\n    // serde::x in a comment\n    \
+                      let v: Vec<_> = s.collect::<Vec<_>>(); let o = map_.next_value::<::std::option::Option<i32>>()?;\n    \
+                      let b: Box<T> = x; let n = ToString::to_string(&1); let s = \"serde::Vec<\\\" pbjson::\"; \
+                      pbjson::private::base64::encode(&self.x); fn f<'de>() {} let c = 'x'; Vec::<u8>::new();\n\
+                      ::pbjson::private::NumberDeserialize::<i32>; x::<::serde::de::IgnoredAny>; a::serde::b;\n}\n";
+        let expected = "use ::apigen_runtime::serde::ser::SerializeStruct;\nimpl ::apigen_runtime::serde::Serialize for Vec {\n    \
+                        // serde::x in a comment\n    let v: ::std::vec::Vec<_> = s.collect::<::std::vec::Vec<_>>(); \
+                        let o = map_.next_value::<::std::option::Option<i32>>()?;\n    let b: ::std::boxed::Box<T> = x; \
+                        let n = ::std::string::ToString::to_string(&1); let s = \"serde::Vec<\\\" pbjson::\"; \
+                        ::apigen_runtime::pbjson::private::base64::encode(&self.x); fn f<'de>() {} let c = 'x'; \
+                        ::std::vec::Vec::<u8>::new();\n::apigen_runtime::pbjson::private::NumberDeserialize::<i32>; \
+                        x::<::apigen_runtime::serde::de::IgnoredAny>; a::serde::b;\n}\n";
+        assert_eq!(runtime_paths(pbjson), expected);
+    }
 }

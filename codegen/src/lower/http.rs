@@ -209,8 +209,10 @@ impl Lowerer<'_> {
 
     pub(super) fn pos_of_span(&self, span: &Span, len: usize) -> Pos {
         let range = self
-            .text(&span.file)
-            .and_then(|t| super::offset_of(&t, span.line as i32 - 1, span.column as i32 - 1).map(|o| (o, len)));
+            .c
+            .sources
+            .get(&span.file)
+            .and_then(|src| src.offset_of(span.line as i32 - 1, span.column as i32 - 1).map(|o| (o, len)));
         Pos { span: span.clone(), range }
     }
 }

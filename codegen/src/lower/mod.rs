@@ -162,8 +162,8 @@ impl<'a> Lowerer<'a> {
                 let (end_line, end_col) =
                     if s.len() >= 4 { (s[2], s[3]) } else { (line, s.get(2).copied().unwrap_or(col)) };
                 let range = self.c.sources.get(file).and_then(|src| {
-                    let start = offset_of(&src.text, line, col)?;
-                    let end = offset_of(&src.text, end_line, end_col).unwrap_or(start);
+                    let start = src.offset_of(line, col)?;
+                    let end = src.offset_of(end_line, end_col).unwrap_or(start);
                     Some((start, end.saturating_sub(start)))
                 });
                 return Pos {
@@ -619,18 +619,6 @@ fn field_type(f: &FieldDescriptor, from_package: &str) -> FieldType {
 }
 
 /// Byte offset of a 0-based line and column (columns count characters).
-fn offset_of(text: &str, line: i32, col: i32) -> Option<usize> {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i as i32 == line {
-            let in_line: usize = l.chars().take(col.max(0) as usize).map(char::len_utf8).sum();
-            return Some(offset + in_line);
-        }
-        offset += l.len();
-    }
-    (line as usize == text.split_inclusive('\n').count()).then_some(text.len())
-}
-
 pub(crate) fn sub_message(m: &DynamicMessage, name: &str) -> Option<DynamicMessage> {
     if !m.has_field_by_name(name) {
         return None;

@@ -376,19 +376,13 @@ impl ::apigen_runtime::serde::Serialize for Book {
         }
         if self.genre != 0 {
             let v = Genre::try_from(self.genre)
-                .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(
-                    format!("Invalid variant {}", self.genre),
-                ))?;
+                .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(format!("Invalid variant {}", self.genre)))?;
             struct_ser.serialize_field("genre", &v)?;
         }
         if self.isbn != 0 {
             #[allow(clippy::needless_borrow)]
             #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser
-                .serialize_field(
-                    "isbn",
-                    ::std::string::ToString::to_string(&self.isbn).as_str(),
-                )?;
+            struct_ser.serialize_field("isbn", ::std::string::ToString::to_string(&self.isbn).as_str())?;
         }
         if self.price != 0. {
             struct_ser.serialize_field("price", &self.price)?;
@@ -405,14 +399,7 @@ impl ::apigen_runtime::serde::Serialize for Book {
         if !self.cover_thumbnail.is_empty() {
             #[allow(clippy::needless_borrow)]
             #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser
-                .serialize_field(
-                    "coverThumbnail",
-                    ::apigen_runtime::pbjson::private::base64::encode(
-                            &self.cover_thumbnail,
-                        )
-                        .as_str(),
-                )?;
+            struct_ser.serialize_field("coverThumbnail", ::apigen_runtime::pbjson::private::base64::encode(&self.cover_thumbnail).as_str())?;
         }
         if let Some(v) = self.create_time.as_ref() {
             struct_ser.serialize_field("createTime", v)?;
@@ -465,6 +452,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Book {
             "out_of_print",
             "outOfPrint",
         ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
@@ -484,26 +472,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Book {
             OutOfPrint,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
@@ -517,30 +500,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Book {
                             "subtitle" => Ok(GeneratedField::Subtitle),
                             "labels" => Ok(GeneratedField::Labels),
                             "publisher" => Ok(GeneratedField::Publisher),
-                            "coverThumbnail" | "cover_thumbnail" => {
-                                Ok(GeneratedField::CoverThumbnail)
-                            }
-                            "createTime" | "create_time" => {
-                                Ok(GeneratedField::CreateTime)
-                            }
-                            "updateTime" | "update_time" => {
-                                Ok(GeneratedField::UpdateTime)
-                            }
+                            "coverThumbnail" | "cover_thumbnail" => Ok(GeneratedField::CoverThumbnail),
+                            "createTime" | "create_time" => Ok(GeneratedField::CreateTime),
+                            "updateTime" | "update_time" => Ok(GeneratedField::UpdateTime),
                             "inStock" | "in_stock" => Ok(GeneratedField::InStock),
-                            "restockTime" | "restock_time" => {
-                                Ok(GeneratedField::RestockTime)
-                            }
-                            "outOfPrint" | "out_of_print" => {
-                                Ok(GeneratedField::OutOfPrint)
-                            }
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            "restockTime" | "restock_time" => Ok(GeneratedField::RestockTime),
+                            "outOfPrint" | "out_of_print" => Ok(GeneratedField::OutOfPrint),
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -550,15 +516,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Book {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = Book;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.Book")
             }
+
             fn visit_map<V>(self, mut map_: V) -> std::result::Result<Book, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 let mut title__ = None;
@@ -577,173 +542,102 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Book {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Title => {
                             if title__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("title"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("title"));
                             }
                             title__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Authors => {
                             if authors__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "authors",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("authors"));
                             }
                             authors__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Genre => {
                             if genre__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("genre"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("genre"));
                             }
                             genre__ = Some(map_.next_value::<Genre>()? as i32);
                         }
                         GeneratedField::Isbn => {
                             if isbn__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("isbn"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("isbn"));
                             }
-                            isbn__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            isbn__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::Price => {
                             if price__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("price"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("price"));
                             }
-                            price__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            price__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::Subtitle => {
                             if subtitle__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "subtitle",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("subtitle"));
                             }
                             subtitle__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
                             if labels__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "labels",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("labels"));
                             }
                             labels__ = Some(
-                                map_.next_value::<std::collections::HashMap<_, _>>()?,
+                                map_.next_value::<std::collections::HashMap<_, _>>()?
                             );
                         }
                         GeneratedField::Publisher => {
                             if publisher__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "publisher",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("publisher"));
                             }
                             publisher__ = map_.next_value()?;
                         }
                         GeneratedField::CoverThumbnail => {
                             if cover_thumbnail__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "coverThumbnail",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("coverThumbnail"));
                             }
-                            cover_thumbnail__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::BytesDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            cover_thumbnail__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::BytesDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::CreateTime => {
                             if create_time__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "createTime",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("createTime"));
                             }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
                             if update_time__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "updateTime",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("updateTime"));
                             }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::InStock => {
                             if availability__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "inStock",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("inStock"));
                             }
-                            availability__ = map_
-                                .next_value::<
-                                    ::std::option::Option<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >,
-                                >()?
-                                .map(|x| book::Availability::InStock(x.0));
+                            availability__ = map_.next_value::<::std::option::Option<::apigen_runtime::pbjson::private::NumberDeserialize<_>>>()?.map(|x| book::Availability::InStock(x.0));
                         }
                         GeneratedField::RestockTime => {
                             if availability__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "restockTime",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("restockTime"));
                             }
-                            availability__ = map_
-                                .next_value::<::std::option::Option<_>>()?
-                                .map(book::Availability::RestockTime);
+                            availability__ = map_.next_value::<::std::option::Option<_>>()?.map(book::Availability::RestockTime)
+;
                         }
                         GeneratedField::OutOfPrint => {
                             if availability__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "outOfPrint",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("outOfPrint"));
                             }
-                            availability__ = map_
-                                .next_value::<::std::option::Option<_>>()?
-                                .map(book::Availability::OutOfPrint);
+                            availability__ = map_.next_value::<::std::option::Option<_>>()?.map(book::Availability::OutOfPrint);
                         }
                     }
                 }
@@ -781,8 +675,7 @@ impl ::apigen_runtime::serde::Serialize for CreateBookRequest {
         if self.book.is_some() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.CreateBookRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.CreateBookRequest", len)?;
         if !self.parent.is_empty() {
             struct_ser.serialize_field("parent", &self.parent)?;
         }
@@ -798,47 +691,39 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateBookRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["parent", "book"];
+        const FIELDS: &[&str] = &[
+            "parent",
+            "book",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Parent,
             Book,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "parent" => Ok(GeneratedField::Parent),
                             "book" => Ok(GeneratedField::Book),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -848,18 +733,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateBookRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = CreateBookRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.CreateBookRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<CreateBookRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<CreateBookRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut parent__ = None;
                 let mut book__ = None;
@@ -867,19 +748,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateBookRequest {
                     match k {
                         GeneratedField::Parent => {
                             if parent__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "parent",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("parent"));
                             }
                             parent__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Book => {
                             if book__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("book"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
                             }
                             book__ = map_.next_value()?;
                         }
@@ -891,12 +766,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateBookRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.CreateBookRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.CreateBookRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for CreateShelfRequest {
@@ -910,8 +780,7 @@ impl ::apigen_runtime::serde::Serialize for CreateShelfRequest {
         if self.shelf.is_some() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.CreateShelfRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.CreateShelfRequest", len)?;
         if let Some(v) = self.shelf.as_ref() {
             struct_ser.serialize_field("shelf", v)?;
         }
@@ -924,45 +793,36 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateShelfRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["shelf"];
+        const FIELDS: &[&str] = &[
+            "shelf",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Shelf,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "shelf" => Ok(GeneratedField::Shelf),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -972,27 +832,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateShelfRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = CreateShelfRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.CreateShelfRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<CreateShelfRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<CreateShelfRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut shelf__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Shelf => {
                             if shelf__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("shelf"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("shelf"));
                             }
                             shelf__ = map_.next_value()?;
                         }
@@ -1003,12 +857,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateShelfRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.CreateShelfRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.CreateShelfRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for DeleteShelfRequest {
@@ -1025,8 +874,7 @@ impl ::apigen_runtime::serde::Serialize for DeleteShelfRequest {
         if self.force {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.DeleteShelfRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.DeleteShelfRequest", len)?;
         if !self.name.is_empty() {
             struct_ser.serialize_field("name", &self.name)?;
         }
@@ -1042,47 +890,39 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for DeleteShelfRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["name", "force"];
+        const FIELDS: &[&str] = &[
+            "name",
+            "force",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
             Force,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "name" => Ok(GeneratedField::Name),
                             "force" => Ok(GeneratedField::Force),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1092,18 +932,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for DeleteShelfRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = DeleteShelfRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.DeleteShelfRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<DeleteShelfRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<DeleteShelfRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 let mut force__ = None;
@@ -1111,17 +947,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for DeleteShelfRequest {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Force => {
                             if force__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("force"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("force"));
                             }
                             force__ = Some(map_.next_value()?);
                         }
@@ -1133,12 +965,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for DeleteShelfRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.DeleteShelfRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.DeleteShelfRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for Genre {
@@ -1170,15 +997,16 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Genre {
             "GENRE_HISTORY",
             "GENRE_POETRY",
         ];
+
         struct GeneratedVisitor;
+
         impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
             type Value = Genre;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
-                write!(formatter, "expected one of: {:?}", & FIELDS)
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(formatter, "expected one of: {:?}", &FIELDS)
             }
+
             fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E>
             where
                 E: ::apigen_runtime::serde::de::Error,
@@ -1187,12 +1015,10 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Genre {
                     .ok()
                     .and_then(|x| x.try_into().ok())
                     .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(
-                            ::apigen_runtime::serde::de::Unexpected::Signed(v),
-                            &self,
-                        )
+                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Signed(v), &self)
                     })
             }
+
             fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E>
             where
                 E: ::apigen_runtime::serde::de::Error,
@@ -1201,12 +1027,10 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Genre {
                     .ok()
                     .and_then(|x| x.try_into().ok())
                     .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(
-                            ::apigen_runtime::serde::de::Unexpected::Unsigned(v),
-                            &self,
-                        )
+                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Unsigned(v), &self)
                     })
             }
+
             fn visit_str<E>(self, value: &str) -> std::result::Result<Self::Value, E>
             where
                 E: ::apigen_runtime::serde::de::Error,
@@ -1217,14 +1041,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Genre {
                     "GENRE_SCIENCE" => Ok(Genre::Science),
                     "GENRE_HISTORY" => Ok(Genre::History),
                     "GENRE_POETRY" => Ok(Genre::Poetry),
-                    _ => {
-                        Err(
-                            ::apigen_runtime::serde::de::Error::unknown_variant(
-                                value,
-                                FIELDS,
-                            ),
-                        )
-                    }
+                    _ => Err(::apigen_runtime::serde::de::Error::unknown_variant(value, FIELDS)),
                 }
             }
         }
@@ -1242,8 +1059,7 @@ impl ::apigen_runtime::serde::Serialize for GetBookRequest {
         if !self.name.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.GetBookRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.GetBookRequest", len)?;
         if !self.name.is_empty() {
             struct_ser.serialize_field("name", &self.name)?;
         }
@@ -1256,45 +1072,36 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetBookRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["name"];
+        const FIELDS: &[&str] = &[
+            "name",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "name" => Ok(GeneratedField::Name),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1304,27 +1111,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetBookRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = GetBookRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.GetBookRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<GetBookRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetBookRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
@@ -1335,8 +1136,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetBookRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("bookstore.v1.GetBookRequest", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("bookstore.v1.GetBookRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for GetShelfRequest {
@@ -1350,8 +1150,7 @@ impl ::apigen_runtime::serde::Serialize for GetShelfRequest {
         if !self.name.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.GetShelfRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.GetShelfRequest", len)?;
         if !self.name.is_empty() {
             struct_ser.serialize_field("name", &self.name)?;
         }
@@ -1364,45 +1163,36 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetShelfRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["name"];
+        const FIELDS: &[&str] = &[
+            "name",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "name" => Ok(GeneratedField::Name),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1412,27 +1202,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetShelfRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = GetShelfRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.GetShelfRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<GetShelfRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetShelfRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
@@ -1443,8 +1227,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetShelfRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("bookstore.v1.GetShelfRequest", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("bookstore.v1.GetShelfRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for ImportBooksRequest {
@@ -1461,8 +1244,7 @@ impl ::apigen_runtime::serde::Serialize for ImportBooksRequest {
         if self.book.is_some() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.ImportBooksRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ImportBooksRequest", len)?;
         if !self.parent.is_empty() {
             struct_ser.serialize_field("parent", &self.parent)?;
         }
@@ -1478,47 +1260,39 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["parent", "book"];
+        const FIELDS: &[&str] = &[
+            "parent",
+            "book",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Parent,
             Book,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "parent" => Ok(GeneratedField::Parent),
                             "book" => Ok(GeneratedField::Book),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1528,18 +1302,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ImportBooksRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.ImportBooksRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ImportBooksRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ImportBooksRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut parent__ = None;
                 let mut book__ = None;
@@ -1547,19 +1317,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksRequest {
                     match k {
                         GeneratedField::Parent => {
                             if parent__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "parent",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("parent"));
                             }
                             parent__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Book => {
                             if book__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("book"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
                             }
                             book__ = map_.next_value()?;
                         }
@@ -1571,12 +1335,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.ImportBooksRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.ImportBooksRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for ImportBooksResponse {
@@ -1593,8 +1352,7 @@ impl ::apigen_runtime::serde::Serialize for ImportBooksResponse {
         if !self.names.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.ImportBooksResponse", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ImportBooksResponse", len)?;
         if self.imported_count != 0 {
             struct_ser.serialize_field("importedCount", &self.imported_count)?;
         }
@@ -1610,49 +1368,40 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksResponse {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["imported_count", "importedCount", "names"];
+        const FIELDS: &[&str] = &[
+            "imported_count",
+            "importedCount",
+            "names",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             ImportedCount,
             Names,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
-                            "importedCount" | "imported_count" => {
-                                Ok(GeneratedField::ImportedCount)
-                            }
+                            "importedCount" | "imported_count" => Ok(GeneratedField::ImportedCount),
                             "names" => Ok(GeneratedField::Names),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1662,18 +1411,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksResponse {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ImportBooksResponse;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.ImportBooksResponse")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ImportBooksResponse, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ImportBooksResponse, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut imported_count__ = None;
                 let mut names__ = None;
@@ -1681,25 +1426,15 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksResponse {
                     match k {
                         GeneratedField::ImportedCount => {
                             if imported_count__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "importedCount",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("importedCount"));
                             }
-                            imported_count__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            imported_count__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::Names => {
                             if names__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("names"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("names"));
                             }
                             names__ = Some(map_.next_value()?);
                         }
@@ -1711,12 +1446,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.ImportBooksResponse",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.ImportBooksResponse", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for ListBooksRequest {
@@ -1736,8 +1466,7 @@ impl ::apigen_runtime::serde::Serialize for ListBooksRequest {
         if !self.page_token.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.ListBooksRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListBooksRequest", len)?;
         if !self.parent.is_empty() {
             struct_ser.serialize_field("parent", &self.parent)?;
         }
@@ -1763,6 +1492,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
             "page_token",
             "pageToken",
         ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Parent,
@@ -1770,26 +1500,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
             PageToken,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
@@ -1797,14 +1522,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
                             "parent" => Ok(GeneratedField::Parent),
                             "pageSize" | "page_size" => Ok(GeneratedField::PageSize),
                             "pageToken" | "page_token" => Ok(GeneratedField::PageToken),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1814,18 +1532,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ListBooksRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.ListBooksRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ListBooksRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListBooksRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut parent__ = None;
                 let mut page_size__ = None;
@@ -1834,37 +1548,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
                     match k {
                         GeneratedField::Parent => {
                             if parent__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "parent",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("parent"));
                             }
                             parent__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PageSize => {
                             if page_size__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "pageSize",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageSize"));
                             }
-                            page_size__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            page_size__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::PageToken => {
                             if page_token__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "pageToken",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageToken"));
                             }
                             page_token__ = Some(map_.next_value()?);
                         }
@@ -1877,12 +1575,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.ListBooksRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.ListBooksRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for ListBooksResponse {
@@ -1899,8 +1592,7 @@ impl ::apigen_runtime::serde::Serialize for ListBooksResponse {
         if !self.next_page_token.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.ListBooksResponse", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListBooksResponse", len)?;
         if !self.books.is_empty() {
             struct_ser.serialize_field("books", &self.books)?;
         }
@@ -1916,49 +1608,40 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksResponse {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["books", "next_page_token", "nextPageToken"];
+        const FIELDS: &[&str] = &[
+            "books",
+            "next_page_token",
+            "nextPageToken",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Books,
             NextPageToken,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "books" => Ok(GeneratedField::Books),
-                            "nextPageToken" | "next_page_token" => {
-                                Ok(GeneratedField::NextPageToken)
-                            }
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            "nextPageToken" | "next_page_token" => Ok(GeneratedField::NextPageToken),
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1968,18 +1651,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksResponse {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ListBooksResponse;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.ListBooksResponse")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ListBooksResponse, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListBooksResponse, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut books__ = None;
                 let mut next_page_token__ = None;
@@ -1987,19 +1666,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksResponse {
                     match k {
                         GeneratedField::Books => {
                             if books__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("books"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("books"));
                             }
                             books__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NextPageToken => {
                             if next_page_token__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "nextPageToken",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("nextPageToken"));
                             }
                             next_page_token__ = Some(map_.next_value()?);
                         }
@@ -2011,12 +1684,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.ListBooksResponse",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.ListBooksResponse", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for ListShelvesRequest {
@@ -2033,8 +1701,7 @@ impl ::apigen_runtime::serde::Serialize for ListShelvesRequest {
         if !self.page_token.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.ListShelvesRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListShelvesRequest", len)?;
         if self.page_size != 0 {
             struct_ser.serialize_field("pageSize", &self.page_size)?;
         }
@@ -2050,47 +1717,41 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["page_size", "pageSize", "page_token", "pageToken"];
+        const FIELDS: &[&str] = &[
+            "page_size",
+            "pageSize",
+            "page_token",
+            "pageToken",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             PageSize,
             PageToken,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "pageSize" | "page_size" => Ok(GeneratedField::PageSize),
                             "pageToken" | "page_token" => Ok(GeneratedField::PageToken),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -2100,18 +1761,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ListShelvesRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.ListShelvesRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ListShelvesRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListShelvesRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut page_size__ = None;
                 let mut page_token__ = None;
@@ -2119,27 +1776,15 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesRequest {
                     match k {
                         GeneratedField::PageSize => {
                             if page_size__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "pageSize",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageSize"));
                             }
-                            page_size__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            page_size__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::PageToken => {
                             if page_token__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "pageToken",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageToken"));
                             }
                             page_token__ = Some(map_.next_value()?);
                         }
@@ -2151,12 +1796,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.ListShelvesRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.ListShelvesRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for ListShelvesResponse {
@@ -2173,8 +1813,7 @@ impl ::apigen_runtime::serde::Serialize for ListShelvesResponse {
         if !self.next_page_token.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.ListShelvesResponse", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListShelvesResponse", len)?;
         if !self.shelves.is_empty() {
             struct_ser.serialize_field("shelves", &self.shelves)?;
         }
@@ -2190,49 +1829,40 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesResponse {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["shelves", "next_page_token", "nextPageToken"];
+        const FIELDS: &[&str] = &[
+            "shelves",
+            "next_page_token",
+            "nextPageToken",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Shelves,
             NextPageToken,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "shelves" => Ok(GeneratedField::Shelves),
-                            "nextPageToken" | "next_page_token" => {
-                                Ok(GeneratedField::NextPageToken)
-                            }
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            "nextPageToken" | "next_page_token" => Ok(GeneratedField::NextPageToken),
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -2242,18 +1872,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesResponse {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ListShelvesResponse;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.ListShelvesResponse")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ListShelvesResponse, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListShelvesResponse, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut shelves__ = None;
                 let mut next_page_token__ = None;
@@ -2261,21 +1887,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesResponse {
                     match k {
                         GeneratedField::Shelves => {
                             if shelves__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "shelves",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("shelves"));
                             }
                             shelves__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NextPageToken => {
                             if next_page_token__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "nextPageToken",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("nextPageToken"));
                             }
                             next_page_token__ = Some(map_.next_value()?);
                         }
@@ -2287,12 +1905,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.ListShelvesResponse",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.ListShelvesResponse", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for MoveBookRequest {
@@ -2309,8 +1922,7 @@ impl ::apigen_runtime::serde::Serialize for MoveBookRequest {
         if !self.other_shelf.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.MoveBookRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.MoveBookRequest", len)?;
         if !self.name.is_empty() {
             struct_ser.serialize_field("name", &self.name)?;
         }
@@ -2326,49 +1938,40 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for MoveBookRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["name", "other_shelf", "otherShelf"];
+        const FIELDS: &[&str] = &[
+            "name",
+            "other_shelf",
+            "otherShelf",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
             OtherShelf,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "name" => Ok(GeneratedField::Name),
-                            "otherShelf" | "other_shelf" => {
-                                Ok(GeneratedField::OtherShelf)
-                            }
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            "otherShelf" | "other_shelf" => Ok(GeneratedField::OtherShelf),
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -2378,18 +1981,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for MoveBookRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = MoveBookRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.MoveBookRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<MoveBookRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<MoveBookRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 let mut other_shelf__ = None;
@@ -2397,19 +1996,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for MoveBookRequest {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OtherShelf => {
                             if other_shelf__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "otherShelf",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("otherShelf"));
                             }
                             other_shelf__ = Some(map_.next_value()?);
                         }
@@ -2421,8 +2014,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for MoveBookRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("bookstore.v1.MoveBookRequest", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("bookstore.v1.MoveBookRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for Publisher {
@@ -2455,47 +2047,39 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Publisher {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["name", "country"];
+        const FIELDS: &[&str] = &[
+            "name",
+            "country",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
             Country,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "name" => Ok(GeneratedField::Name),
                             "country" => Ok(GeneratedField::Country),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -2505,18 +2089,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Publisher {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = Publisher;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.Publisher")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<Publisher, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<Publisher, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 let mut country__ = None;
@@ -2524,19 +2104,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Publisher {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Country => {
                             if country__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "country",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("country"));
                             }
                             country__ = Some(map_.next_value()?);
                         }
@@ -2548,8 +2122,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Publisher {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("bookstore.v1.Publisher", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("bookstore.v1.Publisher", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for SearchBooksRequest {
@@ -2578,23 +2151,15 @@ impl ::apigen_runtime::serde::Serialize for SearchBooksRequest {
         if !self.page_token.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.SearchBooksRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.SearchBooksRequest", len)?;
         if !self.query.is_empty() {
             struct_ser.serialize_field("query", &self.query)?;
         }
         if !self.genres.is_empty() {
-            let v = self
-                .genres
-                .iter()
-                .cloned()
-                .map(|v| {
-                    Genre::try_from(v)
-                        .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(
-                            format!("Invalid variant {}", v),
-                        ))
-                })
-                .collect::<std::result::Result<::std::vec::Vec<_>, _>>()?;
+            let v = self.genres.iter().cloned().map(|v| {
+                Genre::try_from(v)
+                    .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(format!("Invalid variant {}", v)))
+                }).collect::<std::result::Result<::std::vec::Vec<_>, _>>()?;
             struct_ser.serialize_field("genres", &v)?;
         }
         if let Some(v) = self.max_price.as_ref() {
@@ -2629,6 +2194,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
             "page_token",
             "pageToken",
         ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Query,
@@ -2639,26 +2205,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
             PageToken,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
@@ -2669,14 +2230,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
                             "publisher" => Ok(GeneratedField::Publisher),
                             "pageSize" | "page_size" => Ok(GeneratedField::PageSize),
                             "pageToken" | "page_token" => Ok(GeneratedField::PageToken),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -2686,18 +2240,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = SearchBooksRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.SearchBooksRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<SearchBooksRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<SearchBooksRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut query__ = None;
                 let mut genres__ = None;
@@ -2709,77 +2259,41 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
                     match k {
                         GeneratedField::Query => {
                             if query__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("query"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("query"));
                             }
                             query__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Genres => {
                             if genres__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "genres",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("genres"));
                             }
-                            genres__ = Some(
-                                map_
-                                    .next_value::<::std::vec::Vec<Genre>>()?
-                                    .into_iter()
-                                    .map(|x| x as i32)
-                                    .collect(),
-                            );
+                            genres__ = Some(map_.next_value::<::std::vec::Vec<Genre>>()?.into_iter().map(|x| x as i32).collect());
                         }
                         GeneratedField::MaxPrice => {
                             if max_price__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "maxPrice",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("maxPrice"));
                             }
-                            max_price__ = map_
-                                .next_value::<
-                                    ::std::option::Option<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >,
-                                >()?
-                                .map(|x| x.0);
+                            max_price__ = 
+                                map_.next_value::<::std::option::Option<::apigen_runtime::pbjson::private::NumberDeserialize<_>>>()?.map(|x| x.0)
+                            ;
                         }
                         GeneratedField::Publisher => {
                             if publisher__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "publisher",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("publisher"));
                             }
                             publisher__ = map_.next_value()?;
                         }
                         GeneratedField::PageSize => {
                             if page_size__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "pageSize",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageSize"));
                             }
-                            page_size__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            page_size__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::PageToken => {
                             if page_token__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "pageToken",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageToken"));
                             }
                             page_token__ = Some(map_.next_value()?);
                         }
@@ -2795,12 +2309,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.SearchBooksRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.SearchBooksRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for SearchBooksResponse {
@@ -2820,8 +2329,7 @@ impl ::apigen_runtime::serde::Serialize for SearchBooksResponse {
         if self.total_size != 0 {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.SearchBooksResponse", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.SearchBooksResponse", len)?;
         if !self.books.is_empty() {
             struct_ser.serialize_field("books", &self.books)?;
         }
@@ -2831,11 +2339,7 @@ impl ::apigen_runtime::serde::Serialize for SearchBooksResponse {
         if self.total_size != 0 {
             #[allow(clippy::needless_borrow)]
             #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser
-                .serialize_field(
-                    "totalSize",
-                    ::std::string::ToString::to_string(&self.total_size).as_str(),
-                )?;
+            struct_ser.serialize_field("totalSize", ::std::string::ToString::to_string(&self.total_size).as_str())?;
         }
         struct_ser.end()
     }
@@ -2853,6 +2357,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksResponse {
             "total_size",
             "totalSize",
         ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Books,
@@ -2860,43 +2365,29 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksResponse {
             TotalSize,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "books" => Ok(GeneratedField::Books),
-                            "nextPageToken" | "next_page_token" => {
-                                Ok(GeneratedField::NextPageToken)
-                            }
+                            "nextPageToken" | "next_page_token" => Ok(GeneratedField::NextPageToken),
                             "totalSize" | "total_size" => Ok(GeneratedField::TotalSize),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -2906,18 +2397,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksResponse {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = SearchBooksResponse;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.SearchBooksResponse")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<SearchBooksResponse, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<SearchBooksResponse, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut books__ = None;
                 let mut next_page_token__ = None;
@@ -2926,37 +2413,23 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksResponse {
                     match k {
                         GeneratedField::Books => {
                             if books__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("books"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("books"));
                             }
                             books__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NextPageToken => {
                             if next_page_token__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "nextPageToken",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("nextPageToken"));
                             }
                             next_page_token__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TotalSize => {
                             if total_size__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "totalSize",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("totalSize"));
                             }
-                            total_size__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            total_size__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                     }
                 }
@@ -2967,12 +2440,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.SearchBooksResponse",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.SearchBooksResponse", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for Shelf {
@@ -3025,6 +2493,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Shelf {
             "book_count",
             "bookCount",
         ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
@@ -3033,44 +2502,30 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Shelf {
             BookCount,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "name" => Ok(GeneratedField::Name),
                             "theme" => Ok(GeneratedField::Theme),
-                            "createTime" | "create_time" => {
-                                Ok(GeneratedField::CreateTime)
-                            }
+                            "createTime" | "create_time" => Ok(GeneratedField::CreateTime),
                             "bookCount" | "book_count" => Ok(GeneratedField::BookCount),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -3080,15 +2535,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Shelf {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = Shelf;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.Shelf")
             }
+
             fn visit_map<V>(self, mut map_: V) -> std::result::Result<Shelf, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 let mut theme__ = None;
@@ -3098,45 +2552,29 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Shelf {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Theme => {
                             if theme__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("theme"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("theme"));
                             }
                             theme__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
                             if create_time__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "createTime",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("createTime"));
                             }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::BookCount => {
                             if book_count__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "bookCount",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("bookCount"));
                             }
-                            book_count__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            book_count__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                     }
                 }
@@ -3168,13 +2606,10 @@ impl ::apigen_runtime::serde::Serialize for ShelfEvent {
         if self.event_time.is_some() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.ShelfEvent", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ShelfEvent", len)?;
         if self.kind != 0 {
             let v = shelf_event::Kind::try_from(self.kind)
-                .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(
-                    format!("Invalid variant {}", self.kind),
-                ))?;
+                .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(format!("Invalid variant {}", self.kind)))?;
             struct_ser.serialize_field("kind", &v)?;
         }
         if let Some(v) = self.book.as_ref() {
@@ -3192,7 +2627,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["kind", "book", "event_time", "eventTime"];
+        const FIELDS: &[&str] = &[
+            "kind",
+            "book",
+            "event_time",
+            "eventTime",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Kind,
@@ -3200,26 +2641,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
             EventTime,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
@@ -3227,14 +2663,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
                             "kind" => Ok(GeneratedField::Kind),
                             "book" => Ok(GeneratedField::Book),
                             "eventTime" | "event_time" => Ok(GeneratedField::EventTime),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -3244,18 +2673,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ShelfEvent;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.ShelfEvent")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ShelfEvent, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ShelfEvent, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut kind__ = None;
                 let mut book__ = None;
@@ -3264,29 +2689,19 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
                     match k {
                         GeneratedField::Kind => {
                             if kind__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("kind"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("kind"));
                             }
-                            kind__ = Some(
-                                map_.next_value::<shelf_event::Kind>()? as i32,
-                            );
+                            kind__ = Some(map_.next_value::<shelf_event::Kind>()? as i32);
                         }
                         GeneratedField::Book => {
                             if book__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("book"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
                             }
                             book__ = map_.next_value()?;
                         }
                         GeneratedField::EventTime => {
                             if event_time__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "eventTime",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("eventTime"));
                             }
                             event_time__ = map_.next_value()?;
                         }
@@ -3299,8 +2714,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("bookstore.v1.ShelfEvent", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("bookstore.v1.ShelfEvent", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for shelf_event::Kind {
@@ -3330,15 +2744,16 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for shelf_event::Kind {
             "KIND_BOOK_UPDATED",
             "KIND_BOOK_REMOVED",
         ];
+
         struct GeneratedVisitor;
+
         impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
             type Value = shelf_event::Kind;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
-                write!(formatter, "expected one of: {:?}", & FIELDS)
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(formatter, "expected one of: {:?}", &FIELDS)
             }
+
             fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E>
             where
                 E: ::apigen_runtime::serde::de::Error,
@@ -3347,12 +2762,10 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for shelf_event::Kind {
                     .ok()
                     .and_then(|x| x.try_into().ok())
                     .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(
-                            ::apigen_runtime::serde::de::Unexpected::Signed(v),
-                            &self,
-                        )
+                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Signed(v), &self)
                     })
             }
+
             fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E>
             where
                 E: ::apigen_runtime::serde::de::Error,
@@ -3361,12 +2774,10 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for shelf_event::Kind {
                     .ok()
                     .and_then(|x| x.try_into().ok())
                     .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(
-                            ::apigen_runtime::serde::de::Unexpected::Unsigned(v),
-                            &self,
-                        )
+                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Unsigned(v), &self)
                     })
             }
+
             fn visit_str<E>(self, value: &str) -> std::result::Result<Self::Value, E>
             where
                 E: ::apigen_runtime::serde::de::Error,
@@ -3376,14 +2787,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for shelf_event::Kind {
                     "KIND_BOOK_ADDED" => Ok(shelf_event::Kind::BookAdded),
                     "KIND_BOOK_UPDATED" => Ok(shelf_event::Kind::BookUpdated),
                     "KIND_BOOK_REMOVED" => Ok(shelf_event::Kind::BookRemoved),
-                    _ => {
-                        Err(
-                            ::apigen_runtime::serde::de::Error::unknown_variant(
-                                value,
-                                FIELDS,
-                            ),
-                        )
-                    }
+                    _ => Err(::apigen_runtime::serde::de::Error::unknown_variant(value, FIELDS)),
                 }
             }
         }
@@ -3404,8 +2808,7 @@ impl ::apigen_runtime::serde::Serialize for UpdateBookRequest {
         if self.update_mask.is_some() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.UpdateBookRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.UpdateBookRequest", len)?;
         if let Some(v) = self.book.as_ref() {
             struct_ser.serialize_field("book", v)?;
         }
@@ -3421,49 +2824,40 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UpdateBookRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["book", "update_mask", "updateMask"];
+        const FIELDS: &[&str] = &[
+            "book",
+            "update_mask",
+            "updateMask",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Book,
             UpdateMask,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "book" => Ok(GeneratedField::Book),
-                            "updateMask" | "update_mask" => {
-                                Ok(GeneratedField::UpdateMask)
-                            }
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            "updateMask" | "update_mask" => Ok(GeneratedField::UpdateMask),
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -3473,18 +2867,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UpdateBookRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = UpdateBookRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.UpdateBookRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<UpdateBookRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<UpdateBookRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut book__ = None;
                 let mut update_mask__ = None;
@@ -3492,19 +2882,13 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UpdateBookRequest {
                     match k {
                         GeneratedField::Book => {
                             if book__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("book"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
                             }
                             book__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateMask => {
                             if update_mask__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "updateMask",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("updateMask"));
                             }
                             update_mask__ = map_.next_value()?;
                         }
@@ -3516,12 +2900,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UpdateBookRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.UpdateBookRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.UpdateBookRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for WatchShelfRequest {
@@ -3535,8 +2914,7 @@ impl ::apigen_runtime::serde::Serialize for WatchShelfRequest {
         if !self.name.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("bookstore.v1.WatchShelfRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("bookstore.v1.WatchShelfRequest", len)?;
         if !self.name.is_empty() {
             struct_ser.serialize_field("name", &self.name)?;
         }
@@ -3549,45 +2927,36 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for WatchShelfRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["name"];
+        const FIELDS: &[&str] = &[
+            "name",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "name" => Ok(GeneratedField::Name),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -3597,27 +2966,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for WatchShelfRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = WatchShelfRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct bookstore.v1.WatchShelfRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<WatchShelfRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<WatchShelfRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
@@ -3628,12 +2991,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for WatchShelfRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "bookstore.v1.WatchShelfRequest",
-                FIELDS,
-                GeneratedVisitor,
-            )
+        deserializer.deserialize_struct("bookstore.v1.WatchShelfRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::Input for Shelf {

@@ -108,11 +108,7 @@ impl ::apigen_runtime::serde::Serialize for ChatMessage {
         if self.sequence != 0 {
             #[allow(clippy::needless_borrow)]
             #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser
-                .serialize_field(
-                    "sequence",
-                    ::std::string::ToString::to_string(&self.sequence).as_str(),
-                )?;
+            struct_ser.serialize_field("sequence", ::std::string::ToString::to_string(&self.sequence).as_str())?;
         }
         if let Some(v) = self.post_time.as_ref() {
             struct_ser.serialize_field("postTime", v)?;
@@ -135,6 +131,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ChatMessage {
             "post_time",
             "postTime",
         ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Name,
@@ -145,26 +142,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ChatMessage {
             PostTime,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
@@ -175,14 +167,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ChatMessage {
                             "text" => Ok(GeneratedField::Text),
                             "sequence" => Ok(GeneratedField::Sequence),
                             "postTime" | "post_time" => Ok(GeneratedField::PostTime),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -192,18 +177,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ChatMessage {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ChatMessage;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct chat.v1.ChatMessage")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ChatMessage, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ChatMessage, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut name__ = None;
                 let mut room__ = None;
@@ -215,61 +196,39 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ChatMessage {
                     match k {
                         GeneratedField::Name => {
                             if name__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("name"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
                             }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Room => {
                             if room__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("room"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
                             }
                             room__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Author => {
                             if author__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "author",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("author"));
                             }
                             author__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Text => {
                             if text__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("text"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("text"));
                             }
                             text__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Sequence => {
                             if sequence__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "sequence",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("sequence"));
                             }
-                            sequence__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            sequence__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                         GeneratedField::PostTime => {
                             if post_time__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "postTime",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("postTime"));
                             }
                             post_time__ = map_.next_value()?;
                         }
@@ -305,8 +264,7 @@ impl ::apigen_runtime::serde::Serialize for ConverseRequest {
         if !self.text.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("chat.v1.ConverseRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("chat.v1.ConverseRequest", len)?;
         if !self.room.is_empty() {
             struct_ser.serialize_field("room", &self.room)?;
         }
@@ -325,7 +283,12 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["room", "author", "text"];
+        const FIELDS: &[&str] = &[
+            "room",
+            "author",
+            "text",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Room,
@@ -333,26 +296,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
             Text,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
@@ -360,14 +318,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
                             "room" => Ok(GeneratedField::Room),
                             "author" => Ok(GeneratedField::Author),
                             "text" => Ok(GeneratedField::Text),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -377,18 +328,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = ConverseRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct chat.v1.ConverseRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<ConverseRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ConverseRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut room__ = None;
                 let mut author__ = None;
@@ -397,27 +344,19 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
                     match k {
                         GeneratedField::Room => {
                             if room__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("room"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
                             }
                             room__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Author => {
                             if author__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "author",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("author"));
                             }
                             author__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Text => {
                             if text__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("text"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("text"));
                             }
                             text__ = Some(map_.next_value()?);
                         }
@@ -430,8 +369,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("chat.v1.ConverseRequest", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("chat.v1.ConverseRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for GetHistoryRequest {
@@ -448,8 +386,7 @@ impl ::apigen_runtime::serde::Serialize for GetHistoryRequest {
         if self.limit != 0 {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("chat.v1.GetHistoryRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("chat.v1.GetHistoryRequest", len)?;
         if !self.room.is_empty() {
             struct_ser.serialize_field("room", &self.room)?;
         }
@@ -465,47 +402,39 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["room", "limit"];
+        const FIELDS: &[&str] = &[
+            "room",
+            "limit",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Room,
             Limit,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "room" => Ok(GeneratedField::Room),
                             "limit" => Ok(GeneratedField::Limit),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -515,18 +444,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = GetHistoryRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct chat.v1.GetHistoryRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<GetHistoryRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetHistoryRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut room__ = None;
                 let mut limit__ = None;
@@ -534,25 +459,17 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryRequest {
                     match k {
                         GeneratedField::Room => {
                             if room__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("room"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
                             }
                             room__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Limit => {
                             if limit__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("limit"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("limit"));
                             }
-                            limit__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            limit__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                     }
                 }
@@ -562,8 +479,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("chat.v1.GetHistoryRequest", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("chat.v1.GetHistoryRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for GetHistoryResponse {
@@ -577,8 +493,7 @@ impl ::apigen_runtime::serde::Serialize for GetHistoryResponse {
         if !self.messages.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("chat.v1.GetHistoryResponse", len)?;
+        let mut struct_ser = serializer.serialize_struct("chat.v1.GetHistoryResponse", len)?;
         if !self.messages.is_empty() {
             struct_ser.serialize_field("messages", &self.messages)?;
         }
@@ -591,45 +506,36 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryResponse {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["messages"];
+        const FIELDS: &[&str] = &[
+            "messages",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Messages,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "messages" => Ok(GeneratedField::Messages),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -639,29 +545,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryResponse {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = GetHistoryResponse;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct chat.v1.GetHistoryResponse")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<GetHistoryResponse, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetHistoryResponse, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut messages__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Messages => {
                             if messages__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "messages",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("messages"));
                             }
                             messages__ = Some(map_.next_value()?);
                         }
@@ -672,8 +570,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("chat.v1.GetHistoryResponse", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("chat.v1.GetHistoryResponse", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for PostMessageRequest {
@@ -693,8 +590,7 @@ impl ::apigen_runtime::serde::Serialize for PostMessageRequest {
         if !self.text.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("chat.v1.PostMessageRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("chat.v1.PostMessageRequest", len)?;
         if !self.room.is_empty() {
             struct_ser.serialize_field("room", &self.room)?;
         }
@@ -713,7 +609,12 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for PostMessageRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["room", "author", "text"];
+        const FIELDS: &[&str] = &[
+            "room",
+            "author",
+            "text",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Room,
@@ -721,26 +622,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for PostMessageRequest {
             Text,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
@@ -748,14 +644,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for PostMessageRequest {
                             "room" => Ok(GeneratedField::Room),
                             "author" => Ok(GeneratedField::Author),
                             "text" => Ok(GeneratedField::Text),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -765,18 +654,14 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for PostMessageRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = PostMessageRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct chat.v1.PostMessageRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<PostMessageRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<PostMessageRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut room__ = None;
                 let mut author__ = None;
@@ -785,27 +670,19 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for PostMessageRequest {
                     match k {
                         GeneratedField::Room => {
                             if room__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("room"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
                             }
                             room__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Author => {
                             if author__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "author",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("author"));
                             }
                             author__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Text => {
                             if text__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("text"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("text"));
                             }
                             text__ = Some(map_.next_value()?);
                         }
@@ -818,8 +695,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for PostMessageRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("chat.v1.PostMessageRequest", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("chat.v1.PostMessageRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for SubscribeRequest {
@@ -833,8 +709,7 @@ impl ::apigen_runtime::serde::Serialize for SubscribeRequest {
         if !self.room.is_empty() {
             len += 1;
         }
-        let mut struct_ser = serializer
-            .serialize_struct("chat.v1.SubscribeRequest", len)?;
+        let mut struct_ser = serializer.serialize_struct("chat.v1.SubscribeRequest", len)?;
         if !self.room.is_empty() {
             struct_ser.serialize_field("room", &self.room)?;
         }
@@ -847,45 +722,36 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SubscribeRequest {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["room"];
+        const FIELDS: &[&str] = &[
+            "room",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             Room,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
                             "room" => Ok(GeneratedField::Room),
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -895,27 +761,21 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SubscribeRequest {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = SubscribeRequest;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct chat.v1.SubscribeRequest")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<SubscribeRequest, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<SubscribeRequest, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut room__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Room => {
                             if room__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field("room"),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
                             }
                             room__ = Some(map_.next_value()?);
                         }
@@ -926,8 +786,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SubscribeRequest {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("chat.v1.SubscribeRequest", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("chat.v1.SubscribeRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for UploadSummary {
@@ -954,47 +813,37 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UploadSummary {
     where
         D: ::apigen_runtime::serde::Deserializer<'de>,
     {
-        const FIELDS: &[&str] = &["posted_count", "postedCount"];
+        const FIELDS: &[&str] = &[
+            "posted_count",
+            "postedCount",
+        ];
+
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             PostedCount,
         }
         impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(
-                deserializer: D,
-            ) -> std::result::Result<GeneratedField, D::Error>
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
             where
                 D: ::apigen_runtime::serde::Deserializer<'de>,
             {
                 struct GeneratedVisitor;
+
                 impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
                     type Value = GeneratedField;
-                    fn expecting(
-                        &self,
-                        formatter: &mut std::fmt::Formatter<'_>,
-                    ) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", & FIELDS)
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
                     }
+
                     #[allow(unused_variables)]
-                    fn visit_str<E>(
-                        self,
-                        value: &str,
-                    ) -> std::result::Result<GeneratedField, E>
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
                     where
                         E: ::apigen_runtime::serde::de::Error,
                     {
                         match value {
-                            "postedCount" | "posted_count" => {
-                                Ok(GeneratedField::PostedCount)
-                            }
-                            _ => {
-                                Err(
-                                    ::apigen_runtime::serde::de::Error::unknown_field(
-                                        value,
-                                        FIELDS,
-                                    ),
-                                )
-                            }
+                            "postedCount" | "posted_count" => Ok(GeneratedField::PostedCount),
+                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
                         }
                     }
                 }
@@ -1004,37 +853,25 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UploadSummary {
         struct GeneratedVisitor;
         impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
             type Value = UploadSummary;
-            fn expecting(
-                &self,
-                formatter: &mut std::fmt::Formatter<'_>,
-            ) -> std::fmt::Result {
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str("struct chat.v1.UploadSummary")
             }
-            fn visit_map<V>(
-                self,
-                mut map_: V,
-            ) -> std::result::Result<UploadSummary, V::Error>
-            where
-                V: ::apigen_runtime::serde::de::MapAccess<'de>,
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<UploadSummary, V::Error>
+                where
+                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
             {
                 let mut posted_count__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PostedCount => {
                             if posted_count__.is_some() {
-                                return Err(
-                                    ::apigen_runtime::serde::de::Error::duplicate_field(
-                                        "postedCount",
-                                    ),
-                                );
+                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("postedCount"));
                             }
-                            posted_count__ = Some(
-                                map_
-                                    .next_value::<
-                                        ::apigen_runtime::pbjson::private::NumberDeserialize<_>,
-                                    >()?
-                                    .0,
-                            );
+                            posted_count__ = 
+                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
                         }
                     }
                 }
@@ -1043,8 +880,7 @@ impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UploadSummary {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("chat.v1.UploadSummary", FIELDS, GeneratedVisitor)
+        deserializer.deserialize_struct("chat.v1.UploadSummary", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::Input for ChatMessage {}
