@@ -123,8 +123,9 @@ enum Command {
         /// or be empty.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// Depend on the apigen and apigen-runtime of this checkout by path
-        /// instead of their published versions.
+        /// Depend on the apigen and apigen-runtime of this checkout by path.
+        /// Default: the checkout this apigen was built from, when it still
+        /// exists; else their published versions.
         #[arg(long, value_name = "DIR")]
         apigen_path: Option<PathBuf>,
     },
@@ -167,6 +168,10 @@ fn main() -> ExitCode {
         Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            // Built from a checkout that is still there: depend on it, so the crate builds
+            // without apigen being published.
+            let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let apigen_path = apigen_path.or_else(|| checkout.join("runtime/Cargo.toml").is_file().then_some(checkout));
             new_crate(&apigen::scaffold::NewCrate { name, dir, apigen_path })
         }
     }
