@@ -113,10 +113,10 @@ struct Resolver {
 impl Resolver {
     fn record(&self, name: &str, file: &File) {
         if let Some(text) = file.source() {
-            self.read.borrow_mut().files.insert(
-                name.to_owned(),
-                SourceFile::new(file.path().map(Path::to_owned), text),
-            );
+            self.read
+                .borrow_mut()
+                .files
+                .insert(name.to_owned(), SourceFile::new(file.path().map(Path::to_owned), text));
         }
     }
 }

@@ -117,7 +117,8 @@ fn runtime_paths(code: &str) -> String {
                 let before = &code[..start];
                 // `::pbjson::…` is as much pbjson's as `pbjson::…`; `a::Vec` is someone else's.
                 let leading = before.ends_with("::")
-                    && !before[..before.len() - 2].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '>');
+                    && !before[..before.len() - 2]
+                        .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '>');
                 let qualified = before.ends_with("::") && !leading;
                 let replacement = match ident {
                     "serde" | "pbjson" if leading && rest.starts_with("::") => Some(format!("apigen_runtime::{ident}")),
