@@ -1,5 +1,6 @@
-//! `apigen breaking` on a corpus of schema pairs (tests/breaking/<case>/{old,new}.proto): each
-//! case changes one thing, and `expected.txt` holds the report. Cases named `ok-…` are additive
+//! `apigen breaking` on a corpus of schema pairs: each case `tests/breaking/<case>/new.proto`
+//! changes one thing in `tests/breaking/base.proto` (or in the case's own `old.proto`), and
+//! `expected.txt` holds the report. Cases named `ok-…` are additive
 //! and must report nothing. `APIGEN_BLESS=1 cargo test -p apigen --test breaking` rewrites the
 //! expected reports after a deliberate change.
 
@@ -19,8 +20,9 @@ fn cases() -> Vec<PathBuf> {
 }
 
 fn report(case: &Path) -> (usize, String) {
-    let load = |name: &str| Schema::load(&[case.join(name)], &[]).expect("the schema compiles");
-    let findings = breaking(&load("old.proto"), &load("new.proto"));
+    let load = |path: PathBuf| Schema::load(&[path], &[]).expect("the schema compiles");
+    let old = Some(case.join("old.proto")).filter(|p| p.is_file()).unwrap_or_else(|| case.join("../base.proto"));
+    let findings = breaking(&load(old), &load(case.join("new.proto")));
     let text = if findings.is_empty() { "no breaking changes\n".to_owned() } else { render_text(&findings) };
     (findings.len(), text)
 }
@@ -67,20 +69,18 @@ fn apigen(args: &[&str], dir: &Path) -> (i32, String, String) {
 #[test]
 fn the_command_exits_1_on_breaking_changes_and_0_on_additive_ones() {
     let here = Path::new("tests/breaking");
-    let (code, out, err) =
-        apigen(&["breaking", "field-removed/new.proto", "--against", "field-removed/old.proto"], here);
+    let (code, out, err) = apigen(&["breaking", "field-removed/new.proto", "--against", "base.proto"], here);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with("protobuf wire\n  field-removed/new.proto:29:1: field 3 `count`"), "{out}");
     assert!(err.contains("4 breaking changes"), "{err}");
-    let (code, out, _) =
-        apigen(&["breaking", "ok-field-added/new.proto", "--against", "ok-field-added/old.proto"], here);
+    let (code, out, _) = apigen(&["breaking", "ok-field-added/new.proto", "--against", "base.proto"], here);
     assert_eq!((code, out.as_str()), (0, "no breaking changes\n"));
 }
 
 #[test]
 fn json_output_lists_category_rule_location_and_message() {
     let here = Path::new("tests/breaking");
-    let args = ["breaking", "method-removed/new.proto", "--against", "method-removed/old.proto", "--format", "json"];
+    let args = ["breaking", "method-removed/new.proto", "--against", "base.proto", "--format", "json"];
     let (code, out, err) = apigen(&args, here);
     assert_eq!(code, 1, "{err}");
     let findings: serde_json::Value = serde_json::from_str(&out).expect("JSON");
@@ -117,7 +117,7 @@ fn against_a_git_revision_compares_with_the_files_as_they_were() {
     std::fs::create_dir(repo.path().join("proto")).expect("mkdir");
     let case = Path::new("tests/breaking/enum-value-renamed");
     let schema = repo.path().join("proto/shop.proto");
-    std::fs::copy(case.join("old.proto"), &schema).expect("copies");
+    std::fs::copy("tests/breaking/base.proto", &schema).expect("copies");
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "v1"]);
