@@ -19,26 +19,19 @@ const MAX_MESSAGE_SIZE: usize = crate::server::DEFAULT_MAX_MESSAGE_SIZE;
 /// A Connect connection for the generated typed Connect clients.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    base: String,
-    headers: http::HeaderMap,
+    endpoint: crate::endpoint::Endpoint,
     timeout: Option<Duration>,
 }
 
 impl Client {
     /// A client of the server at `base`, for example `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: base.into().trim_end_matches('/').to_owned(),
-            headers: http::HeaderMap::new(),
-            timeout: None,
-        }
+        Client { endpoint: crate::endpoint::Endpoint::new(base), timeout: None }
     }
 
     /// Headers sent with every call, for example `authorization`.
     pub fn headers_mut(&mut self) -> &mut http::HeaderMap {
-        &mut self.headers
+        self.endpoint.headers_mut()
     }
 
     /// Gives every call this deadline: the server learns it from
@@ -52,9 +45,8 @@ impl Client {
     /// A POST to `path` with the common headers and the deadline.
     fn post(&self, path: &str, content_type: &'static str, body: Vec<u8>) -> reqwest::RequestBuilder {
         let mut builder = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .headers(self.headers.clone())
+            .endpoint
+            .request(reqwest::Method::POST, &self.endpoint.url(path))
             .header(header::CONTENT_TYPE, content_type)
             .header("connect-protocol-version", "1")
             .body(body);

@@ -141,29 +141,29 @@ fn convert(schema: &Schema, value: Value, ty: &Type, to_graphql: bool) -> Value 
 /// A GraphQL connection for the generated typed GraphQL clients.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    endpoint: String,
-    headers: http::HeaderMap,
+    endpoint: crate::endpoint::Endpoint,
+    url: String,
     sdl: &'static str,
     schema: Arc<OnceLock<Result<Schema, Status>>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("Client").field("url", &self.url).finish_non_exhaustive()
     }
 }
 
 impl Client {
     /// A client of the server at `base` (`http://127.0.0.1:8080`) for the schema `sdl`.
     pub fn new(base: impl Into<String>, sdl: &'static str) -> Client {
-        let endpoint = format!("{}/graphql", base.into().trim_end_matches('/'));
-        Client { http: reqwest::Client::new(), endpoint, headers: http::HeaderMap::new(), sdl, schema: Arc::default() }
+        let endpoint = crate::endpoint::Endpoint::new(base);
+        let url = endpoint.url("/graphql");
+        Client { endpoint, url, sdl, schema: Arc::default() }
     }
 
     /// Headers sent with every call, for example `authorization`.
     pub fn headers_mut(&mut self) -> &mut http::HeaderMap {
-        &mut self.headers
+        self.endpoint.headers_mut()
     }
 
     fn schema(&self) -> Result<&Schema, Status> {
@@ -174,13 +174,12 @@ impl Client {
     pub async fn raw(&self, query: &str, variables: Value) -> Result<Value, Status> {
         let body = serde_json::json!({"query": query, "variables": variables});
         let response = self
-            .http
-            .post(&self.endpoint)
-            .headers(self.headers.clone())
+            .endpoint
+            .request(reqwest::Method::POST, &self.url)
             .json(&body)
             .send()
             .await
-            .map_err(|e| Status::unavailable(format!("{}: {e}", self.endpoint)))?;
+            .map_err(|e| Status::unavailable(format!("{}: {e}", self.url)))?;
         let status = response.status();
         let reply: Value = response
             .json()

@@ -18,6 +18,7 @@ pub mod conn;
 pub mod connect_client;
 pub mod context;
 pub mod dispatch;
+mod endpoint;
 pub mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -15,24 +15,18 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 /// A REST connection for the generated typed REST clients.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    base: String,
-    headers: http::HeaderMap,
+    endpoint: crate::endpoint::Endpoint,
 }
 
 impl Client {
     /// A client of the server at `base`, for example `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: base.into().trim_end_matches('/').to_owned(),
-            headers: http::HeaderMap::new(),
-        }
+        Client { endpoint: crate::endpoint::Endpoint::new(base) }
     }
 
     /// Headers sent with every call, for example `authorization`.
     pub fn headers_mut(&mut self) -> &mut http::HeaderMap {
-        &mut self.headers
+        self.endpoint.headers_mut()
     }
 
     /// Calls a method with `request` through the first of its bindings whose
@@ -73,10 +67,10 @@ impl Client {
         };
         let query = if rule.body == "*" { String::new() } else { query_string(&fields) };
         let url =
-            if query.is_empty() { format!("{}{path}", self.base) } else { format!("{}{path}?{query}", self.base) };
+            if query.is_empty() { self.endpoint.url(&path) } else { self.endpoint.url(&format!("{path}?{query}")) };
         let method = reqwest::Method::from_bytes(rule.method.as_bytes())
             .map_err(|_| Status::internal(format!("`{}` is not an HTTP method", rule.method)))?;
-        let mut builder = self.http.request(method, &url).headers(self.headers.clone());
+        let mut builder = self.endpoint.request(method, &url);
         if let Some(body) = body {
             builder = builder.json(&body);
         }

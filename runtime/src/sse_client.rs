@@ -21,9 +21,7 @@ const MAX_ATTEMPTS: u32 = 10;
 /// An SSE connection to a server, for any server-streaming method.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    base: String,
-    headers: http::HeaderMap,
+    endpoint: crate::endpoint::Endpoint,
 }
 
 /// What one connection ended with.
@@ -37,16 +35,12 @@ enum Ended {
 impl Client {
     /// A client of the server at `base`, for example `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: base.into().trim_end_matches('/').to_owned(),
-            headers: http::HeaderMap::new(),
-        }
+        Client { endpoint: crate::endpoint::Endpoint::new(base) }
     }
 
     /// Headers sent with every request, for example `authorization`.
     pub fn headers_mut(&mut self) -> &mut http::HeaderMap {
-        &mut self.headers
+        self.endpoint.headers_mut()
     }
 
     /// Streams the responses of `method` (`chat.v1.Chat/Subscribe`) to
@@ -69,7 +63,7 @@ impl Client {
     ) -> Result<ResponseStream<Resp>, Status> {
         let body = serde_json::to_vec(request)
             .map_err(|e| Status::internal(format!("cannot write the request as JSON: {e}")))?;
-        let url = format!("{}/sse/{}", self.base, method.trim_start_matches('/'));
+        let url = self.endpoint.url(&format!("/sse/{}", method.trim_start_matches('/')));
         let first = self.connect(&url, &body, last_event_id.as_deref()).await?;
         let Some(first) = first else {
             // 204: the stream had already ended.
@@ -123,9 +117,8 @@ impl Client {
     /// One connection: the response, `None` for 204, or the server's error.
     async fn connect(&self, url: &str, body: &[u8], last: Option<&str>) -> Result<Option<reqwest::Response>, Status> {
         let mut request = self
-            .http
-            .post(url)
-            .headers(self.headers.clone())
+            .endpoint
+            .request(reqwest::Method::POST, url)
             .header(http::header::ACCEPT, "text/event-stream")
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body.to_vec());
