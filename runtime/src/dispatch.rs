@@ -163,13 +163,49 @@ where
     S: futures_core::Stream + Send + 'static,
     S::Item: Send + 'static,
 {
+    // A shutdown sender that is gone (the server is) ends the stream too, without farewell.
+    let stop = async move {
+        let shutting_down = shutdown.wait_for(|stop| *stop).await.is_ok();
+        if shutting_down {
+            tokio::time::sleep(grace).await;
+        }
+        shutting_down
+    };
+    stop_when(stream, stop, farewell)
+}
+
+/// A gRPC or Connect response stream that ends with `DEADLINE_EXCEEDED` at
+/// the call's deadline: both protocols' deadlines cover the whole call.
+pub(crate) fn until_deadline<T: Send + 'static>(
+    stream: BoxStream<'static, Result<T, Status>>,
+    deadline: Option<std::time::Instant>,
+) -> BoxStream<'static, Result<T, Status>> {
+    let Some(deadline) = deadline else { return stream };
+    let stop = async move {
+        tokio::time::sleep_until(deadline.into()).await;
+        true
+    };
+    stop_when(stream, stop, || Some(Err(Status::deadline_exceeded("the deadline passed before the stream ended"))))
+        .boxed()
+}
+
+/// Ends `stream` when `stop` resolves, and then, if it resolved `true`,
+/// yields what `farewell` makes (nothing when the stream ended by itself first).
+fn stop_when<S>(
+    stream: S,
+    stop: impl Future<Output = bool> + Send + 'static,
+    farewell: impl FnOnce() -> Option<S::Item> + Send + 'static,
+) -> impl futures_core::Stream<Item = S::Item> + Send + 'static
+where
+    S: futures_core::Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let stopped = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stopped);
     let stop = async move {
-        if shutdown.wait_for(|stop| *stop).await.is_ok() {
-            tokio::time::sleep(grace).await;
+        if stop.await {
             flag.store(true, Ordering::SeqCst);
         }
     };

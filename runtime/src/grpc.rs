@@ -134,14 +134,15 @@ fn single(output: Output, ctx: &Context) -> Result<tonic::Response<Encoded>, ton
 
 type EncodedStream = futures_util::stream::BoxStream<'static, Result<Encoded, tonic::Status>>;
 
-fn encoded_stream(output: Output, shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
+fn encoded_stream(output: Output, ctx: &Context, shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
     let stream = match output {
         Output::Stream(s) => s,
         Output::Single(m) => futures_util::stream::once(async move { Ok(m) }).boxed(),
     };
+    let stream = crate::dispatch::until_deadline(crate::dispatch::until_shutdown(stream, shutdown), ctx.deadline());
     // An error ends the response, even if the method's stream would go on: tonic's encoder
     // polls its source again when its body is polled past the error's trailers.
-    crate::stream::UntilError::new(crate::dispatch::until_shutdown(stream, shutdown))
+    crate::stream::UntilError::new(stream)
         .map(|item| item.map(|m| Encoded(m.encode_proto().into())).map_err(tonic::Status::from))
         .boxed()
 }
@@ -261,7 +262,7 @@ pub fn handler<Req: ApiMessage + Send + Sync>(
                         let run =
                             async move { service.call(method, Call { ctx: call_ctx, input: input(r).await? }).await };
                         let output = within(ctx.deadline(), Box::pin(run)).await?;
-                        Ok::<_, tonic::Status>(with_metadata(encoded_stream(output, shutdown), &ctx))
+                        Ok::<_, tonic::Status>(with_metadata(encoded_stream(output, &ctx, shutdown), &ctx))
                     }
                 });
                 grpc.streaming(svc, req).await
@@ -429,13 +430,23 @@ mod tests {
 
     /// Sends `body` as one gRPC call to Echo.Chat and returns the response's data and grpc-status.
     async fn call(info: &'static crate::ServiceInfo, body: Vec<u8>) -> (Vec<u8>, Option<String>) {
-        let request = http::Request::builder()
+        call_with(info, Body::new(http_body_util::Full::new(Bytes::from(body))), None).await
+    }
+
+    async fn call_with(
+        info: &'static crate::ServiceInfo,
+        body: Body,
+        timeout: Option<&str>,
+    ) -> (Vec<u8>, Option<String>) {
+        let mut request = http::Request::builder()
             .method("POST")
             .uri("/test.Echo/Chat")
             .version(http::Version::HTTP_2)
-            .header("content-type", "application/grpc")
-            .body(Body::new(http_body_util::Full::new(Bytes::from(body))))
-            .expect("a request");
+            .header("content-type", "application/grpc");
+        if let Some(timeout) = timeout {
+            request = request.header("grpc-timeout", timeout);
+        }
+        let request = request.body(body).expect("a request");
         // Streams end when the server's shutdown sender goes: keep it.
         let (_server, shutdown) = tokio::sync::watch::channel(false);
         let options = CallOptions {
@@ -494,5 +505,24 @@ mod tests {
             let streamed = if matches!(case, "no message" | "two messages") { "0" } else { code };
             assert_eq!(status.as_deref(), Some(streamed), "bidi, {case}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_stream_still_open_at_its_deadline_ends_with_deadline_exceeded() {
+        // The client keeps its request stream open; the deadline ends the call all the same.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+            let data = rx.recv().await?;
+            Some((Ok::<_, std::convert::Infallible>(http_body::Frame::data(data)), rx))
+        });
+        tx.send(Bytes::from_static(&[0, 0, 0, 0, 2, 0x08, 0x01])).await.expect("sent");
+        let body = Body::new(http_body_util::StreamBody::new(frames));
+        let started = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(5), call_with(&ECHO_BIDI, body, Some("300m")));
+        let (data, status) = answer.await.expect("the call ends at its deadline");
+        assert_eq!(data, [0, 0, 0, 0, 2, 0x08, 0x01], "the message before the deadline is echoed");
+        assert_eq!(status.as_deref(), Some("4"), "DEADLINE_EXCEEDED");
+        assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+        drop(tx);
     }
 }

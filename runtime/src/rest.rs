@@ -596,6 +596,7 @@ impl RestRouter {
                     }
                     Ok(Output::Stream(stream)) => {
                         let stream = crate::dispatch::until_shutdown(stream, self.shutdown.clone());
+                        let stream = crate::dispatch::until_deadline(stream, ctx.deadline());
                         crate::dispatch::with_outcome(stream.map(move |item| item.and_then(&encode)))
                             .map(move |item| item.unwrap_or_else(&end))
                             .boxed()

@@ -466,3 +466,23 @@ async fn chunked_request_bodies_are_read_whole_for_unary_and_streaming_calls() {
     assert_eq!(frames[1], (2, serde_json::json!({})), "no error");
     assert_eq!(frames[0].1["importedCount"], 3, "three books imported: {:?}", frames[0]);
 }
+
+#[tokio::test]
+async fn a_connect_stream_still_open_at_its_deadline_ends_with_deadline_exceeded() {
+    let addr = start().await;
+    let name = create_shelf(addr).await;
+    let request = envelope(0, format!(r#"{{"name": "{name}"}}"#).as_bytes());
+    let started = std::time::Instant::now();
+    let answer = exchange(
+        addr,
+        "POST /bookstore.v1.Bookstore/WatchShelf HTTP/1.1\r\ncontent-type: application/connect+json\r\nconnect-timeout-ms: 300",
+        &request,
+    );
+    let (head, body) = tokio::time::timeout(std::time::Duration::from_secs(5), answer).await.expect("the stream ends");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let frames = envelopes(&unchunk(&body));
+    let (flags, end) = frames.last().expect("an end-of-stream message");
+    assert_eq!(*flags, 0x02, "{frames:?}");
+    assert_eq!(end["error"]["code"], "deadline_exceeded", "{end}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+}
