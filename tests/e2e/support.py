@@ -3,6 +3,7 @@
 import collections
 import contextlib
 import datetime
+import json
 import queue
 import re
 import time
@@ -10,6 +11,8 @@ import time
 import grpc
 import pytest
 import requests
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 # The default deadline of every call made through `open_channel`, and the default timeout of
 # every request made through `Http`, in seconds. Streams that the tests read from therefore end
@@ -299,3 +302,86 @@ def reflection(channel):
 def call_raw(channel, path, payload=b""):
     """Calls a method by its path with raw bytes, as a client with a different schema would."""
     return channel.unary_unary(path)(payload)
+
+
+# The longest any single wait on a WebSocket may take, in seconds.
+WS_TIMEOUT = 10.0
+
+
+class JsonSocket:
+    """A WebSocket speaking JSON text frames with a `type` and an `id` (apigen.v1 and
+    graphql-transport-ws alike): pings answered, frames kept per id, every wait bounded."""
+
+    def __init__(self, url, subprotocol, headers=None, **options):
+        self._connection = ws_connect(
+            url, subprotocols=[subprotocol], additional_headers=headers, open_timeout=WS_TIMEOUT, close_timeout=2, proxy=None, **options
+        )
+        self.ws = self._connection.__enter__()
+        assert self.ws.subprotocol == subprotocol, f"the server chose the subprotocol {self.ws.subprotocol!r}"
+        self.pending = collections.defaultdict(collections.deque)  # id -> frames not yet taken
+        self.log = []  # every frame received (shortened), for failure messages
+        self.close_error = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._connection.__exit__(*exc)
+
+    def send(self, frame):
+        self.ws.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
+
+    def recv(self, timeout=WS_TIMEOUT):
+        """The next frame (server pings answered), or None when none arrives in TIMEOUT seconds."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                raw = self.ws.recv(timeout=left)
+            except TimeoutError:
+                return None
+            except ConnectionClosed as closed:
+                pytest.fail(f"the server closed the socket ({closed.rcvd}); received so far: {self.log[-20:]}")
+            assert isinstance(raw, str), f"expected a text frame, got {raw[:100]!r}"
+            frame = json.loads(raw)
+            self.log.append(raw[:300])
+            if frame.get("type") == "ping":
+                self.send({"type": "pong"})
+                continue
+            return frame
+        return None
+
+    def init(self, payload=None):
+        """connection_init, then the server's connection_ack."""
+        self.send({"type": "connection_init", **({"payload": payload} if payload is not None else {})})
+        frame = self.recv()
+        assert frame is not None and frame.get("type") == "connection_ack", f"expected connection_ack, got {frame}"
+        return self
+
+    def take(self, id, timeout=WS_TIMEOUT):
+        """The next frame for ID, or None after TIMEOUT seconds (frames for other ids are kept)."""
+        if self.pending[id]:
+            return self.pending[id].popleft()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            frame = self.recv(left)
+            if frame is None:
+                return None
+            if frame.get("id") == id:
+                return frame
+            self.pending[frame.get("id")].append(frame)
+        return None
+
+    def closed(self, timeout=WS_TIMEOUT):
+        """The close frame the server sends within TIMEOUT seconds (what comes before is logged);
+        None when the socket ended without one (`close_error` says why)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                raw = self.ws.recv(timeout=left)
+            except TimeoutError:
+                break
+            except ConnectionClosed as closed:
+                self.close_error = str(closed)
+                return closed.rcvd
+            self.log.append(raw[:300] if isinstance(raw, str) else raw[:30])
+        pytest.fail(f"the server did not close the socket in {timeout} s; received: {self.log[-20:]}")

@@ -22,11 +22,10 @@ import urllib.parse
 import grpc
 import pytest
 from google.protobuf import json_format
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
 
 from conftest import LISTENING, REPO, STARTUP_TIMEOUT, bin_dir, running
-from support import Http, describe, ok, open_channel, rest_error, rfc3339, wait_until_open
+from support import Http, JsonSocket, describe, ok, open_channel, rest_error, rfc3339, wait_until_open
 from test_graphql import CHAT_SUBSCRIBE
 from test_graphql import Socket as GraphQLSocket
 
@@ -462,48 +461,21 @@ class WsSubscriber:
         self.name = name
         refused = None
         try:
-            connection = ws_connect(
-                f"ws://{server.address}/ws", subprotocols=["apigen.v1"], open_timeout=WAIT, close_timeout=2, proxy=None
-            )
+            socket = JsonSocket(f"ws://{server.address}/ws", "apigen.v1")
         except InvalidStatus as err:
             refused = err.response
         if refused is not None:
             body = bytes(refused.body or b"").decode(errors="replace")
             pytest.fail(f"{self.name}: GET /ws with subprotocol apigen.v1 was refused: HTTP {refused.status_code} {body}")
-        self.ws = closing.enter_context(connection)
-        assert self.ws.subprotocol == "apigen.v1", f"{self.name}: the server chose the subprotocol {self.ws.subprotocol!r}"
-        self.log = []
-        self.send({"type": "connection_init", "payload": {}})
-        ack = self.recv(WAIT)
-        assert ack == {"type": "connection_ack"}, f"{self.name}: expected connection_ack, got {ack}"
-        self.send({"type": "subscribe", "id": "1", "method": "chat.v1.Chat/Subscribe", "payload": {"room": room}})
-
-    def send(self, message):
-        self.ws.send(json.dumps(message))
-
-    def recv(self, timeout):
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                raw = self.ws.recv(timeout=left)
-            except TimeoutError:
-                return None
-            except ConnectionClosed as closed:
-                pytest.fail(f"{self.name}: the server closed the socket ({closed.rcvd}); received: {self.log}")
-            assert isinstance(raw, str), f"{self.name}: expected a text frame, got {raw!r}"
-            message = json.loads(raw)
-            self.log.append(message)
-            if message.get("type") == "ping":
-                self.send({"type": "pong"})
-                continue
-            return message
-        return None
+        self.socket = closing.enter_context(socket)
+        self.socket.init({})
+        self.socket.send({"type": "subscribe", "id": "1", "method": "chat.v1.Chat/Subscribe", "payload": {"room": room}})
 
     def poll(self, timeout):
-        message = self.recv(timeout)
+        message = self.socket.take("1", timeout)
         if message is None:
             return None
-        assert message.get("type") == "next" and message.get("id") == "1", f"{self.name}: expected next for 1, got {message}"
+        assert message.get("type") == "next", f"{self.name}: expected next for 1, got {message}"
         return message["payload"]
 
 

@@ -28,11 +28,9 @@ from graphql import (
     print_schema,
     validate_schema,
 )
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect as ws_connect
 
 from conftest import REPO
-from support import TOKEN, Http, assert_recent_json, describe, json_body, ok, rfc3339
+from support import TOKEN, WS_TIMEOUT, Http, JsonSocket, assert_recent_json, describe, json_body, ok, rfc3339
 from test_openapi import CORPUS, apigen, realworld
 
 EXAMPLES = REPO / "generated-examples"
@@ -44,7 +42,6 @@ EDGE_PROTO = "tests/build-rs/proto/edge/v1/edge.proto"
 EDGE_INCLUDE = "tests/build-rs/proto"  # relative to REPO, like EDGE_PROTO
 
 SUBPROTOCOL = "graphql-transport-ws"
-WS_TIMEOUT = 10.0  # the longest any single wait on a WebSocket may take
 QUIET = 1.0  # how long "nothing more arrives" is watched for
 
 COVER = b"\x89PNG\r\n\x1a\n\x00\xff"
@@ -166,75 +163,14 @@ def request_errors(response, *mentions):
     return errors
 
 
-class Socket:
-    """A graphql-transport-ws client spoken by hand: JSON text frames, and every wait is bounded."""
+class Socket(JsonSocket):
+    """A graphql-transport-ws client (support.JsonSocket) spoken by hand."""
 
     def __init__(self, address, headers=None):
-        self._connection = ws_connect(
-            f"ws://{address}/graphql/ws",
-            subprotocols=[SUBPROTOCOL],
-            additional_headers=headers,
-            open_timeout=WS_TIMEOUT,
-            close_timeout=2,
-            proxy=None,
-        )
-        self.ws = self._connection.__enter__()
-        assert self.ws.subprotocol == SUBPROTOCOL, f"the server chose the subprotocol {self.ws.subprotocol!r}"
-        self.pending = collections.defaultdict(collections.deque)  # id -> messages not yet taken
-        self.log = []  # every message received, for failure messages
-        self.close_error = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._connection.__exit__(*exc)
-
-    def send(self, message):
-        self.ws.send(message if isinstance(message, str) else json.dumps(message))
-
-    def recv(self, timeout=WS_TIMEOUT):
-        """The next message (pings answered), or None when none arrives in TIMEOUT seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            try:
-                raw = self.ws.recv(timeout=left)
-            except TimeoutError:
-                return None
-            except ConnectionClosed as closed:
-                pytest.fail(f"the server closed the socket ({closed.rcvd}); received so far: {self.log}")
-            assert isinstance(raw, str), f"expected a text frame, got {raw!r}"
-            message = json.loads(raw)
-            self.log.append(message)
-            if message.get("type") == "ping":
-                self.send({"type": "pong"})
-                continue
-            return message
-
-    def init(self, payload=None):
-        self.send({"type": "connection_init", **({"payload": payload} if payload is not None else {})})
-        message = self.recv()
-        assert message is not None and message.get("type") == "connection_ack", f"expected connection_ack, got {message}"
+        super().__init__(f"ws://{address}/graphql/ws", SUBPROTOCOL, headers)
 
     def subscribe(self, id, query, variables=None):
         self.send({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
-
-    def take(self, id, timeout=WS_TIMEOUT):
-        """The next message for operation ID (next, error or complete), or None after TIMEOUT seconds."""
-        if self.pending[id]:
-            return self.pending[id].popleft()
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            message = self.recv(left)
-            if message is None:
-                return None
-            if message.get("id") == id:
-                return message
-            self.pending[message.get("id")].append(message)
-        return None
 
     def next(self, id, timeout=WS_TIMEOUT):
         """The data of the next `next` message for ID; fails on anything else."""
@@ -245,19 +181,6 @@ class Socket:
         assert not payload.get("errors"), f"errors for {id}: {message}"
         return payload["data"]
 
-    def closed(self, timeout=WS_TIMEOUT):
-        """The close frame the server sends within TIMEOUT seconds, reading (and logging) what comes before."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                raw = self.ws.recv(timeout=left)
-            except TimeoutError:
-                break
-            except ConnectionClosed as closed:
-                self.close_error = str(closed)  # says why when the close frame itself was broken
-                return closed.rcvd
-            self.log.append(json.loads(raw) if isinstance(raw, str) else raw)
-        pytest.fail(f"the server did not close the socket in {timeout} s; received: {self.log}")
 
 
 def failed_operation(socket, id):

@@ -21,6 +21,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
+from support import JsonSocket
 from test_bad_input import vm_rss_kib
 
 IDLE_MS = 1500
@@ -173,16 +174,13 @@ def test_a_body_that_stops_arriving_is_refused_with_408(quick, protocol):
 
 
 def apigen_socket(address):
-    ws = ws_connect(f"ws://{address}/ws", subprotocols=["apigen.v1"], open_timeout=10, close_timeout=2, proxy=None).__enter__()
-    ws.send(json.dumps({"type": "connection_init"}))
-    assert json.loads(ws.recv(timeout=10)) == {"type": "connection_ack"}
-    return ws
+    """An apigen.v1 socket after its connection_ack; `.ws` is the raw connection (pings not answered)."""
+    return JsonSocket(f"ws://{address}/ws", "apigen.v1").init()
 
 
 def test_a_websocket_client_that_answers_nothing_is_closed_1001(quick):
-    with apigen_socket(quick.address) as ws:
-        started = time.monotonic()
-        pings = 0
+    with apigen_socket(quick.address) as socket:
+        ws, started, pings = socket.ws, time.monotonic(), 0
         with pytest.raises(ConnectionClosed) as closed:
             while time.monotonic() - started < 6 * IDLE:
                 frame = json.loads(ws.recv(timeout=6 * IDLE))
@@ -194,20 +192,11 @@ def test_a_websocket_client_that_answers_nothing_is_closed_1001(quick):
 
 
 def test_a_websocket_client_that_answers_pings_stays_open(quick):
-    with apigen_socket(quick.address) as ws:
-        started = time.monotonic()
-        while time.monotonic() - started < 3 * IDLE:
-            try:
-                frame = json.loads(ws.recv(timeout=0.2))
-            except TimeoutError:
-                continue
-            assert frame == {"type": "ping"}, frame
-            ws.send(json.dumps({"type": "pong"}))
-        ws.send(json.dumps({"type": "subscribe", "id": "1", "method": f"{SERVICE}/ListShelves", "payload": {}}))
-        frame = json.loads(ws.recv(timeout=10))
-        while frame == {"type": "ping"}:
-            frame = json.loads(ws.recv(timeout=10))
-        assert frame["type"] == "next" and frame["id"] == "1", frame
+    with apigen_socket(quick.address) as socket:
+        assert socket.recv(timeout=3 * IDLE) is None, "nothing but pings (answered) for 3 idle timeouts"
+        socket.send({"type": "subscribe", "id": "1", "method": f"{SERVICE}/ListShelves", "payload": {}})
+        frame = socket.take("1")
+        assert frame is not None and frame["type"] == "next", f"the socket is still open: {frame}"
 
 
 def test_graphql_websocket_is_pinged_and_stays_open(quick):
@@ -231,8 +220,8 @@ def test_idle_websockets_cost_little_memory(launch):
     sockets = [apigen_socket(server.address) for _ in range(count)]
     time.sleep(0.5)
     per_socket = (vm_rss_kib(server.process.pid) - before) / count
-    for ws in warm + sockets:
-        ws.close()
+    for socket in warm + sockets:
+        socket.ws.close()
     print(f"each idle WebSocket costs {per_socket:.1f} KiB of server memory")
     # tungstenite's default 128 KiB read buffer made it ~160 KiB each.
     assert per_socket < 48, f"each idle WebSocket costs {per_socket:.1f} KiB of server memory"

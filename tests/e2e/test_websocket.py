@@ -2,7 +2,6 @@
 every method kind of both examples, multiplexed calls, errors as `error` frames that leave the
 socket open, each close code (4400, 4401, 4408, 4409, 4429, 1009), pings, and a slow reader."""
 
-import collections
 import json
 import signal
 import socket
@@ -14,68 +13,19 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from conftest import LISTENING, REPO, bin_dir
-from support import TOKEN
+from support import TOKEN, WS_TIMEOUT, JsonSocket
 
 SUBPROTOCOL = "apigen.v1"
-WS_TIMEOUT = 10.0
 BOOKSTORE = "bookstore.v1.Bookstore"
 CHAT = "chat.v1.Chat"
 
 
-class Socket:
-    """An apigen.v1 client: JSON text frames, frames kept per call id, every wait bounded."""
+class Socket(JsonSocket):
+    """An apigen.v1 client (support.JsonSocket) with calls by method."""
 
     def __init__(self, address, headers=None, sock=None, max_queue=16):
-        self._connection = ws_connect(
-            f"ws://{address}/ws",
-            subprotocols=[SUBPROTOCOL],
-            additional_headers=headers,
-            open_timeout=WS_TIMEOUT,
-            close_timeout=2,
-            proxy=None,
-            sock=sock,
-            max_queue=max_queue,
-            max_size=None,
-        )
-        self.ws = self._connection.__enter__()
-        assert self.ws.subprotocol == SUBPROTOCOL, f"the server chose the subprotocol {self.ws.subprotocol!r}"
-        self.pending = collections.defaultdict(collections.deque)  # id -> frames not yet taken
-        self.log = []  # every frame received (payloads shortened), for failure messages
+        super().__init__(f"ws://{address}/ws", SUBPROTOCOL, headers, sock=sock, max_queue=max_queue, max_size=None)
         self.ids = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._connection.__exit__(*exc)
-
-    def send(self, frame):
-        self.ws.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
-
-    def recv(self, timeout=WS_TIMEOUT):
-        """The next frame (server pings answered), or None when none arrives in time."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                raw = self.ws.recv(timeout=left)
-            except TimeoutError:
-                return None
-            except ConnectionClosed as closed:
-                pytest.fail(f"the server closed the socket ({closed.rcvd}); received so far: {self.log[-20:]}")
-            assert isinstance(raw, str), f"expected a text frame, got {raw[:100]!r}"
-            frame = json.loads(raw)
-            self.log.append(raw[:300])
-            if frame.get("type") == "ping":
-                self.send({"type": "pong"})
-                continue
-            return frame
-        return None
-
-    def init(self, payload=None):
-        self.send({"type": "connection_init", **({"payload": payload} if payload is not None else {})})
-        frame = self.recv()
-        assert frame == {"type": "connection_ack"}, f"expected connection_ack, got {frame}"
-        return self
 
     def new_id(self):
         self.ids += 1
@@ -88,20 +38,6 @@ class Socket:
             frame["payload"] = payload
         self.send(frame)
         return id
-
-    def take(self, id, timeout=WS_TIMEOUT):
-        """The next frame for call ID, or None after TIMEOUT seconds."""
-        if self.pending[id]:
-            return self.pending[id].popleft()
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            frame = self.recv(left)
-            if frame is None:
-                return None
-            if frame.get("id") == id:
-                return frame
-            self.pending[frame.get("id")].append(frame)
-        return None
 
     def next(self, id, timeout=WS_TIMEOUT):
         """The payload of call ID's next `next` frame; fails on anything else."""
@@ -144,18 +80,9 @@ class Socket:
         return error
 
     def closed(self, timeout=WS_TIMEOUT):
-        """The close frame the server sends within TIMEOUT seconds (what comes before is logged)."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                raw = self.ws.recv(timeout=left)
-            except TimeoutError:
-                break
-            except ConnectionClosed as closed:
-                assert closed.rcvd is not None, f"the socket ended without a close frame: {closed}"
-                return closed.rcvd
-            self.log.append(raw[:300] if isinstance(raw, str) else raw[:30])
-        pytest.fail(f"the server did not close the socket in {timeout} s; received: {self.log[-20:]}")
+        close = super().closed(timeout)
+        assert close is not None, f"the socket ended without a close frame: {self.close_error}"
+        return close
 
 
 def book(title, **fields):
