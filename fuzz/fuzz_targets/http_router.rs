@@ -55,7 +55,6 @@ const fn method(name: &'static str, kind: MethodKind, http: &'static [HttpRule])
         http,
         graphql: "",
         excluded: &[],
-        grpc: apigen_runtime::grpc::handler::<Struct>,
     }
 }
 

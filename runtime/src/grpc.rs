@@ -1,6 +1,7 @@
-//! gRPC on tonic: one generic adapter from tonic's server machinery (framing,
-//! compression, trailers, tonic-prost's codec) to [`ServiceDef`], and a typed
-//! client. Generated code names [`handler::<Req>`](handler) once per method.
+//! gRPC on tonic: one adapter from tonic's server machinery (framing,
+//! compression, trailers) to [`ServiceDef`], and a typed client. Request
+//! messages reach the dispatch as bytes and are decoded there, as for every
+//! other protocol, so the adapter is compiled once, not once per request type.
 
 use std::time::{Duration, Instant};
 
@@ -16,9 +17,6 @@ use crate::{Context, Identity, Protocol, ResponseStream, Status};
 
 /// The HTTP body gRPC requests and responses travel in.
 pub type Body = tonic::body::Body;
-
-/// Serves one gRPC call of a method whose request type the function knows.
-pub type Handler = fn(ServiceDef, usize, http::Request<Body>, CallOptions) -> BoxFuture<http::Response<Body>>;
 
 /// What the server tells each call.
 #[derive(Debug, Clone)]
@@ -147,39 +145,34 @@ fn encoded_stream(output: Output, ctx: &Context, shutdown: tokio::sync::watch::R
         .boxed()
 }
 
-/// tonic-prost's codec with the request side's errors in gRPC's terms: a message
-/// that does not decode is the caller's mistake (`INVALID_ARGUMENT`), not `INTERNAL`.
-struct ServerCodec<Req>(std::marker::PhantomData<Req>);
+/// Responses encoded by the dispatch, requests passed on as bytes.
+#[derive(Default)]
+struct ServerCodec;
 
-struct RequestDecoder<Req>(tonic_prost::ProstDecoder<Req>);
+struct RawDecoder;
 
-impl<Req: ApiMessage + Send> tonic::codec::Codec for ServerCodec<Req> {
+impl tonic::codec::Codec for ServerCodec {
     type Encode = Encoded;
-    type Decode = Req;
+    type Decode = Bytes;
     type Encoder = tonic_prost::ProstEncoder<Encoded>;
-    type Decoder = RequestDecoder<Req>;
+    type Decoder = RawDecoder;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstCodec::<Encoded, Req>::default().encoder()
+        ProstCodec::<Encoded, Encoded>::default().encoder()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        RequestDecoder(ProstCodec::<Encoded, Req>::default().decoder())
+        RawDecoder
     }
 }
 
-impl<Req: ApiMessage + Send> tonic::codec::Decoder for RequestDecoder<Req> {
-    type Item = Req;
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Bytes;
     type Error = tonic::Status;
 
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Req>, tonic::Status> {
-        self.0.decode(src).map_err(|e| {
-            tonic::Status::invalid_argument(format!("the request message does not decode: {}", e.message()))
-        })
-    }
-
-    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
-        self.0.buffer_settings()
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
@@ -200,18 +193,18 @@ fn request_error(status: tonic::Status) -> Status {
     }
 }
 
-fn requests<Req: ApiMessage + Send>(stream: tonic::Streaming<Req>) -> Input {
-    Input::Stream(stream.map(|item| item.map(|m| Payload::Message(Box::new(m))).map_err(request_error)).boxed())
+fn requests(stream: tonic::Streaming<Bytes>) -> Input {
+    Input::Stream(stream.map(|item| item.map(Payload::Proto).map_err(request_error)).boxed())
 }
 
 /// The one request message of a unary or server-streaming call.
-async fn only_request<Req: ApiMessage + Send>(mut stream: tonic::Streaming<Req>) -> Result<Input, Status> {
+async fn only_request(mut stream: tonic::Streaming<Bytes>) -> Result<Input, Status> {
     let message = match stream.next().await {
         Some(item) => item.map_err(request_error)?,
         None => return Err(Status::invalid_argument("the call carries no request message; send exactly one")),
     };
     match stream.next().await {
-        None => Ok(Input::Single(Payload::Message(Box::new(message)))),
+        None => Ok(Input::Single(Payload::Proto(message))),
         Some(Err(e)) => Err(request_error(e)),
         Some(Ok(_)) => {
             Err(Status::invalid_argument("the call carries more than one request message; this method takes one"))
@@ -219,8 +212,8 @@ async fn only_request<Req: ApiMessage + Send>(mut stream: tonic::Streaming<Req>)
     }
 }
 
-/// Serves one call of method `method` of `service`, whose request type is `Req`.
-pub fn handler<Req: ApiMessage + Send + Sync>(
+/// Serves one gRPC or gRPC-Web call of method `method` of `service`.
+pub fn handler(
     service: ServiceDef,
     method: usize,
     req: http::Request<Body>,
@@ -228,7 +221,7 @@ pub fn handler<Req: ApiMessage + Send + Sync>(
 ) -> BoxFuture<http::Response<Body>> {
     Box::pin(async move {
         let kind = service.info().methods[method].kind;
-        let mut grpc = tonic::server::Grpc::new(ServerCodec::<Req>(std::marker::PhantomData))
+        let mut grpc = tonic::server::Grpc::new(ServerCodec)
             .max_decoding_message_size(options.max_message_size)
             .max_encoding_message_size(options.max_message_size)
             .accept_compressed(CompressionEncoding::Gzip)
@@ -238,12 +231,12 @@ pub fn handler<Req: ApiMessage + Send + Sync>(
         // Every kind reads its requests as a stream, so that decoding errors of unary
         // requests take the same mapping as those of streamed ones.
         let single_input = matches!(kind, MethodKind::Unary | MethodKind::ServerStreaming);
-        let input = move |r: tonic::Request<tonic::Streaming<Req>>| async move {
+        let input = move |r: tonic::Request<tonic::Streaming<Bytes>>| async move {
             if single_input { only_request(r.into_inner()).await } else { Ok(requests(r.into_inner())) }
         };
         match kind {
             MethodKind::Unary | MethodKind::ClientStreaming => {
-                let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Req>>| {
+                let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Bytes>>| {
                     let (service, ctx) = (service.clone(), ctx.clone());
                     async move {
                         let call_ctx = ctx.clone();
@@ -255,7 +248,7 @@ pub fn handler<Req: ApiMessage + Send + Sync>(
                 grpc.client_streaming(svc, req).await
             }
             MethodKind::ServerStreaming | MethodKind::BidiStreaming => {
-                let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Req>>| {
+                let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Bytes>>| {
                     let (service, ctx, shutdown) = (service.clone(), ctx.clone(), shutdown.clone());
                     async move {
                         let call_ctx = ctx.clone();
@@ -410,7 +403,6 @@ mod tests {
             http: &[],
             graphql: "",
             excluded: &[],
-            grpc: handler::<Timestamp>,
         }
     }
 
@@ -458,7 +450,7 @@ mod tests {
             shutdown,
         };
         let service = ServiceDef::new(info, (), echo);
-        let response = handler::<Timestamp>(service, 0, request, options).await;
+        let response = handler(service, 0, request, options).await;
         let early = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = response.into_body();
         let (mut data, mut trailers) = (Vec::new(), Vec::new());

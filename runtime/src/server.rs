@@ -824,7 +824,6 @@ impl GrpcRouter {
             peer: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
             shutdown: self.shutdown.subscribe(),
         };
-        let handler = service.info().methods[*method].grpc;
-        handler(service.clone(), *method, req, options).await
+        grpc::handler(service.clone(), *method, req, options).await
     }
 }

@@ -33,8 +33,6 @@ pub struct MethodInfo {
     pub graphql: &'static str,
     /// Protocols that do not serve this method (`apigen.method`/`apigen.service` `exclude`).
     pub excluded: &'static [crate::Protocol],
-    /// Serves the method over gRPC (`apigen_runtime::grpc::handler::<Request>`).
-    pub grpc: crate::grpc::Handler,
 }
 
 impl std::fmt::Debug for MethodInfo {

@@ -28,7 +28,6 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
             http: {{ m.http }},
             graphql: "{{ m.graphql }}",
             excluded: {{ m.excluded }},
-            grpc: ::apigen_runtime::grpc::handler::<{{ m.input_rust }}>,
         },
 {% endfor %}
     ],

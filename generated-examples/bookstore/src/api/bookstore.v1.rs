@@ -3282,7 +3282,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "listShelves",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<ListShelvesRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "CreateShelf",
@@ -3306,7 +3305,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "createShelf",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<CreateShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "GetShelf",
@@ -3337,7 +3335,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "getShelf",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<GetShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "DeleteShelf",
@@ -3368,7 +3365,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "deleteShelf",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<DeleteShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "ListBooks",
@@ -3400,7 +3396,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "listBooks",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<ListBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "GetBook",
@@ -3455,7 +3450,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "getBook",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<GetBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "CreateBook",
@@ -3487,7 +3481,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "createBook",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<CreateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "UpdateBook",
@@ -3520,7 +3513,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "updateBook",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<UpdateBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "MoveBook",
@@ -3553,7 +3545,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "moveBook",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<MoveBookRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "SearchBooks",
@@ -3577,7 +3568,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "searchBooks",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<SearchBooksRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "WatchShelf",
@@ -3608,7 +3598,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             ],
             graphql: "watchShelf",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<WatchShelfRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "ImportBooks",
@@ -3619,7 +3608,6 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
             http: &[],
             graphql: "",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<ImportBooksRequest>,
         },
     ],
     file_descriptor_set: FILE_DESCRIPTOR_SET,

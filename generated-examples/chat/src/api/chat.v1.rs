@@ -1004,7 +1004,6 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             ],
             graphql: "postMessage",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<PostMessageRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "GetHistory",
@@ -1015,7 +1014,6 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             http: &[],
             graphql: "getHistory",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<GetHistoryRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "Subscribe",
@@ -1026,7 +1024,6 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             http: &[],
             graphql: "subscribe",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<SubscribeRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "Upload",
@@ -1037,7 +1034,6 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             http: &[],
             graphql: "",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<PostMessageRequest>,
         },
         ::apigen_runtime::MethodInfo {
             name: "Converse",
@@ -1048,7 +1044,6 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
             http: &[],
             graphql: "",
             excluded: &[],
-            grpc: ::apigen_runtime::grpc::handler::<ConverseRequest>,
         },
     ],
     file_descriptor_set: FILE_DESCRIPTOR_SET,
