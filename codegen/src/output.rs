@@ -99,9 +99,9 @@ pub fn assemble(
                 // Doc comments are the schema authors' prose, copied as written;
                 // clippy's Markdown list-style lints judge that prose, not code.
                 // A server binary leaves the typed clients unused, a client the service traits.
-                out.push_str(
-                    "#[allow(dead_code, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]\n",
-                );
+                // Two attributes: each stays on one line under prettyplease and rustfmt alike.
+                out.push_str("#[allow(dead_code)]\n");
+                out.push_str("#[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]\n");
             }
             out.push_str(&format!("pub mod {name} {{\n"));
             render(child, out);

@@ -4,11 +4,8 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 /// The GraphQL schema (SDL), served at `/graphql/schema.graphql`.
 pub const GRAPHQL_SDL: &str = include_str!("schema.graphql");
 pub mod bookstore {
-    #[allow(
-        dead_code,
-        clippy::doc_lazy_continuation,
-        clippy::doc_overindented_list_items
-    )]
+    #[allow(dead_code)]
+    #[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
     pub mod v1 {
         include!("bookstore.v1.rs");
     }
