@@ -227,6 +227,20 @@ impl RestRouter {
     /// A REST request; the request back when no binding has its path.
     pub(crate) async fn route(&self, req: axum::extract::Request) -> Result<Response, axum::extract::Request> {
         let path = req.uri().path().to_owned();
+        // Without a `:verb` in its last segment no verb rule matches the path, so the first (most
+        // specific) rule of the request's method that fits is the answer: the common case, found
+        // without matching every rule.
+        if !path.rsplit('/').next().unwrap_or_default().contains(':') {
+            let method = req.method().as_str();
+            let first = self
+                .routes
+                .iter()
+                .filter(|r| r.rule.method == method)
+                .find_map(|r| match_path(r.rule, &path).map(|vars| (r, vars)));
+            if let Some((route, vars)) = first {
+                return Ok(self.call(route, &vars, req).await.unwrap_or_else(|status| error_response(&status)));
+            }
+        }
         let matching: Vec<(&Route, Vec<(&'static str, String)>)> =
             self.routes.iter().filter_map(|r| match_path(r.rule, &path).map(|vars| (r, vars))).collect();
         if matching.is_empty() {
@@ -318,15 +332,18 @@ impl RestRouter {
             Output::Single(message) => message,
             Output::Stream(stream) => return Ok(crate::sse::events(stream, self.shutdown.clone(), &ctx)),
         };
-        let mut json = message.to_json_value()?;
-        for part in rule.response_body.split('.').filter(|p| !p.is_empty()) {
-            let key = route_output_key(&json, part);
-            json = json.get(&key).cloned().unwrap_or(Value::Null);
-        }
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
         let mut response = if status == StatusCode::NO_CONTENT {
             status.into_response()
+        } else if rule.response_body.is_empty() {
+            // The message's own JSON, fields in declaration order, with no `Value` in between.
+            (status, [(header::CONTENT_TYPE, "application/json")], message.to_json()?).into_response()
         } else {
+            let mut json = message.to_json_value()?;
+            for part in rule.response_body.split('.').filter(|p| !p.is_empty()) {
+                let key = route_output_key(&json, part);
+                json = json.get(&key).cloned().unwrap_or(Value::Null);
+            }
             (status, axum::Json(json)).into_response()
         };
         response.headers_mut().extend(ctx.response_metadata());
@@ -497,9 +514,7 @@ impl RestRouter {
             let (content_type, body) = if proto {
                 ("application/proto", m.encode_proto())
             } else {
-                let json = serde_json::to_vec(&m.to_json_value()?)
-                    .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))?;
-                ("application/json", json)
+                ("application/json", m.to_json()?)
             };
             let mut response = if compression::accepts_gzip(&headers, header::ACCEPT_ENCODING) {
                 let headers = [(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, "gzip")];

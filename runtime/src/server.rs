@@ -352,7 +352,8 @@ impl Server {
             default_timeout: self.default_timeout,
             shutdown,
         });
-        let grpc_web = tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(grpc));
+        let grpc_web =
+            tower::ServiceBuilder::new().layer(tonic_web::GrpcWebLayer::new()).service(GrpcService(Arc::clone(&grpc)));
         let rest = Arc::new(crate::rest::RestRouter::new(
             &self.services,
             self.authenticator.clone(),
@@ -383,20 +384,22 @@ impl Server {
             .route("/docs", axum::routing::get(|| async { axum::response::Html(DOCS_PAGE) }))
             .route("/ws", ws.route())
             .fallback_service(tower::service_fn(move |req: axum::extract::Request| {
-                let (grpc_web, rest, trpc) = (grpc_web.clone(), Arc::clone(&rest), Arc::clone(&trpc));
+                let (grpc, grpc_web, rest, trpc) =
+                    (Arc::clone(&grpc), grpc_web.clone(), Arc::clone(&rest), Arc::clone(&trpc));
                 async move {
                     let content_type =
                         req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    if content_type.starts_with("application/grpc") {
-                        let flavor = if content_type.starts_with("application/grpc-web") {
-                            Protocol::GrpcWeb
-                        } else {
-                            Protocol::Grpc
-                        };
+                    if content_type.starts_with("application/grpc-web") {
                         let mut req = req.map(tonic::body::Body::new);
-                        req.extensions_mut().insert(flavor);
+                        req.extensions_mut().insert(Protocol::GrpcWeb);
                         let response = grpc_web.oneshot(req).await.unwrap_or_else(|e| match e {});
                         return Ok::<_, std::convert::Infallible>(response.map(axum::body::Body::new));
+                    }
+                    if content_type.starts_with("application/grpc") {
+                        // Plain gRPC needs no translation: straight to the gRPC router.
+                        let mut req = req.map(tonic::body::Body::new);
+                        req.extensions_mut().insert(Protocol::Grpc);
+                        return Ok(grpc.route(req).await.map(axum::body::Body::new));
                     }
                     // HTTP/1.1 requests are answered only after their whole body is
                     // read, so an early error never leaves unread bytes on a
@@ -423,6 +426,10 @@ impl Server {
                     if req.uri().path().starts_with("/trpc/") {
                         return Ok(trpc.handle(req).await);
                     }
+                    // A Connect call is one lookup away; REST bindings need matching.
+                    if rest.is_rpc_path(req.uri().path()) {
+                        return Ok(rest.rpc(req).await);
+                    }
                     let req = match rest.route(req).await {
                         Ok(response) => return Ok(response),
                         Err(req) => req,
@@ -431,9 +438,6 @@ impl Server {
                         && (req.method() == http::Method::GET || req.method() == http::Method::POST)
                     {
                         return Ok(rest.sse(req).await);
-                    }
-                    if rest.is_rpc_path(req.uri().path()) {
-                        return Ok(rest.rpc(req).await);
                     }
                     Ok(not_found(req.uri().path()))
                 }

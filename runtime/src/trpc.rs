@@ -99,7 +99,11 @@ fn error_shape(status: &Status, path: Option<&str>) -> Value {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    json_bytes_response(status, body.to_string().into_bytes())
+}
+
+fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
@@ -110,11 +114,18 @@ pub(crate) fn request_error(status: &Status) -> Response {
     json_response(http, &json!({"error": error_shape(status, None)}))
 }
 
-/// One call's result as its JSON envelope and HTTP status.
-fn envelope(result: &Result<Value, Status>, path: &str) -> (u16, Value) {
+/// One call's result (the response message's JSON) as its JSON envelope and HTTP status.
+/// The message's bytes are spliced in, not parsed into a `Value` and written again.
+fn envelope(result: &Result<Vec<u8>, Status>, path: &str) -> (u16, Vec<u8>) {
     match result {
-        Ok(data) => (200, json!({"result": {"data": data}})),
-        Err(status) => (status.http_status(), json!({"error": error_shape(status, Some(path))})),
+        Ok(data) => {
+            let mut body = Vec::with_capacity(data.len() + 22);
+            body.extend_from_slice(br#"{"result":{"data":"#);
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"}}");
+            (200, body)
+        }
+        Err(status) => (status.http_status(), json!({"error": error_shape(status, Some(path))}).to_string().into_bytes()),
     }
 }
 
@@ -260,7 +271,8 @@ impl TrpcRouter {
                     allow = procedure.map(|p| p.kind.method());
                 }
                 let (http, body) = envelope(&Err(status), paths[0]);
-                let mut response = json_response(StatusCode::from_u16(http).unwrap_or(StatusCode::BAD_REQUEST), &body);
+                let mut response =
+                    json_bytes_response(StatusCode::from_u16(http).unwrap_or(StatusCode::BAD_REQUEST), body);
                 if let Some(allow) = allow {
                     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
                 }
@@ -273,13 +285,13 @@ impl TrpcRouter {
             }
             let (result, metadata) = self.unary(procedure, input, &headers, identity).await;
             let (http, body) = envelope(&result, paths[0]);
-            let mut response = json_response(StatusCode::from_u16(http).unwrap_or(StatusCode::OK), &body);
+            let mut response = json_bytes_response(StatusCode::from_u16(http).unwrap_or(StatusCode::OK), body);
             response.headers_mut().extend(metadata);
             return Ok(response);
         }
 
         // A batch: every call runs concurrently.
-        let calls: Vec<BoxFuture<Result<Value, Status>>> = paths
+        let calls: Vec<BoxFuture<Result<Vec<u8>, Status>>> = paths
             .iter()
             .zip(procedures)
             .zip(inputs)
@@ -297,21 +309,22 @@ impl TrpcRouter {
         }
         let results = futures_util::future::join_all(calls).await;
         let mut statuses = std::collections::BTreeSet::new();
-        let bodies: Vec<Value> = results
-            .iter()
-            .zip(&paths)
-            .map(|(result, path)| {
-                let (http, body) = envelope(result, path);
-                statuses.insert(http);
-                body
-            })
-            .collect();
+        let mut body = b"[".to_vec();
+        for (i, (result, path)) in results.iter().zip(&paths).enumerate() {
+            let (http, envelope) = envelope(result, path);
+            statuses.insert(http);
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&envelope);
+        }
+        body.push(b']');
         // One status when every call agrees; 207 Multi-Status when they differ.
         let http = match (statuses.len(), statuses.first()) {
             (1, Some(&one)) => StatusCode::from_u16(one).unwrap_or(StatusCode::OK),
             _ => StatusCode::MULTI_STATUS,
         };
-        Ok(json_response(http, &Value::Array(bodies)))
+        Ok(json_bytes_response(http, body))
     }
 
     /// The call's metadata: its headers, plus `?connectionParams=` (what
@@ -347,12 +360,12 @@ impl TrpcRouter {
         input: Option<Value>,
         headers: &HeaderMap,
         identity: Option<Identity>,
-    ) -> impl Future<Output = (Result<Value, Status>, HeaderMap)> + Send + 'static {
+    ) -> impl Future<Output = (Result<Vec<u8>, Status>, HeaderMap)> + Send + 'static {
         let ctx = self.context(headers, identity);
         let call = procedure.service.call(procedure.method, Call { ctx: ctx.clone(), input: payload(input) });
         async move {
             let result = match crate::grpc::within(ctx.deadline(), call).await {
-                Ok(Output::Single(message)) => message.to_json_value(),
+                Ok(Output::Single(message)) => message.to_json(),
                 Ok(Output::Stream(_)) => Err(Status::internal("a unary method returned a stream")),
                 Err(status) => Err(status),
             };
@@ -414,7 +427,7 @@ fn subscription_events(
 /// httpBatchStreamLink's JSON Lines: a head line with a placeholder per
 /// call (`[[0], [null, 0, i]]`: a promise, chunk `i`), then one line per call
 /// as it finishes, in finishing order (`[i, 0, [[envelope]]]`: fulfilled).
-fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Value, Status>>>) -> Response {
+fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Vec<u8>, Status>>>) -> Response {
     let pending: futures_util::stream::FuturesUnordered<_> =
         calls.into_iter().enumerate().map(|(i, call)| async move { (i, call.await) }).collect();
     let head: serde_json::Map<String, Value> =
@@ -422,8 +435,11 @@ fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Value, Status>>>) -> Re
     let head = Bytes::from(format!("{}\n", Value::Object(head)));
     let body = futures_util::stream::once(async move { head })
         .chain(pending.map(move |(i, result)| {
-            let (_, value) = envelope(&result, paths.get(i).map(String::as_str).unwrap_or_default());
-            Bytes::from(format!("{}\n", json!([i, 0, [[value]]])))
+            let (_, envelope) = envelope(&result, paths.get(i).map(String::as_str).unwrap_or_default());
+            let mut line = format!("[{i},0,[[").into_bytes();
+            line.extend_from_slice(&envelope);
+            line.extend_from_slice(b"]]]\n");
+            Bytes::from(line)
         }))
         .map(Ok::<_, std::convert::Infallible>);
     let mut response = axum::body::Body::from_stream(body).into_response();
