@@ -416,3 +416,70 @@ pub(crate) fn schema(
     }
     builder.finish().map_err(|e| format!("the GraphQL schema is inconsistent: {e}"))
 }
+
+/// Parsed queries by their text. Clients send the same few documents again
+/// and again, and parsing was a third of a GraphQL call's CPU; the cache
+/// keeps the most recent `capacity` of them (validation still runs per call).
+pub(crate) struct QueryCache {
+    parsed: std::sync::Mutex<Parsed>,
+    capacity: usize,
+}
+
+/// The documents by query text, and the texts oldest first.
+type Parsed =
+    (HashMap<Arc<str>, async_graphql::parser::types::ExecutableDocument>, std::collections::VecDeque<Arc<str>>);
+
+impl QueryCache {
+    pub(crate) fn new(capacity: usize) -> QueryCache {
+        QueryCache { parsed: std::sync::Mutex::default(), capacity }
+    }
+
+    /// Gives `request` its parsed document, from the cache or parsed now (and kept).
+    pub(crate) fn prepare(&self, request: &mut async_graphql::Request) {
+        let cached = self.lock().0.get(request.query.as_str()).cloned();
+        if let Some(document) = cached {
+            request.set_parsed_query(document);
+            return;
+        }
+        // A query that does not parse is left for execution to report.
+        let Ok(document) = request.parsed_query() else { return };
+        let document = document.clone();
+        let key: Arc<str> = Arc::from(request.query.as_str());
+        let mut guard = self.lock();
+        let (parsed, order) = &mut *guard;
+        if parsed.insert(Arc::clone(&key), document).is_none() {
+            order.push_back(key);
+        }
+        while order.len() > self.capacity {
+            if let Some(oldest) = order.pop_front() {
+                parsed.remove(&oldest);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Parsed> {
+        self.parsed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod query_cache_tests {
+    use super::QueryCache;
+
+    #[test]
+    fn documents_are_reused_and_the_cache_stays_bounded() {
+        let cache = QueryCache::new(2);
+        for query in ["{ a }", "{ b }", "{ a }", "{ c }", "not graphql {"] {
+            let mut request = async_graphql::Request::new(query);
+            cache.prepare(&mut request);
+        }
+        {
+            let (parsed, order) = &*cache.lock();
+            assert_eq!(order.iter().map(|q| &**q).collect::<Vec<_>>(), ["{ b }", "{ c }"], "the oldest goes first");
+            assert_eq!(parsed.len(), 2, "a query that does not parse is not kept");
+        }
+        let mut again = async_graphql::Request::new("{ c }");
+        cache.prepare(&mut again);
+        assert!(again.parsed_query().is_ok());
+    }
+}

@@ -483,12 +483,13 @@ impl Server {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let auth = self.authenticator.clone();
         let timeout = self.default_timeout;
+        let queries = Arc::new(crate::graphql::QueryCache::new(256));
         let execute = {
             let (schema, auth) = (schema.clone(), auth.clone());
             move |headers: http::HeaderMap, request: Result<async_graphql::Request, String>| {
-                let (schema, auth) = (schema.clone(), auth.clone());
+                let (schema, auth, queries) = (schema.clone(), auth.clone(), Arc::clone(&queries));
                 async move {
-                    let request = match request {
+                    let mut request = match request {
                         Ok(r) => r,
                         Err(message) => {
                             return graphql_error(http::StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &message);
@@ -508,6 +509,7 @@ impl Server {
                         None => None,
                     };
                     let caller = crate::graphql::Caller { headers, identity, timeout };
+                    queries.prepare(&mut request);
                     let response = schema.execute(request.data(caller)).await;
                     axum::Json(response).into_response()
                 }
