@@ -155,6 +155,10 @@ pub(crate) async fn read_body(
     idle: Duration,
 ) -> Result<bytes::Bytes, crate::Status> {
     use http_body_util::BodyExt;
+    // Most GETs have no body: nothing to wait for, no timer to set.
+    if http_body::Body::is_end_stream(&body) {
+        return Ok(bytes::Bytes::new());
+    }
     let body = http_body_util::Limited::new(tower_http::timeout::TimeoutBody::new(idle, body), max);
     match body.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),

@@ -276,8 +276,7 @@ impl RestRouter {
     ) -> Result<Response, Status> {
         let info = &route.service.info().methods[route.method];
         let streaming = info.kind == MethodKind::ServerStreaming;
-        let (headers, query_string) = (req.headers().clone(), req.uri().query().map(str::to_owned));
-        let identity = match self.sse_preamble(&headers, query_string.as_deref(), streaming).await? {
+        let identity = match self.sse_preamble(req.headers(), req.uri().query(), streaming).await? {
             Ok(identity) => identity,
             Err(no_content) => return Ok(no_content),
         };
@@ -511,11 +510,8 @@ impl RestRouter {
             let Output::Single(m) = crate::grpc::within(ctx.deadline(), call).await? else {
                 return Err(Status::internal("a unary method returned a stream"));
             };
-            let (content_type, body) = if proto {
-                ("application/proto", m.encode_proto())
-            } else {
-                ("application/json", m.to_json()?)
-            };
+            let (content_type, body) =
+                if proto { ("application/proto", m.encode_proto()) } else { ("application/json", m.to_json()?) };
             let mut response = if compression::accepts_gzip(&headers, header::ACCEPT_ENCODING) {
                 let headers = [(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, "gzip")];
                 (headers, compression::gzip(&body)?).into_response()
