@@ -125,7 +125,9 @@ fn envelope(result: &Result<Vec<u8>, Status>, path: &str) -> (u16, Vec<u8>) {
             body.extend_from_slice(b"}}");
             (200, body)
         }
-        Err(status) => (status.http_status(), json!({"error": error_shape(status, Some(path))}).to_string().into_bytes()),
+        Err(status) => {
+            (status.http_status(), json!({"error": error_shape(status, Some(path))}).to_string().into_bytes())
+        }
     }
 }
 

@@ -561,12 +561,7 @@ impl Clients {
         match proto {
             // By hand: `ChatRestClient::post_message`'s future is not `Send` (its query
             // serializer lives across an await), so it cannot run in a spawned task.
-            Proto::Rest => {
-                let url = format!("{}/v1/{}/messages", self.base, request.room);
-                let body = serde_json::json!({"author": request.author, "text": request.text});
-                let value = json_call(self.http.post(url).json(&body)).await?;
-                serde_json::from_value(value).map_err(|e| e.to_string())
-            }
+            Proto::Rest => post_rest(&self.http, &self.base, &request).await,
             Proto::Connect => self.connect.post_message(request).await.map_err(status_text),
             Proto::Grpc => self.grpc.clone().post_message(request).await.map_err(status_text),
             Proto::Graphql => self.graphql.post_message(request).await.map_err(status_text),
@@ -617,6 +612,18 @@ impl Clients {
     }
 }
 
+/// PostMessage over REST: `POST {base}/v1/{room}/messages` with `{"author", "text"}`.
+pub async fn post_rest(
+    http: &reqwest::Client,
+    base: &str,
+    request: &PostMessageRequest,
+) -> Result<ChatMessage, String> {
+    let url = format!("{base}/v1/{}/messages", request.room);
+    let body = serde_json::json!({"author": request.author, "text": request.text});
+    let value = json_call(http.post(url).json(&body)).await?;
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
 /// A history must be the room's messages, oldest first, without holes.
 fn check_history(room: &str, limit: i32, history: &GetHistoryResponse) -> Result<(), String> {
     if history.messages.len() > limit as usize {
@@ -639,7 +646,23 @@ const IN_FLIGHT: usize = 256;
 /// Posts `rate` messages a second round-robin over the rooms, each text
 /// carrying its send time: over REST until phase 2, then over each of
 /// `POST_PROTOS` in turn. Returns once every post it started has finished.
-pub async fn poster(ctx: Arc<Ctx>, clients: Arc<Clients>, rate: f64, mut stop: watch::Receiver<bool>) {
+pub async fn poster(ctx: Arc<Ctx>, clients: Arc<Clients>, rate: f64, stop: watch::Receiver<bool>) {
+    let post = move |proto: Proto, room: String, text: String| -> PostFuture {
+        let clients = Arc::clone(&clients);
+        Box::pin(async move { clients.post(proto, &room, text).await })
+    };
+    post_at_rate(ctx, rate, stop, post).await;
+}
+
+/// One post's answer, as [`post_at_rate`] awaits it.
+pub type PostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<ChatMessage, String>> + Send>>;
+
+/// [`poster`] with the post itself given: `post(protocol, room, text)`.
+pub async fn post_at_rate<F>(ctx: Arc<Ctx>, rate: f64, mut stop: watch::Receiver<bool>, post: F)
+where
+    F: Fn(Proto, String, String) -> PostFuture + Send + Sync + 'static,
+{
+    let post = Arc::new(post);
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let rooms = ctx.rooms.len() as u64;
@@ -661,13 +684,13 @@ pub async fn poster(ctx: Arc<Ctx>, clients: Arc<Clients>, rate: f64, mut stop: w
             Proto::Rest
         };
         n += 1;
-        let (ctx, clients) = (Arc::clone(&ctx), Arc::clone(&clients));
+        let (ctx, post) = (Arc::clone(&ctx), Arc::clone(&post));
         tokio::spawn(async move {
             let _slot = slot;
             let sent = now_ns();
             let text = format!("load n={n} t={sent}");
             let name = &ctx.rooms[room].name;
-            let result = clients.post(proto, name, text.clone()).await;
+            let result = post(proto, name.clone(), text.clone()).await;
             let op = ctx.op(phase, proto, Method::Post);
             match result {
                 Ok(m) if &m.room == name && m.text == text && m.sequence > 0 => {

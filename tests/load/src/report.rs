@@ -7,30 +7,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde_json::json;
 
 use crate::args::Config;
+use crate::check::FanoutCheck;
 use crate::hist::Summary;
 use crate::load::{Ctx, HISTORY_PROTOS, Kind, Method, PHASES, POST_PROTOS, Phase, Point, Proto};
 use crate::procfs::ProcSample;
-
-/// What the subscribers received against what was posted.
-#[derive(Debug, Default, Clone)]
-pub struct FanoutCheck {
-    pub clients: u64,
-    /// Subscribers that received at least one message.
-    pub ready: u64,
-    /// Messages the subscribers should have received (each counted once per subscriber).
-    pub expected: u64,
-    pub received: u64,
-    /// Expected messages that never came (`lost_at_start` included).
-    pub lost: u64,
-    /// SSE subscribers' losses between their subscription and their first message.
-    pub lost_at_start: u64,
-    pub repeated: u64,
-    /// Subscribers that saw sequences past their room's last one.
-    pub beyond_final: u64,
-    pub planned_reconnects: u64,
-    /// Connections that dropped without being asked to.
-    pub drops: u64,
-}
 
 /// The server's memory and descriptors at the moments that matter.
 #[derive(Debug, Default, Clone)]

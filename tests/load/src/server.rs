@@ -52,7 +52,22 @@ pub fn default_bin() -> PathBuf {
 
 /// Starts `bin --addr 127.0.0.1:0 ARGS…` and waits for `listening on http://HOST:PORT`.
 pub async fn start(bin: &Path, args: &[String]) -> Result<Server, String> {
-    let mut child = Command::new(bin)
+    start_under(&[], bin, args).await
+}
+
+/// [`start`] under a wrapper that execs its last argument, for example
+/// `["taskset", "-c", "0"]`: `WRAPPER… bin --addr 127.0.0.1:0 ARGS…` (so the
+/// process id is still the server's).
+pub async fn start_under(wrapper: &[String], bin: &Path, args: &[String]) -> Result<Server, String> {
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())

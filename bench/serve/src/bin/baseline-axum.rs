@@ -1,0 +1,105 @@
+//! The hand-written HTTP baseline: axum handlers with serde (pbjson's proto3 JSON) serving GetBook
+//! three ways, each shaped like one of apigen's:
+//!
+//! - REST: `GET /v1/shelves/{shelf}/books/{book}` → the book;
+//! - Connect: `POST /bookstore.v1.Bookstore/GetBook` with a JSON body → the book;
+//! - tRPC: `GET /trpc/bookstore.getBook?input={"name":…}` → `{"result":{"data":book}}`.
+//!
+//! `baseline-axum [--addr HOST:PORT]`; prints `listening on http://ADDR` once ready.
+
+use std::sync::Arc;
+
+use apigen_bench_serve::pb::GetBookRequest;
+use apigen_bench_serve::{Book, Error, Store, addr_from_args};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+type Shared = State<Arc<Store>>;
+
+fn status(error: &Error) -> StatusCode {
+    match error {
+        Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn rest(State(store): Shared, Path((shelf, book)): Path<(String, String)>) -> Response {
+    match store.get_book(&format!("shelves/{shelf}/books/{book}")) {
+        Ok(book) => Json(book).into_response(),
+        Err(e) => {
+            let code = if matches!(e, Error::NotFound(_)) { 5 } else { 3 };
+            (status(&e), Json(json!({"code": code, "message": e.message()}))).into_response()
+        }
+    }
+}
+
+async fn connect(State(store): Shared, Json(request): Json<GetBookRequest>) -> Response {
+    match store.get_book(&request.name) {
+        Ok(book) => Json(book).into_response(),
+        Err(e) => {
+            let code = if matches!(e, Error::NotFound(_)) { "not_found" } else { "invalid_argument" };
+            (status(&e), Json(json!({"code": code, "message": e.message()}))).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TrpcQuery {
+    input: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TrpcResult {
+    result: TrpcData,
+}
+
+#[derive(Serialize)]
+struct TrpcData {
+    data: Book,
+}
+
+async fn trpc(State(store): Shared, Query(query): Query<TrpcQuery>) -> Response {
+    let request: Result<GetBookRequest, _> = match &query.input {
+        Some(input) => serde_json::from_str(input),
+        None => Ok(GetBookRequest::default()),
+    };
+    let result = match request {
+        Ok(request) => store.get_book(&request.name),
+        Err(e) => Err(Error::InvalidArgument(e.to_string())),
+    };
+    match result {
+        Ok(book) => Json(TrpcResult { result: TrpcData { data: book } }).into_response(),
+        Err(e) => {
+            let (code, number) = match e {
+                Error::NotFound(_) => ("NOT_FOUND", -32004),
+                Error::InvalidArgument(_) => ("BAD_REQUEST", -32600),
+            };
+            let body = json!({"error": {"message": e.message(), "code": number, "data": {
+                "code": code, "httpStatus": status(&e).as_u16(), "path": "bookstore.getBook"}}});
+            (status(&e), Json(body)).into_response()
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = addr_from_args("baseline-axum");
+    let app = Router::new()
+        .route("/v1/shelves/{shelf}/books/{book}", get(rest))
+        .route("/bookstore.v1.Bookstore/GetBook", post(connect))
+        .route("/trpc/bookstore.getBook", get(trpc))
+        .with_state(Arc::new(Store::seeded()));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    // apigen's server sets TCP_NODELAY on every connection; so does this one.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await
+}
