@@ -35,42 +35,6 @@ pub struct CallOptions {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// An already encoded response message: lets tonic-prost's codec send what
-/// the type-erased dispatch produced.
-#[derive(Clone, PartialEq, Default)]
-pub struct Encoded(Bytes);
-
-impl std::fmt::Debug for Encoded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Encoded({} bytes)", self.0.len())
-    }
-}
-
-impl prost::Message for Encoded {
-    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
-        buf.put_slice(&self.0);
-    }
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        // Only ever encoded; decoding skips everything.
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn clear(&mut self) {
-        self.0 = Bytes::new();
-    }
-}
-
 /// Parses `grpc-timeout` (`100m`, `5S`, …) into a duration.
 pub fn parse_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {
@@ -123,14 +87,14 @@ fn with_metadata<T>(body: T, ctx: &Context) -> tonic::Response<T> {
 }
 
 /// The one response of a unary or client-streaming call.
-fn single(output: Output, ctx: &Context) -> Result<tonic::Response<Encoded>, tonic::Status> {
+fn single(output: Output, ctx: &Context) -> Result<tonic::Response<Bytes>, tonic::Status> {
     match output {
-        Output::Single(m) => Ok(with_metadata(Encoded(m.encode_proto().into()), ctx)),
+        Output::Single(m) => Ok(with_metadata(Bytes::from(m.encode_proto()), ctx)),
         Output::Stream(_) => Err(tonic::Status::internal("a method with one response returned a stream")),
     }
 }
 
-type EncodedStream = futures_util::stream::BoxStream<'static, Result<Encoded, tonic::Status>>;
+type EncodedStream = futures_util::stream::BoxStream<'static, Result<Bytes, tonic::Status>>;
 
 fn encoded_stream(output: Output, ctx: &Context, shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
     let stream = match output {
@@ -141,32 +105,42 @@ fn encoded_stream(output: Output, ctx: &Context, shutdown: tokio::sync::watch::R
     // An error ends the response, even if the method's stream would go on: tonic's encoder
     // polls its source again when its body is polled past the error's trailers.
     crate::stream::UntilError::new(stream)
-        .map(|item| item.map(|m| Encoded(m.encode_proto().into())).map_err(tonic::Status::from))
+        .map(|item| item.map(|m| Bytes::from(m.encode_proto())).map_err(tonic::Status::from))
         .boxed()
 }
 
-/// Responses encoded by the dispatch, requests passed on as bytes.
-#[derive(Default)]
-struct ServerCodec;
+/// Messages as bytes both ways: the dispatch encodes responses and decodes
+/// requests, as for every other protocol; tonic does the framing.
+struct RawCodec;
 
-struct RawDecoder;
+struct Raw;
 
-impl tonic::codec::Codec for ServerCodec {
-    type Encode = Encoded;
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Bytes;
     type Decode = Bytes;
-    type Encoder = tonic_prost::ProstEncoder<Encoded>;
-    type Decoder = RawDecoder;
+    type Encoder = Raw;
+    type Decoder = Raw;
 
-    fn encoder(&mut self) -> Self::Encoder {
-        ProstCodec::<Encoded, Encoded>::default().encoder()
+    fn encoder(&mut self) -> Raw {
+        Raw
     }
 
-    fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
+    fn decoder(&mut self) -> Raw {
+        Raw
     }
 }
 
-impl tonic::codec::Decoder for RawDecoder {
+impl tonic::codec::Encoder for Raw {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
     type Item = Bytes;
     type Error = tonic::Status;
 
@@ -221,7 +195,7 @@ pub fn handler(
 ) -> BoxFuture<http::Response<Body>> {
     Box::pin(async move {
         let kind = service.info().methods[method].kind;
-        let mut grpc = tonic::server::Grpc::new(ServerCodec)
+        let mut grpc = tonic::server::Grpc::new(RawCodec)
             .max_decoding_message_size(options.max_message_size)
             .max_encoding_message_size(options.max_message_size)
             .accept_compressed(CompressionEncoding::Gzip)
