@@ -280,21 +280,19 @@ impl Diff<'_> {
             let moved = if new.oneof.is_some() { "moved into a oneof" } else { "moved out of its oneof" };
             self.report(Category::Wire, span, "field-oneof-changed", format!("{this} `{}` {moved}", new.name));
         }
-        let was_required = old.has(FieldBehavior::Required);
-        let is_required = new.has(FieldBehavior::Required);
-        if usage.input && is_required && !was_required {
-            let message = format!(
-                "{this} `{}` became REQUIRED: requests without it are refused (and it is non-null in GraphQL inputs)",
-                new.name
-            );
+        // GraphQL nullability as the GraphQL backend derives it.
+        use crate::backend::graphql::non_null;
+        let message = format!(
+            "{this} `{}` became REQUIRED: requests without it are refused (and it is non-null in GraphQL inputs)",
+            new.name
+        );
+        if usage.input && new.has(FieldBehavior::Required) && !old.has(FieldBehavior::Required) {
             self.report(Category::Json, span, "field-now-required", message.clone());
+        }
+        if usage.input && non_null(new, true) && !non_null(old, true) {
             self.report(Category::Graphql, span, "input-nullability-tightened", message);
         }
-        let always = |f: &Field| {
-            f.cardinality == Cardinality::Singular && f.oneof.is_none() && !matches!(f.ty, FieldType::Message(_))
-        };
-        let non_null = |f: &Field| f.has(FieldBehavior::Required) || always(f) || is_list(f);
-        if usage.output && non_null(old) && !non_null(new) && old_shape == new_shape {
+        if usage.output && non_null(old, false) && !non_null(new, false) && old_shape == new_shape {
             self.report(
                 Category::Graphql,
                 span,

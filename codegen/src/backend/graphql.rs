@@ -143,11 +143,11 @@ impl<'a> Builder<'a> {
 
     /// The full GraphQL type of a field.
     fn field_type(&mut self, owner: &Message, field: &Field, input: bool) -> String {
-        let required = field.has(FieldBehavior::Required);
+        let bang = if non_null(field, input) { "!" } else { "" };
         match &field.cardinality {
             Cardinality::Repeated => {
                 let item = self.named_type(&field.ty, input);
-                if input { format!("[{item}!]") } else { format!("[{item}!]!") }
+                format!("[{item}!]{bang}")
             }
             Cardinality::Map(key, value) => {
                 let key = self.named_type(key, input);
@@ -160,18 +160,9 @@ impl<'a> Builder<'a> {
                 );
                 self.claim(&name, &format!("{}.{}", owner.full_name, field.name), &field.span);
                 self.entries.insert(name.clone(), (key, value, input));
-                if input { format!("[{name}!]") } else { format!("[{name}!]!") }
+                format!("[{name}!]{bang}")
             }
-            _ => {
-                let named = self.named_type(&field.ty, input);
-                // Outputs: a proto3 scalar without presence always has a value
-                // (its default). Inputs: only REQUIRED fields must be given.
-                let always = !input
-                    && field.cardinality == Cardinality::Singular
-                    && field.oneof.is_none()
-                    && !matches!(field.ty, FieldType::Message(_));
-                if (required || always) && field.oneof.is_none() { format!("{named}!") } else { named }
-            }
+            _ => format!("{}{bang}", self.named_type(&field.ty, input)),
         }
     }
 
@@ -364,6 +355,20 @@ impl<'a> Builder<'a> {
             let _ = writeln!(out, "\"{doc}\"\nscalar {name}\n");
         }
         Some(out.trim_end().to_owned() + "\n")
+    }
+}
+
+/// Whether a field's GraphQL type is non-null. Lists and maps: on output
+/// (an empty list, not null). Others, outside oneofs: REQUIRED fields, and on
+/// output a proto3 scalar without presence, which always has a value (its default).
+pub fn non_null(field: &Field, input: bool) -> bool {
+    match field.cardinality {
+        Cardinality::Repeated | Cardinality::Map(..) => !input,
+        Cardinality::Singular | Cardinality::Optional | Cardinality::Required => {
+            let always =
+                !input && field.cardinality == Cardinality::Singular && !matches!(field.ty, FieldType::Message(_));
+            field.oneof.is_none() && (field.has(FieldBehavior::Required) || always)
+        }
     }
 }
 
