@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::Error;
 use crate::model::{
     Api, Body, Cardinality, Enum, Field, FieldBehavior, FieldType, GraphqlOperation, HttpBinding, Idempotency, Message,
-    Method, MethodKind, Protocol, Service, Span,
+    Method, MethodKind, Protocol, Service, Span, TrpcProcedure,
 };
 
 /// The clients a breaking change breaks.
@@ -655,11 +655,11 @@ fn kind(k: MethodKind) -> &'static str {
 
 /// The tRPC procedure type the method is served as.
 fn procedure(m: &Method) -> &'static str {
-    match m.kind {
-        MethodKind::Unary if m.idempotency == Idempotency::NoSideEffects => "query",
-        MethodKind::Unary => "mutation",
-        MethodKind::ServerStreaming => "subscription",
-        _ => "procedure of a streaming kind tRPC does not serve",
+    match m.trpc_procedure() {
+        Some(TrpcProcedure::Query) => "query",
+        Some(TrpcProcedure::Mutation) => "mutation",
+        Some(TrpcProcedure::Subscription) => "subscription",
+        None => "procedure of a streaming kind tRPC does not serve",
     }
 }
 

@@ -112,6 +112,29 @@ pub struct Method {
     pub deprecated: bool,
 }
 
+/// What a method is on the tRPC endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrpcProcedure {
+    /// A unary method with `NO_SIDE_EFFECTS`.
+    Query,
+    /// Any other unary method.
+    Mutation,
+    /// A server-streaming method (over SSE).
+    Subscription,
+}
+
+impl Method {
+    /// How tRPC serves the method; `None` for request streams, which it cannot.
+    pub fn trpc_procedure(&self) -> Option<TrpcProcedure> {
+        match self.kind {
+            MethodKind::Unary if self.idempotency == Idempotency::NoSideEffects => Some(TrpcProcedure::Query),
+            MethodKind::Unary => Some(TrpcProcedure::Mutation),
+            MethodKind::ServerStreaming => Some(TrpcProcedure::Subscription),
+            MethodKind::ClientStreaming | MethodKind::BidiStreaming => None,
+        }
+    }
+}
+
 /// The four streaming kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MethodKind {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use heck::{ToLowerCamelCase, ToUpperCamelCase};
 
-use crate::model::{Api, Cardinality, Field, FieldType, Idempotency, MethodKind, Protocol, Service};
+use crate::model::{Api, Cardinality, Field, FieldType, Protocol, Service, TrpcProcedure};
 
 /// Names TypeScript reserves, and the globals this file itself refers to:
 /// a message with one of these names gets a `_` suffix.
@@ -208,14 +208,14 @@ impl Writer<'_> {
             for m in s.methods.iter().filter(|m| !m.excluded.contains(&Protocol::Trpc)) {
                 let input = self.named(&FieldType::Message(m.input.clone()));
                 let output = self.named(&FieldType::Message(m.output.clone()));
-                let (procedure, output) = match m.kind {
-                    MethodKind::Unary if m.idempotency == Idempotency::NoSideEffects => ("TRPCQueryProcedure", output),
-                    MethodKind::Unary => ("TRPCMutationProcedure", output),
-                    MethodKind::ServerStreaming => {
+                let (procedure, output) = match m.trpc_procedure() {
+                    Some(TrpcProcedure::Query) => ("TRPCQueryProcedure", output),
+                    Some(TrpcProcedure::Mutation) => ("TRPCMutationProcedure", output),
+                    Some(TrpcProcedure::Subscription) => {
                         ("TRPCSubscriptionProcedure", format!("AsyncIterable<{output}, void, any>"))
                     }
                     // tRPC has no request streams.
-                    MethodKind::ClientStreaming | MethodKind::BidiStreaming => continue,
+                    None => continue,
                 };
                 doc(out, &m.docs, "      ", m.deprecated);
                 let _ = writeln!(
