@@ -21,22 +21,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-mode=quick
-out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) mode=quick ;;
-    --full) mode=full ;;
-    --out)
-      [ $# -ge 2 ] || { echo "usage: $0 [--quick|--full] [--out FILE]" >&2; exit 2; }
-      case "$2" in /*) out="$2" ;; *) out="$PWD/$2" ;; esac
-      shift
-      ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full] [--out FILE]" >&2; exit 2 ;;
-  esac
-  shift
-done
+. "$here/args.sh"
+bench_args "$@"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/apigen-target}"
 cd "$repo"

@@ -19,25 +19,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-mode=quick
-out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) mode=quick ;;
-    --full) mode=full ;;
-    --out)
-      [ $# -ge 2 ] || { echo "usage: $0 [--quick|--full] [--out FILE]" >&2; exit 2; }
-      case "$2" in /*) out="$2" ;; *) out="$PWD/$2" ;; esac
-      shift
-      ;;
-    -h | --help)
-      sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *) echo "usage: $0 [--quick|--full] [--out FILE]" >&2; exit 2 ;;
-  esac
-  shift
-done
+. "$here/../args.sh"
+bench_args "$@"
 
 if [ "$mode" = full ]; then
   rounds=5 duration=10 warmup=2
