@@ -193,14 +193,10 @@ impl Lint<'_> {
     }
 
     fn names(&mut self, api: &Api) {
+        // The names TypeScript prefixes, from the list it prefixes them from.
         let mut types: BTreeMap<String, Vec<(&str, &Span)>> = BTreeMap::new();
-        for package in &api.packages {
-            let prefix = format!("{}.", package.name);
-            let messages = package.messages.iter().filter(|m| !m.is_map_entry).map(|m| (&m.full_name, &m.span));
-            for (full, span) in messages.chain(package.enums.iter().map(|e| (&e.full_name, &e.span))) {
-                let local = full.strip_prefix(&prefix).unwrap_or(full).replace('.', "_");
-                types.entry(local).or_default().push((full.as_str(), span));
-            }
+        for t in crate::backend::ts::local_types(api) {
+            types.entry(t.base).or_default().push((t.full_name, t.span));
         }
         for (local, owners) in types.iter().filter(|(_, owners)| owners.len() > 1) {
             let all: Vec<&str> = owners.iter().map(|(full, _)| *full).collect();

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use heck::{ToLowerCamelCase, ToUpperCamelCase};
 
-use crate::model::{Api, Cardinality, Field, FieldType, Protocol, Service, TrpcProcedure};
+use crate::model::{Api, Cardinality, Field, FieldType, Protocol, Service, Span, TrpcProcedure};
 
 /// Names TypeScript reserves, and the globals this file itself refers to:
 /// a message with one of these names gets a `_` suffix.
@@ -79,34 +79,46 @@ const RESERVED: &[&str] = &[
     "yield",
 ];
 
-/// The TypeScript names of the API's messages and enums, by full name.
-fn names(api: &Api) -> BTreeMap<String, String> {
-    let mut local: Vec<(String, String, String)> = Vec::new();
+/// A message or enum with the name it has inside its package, before
+/// anything is done about the same name in another package.
+pub(crate) struct LocalType<'a> {
+    pub full_name: &'a str,
+    pub package: &'a str,
+    pub span: &'a Span,
+    /// `bookstore.v1.Book.Author` is `Book_Author`, as protobuf-es names it.
+    pub base: String,
+}
+
+/// Every message (map entries aside) and enum of the API with its base name.
+/// TypeScript prefixes the bases two packages share, and lint's
+/// `name-collision` reports them; both start from this list.
+pub(crate) fn local_types(api: &Api) -> Vec<LocalType<'_>> {
+    let mut out = Vec::new();
     for package in &api.packages {
         let prefix = if package.name.is_empty() { String::new() } else { format!("{}.", package.name) };
-        let full_names = package
-            .messages
-            .iter()
-            .filter(|m| !m.is_map_entry)
-            .map(|m| &m.full_name)
-            .chain(package.enums.iter().map(|e| &e.full_name));
-        for full in full_names {
-            // `bookstore.v1.Book.Author` is `Book_Author`, as protobuf-es names it.
+        let messages = package.messages.iter().filter(|m| !m.is_map_entry).map(|m| (&m.full_name, &m.span));
+        for (full, span) in messages.chain(package.enums.iter().map(|e| (&e.full_name, &e.span))) {
             let base = full.strip_prefix(&prefix).unwrap_or(full).replace('.', "_");
-            local.push((full.clone(), package.name.clone(), base));
+            out.push(LocalType { full_name: full, package: &package.name, span, base });
         }
     }
+    out
+}
+
+/// The TypeScript names of the API's messages and enums, by full name.
+fn names(api: &Api) -> BTreeMap<String, String> {
+    let local = local_types(api);
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, _, base) in &local {
-        *count.entry(base.as_str()).or_default() += 1;
+    for t in &local {
+        *count.entry(t.base.as_str()).or_default() += 1;
     }
     let mut out = BTreeMap::new();
-    for (full, package, base) in &local {
+    for LocalType { full_name, package, base, .. } in &local {
         // The same name in two packages: both get their package as a prefix.
         let name =
             if count[base.as_str()] > 1 { format!("{}_{base}", package.to_upper_camel_case()) } else { base.clone() };
         let name = if RESERVED.contains(&name.as_str()) { format!("{name}_") } else { name };
-        out.insert(full.clone(), name);
+        out.insert((*full_name).to_owned(), name);
     }
     out
 }
@@ -305,4 +317,36 @@ pub fn websocket_client(sources: &[String]) -> String {
         sources.join(", "),
         include_str!("../../../templates/ts/ws.ts")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// lint's `name-collision` warns about exactly the types TypeScript prefixes.
+    #[test]
+    fn name_collision_finds_exactly_the_types_typescript_prefixes() {
+        let a = "syntax = \"proto3\";\npackage a.v1;\nmessage Book { message Author {} }\n\
+                 enum Genre { GENRE_UNSPECIFIED = 0; }\nmessage Shelf { map<string, Book> books = 1; }\n";
+        let b = "syntax = \"proto3\";\npackage b.v1;\nmessage Book {}\nmessage Book_Author {}\n\
+                 enum Genre { GENRE_UNSPECIFIED = 0; }\n";
+        let compiled = crate::frontend::compile_memory(&[("a.proto", a), ("b.proto", b)]).expect("compiles");
+        let api = crate::lower::lower(&compiled).expect("lowers");
+        let bases: BTreeMap<&str, String> = local_types(&api).into_iter().map(|t| (t.full_name, t.base)).collect();
+        let prefixed: BTreeSet<String> = names(&api)
+            .into_iter()
+            .filter(|(full, name)| bases[full.as_str()] != *name)
+            .map(|(full, _)| full)
+            .collect();
+        let warned: BTreeSet<String> = crate::lint::lint(&api, &[], &|f| f.to_owned(), &|_| true)
+            .into_iter()
+            .filter(|f| f.rule == "name-collision")
+            .filter_map(|f| f.message.split('`').nth(1).map(str::to_owned))
+            .collect();
+        let expected = ["a.v1.Book", "a.v1.Book.Author", "a.v1.Genre", "b.v1.Book", "b.v1.Book_Author", "b.v1.Genre"];
+        assert_eq!(prefixed, expected.map(String::from).into());
+        assert_eq!(warned, prefixed);
+    }
 }
