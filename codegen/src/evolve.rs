@@ -8,7 +8,7 @@
 //! the new schema (the nearest element that still exists).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::Error;
 use crate::model::{
@@ -89,7 +89,12 @@ pub struct Schema {
 impl Schema {
     /// Compiles and lowers `files` as `generate` does.
     pub fn load(files: &[PathBuf], includes: &[PathBuf]) -> Result<Schema, Error> {
-        let compiled = crate::frontend::compile(files, includes)?;
+        Schema::load_with_flag(files, includes, "-I")
+    }
+
+    /// [`Schema::load`]; `flag` is how the user adds an include path.
+    fn load_with_flag(files: &[PathBuf], includes: &[PathBuf], flag: &str) -> Result<Schema, Error> {
+        let compiled = crate::frontend::compile_with_flag(files, includes, flag)?;
         let api = crate::lower::lower(&compiled)?;
         let mut reserved = BTreeMap::new();
         let mut display = BTreeMap::new();
@@ -749,17 +754,73 @@ pub fn render_json(findings: &[Finding]) -> String {
     text
 }
 
-/// The old schema of `apigen breaking`: `against` names `.proto` files
-/// (resolved with `includes`, as the new ones are) or is `git:REV`, the
-/// same `files` as they were at that revision of their repository.
-pub fn load_against(against: &[String], files: &[PathBuf], includes: &[PathBuf]) -> Result<Schema, Error> {
+/// The old schema of `apigen breaking`, `new` being the new one (`files`
+/// with `includes`). The old files resolve against their own include paths,
+/// never the new side's: there, a file of the same import name would stand
+/// in for the old one. `against` is one of:
+///
+/// - `git:REV`: the same `files` at that revision of their repository,
+///   with the same `includes` as they were there;
+/// - one directory: the old copy of the schema, each of `new`'s root files
+///   at the path it has under its include path (as `buf breaking --against`
+///   takes one); `against_includes` adds include paths;
+/// - `.proto` files: resolved against `against_includes`, or without any
+///   against each file's own directory.
+pub fn load_against(
+    against: &[String],
+    against_includes: &[PathBuf],
+    new: &Schema,
+    files: &[PathBuf],
+    includes: &[PathBuf],
+) -> Result<Schema, Error> {
     match against {
-        [one] if one.starts_with("git:") => at_revision(&one["git:".len()..], files, includes),
+        [one] if one.starts_with("git:") => {
+            if !against_includes.is_empty() {
+                return Err(Error::Usage(
+                    "--against-include is for --against FILE or DIR; with --against git:REV the -I paths are \
+                     read at that revision, so leave it out"
+                        .to_owned(),
+                ));
+            }
+            at_revision(&one["git:".len()..], files, includes)
+        }
         _ if against.iter().any(|a| a.starts_with("git:")) => {
             Err(Error::Usage("--against git:REV cannot be combined with other --against values".to_owned()))
         }
-        _ => Schema::load(&against.iter().map(PathBuf::from).collect::<Vec<_>>(), includes),
+        [one] if Path::new(one).is_dir() => in_directory(Path::new(one), against_includes, new),
+        _ => {
+            if let Some(dir) = against.iter().find(|a| Path::new(a).is_dir()) {
+                return Err(Error::Usage(format!(
+                    "--against {dir} is a directory: pass either one directory holding the old schema or its \
+                     .proto files, not both"
+                )));
+            }
+            let old_files: Vec<PathBuf> = against.iter().map(PathBuf::from).collect();
+            Schema::load_with_flag(&old_files, against_includes, "--against-include")
+        }
     }
+}
+
+/// The old schema in `dir`: each root file of `new` at its import name.
+/// Root files `dir` lacks are new (an addition breaks nothing); if it has
+/// none of them, it is not the old schema.
+fn in_directory(dir: &Path, against_includes: &[PathBuf], new: &Schema) -> Result<Schema, Error> {
+    let expected: Vec<PathBuf> = new.api.roots.iter().map(|name| dir.join(name)).collect();
+    let old_files: Vec<PathBuf> = expected.iter().filter(|p| p.is_file()).cloned().collect();
+    if old_files.is_empty() {
+        let listed: Vec<String> = expected.iter().map(|p| p.display().to_string()).collect();
+        let missing = match listed.as_slice() {
+            [one] => format!("{one} does not exist"),
+            _ => format!("none of {} exists", listed.join(", ")),
+        };
+        return Err(Error::Usage(format!(
+            "--against {}: {missing}; the directory must hold the old files at the paths the new ones have \
+             under their include paths (-I)",
+            dir.display()
+        )));
+    }
+    let includes: Vec<PathBuf> = std::iter::once(dir.to_owned()).chain(against_includes.iter().cloned()).collect();
+    Schema::load_with_flag(&old_files, &includes, "--against-include")
 }
 
 fn at_revision(revision: &str, files: &[PathBuf], includes: &[PathBuf]) -> Result<Schema, Error> {

@@ -156,6 +156,12 @@ impl FileResolver for Resolver {
 /// With no include path, each file's own directory is one, so
 /// `apigen generate path/to/x.proto` works without `-I`.
 pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Error> {
+    compile_with_flag(files, includes, "-I")
+}
+
+/// [`compile`], naming `flag` as the way to add an include path when a
+/// file is outside them (`apigen breaking`'s old files have their own).
+pub(crate) fn compile_with_flag(files: &[PathBuf], includes: &[PathBuf], flag: &str) -> Result<Compiled, Error> {
     let mut includes: Vec<PathBuf> = includes.to_vec();
     if includes.is_empty() {
         for file in files {
@@ -189,7 +195,7 @@ pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Erro
             Some(name) => roots.push(name),
             None => {
                 return Err(Error::Usage(format!(
-                    "{} is not under any include path ({}); add its directory with -I",
+                    "{} is not under any include path ({}); add its directory with {flag}",
                     file.display(),
                     includes.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
                 )));

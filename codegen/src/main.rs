@@ -69,21 +69,30 @@ enum Command {
     ///
     /// Example: apigen breaking proto/bookstore.proto -I proto --against git:main
     ///
+    /// The old schema never resolves against the new one's -I paths.
     /// Exit status: 0 when nothing breaks (additive changes pass), 1 when
     /// something does or a schema has errors, 2 on usage errors.
     Breaking {
         /// The new schema's .proto files.
         #[arg(required = true, value_name = "FILE.proto")]
         files: Vec<PathBuf>,
-        /// A directory that imports resolve against, as for `generate`; the
-        /// old schema resolves its imports the same way.
+        /// A directory that the new schema's imports resolve against, as
+        /// for `generate`.
         #[arg(short = 'I', long = "include", value_name = "DIR")]
         includes: Vec<PathBuf>,
-        /// The old schema: its .proto files (repeat for several), or
-        /// git:REV for the same files at a git revision, for example
-        /// git:main or git:v1.2.0.
+        /// The old schema: git:REV for the same files at a git revision
+        /// (for example git:main or git:v1.2.0; -I is read there too); a
+        /// directory holding the old copy, each file at the path the new
+        /// one has under its -I path (for example old/); or the old .proto
+        /// files (repeat for several), whose imports resolve against their
+        /// own directories or --against-include.
         #[arg(long, required = true, value_name = "OLD")]
         against: Vec<String>,
+        /// A directory that the old schema's imports resolve against, for
+        /// --against FILE or DIR; repeat for several. Without it, each old
+        /// file's own directory (or the --against directory).
+        #[arg(long = "against-include", value_name = "DIR")]
+        against_includes: Vec<PathBuf>,
         /// text (grouped, for people) or json (for tools).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -164,7 +173,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Generate { files, includes, out, check } => generate(&files, &includes, &out, check),
         Command::DescriptorSet { files, includes, out } => descriptor_set(&files, &includes, &out),
-        Command::Breaking { files, includes, against, format } => breaking(&files, &includes, &against, format),
+        Command::Breaking { files, includes, against, against_includes, format } => {
+            breaking(&files, &includes, &against, &against_includes, format)
+        }
         Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
@@ -189,12 +200,34 @@ fn report(e: &apigen::Error) -> ExitCode {
     ExitCode::from(e.exit_code() as u8)
 }
 
-fn breaking(files: &[PathBuf], includes: &[PathBuf], against: &[String], format: Format) -> ExitCode {
-    let schemas = apigen::evolve::Schema::load(files, includes)
-        .and_then(|new| Ok((apigen::evolve::load_against(against, files, includes)?, new)));
-    let (old, new) = match schemas {
-        Ok(schemas) => schemas,
+fn breaking(
+    files: &[PathBuf],
+    includes: &[PathBuf],
+    against: &[String],
+    against_includes: &[PathBuf],
+    format: Format,
+) -> ExitCode {
+    let new = match apigen::evolve::Schema::load(files, includes) {
+        Ok(new) => new,
         Err(e) => return report(&e),
+    };
+    let old = match apigen::evolve::load_against(against, against_includes, &new, files, includes) {
+        Ok(old) => old,
+        Err(e) => {
+            let code = report(&e);
+            // Both sides may name their files alike: say which one failed.
+            let against = against.join(" ");
+            match e {
+                apigen::Error::Usage(_) => {}
+                _ if against.starts_with("git:") => eprintln!("note: the error is in the old schema, at {against}"),
+                _ => eprintln!(
+                    "note: the error is in the old schema, {against}: its imports resolve against \
+                     --against-include DIR (repeatable), else against each old file's own directory or the \
+                     --against directory"
+                ),
+            }
+            return code;
+        }
     };
     let findings = apigen::evolve::breaking(&old, &new);
     match format {

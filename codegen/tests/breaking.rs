@@ -137,3 +137,137 @@ fn against_a_git_revision_compares_with_the_files_as_they_were() {
     let (code, out, _) = apigen(&["breaking", "proto/shop.proto", "--against", "git:HEAD"], repo.path());
     assert_eq!((code, out.as_str()), (0, "no breaking changes\n"));
 }
+
+/// Writes one side of a two-file schema under `root/side`: `shop.proto` imports `item.proto`
+/// (as `shop/v1/item.proto` when `nested`, with both files in `shop/v1/`). `count` is in
+/// `Item` when `with_count`; `in_stock` only on the `new` side, an additive change.
+fn write_side(root: &Path, side: &str, nested: bool, with_count: bool) -> PathBuf {
+    let dir = if nested { root.join(side).join("shop/v1") } else { root.join(side) };
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let import = if nested { "shop/v1/item.proto" } else { "item.proto" };
+    let shop = format!(
+        "syntax = \"proto3\";\npackage shop.v1;\nimport \"{import}\";\n\n\
+         message Cart {{\n  repeated Item items = 1;\n}}\n"
+    );
+    let count = if with_count { "  int32 count = 2;\n" } else { "" };
+    let in_stock = if side == "new" { "  bool in_stock = 3;\n" } else { "" };
+    // The built-in annotations resolve on both sides.
+    let item = format!(
+        "syntax = \"proto3\";\npackage shop.v1;\nimport \"google/api/field_behavior.proto\";\n\n\
+         message Item {{\n  string name = 1 [(google.api.field_behavior) = IDENTIFIER];\n{count}{in_stock}}}\n"
+    );
+    std::fs::write(dir.join("shop.proto"), shop).expect("writes");
+    std::fs::write(dir.join("item.proto"), item).expect("writes");
+    dir.join("shop.proto")
+}
+
+/// Old and new copies of a schema that differ only in the directory they sit in: a pair where
+/// `new` drops `Item.count` (breaking) and a pair where it only adds a field (compatible).
+fn old_and_new(nested: bool) -> [(tempfile::TempDir, bool); 2] {
+    [true, false].map(|breaks| {
+        let root = tempfile::tempdir().expect("a directory");
+        write_side(root.path(), "old", nested, true);
+        write_side(root.path(), "new", nested, !breaks);
+        (root, breaks)
+    })
+}
+
+fn assert_report(breaks: bool, (code, out, err): (i32, String, String), file: &str) {
+    if breaks {
+        assert_eq!(code, 1, "{out}{err}");
+        let removed = format!("{file}:5:1: field 2 `count` of `shop.v1.Item` was removed without reserving");
+        assert!(out.contains(&removed), "{out}");
+    } else {
+        assert_eq!((code, out.as_str()), (0, "no breaking changes\n"), "{err}");
+    }
+}
+
+#[test]
+fn against_old_files_resolves_them_against_their_own_directory() {
+    for (root, breaks) in old_and_new(false) {
+        let run = |args: &[&str]| apigen(&[&["breaking", "new/shop.proto"], args].concat(), root.path());
+        // README's example: the old file's imports resolve next to it, not under -I new.
+        assert_report(breaks, run(&["-I", "new", "--against", "old/shop.proto"]), "new/item.proto");
+        assert_report(breaks, run(&["--against", "old/shop.proto"]), "new/item.proto");
+        // The new side's include paths are never the old side's, even when they list old/.
+        assert_report(breaks, run(&["-I", "new", "-I", "old", "--against", "old/shop.proto"]), "new/item.proto");
+        // Both old files named: the same.
+        assert_report(
+            breaks,
+            run(&["-I", "new", "--against", "old/shop.proto", "--against", "old/item.proto"]),
+            "new/item.proto",
+        );
+    }
+}
+
+#[test]
+fn against_a_directory_takes_the_old_files_at_the_new_ones_paths() {
+    for (root, breaks) in old_and_new(true) {
+        let args = ["breaking", "new/shop/v1/shop.proto", "-I", "new", "--against", "old"];
+        assert_report(breaks, apigen(&args, root.path()), "new/shop/v1/item.proto");
+        // A trailing slash, and an absolute path, name the same directory.
+        let absolute = root.path().join("old");
+        let absolute = absolute.to_str().expect("a UTF-8 temporary directory");
+        for old in ["old/", absolute] {
+            let args = ["breaking", "new/shop/v1/shop.proto", "-I", "new", "--against", old];
+            assert_report(breaks, apigen(&args, root.path()), "new/shop/v1/item.proto");
+        }
+    }
+    // A file the directory lacks is new, an addition.
+    let (root, _) = &old_and_new(true)[1];
+    std::fs::write(
+        root.path().join("new/shop/v1/extra.proto"),
+        "syntax = \"proto3\";\npackage shop.v1;\nmessage Extra {}\n",
+    )
+    .expect("writes");
+    let args = ["breaking", "new/shop/v1/shop.proto", "new/shop/v1/extra.proto", "-I", "new", "--against", "old"];
+    assert_report(false, apigen(&args, root.path()), "");
+    // A directory without the old copy of a file says which file it looked for.
+    let root = tempfile::tempdir().expect("a directory");
+    write_side(root.path(), "new", true, true);
+    std::fs::create_dir(root.path().join("old")).expect("mkdir");
+    let (code, _, err) = apigen(&["breaking", "new/shop/v1/shop.proto", "-I", "new", "--against", "old"], root.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--against old: old/shop/v1/shop.proto does not exist"), "{err}");
+}
+
+#[test]
+fn against_include_gives_the_old_files_their_own_include_paths() {
+    for (root, breaks) in old_and_new(true) {
+        let args = [
+            "breaking",
+            "new/shop/v1/shop.proto",
+            "-I",
+            "new",
+            "--against",
+            "old/shop/v1/shop.proto",
+            "--against-include",
+            "old",
+        ];
+        assert_report(breaks, apigen(&args, root.path()), "new/shop/v1/item.proto");
+        // With a directory too: more roots for the old side's imports.
+        let args = ["breaking", "new/shop/v1/shop.proto", "-I", "new", "--against", "old", "--against-include", "old"];
+        assert_report(breaks, apigen(&args, root.path()), "new/shop/v1/item.proto");
+    }
+    let root = tempfile::tempdir().expect("a directory");
+    write_side(root.path(), "old", true, true);
+    write_side(root.path(), "new", true, true);
+    // An old file outside every --against-include is a usage error that names the flag.
+    let args = ["breaking", "new/shop/v1/shop.proto", "-I", "new", "--against", "old/shop/v1/shop.proto"];
+    let (code, _, err) = apigen(&[&args[..], &["--against-include", "new"]].concat(), root.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("old/shop/v1/shop.proto is not under any include path"), "{err}");
+    assert!(err.contains("--against-include"), "{err}");
+    // Without --against-include, the old file's import is looked for next to it: an error
+    // that says it is the old schema's and how to fix it.
+    let (code, _, err) = apigen(&args, root.path());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("import 'shop/v1/item.proto' not found"), "{err}");
+    assert!(err.contains("the error is in the old schema, old/shop/v1/shop.proto"), "{err}");
+    assert!(err.contains("--against-include DIR"), "{err}");
+    // git:REV takes the -I paths at that revision; --against-include has no meaning there.
+    let args = ["breaking", "new/shop/v1/shop.proto", "-I", "new", "--against", "git:main", "--against-include", "old"];
+    let (code, _, err) = apigen(&args, root.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--against-include"), "{err}");
+}
