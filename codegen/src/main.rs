@@ -124,8 +124,9 @@ enum Command {
     ///
     /// Example: apigen new bookshop && cd bookshop && cargo run
     New {
-        /// The crate's name (a Rust identifier in snake_case), for example
-        /// bookshop; also its proto package and the directory created.
+        /// The crate's name, for example bookshop or demo-svc: lowercase
+        /// letters and digits in words joined by - or _. Also the directory
+        /// created; its snake_case form (demo_svc) is the proto package.
         #[arg(value_name = "NAME")]
         name: String,
         /// Where to create the crate (default: ./NAME). It must not exist

@@ -2,7 +2,9 @@
 //! `cargo run`.
 //!
 //! The crate's files are the templates in `templates/new/`, with a few
-//! placeholders replaced: `{{name}}` by the crate's name, `{{apigen}}` and
+//! placeholders replaced: `{{name}}` by the crate's name (the package and
+//! binary: `demo-svc`), `{{snake_name}}` by its snake_case form (the proto
+//! package, its file and Rust module: `demo_svc`), `{{apigen}}` and
 //! `{{apigen_runtime}}` by the dependency specifications of `apigen` and
 //! `apigen-runtime`.
 
@@ -10,14 +12,15 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use heck::ToSnakeCase;
+use heck::{ToKebabCase, ToSnakeCase};
 
 use crate::Error;
 
 /// What `apigen new` creates.
 #[derive(Debug, Clone)]
 pub struct NewCrate {
-    /// The crate's name, for example `bookshop` (also its proto package and service).
+    /// The crate's name, for example `bookshop` or `demo-svc`; its snake_case
+    /// form (`demo_svc`) is the proto package.
     pub name: String,
     /// The directory to create; it must not exist or be empty.
     pub dir: PathBuf,
@@ -29,7 +32,7 @@ pub struct NewCrate {
 const FILES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../../templates/new/Cargo.toml")),
     ("build.rs", include_str!("../../templates/new/build.rs")),
-    ("proto/{{name}}.proto", include_str!("../../templates/new/service.proto")),
+    ("proto/{{snake_name}}.proto", include_str!("../../templates/new/service.proto")),
     ("src/main.rs", include_str!("../../templates/new/main.rs")),
     (".gitignore", include_str!("../../templates/new/gitignore")),
     ("README.md", include_str!("../../templates/new/README.md")),
@@ -45,6 +48,7 @@ const PUBLISHED_VERSION: &str = "0.1";
 /// every file is created new.
 pub fn create(new: &NewCrate) -> Result<Vec<PathBuf>, Error> {
     check_name(&new.name)?;
+    let snake_name = snake_name(&new.name);
     let (apigen, apigen_runtime) = match &new.apigen_path {
         Some(checkout) => {
             let checkout = apigen_checkout(checkout)?;
@@ -56,6 +60,7 @@ pub fn create(new: &NewCrate) -> Result<Vec<PathBuf>, Error> {
     let render = |template: &str| {
         template
             .replace("{{name}}", &new.name)
+            .replace("{{snake_name}}", &snake_name)
             .replace("{{apigen}}", &apigen)
             .replace("{{apigen_runtime}}", &apigen_runtime)
     };
@@ -93,27 +98,38 @@ const RESERVED: &[(&[&str], &str)] = &[
     ),
 ];
 
-/// A name is a snake_case Rust identifier: lowercase ASCII letters and
-/// digits in words joined by single underscores, starting with a letter. So
-/// it is at once a valid package name, Rust module, directory and proto
-/// package, and the module prost makes of the package is the name unchanged.
+/// The name with `-` as `_`: what Cargo calls the crate in Rust, and here
+/// also the proto package, its file and the module prost makes of it.
+fn snake_name(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// A name is a Cargo package name in snake_case or kebab-case: lowercase
+/// ASCII letters and digits in words joined by single `_` or `-`, starting
+/// with a letter. So it is a package and directory name, and its snake form
+/// a Rust module and proto package that prost keeps unchanged.
 fn check_name(name: &str) -> Result<(), Error> {
+    let snake = snake_name(name);
     let well_formed = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.split('_').all(|word| !word.is_empty())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.to_snake_case() == name;
+        && snake.split('_').all(|word| !word.is_empty())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && snake.to_snake_case() == snake;
+    // Suggest in the style the name was written in.
+    let (separator, restyled) =
+        if name.contains('-') { ("-", name.to_kebab_case()) } else { ("_", name.to_snake_case()) };
     if !well_formed {
-        let suggestion = Some(name.to_snake_case())
+        let suggestion = Some(restyled)
             .filter(|s| s.starts_with(|c: char| c.is_ascii_lowercase()) && check_name(s).is_ok())
-            .unwrap_or_else(|| "my_app".to_owned());
+            .unwrap_or_else(|| format!("my{separator}app"));
         return Err(Error::Usage(format!(
-            "`{name}` is not a valid name: use lowercase letters, digits and underscores, starting with a letter, \
-             for example {suggestion}"
+            "`{name}` is not a valid name: use lowercase letters and digits in words joined by single `-` or `_`, \
+             starting with a letter, for example {suggestion}"
         )));
     }
-    if let Some((_, why)) = RESERVED.iter().find(|(names, _)| names.contains(&name)) {
+    // The snake form is what Rust, protobuf and the file system see.
+    if let Some((_, why)) = RESERVED.iter().find(|(names, _)| names.contains(&snake.as_str())) {
         return Err(Error::Usage(format!(
-            "`{name}` is not a valid name: it is {why}; choose another, for example my_{name}"
+            "`{name}` is not a valid name: it is {why}; choose another, for example my{separator}{name}"
         )));
     }
     Ok(())
@@ -179,17 +195,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_snake_case_identifiers() {
-        for good in ["notes", "my_app", "app2", "a1_b2", "union", "raw"] {
+    fn names_are_snake_or_kebab_case() {
+        for good in ["notes", "my_app", "app2", "a1_b2", "union", "raw", "my-app", "demo-svc", "a-b_c", "type-a"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "my-app", "MyApp", "_app", "app_", "my__app", "2app", "ünï", "my app", "type", "gen", "self"]
-        {
+        for bad in [
+            "", "MyApp", "my-App", "_app", "app_", "-app", "app-", "my__app", "my--app", "my-_app", "2app", "ünï",
+            "my app", "my.app", "type", "gen", "self",
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
-        for reserved in ["test", "core", "std", "tokio", "apigen_runtime", "deps", "con", "v1"] {
+        for reserved in ["test", "core", "std", "tokio", "apigen_runtime", "apigen-runtime", "proc-macro", "deps"] {
             assert!(check_name(reserved).is_err(), "{reserved}");
         }
+        for reserved in ["con", "v1"] {
+            assert!(check_name(reserved).is_err(), "{reserved}");
+        }
+        assert_eq!(snake_name("demo-svc"), "demo_svc");
+        assert_eq!(snake_name("a-b_c"), "a_b_c");
     }
 
     #[test]
@@ -199,22 +222,31 @@ mod tests {
             other => panic!("{name}: {other:?}"),
         };
         assert_eq!(
-            message("my-app"),
-            "`my-app` is not a valid name: use lowercase letters, digits and underscores, starting with a letter, \
-             for example my_app"
+            message("MyApp"),
+            "`MyApp` is not a valid name: use lowercase letters and digits in words joined by single `-` or `_`, \
+             starting with a letter, for example my_app"
         );
         assert!(message("MyService").ends_with("for example my_service"), "{}", message("MyService"));
+        assert!(message("my--service").ends_with("for example my-service"), "{}", message("my--service"));
         assert!(message("9").ends_with("for example my_app"));
+        assert!(message("9-").ends_with("for example my-app"));
         assert_eq!(
             message("type"),
             "`type` is not a valid name: it is a Rust keyword; choose another, for example my_type"
+        );
+        assert_eq!(
+            message("proc-macro"),
+            "`proc-macro` is not a valid name: it is a crate of Rust's standard library; choose another, for \
+             example my-proc-macro"
         );
     }
 
     #[test]
     fn templates_have_no_unknown_placeholders() {
         for (path, template) in FILES {
-            let rest = template.replace("{{name}}", "").replace("{{apigen}}", "").replace("{{apigen_runtime}}", "");
+            let rest = ["{{name}}", "{{snake_name}}", "{{apigen}}", "{{apigen_runtime}}"]
+                .iter()
+                .fold(template.to_string(), |rest, placeholder| rest.replace(placeholder, ""));
             assert!(!rest.contains("{{"), "{path} has a placeholder that is never replaced");
         }
     }

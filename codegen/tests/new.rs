@@ -53,12 +53,18 @@ fn bad_names_are_usage_errors_and_write_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for (name, says) in [
         (
-            "my-app",
-            "`my-app` is not a valid name: use lowercase letters, digits and underscores, starting with a letter, for example my_app",
+            "MyApp",
+            "`MyApp` is not a valid name: use lowercase letters and digits in words joined by single `-` or `_`, \
+             starting with a letter, for example my_app",
         ),
-        ("MyApp", "for example my_app"),
         ("1app", "starting with a letter"),
         ("my__app", "for example my_app"),
+        ("my--app", "for example my-app"),
+        ("my-_app", "joined by single `-` or `_`"),
+        ("app-", "joined by single `-` or `_`"),
+        ("my.app", "for example my_app"),
+        ("apigen-runtime", "`apigen-runtime` is not a valid name: it is a dependency of the new crate"),
+        ("proc-macro", "a crate of Rust's standard library"),
         ("type", "`type` is not a valid name: it is a Rust keyword"),
         ("test", "a crate of Rust's standard library"),
         ("core", "a crate of Rust's standard library"),
@@ -231,11 +237,32 @@ fn grpc_web_get_note(addr: &str, name: &str) -> Response {
 }
 
 #[test]
+fn a_hyphenated_name_is_the_package_and_its_snake_case_the_rest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo-app");
+    let out = new_crate("demo-app", &dir, None);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(tree(&dir), FILES);
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).expect("read");
+    assert!(read("Cargo.toml").contains("\nname = \"demo-app\"\n"), "{}", read("Cargo.toml"));
+    assert!(read("proto/demo_app.proto").contains("\npackage demo_app.v1;\n"), "{}", read("proto/demo_app.proto"));
+    assert!(read("build.rs").contains("\"proto/demo_app.proto\""), "{}", read("build.rs"));
+    let main = read("src/main.rs");
+    assert!(main.contains("\nuse demo_app::v1::"), "{main}");
+    // The binary keeps the package's name, as its usage line says.
+    assert!(main.contains("Args::from_env(\"demo-app\")"), "{main}");
+    assert!(read("README.md").contains("demo_app.v1.Notes/GetNote"), "{}", read("README.md"));
+    assert!(text(&out.stdout).contains("created demo-app: cd "), "{}", text(&out.stdout));
+}
+
+/// Builds a crate with a hyphen in its name: the package (and binary) is `demo-app`, the
+/// proto package and Rust module `demo_app`.
+#[test]
 fn the_new_crate_builds_and_serves_every_protocol() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("demo_app");
+    let dir = tmp.path().join("demo-app");
     let root = repo_root();
-    let out = new_crate("demo_app", &dir, Some(&root));
+    let out = new_crate("demo-app", &dir, Some(&root));
     assert!(out.status.success(), "{out:?}");
     assert_eq!(tree(&dir), FILES);
     let listed: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
@@ -251,11 +278,11 @@ fn the_new_crate_builds_and_serves_every_protocol() {
     cargo(&dir, &["clippy", "--all-targets", "--", "-D", "warnings"]);
 
     let mut server = Server(
-        Command::new(target_dir().join("debug/demo_app"))
+        Command::new(target_dir().join("debug/demo-app"))
             .args(["--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
-            .expect("starts demo_app"),
+            .expect("starts demo-app"),
     );
     let mut line = String::new();
     BufReader::new(server.0.stdout.take().expect("stdout")).read_line(&mut line).expect("read stdout");

@@ -1,7 +1,7 @@
-//! Generates the Rust code of `proto/{{name}}.proto` into `OUT_DIR` on every
+//! Generates the Rust code of `proto/{{snake_name}}.proto` into `OUT_DIR` on every
 //! build that follows a change to it; `src/main.rs` pulls it in with
 //! `apigen_runtime::include_api!()`.
 
 fn main() -> Result<(), apigen::Error> {
-    apigen::configure().compile(&["proto/{{name}}.proto"], &["proto"])
+    apigen::configure().compile(&["proto/{{snake_name}}.proto"], &["proto"])
 }

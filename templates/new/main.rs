@@ -1,4 +1,4 @@
-//! The {{name}} server: the `Notes` service of `proto/{{name}}.proto`, kept in
+//! The {{name}} server: the `Notes` service of `proto/{{snake_name}}.proto`, kept in
 //! memory and served over every protocol on one port.
 //!
 //! `cargo run -- [--addr 127.0.0.1:8080] [--token SECRET]`
@@ -12,11 +12,11 @@ use apigen_runtime::wkt::{Empty, Timestamp};
 use apigen_runtime::{Context, ResponseStream, Result, Status};
 use tokio::sync::broadcast;
 
-// The code build.rs generated from `proto/{{name}}.proto`: the types, the
+// The code build.rs generated from `proto/{{snake_name}}.proto`: the types, the
 // `v1::Notes` trait this file implements, and typed clients for its callers.
 apigen_runtime::include_api!();
 
-use {{name}}::v1::{self, Note, NoteEvent, note_event::Kind};
+use {{snake_name}}::v1::{self, Note, NoteEvent, note_event::Kind};
 
 /// The page size of a ListNotes call that asks for none.
 const DEFAULT_PAGE_SIZE: usize = 50;
