@@ -9,9 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apigen_runtime::dispatch::{self, BoxFuture, Call, Output};
+use apigen_runtime::BoxFuture;
+use apigen_runtime::__private::{self as dispatch, Call, Output};
 use apigen_runtime::http;
-use apigen_runtime::rest::{HttpRule, Segment};
+use apigen_runtime::__private::{HttpRule, Segment};
 use apigen_runtime::wkt::Struct;
 use apigen_runtime::{MethodInfo, MethodKind, RequestStream, ResponseStream, ServiceDef, ServiceInfo, Status};
 use http_body_util::BodyExt;
@@ -46,31 +47,21 @@ static STREAM_HTTP: [HttpRule; 1] = [HttpRule {
 }];
 
 const fn method(name: &'static str, kind: MethodKind, http: &'static [HttpRule]) -> MethodInfo {
-    MethodInfo {
-        name,
-        kind,
-        input: "google.protobuf.Struct",
-        output: "google.protobuf.Struct",
-        no_side_effects: matches!(kind, MethodKind::Unary),
-        http,
-        graphql: "",
-        excluded: &[],
-    }
+    MethodInfo::new(name, kind, "google.protobuf.Struct", "google.protobuf.Struct")
+        .no_side_effects(matches!(kind, MethodKind::Unary))
+        .http(http)
 }
 
-static ECHO_INFO: ServiceInfo = ServiceInfo {
-    name: "fuzz.v1.Echo",
-    methods: &[
+static ECHO_INFO: ServiceInfo = ServiceInfo::new(
+    "fuzz.v1.Echo",
+    &[
         method("Unary", MethodKind::Unary, &UNARY_HTTP),
         method("Stream", MethodKind::ServerStreaming, &STREAM_HTTP),
         method("Collect", MethodKind::ClientStreaming, &[]),
         method("Chat", MethodKind::BidiStreaming, &[]),
     ],
-    file_descriptor_set: include_bytes!("../echo.binpb"),
-    openapi: "",
-    graphql: "",
-    graphql_limits: (0, 0),
-};
+    include_bytes!("../echo.binpb"),
+);
 
 struct Echo;
 

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use apigen_runtime::rest::{HttpRule, Segment};
+use apigen_runtime::__private::{HttpRule, Segment};
 use libfuzzer_sys::fuzz_target;
 use prost_reflect::{DescriptorPool, MessageDescriptor};
 

@@ -11,9 +11,9 @@ use http::{HeaderMap, HeaderValue};
 use prost_reflect::MessageDescriptor;
 use serde_json::{Map, Value};
 
-use crate::compression::Encoding;
-use crate::dispatch::Payload;
-use crate::rest::HttpRule;
+use crate::core::call::Payload;
+use crate::core::compression::Encoding;
+use crate::core::http_rule::HttpRule;
 use crate::{Context, Protocol, Status};
 
 thread_local! {
@@ -44,13 +44,13 @@ pub fn rest(
     query: &str,
 ) -> Vec<(&'static str, Result<Value, Status>)> {
     let mut rules: Vec<&(&'static HttpRule, Option<MessageDescriptor>)> = rules.iter().collect();
-    rules.sort_by_key(|(rule, _)| std::cmp::Reverse(crate::rest::specificity(rule)));
+    rules.sort_by_key(|(rule, _)| std::cmp::Reverse(crate::core::http_rule::specificity(rule)));
     rules
         .into_iter()
         .filter_map(|(rule, input)| {
-            let vars = crate::rest::match_path(rule, path)?;
+            let vars = crate::core::http_rule::match_path(rule, path)?;
             let mut object = Map::new();
-            let result = crate::rest::path_and_query(&mut object, rule, input.as_ref(), &vars, query)
+            let result = crate::core::transcode::path_and_query(&mut object, rule, input.as_ref(), &vars, query)
                 .map(|()| Value::Object(object));
             Some((rule.template, result))
         })
@@ -79,9 +79,12 @@ fn payload_len(payload: &Payload) -> usize {
 /// with `limit` as the message size limit.
 pub fn connect_server(body: &[u8], encoding: &str, get_query: &str, limit: usize) -> ConnectRequest {
     let envelopes = Encoding::from_name(encoding)
-        .and_then(|encoding| crate::rest::connect_payloads(Bytes::copy_from_slice(body), encoding, true, limit))
+        .and_then(|encoding| {
+            crate::protocol::connect::connect_payloads(Bytes::copy_from_slice(body), encoding, true, limit)
+        })
         .map(|payloads| payloads.iter().map(payload_len).collect());
-    let get = crate::rest::connect_get(get_query, limit).map(|(proto, payload)| (proto, payload_len(&payload)));
+    let get =
+        crate::protocol::connect::connect_get(get_query, limit).map(|(proto, payload)| (proto, payload_len(&payload)));
     ConnectRequest { envelopes, get }
 }
 
@@ -98,7 +101,7 @@ pub struct ConnectStream {
 /// with the client's incremental envelope reader (`gzip`: the response's
 /// `Connect-Content-Encoding`), as the typed client does.
 pub fn connect_client<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, gzip: bool) -> ConnectStream {
-    use crate::connect_client::{envelope_message, next_envelope};
+    use crate::client::connect::{envelope_message, next_envelope};
     let encoding = if gzip { Encoding::Gzip } else { Encoding::Identity };
     let path = "/fuzz.v1.Fuzz/Stream";
     let mut buffer = BytesMut::new();
@@ -123,7 +126,7 @@ pub fn connect_client<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, gzip: bool
 
 /// Connect, client side: the `Status` of an HTTP error response.
 pub fn connect_error(http: u16, body: &[u8]) -> Status {
-    crate::connect_client::http_error(http, body)
+    crate::client::connect::http_error(http, body)
 }
 
 /// What one `apigen.v1` client frame makes the server do.
@@ -144,22 +147,22 @@ pub enum WsOutcome {
 /// WebSocket `apigen.v1`: one text frame parsed as the server parses it,
 /// and what the server makes of it without a method to call.
 pub fn ws_frame(text: &str, upgrade_headers: HeaderMap) -> WsOutcome {
-    use crate::ws::ClientFrame;
-    match crate::ws::parse(text) {
-        Err(reason) => WsOutcome::Close(crate::ws::truncate(&reason)),
+    use crate::protocol::ws::ClientFrame;
+    match crate::protocol::ws::parse(text) {
+        Err(reason) => WsOutcome::Close(crate::protocol::ws::truncate(&reason)),
         Ok(ClientFrame::Init(payload)) => {
             let mut metadata = upgrade_headers;
-            crate::ws::init_metadata(&mut metadata, payload);
+            crate::core::auth::fill_in(&mut metadata, &payload);
             WsOutcome::Init(metadata)
         }
         Ok(ClientFrame::Subscribe { id, method, payload }) => {
             let path = method.strip_prefix('/').unwrap_or(&method);
             let status = Status::unimplemented(format!("no method {path}; name it `package.Service/Method`"));
-            let request = payload.map(crate::ws::json_payload).map_or(0, |p| payload_len(&p));
-            WsOutcome::Frame(format!("{request} {}", crate::ws::error_frame(&id, &status)))
+            let request = payload.map(crate::protocol::ws::json_payload).map_or(0, |p| payload_len(&p));
+            WsOutcome::Frame(format!("{request} {}", crate::protocol::ws::error_frame(&id, &status)))
         }
         Ok(ClientFrame::Next { id, payload }) => {
-            let request = crate::ws::json_payload(payload);
+            let request = crate::protocol::ws::json_payload(payload);
             WsOutcome::Frame(format!("{id} {}", payload_len(&request)))
         }
         Ok(ClientFrame::Ping) => WsOutcome::Frame(r#"{"type":"pong"}"#.to_owned()),
@@ -192,11 +195,11 @@ pub fn sse_resume(header: Option<&[u8]>, query: &str, topic: &str, published: u8
     if let Some(value) = header.and_then(|h| HeaderValue::from_bytes(h).ok()) {
         headers.insert("last-event-id", value);
     }
-    crate::rest::cursor_from_query(&mut headers, Some(query));
-    if crate::rest::last_event(&headers, Some(query)).as_deref() == Some(crate::sse::END_ID) {
+    crate::protocol::sse::cursor_from_query(&mut headers, Some(query));
+    let ctx = Context::new(Protocol::Sse).with_metadata(headers);
+    if ctx.last_event_id() == Some(crate::core::wire::SSE_END_ID) {
         return SseResume::NoContent;
     }
-    let ctx = Context::new(Protocol::Sse).with_metadata(headers);
     block_on(async move {
         let after = match ctx.last_event_id().map(|id| {
             id.parse::<u64>()
@@ -223,10 +226,10 @@ pub fn sse_resume(header: Option<&[u8]>, query: &str, topic: &str, published: u8
             return SseResume::Refused(status);
         }
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
-        let crate::dispatch::Output::Stream(stream) = crate::dispatch::erase(stream) else {
+        let crate::core::call::Output::Stream(stream) = crate::core::call::erase(stream) else {
             return SseResume::Refused(Status::internal("a stream became one message"));
         };
-        let response = crate::sse::events(stream, shutdown, &ctx);
+        let response = crate::protocol::sse::events(stream, shutdown, &ctx);
         let mut body = response.into_body();
         let mut text = String::new();
         // The stream stays open for live messages: read what is ready, then stop.

@@ -6,52 +6,52 @@
 //! type, which keeps generated files thin and quick to compile.
 //!
 //! The pieces a service author meets:
+//! - [`Server`]: every protocol on one port ([`server`] has its settings).
 //! - [`Context`]: metadata, peer, protocol, deadline and identity of a call.
 //! - [`Status`] and [`Code`]: the one error type of every protocol.
 //! - [`RequestStream`] and [`ResponseStream`]: the streams of streaming methods.
 //! - [`ServiceDef`]: an implementation wrapped for the server, made by the
 //!   generated `<service>_service(impl)` function.
+//! - [`fanout::Topics`]: streams many subscribers share, in process or on Redis.
+//! - [`client`]: the transports of the generated typed clients.
+//!
+//! The crate is laid out by concept: `core` (the call model every protocol
+//! shares), `protocol` (one module per wire protocol, each calling `core`),
+//! `server` (the one port that routes to the protocols), `client` and
+//! `fanout`. ARCHITECTURE.md has the map.
 
-pub mod auth;
-pub mod compression;
-pub mod conn;
-pub mod connect_client;
-pub mod context;
-pub mod dispatch;
-mod endpoint;
+pub mod client;
+mod core;
 pub mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod graphql;
-pub mod graphql_client;
-mod graphql_ws;
-pub mod grpc;
-pub mod input;
-pub mod message;
-pub mod rest;
-pub mod rest_client;
+mod protocol;
 pub mod server;
-pub mod service;
-pub mod sse;
-pub mod sse_client;
-pub mod status;
-pub mod stream;
-mod trpc;
-pub mod wkt;
-pub mod ws;
-pub mod ws_client;
 
-pub use auth::{Authenticator, Authorizer, BearerToken};
-pub use context::{Context, Identity, Protocol};
-pub use input::{FieldPath, Input};
-pub use message::DynMessage;
-pub use server::Server;
-pub use service::{MethodInfo, MethodKind, ServiceDef, ServiceInfo};
-pub use status::{Code, Status};
-pub use stream::{RequestStream, ResponseStream};
+pub use crate::core::auth::{Authenticator, Authorizer, BearerToken};
+pub use crate::core::call::BoxFuture;
+pub use crate::core::context::{Context, Identity, Protocol};
+pub use crate::core::input::{FieldPath, Input};
+pub use crate::core::message::{ApiMessage, DynMessage};
+pub use crate::core::service::{MethodInfo, MethodKind, ServiceDef, ServiceInfo};
+pub use crate::core::status::{Code, RpcStatus, Status};
+pub use crate::core::stream::{RequestStream, ResponseStream};
+pub use crate::core::wkt;
+pub use crate::server::Server;
 
 /// The result of every service method.
 pub type Result<T, E = Status> = std::result::Result<T, E>;
+
+/// What only generated code calls: the dispatch functions and the static
+/// data of `google.api.http` bindings. Not a stable API; the generator and
+/// this crate change it together.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::core::call::{
+        Call, Output, Payload, Requests, bidi_streaming, client_streaming, server_streaming, unary, unknown,
+    };
+    pub use crate::core::http_rule::{HttpRule, Segment};
+}
 
 // Re-exports that generated code names, so user crates need no direct
 // dependency on them. Their versions are part of apigen-runtime's API.

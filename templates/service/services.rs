@@ -15,40 +15,40 @@ pub trait {{ s.rust_name }}: ::core::marker::Send + ::core::marker::Sync + 'stat
 }
 
 #[doc = " What protocol adapters need to know about `{{ s.full_name }}`."]
-pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo {
-    name: "{{ s.full_name }}",
-    methods: &[
+pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo::new(
+    "{{ s.full_name }}",
+    &[
 {% for m in s.methods %}
-        ::apigen_runtime::MethodInfo {
-            name: "{{ m.name }}",
-            kind: ::apigen_runtime::MethodKind::{{ m.kind }},
-            input: "{{ m.input }}",
-            output: "{{ m.output }}",
-            no_side_effects: {{ m.no_side_effects }},
-            http: {{ m.http }},
-            graphql: "{{ m.graphql }}",
-            excluded: {{ m.excluded }},
-        },
+        ::apigen_runtime::MethodInfo::new(
+            "{{ m.name }}",
+            ::apigen_runtime::MethodKind::{{ m.kind }},
+            "{{ m.input }}",
+            "{{ m.output }}",
+        ){% if m.no_side_effects %}
+        .no_side_effects(true){% endif %}{% if m.http != "&[]" %}
+        .http({{ m.http }}){% endif %}{% if !m.graphql.is_empty() %}
+        .graphql("{{ m.graphql }}"){% endif %}{% if m.excluded != "&[]" %}
+        .excluded({{ m.excluded }}){% endif %},
 {% endfor %}
     ],
-    file_descriptor_set: FILE_DESCRIPTOR_SET,
-    openapi: {{ s.openapi }},
-    graphql: {{ s.graphql }},
-    graphql_limits: ({{ s.max_depth }}, {{ s.max_complexity }}),
-};
+    FILE_DESCRIPTOR_SET,
+)
+.openapi({{ s.openapi }}){% if s.has_sdl %}
+.graphql({{ s.graphql }}){% endif %}{% if s.max_depth != 0 || s.max_complexity != 0 %}
+.graphql_limits({{ s.max_depth }}, {{ s.max_complexity }}){% endif %};
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]
 pub fn {{ s.fn_name }}<T: {{ s.rust_name }}>(service: T) -> ::apigen_runtime::ServiceDef {
 {% if s.methods.is_empty() %}
-    ::apigen_runtime::ServiceDef::new(&{{ s.info_name }}, service, |_, method, _| ::apigen_runtime::dispatch::unknown(method))
+    ::apigen_runtime::ServiceDef::new(&{{ s.info_name }}, service, |_, method, _| ::apigen_runtime::__private::unknown(method))
 {% else %}
     ::apigen_runtime::ServiceDef::new(&{{ s.info_name }}, service, |service, method, call| match method {
 {% for m in s.methods %}
-        {{ loop.index0 }} => ::apigen_runtime::dispatch::{{ m.dispatch }}(call, move |ctx, request| async move {
+        {{ loop.index0 }} => ::apigen_runtime::__private::{{ m.dispatch }}(call, move |ctx, request| async move {
             service.{{ m.rust_name }}(ctx, request).await
         }),
 {% endfor %}
-        _ => ::apigen_runtime::dispatch::unknown(method),
+        _ => ::apigen_runtime::__private::unknown(method),
     })
 {% endif %}
 }
@@ -56,13 +56,13 @@ pub fn {{ s.fn_name }}<T: {{ s.rust_name }}>(service: T) -> ::apigen_runtime::Se
 #[doc = " A typed gRPC client of `{{ s.full_name }}`."]
 #[derive(Debug, Clone)]
 pub struct {{ s.client_name }} {
-    inner: ::apigen_runtime::grpc::Client,
+    inner: ::apigen_runtime::client::grpc::Client,
 }
 
 impl {{ s.client_name }} {
     #[doc = " Connects to a server, for example `http://127.0.0.1:8080`."]
     pub async fn connect(uri: impl ::core::convert::Into<::std::string::String>) -> ::apigen_runtime::Result<Self> {
-        ::core::result::Result::Ok(Self { inner: ::apigen_runtime::grpc::Client::connect(uri).await? })
+        ::core::result::Result::Ok(Self { inner: ::apigen_runtime::client::grpc::Client::connect(uri).await? })
     }
 
     #[doc = " Metadata sent with every call, for example `authorization`."]
@@ -83,13 +83,13 @@ impl {{ s.client_name }} {
 #[doc = " A typed REST client of `{{ s.full_name }}`: its methods that have an HTTP binding."]
 #[derive(Debug, Clone)]
 pub struct {{ s.rest_client_name }} {
-    inner: ::apigen_runtime::rest_client::Client,
+    inner: ::apigen_runtime::client::rest::Client,
 }
 
 impl {{ s.rest_client_name }} {
     #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
-        Self { inner: ::apigen_runtime::rest_client::Client::new(base_url) }
+        Self { inner: ::apigen_runtime::client::rest::Client::new(base_url) }
     }
 
     #[doc = " Headers sent with every call, for example `authorization`."]
@@ -112,13 +112,13 @@ impl {{ s.rest_client_name }} {
 #[doc = " while the response is read, which reqwest over HTTP/1.1 cannot do well; the gRPC client has them."]
 #[derive(Debug, Clone)]
 pub struct {{ s.connect_client_name }} {
-    inner: ::apigen_runtime::connect_client::Client,
+    inner: ::apigen_runtime::client::connect::Client,
 }
 
 impl {{ s.connect_client_name }} {
     #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
-        Self { inner: ::apigen_runtime::connect_client::Client::new(base_url) }
+        Self { inner: ::apigen_runtime::client::connect::Client::new(base_url) }
     }
 
     #[doc = " Headers sent with every call, for example `authorization`."]
@@ -145,13 +145,13 @@ impl {{ s.connect_client_name }} {
 #[doc = " A typed GraphQL client of `{{ s.full_name }}`: its queries and mutations, each reading every field of the result."]
 #[derive(Debug, Clone)]
 pub struct {{ s.graphql_client_name }} {
-    inner: ::apigen_runtime::graphql_client::Client,
+    inner: ::apigen_runtime::client::graphql::Client,
 }
 
 impl {{ s.graphql_client_name }} {
     #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
-        Self { inner: ::apigen_runtime::graphql_client::Client::new(base_url, {{ s.graphql }}) }
+        Self { inner: ::apigen_runtime::client::graphql::Client::new(base_url, {{ s.graphql }}) }
     }
 
     #[doc = " Headers sent with every call, for example `authorization`."]

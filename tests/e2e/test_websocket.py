@@ -393,9 +393,13 @@ def test_authentication_in_connection_init(bookstore_token_server):
     with Socket(address, headers={"authorization": f"Bearer {TOKEN}"}) as s:
         s.init()
         s.call(f"{BOOKSTORE}/ListShelves", {})
+    # The header wins: a payload only fills in what the upgrade (or a proxy) did not set.
     with Socket(address, headers={"authorization": f"Bearer {TOKEN}"}) as s:
-        s.send({"type": "connection_init", "payload": {"authorization": "Bearer wrong"}})
-        assert s.closed().code == 4401, "the payload wins over the header"
+        s.init({"authorization": "Bearer wrong"})
+        s.call(f"{BOOKSTORE}/ListShelves", {})
+    with Socket(address, headers={"authorization": "Bearer wrong"}) as s:
+        s.send({"type": "connection_init", "payload": {"authorization": f"Bearer {TOKEN}"}})
+        assert s.closed().code == 4401, "a payload cannot replace a header"
 
 
 def test_no_connection_init_in_time_closes_with_4408(launch):

@@ -1,6 +1,6 @@
 //! The service backend: for every service, the trait users implement, its
 //! `ServiceInfo` table and the function that wraps an implementation for the
-//! server. Per-method logic stays in `apigen_runtime::dispatch`.
+//! server. Per-method logic stays in the runtime's dispatch functions.
 
 use askama::Template;
 use heck::{ToShoutySnakeCase, ToSnakeCase};
@@ -26,6 +26,8 @@ struct ServiceView {
     connect_client_name: String,
     openapi: String,
     graphql: String,
+    /// Whether the run has a GraphQL schema (`graphql` names it).
+    has_sdl: bool,
     /// Empty when no method of the service is a query or mutation.
     graphql_client_name: String,
     max_depth: u32,
@@ -146,7 +148,7 @@ fn default_text(messages: &Messages, message: &str, path: &[String]) -> String {
     String::new()
 }
 
-/// The method's bindings as `apigen_runtime::rest::HttpRule`s.
+/// The method's bindings as the runtime's `HttpRule`s.
 fn http_rules(method: &Method, messages: &Messages) -> String {
     let input = method.input.full_name.as_str();
     let segments = |template: &[Segment]| -> String {
@@ -154,13 +156,13 @@ fn http_rules(method: &Method, messages: &Messages) -> String {
             let items: Vec<String> = template
                 .iter()
                 .map(|s| match s {
-                    Segment::Literal(l) => format!("::apigen_runtime::rest::Segment::Literal({l:?})"),
-                    Segment::Wildcard => "::apigen_runtime::rest::Segment::Any".to_owned(),
-                    Segment::DeepWildcard => "::apigen_runtime::rest::Segment::Rest".to_owned(),
+                    Segment::Literal(l) => format!("::apigen_runtime::__private::Segment::Literal({l:?})"),
+                    Segment::Wildcard => "::apigen_runtime::__private::Segment::Any".to_owned(),
+                    Segment::DeepWildcard => "::apigen_runtime::__private::Segment::Rest".to_owned(),
                     Segment::Variable(v) => {
                         let (field, default) = var(&v.field_path);
                         format!(
-                            "::apigen_runtime::rest::Segment::Var {{ field: {field:?}, pattern: {}, default: {default:?} }}",
+                            "::apigen_runtime::__private::Segment::Var {{ field: {field:?}, pattern: {}, default: {default:?} }}",
                             render(&v.pattern, var)
                         )
                     }
@@ -180,7 +182,7 @@ fn http_rules(method: &Method, messages: &Messages) -> String {
                 Body::Field(path) => json_path(messages, input, path),
             };
             format!(
-                "::apigen_runtime::rest::HttpRule {{ method: {:?}, template: {:?}, segments: {}, verb: {}, body: {body:?}, response_body: {:?}, status: {} }}",
+                "::apigen_runtime::__private::HttpRule {{ method: {:?}, template: {:?}, segments: {}, verb: {}, body: {body:?}, response_body: {:?}, status: {} }}",
                 b.method.as_str(),
                 b.path.raw,
                 segments(&b.path.segments),
@@ -229,6 +231,7 @@ pub fn generate(
                 } else {
                     String::new()
                 },
+                has_sdl: !graphql_names.is_empty(),
                 graphql: if graphql_names.is_empty() {
                     "\"\"".to_owned()
                 } else {

@@ -64,7 +64,7 @@ async fn every_protocol_refuses_a_denied_method_and_serves_the_others() {
     assert_denied(graphql.delete_shelf(delete(&created.name)).await, "GraphQL");
 
     let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
-    let ws = apigen_runtime::ws_client::Client::connect(&ws_url, [("authorization", bearer.as_str())])
+    let ws = apigen_runtime::client::ws::Client::connect(&ws_url, [("authorization", bearer.as_str())])
         .await
         .expect("connects");
     let _: v1::Shelf = ws.unary("bookstore.v1.Bookstore/CreateShelf", &shelf("WebSocket")).await.expect("allowed");

@@ -6,10 +6,10 @@ use apigen_runtime::{Code, Server};
 use bookstore_example::v1::{self, BookstoreGraphqlClient};
 
 async fn start() -> String {
-    start_with(apigen_runtime::graphql::Limits::default()).await
+    start_with(apigen_runtime::server::GraphqlLimits::default()).await
 }
 
-async fn start_with(limits: apigen_runtime::graphql::Limits) -> String {
+async fn start_with(limits: apigen_runtime::server::GraphqlLimits) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = Server::builder()
@@ -77,7 +77,7 @@ async fn introspection_can_be_switched_off() {
     let open = BookstoreGraphqlClient::new(start().await);
     let data = open.raw(introspect, serde_json::json!({})).await.expect("answered");
     assert_eq!(data, serde_json::json!({"__schema": {"queryType": {"name": "Query"}}}));
-    let limits = apigen_runtime::graphql::Limits { introspection: false, ..Default::default() };
+    let limits = apigen_runtime::server::GraphqlLimits { introspection: false, ..Default::default() };
     let closed = BookstoreGraphqlClient::new(start_with(limits).await);
     closed.raw(introspect, serde_json::json!({})).await.expect_err("introspection is off");
     closed.raw("{ listShelves { nextPageToken } }", serde_json::json!({})).await.expect("queries still work");

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use apigen_runtime::client::ws::Client;
 use apigen_runtime::futures::{SinkExt, StreamExt};
-use apigen_runtime::ws::Config;
-use apigen_runtime::ws_client::Client;
+use apigen_runtime::server::WebSocketConfig as Config;
 use apigen_runtime::{BearerToken, Code, Server};
 use bookstore_example::v1;
 use serde_json::{Value, json};
@@ -438,7 +438,8 @@ async fn connection_init_authenticates() {
     send(&mut socket, json!({"type": "connection_init"})).await;
     assert_eq!(closed(&mut socket).await.0, 4401);
 
-    // In the payload (browsers), or as an upgrade header; the payload wins.
+    // In the payload (browsers), or as an upgrade header. The header wins: a payload only
+    // fills in what the upgrade (or a proxy in front of the server) did not set.
     let mut socket = raw(addr).await;
     send(&mut socket, json!({"type": "connection_init", "payload": {"authorization": "Bearer s3cret"}})).await;
     assert_eq!(recv(&mut socket).await["type"], "connection_ack");
@@ -446,7 +447,10 @@ async fn connection_init_authenticates() {
     init(&mut socket).await;
     let mut socket = raw_with(addr, &[("authorization", "Bearer s3cret")]).await;
     send(&mut socket, json!({"type": "connection_init", "payload": {"authorization": "Bearer wrong"}})).await;
-    assert_eq!(closed(&mut socket).await.0, 4401);
+    assert_eq!(recv(&mut socket).await["type"], "connection_ack", "the header wins over the payload");
+    let mut socket = raw_with(addr, &[("authorization", "Bearer wrong")]).await;
+    send(&mut socket, json!({"type": "connection_init", "payload": {"authorization": "Bearer s3cret"}})).await;
+    assert_eq!(closed(&mut socket).await.0, 4401, "a payload cannot replace a header");
 
     let err =
         Client::connect(&format!("ws://{addr}/ws"), [("authorization", "Bearer nope")]).await.expect_err("refused");
@@ -586,7 +590,7 @@ async fn the_client_cancels_a_stream_left_unread() {
         .await
         .expect("a stream");
     first_event(&client, &shelf.name, &mut events).await;
-    let books = apigen_runtime::ws_client::CALL_BUFFER + 50;
+    let books = apigen_runtime::client::ws::CALL_BUFFER + 50;
     for i in 0..books {
         let _: v1::Book = client
             .unary("bookstore.v1.Bookstore/CreateBook", &book_request(&shelf.name, &format!("b{i}")))
@@ -601,6 +605,6 @@ async fn the_client_cancels_a_stream_left_unread() {
         }
     };
     assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
-    assert_eq!(read, apigen_runtime::ws_client::CALL_BUFFER);
+    assert_eq!(read, apigen_runtime::client::ws::CALL_BUFFER);
     assert!(events.next().await.is_none());
 }

@@ -100,7 +100,7 @@ async fn the_rust_sse_client_reconnects_and_resumes_after_the_last_event() {
     let base = format!("http://{addr}");
     let rest = v1::ChatRestClient::new(base.clone());
 
-    let client = apigen_runtime::sse_client::Client::new(base);
+    let client = apigen_runtime::client::sse::Client::new(base);
     let request = v1::SubscribeRequest { room: "rooms/resume".to_owned() };
     let mut stream =
         client.subscribe::<_, v1::ChatMessage>("chat.v1.Chat/Subscribe", &request).await.expect("subscribes");

@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use apigen_runtime::client::ws::Client;
 use apigen_runtime::futures::StreamExt;
 use apigen_runtime::futures::stream::BoxStream;
-use apigen_runtime::ws_client::Client;
 use apigen_runtime::{Code, ResponseStream, Server};
 use chat_example::v1;
 

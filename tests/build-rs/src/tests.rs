@@ -1,4 +1,4 @@
-use apigen_runtime::dispatch::{Call, Input, Output, Payload};
+use apigen_runtime::__private::{Call, Output, Payload, Requests};
 use apigen_runtime::futures::StreamExt;
 use apigen_runtime::{Code, Context, RequestStream, ResponseStream, Result, Status};
 
@@ -65,7 +65,7 @@ impl v1::Streams for Impl {
 impl v1::Idle for Impl {}
 
 fn single(payload: Payload) -> Call {
-    Call { ctx: Context::default(), input: Input::Single(payload) }
+    Call { ctx: Context::default(), input: Requests::Single(payload) }
 }
 
 fn json(value: serde_json::Value) -> Payload {
@@ -140,7 +140,7 @@ async fn client_streaming_reads_every_request() {
     let service = v1::streams_service(Impl);
     let sum = service.info().method_index("Sum").expect("Sum exists");
     let items = ["1", "2", "40"].map(|n| Ok(json(serde_json::json!({"fInt64": n}))));
-    let input = Input::Stream(apigen_runtime::futures::stream::iter(items).boxed());
+    let input = Requests::Stream(apigen_runtime::futures::stream::iter(items).boxed());
     let out = service.call(sum, Call { ctx: Context::default(), input }).await.expect("ok");
     assert_eq!(one(out).await, serde_json::json!({"fInt64": "43"}));
 }
@@ -150,7 +150,7 @@ async fn bidi_streaming_answers_each_request() {
     let service = v1::type_service(Impl);
     let method = service.info().method_index("Loop").expect("Loop exists");
     let items = ["a", "b"].map(|n| Ok(json(serde_json::json!({"name": n}))));
-    let input = Input::Stream(apigen_runtime::futures::stream::iter(items).boxed());
+    let input = Requests::Stream(apigen_runtime::futures::stream::iter(items).boxed());
     let out = service.call(method, Call { ctx: Context::default(), input }).await.expect("ok");
     assert_eq!(all(out).await, vec![serde_json::json!({"name": "echo a"}), serde_json::json!({"name": "echo b"})]);
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use apigen_runtime::ws_client;
+use apigen_runtime::client::ws as ws_client;
 use chat_example::v1::{
     ChatClient, ChatConnectClient, ChatGraphqlClient, ChatMessage, GetHistoryRequest, GetHistoryResponse,
     PostMessageRequest, SubscribeRequest,

@@ -3257,364 +3257,364 @@ pub trait Bookstore: ::core::marker::Send + ::core::marker::Sync + 'static {
     > + ::core::marker::Send;
 }
 /// What protocol adapters need to know about `bookstore.v1.Bookstore`.
-pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo {
-    name: "bookstore.v1.Bookstore",
-    methods: &[
-        ::apigen_runtime::MethodInfo {
-            name: "ListShelves",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.ListShelvesRequest",
-            output: "bookstore.v1.ListShelvesResponse",
-            no_side_effects: true,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "GET",
-                    template: "/v1/shelves",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Literal("shelves"),
-                    ],
-                    verb: None,
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "listShelves",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "CreateShelf",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.CreateShelfRequest",
-            output: "bookstore.v1.Shelf",
-            no_side_effects: false,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "POST",
-                    template: "/v1/shelves",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Literal("shelves"),
-                    ],
-                    verb: None,
-                    body: "shelf",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "createShelf",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "GetShelf",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.GetShelfRequest",
-            output: "bookstore.v1.Shelf",
-            no_side_effects: true,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "GET",
-                    template: "/v1/{name=shelves/*}",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "name",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
+pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo::new(
+        "bookstore.v1.Bookstore",
+        &[
+            ::apigen_runtime::MethodInfo::new(
+                    "ListShelves",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.ListShelvesRequest",
+                    "bookstore.v1.ListShelvesResponse",
+                )
+                .no_side_effects(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/shelves",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Literal("shelves"),
                             ],
-                            default: "",
+                            verb: None,
+                            body: "",
+                            response_body: "",
+                            status: 200,
                         },
                     ],
-                    verb: None,
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "getShelf",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "DeleteShelf",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.DeleteShelfRequest",
-            output: "google.protobuf.Empty",
-            no_side_effects: false,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "DELETE",
-                    template: "/v1/{name=shelves/*}",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "name",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
+                )
+                .graphql("listShelves"),
+            ::apigen_runtime::MethodInfo::new(
+                    "CreateShelf",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.CreateShelfRequest",
+                    "bookstore.v1.Shelf",
+                )
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "POST",
+                            template: "/v1/shelves",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Literal("shelves"),
                             ],
-                            default: "",
+                            verb: None,
+                            body: "shelf",
+                            response_body: "",
+                            status: 200,
                         },
                     ],
-                    verb: None,
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "deleteShelf",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "ListBooks",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.ListBooksRequest",
-            output: "bookstore.v1.ListBooksResponse",
-            no_side_effects: true,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "GET",
-                    template: "/v1/{parent=shelves/*}/books",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "parent",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
+                )
+                .graphql("createShelf"),
+            ::apigen_runtime::MethodInfo::new(
+                    "GetShelf",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.GetShelfRequest",
+                    "bookstore.v1.Shelf",
+                )
+                .no_side_effects(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/{name=shelves/*}",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "name",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
                             ],
-                            default: "",
-                        },
-                        ::apigen_runtime::rest::Segment::Literal("books"),
-                    ],
-                    verb: None,
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "listBooks",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "GetBook",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.GetBookRequest",
-            output: "bookstore.v1.Book",
-            no_side_effects: true,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "GET",
-                    template: "/v1/{name=shelves/*/books/*}",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "name",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
-                                ::apigen_runtime::rest::Segment::Literal("books"),
-                                ::apigen_runtime::rest::Segment::Any,
-                            ],
-                            default: "",
+                            verb: None,
+                            body: "",
+                            response_body: "",
+                            status: 200,
                         },
                     ],
-                    verb: None,
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-                ::apigen_runtime::rest::HttpRule {
-                    method: "GET",
-                    template: "/v1/books/{name=shelves/*/books/*}",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Literal("books"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "name",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
-                                ::apigen_runtime::rest::Segment::Literal("books"),
-                                ::apigen_runtime::rest::Segment::Any,
+                )
+                .graphql("getShelf"),
+            ::apigen_runtime::MethodInfo::new(
+                    "DeleteShelf",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.DeleteShelfRequest",
+                    "google.protobuf.Empty",
+                )
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "DELETE",
+                            template: "/v1/{name=shelves/*}",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "name",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
                             ],
-                            default: "",
+                            verb: None,
+                            body: "",
+                            response_body: "",
+                            status: 200,
                         },
                     ],
-                    verb: None,
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "getBook",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "CreateBook",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.CreateBookRequest",
-            output: "bookstore.v1.Book",
-            no_side_effects: false,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "POST",
-                    template: "/v1/{parent=shelves/*}/books",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "parent",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
+                )
+                .graphql("deleteShelf"),
+            ::apigen_runtime::MethodInfo::new(
+                    "ListBooks",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.ListBooksRequest",
+                    "bookstore.v1.ListBooksResponse",
+                )
+                .no_side_effects(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/{parent=shelves/*}/books",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "parent",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
+                                ::apigen_runtime::__private::Segment::Literal("books"),
                             ],
-                            default: "",
-                        },
-                        ::apigen_runtime::rest::Segment::Literal("books"),
-                    ],
-                    verb: None,
-                    body: "book",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "createBook",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "UpdateBook",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.UpdateBookRequest",
-            output: "bookstore.v1.Book",
-            no_side_effects: false,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "PATCH",
-                    template: "/v1/{book.name=shelves/*/books/*}",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "book.name",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
-                                ::apigen_runtime::rest::Segment::Literal("books"),
-                                ::apigen_runtime::rest::Segment::Any,
-                            ],
-                            default: "",
+                            verb: None,
+                            body: "",
+                            response_body: "",
+                            status: 200,
                         },
                     ],
-                    verb: None,
-                    body: "book",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "updateBook",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "MoveBook",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.MoveBookRequest",
-            output: "bookstore.v1.Book",
-            no_side_effects: false,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "POST",
-                    template: "/v1/{name=shelves/*/books/*}:move",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "name",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
-                                ::apigen_runtime::rest::Segment::Literal("books"),
-                                ::apigen_runtime::rest::Segment::Any,
+                )
+                .graphql("listBooks"),
+            ::apigen_runtime::MethodInfo::new(
+                    "GetBook",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.GetBookRequest",
+                    "bookstore.v1.Book",
+                )
+                .no_side_effects(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/{name=shelves/*/books/*}",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "name",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                        ::apigen_runtime::__private::Segment::Literal("books"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
                             ],
-                            default: "",
+                            verb: None,
+                            body: "",
+                            response_body: "",
+                            status: 200,
+                        },
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/books/{name=shelves/*/books/*}",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Literal("books"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "name",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                        ::apigen_runtime::__private::Segment::Literal("books"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
+                            ],
+                            verb: None,
+                            body: "",
+                            response_body: "",
+                            status: 200,
                         },
                     ],
-                    verb: Some("move"),
-                    body: "*",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "moveBook",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "SearchBooks",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "bookstore.v1.SearchBooksRequest",
-            output: "bookstore.v1.SearchBooksResponse",
-            no_side_effects: true,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "GET",
-                    template: "/v1/books:search",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Literal("books"),
-                    ],
-                    verb: Some("search"),
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "searchBooks",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "WatchShelf",
-            kind: ::apigen_runtime::MethodKind::ServerStreaming,
-            input: "bookstore.v1.WatchShelfRequest",
-            output: "bookstore.v1.ShelfEvent",
-            no_side_effects: false,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "GET",
-                    template: "/v1/{name=shelves/*}:watch",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "name",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("shelves"),
-                                ::apigen_runtime::rest::Segment::Any,
+                )
+                .graphql("getBook"),
+            ::apigen_runtime::MethodInfo::new(
+                    "CreateBook",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.CreateBookRequest",
+                    "bookstore.v1.Book",
+                )
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "POST",
+                            template: "/v1/{parent=shelves/*}/books",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "parent",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
+                                ::apigen_runtime::__private::Segment::Literal("books"),
                             ],
-                            default: "",
+                            verb: None,
+                            body: "book",
+                            response_body: "",
+                            status: 200,
                         },
                     ],
-                    verb: Some("watch"),
-                    body: "",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "watchShelf",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "ImportBooks",
-            kind: ::apigen_runtime::MethodKind::ClientStreaming,
-            input: "bookstore.v1.ImportBooksRequest",
-            output: "bookstore.v1.ImportBooksResponse",
-            no_side_effects: false,
-            http: &[],
-            graphql: "",
-            excluded: &[],
-        },
-    ],
-    file_descriptor_set: FILE_DESCRIPTOR_SET,
-    openapi: super::super::OPENAPI_JSON,
-    graphql: super::super::GRAPHQL_SDL,
-    graphql_limits: (0, 0),
-};
+                )
+                .graphql("createBook"),
+            ::apigen_runtime::MethodInfo::new(
+                    "UpdateBook",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.UpdateBookRequest",
+                    "bookstore.v1.Book",
+                )
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "PATCH",
+                            template: "/v1/{book.name=shelves/*/books/*}",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "book.name",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                        ::apigen_runtime::__private::Segment::Literal("books"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
+                            ],
+                            verb: None,
+                            body: "book",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
+                .graphql("updateBook"),
+            ::apigen_runtime::MethodInfo::new(
+                    "MoveBook",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.MoveBookRequest",
+                    "bookstore.v1.Book",
+                )
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "POST",
+                            template: "/v1/{name=shelves/*/books/*}:move",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "name",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                        ::apigen_runtime::__private::Segment::Literal("books"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
+                            ],
+                            verb: Some("move"),
+                            body: "*",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
+                .graphql("moveBook"),
+            ::apigen_runtime::MethodInfo::new(
+                    "SearchBooks",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.SearchBooksRequest",
+                    "bookstore.v1.SearchBooksResponse",
+                )
+                .no_side_effects(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/books:search",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Literal("books"),
+                            ],
+                            verb: Some("search"),
+                            body: "",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
+                .graphql("searchBooks"),
+            ::apigen_runtime::MethodInfo::new(
+                    "WatchShelf",
+                    ::apigen_runtime::MethodKind::ServerStreaming,
+                    "bookstore.v1.WatchShelfRequest",
+                    "bookstore.v1.ShelfEvent",
+                )
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/{name=shelves/*}:watch",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "name",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("shelves"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
+                            ],
+                            verb: Some("watch"),
+                            body: "",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
+                .graphql("watchShelf"),
+            ::apigen_runtime::MethodInfo::new(
+                "ImportBooks",
+                ::apigen_runtime::MethodKind::ClientStreaming,
+                "bookstore.v1.ImportBooksRequest",
+                "bookstore.v1.ImportBooksResponse",
+            ),
+        ],
+        FILE_DESCRIPTOR_SET,
+    )
+    .openapi(super::super::OPENAPI_JSON)
+    .graphql(super::super::GRAPHQL_SDL);
 /// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {
     ::apigen_runtime::ServiceDef::new(
@@ -3622,7 +3622,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
         service,
         |service, method, call| match method {
             0 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.list_shelves(ctx, request).await
@@ -3630,7 +3630,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             1 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.create_shelf(ctx, request).await
@@ -3638,7 +3638,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             2 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.get_shelf(ctx, request).await
@@ -3646,7 +3646,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             3 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.delete_shelf(ctx, request).await
@@ -3654,7 +3654,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             4 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.list_books(ctx, request).await
@@ -3662,7 +3662,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             5 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.get_book(ctx, request).await
@@ -3670,7 +3670,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             6 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.create_book(ctx, request).await
@@ -3678,7 +3678,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             7 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.update_book(ctx, request).await
@@ -3686,7 +3686,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             8 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.move_book(ctx, request).await
@@ -3694,7 +3694,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             9 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.search_books(ctx, request).await
@@ -3702,7 +3702,7 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             10 => {
-                ::apigen_runtime::dispatch::server_streaming(
+                ::apigen_runtime::__private::server_streaming(
                     call,
                     move |ctx, request| async move {
                         service.watch_shelf(ctx, request).await
@@ -3710,21 +3710,21 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                 )
             }
             11 => {
-                ::apigen_runtime::dispatch::client_streaming(
+                ::apigen_runtime::__private::client_streaming(
                     call,
                     move |ctx, request| async move {
                         service.import_books(ctx, request).await
                     },
                 )
             }
-            _ => ::apigen_runtime::dispatch::unknown(method),
+            _ => ::apigen_runtime::__private::unknown(method),
         },
     )
 }
 /// A typed gRPC client of `bookstore.v1.Bookstore`.
 #[derive(Debug, Clone)]
 pub struct BookstoreClient {
-    inner: ::apigen_runtime::grpc::Client,
+    inner: ::apigen_runtime::client::grpc::Client,
 }
 impl BookstoreClient {
     /// Connects to a server, for example `http://127.0.0.1:8080`.
@@ -3732,7 +3732,7 @@ impl BookstoreClient {
         uri: impl ::core::convert::Into<::std::string::String>,
     ) -> ::apigen_runtime::Result<Self> {
         ::core::result::Result::Ok(Self {
-            inner: ::apigen_runtime::grpc::Client::connect(uri).await?,
+            inner: ::apigen_runtime::client::grpc::Client::connect(uri).await?,
         })
     }
     /// Metadata sent with every call, for example `authorization`.
@@ -3831,13 +3831,13 @@ impl BookstoreClient {
 /// A typed REST client of `bookstore.v1.Bookstore`: its methods that have an HTTP binding.
 #[derive(Debug, Clone)]
 pub struct BookstoreRestClient {
-    inner: ::apigen_runtime::rest_client::Client,
+    inner: ::apigen_runtime::client::rest::Client,
 }
 impl BookstoreRestClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
         Self {
-            inner: ::apigen_runtime::rest_client::Client::new(base_url),
+            inner: ::apigen_runtime::client::rest::Client::new(base_url),
         }
     }
     /// Headers sent with every call, for example `authorization`.
@@ -3920,13 +3920,13 @@ impl BookstoreRestClient {
 /// while the response is read, which reqwest over HTTP/1.1 cannot do well; the gRPC client has them.
 #[derive(Debug, Clone)]
 pub struct BookstoreConnectClient {
-    inner: ::apigen_runtime::connect_client::Client,
+    inner: ::apigen_runtime::client::connect::Client,
 }
 impl BookstoreConnectClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
         Self {
-            inner: ::apigen_runtime::connect_client::Client::new(base_url),
+            inner: ::apigen_runtime::client::connect::Client::new(base_url),
         }
     }
     /// Headers sent with every call, for example `authorization`.
@@ -4020,13 +4020,13 @@ impl BookstoreConnectClient {
 /// A typed GraphQL client of `bookstore.v1.Bookstore`: its queries and mutations, each reading every field of the result.
 #[derive(Debug, Clone)]
 pub struct BookstoreGraphqlClient {
-    inner: ::apigen_runtime::graphql_client::Client,
+    inner: ::apigen_runtime::client::graphql::Client,
 }
 impl BookstoreGraphqlClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
         Self {
-            inner: ::apigen_runtime::graphql_client::Client::new(
+            inner: ::apigen_runtime::client::graphql::Client::new(
                 base_url,
                 super::super::GRAPHQL_SDL,
             ),

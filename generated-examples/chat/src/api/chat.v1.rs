@@ -971,86 +971,72 @@ pub trait Chat: ::core::marker::Send + ::core::marker::Sync + 'static {
     > + ::core::marker::Send;
 }
 /// What protocol adapters need to know about `chat.v1.Chat`.
-pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo {
-    name: "chat.v1.Chat",
-    methods: &[
-        ::apigen_runtime::MethodInfo {
-            name: "PostMessage",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "chat.v1.PostMessageRequest",
-            output: "chat.v1.ChatMessage",
-            no_side_effects: false,
-            http: &[
-                ::apigen_runtime::rest::HttpRule {
-                    method: "POST",
-                    template: "/v1/{room=rooms/*}/messages",
-                    segments: &[
-                        ::apigen_runtime::rest::Segment::Literal("v1"),
-                        ::apigen_runtime::rest::Segment::Var {
-                            field: "room",
-                            pattern: &[
-                                ::apigen_runtime::rest::Segment::Literal("rooms"),
-                                ::apigen_runtime::rest::Segment::Any,
+pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceInfo::new(
+        "chat.v1.Chat",
+        &[
+            ::apigen_runtime::MethodInfo::new(
+                    "PostMessage",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "chat.v1.PostMessageRequest",
+                    "chat.v1.ChatMessage",
+                )
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "POST",
+                            template: "/v1/{room=rooms/*}/messages",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Var {
+                                    field: "room",
+                                    pattern: &[
+                                        ::apigen_runtime::__private::Segment::Literal("rooms"),
+                                        ::apigen_runtime::__private::Segment::Any,
+                                    ],
+                                    default: "",
+                                },
+                                ::apigen_runtime::__private::Segment::Literal("messages"),
                             ],
-                            default: "",
+                            verb: None,
+                            body: "*",
+                            response_body: "",
+                            status: 200,
                         },
-                        ::apigen_runtime::rest::Segment::Literal("messages"),
                     ],
-                    verb: None,
-                    body: "*",
-                    response_body: "",
-                    status: 200,
-                },
-            ],
-            graphql: "postMessage",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "GetHistory",
-            kind: ::apigen_runtime::MethodKind::Unary,
-            input: "chat.v1.GetHistoryRequest",
-            output: "chat.v1.GetHistoryResponse",
-            no_side_effects: true,
-            http: &[],
-            graphql: "getHistory",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "Subscribe",
-            kind: ::apigen_runtime::MethodKind::ServerStreaming,
-            input: "chat.v1.SubscribeRequest",
-            output: "chat.v1.ChatMessage",
-            no_side_effects: false,
-            http: &[],
-            graphql: "subscribe",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "Upload",
-            kind: ::apigen_runtime::MethodKind::ClientStreaming,
-            input: "chat.v1.PostMessageRequest",
-            output: "chat.v1.UploadSummary",
-            no_side_effects: false,
-            http: &[],
-            graphql: "",
-            excluded: &[],
-        },
-        ::apigen_runtime::MethodInfo {
-            name: "Converse",
-            kind: ::apigen_runtime::MethodKind::BidiStreaming,
-            input: "chat.v1.ConverseRequest",
-            output: "chat.v1.ChatMessage",
-            no_side_effects: false,
-            http: &[],
-            graphql: "",
-            excluded: &[],
-        },
-    ],
-    file_descriptor_set: FILE_DESCRIPTOR_SET,
-    openapi: super::super::OPENAPI_JSON,
-    graphql: super::super::GRAPHQL_SDL,
-    graphql_limits: (0, 0),
-};
+                )
+                .graphql("postMessage"),
+            ::apigen_runtime::MethodInfo::new(
+                    "GetHistory",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "chat.v1.GetHistoryRequest",
+                    "chat.v1.GetHistoryResponse",
+                )
+                .no_side_effects(true)
+                .graphql("getHistory"),
+            ::apigen_runtime::MethodInfo::new(
+                    "Subscribe",
+                    ::apigen_runtime::MethodKind::ServerStreaming,
+                    "chat.v1.SubscribeRequest",
+                    "chat.v1.ChatMessage",
+                )
+                .graphql("subscribe"),
+            ::apigen_runtime::MethodInfo::new(
+                "Upload",
+                ::apigen_runtime::MethodKind::ClientStreaming,
+                "chat.v1.PostMessageRequest",
+                "chat.v1.UploadSummary",
+            ),
+            ::apigen_runtime::MethodInfo::new(
+                "Converse",
+                ::apigen_runtime::MethodKind::BidiStreaming,
+                "chat.v1.ConverseRequest",
+                "chat.v1.ChatMessage",
+            ),
+        ],
+        FILE_DESCRIPTOR_SET,
+    )
+    .openapi(super::super::OPENAPI_JSON)
+    .graphql(super::super::GRAPHQL_SDL);
 /// Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
 pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
     ::apigen_runtime::ServiceDef::new(
@@ -1058,7 +1044,7 @@ pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
         service,
         |service, method, call| match method {
             0 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.post_message(ctx, request).await
@@ -1066,7 +1052,7 @@ pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
                 )
             }
             1 => {
-                ::apigen_runtime::dispatch::unary(
+                ::apigen_runtime::__private::unary(
                     call,
                     move |ctx, request| async move {
                         service.get_history(ctx, request).await
@@ -1074,7 +1060,7 @@ pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
                 )
             }
             2 => {
-                ::apigen_runtime::dispatch::server_streaming(
+                ::apigen_runtime::__private::server_streaming(
                     call,
                     move |ctx, request| async move {
                         service.subscribe(ctx, request).await
@@ -1082,27 +1068,27 @@ pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
                 )
             }
             3 => {
-                ::apigen_runtime::dispatch::client_streaming(
+                ::apigen_runtime::__private::client_streaming(
                     call,
                     move |ctx, request| async move { service.upload(ctx, request).await },
                 )
             }
             4 => {
-                ::apigen_runtime::dispatch::bidi_streaming(
+                ::apigen_runtime::__private::bidi_streaming(
                     call,
                     move |ctx, request| async move {
                         service.converse(ctx, request).await
                     },
                 )
             }
-            _ => ::apigen_runtime::dispatch::unknown(method),
+            _ => ::apigen_runtime::__private::unknown(method),
         },
     )
 }
 /// A typed gRPC client of `chat.v1.Chat`.
 #[derive(Debug, Clone)]
 pub struct ChatClient {
-    inner: ::apigen_runtime::grpc::Client,
+    inner: ::apigen_runtime::client::grpc::Client,
 }
 impl ChatClient {
     /// Connects to a server, for example `http://127.0.0.1:8080`.
@@ -1110,7 +1096,7 @@ impl ChatClient {
         uri: impl ::core::convert::Into<::std::string::String>,
     ) -> ::apigen_runtime::Result<Self> {
         ::core::result::Result::Ok(Self {
-            inner: ::apigen_runtime::grpc::Client::connect(uri).await?,
+            inner: ::apigen_runtime::client::grpc::Client::connect(uri).await?,
         })
     }
     /// Metadata sent with every call, for example `authorization`.
@@ -1161,13 +1147,13 @@ impl ChatClient {
 /// A typed REST client of `chat.v1.Chat`: its methods that have an HTTP binding.
 #[derive(Debug, Clone)]
 pub struct ChatRestClient {
-    inner: ::apigen_runtime::rest_client::Client,
+    inner: ::apigen_runtime::client::rest::Client,
 }
 impl ChatRestClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
         Self {
-            inner: ::apigen_runtime::rest_client::Client::new(base_url),
+            inner: ::apigen_runtime::client::rest::Client::new(base_url),
         }
     }
     /// Headers sent with every call, for example `authorization`.
@@ -1187,13 +1173,13 @@ impl ChatRestClient {
 /// while the response is read, which reqwest over HTTP/1.1 cannot do well; the gRPC client has them.
 #[derive(Debug, Clone)]
 pub struct ChatConnectClient {
-    inner: ::apigen_runtime::connect_client::Client,
+    inner: ::apigen_runtime::client::connect::Client,
 }
 impl ChatConnectClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
         Self {
-            inner: ::apigen_runtime::connect_client::Client::new(base_url),
+            inner: ::apigen_runtime::client::connect::Client::new(base_url),
         }
     }
     /// Headers sent with every call, for example `authorization`.
@@ -1231,13 +1217,13 @@ impl ChatConnectClient {
 /// A typed GraphQL client of `chat.v1.Chat`: its queries and mutations, each reading every field of the result.
 #[derive(Debug, Clone)]
 pub struct ChatGraphqlClient {
-    inner: ::apigen_runtime::graphql_client::Client,
+    inner: ::apigen_runtime::client::graphql::Client,
 }
 impl ChatGraphqlClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
         Self {
-            inner: ::apigen_runtime::graphql_client::Client::new(
+            inner: ::apigen_runtime::client::graphql::Client::new(
                 base_url,
                 super::super::GRAPHQL_SDL,
             ),

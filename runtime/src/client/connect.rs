@@ -8,25 +8,25 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header;
 use serde_json::Value;
 
-use crate::compression::Encoding;
-use crate::message::ApiMessage;
+use crate::core::compression::Encoding;
+use crate::core::message::ApiMessage;
 use crate::{Code, ResponseStream, Status};
 
 /// The largest response message (after decompression) a client accepts,
 /// as for the gRPC client: a misbehaving server cannot exhaust memory.
-const MAX_MESSAGE_SIZE: usize = crate::server::DEFAULT_MAX_MESSAGE_SIZE;
+const MAX_MESSAGE_SIZE: usize = crate::core::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// A Connect connection for the generated typed Connect clients.
 #[derive(Debug, Clone)]
 pub struct Client {
-    endpoint: crate::endpoint::Endpoint,
+    endpoint: crate::client::Endpoint,
     timeout: Option<Duration>,
 }
 
 impl Client {
     /// A client of the server at `base`, for example `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
-        Client { endpoint: crate::endpoint::Endpoint::new(base), timeout: None }
+        Client { endpoint: crate::client::Endpoint::new(base), timeout: None }
     }
 
     /// Headers sent with every call, for example `authorization`.
@@ -89,7 +89,7 @@ impl Client {
         path: &str,
         request: &Req,
     ) -> Result<ResponseStream<Resp>, Status> {
-        let body = envelope(&request.encode_to_vec());
+        let body = crate::core::wire::envelope(0, &request.encode_to_vec()).to_vec();
         let builder = self.post(path, "application/connect+proto", body).header("connect-accept-encoding", "gzip");
         let mut response = builder.send().await.map_err(|e| transport_error(path, &e))?;
         let status = response.status();
@@ -211,20 +211,11 @@ pub(crate) fn envelope_message<Resp: ApiMessage>(
     match serde_json::from_slice::<Value>(&data) {
         Ok(Value::Object(end)) => match end.get("error") {
             None | Some(Value::Null) => None,
-            Some(error) => Some(Err(connect_error(error)
+            Some(error) => Some(Err(crate::core::wire::connect_status(error)
                 .unwrap_or_else(|| Status::unknown(format!("{path}: the stream ended with an error without a code"))))),
         },
         _ => Some(Err(Status::internal(format!("{path}: the end-of-stream message is not a JSON object")))),
     }
-}
-
-/// One uncompressed Connect envelope holding `data`.
-fn envelope(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + data.len());
-    out.push(0);
-    out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 /// The response's media type, lowercase and without parameters.
@@ -266,34 +257,9 @@ fn response_error(path: &str, status: &Status) -> Status {
 /// The `Status` of an HTTP error: Connect's JSON error body when there is
 /// one, else the code Connect assigns to the HTTP status.
 pub(crate) fn http_error(http: u16, body: &[u8]) -> Status {
-    serde_json::from_slice::<Value>(body).ok().as_ref().and_then(connect_error).unwrap_or_else(|| {
-        Status::new(code_for_http(http), format!("HTTP {http}: {}", String::from_utf8_lossy(body).trim()))
-    })
-}
-
-/// Connect's error object, `{"code": "not_found", "message": "…",
-/// "details": [{"type": "google.rpc.X", "value": base64}]}`; `None`
-/// without a code string (not a Connect error).
-fn connect_error(error: &Value) -> Option<Status> {
-    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD_NO_PAD};
-    // An unknown code name is `unknown`, as Connect says; so is `ok`, which
-    // names no error (an `Err` with code OK would read as a success).
-    let code = Code::from_name(error.get("code")?.as_str()?).filter(|c| *c != Code::Ok).unwrap_or(Code::Unknown);
-    let message = error.get("message").and_then(Value::as_str).unwrap_or_default();
-    let mut status = Status::new(code, message);
-    for detail in error.get("details").and_then(Value::as_array).into_iter().flatten() {
-        let (Some(ty), Some(value)) =
-            (detail.get("type").and_then(Value::as_str), detail.get("value").and_then(Value::as_str))
-        else {
-            continue;
-        };
-        // Connect allows base64 with or without padding.
-        if let Ok(value) = STANDARD_NO_PAD.decode(value.trim_end_matches('=')) {
-            let type_url = format!("type.googleapis.com/{ty}");
-            status = status.with_detail(pbjson_types::Any { type_url, value: value.into() });
-        }
-    }
-    Some(status)
+    serde_json::from_slice::<Value>(body).ok().as_ref().and_then(crate::core::wire::connect_status).unwrap_or_else(
+        || Status::new(code_for_http(http), format!("HTTP {http}: {}", String::from_utf8_lossy(body).trim())),
+    )
 }
 
 /// Connect's code for an HTTP status without a Connect error body.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 
-use crate::message::ApiMessage;
+use crate::core::message::ApiMessage;
 use crate::{Code, ResponseStream, Status};
 
 /// How long to wait before reconnecting when the server did not say.
@@ -21,7 +21,7 @@ const MAX_ATTEMPTS: u32 = 10;
 /// An SSE connection to a server, for any server-streaming method.
 #[derive(Debug, Clone)]
 pub struct Client {
-    endpoint: crate::endpoint::Endpoint,
+    endpoint: crate::client::Endpoint,
 }
 
 /// What one connection ended with.
@@ -35,7 +35,7 @@ enum Ended {
 impl Client {
     /// A client of the server at `base`, for example `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
-        Client { endpoint: crate::endpoint::Endpoint::new(base) }
+        Client { endpoint: crate::client::Endpoint::new(base) }
     }
 
     /// Headers sent with every request, for example `authorization`.
@@ -131,7 +131,7 @@ impl Client {
             204 => Ok(None),
             http => {
                 let text = response.bytes().await.unwrap_or_default();
-                Err(crate::rest_client::error_from(http, &text))
+                Err(crate::client::rest::error_from(http, &text))
             }
         }
     }
@@ -177,9 +177,10 @@ async fn forward<Resp: ApiMessage + Send>(
     Ended::Dropped("the server closed the connection".to_owned())
 }
 
-/// The error of an `end` event: `{"code": "not_found", "message": "…"}`.
+/// The error of an `end` event: `{"code": "not_found", "message": "…", "details": […]}`.
 fn end_error(data: &str) -> Status {
-    let value: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
-    let code = value["code"].as_str().and_then(Code::from_name).unwrap_or(Code::Unknown);
-    Status::new(code, value["message"].as_str().unwrap_or(data).to_owned())
+    match serde_json::from_str::<serde_json::Value>(data) {
+        Ok(value) if value.get("code").is_some() => crate::core::wire::status_from_object(&value),
+        _ => Status::unknown(data.to_owned()),
+    }
 }

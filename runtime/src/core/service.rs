@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::{BoxFuture, Call, Input, Output, Payload};
-use crate::message::ApiMessage;
+use crate::core::call::{BoxFuture, Call, Output, Payload, Requests};
+use crate::core::message::ApiMessage;
 use crate::{Context, Status};
 
 /// The four streaming kinds.
@@ -15,8 +15,11 @@ pub enum MethodKind {
     BidiStreaming,
 }
 
-/// One method, as protocol adapters need to know it.
+/// One method, as protocol adapters need to know it. Generated code builds
+/// it with [`MethodInfo::new`] and the `const` setters, so that fields can be
+/// added without breaking code generated before.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct MethodInfo {
     /// `GetBook`.
     pub name: &'static str,
@@ -28,7 +31,7 @@ pub struct MethodInfo {
     /// `idempotency_level = NO_SIDE_EFFECTS`: safe to call with GET.
     pub no_side_effects: bool,
     /// The `google.api.http` bindings, the primary one first.
-    pub http: &'static [crate::rest::HttpRule],
+    pub http: &'static [crate::core::http_rule::HttpRule],
     /// The method's GraphQL field name; empty when it is not in the schema.
     pub graphql: &'static str,
     /// Protocols that do not serve this method (`apigen.method`/`apigen.service` `exclude`).
@@ -42,7 +45,9 @@ impl std::fmt::Debug for MethodInfo {
 }
 
 /// One service: its fully qualified name and methods, in declaration order.
+/// Generated code builds it with [`ServiceInfo::new`] and the `const` setters.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ServiceInfo {
     /// `bookstore.v1.Bookstore`.
     pub name: &'static str,
@@ -59,13 +64,92 @@ pub struct ServiceInfo {
 }
 
 impl MethodInfo {
-    /// Whether `protocol` serves this method.
+    /// A method with no HTTP binding, GraphQL field, exclusion or side-effect
+    /// promise; the setters add them.
+    pub const fn new(name: &'static str, kind: MethodKind, input: &'static str, output: &'static str) -> MethodInfo {
+        MethodInfo { name, kind, input, output, no_side_effects: false, http: &[], graphql: "", excluded: &[] }
+    }
+
+    /// Marks the method `NO_SIDE_EFFECTS`.
+    pub const fn no_side_effects(mut self, no_side_effects: bool) -> MethodInfo {
+        self.no_side_effects = no_side_effects;
+        self
+    }
+
+    /// Sets its `google.api.http` bindings, the primary one first.
+    pub const fn http(mut self, http: &'static [crate::core::http_rule::HttpRule]) -> MethodInfo {
+        self.http = http;
+        self
+    }
+
+    /// Sets its GraphQL field name.
+    pub const fn graphql(mut self, field: &'static str) -> MethodInfo {
+        self.graphql = field;
+        self
+    }
+
+    /// Sets the protocols that do not serve it.
+    pub const fn excluded(mut self, excluded: &'static [crate::Protocol]) -> MethodInfo {
+        self.excluded = excluded;
+        self
+    }
+
+    /// Whether `protocol` serves this method: the one rule that routing, the
+    /// generated documents and the clients follow. A method is served unless
+    /// its schema excludes the protocol or the protocol cannot carry its kind:
+    /// REST serves methods with a `google.api.http` binding, unary ones as
+    /// JSON and server-streaming ones as SSE on the binding's path (so only
+    /// while SSE serves them too); SSE serves server-streaming methods;
+    /// GraphQL the methods with a field in the schema; tRPC unary and
+    /// server-streaming ones; gRPC, gRPC-Web, Connect and WebSocket every kind.
     pub fn serves(&self, protocol: crate::Protocol) -> bool {
-        !self.excluded.contains(&protocol)
+        use crate::Protocol;
+        if self.excluded.contains(&protocol) {
+            return false;
+        }
+        match protocol {
+            Protocol::Rest => match self.kind {
+                MethodKind::Unary => !self.http.is_empty(),
+                MethodKind::ServerStreaming => !self.http.is_empty() && self.serves(Protocol::Sse),
+                MethodKind::ClientStreaming | MethodKind::BidiStreaming => false,
+            },
+            Protocol::Sse => self.kind == MethodKind::ServerStreaming,
+            Protocol::Graphql => !self.graphql.is_empty(),
+            Protocol::Trpc => matches!(self.kind, MethodKind::Unary | MethodKind::ServerStreaming),
+            _ => true,
+        }
     }
 }
 
 impl ServiceInfo {
+    /// A service with its methods and descriptors, without OpenAPI document,
+    /// GraphQL schema or limits; the setters add them.
+    pub const fn new(
+        name: &'static str,
+        methods: &'static [MethodInfo],
+        file_descriptor_set: &'static [u8],
+    ) -> ServiceInfo {
+        ServiceInfo { name, methods, file_descriptor_set, openapi: "", graphql: "", graphql_limits: (0, 0) }
+    }
+
+    /// Sets the OpenAPI document of the generation run.
+    pub const fn openapi(mut self, document: &'static str) -> ServiceInfo {
+        self.openapi = document;
+        self
+    }
+
+    /// Sets the GraphQL schema (SDL) of the generation run.
+    pub const fn graphql(mut self, sdl: &'static str) -> ServiceInfo {
+        self.graphql = sdl;
+        self
+    }
+
+    /// Sets the `apigen.service` GraphQL limits (max depth, max complexity; 0 keeps the server's).
+    pub const fn graphql_limits(mut self, max_depth: u32, max_complexity: u32) -> ServiceInfo {
+        self.graphql_limits = (max_depth, max_complexity);
+        self
+    }
+
     /// The index of the method called `name`.
     pub fn method_index(&self, name: &str) -> Option<usize> {
         self.methods.iter().position(|m| m.name == name)
@@ -99,7 +183,7 @@ impl ServiceDef {
     }
 
     /// The same service with `authorizer` deciding before every call.
-    pub(crate) fn with_authorizer(self, authorizer: Arc<dyn crate::auth::Authorizer>) -> ServiceDef {
+    pub(crate) fn with_authorizer(self, authorizer: Arc<dyn crate::core::auth::Authorizer>) -> ServiceDef {
         let (info, inner) = (self.info, self.handler);
         let handler = move |method: usize, call: Call| -> BoxFuture<Result<Output, Status>> {
             let Some(m) = info.methods.get(method) else { return inner(method, call) };
@@ -133,7 +217,7 @@ impl ServiceDef {
             .info
             .method_index(method)
             .ok_or_else(|| Status::unimplemented(format!("{} has no method {method}", self.info.name)))?;
-        let input = Input::Single(Payload::Message(Box::new(request)));
+        let input = Requests::Single(Payload::Message(Box::new(request)));
         match self.call(index, Call { ctx, input }).await? {
             Output::Single(message) => message
                 .into_any()

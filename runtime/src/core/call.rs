@@ -9,7 +9,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 
-use crate::message::{ApiMessage, Cursored, DynMessage};
+use crate::core::message::{ApiMessage, Cursored, DynMessage};
 use crate::{Context, RequestStream, ResponseStream, Status};
 
 /// A boxed, sendable future.
@@ -18,11 +18,11 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// One call as a protocol adapter hands it over.
 pub struct Call {
     pub ctx: Context,
-    pub input: Input,
+    pub input: Requests,
 }
 
 /// The request side of a call.
-pub enum Input {
+pub enum Requests {
     /// Unary and server-streaming methods: one request.
     Single(Payload),
     /// Client-streaming and bidi methods: the request stream.
@@ -49,7 +49,7 @@ impl Payload {
     /// Decodes the request, or says why it is not a valid `T`, and applies
     /// its field-behaviour rules.
     pub fn decode<T: ApiMessage>(self) -> Result<T, Status> {
-        crate::input::prepare(self.decode_raw()?)
+        crate::core::input::prepare(self.decode_raw()?)
     }
 
     fn decode_raw<T: ApiMessage>(self) -> Result<T, Status> {
@@ -81,17 +81,17 @@ impl Payload {
     }
 }
 
-fn single<T: ApiMessage>(input: Input) -> Result<T, Status> {
+fn single<T: ApiMessage>(input: Requests) -> Result<T, Status> {
     match input {
-        Input::Single(p) => p.decode(),
-        Input::Stream(_) => Err(Status::internal("this method takes one request, not a stream")),
+        Requests::Single(p) => p.decode(),
+        Requests::Stream(_) => Err(Status::internal("this method takes one request, not a stream")),
     }
 }
 
-fn many<T: ApiMessage + Send>(input: Input) -> RequestStream<T> {
+fn many<T: ApiMessage + Send>(input: Requests) -> RequestStream<T> {
     match input {
-        Input::Stream(s) => RequestStream::new(s.map(|item| item.and_then(Payload::decode))),
-        Input::Single(p) => RequestStream::new(futures_util::stream::once(async move { p.decode() })),
+        Requests::Stream(s) => RequestStream::new(s.map(|item| item.and_then(Payload::decode))),
+        Requests::Single(p) => RequestStream::new(futures_util::stream::once(async move { p.decode() })),
     }
 }
 
@@ -174,24 +174,9 @@ where
     stop_when(stream, stop, farewell)
 }
 
-/// A gRPC or Connect response stream that ends with `DEADLINE_EXCEEDED` at
-/// the call's deadline: both protocols' deadlines cover the whole call.
-pub(crate) fn until_deadline<T: Send + 'static>(
-    stream: BoxStream<'static, Result<T, Status>>,
-    deadline: Option<std::time::Instant>,
-) -> BoxStream<'static, Result<T, Status>> {
-    let Some(deadline) = deadline else { return stream };
-    let stop = async move {
-        tokio::time::sleep_until(deadline.into()).await;
-        true
-    };
-    stop_when(stream, stop, || Some(Err(Status::deadline_exceeded("the deadline passed before the stream ended"))))
-        .boxed()
-}
-
 /// Ends `stream` when `stop` resolves, and then, if it resolved `true`,
 /// yields what `farewell` makes (nothing when the stream ended by itself first).
-fn stop_when<S>(
+pub(crate) fn stop_when<S>(
     stream: S,
     stop: impl Future<Output = bool> + Send + 'static,
     farewell: impl FnOnce() -> Option<S::Item> + Send + 'static,

@@ -1,43 +1,25 @@
-//! gRPC on tonic: one adapter from tonic's server machinery (framing,
-//! compression, trailers) to [`ServiceDef`], and a typed client. Request
-//! messages reach the dispatch as bytes and are decoded there, as for every
-//! other protocol, so the adapter is compiled once, not once per request type.
+//! One gRPC call: tonic's server machinery (framing, compression,
+//! trailers) around the call pipeline. Request messages reach the dispatch
+//! as bytes and are decoded there, as for every other protocol, so the
+//! adapter is compiled once, not once per request type.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tonic::codec::CompressionEncoding;
-use tonic_prost::ProstCodec;
 
-use crate::dispatch::{BoxFuture, Call, Input, Output, Payload};
-use crate::message::ApiMessage;
-use crate::service::{MethodKind, ServiceDef};
-use crate::{Context, Identity, Protocol, ResponseStream, Status};
+use crate::core::call::{BoxFuture, Output, Payload, Requests};
+use crate::core::pipeline::{Method, Pipeline, within};
+use crate::{Context, MethodKind, Status};
 
 /// The HTTP body gRPC requests and responses travel in.
-pub type Body = tonic::body::Body;
+pub(crate) type Body = tonic::body::Body;
 
-/// What the server tells each call.
-#[derive(Debug, Clone)]
-pub struct CallOptions {
-    /// The largest message accepted or sent, in bytes.
-    pub max_message_size: usize,
-    /// The deadline of calls that set none or a later one.
-    pub default_timeout: Option<Duration>,
-    /// The caller, when the server authenticated one.
-    pub identity: Option<Identity>,
-    /// gRPC or gRPC-Web.
-    pub protocol: Protocol,
-    /// The client's address.
-    pub peer: Option<std::net::SocketAddr>,
-    /// Ends server streams when the server shuts down.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
-}
-
-/// Parses `grpc-timeout` (`100m`, `5S`, …) into a duration.
-pub fn parse_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
+/// Parses `grpc-timeout` (`100m`, `5S`, …: at most 8 digits and a unit) into a duration.
+pub(crate) fn parse_timeout(value: &str) -> Option<Duration> {
+    if !value.is_ascii() || value.len() < 2 || value.len() > 9 {
         return None;
     }
     let (digits, unit) = value.split_at(value.len() - 1);
@@ -51,33 +33,6 @@ pub fn parse_timeout(value: &str) -> Option<Duration> {
         "n" => Duration::from_nanos(n),
         _ => return None,
     })
-}
-
-fn context(req: &http::Request<Body>, options: &CallOptions) -> Context {
-    let asked = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
-    let timeout = match (asked, options.default_timeout) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
-    let mut ctx = Context::new(options.protocol)
-        .with_metadata(req.headers().clone())
-        .with_deadline(deadline)
-        .with_identity(options.identity.clone());
-    if let Some(peer) = options.peer {
-        ctx = ctx.with_peer(peer);
-    }
-    ctx
-}
-
-/// Runs `fut`, failing with `DEADLINE_EXCEEDED` once the caller's deadline passes.
-pub(crate) async fn within<T>(deadline: Option<Instant>, fut: BoxFuture<Result<T, Status>>) -> Result<T, Status> {
-    match deadline {
-        Some(at) => tokio::time::timeout_at(at.into(), fut)
-            .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("the deadline passed before the method finished"))),
-        None => fut.await,
-    }
 }
 
 fn with_metadata<T>(body: T, ctx: &Context) -> tonic::Response<T> {
@@ -96,15 +51,15 @@ fn single(output: Output, ctx: &Context) -> Result<tonic::Response<Bytes>, tonic
 
 type EncodedStream = futures_util::stream::BoxStream<'static, Result<Bytes, tonic::Status>>;
 
-fn encoded_stream(output: Output, ctx: &Context, shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
+fn encoded_stream(output: Output, shutdown: tokio::sync::watch::Receiver<bool>) -> EncodedStream {
     let stream = match output {
         Output::Stream(s) => s,
         Output::Single(m) => futures_util::stream::once(async move { Ok(m) }).boxed(),
     };
-    let stream = crate::dispatch::until_deadline(crate::dispatch::until_shutdown(stream, shutdown), ctx.deadline());
+    let stream = crate::core::call::until_shutdown(stream, shutdown);
     // An error ends the response, even if the method's stream would go on: tonic's encoder
     // polls its source again when its body is polled past the error's trailers.
-    crate::stream::UntilError::new(stream)
+    crate::core::stream::UntilError::new(stream)
         .map(|item| item.map(|m| Bytes::from(m.encode_proto())).map_err(tonic::Status::from))
         .boxed()
 }
@@ -167,18 +122,18 @@ fn request_error(status: tonic::Status) -> Status {
     }
 }
 
-fn requests(stream: tonic::Streaming<Bytes>) -> Input {
-    Input::Stream(stream.map(|item| item.map(Payload::Proto).map_err(request_error)).boxed())
+fn requests(stream: tonic::Streaming<Bytes>) -> Requests {
+    Requests::Stream(stream.map(|item| item.map(Payload::Proto).map_err(request_error)).boxed())
 }
 
 /// The one request message of a unary or server-streaming call.
-async fn only_request(mut stream: tonic::Streaming<Bytes>) -> Result<Input, Status> {
+async fn only_request(mut stream: tonic::Streaming<Bytes>) -> Result<Requests, Status> {
     let message = match stream.next().await {
         Some(item) => item.map_err(request_error)?,
         None => return Err(Status::invalid_argument("the call carries no request message; send exactly one")),
     };
     match stream.next().await {
-        None => Ok(Input::Single(Payload::Proto(message))),
+        None => Ok(Requests::Single(Payload::Proto(message))),
         Some(Err(e)) => Err(request_error(e)),
         Some(Ok(_)) => {
             Err(Status::invalid_argument("the call carries more than one request message; this method takes one"))
@@ -186,50 +141,53 @@ async fn only_request(mut stream: tonic::Streaming<Bytes>) -> Result<Input, Stat
     }
 }
 
-/// Serves one gRPC or gRPC-Web call of method `method` of `service`.
-pub fn handler(
-    service: ServiceDef,
-    method: usize,
+/// Serves one gRPC or gRPC-Web call of `method`, authenticated, with `ctx`.
+pub(crate) fn handler(
+    pipeline: Arc<Pipeline>,
+    method: Method,
     req: http::Request<Body>,
-    options: CallOptions,
+    ctx: Context,
 ) -> BoxFuture<http::Response<Body>> {
     Box::pin(async move {
-        let kind = service.info().methods[method].kind;
+        let kind = method.info().kind;
+        let limit = pipeline.max_message_size();
         let mut grpc = tonic::server::Grpc::new(RawCodec)
-            .max_decoding_message_size(options.max_message_size)
-            .max_encoding_message_size(options.max_message_size)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
-        let ctx = context(&req, &options);
-        let shutdown = options.shutdown.clone();
         // Every kind reads its requests as a stream, so that decoding errors of unary
         // requests take the same mapping as those of streamed ones.
         let single_input = matches!(kind, MethodKind::Unary | MethodKind::ServerStreaming);
         let input = move |r: tonic::Request<tonic::Streaming<Bytes>>| async move {
             if single_input { only_request(r.into_inner()).await } else { Ok(requests(r.into_inner())) }
         };
+        // Reading the request counts against the deadline too.
+        let run = move |r| {
+            let (pipeline, method, ctx) = (Arc::clone(&pipeline), method.clone(), ctx.clone());
+            async move {
+                let run = async { pipeline.call(&method, &ctx, input(r).await?).await };
+                let output = within(ctx.deadline(), run).await;
+                (output, ctx, pipeline.shutdown())
+            }
+        };
         match kind {
             MethodKind::Unary | MethodKind::ClientStreaming => {
                 let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Bytes>>| {
-                    let (service, ctx) = (service.clone(), ctx.clone());
+                    let run = run(r);
                     async move {
-                        let call_ctx = ctx.clone();
-                        let run =
-                            async move { service.call(method, Call { ctx: call_ctx, input: input(r).await? }).await };
-                        single(within(ctx.deadline(), Box::pin(run)).await?, &ctx)
+                        let (output, ctx, _) = run.await;
+                        single(output?, &ctx)
                     }
                 });
                 grpc.client_streaming(svc, req).await
             }
             MethodKind::ServerStreaming | MethodKind::BidiStreaming => {
                 let svc = tower::service_fn(move |r: tonic::Request<tonic::Streaming<Bytes>>| {
-                    let (service, ctx, shutdown) = (service.clone(), ctx.clone(), shutdown.clone());
+                    let run = run(r);
                     async move {
-                        let call_ctx = ctx.clone();
-                        let run =
-                            async move { service.call(method, Call { ctx: call_ctx, input: input(r).await? }).await };
-                        let output = within(ctx.deadline(), Box::pin(run)).await?;
-                        Ok::<_, tonic::Status>(with_metadata(encoded_stream(output, &ctx, shutdown), &ctx))
+                        let (output, ctx, shutdown) = run.await;
+                        Ok::<_, tonic::Status>(with_metadata(encoded_stream(output?, shutdown), &ctx))
                     }
                 });
                 grpc.streaming(svc, req).await
@@ -238,96 +196,12 @@ pub fn handler(
     })
 }
 
-/// A gRPC connection for the generated typed clients.
-#[derive(Debug, Clone)]
-pub struct Client {
-    inner: tonic::client::Grpc<tonic::transport::Channel>,
-    metadata: http::HeaderMap,
-}
-
-impl Client {
-    /// Connects to `uri`, for example `http://127.0.0.1:8080`.
-    pub async fn connect(uri: impl Into<String>) -> Result<Client, Status> {
-        let uri = uri.into();
-        let channel = tonic::transport::Endpoint::from_shared(uri.clone())
-            .map_err(|e| Status::invalid_argument(format!("{uri} is not a valid URI: {e}")))?
-            .connect()
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot connect to {uri}: {e}")))?;
-        Ok(Client { inner: tonic::client::Grpc::new(channel), metadata: http::HeaderMap::new() })
-    }
-
-    /// Metadata sent with every call, for example `authorization`.
-    pub fn metadata_mut(&mut self) -> &mut http::HeaderMap {
-        &mut self.metadata
-    }
-
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(self.metadata.clone());
-        request
-    }
-
-    async fn ready(&mut self) -> Result<(), Status> {
-        self.inner.ready().await.map_err(|e| Status::unavailable(format!("the connection is not ready: {e}")))
-    }
-
-    fn path(path: &'static str) -> http::uri::PathAndQuery {
-        http::uri::PathAndQuery::from_static(path)
-    }
-
-    /// Calls a unary method at `path` (`/package.Service/Method`).
-    pub async fn unary<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
-        &mut self,
-        path: &'static str,
-        request: Req,
-    ) -> Result<Resp, Status> {
-        self.ready().await?;
-        let codec = ProstCodec::<Req, Resp>::default();
-        let response = self.inner.unary(self.request(request), Self::path(path), codec).await?;
-        Ok(response.into_inner())
-    }
-
-    /// Calls a server-streaming method.
-    pub async fn server_streaming<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
-        &mut self,
-        path: &'static str,
-        request: Req,
-    ) -> Result<ResponseStream<Resp>, Status> {
-        self.ready().await?;
-        let codec = ProstCodec::<Req, Resp>::default();
-        let response = self.inner.server_streaming(self.request(request), Self::path(path), codec).await?;
-        Ok(ResponseStream::new(response.into_inner().map(|i| i.map_err(Status::from))))
-    }
-
-    /// Calls a client-streaming method.
-    pub async fn client_streaming<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
-        &mut self,
-        path: &'static str,
-        requests: impl futures_core::Stream<Item = Req> + Send + 'static,
-    ) -> Result<Resp, Status> {
-        self.ready().await?;
-        let codec = ProstCodec::<Req, Resp>::default();
-        let response = self.inner.client_streaming(self.request(requests), Self::path(path), codec).await?;
-        Ok(response.into_inner())
-    }
-
-    /// Calls a bidirectional-streaming method.
-    pub async fn bidi_streaming<Req: ApiMessage + Send + Sync, Resp: ApiMessage + Send + Sync>(
-        &mut self,
-        path: &'static str,
-        requests: impl futures_core::Stream<Item = Req> + Send + 'static,
-    ) -> Result<ResponseStream<Resp>, Status> {
-        self.ready().await?;
-        let codec = ProstCodec::<Req, Resp>::default();
-        let response = self.inner.streaming(self.request(requests), Self::path(path), codec).await?;
-        Ok(ResponseStream::new(response.into_inner().map(|i| i.map_err(Status::from))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
+
+    use crate::ResponseStream;
 
     #[test]
     fn grpc_timeouts_parse() {
@@ -337,6 +211,9 @@ mod tests {
         assert_eq!(parse_timeout("m"), None);
         assert_eq!(parse_timeout("123456789S"), None, "at most 8 digits");
         assert_eq!(parse_timeout("10x"), None);
+        // Found reviewing the runtime: a multi-byte last character split the string inside it.
+        assert_eq!(parse_timeout("1é"), None);
+        assert_eq!(parse_timeout("9999999€"), None);
     }
 
     #[tokio::test]
@@ -354,30 +231,15 @@ mod tests {
     use crate::wkt::Timestamp;
 
     const fn echo_info(kind: MethodKind) -> crate::ServiceInfo {
-        crate::ServiceInfo {
-            name: "test.Echo",
-            methods: std::slice::from_ref(match kind {
-                MethodKind::Unary => &UNARY,
-                _ => &BIDI,
-            }),
-            file_descriptor_set: &[],
-            openapi: "",
-            graphql: "",
-            graphql_limits: (0, 0),
-        }
+        let method = match kind {
+            MethodKind::Unary => &UNARY,
+            _ => &BIDI,
+        };
+        crate::ServiceInfo::new("test.Echo", std::slice::from_ref(method), &[])
     }
 
     const fn echo_method(kind: MethodKind) -> crate::MethodInfo {
-        crate::MethodInfo {
-            name: "Chat",
-            kind,
-            input: "google.protobuf.Timestamp",
-            output: "google.protobuf.Timestamp",
-            no_side_effects: false,
-            http: &[],
-            graphql: "",
-            excluded: &[],
-        }
+        crate::MethodInfo::new("Chat", kind, "google.protobuf.Timestamp", "google.protobuf.Timestamp")
     }
 
     static UNARY: crate::MethodInfo = echo_method(MethodKind::Unary);
@@ -385,11 +247,11 @@ mod tests {
     static ECHO_UNARY: crate::ServiceInfo = echo_info(MethodKind::Unary);
     static ECHO_BIDI: crate::ServiceInfo = echo_info(MethodKind::BidiStreaming);
 
-    fn echo(_: std::sync::Arc<()>, _: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
-        if matches!(call.input, Input::Single(_)) {
-            return crate::dispatch::unary(call, |_, request: Timestamp| async move { Ok(request) });
+    fn echo(_: std::sync::Arc<()>, _: usize, call: crate::core::call::Call) -> BoxFuture<Result<Output, Status>> {
+        if matches!(call.input, Requests::Single(_)) {
+            return crate::core::call::unary(call, |_, request: Timestamp| async move { Ok(request) });
         }
-        crate::dispatch::bidi_streaming(call, |_, requests: crate::RequestStream<Timestamp>| async move {
+        crate::core::call::bidi_streaming(call, |_, requests: crate::RequestStream<Timestamp>| async move {
             Ok(ResponseStream::new(requests))
         })
     }
@@ -415,16 +277,11 @@ mod tests {
         let request = request.body(body).expect("a request");
         // Streams end when the server's shutdown sender goes: keep it.
         let (_server, shutdown) = tokio::sync::watch::channel(false);
-        let options = CallOptions {
-            max_message_size: 4096,
-            default_timeout: None,
-            identity: None,
-            protocol: Protocol::Grpc,
-            peer: None,
-            shutdown,
-        };
-        let service = ServiceDef::new(info, (), echo);
-        let response = handler(service, 0, request, options).await;
+        let service = crate::ServiceDef::new(info, (), echo);
+        let pipeline = Arc::new(Pipeline::new(vec![service.clone()], None, 4096, None, shutdown));
+        let asked = request.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
+        let ctx = pipeline.context(crate::Protocol::Grpc, request.headers().clone(), None, None, asked);
+        let response = handler(Arc::clone(&pipeline), Method { service, index: 0 }, request, ctx).await;
         let early = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = response.into_body();
         let (mut data, mut trailers) = (Vec::new(), Vec::new());

@@ -5,8 +5,8 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-use crate::message::ApiMessage;
-use crate::rest::{HttpRule, Segment};
+use crate::core::http_rule::{HttpRule, Segment};
+use crate::core::message::ApiMessage;
 use crate::{Code, Status};
 
 /// What stays unencoded in a path segment (RFC 3986 unreserved characters).
@@ -15,13 +15,13 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 /// A REST connection for the generated typed REST clients.
 #[derive(Debug, Clone)]
 pub struct Client {
-    endpoint: crate::endpoint::Endpoint,
+    endpoint: crate::client::Endpoint,
 }
 
 impl Client {
     /// A client of the server at `base`, for example `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
-        Client { endpoint: crate::endpoint::Endpoint::new(base) }
+        Client { endpoint: crate::client::Endpoint::new(base) }
     }
 
     /// Headers sent with every call, for example `authorization`.

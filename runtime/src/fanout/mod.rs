@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
-use crate::dispatch::BoxFuture;
-use crate::message::ApiMessage;
+use crate::core::call::BoxFuture;
+use crate::core::message::ApiMessage;
 use crate::{ResponseStream, Status};
 
 /// How many messages the live broadcast of a topic buffers per process;
@@ -335,8 +335,8 @@ mod redis_backend {
 
     use super::{Backend, LIVE_BUFFER, Stamp, Topics};
     use crate::Status;
-    use crate::dispatch::BoxFuture;
-    use crate::message::ApiMessage;
+    use crate::core::call::BoxFuture;
+    use crate::core::message::ApiMessage;
 
     /// INCR and XADD in one step, so stream order is sequence order even
     /// when several instances publish to the same topic at once. Both keys

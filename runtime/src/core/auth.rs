@@ -4,9 +4,17 @@
 //! reaches methods through [`Context::identity`](crate::Context::identity).
 //! An [`Authorizer`] then decides per method, before the call runs, on
 //! every protocol alike.
+//!
+//! Credentials and other metadata reach the authenticator by one rule on
+//! every protocol ([`fill_in`]): a call's metadata is its request's headers
+//! (gRPC metadata is headers too); what a client can only send elsewhere,
+//! because browsers cannot set headers there (a `connection_init` payload on
+//! `/ws` and `/graphql/ws`, tRPC's `?connectionParams=`, SSE's
+//! `?access_token=`), fills in names the headers lack and never replaces a
+//! header, which a proxy in front of the server may have set.
 
-use crate::dispatch::BoxFuture;
-use crate::service::{MethodInfo, ServiceInfo};
+use crate::core::call::BoxFuture;
+use crate::core::service::{MethodInfo, ServiceInfo};
 use crate::{Context, Identity, Status};
 
 /// Decides whether the (authenticated) caller may call a method. It runs
@@ -45,6 +53,39 @@ where
         method: &'static MethodInfo,
     ) -> BoxFuture<Result<(), Status>> {
         Box::pin(std::future::ready(self(ctx, service, method)))
+    }
+}
+
+/// Adds `values` to `metadata` under the names it does not have yet (see the
+/// module's rule). Names are lowercased; values that are not strings, and
+/// names or values that cannot be headers, are skipped.
+pub(crate) fn fill_in<'a>(
+    metadata: &mut http::HeaderMap,
+    values: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
+) {
+    for (name, value) in values {
+        let (Ok(name), Some(Ok(value))) = (
+            http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+            value.as_str().map(http::HeaderValue::from_str),
+        ) else {
+            continue;
+        };
+        if !metadata.contains_key(&name) {
+            metadata.insert(name, value);
+        }
+    }
+}
+
+/// SSE's `?access_token=`: EventSource cannot set headers, so a token in
+/// the query stands for `authorization: Bearer <token>` when that header is
+/// missing.
+pub(crate) fn fill_in_access_token(metadata: &mut http::HeaderMap, query: Option<&str>) {
+    if metadata.contains_key(http::header::AUTHORIZATION) {
+        return;
+    }
+    let token = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == "access_token");
+    if let Some(value) = token.and_then(|(_, t)| http::HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
+        metadata.insert(http::header::AUTHORIZATION, value);
     }
 }
 
@@ -99,6 +140,25 @@ impl Authenticator for BearerToken {
 mod tests {
     use super::*;
     use crate::Code;
+
+    #[test]
+    fn transport_values_fill_in_and_never_replace_headers() {
+        let mut metadata = http::HeaderMap::new();
+        metadata.insert("authorization", http::HeaderValue::from_static("Bearer from-proxy"));
+        let payload: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"Authorization": "Bearer from-payload", "X-Tenant": "a", "n": 1, "bad name": "x", "x-bad": "\n"}"#,
+        )
+        .expect("json");
+        fill_in(&mut metadata, &payload);
+        assert_eq!(metadata["authorization"], "Bearer from-proxy");
+        assert_eq!(metadata["x-tenant"], "a");
+        assert_eq!(metadata.len(), 2, "{metadata:?}");
+        let mut sse = http::HeaderMap::new();
+        fill_in_access_token(&mut sse, Some("a=1&access_token=t%20k"));
+        assert_eq!(sse["authorization"], "Bearer t k");
+        fill_in_access_token(&mut metadata, Some("access_token=other"));
+        assert_eq!(metadata["authorization"], "Bearer from-proxy");
+    }
 
     #[test]
     fn bearer_tokens_must_match_exactly() {

@@ -30,9 +30,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::message::ApiMessage;
-use crate::ws::SUBPROTOCOL;
-use crate::{Code, ResponseStream, Status};
+use crate::core::message::ApiMessage;
+use crate::core::wire::WS_SUBPROTOCOL as SUBPROTOCOL;
+use crate::{ResponseStream, Status};
 
 /// Responses that may wait per call for the caller to read them.
 pub const CALL_BUFFER: usize = 1024;
@@ -275,7 +275,7 @@ fn frame_type(text: &str) -> Option<String> {
 /// 4401 is the credentials' fault; any other close is the connection's.
 fn close_status(frame: Option<&CloseFrame>) -> Status {
     match frame {
-        Some(frame) if u16::from(frame.code) == crate::ws::close::UNAUTHENTICATED => {
+        Some(frame) if u16::from(frame.code) == crate::core::wire::ws_close::UNAUTHENTICATED => {
             Status::unauthenticated(frame.reason.as_str())
         }
         Some(frame) => Status::unavailable(format!(
@@ -361,11 +361,9 @@ async fn read(
     calls.open.clear();
 }
 
+/// An `error` frame's status, details included.
 fn error_status(payload: Option<Value>) -> Status {
-    let payload = payload.unwrap_or(Value::Null);
-    let code = payload.get("code").and_then(Value::as_str).and_then(Code::from_name).unwrap_or(Code::Unknown);
-    let message = payload.get("message").and_then(Value::as_str).unwrap_or_default();
-    Status::new(code, message)
+    crate::core::wire::status_from_object(&payload.unwrap_or(Value::Null))
 }
 
 /// A started call: its events, and what to undo when it is dropped early.

@@ -7,6 +7,7 @@
 //! No transformer: inputs and outputs are the proto3 JSON mapping.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +16,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::auth::Authenticator;
-use crate::dispatch::{BoxFuture, Call, Input, Output, Payload};
-use crate::service::{MethodKind, ServiceDef};
-use crate::{Identity, Protocol, Status};
+use crate::core::call::{BoxFuture, Output, Payload, Requests};
+use crate::core::pipeline::{self, Pipeline};
+use crate::{Identity, MethodKind, Protocol, Status};
+
+/// The most calls one batch (`?batch=1`) may carry, by default.
+pub(crate) const DEFAULT_MAX_BATCH: usize = 100;
 
 /// A procedure's type, which decides the HTTP method it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,17 +49,16 @@ impl Kind {
 }
 
 struct Procedure {
-    service: ServiceDef,
-    method: usize,
+    method: pipeline::Method,
     kind: Kind,
 }
 
 /// Routes `/trpc/…` requests to services.
 pub(crate) struct TrpcRouter {
+    pipeline: Arc<Pipeline>,
     procedures: HashMap<String, Procedure>,
-    authenticator: Option<Arc<dyn Authenticator>>,
-    timeout: Option<Duration>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The most calls one batch may carry; one request cannot start more.
+    max_batch: usize,
 }
 
 /// tRPC's error code name and JSON-RPC number for an HTTP status
@@ -95,6 +97,9 @@ fn error_shape(status: &Status, path: Option<&str>) -> Value {
     if let Some(path) = path {
         data["path"] = Value::String(path.to_owned());
     }
+    if !status.details().is_empty() {
+        data["details"] = Value::Array(crate::core::wire::details(status));
+    }
     json!({"message": status.message(), "code": number, "data": data})
 }
 
@@ -132,31 +137,21 @@ fn envelope(result: &Result<Vec<u8>, Status>, path: &str) -> (u16, Vec<u8>) {
 }
 
 impl TrpcRouter {
-    pub(crate) fn new(
-        services: &[ServiceDef],
-        authenticator: Option<Arc<dyn Authenticator>>,
-        timeout: Option<Duration>,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> TrpcRouter {
+    pub(crate) fn new(pipeline: Arc<Pipeline>, max_batch: usize) -> TrpcRouter {
         let mut procedures = HashMap::new();
-        for service in services {
-            let info = service.info();
-            let short = info.name.rsplit('.').next().unwrap_or(info.name);
-            for (i, m) in info.methods.iter().enumerate() {
-                if !m.serves(Protocol::Trpc) {
-                    continue;
-                }
-                let kind = match m.kind {
-                    MethodKind::Unary if m.no_side_effects => Kind::Query,
-                    MethodKind::Unary => Kind::Mutation,
-                    MethodKind::ServerStreaming => Kind::Subscription,
-                    MethodKind::ClientStreaming | MethodKind::BidiStreaming => continue,
-                };
-                let path = format!("{}.{}", lower_camel(short), lower_camel(m.name));
-                procedures.insert(path, Procedure { service: service.clone(), method: i, kind });
-            }
+        for method in pipeline.served(Protocol::Trpc) {
+            let (service, m) = (method.service_info(), method.info());
+            let kind = match m.kind {
+                MethodKind::Unary if m.no_side_effects => Kind::Query,
+                MethodKind::Unary => Kind::Mutation,
+                MethodKind::ServerStreaming => Kind::Subscription,
+                MethodKind::ClientStreaming | MethodKind::BidiStreaming => continue,
+            };
+            let short = service.name.rsplit('.').next().unwrap_or(service.name);
+            let path = format!("{}.{}", lower_camel(short), lower_camel(m.name));
+            procedures.insert(path, Procedure { method, kind });
         }
-        TrpcRouter { procedures, authenticator, timeout, shutdown }
+        TrpcRouter { pipeline, procedures, max_batch }
     }
 
     /// A request under `/trpc/`.
@@ -183,6 +178,14 @@ impl TrpcRouter {
             form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
         let batch = params.get("batch").is_some_and(|b| b == "1");
         let paths: Vec<&str> = if batch { path.split(',').collect() } else { vec![path.as_str()] };
+        if paths.len() > self.max_batch {
+            return Err(Status::resource_exhausted(format!(
+                "a batch of {} calls is over this server's limit of {}; split it",
+                paths.len(),
+                self.max_batch
+            ))
+            .with_http_status(413));
+        }
         let streamed = parts.headers.get("trpc-accept").is_some_and(|v| v == "application/jsonl")
             || parts
                 .headers
@@ -210,19 +213,17 @@ impl TrpcRouter {
             }
         }
 
-        let headers = self.call_headers(&parts.headers, params.get("connectionParams"))?;
+        let headers = call_headers(&parts.headers, params.get("connectionParams"))?;
+        let peer = pipeline::peer(&parts.extensions);
         let subscription = !batch && self.procedures.get(paths[0]).is_some_and(|p| p.kind == Kind::Subscription);
-        let identity = match &self.authenticator {
-            Some(auth) => match auth.authenticate(&headers).await {
-                Ok(identity) => Some(identity),
-                // httpSubscriptionLink reads errors only from the event stream.
-                Err(status) if subscription => {
-                    let failed = futures_util::stream::once(async move { Err(status) }).boxed();
-                    return Ok(subscription_events(failed, paths[0].to_owned()));
-                }
-                Err(status) => return Err(status),
-            },
-            None => None,
+        let identity = match self.pipeline.authenticate(&headers).await {
+            Ok(identity) => identity,
+            // httpSubscriptionLink reads errors only from the event stream.
+            Err(status) if subscription => {
+                let failed = futures_util::stream::once(async move { Err(status) }).boxed();
+                return Ok(subscription_events(failed, paths[0].to_owned()));
+            }
+            Err(status) => return Err(status),
         };
 
         let text = if parts.method == Method::GET {
@@ -283,9 +284,9 @@ impl TrpcRouter {
             let Some(procedure) = procedure else { return Err(Status::internal("checked above")) };
             let input = inputs.into_iter().next().flatten();
             if procedure.kind == Kind::Subscription {
-                return Ok(self.subscription(procedure, paths[0], input, &headers, identity).await);
+                return Ok(self.subscription(procedure, paths[0], input, &headers, peer, identity).await);
             }
-            let (result, metadata) = self.unary(procedure, input, &headers, identity).await;
+            let (result, metadata) = self.unary(procedure, input, &headers, peer, identity).await;
             let (http, body) = envelope(&result, paths[0]);
             let mut response = json_bytes_response(StatusCode::from_u16(http).unwrap_or(StatusCode::OK), body);
             response.headers_mut().extend(metadata);
@@ -299,7 +300,7 @@ impl TrpcRouter {
             .zip(inputs)
             .map(|((path, procedure), input)| match (check(path, procedure), procedure) {
                 (Ok(()), Some(procedure)) => {
-                    let call = self.unary(procedure, input, &headers, identity.clone());
+                    let call = self.unary(procedure, input, &headers, peer, identity.clone());
                     Box::pin(async move { call.await.0 }) as BoxFuture<_>
                 }
                 (Err(status), _) => Box::pin(std::future::ready(Err(status))),
@@ -329,44 +330,19 @@ impl TrpcRouter {
         Ok(json_bytes_response(http, body))
     }
 
-    /// The call's metadata: its headers, plus `?connectionParams=` (what
-    /// httpSubscriptionLink sends, as EventSource cannot set headers) for
-    /// the names the headers do not have, `authorization` among them.
-    fn call_headers(&self, headers: &HeaderMap, connection_params: Option<&String>) -> Result<HeaderMap, Status> {
-        let mut headers = headers.clone();
-        let Some(text) = connection_params else { return Ok(headers) };
-        let params: serde_json::Map<String, Value> = serde_json::from_str(text)
-            .map_err(|e| Status::invalid_argument(format!("connectionParams is not a JSON object: {e}")))?;
-        for (name, value) in params {
-            let (Ok(name), Some(Ok(value))) = (
-                HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
-                value.as_str().map(HeaderValue::from_str),
-            ) else {
-                continue;
-            };
-            if !headers.contains_key(&name) {
-                headers.insert(name, value);
-            }
-        }
-        Ok(headers)
-    }
-
-    fn context(&self, headers: &HeaderMap, identity: Option<Identity>) -> crate::Context {
-        crate::rest::call_context(Protocol::Trpc, headers, identity, None, self.timeout)
-    }
-
     /// Starts a query or mutation: its JSON result and response metadata.
     fn unary(
         &self,
         procedure: &Procedure,
         input: Option<Value>,
         headers: &HeaderMap,
+        peer: Option<SocketAddr>,
         identity: Option<Identity>,
     ) -> impl Future<Output = (Result<Vec<u8>, Status>, HeaderMap)> + Send + 'static {
-        let ctx = self.context(headers, identity);
-        let call = procedure.service.call(procedure.method, Call { ctx: ctx.clone(), input: payload(input) });
+        let ctx = self.pipeline.context(Protocol::Trpc, headers.clone(), peer, identity, None);
+        let (pipeline, method) = (Arc::clone(&self.pipeline), procedure.method.clone());
         async move {
-            let result = match crate::grpc::within(ctx.deadline(), call).await {
+            let result = match pipeline.call(&method, &ctx, payload(input)).await {
                 Ok(Output::Single(message)) => message.to_json(),
                 Ok(Output::Stream(_)) => Err(Status::internal("a unary method returned a stream")),
                 Err(status) => Err(status),
@@ -384,13 +360,13 @@ impl TrpcRouter {
         path: &str,
         input: Option<Value>,
         headers: &HeaderMap,
+        peer: Option<SocketAddr>,
         identity: Option<Identity>,
     ) -> Response {
-        let ctx = self.context(headers, identity);
-        let call = procedure.service.call(procedure.method, Call { ctx: ctx.clone(), input: payload(input) });
+        let ctx = self.pipeline.context(Protocol::Trpc, headers.clone(), peer, identity, None);
         let stream: BoxStream<'static, Result<Box<dyn crate::DynMessage>, Status>> =
-            match crate::grpc::within(ctx.deadline(), call).await {
-                Ok(Output::Stream(stream)) => crate::dispatch::until_shutdown(stream, self.shutdown.clone()),
+            match self.pipeline.call(&procedure.method, &ctx, payload(input)).await {
+                Ok(Output::Stream(stream)) => crate::core::call::until_shutdown(stream, self.pipeline.shutdown()),
                 Ok(Output::Single(_)) => futures_util::stream::once(async {
                     Err(Status::internal("a streaming method returned one message"))
                 })
@@ -414,11 +390,13 @@ fn subscription_events(
     };
     let connected = futures_util::stream::once(async { Event::default().event("connected").data("{}") });
     let events =
-        crate::dispatch::with_outcome(stream.map(|item| item.and_then(|m| m.to_json()))).map(move |item| match item {
-            Ok(json) => Event::default().data(String::from_utf8_lossy(&json)),
-            Err(Some(status)) => error(&status),
-            Err(None) => Event::default().event("return").data(""),
-        });
+        crate::core::call::with_outcome(stream.map(|item| item.and_then(|m| m.to_json()))).map(
+            move |item| match item {
+                Ok(json) => Event::default().data(String::from_utf8_lossy(&json)),
+                Err(Some(status)) => error(&status),
+                Err(None) => Event::default().event("return").data(""),
+            },
+        );
     let body = connected.chain(events).map(Ok::<_, std::convert::Infallible>);
     let mut response = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
@@ -449,13 +427,25 @@ fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Vec<u8>, Status>>>) -> 
     response
 }
 
+/// The call's metadata: its headers, plus `?connectionParams=` (what
+/// httpSubscriptionLink sends, as EventSource cannot set headers) by the
+/// credentials rule of `core::auth`.
+fn call_headers(headers: &HeaderMap, connection_params: Option<&String>) -> Result<HeaderMap, Status> {
+    let mut headers = headers.clone();
+    let Some(text) = connection_params else { return Ok(headers) };
+    let params: serde_json::Map<String, Value> = serde_json::from_str(text)
+        .map_err(|e| Status::invalid_argument(format!("connectionParams is not a JSON object: {e}")))?;
+    crate::core::auth::fill_in(&mut headers, &params);
+    Ok(headers)
+}
+
 /// The call's request: the input as JSON, `{}` when there is none.
-fn payload(input: Option<Value>) -> Input {
+fn payload(input: Option<Value>) -> Requests {
     let bytes = match input {
         None | Some(Value::Null) => Bytes::from_static(b"{}"),
         Some(value) => Bytes::from(value.to_string()),
     };
-    Input::Single(Payload::Json(bytes))
+    Requests::Single(Payload::Json(bytes))
 }
 
 /// Each call's input: the whole JSON for one call, `{"0": …, "1": …}` for a batch.

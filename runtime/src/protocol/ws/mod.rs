@@ -2,8 +2,8 @@
 //! text frames, every method kind, many calls multiplexed on one socket.
 //!
 //! A connection starts with `connection_init`, whose payload's string values
-//! join the upgrade request's headers as the calls' metadata (the payload
-//! wins) and go through the server's authenticator (close 4401 on failure,
+//! fill in the calls' metadata by the credentials rule of `core::auth` (the
+//! upgrade request's headers win) and go through the server's authenticator (close 4401 on failure,
 //! 4408 when it does not come within [`Config::init_timeout`]). Then each
 //! `subscribe` runs one call in its own task; per-call errors are `error`
 //! frames and never close the socket. Close codes: 4400 malformed frame
@@ -40,8 +40,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+mod frames;
+
+use axum::extract::FromRequestParts;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{BoxStream, SelectAll, SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -50,32 +52,13 @@ use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::auth::Authenticator;
-use crate::dispatch::{Call, Input, Output, Payload};
-use crate::message::DynMessage;
-use crate::service::{MethodKind, ServiceDef};
-use crate::{Context, Identity, Protocol, Status};
-
-/// The subprotocol name clients must offer in `Sec-WebSocket-Protocol`.
-pub const SUBPROTOCOL: &str = "apigen.v1";
-
-/// Close codes of `apigen.v1`.
-pub mod close {
-    /// The server is shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// A frame over the size limit.
-    pub const TOO_BIG: u16 = 1009;
-    /// A malformed frame or a frame out of order.
-    pub const MALFORMED: u16 = 4400;
-    /// `connection_init` did not authenticate.
-    pub const UNAUTHENTICATED: u16 = 4401;
-    /// No `connection_init` in time.
-    pub const INIT_TIMEOUT: u16 = 4408;
-    /// A `subscribe` with the id of a call still running.
-    pub const DUPLICATE_ID: u16 = 4409;
-    /// More concurrent calls than the server allows.
-    pub const TOO_MANY_CALLS: u16 = 4429;
-}
+use crate::core::call::{Output, Payload, Requests};
+use crate::core::message::DynMessage;
+use crate::core::pipeline::{Method, Pipeline, peer};
+use crate::core::wire::{WS_SUBPROTOCOL as SUBPROTOCOL, http_error, ws_close as close};
+use crate::{Context, Identity, MethodKind, Protocol, Status};
+use frames::frame;
+pub(crate) use frames::{ClientFrame, error_frame, json_payload, parse, truncate};
 
 /// Limits of one WebSocket connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,37 +106,20 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// for the writer; more make the reader wait.
 const CONTROL_BUFFER: usize = 16;
 
-/// Serves `/ws`: the method table and the server's settings.
+/// Serves `/ws`: the call pipeline and the socket settings.
 pub(crate) struct WsRouter {
-    methods: HashMap<String, (ServiceDef, usize)>,
-    authenticator: Option<Arc<dyn Authenticator>>,
-    max_message_size: usize,
-    timeout: Option<Duration>,
+    pipeline: Arc<Pipeline>,
     config: Config,
-    shutdown: watch::Receiver<bool>,
 }
 
 impl WsRouter {
-    pub(crate) fn new(
-        services: &[ServiceDef],
-        authenticator: Option<Arc<dyn Authenticator>>,
-        max_message_size: usize,
-        timeout: Option<Duration>,
-        config: Config,
-        shutdown: watch::Receiver<bool>,
-    ) -> Arc<WsRouter> {
-        let mut methods = HashMap::new();
-        for service in services {
-            for (i, m) in service.info().methods.iter().enumerate() {
-                methods.insert(format!("{}/{}", service.info().name, m.name), (service.clone(), i));
-            }
-        }
-        Arc::new(WsRouter { methods, authenticator, max_message_size, timeout, config, shutdown })
+    pub(crate) fn new(pipeline: Arc<Pipeline>, config: Config) -> Arc<WsRouter> {
+        Arc::new(WsRouter { pipeline, config })
     }
 
-    /// The `GET /ws` route.
+    /// The `/ws` route: GET upgrades over HTTP/1.1, CONNECT over HTTP/2 (RFC 8441).
     pub(crate) fn route(self: Arc<Self>) -> axum::routing::MethodRouter {
-        axum::routing::get(move |req: axum::extract::Request| {
+        axum::routing::any(move |req: axum::extract::Request| {
             let router = Arc::clone(&self);
             async move { router.upgrade(req).await }
         })
@@ -176,17 +142,18 @@ impl WsRouter {
             let status = Status::invalid_argument(format!(
                 "/ws speaks the {SUBPROTOCOL} subprotocol: offer it with `Sec-WebSocket-Protocol: {SUBPROTOCOL}`"
             ));
-            return crate::rest::error_response(&status);
+            return http_error(&status);
         }
-        if *self.shutdown.borrow() {
-            return crate::rest::error_response(&Status::unavailable("the server is shutting down"));
+        if self.pipeline.stopping() {
+            return http_error(&Status::unavailable("the server is shutting down"));
         }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let peer = peer(&parts.extensions);
         let headers = parts.headers;
+        let limit = read_limit(self.pipeline.max_message_size());
         upgrade
             .protocols([SUBPROTOCOL])
-            .max_message_size(read_limit(self.max_message_size))
-            .max_frame_size(read_limit(self.max_message_size))
+            .max_message_size(limit)
+            .max_frame_size(limit)
             .read_buffer_size(READ_BUFFER)
             .on_upgrade(move |socket| self.serve(socket, headers, peer))
     }
@@ -277,15 +244,6 @@ impl End {
     }
 }
 
-/// A close reason fits in a control frame: at most 123 bytes.
-pub(crate) fn truncate(reason: &str) -> String {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_owned()
-}
-
 /// What the writer does next.
 enum Outgoing {
     Control(Option<Control>),
@@ -350,70 +308,6 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, mut control: mpsc::Recei
                 return;
             }
         }
-    }
-}
-
-/// A client frame, checked for shape.
-pub(crate) enum ClientFrame {
-    Init(Map<String, Value>),
-    Subscribe { id: String, method: String, payload: Option<Value> },
-    Next { id: String, payload: Value },
-    Complete { id: String },
-    Cancel { id: String },
-    Ping,
-    Pong,
-}
-
-pub(crate) fn parse(text: &str) -> Result<ClientFrame, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("a frame is not JSON: {e}"))?;
-    let Value::Object(mut frame) = value else { return Err("a frame must be a JSON object".into()) };
-    let kind = match frame.remove("type") {
-        Some(Value::String(kind)) => kind,
-        _ => return Err("a frame needs a string `type`".into()),
-    };
-    let mut id = || match frame.remove("id") {
-        Some(Value::String(id)) if !id.is_empty() => Ok(id),
-        _ => Err(format!("a {kind} frame needs a non-empty string `id`")),
-    };
-    let payload = |frame: &mut Map<String, Value>| frame.remove("payload").filter(|p| !p.is_null());
-    Ok(match kind.as_str() {
-        "connection_init" => match payload(&mut frame) {
-            None => ClientFrame::Init(Map::new()),
-            Some(Value::Object(map)) => ClientFrame::Init(map),
-            Some(_) => return Err("connection_init's payload must be an object".into()),
-        },
-        "subscribe" => {
-            let id = id()?;
-            let method = match frame.remove("method") {
-                Some(Value::String(method)) => method,
-                _ => return Err("a subscribe frame needs a string `method` (`package.Service/Method`)".into()),
-            };
-            ClientFrame::Subscribe { id, method, payload: payload(&mut frame) }
-        }
-        "next" => {
-            let id = id()?;
-            let payload = payload(&mut frame).ok_or("a next frame needs a `payload`")?;
-            ClientFrame::Next { id, payload }
-        }
-        "complete" => ClientFrame::Complete { id: id()? },
-        "cancel" => ClientFrame::Cancel { id: id()? },
-        "ping" => ClientFrame::Ping,
-        "pong" => ClientFrame::Pong,
-        other => return Err(format!("unknown frame type `{other}`")),
-    })
-}
-
-/// Adds `connection_init`'s string values to the upgrade request's headers
-/// (the payload wins); names or values that cannot be headers are skipped.
-pub(crate) fn init_metadata(metadata: &mut HeaderMap, payload: Map<String, Value>) {
-    for (name, value) in payload {
-        let (Ok(name), Some(Ok(value))) = (
-            http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
-            value.as_str().map(http::HeaderValue::from_str),
-        ) else {
-            continue;
-        };
-        metadata.insert(name, value);
     }
 }
 
@@ -496,19 +390,6 @@ fn read_error(error: axum::Error, max: usize) -> End {
     }
 }
 
-fn frame(kind: &str, id: &str) -> String {
-    serde_json::json!({"type": kind, "id": id}).to_string()
-}
-
-pub(crate) fn error_frame(id: &str, status: &Status) -> String {
-    serde_json::json!({
-        "type": "error",
-        "id": id,
-        "payload": {"code": status.code().as_str(), "message": status.message()},
-    })
-    .to_string()
-}
-
 impl Session<'_> {
     async fn send(&self, text: String) -> Result<(), End> {
         self.control.send(Control::Frame(text)).await.map_err(|_| End::Gone)
@@ -532,7 +413,7 @@ impl Session<'_> {
         mut metadata: HeaderMap,
     ) -> Result<(HeaderMap, Option<Identity>), End> {
         let router = self.router;
-        let mut shutdown = router.shutdown.clone();
+        let mut shutdown = router.pipeline.shutdown();
         let deadline = tokio::time::sleep(router.config.init_timeout);
         tokio::pin!(deadline);
         let payload = loop {
@@ -544,7 +425,7 @@ impl Session<'_> {
                 true = stopping(&mut shutdown) => {
                     return Err(End::Close(close::GOING_AWAY, "the server is shutting down".into()));
                 }
-                frame = next_frame(stream, router.max_message_size) => frame?,
+                frame = next_frame(stream, router.pipeline.max_message_size()) => frame?,
             };
             match frame {
                 ClientFrame::Init(payload) => break payload,
@@ -554,13 +435,10 @@ impl Session<'_> {
             }
         };
         // Browsers cannot set headers on a WebSocket: credentials come in the payload.
-        init_metadata(&mut metadata, payload);
-        let identity = match &router.authenticator {
-            Some(auth) => match auth.authenticate(&metadata).await {
-                Ok(identity) => Some(identity),
-                Err(status) => return Err(End::Close(close::UNAUTHENTICATED, status.message().to_owned())),
-            },
-            None => None,
+        crate::core::auth::fill_in(&mut metadata, &payload);
+        let identity = match router.pipeline.authenticate(&metadata).await {
+            Ok(identity) => identity,
+            Err(status) => return Err(End::Close(close::UNAUTHENTICATED, status.message().to_owned())),
         };
         self.send(r#"{"type":"connection_ack"}"#.into()).await?;
         Ok((metadata, identity))
@@ -581,7 +459,7 @@ impl Session<'_> {
         // Queues whose frames the client has not read yet, finished calls' too.
         let queues = Arc::new(Semaphore::new(config.max_calls.saturating_mul(2).max(1)));
         let mut serial: u64 = 0;
-        let mut shutdown = router.shutdown.clone();
+        let mut shutdown = router.pipeline.shutdown();
         let mut closing = false;
         let period = config.keep_alive.unwrap_or(Duration::MAX);
         let mut keep_alive = tokio::time::interval_at(
@@ -615,7 +493,7 @@ impl Session<'_> {
                     let quiet = config.idle_timeout.unwrap_or_default().as_secs();
                     return Err(End::Close(close::GOING_AWAY, format!("no frame from the client for {quiet} s")));
                 }
-                frame = next_frame(stream, router.max_message_size) => frame?,
+                frame = next_frame(stream, router.pipeline.max_message_size()) => frame?,
             };
             if let Some(at) = config.idle_timeout.and_then(|quiet| tokio::time::Instant::now().checked_add(quiet)) {
                 idle.as_mut().reset(at);
@@ -639,18 +517,14 @@ impl Session<'_> {
                         return Err(End::Close(close::TOO_MANY_CALLS, format!("at most {max} calls may run at once")));
                     }
                     let path = method.strip_prefix('/').unwrap_or(&method);
-                    let Some((service, index)) = router.methods.get(path) else {
-                        let status =
-                            Status::unimplemented(format!("no method {path}; name it `package.Service/Method`"));
+                    let Some(method) = router.pipeline.method(path, Protocol::WebSocket) else {
+                        let status = Status::unimplemented(format!(
+                            "no method {path} is served over WebSocket; name it `package.Service/Method`"
+                        ));
                         self.send(error_frame(&id, &status)).await?;
                         continue;
                     };
-                    let info = &service.info().methods[*index];
-                    if !info.serves(Protocol::WebSocket) {
-                        let status = Status::unimplemented(format!("{path} is not served over WebSocket"));
-                        self.send(error_frame(&id, &status)).await?;
-                        continue;
-                    }
+                    let info = method.info();
                     // The client has not read what finished calls queued: wait a little, then refuse.
                     let permit =
                         match tokio::time::timeout(config.stall_timeout, Arc::clone(&queues).acquire_owned()).await {
@@ -678,7 +552,7 @@ impl Session<'_> {
                     let (input, sender) = match info.kind {
                         MethodKind::Unary | MethodKind::ServerStreaming => {
                             // No payload is the empty request.
-                            (Input::Single(json_payload(payload.unwrap_or_else(|| Value::Object(Map::new())))), None)
+                            (Requests::Single(json_payload(payload.unwrap_or_else(|| Value::Object(Map::new())))), None)
                         }
                         MethodKind::ClientStreaming | MethodKind::BidiStreaming => {
                             let (tx, mut rx) = mpsc::channel(buffer);
@@ -687,34 +561,30 @@ impl Session<'_> {
                                 let _ = tx.try_send(Ok(json_payload(first)));
                             }
                             let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
-                            (Input::Stream(stream), Some(tx))
+                            (Requests::Stream(stream), Some(tx))
                         }
                     };
-                    let mut ctx = crate::rest::call_context(
+                    let ctx = router.pipeline.context(
                         Protocol::WebSocket,
-                        &metadata,
+                        metadata.clone(),
+                        self.peer,
                         identity.clone(),
                         None,
-                        router.timeout,
                     );
-                    if let Some(peer) = self.peer {
-                        ctx = ctx.with_peer(peer);
-                    }
                     let (stop, stopped) = oneshot::channel();
                     serial += 1;
                     let run = CallTask {
                         id: id.clone(),
                         serial,
-                        service: service.clone(),
-                        index: *index,
+                        pipeline: Arc::clone(&router.pipeline),
+                        method: method.clone(),
                         streaming: info.kind != MethodKind::Unary,
                         ctx,
                         state: Arc::clone(&state),
                         out,
                         stall: config.stall_timeout,
-                        max_message_size: router.max_message_size,
                     }
-                    .run(input, stopped, router.shutdown.clone());
+                    .run(input, stopped, router.pipeline.shutdown());
                     let abort = tasks.spawn(run);
                     calls.insert(id, ActiveCall { serial, state, input: sender, stop: Some(stop), abort });
                 }
@@ -771,29 +641,24 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) -> bool {
     shutdown.wait_for(|stop| *stop).await.is_ok()
 }
 
-pub(crate) fn json_payload(value: Value) -> Payload {
-    Payload::Json(bytes::Bytes::from(value.to_string()))
-}
-
 /// One call, run in its own task.
 struct CallTask {
     id: String,
     serial: u64,
-    service: ServiceDef,
-    index: usize,
+    pipeline: Arc<Pipeline>,
+    method: Method,
     streaming: bool,
     ctx: Context,
     state: Arc<CallState>,
     out: mpsc::Sender<String>,
     stall: Duration,
-    max_message_size: usize,
 }
 
 impl CallTask {
     /// Calls the method, queues its responses and then `complete` or `error`.
     async fn run(
         self,
-        input: Input,
+        input: Requests,
         stopped: oneshot::Receiver<Status>,
         shutdown: watch::Receiver<bool>,
     ) -> (String, u64) {
@@ -818,9 +683,8 @@ impl CallTask {
         done
     }
 
-    async fn respond(self, input: Input) -> Result<(), Status> {
-        let call = self.service.call(self.index, Call { ctx: self.ctx.clone(), input });
-        match crate::grpc::within(self.ctx.deadline(), call).await? {
+    async fn respond(self, input: Requests) -> Result<(), Status> {
+        match self.pipeline.call(&self.method, &self.ctx, input).await? {
             Output::Single(message) => self.next(message).await,
             Output::Stream(mut stream) => {
                 while let Some(message) = stream.next().await {
@@ -837,8 +701,8 @@ impl CallTask {
             String::from_utf8(message.to_json()?).map_err(|_| Status::internal("the response's JSON is not UTF-8"))?;
         let id = serde_json::to_string(&self.id).map_err(|e| Status::internal(e.to_string()))?;
         let text = format!(r#"{{"type":"next","id":{id},"payload":{json}}}"#);
-        if text.len() > self.max_message_size {
-            let max = self.max_message_size;
+        let max = self.pipeline.max_message_size();
+        if text.len() > max {
             return Err(Status::resource_exhausted(format!("a response is larger than {max} bytes")));
         }
         match tokio::time::timeout(self.stall, self.out.reserve()).await {
@@ -853,45 +717,5 @@ impl CallTask {
                 self.stall.as_millis()
             ))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_parse_or_say_what_is_wrong() {
-        assert!(matches!(parse(r#"{"type":"connection_init"}"#), Ok(ClientFrame::Init(m)) if m.is_empty()));
-        assert!(matches!(
-            parse(r#"{"type":"subscribe","id":"1","method":"a.B/C","payload":{"x":1}}"#),
-            Ok(ClientFrame::Subscribe { id, method, payload: Some(_) }) if id == "1" && method == "a.B/C"
-        ));
-        assert!(matches!(parse(r#"{"type":"next","id":"1","payload":{}}"#), Ok(ClientFrame::Next { .. })));
-        assert!(matches!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping)));
-        for (bad, says) in [
-            ("nope", "not JSON"),
-            ("[]", "JSON object"),
-            (r#"{"id":"1"}"#, "`type`"),
-            (r#"{"type":"subscribe","method":"a.B/C"}"#, "`id`"),
-            (r#"{"type":"subscribe","id":"","method":"a.B/C"}"#, "`id`"),
-            (r#"{"type":"subscribe","id":"1"}"#, "`method`"),
-            (r#"{"type":"next","id":"1"}"#, "`payload`"),
-            (r#"{"type":"connection_init","payload":3}"#, "object"),
-            (r#"{"type":"start","id":"1"}"#, "unknown frame type `start`"),
-        ] {
-            match parse(bad) {
-                Err(message) => assert!(message.contains(says), "{bad}: {message}"),
-                Ok(_) => panic!("{bad} parsed"),
-            }
-        }
-    }
-
-    #[test]
-    fn close_reasons_fit_a_control_frame() {
-        assert_eq!(truncate("short"), "short");
-        let long = "é".repeat(100);
-        let cut = truncate(&long);
-        assert!(cut.len() <= 123 && long.starts_with(&cut));
     }
 }

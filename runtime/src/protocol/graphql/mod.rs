@@ -16,9 +16,15 @@ use async_graphql::{ErrorExtensions, Name};
 use futures_util::StreamExt;
 use serde_json::Value as Json;
 
-use crate::dispatch::{Call, Input, Output, Payload};
-use crate::service::ServiceDef;
+use crate::core::call::{Output, Payload, Requests};
+use crate::core::pipeline::{self, Pipeline};
 use crate::{Context, Identity, Protocol, Status};
+
+mod routes;
+mod ws;
+
+pub(crate) use routes::routes;
+pub(crate) use ws::SocketLimits;
 
 /// Limits that keep expensive queries away.
 #[derive(Debug, Clone, Copy)]
@@ -39,23 +45,27 @@ impl Default for Limits {
     }
 }
 
-/// The headers and identity of the HTTP request a GraphQL operation came in.
+/// The metadata, peer and identity of the request (or WebSocket) a GraphQL
+/// operation came in: each call the operation makes gets a context from them.
 #[derive(Clone, Default)]
-pub(crate) struct Caller {
-    pub(crate) headers: http::HeaderMap,
-    pub(crate) identity: Option<Identity>,
-    /// The server's default deadline for each call an operation makes.
-    pub(crate) timeout: Option<std::time::Duration>,
+struct Caller {
+    headers: ::http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    identity: Option<Identity>,
 }
 
 /// The error a failed call becomes: its message, `extensions.code` the gRPC code name.
 fn error(status: Status) -> async_graphql::Error {
-    // gRPC's canonical names: CANCELLED, not Connect's "canceled".
-    let code = match status.code() {
+    let code = code_name(&status);
+    async_graphql::Error::new(status.message().to_owned()).extend_with(|_, e| e.set("code", code.clone()))
+}
+
+/// `extensions.code`: gRPC's canonical code names (CANCELLED, not Connect's "canceled").
+fn code_name(status: &Status) -> String {
+    match status.code() {
         crate::Code::Cancelled => "CANCELLED".to_owned(),
         other => other.as_str().to_ascii_uppercase(),
-    };
-    async_graphql::Error::new(status.message().to_owned()).extend_with(|_, e| e.set("code", code.clone()))
+    }
 }
 
 type Types = Arc<HashMap<String, TypeKind>>;
@@ -126,21 +136,7 @@ fn output(types: &Types, value: Option<&Json>, ty: &Type) -> Option<FieldValue<'
     }
 }
 
-/// A `[{key, value}]` entry list as the JSON object of a map.
-pub(crate) fn entries_to_map(items: Vec<Json>) -> Json {
-    Json::Object(
-        items
-            .into_iter()
-            .filter_map(|e| {
-                let key = match e.get("key")? {
-                    Json::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                Some((key, e.get("value").cloned().unwrap_or(Json::Null)))
-            })
-            .collect(),
-    )
-}
+use crate::core::wire::entries_to_map;
 
 /// GraphQL arguments or input fields as proto3 JSON: entry lists back into
 /// maps, following the input types.
@@ -184,11 +180,6 @@ fn input(types: &Types, value: Json, ty: &Type) -> Json {
     }
 }
 
-struct Method {
-    service: ServiceDef,
-    index: usize,
-}
-
 fn request(ctx: &ResolverContext<'_>, args: &[(String, Type)], types: &Types) -> Json {
     let mut object = serde_json::Map::new();
     for (name, ty) in args {
@@ -202,35 +193,21 @@ fn request(ctx: &ResolverContext<'_>, args: &[(String, Type)], types: &Types) ->
     Json::Object(object)
 }
 
-fn call_context(ctx: &ResolverContext<'_>) -> Context {
+fn call_context(ctx: &ResolverContext<'_>, pipeline: &Pipeline) -> Context {
     let caller = ctx.data_opt::<Caller>().cloned().unwrap_or_default();
-    let context = Context::new(Protocol::Graphql).with_metadata(caller.headers).with_identity(caller.identity);
-    match caller.timeout {
-        Some(timeout) => context.with_timeout(timeout),
-        None => context,
-    }
+    pipeline.context(Protocol::Graphql, caller.headers, caller.peer, caller.identity, None)
 }
 
 /// Builds the schema from `sdl` for `services`. Fails when the SDL does not
 /// parse or the schema is inconsistent (a bug in apigen).
 /// `shutdown` ends running subscriptions (with an `unavailable` error, then
 /// `complete`) when the server shuts down.
-pub(crate) fn schema(
-    sdl: &str,
-    services: &[ServiceDef],
-    limits: Limits,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<Schema, String> {
+fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema, String> {
     let doc =
         async_graphql::parser::parse_schema(sdl).map_err(|e| format!("the GraphQL schema does not parse: {e}"))?;
-    let mut methods = HashMap::new();
-    for s in services {
-        for (i, m) in s.info().methods.iter().enumerate() {
-            if !m.graphql.is_empty() && m.serves(Protocol::Graphql) {
-                methods.insert(m.graphql.to_owned(), Arc::new(Method { service: s.clone(), index: i }));
-            }
-        }
-    }
+    let methods: HashMap<String, Arc<pipeline::Method>> =
+        pipeline.served(Protocol::Graphql).map(|m| (m.info().graphql.to_owned(), Arc::new(m))).collect();
+    let shutdown = pipeline.shutdown();
     let (mut query, mut mutation, mut subscription) =
         ("Query".to_owned(), "Mutation".to_owned(), "Subscription".to_owned());
     let mut defs = Vec::new();
@@ -303,24 +280,20 @@ pub(crate) fn schema(
                         .map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone()))
                         .collect();
                     let (types, args2) = (Arc::clone(&types), args.clone());
-                    let shutdown = shutdown.clone();
+                    let (shutdown, pipeline) = (shutdown.clone(), Arc::clone(pipeline));
                     let mut sf = SubscriptionField::new(&field, type_ref(&ty), move |ctx| {
                         let (method, types, ty) = (Arc::clone(&method), Arc::clone(&types), ty.clone());
-                        let shutdown = shutdown.clone();
+                        let (shutdown, pipeline) = (shutdown.clone(), Arc::clone(&pipeline));
                         let json = request(&ctx, &args2, &types);
-                        let call_ctx = call_context(&ctx);
+                        let call_ctx = call_context(&ctx, &pipeline);
                         SubscriptionFieldFuture::new(async move {
                             let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
-                            let call = Call { ctx: call_ctx, input: Input::Single(payload) };
-                            // A subscription's deadline bounds how long it takes to start.
-                            let deadline = call.ctx.deadline();
-                            let result = crate::grpc::within(deadline, method.service.call(method.index, call))
-                                .await
-                                .map_err(error)?;
+                            let input = Requests::Single(payload);
+                            let result = pipeline.call(&method, &call_ctx, input).await.map_err(error)?;
                             let Output::Stream(stream) = result else {
                                 return Err(error(Status::internal("a subscription's method returned one message")));
                             };
-                            Ok(crate::dispatch::until_shutdown(stream, shutdown).map(move |item| {
+                            Ok(crate::core::call::until_shutdown(stream, shutdown).map(move |item| {
                                 let message = item.map_err(error)?;
                                 let json = message.to_json_value().map_err(error)?;
                                 output(&types, Some(&json), &ty)
@@ -342,6 +315,7 @@ pub(crate) fn schema(
                     let field = f.node.name.node.to_string();
                     let ty = f.node.ty.node.clone();
                     let types = Arc::clone(&types);
+                    let pipeline = Arc::clone(pipeline);
                     let mut gf = match (root, methods.get(&field).cloned()) {
                         (true, Some(method)) => {
                             let args: Vec<(String, Type)> = f
@@ -354,15 +328,14 @@ pub(crate) fn schema(
                                 let args = args.clone();
                                 move |ctx| {
                                     let (method, types, ty) = (Arc::clone(&method), Arc::clone(&types), ty.clone());
+                                    let pipeline = Arc::clone(&pipeline);
                                     let json = request(&ctx, &args, &types);
-                                    let call_ctx = call_context(&ctx);
+                                    let call_ctx = call_context(&ctx, &pipeline);
                                     FieldFuture::new(async move {
                                         let payload =
                                             Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
-                                        let call = Call { ctx: call_ctx, input: Input::Single(payload) };
-                                        let deadline = call.ctx.deadline();
-                                        let started = method.service.call(method.index, call);
-                                        let message = match crate::grpc::within(deadline, started).await {
+                                        let input = Requests::Single(payload);
+                                        let message = match pipeline.call(&method, &call_ctx, input).await {
                                             Ok(Output::Single(message)) => message,
                                             Ok(Output::Stream(_)) => {
                                                 return Err(error(Status::internal(
@@ -420,7 +393,7 @@ pub(crate) fn schema(
 /// Parsed queries by their text. Clients send the same few documents again
 /// and again, and parsing was a third of a GraphQL call's CPU; the cache
 /// keeps the most recent `capacity` of them (validation still runs per call).
-pub(crate) struct QueryCache {
+struct QueryCache {
     parsed: std::sync::Mutex<Parsed>,
     capacity: usize,
 }
@@ -430,12 +403,12 @@ type Parsed =
     (HashMap<Arc<str>, async_graphql::parser::types::ExecutableDocument>, std::collections::VecDeque<Arc<str>>);
 
 impl QueryCache {
-    pub(crate) fn new(capacity: usize) -> QueryCache {
+    fn new(capacity: usize) -> QueryCache {
         QueryCache { parsed: std::sync::Mutex::default(), capacity }
     }
 
     /// Gives `request` its parsed document, from the cache or parsed now (and kept).
-    pub(crate) fn prepare(&self, request: &mut async_graphql::Request) {
+    fn prepare(&self, request: &mut async_graphql::Request) {
         let cached = self.lock().0.get(request.query.as_str()).cloned();
         if let Some(document) = cached {
             request.set_parsed_query(document);

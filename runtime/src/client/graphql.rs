@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
 use serde_json::{Map, Value};
 
-use crate::message::ApiMessage;
+use crate::core::message::ApiMessage;
 use crate::{Code, Status};
 
 /// How deep the default selection set follows nested messages.
@@ -107,7 +107,7 @@ fn convert(schema: &Schema, value: Value, ty: &Type, to_graphql: bool) -> Value 
             Value::Array(map.into_iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect())
         }
         (Value::Array(items), BaseType::List(_)) if !to_graphql && is_entry(schema, name) => {
-            crate::graphql::entries_to_map(items)
+            crate::core::wire::entries_to_map(items)
         }
         (Value::Array(items), BaseType::List(inner)) => {
             Value::Array(items.into_iter().map(|v| convert(schema, v, inner, to_graphql)).collect())
@@ -141,7 +141,7 @@ fn convert(schema: &Schema, value: Value, ty: &Type, to_graphql: bool) -> Value 
 /// A GraphQL connection for the generated typed GraphQL clients.
 #[derive(Clone)]
 pub struct Client {
-    endpoint: crate::endpoint::Endpoint,
+    endpoint: crate::client::Endpoint,
     url: String,
     sdl: &'static str,
     schema: Arc<OnceLock<Result<Schema, Status>>>,
@@ -156,7 +156,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client of the server at `base` (`http://127.0.0.1:8080`) for the schema `sdl`.
     pub fn new(base: impl Into<String>, sdl: &'static str) -> Client {
-        let endpoint = crate::endpoint::Endpoint::new(base);
+        let endpoint = crate::client::Endpoint::new(base);
         let url = endpoint.url("/graphql");
         Client { endpoint, url, sdl, schema: Arc::default() }
     }

@@ -10,16 +10,17 @@ use crate::Status;
 
 /// What a generated message is: prost for the binary form, pbjson's serde
 /// implementations for the proto3 JSON mapping.
-/// [`Input`](crate::input::Input) carries the message's field-behaviour rules.
-pub trait ApiMessage: prost::Message + Default + Serialize + DeserializeOwned + crate::input::Input + 'static {}
+/// [`Input`](crate::core::input::Input) carries the message's field-behaviour rules.
+pub trait ApiMessage: prost::Message + Default + Serialize + DeserializeOwned + crate::Input + 'static {}
 
-impl<T> ApiMessage for T where T: prost::Message + Default + Serialize + DeserializeOwned + crate::input::Input + 'static
-{}
+impl<T> ApiMessage for T where T: prost::Message + Default + Serialize + DeserializeOwned + crate::Input + 'static {}
 
 /// A response message of any type: what protocol adapters encode.
 pub trait DynMessage: Send + Sync + 'static {
     /// The protobuf binary encoding.
     fn encode_proto(&self) -> Vec<u8>;
+    /// The length of the protobuf binary encoding, which message limits count.
+    fn encoded_len(&self) -> usize;
     /// The proto3 JSON mapping as a value.
     fn to_json_value(&self) -> Result<serde_json::Value, Status>;
     /// The proto3 JSON mapping as bytes.
@@ -43,6 +44,10 @@ impl DynMessage for Cursored {
         self.message.encode_proto()
     }
 
+    fn encoded_len(&self) -> usize {
+        self.message.encoded_len()
+    }
+
     fn to_json_value(&self) -> Result<serde_json::Value, Status> {
         self.message.to_json_value()
     }
@@ -63,6 +68,10 @@ impl DynMessage for Cursored {
 impl<T: ApiMessage> DynMessage for T {
     fn encode_proto(&self) -> Vec<u8> {
         self.encode_to_vec()
+    }
+
+    fn encoded_len(&self) -> usize {
+        prost::Message::encoded_len(self)
     }
 
     fn to_json_value(&self) -> Result<serde_json::Value, Status> {

@@ -1,0 +1,208 @@
+//! `google.api.http` bindings as data: the generator parses each rule once
+//! and emits it as a static [`HttpRule`]; the REST and SSE adapters match
+//! request paths against it and the REST client renders paths from it.
+
+/// One `google.api.http` binding, parsed by apigen at generation time.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRule {
+    /// `GET`, `POST`, … or a custom verb such as `HEAD`.
+    pub method: &'static str,
+    /// The template as written, `/v1/{name=shelves/*}`.
+    pub template: &'static str,
+    pub segments: &'static [Segment],
+    /// The custom verb after `:`, `move` in `/v1/{name=…}:move`.
+    pub verb: Option<&'static str>,
+    /// `""` (no body), `"*"` (the whole request) or a field path.
+    pub body: &'static str,
+    /// `""` (the whole response) or the field path sent as the body.
+    pub response_body: &'static str,
+    /// The HTTP status of a success.
+    pub status: u16,
+}
+
+/// A segment of a path template.
+#[derive(Debug, Clone, Copy)]
+pub enum Segment {
+    Literal(&'static str),
+    /// `*`: one segment.
+    Any,
+    /// `**`: the rest of the path.
+    Rest,
+    /// `{field.path=pattern}`; the pattern has no variables.
+    Var {
+        /// The field path, in JSON names.
+        field: &'static str,
+        pattern: &'static [Segment],
+        /// The text of the field's default value (`0`, `false`, the zero
+        /// enum value), which the JSON mapping leaves out; empty for strings.
+        default: &'static str,
+    },
+}
+
+/// How specific a template is: more literal segments win, `**` loses.
+pub(crate) fn specificity(rule: &HttpRule) -> (usize, usize) {
+    fn count(segments: &[Segment], literals: &mut usize, deep: &mut usize) {
+        for s in segments {
+            match s {
+                Segment::Literal(_) => *literals += 1,
+                Segment::Rest => *deep += 1,
+                Segment::Any => {}
+                Segment::Var { pattern, .. } => count(pattern, literals, deep),
+            }
+        }
+    }
+    let (mut literals, mut deep) = (0, 0);
+    count(rule.segments, &mut literals, &mut deep);
+    (literals + usize::from(rule.verb.is_some()), usize::MAX - deep)
+}
+
+/// Matches `path` against a rule; the variables' raw values on success.
+pub(crate) fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let path = match rule.verb {
+        Some(verb) => path.strip_suffix(verb)?.strip_suffix(':')?,
+        None => path,
+    };
+    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let mut vars = Vec::new();
+    let mut i = 0;
+    for (n, seg) in rule.segments.iter().enumerate() {
+        let last = n + 1 == rule.segments.len();
+        match seg {
+            Segment::Var { field, pattern, .. } => {
+                let start = i;
+                if !match_segments(pattern, &segments, &mut i, last) {
+                    return None;
+                }
+                let raw = segments[start..i].join("/");
+                let multi = pattern.len() > 1 || matches!(pattern.first(), Some(Segment::Rest));
+                vars.push((*field, decode(&raw, multi)?));
+            }
+            other => {
+                if !match_segments(std::slice::from_ref(other), &segments, &mut i, last) {
+                    return None;
+                }
+            }
+        }
+    }
+    (i == segments.len()).then_some(vars)
+}
+
+fn match_segments(pattern: &[Segment], segments: &[&str], i: &mut usize, last: bool) -> bool {
+    for (n, p) in pattern.iter().enumerate() {
+        match p {
+            Segment::Literal(l) => {
+                if segments.get(*i) != Some(l) {
+                    return false;
+                }
+                *i += 1;
+            }
+            Segment::Any => {
+                if segments.get(*i).is_none_or(|s| s.is_empty()) {
+                    return false;
+                }
+                *i += 1;
+            }
+            Segment::Rest => {
+                // `**` takes the rest, and only at the end of the template.
+                if !(last && n + 1 == pattern.len()) || *i >= segments.len() {
+                    return false;
+                }
+                *i = segments.len();
+            }
+            Segment::Var { .. } => return false,
+        }
+    }
+    true
+}
+
+/// Percent-decodes a path value. Multi-segment values keep `%2F` encoded, as
+/// HttpRule specifies, so a `/` inside one segment stays distinguishable.
+fn decode(raw: &str, multi: bool) -> Option<String> {
+    let plain = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
+    if !multi {
+        return plain(raw);
+    }
+    let mut out = String::new();
+    let (mut start, mut i) = (0, 0);
+    while i < raw.len() {
+        if raw.as_bytes()[i] == b'%' && raw.get(i + 1..i + 3).is_some_and(|h| h.eq_ignore_ascii_case("2f")) {
+            out.push_str(&plain(&raw[start..i])?);
+            out.push_str(&raw[i..i + 3]);
+            i += 3;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&plain(&raw[start..])?);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SHELF_RULE: HttpRule = HttpRule {
+        method: "GET",
+        template: "/v1/{name=shelves/*}:watch",
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Var { field: "name", pattern: &[Segment::Literal("shelves"), Segment::Any], default: "" },
+        ],
+        verb: Some("watch"),
+        body: "",
+        response_body: "",
+        status: 200,
+    };
+
+    static DEEP_RULE: HttpRule = HttpRule {
+        method: "GET",
+        template: "/v1/{name=operations/**}",
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Var { field: "name", pattern: &[Segment::Literal("operations"), Segment::Rest], default: "" },
+        ],
+        verb: None,
+        body: "",
+        response_body: "",
+        status: 200,
+    };
+
+    static ONE_RULE: HttpRule = HttpRule {
+        method: "GET",
+        template: "/v1/things/{id}",
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Literal("things"),
+            Segment::Var { field: "id", pattern: &[Segment::Any], default: "" },
+        ],
+        verb: None,
+        body: "",
+        response_body: "",
+        status: 200,
+    };
+
+    #[test]
+    fn templates_match_paths_and_capture_variables() {
+        assert_eq!(match_path(&SHELF_RULE, "/v1/shelves/7:watch"), Some(vec![("name", "shelves/7".to_owned())]));
+        assert_eq!(match_path(&SHELF_RULE, "/v1/shelves/7"), None, "the verb is required");
+        assert_eq!(match_path(&SHELF_RULE, "/v1/shelves/7/books/1:watch"), None);
+        assert_eq!(match_path(&DEEP_RULE, "/v1/operations/a/b/c"), Some(vec![("name", "operations/a/b/c".to_owned())]));
+        assert_eq!(match_path(&DEEP_RULE, "/v1/operations"), None, "** needs at least one segment");
+    }
+
+    #[test]
+    fn single_segment_values_are_fully_decoded_multi_segment_keep_slashes_encoded() {
+        assert_eq!(match_path(&ONE_RULE, "/v1/things/a%2Fb%20c"), Some(vec![("id", "a/b c".to_owned())]));
+        assert_eq!(
+            match_path(&DEEP_RULE, "/v1/operations/x%2Fy/z%20w"),
+            Some(vec![("name", "operations/x%2Fy/z w".to_owned())])
+        );
+    }
+
+    #[test]
+    fn more_literal_templates_are_more_specific() {
+        assert!(specificity(&ONE_RULE) > specificity(&DEEP_RULE));
+        assert!(specificity(&SHELF_RULE) > specificity(&DEEP_RULE));
+    }
+}

@@ -1,0 +1,219 @@
+//! The one call pipeline. A protocol adapter decodes its wire format into a
+//! method name, metadata and requests; everything after that is here, the
+//! same for every protocol:
+//!
+//! 1. find the method in the one method table, if the protocol serves it
+//!    ([`MethodInfo::serves`](crate::MethodInfo::serves) is the only rule);
+//! 2. merge credentials that arrive outside the headers
+//!    ([`auth::fill_in`](crate::core::auth::fill_in)) and authenticate;
+//! 3. build the [`Context`]: metadata, peer, identity, and the deadline, the
+//!    earlier of what the client asked for and the server's default;
+//! 4. call the method through its [`ServiceDef`] (which runs the
+//!    authorizer), bounded by the deadline: a method must answer, or start
+//!    its stream, before it passes, and a stream still open at the deadline
+//!    ends with `DEADLINE_EXCEEDED`, on every protocol;
+//! 5. refuse responses over the message limit with `RESOURCE_EXHAUSTED`.
+//!
+//! Encoding the outcome, errors included, is the protocol's own business.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::sync::watch;
+
+use crate::core::auth::Authenticator;
+use crate::core::call::{Call, Output, Requests};
+use crate::core::message::DynMessage;
+use crate::core::service::{MethodInfo, ServiceDef, ServiceInfo};
+use crate::{Context, Identity, Protocol, Status};
+
+/// One method of a served service.
+#[derive(Clone)]
+pub(crate) struct Method {
+    pub(crate) service: ServiceDef,
+    pub(crate) index: usize,
+}
+
+impl Method {
+    /// The method's description.
+    pub(crate) fn info(&self) -> &'static MethodInfo {
+        &self.service.info().methods[self.index]
+    }
+
+    /// Its service's description.
+    pub(crate) fn service_info(&self) -> &'static ServiceInfo {
+        self.service.info()
+    }
+
+    /// `package.Service/Method`, the name the RPC protocols call it by.
+    pub(crate) fn rpc_name(&self) -> String {
+        format!("{}/{}", self.service.info().name, self.info().name)
+    }
+}
+
+/// The server's settings every protocol applies alike.
+pub(crate) struct Pipeline {
+    services: Vec<ServiceDef>,
+    /// Every method, by `package.Service/Method`.
+    methods: HashMap<String, Method>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    max_message_size: usize,
+    default_timeout: Option<Duration>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        services: Vec<ServiceDef>,
+        authenticator: Option<Arc<dyn Authenticator>>,
+        max_message_size: usize,
+        default_timeout: Option<Duration>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Pipeline {
+        let mut methods = HashMap::new();
+        for service in &services {
+            for index in 0..service.info().methods.len() {
+                let method = Method { service: service.clone(), index };
+                methods.insert(method.rpc_name(), method);
+            }
+        }
+        Pipeline { services, methods, authenticator, max_message_size, default_timeout, shutdown }
+    }
+
+    /// The services, in the order they were added.
+    pub(crate) fn services(&self) -> &[ServiceDef] {
+        &self.services
+    }
+
+    /// Every method `protocol` serves, service by service in declaration order.
+    pub(crate) fn served(&self, protocol: Protocol) -> impl Iterator<Item = Method> + '_ {
+        self.services.iter().flat_map(move |service| {
+            let methods = service.info().methods.iter().enumerate();
+            methods
+                .filter(move |(_, m)| m.serves(protocol))
+                .map(|(index, _)| Method { service: service.clone(), index })
+        })
+    }
+
+    /// The method called `name` (`package.Service/Method`), when `protocol` serves it.
+    pub(crate) fn method(&self, name: &str, protocol: Protocol) -> Option<&Method> {
+        self.methods.get(name).filter(|m| m.info().serves(protocol))
+    }
+
+    /// The largest message accepted or sent, in bytes.
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// Turns `true` when the server starts shutting down.
+    pub(crate) fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Whether the server is shutting down.
+    pub(crate) fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Who is calling: the authenticator's verdict on `metadata`; `None`
+    /// without an authenticator.
+    pub(crate) async fn authenticate(&self, metadata: &http::HeaderMap) -> Result<Option<Identity>, Status> {
+        match &self.authenticator {
+            Some(auth) => auth.authenticate(metadata).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The context of a call: its metadata, peer and caller, and as deadline
+    /// the earlier of what the client asked for and the server's default.
+    pub(crate) fn context(
+        &self,
+        protocol: Protocol,
+        metadata: http::HeaderMap,
+        peer: Option<SocketAddr>,
+        identity: Option<Identity>,
+        asked: Option<Duration>,
+    ) -> Context {
+        let mut ctx = Context::new(protocol).with_metadata(metadata).with_identity(identity);
+        if let Some(peer) = peer {
+            ctx = ctx.with_peer(peer);
+        }
+        match [asked, self.default_timeout].into_iter().flatten().min() {
+            Some(timeout) => ctx.with_timeout(timeout),
+            None => ctx,
+        }
+    }
+
+    /// Authenticates `metadata` and builds the call's context.
+    pub(crate) async fn admit(
+        &self,
+        protocol: Protocol,
+        metadata: http::HeaderMap,
+        peer: Option<SocketAddr>,
+        asked: Option<Duration>,
+    ) -> Result<Context, Status> {
+        let identity = self.authenticate(&metadata).await?;
+        Ok(self.context(protocol, metadata, peer, identity, asked))
+    }
+
+    /// Calls `method` with `ctx`'s deadline and the message limit applied to
+    /// what it returns (see the module's rules).
+    pub(crate) async fn call(&self, method: &Method, ctx: &Context, input: Requests) -> Result<Output, Status> {
+        let started = method.service.call(method.index, Call { ctx: ctx.clone(), input });
+        let limit = self.max_message_size;
+        match within(ctx.deadline(), started).await? {
+            Output::Single(message) => Ok(Output::Single(within_limit(message, limit)?)),
+            Output::Stream(stream) => {
+                let stream = stream.map(move |item| item.and_then(|m| within_limit(m, limit))).boxed();
+                Ok(Output::Stream(until_deadline(stream, ctx.deadline())))
+            }
+        }
+    }
+}
+
+/// The client's address, which the accept loop records on every request.
+pub(crate) fn peer(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+/// Runs `fut`, failing with `DEADLINE_EXCEEDED` once the caller's deadline passes.
+pub(crate) async fn within<T>(
+    deadline: Option<std::time::Instant>,
+    fut: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at.into(), fut)
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("the deadline passed before the method finished"))),
+        None => fut.await,
+    }
+}
+
+/// A response stream that ends with `DEADLINE_EXCEEDED` at the call's deadline.
+pub(crate) fn until_deadline<T: Send + 'static>(
+    stream: BoxStream<'static, Result<T, Status>>,
+    deadline: Option<std::time::Instant>,
+) -> BoxStream<'static, Result<T, Status>> {
+    let Some(deadline) = deadline else { return stream };
+    let stop = async move {
+        tokio::time::sleep_until(deadline.into()).await;
+        true
+    };
+    let farewell = || Some(Err(Status::deadline_exceeded("the deadline passed before the stream ended")));
+    crate::core::call::stop_when(stream, stop, farewell).boxed()
+}
+
+/// `message`, unless its encoding is over `limit` bytes.
+fn within_limit(message: Box<dyn DynMessage>, limit: usize) -> Result<Box<dyn DynMessage>, Status> {
+    let size = message.encoded_len();
+    if size > limit {
+        return Err(Status::resource_exhausted(format!(
+            "the response message is {size} bytes, over the server's limit of {limit}"
+        )));
+    }
+    Ok(message)
+}

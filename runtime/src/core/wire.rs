@@ -1,0 +1,182 @@
+//! Encodings a protocol's server adapter and its typed client both speak,
+//! kept here so that neither imports the other: Connect's envelopes and
+//! error objects, the `apigen.v1` subprotocol's name and close codes, SSE's
+//! final event id, GraphQL's map entries, and the status objects of the
+//! JSON protocols.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::{Code, Status};
+
+/// The default largest message: 4 MiB, as gRPC's default.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// The subprotocol name `/ws` clients must offer in `Sec-WebSocket-Protocol`.
+pub const WS_SUBPROTOCOL: &str = "apigen.v1";
+
+/// Close codes of `apigen.v1`.
+pub mod ws_close {
+    /// The server is shutting down, or the client went quiet.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// A malformed frame or a frame out of order.
+    pub const MALFORMED: u16 = 4400;
+    /// `connection_init` did not authenticate.
+    pub const UNAUTHENTICATED: u16 = 4401;
+    /// No `connection_init` in time.
+    pub const INIT_TIMEOUT: u16 = 4408;
+    /// A `subscribe` with the id of a call still running.
+    pub const DUPLICATE_ID: u16 = 4409;
+    /// More concurrent calls than the server allows.
+    pub const TOO_MANY_CALLS: u16 = 4429;
+}
+
+/// The id of an SSE stream's final event: a client that reconnects with it
+/// has seen the whole stream and is answered 204.
+pub const SSE_END_ID: &str = "end";
+
+/// The error answer of plain HTTP (REST, SSE before its stream starts, a
+/// refused WebSocket upgrade, a path nothing serves): the code's HTTP
+/// status and `{"code": 5, "message": "…", "details": […]}`, with
+/// `WWW-Authenticate` on 401.
+pub(crate) fn http_error(status: &Status) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let http = http::StatusCode::from_u16(status.http_status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (http, axum::Json(http_error_body(status))).into_response();
+    if status.code() == Code::Unauthenticated {
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// `{"code": 5, "message": "…", "details": [{"@type": "…", "value": "…"}]}`.
+pub(crate) fn http_error_body(status: &Status) -> Value {
+    json!({"code": status.code().as_i32(), "message": status.message(), "details": details(status)})
+}
+
+/// One Connect envelope: flags, big-endian length, data.
+pub(crate) fn envelope(flags: u8, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(5 + data.len());
+    out.push(flags);
+    out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(data);
+    out.into()
+}
+
+/// A status's details as the JSON protocols carry them:
+/// `[{"@type": "type.googleapis.com/google.rpc.X", "value": base64}]`.
+pub(crate) fn details(status: &Status) -> Vec<Value> {
+    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD};
+    status.details().iter().map(|d| json!({"@type": d.type_url, "value": STANDARD.encode(&d.value)})).collect()
+}
+
+/// The error object of the streaming JSON protocols (WebSocket `error`
+/// frames, SSE `end` events): `{"code": "not_found", "message": "…"}`, with
+/// `details` when the status has any.
+pub(crate) fn status_object(status: &Status) -> Value {
+    let mut object = json!({"code": status.code().as_str(), "message": status.message()});
+    if !status.details().is_empty() {
+        object["details"] = Value::Array(details(status));
+    }
+    object
+}
+
+/// Connect's error object: `{"code": "not_found", "message": "…",
+/// "details": [{"type": "google.rpc.X", "value": base64}]}`.
+pub(crate) fn connect_error(status: &Status) -> Value {
+    let mut body = json!({"code": status.code().as_str(), "message": status.message()});
+    let details: Vec<Value> = details(status)
+        .into_iter()
+        .map(|d| {
+            let ty = d["@type"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned();
+            json!({"type": ty, "value": d["value"]})
+        })
+        .collect();
+    if !details.is_empty() {
+        body["details"] = Value::Array(details);
+    }
+    body
+}
+
+/// Connect's error object read back; `None` without a code string (not a
+/// Connect error).
+pub(crate) fn connect_status(error: &Value) -> Option<Status> {
+    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD_NO_PAD};
+    // An unknown code name is `unknown`, as Connect says; so is `ok`, which
+    // names no error (an `Err` with code OK would read as a success).
+    let code = Code::from_name(error.get("code")?.as_str()?).filter(|c| *c != Code::Ok).unwrap_or(Code::Unknown);
+    let message = error.get("message").and_then(Value::as_str).unwrap_or_default();
+    let mut status = Status::new(code, message);
+    for detail in error.get("details").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(ty), Some(value)) =
+            (detail.get("type").and_then(Value::as_str), detail.get("value").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        // Connect allows base64 with or without padding.
+        if let Ok(value) = STANDARD_NO_PAD.decode(value.trim_end_matches('=')) {
+            let type_url = format!("type.googleapis.com/{ty}");
+            status = status.with_detail(pbjson_types::Any { type_url, value: value.into() });
+        }
+    }
+    Some(status)
+}
+
+/// The status in a streaming JSON protocol's error object (see
+/// [`status_object`]), details included.
+pub(crate) fn status_from_object(object: &Value) -> Status {
+    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD};
+    let code = object.get("code").and_then(Value::as_str).and_then(Code::from_name).unwrap_or(Code::Unknown);
+    let message = object.get("message").and_then(Value::as_str).unwrap_or_default();
+    let mut status = Status::new(code, message);
+    for detail in object.get("details").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(type_url), Some(value)) =
+            (detail.get("@type").and_then(Value::as_str), detail.get("value").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        if let Ok(value) = STANDARD.decode(value) {
+            status = status.with_detail(pbjson_types::Any { type_url: type_url.to_owned(), value: value.into() });
+        }
+    }
+    status
+}
+
+/// A GraphQL `[{key, value}]` entry list as the JSON object of a map.
+pub(crate) fn entries_to_map(items: Vec<Value>) -> Value {
+    Value::Object(
+        items
+            .into_iter()
+            .filter_map(|e| {
+                let key = match e.get("key")? {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((key, e.get("value").cloned().unwrap_or(Value::Null)))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_objects_carry_details_both_ways() {
+        let detail = pbjson_types::Any {
+            type_url: "type.googleapis.com/google.rpc.BadRequest".into(),
+            value: vec![1, 2, 3].into(),
+        };
+        let status = Status::invalid_argument("bad").with_detail(detail.clone());
+        let object = status_object(&status);
+        assert_eq!(object["code"], "invalid_argument");
+        assert_eq!(status_from_object(&object).details(), std::slice::from_ref(&detail));
+        let connect = connect_error(&status);
+        assert_eq!(connect["details"][0]["type"], "google.rpc.BadRequest");
+        assert_eq!(connect_status(&connect).map(|s| s.details().to_vec()), Some(vec![detail]));
+        assert!(status_object(&Status::not_found("x")).get("details").is_none(), "no empty list");
+    }
+}

@@ -1,0 +1,110 @@
+//! REST: `google.api.http` bindings transcoded to method calls. The server
+//! finds the binding ([`Bindings`](crate::core::transcode::Bindings)); this
+//! module calls it and answers in REST's form: the rule's success status,
+//! the whole response or its `response_body` field as JSON, and errors as
+//! `{"code": N, "message": …, "details": […]}` under the code's HTTP status.
+//! Server-streaming bindings are SSE's (`protocol::sse`) when the client
+//! accepts `text/event-stream`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::Value;
+
+use crate::core::call::{Output, Payload, Requests};
+use crate::core::pipeline::{Pipeline, peer};
+use crate::core::transcode::Binding;
+use crate::core::wire::http_error;
+use crate::{Code, MethodKind, Protocol, Status};
+
+/// 405 for a path whose bindings take other HTTP methods, with `Allow`.
+pub(crate) fn not_allowed(path: &str, method: &http::Method, allow: BTreeSet<&'static str>) -> Response {
+    let status = Status::new(Code::Unimplemented, format!("{path} does not accept {method}"));
+    let mut response =
+        (StatusCode::METHOD_NOT_ALLOWED, axum::Json(crate::core::wire::http_error_body(&status))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow.into_iter().collect::<Vec<_>>().join(", ")) {
+        response.headers_mut().insert(header::ALLOW, v);
+    }
+    response
+}
+
+/// Calls methods through their bindings.
+pub(crate) struct RestRouter {
+    pipeline: Arc<Pipeline>,
+}
+
+impl RestRouter {
+    pub(crate) fn new(pipeline: Arc<Pipeline>) -> RestRouter {
+        RestRouter { pipeline }
+    }
+
+    /// A request that `binding` matched, with its path variables' values.
+    pub(crate) async fn call(
+        &self,
+        binding: &Binding,
+        vars: &[(&'static str, String)],
+        req: axum::extract::Request,
+    ) -> Response {
+        self.respond(binding, vars, req).await.unwrap_or_else(|status| http_error(&status))
+    }
+
+    async fn respond(
+        &self,
+        binding: &Binding,
+        vars: &[(&'static str, String)],
+        req: axum::extract::Request,
+    ) -> Result<Response, Status> {
+        let (parts, body) = req.into_parts();
+        let pipeline = &self.pipeline;
+        let ctx = pipeline.admit(Protocol::Rest, parts.headers.clone(), peer(&parts.extensions), None).await?;
+        let info = binding.method.info();
+        match info.kind {
+            MethodKind::Unary => {}
+            // Server streaming over REST is SSE on the binding's path, for clients that accept it.
+            MethodKind::ServerStreaming => {
+                return Err(Status::invalid_argument(format!(
+                    "{} streams its responses: send `Accept: text/event-stream`",
+                    info.name
+                ))
+                .with_http_status(406));
+            }
+            _ => {
+                return Err(Status::unimplemented(format!(
+                    "{} streams its requests; call it over gRPC, Connect or WebSocket",
+                    info.name
+                )));
+            }
+        }
+        let request = binding.request(vars, &parts, body, pipeline.max_message_size()).await?;
+        let ctx = ctx.with_http_binding(binding.rule.template);
+        let input = Requests::Single(Payload::Json(request));
+        let Output::Single(message) = pipeline.call(&binding.method, &ctx, input).await? else {
+            return Err(Status::internal("a unary method returned a stream"));
+        };
+        let rule = binding.rule;
+        let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
+        let mut response = if status == StatusCode::NO_CONTENT {
+            status.into_response()
+        } else if rule.response_body.is_empty() {
+            // The message's own JSON, fields in declaration order, with no `Value` in between.
+            (status, [(header::CONTENT_TYPE, "application/json")], message.to_json()?).into_response()
+        } else {
+            let mut json = message.to_json_value()?;
+            for part in rule.response_body.split('.').filter(|p| !p.is_empty()) {
+                let key = output_key(&json, part);
+                json = json.get(&key).cloned().unwrap_or(Value::Null);
+            }
+            (status, axum::Json(json)).into_response()
+        };
+        response.headers_mut().extend(ctx.response_metadata());
+        Ok(response)
+    }
+}
+
+/// The key of `part` in a JSON object: its JSON name if present, else as written.
+fn output_key(json: &Value, part: &str) -> String {
+    let camel = crate::wkt::lower_camel(part);
+    if json.get(&camel).is_some() { camel } else { part.to_owned() }
+}

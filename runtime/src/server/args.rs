@@ -1,0 +1,116 @@
+//! What a quick-start binary needs around a [`Server`](crate::Server): its
+//! command line, logging, and the signals that stop it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What an example or quick-start binary reads from its command line:
+/// `--addr HOST:PORT` (default `127.0.0.1:8080`; port 0 picks a free one)
+/// `--token SECRET` (require `authorization: Bearer SECRET`) and
+/// `--redis URL` (fan-out topics on Redis, for servers that have them).
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The bearer token every call must carry, when set.
+    pub token: Option<String>,
+    /// The Redis of the fan-out topics (`redis://127.0.0.1:6379`), when set.
+    pub redis: Option<String>,
+    /// `--ws-init-timeout-ms` (hidden, for tests): how long a WebSocket client
+    /// has to send `connection_init`.
+    pub ws_init_timeout: Option<Duration>,
+    /// `--idle-timeouts-ms` (hidden, for tests): the HTTP/1 idle, request body,
+    /// keep-alive and WebSocket idle timeouts all at once (WebSocket pings
+    /// every third of it).
+    pub idle_timeouts: Option<Duration>,
+}
+
+impl Args {
+    /// Parses the process's arguments; exits with status 2 and a usage line on bad input.
+    pub fn from_env(program: &str) -> Args {
+        match Args::parse(std::env::args().skip(1)) {
+            Ok(args) => args,
+            Err(message) => {
+                eprintln!(
+                    "error: {message}
+usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// Parses `args` (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut out = Args {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            redis: None,
+            ws_init_timeout: None,
+            idle_timeouts: None,
+        };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+            match flag.as_str() {
+                "--addr" => {
+                    let v = value("--addr")?;
+                    out.addr = v
+                        .parse()
+                        .map_err(|e| format!("--addr {v}: {e}; write it as HOST:PORT, for example 127.0.0.1:8080"))?;
+                }
+                "--token" => out.token = Some(value("--token")?).filter(|t| !t.is_empty()),
+                "--redis" => out.redis = Some(value("--redis")?),
+                "--ws-init-timeout-ms" => {
+                    let v = value("--ws-init-timeout-ms")?;
+                    let ms = v.parse().map_err(|e| format!("--ws-init-timeout-ms {v}: {e}"))?;
+                    out.ws_init_timeout = Some(Duration::from_millis(ms));
+                }
+                "--idle-timeouts-ms" => {
+                    let v = value("--idle-timeouts-ms")?;
+                    let ms: u64 = v.parse().map_err(|e| format!("--idle-timeouts-ms {v}: {e}"))?;
+                    out.idle_timeouts = Some(Duration::from_millis(ms.max(3)));
+                }
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings and errors).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives
+/// right after `listening on …` is printed still shuts down gracefully.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,250 @@
+//! One server for every protocol on one address: HTTP/1.1 and h2c, routed by
+//! path and content type ([`route`]) to the protocol adapters, behind one
+//! middleware stack. The builder holds the settings; `router` assembles the
+//! call pipeline and one router per protocol from them.
+
+mod args;
+pub(crate) mod conn;
+mod docs;
+mod route;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ServiceDef;
+use crate::core::auth::{Authenticator, Authorizer};
+use crate::core::pipeline::Pipeline;
+use crate::protocol::graphql::SocketLimits;
+use crate::protocol::{connect, graphql, grpc, rest, sse, trpc, ws};
+
+pub use crate::core::wire::DEFAULT_MAX_MESSAGE_SIZE;
+pub use crate::protocol::graphql::Limits as GraphqlLimits;
+pub use crate::protocol::ws::Config as WebSocketConfig;
+pub use args::{Args, init_logging, shutdown_signal};
+pub use conn::Limits as ConnectionLimits;
+
+/// Serves generated services on every protocol.
+///
+/// ```text
+/// apigen_runtime::Server::builder()
+///     .add_service(bookstore_service(MyStore::default()))
+///     .serve(listener, shutdown_signal())
+///     .await?;
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    services: Vec<ServiceDef>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    authorizer: Option<Arc<dyn Authorizer>>,
+    max_message_size: usize,
+    default_timeout: Option<Duration>,
+    graphql: GraphqlLimits,
+    ws: WebSocketConfig,
+    connections: ConnectionLimits,
+    trpc_max_batch: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::builder()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("services", &self.services).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with no services, no authentication and the default limits.
+    pub fn builder() -> Server {
+        Server {
+            services: Vec::new(),
+            authenticator: None,
+            authorizer: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            default_timeout: None,
+            graphql: GraphqlLimits::default(),
+            ws: WebSocketConfig::default(),
+            connections: ConnectionLimits::default(),
+            trpc_max_batch: crate::protocol::trpc::DEFAULT_MAX_BATCH,
+        }
+    }
+
+    /// Adds a service (made by a generated `<service>_service` function).
+    pub fn add_service(mut self, service: ServiceDef) -> Server {
+        self.services.push(service);
+        self
+    }
+
+    /// Runs `authorizer` before every call of every service, on every
+    /// protocol, after authentication: the per-method permission check.
+    pub fn authorizer(mut self, authorizer: impl Authorizer) -> Server {
+        self.authorizer = Some(Arc::new(authorizer));
+        self
+    }
+
+    /// Requires every call (except health checks) to pass `authenticator`.
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Server {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// The largest message accepted or sent, in bytes (default 4 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Server {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// GraphQL's depth, complexity and size limits and introspection.
+    pub fn graphql_limits(mut self, limits: GraphqlLimits) -> Server {
+        self.graphql = limits;
+        self
+    }
+
+    /// The deadline of calls whose client set none (or a later one).
+    pub fn default_timeout(mut self, timeout: Duration) -> Server {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
+    /// WebSocket limits: `connection_init` timeout, calls (or GraphQL
+    /// subscriptions) per socket, buffers, pings; for `/ws` and `/graphql/ws`.
+    pub fn websocket(mut self, config: WebSocketConfig) -> Server {
+        self.ws = config;
+        self
+    }
+
+    /// The most calls one tRPC batch (`?batch=1`) may carry (default 100);
+    /// a larger batch is refused whole with 413 `PAYLOAD_TOO_LARGE`, so one
+    /// request cannot start thousands of calls behind one authentication.
+    pub fn trpc_max_batch(mut self, calls: usize) -> Server {
+        self.trpc_max_batch = calls.max(1);
+        self
+    }
+
+    /// Connection limits: HTTP/2 streams per connection, idle and body
+    /// timeouts, keep-alive pings.
+    pub fn connections(mut self, limits: ConnectionLimits) -> Server {
+        self.connections = limits;
+        self
+    }
+
+    /// Binds `args.addr`, prints `listening on http://HOST:PORT` once ready,
+    /// and serves until Ctrl-C or SIGTERM. `args.token` turns on bearer-token
+    /// authentication.
+    pub async fn run(mut self, args: &Args) -> std::io::Result<()> {
+        if let Some(token) = &args.token {
+            self = self.authenticator(crate::BearerToken::new(token.clone()));
+        }
+        if let Some(timeout) = args.ws_init_timeout {
+            self.ws.init_timeout = timeout;
+        }
+        if let Some(quiet) = args.idle_timeouts {
+            self.connections.idle_timeout = quiet;
+            self.connections.body_timeout = quiet;
+            self.connections.keep_alive = Some(quiet);
+            self.ws.idle_timeout = Some(quiet);
+            self.ws.keep_alive = Some(quiet / 3);
+        }
+        let listener = tokio::net::TcpListener::bind(args.addr).await?;
+        let addr = listener.local_addr()?;
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{addr}")?;
+            out.flush()?;
+        }
+        self.serve(listener, shutdown_signal()).await
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then stops accepting,
+    /// ends open streams with `UNAVAILABLE` and waits for calls in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let stop = Arc::new(tokio::sync::watch::channel(false).0);
+        let limits = self.connections;
+        let (health, router) = self.router(Arc::clone(&stop)).await?;
+        let stopping = stop.subscribe();
+        let stopped = Arc::clone(&stop);
+        let graceful = async move {
+            shutdown.await;
+            health.set_all(false).await;
+            stop.send_replace(true);
+        };
+        let ((), served) = tokio::join!(graceful, conn::serve(listener, router, limits, stopping));
+        // WebSockets outlive their HTTP connection: give them a moment to end their calls and close (1001).
+        let _ = tokio::time::timeout(Duration::from_secs(5), stopped.closed()).await;
+        served
+    }
+
+    /// The whole server as an axum router, for hosting it yourself.
+    pub async fn into_router(self) -> std::io::Result<axum::Router> {
+        Ok(self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1)
+    }
+
+    /// The pipeline every protocol calls through, the protocols' routers,
+    /// and the gRPC health state to report shutdown in.
+    async fn router(
+        mut self,
+        shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    ) -> std::io::Result<(grpc::Health, axum::Router)> {
+        if let Some(authorizer) = self.authorizer.take() {
+            let services = std::mem::take(&mut self.services);
+            self.services = services.into_iter().map(|s| s.with_authorizer(Arc::clone(&authorizer))).collect();
+        }
+        let openapi = docs::openapi_document(&self.services);
+        let pipeline = Arc::new(Pipeline::new(
+            self.services,
+            self.authenticator,
+            self.max_message_size,
+            self.default_timeout,
+            shutdown.subscribe(),
+        ));
+        let (grpc, health) = grpc::GrpcRouter::new(Arc::clone(&pipeline)).await?;
+        let bindings = Arc::new(crate::core::transcode::Bindings::new(&pipeline));
+        let socket = SocketLimits {
+            init_timeout: self.ws.init_timeout,
+            max_subscriptions: self.ws.max_calls,
+            stall_timeout: self.ws.stall_timeout,
+            keep_alive: self.ws.keep_alive,
+            idle_timeout: self.ws.idle_timeout,
+            read_buffer: ws::READ_BUFFER,
+        };
+        let graphql = graphql::routes(&pipeline, self.graphql, socket, self.connections.body_timeout)?;
+        let routers = route::Routers {
+            grpc: Arc::new(grpc),
+            connect: connect::ConnectRouter::new(Arc::clone(&pipeline)),
+            rest: rest::RestRouter::new(Arc::clone(&pipeline)),
+            sse: sse::SseRouter::new(Arc::clone(&pipeline), Arc::clone(&bindings)),
+            trpc: trpc::TrpcRouter::new(Arc::clone(&pipeline), self.trpc_max_batch),
+            bindings,
+            max_body: self.max_message_size,
+            body_timeout: self.connections.body_timeout,
+            // Owned here so that the shutdown signal lives as long as the routes.
+            _shutdown: shutdown,
+        };
+        let ws = ws::WsRouter::new(pipeline, self.ws);
+        let router = route::with_layers(
+            axum::Router::new()
+                .merge(graphql)
+                .route("/healthz", axum::routing::get(|| async { "ok" }))
+                .route(
+                    "/openapi.json",
+                    axum::routing::get(move || {
+                        let doc = openapi.clone();
+                        async move { ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+                    }),
+                )
+                .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
+                .route("/ws", ws.route())
+                .fallback_service(route::service(Arc::new(routers))),
+        );
+        Ok((health, router))
+    }
+}
