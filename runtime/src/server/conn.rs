@@ -45,6 +45,23 @@ impl Default for Limits {
     }
 }
 
+/// The longest any of these settings is taken to be: a year is "never" for
+/// a connection, and longer values overflow the clock's arithmetic in the
+/// HTTP and TCP layers.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
+impl Limits {
+    /// The limits with every duration at most [`LONGEST`].
+    fn bounded(self) -> Limits {
+        Limits {
+            idle_timeout: self.idle_timeout.min(LONGEST),
+            body_timeout: self.body_timeout.min(LONGEST),
+            keep_alive: self.keep_alive.map(|every| every.min(LONGEST)),
+            ..self
+        }
+    }
+}
+
 /// How long an unanswered HTTP/2 ping or unacknowledged TCP data is waited for.
 const DEAD_PEER: Duration = Duration::from_secs(20);
 
@@ -57,6 +74,7 @@ pub(crate) async fn serve(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let limits = limits.bounded();
     let builder = Arc::new(builder(&limits));
     // Each connection holds a clone of `open`; `closed()` resolves when none is left.
     let (open, all_closed) = watch::channel(());
@@ -126,7 +144,7 @@ fn tune(tcp: &TcpStream, limits: &Limits) {
     let probes = probes.with_retries(3);
     let _ = socket.set_tcp_keepalive(&probes);
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    let _ = socket.set_tcp_user_timeout(Some(every + DEAD_PEER));
+    let _ = socket.set_tcp_user_timeout(Some(every.saturating_add(DEAD_PEER)));
 }
 
 /// Running out of file descriptors (or a similar resource) must not end the
@@ -144,5 +162,34 @@ async fn accept_failed(e: std::io::Error) {
 fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>, peer: SocketAddr) {
     if let Err(e) = result {
         tracing::debug!("connection from {peer} ended: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn huge_settings_mean_never_and_do_not_overflow() {
+        // Found reviewing the runtime: a keep-alive of Duration::MAX overflowed an addition in
+        // the accept loop and ended `serve()` with a panic at the first connection.
+        let forever = Limits {
+            max_concurrent_streams: 200,
+            idle_timeout: Duration::MAX,
+            body_timeout: Duration::MAX,
+            keep_alive: Some(Duration::MAX),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        let server = crate::Server::builder().connections(forever);
+        let served = tokio::spawn(server.serve(listener, std::future::pending()));
+        let url = format!("http://{addr}/healthz");
+        let http1 = reqwest::Client::new().get(&url).send().await.expect("an HTTP/1.1 answer");
+        assert_eq!(http1.status(), 200);
+        let h2 = reqwest::Client::builder().http2_prior_knowledge().build().expect("a client");
+        let http2 = h2.get(&url).send().await.expect("an HTTP/2 answer");
+        assert_eq!((http2.status(), http2.version()), (reqwest::StatusCode::OK, reqwest::Version::HTTP_2));
+        assert!(!served.is_finished(), "the server is still serving");
+        served.abort();
     }
 }
