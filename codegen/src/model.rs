@@ -77,6 +77,30 @@ pub struct Service {
 
 /// A method of a service.
 impl Service {
+    /// Whether `protocol` serves `method` of this service: the rule the
+    /// runtime's `MethodInfo::serves` applies when it routes, which the
+    /// OpenAPI document, the TypeScript types and the typed clients follow
+    /// too. Served unless excluded (on the method or the service) or the
+    /// protocol cannot carry the method: REST needs a binding (server streams
+    /// go out as SSE on it, so only while SSE serves them), SSE takes server
+    /// streams, tRPC no request streams. GraphQL's fields are the GraphQL
+    /// backend's to decide (`Method::graphql`).
+    pub fn serves(&self, method: &Method, protocol: Protocol) -> bool {
+        if self.excluded.contains(&protocol) || method.excluded.contains(&protocol) {
+            return false;
+        }
+        match protocol {
+            Protocol::Rest => match method.kind {
+                MethodKind::Unary => !method.http.is_empty(),
+                MethodKind::ServerStreaming => !method.http.is_empty() && self.serves(method, Protocol::Sse),
+                MethodKind::ClientStreaming | MethodKind::BidiStreaming => false,
+            },
+            Protocol::Sse => method.kind == MethodKind::ServerStreaming,
+            Protocol::Trpc => method.trpc_procedure().is_some(),
+            _ => true,
+        }
+    }
+
     /// The service's key in the tRPC router (`/trpc/{key}.{method}`): its
     /// name in lowerCamelCase, as the runtime derives it too.
     pub fn trpc_key(&self) -> String {

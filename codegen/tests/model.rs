@@ -120,3 +120,56 @@ service S {
     let plain = &s.methods[2];
     assert_eq!((plain.graphql, plain.deprecated), (Some(GraphqlOperation::Mutation), true));
 }
+
+#[test]
+fn one_rule_decides_which_protocols_serve_a_method_and_the_documents_follow_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file: PathBuf = dir.path().join("served.proto");
+    std::fs::write(
+        &file,
+        r#"syntax = "proto3";
+package served.v1;
+import "apigen/options.proto";
+import "google/api/annotations.proto";
+message M {}
+service NoRest {
+  option (apigen.service) = {exclude: [PROTOCOL_REST]};
+  rpc Bound(M) returns (M) { option (google.api.http) = {get: "/v1/bound"}; }
+}
+service Mixed {
+  rpc NoConnect(M) returns (M) { option (apigen.method) = {exclude: [PROTOCOL_CONNECT]}; }
+  rpc Watch(M) returns (stream M) {
+    option (google.api.http) = {get: "/v1/watch"};
+    option (apigen.method) = {exclude: [PROTOCOL_SSE]};
+  }
+  rpc NoTrpc(M) returns (M) { option (apigen.method) = {exclude: [PROTOCOL_TRPC]}; }
+  rpc Upload(stream M) returns (M);
+}
+"#,
+    )
+    .expect("write");
+    let generated = apigen::generate(std::slice::from_ref(&file), &[]).map_err(|e| e.render(false)).expect("generates");
+    let services = &generated.api.packages[0].services;
+    let (no_rest, mixed) = (&services[0], &services[1]);
+    let method = |s: &Service, name: &str| s.methods.iter().find(|m| m.name == name).cloned().expect("a method");
+    let bound = method(no_rest, "Bound");
+    assert!(!no_rest.serves(&bound, Protocol::Rest) && no_rest.serves(&bound, Protocol::Connect));
+    let watch = method(mixed, "Watch");
+    assert!(!mixed.serves(&watch, Protocol::Rest), "a stream's binding is SSE's, which is excluded");
+    assert!(!mixed.serves(&method(mixed, "Upload"), Protocol::Trpc), "tRPC cannot carry request streams");
+
+    let openapi = generated.files.0.get("openapi.json").expect("an OpenAPI document");
+    let doc: serde_json::Value = serde_json::from_str(openapi).expect("JSON");
+    let paths: Vec<&str> = doc["paths"].as_object().expect("paths").keys().map(String::as_str).collect();
+    // REST excluded: documented where it is served, at its Connect path, not at its binding.
+    assert!(paths.contains(&"/served.v1.NoRest/Bound") && !paths.contains(&"/v1/bound"), "{paths:?}");
+    // Unbound and not served over Connect: nowhere to call it over HTTP/JSON.
+    assert!(!paths.iter().any(|p| p.contains("NoConnect")), "{paths:?}");
+    assert!(paths.contains(&"/served.v1.Mixed/NoTrpc"), "{paths:?}");
+
+    let ts = generated.files.0.get("ts/index.ts").expect("TypeScript");
+    let router = &ts[ts.find("export type AppRouter").expect("an AppRouter")..];
+    let router = &router[..router.find("export type Methods").unwrap_or(router.len())];
+    assert!(!router.contains("noTrpc") && !router.contains("upload"), "{router}");
+    assert!(router.contains("noConnect") && router.contains("watch"), "{router}");
+}

@@ -439,6 +439,26 @@ def test_a_batch_mixing_queries_and_mutations_is_rejected_whole(bookstore_http, 
     assert data(query(bookstore_http, "bookstore.listBooks", {"parent": shelf["name"]})) == {}  # nothing ran
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_batch_over_the_cap_is_refused_whole_before_any_call_runs(bookstore_http, unique, method):
+    # One ~400 KB URL used to become ~20,000 concurrent calls behind one authentication.
+    shelf = create_shelf(bookstore_http, unique)
+    create = ("bookstore.createBook", {"parent": shelf["name"], "book": {"title": "Never"}})
+    get = ("bookstore.getShelf", {"name": shelf["name"]})
+    calls = [create if method == "POST" else get] * 101
+    response = batch(bookstore_http, method, calls)
+    assert response.status_code == 413, describe(response)
+    body = json_body(response)
+    assert isinstance(body, dict) and set(body) == {"error"}, f"expected one error for the whole request: {describe(response)}"
+    error = body["error"]
+    assert error["data"]["code"] == "PAYLOAD_TOO_LARGE" and error["data"]["httpStatus"] == 413, error
+    assert "100" in error["message"], error
+    assert data(query(bookstore_http, "bookstore.listBooks", {"parent": shelf["name"]})) == {}  # nothing ran
+    # The cap itself is allowed.
+    response = batch(bookstore_http, "GET", [get] * 100)
+    assert response.status_code == 200 and len(json_body(response)) == 100, describe(response)
+
+
 def test_a_subscription_in_a_batch_is_bad_request_for_that_call(bookstore_http, unique):
     shelf = create_shelf(bookstore_http, unique)
     response = batch(bookstore_http, "GET", [("bookstore.watchShelf", {"name": shelf["name"]})], timeout=CALL_TIMEOUT)

@@ -85,7 +85,14 @@ impl<'a> Builder<'a> {
         let mut tags = Vec::new();
         let mut used_ids = BTreeSet::new();
         for service in self.api.packages.iter().flat_map(|p| &p.services) {
-            if service.excluded.contains(&Protocol::Rest) {
+            // Unary methods: at their bindings while REST serves them, else at their Connect path.
+            let documented: Vec<&Method> = service
+                .methods
+                .iter()
+                .filter(|m| m.kind == MethodKind::Unary)
+                .filter(|m| service.serves(m, Protocol::Rest) || service.serves(m, Protocol::Connect))
+                .collect();
+            if documented.is_empty() {
                 continue;
             }
             let mut tag = json!({"name": service.name});
@@ -93,13 +100,11 @@ impl<'a> Builder<'a> {
                 tag["description"] = json!(d);
             }
             tags.push(tag);
-            for method in &service.methods {
-                if method.kind != MethodKind::Unary || method.excluded.contains(&Protocol::Rest) {
-                    continue;
-                }
-                if method.http.is_empty() {
+            for method in documented {
+                if !service.serves(method, Protocol::Rest) {
                     let (path, op) = self.rpc_operation(service, method, &mut used_ids);
                     paths.entry(path).or_default().insert("post".into(), op);
+                    continue;
                 }
                 for (i, binding) in method.http.iter().enumerate() {
                     let verb = binding.method.as_str().to_ascii_lowercase();

@@ -285,15 +285,11 @@ pub fn generate(
                             graphql_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "raw"]),
                             connect_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "with_timeout"]),
                             connect: matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming)
-                                && !s.excluded.contains(&Protocol::Connect)
-                                && !m.excluded.contains(&Protocol::Connect),
+                                && s.serves(m, Protocol::Connect),
                             graphql_call: m.kind == MethodKind::Unary
                                 && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone())),
                             excluded: excluded(&s.excluded, &m.excluded),
-                            rest: m.kind == MethodKind::Unary
-                                && !m.http.is_empty()
-                                && !s.excluded.contains(&Protocol::Rest)
-                                && !m.excluded.contains(&Protocol::Rest),
+                            rest: m.kind == MethodKind::Unary && s.serves(m, Protocol::Rest),
                             output: m.output.full_name.clone(),
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                         }

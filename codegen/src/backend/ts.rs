@@ -217,7 +217,7 @@ impl Writer<'_> {
         out.push_str("export type AppRouter = TRPCBuiltRouter<\n  { ctx: object; meta: object; errorShape: TRPCDefaultErrorShape; transformer: false },\n  {\n");
         for s in services {
             let _ = writeln!(out, "    {}: {{", property(&s.trpc_key()));
-            for m in s.methods.iter().filter(|m| !m.excluded.contains(&Protocol::Trpc)) {
+            for m in s.methods.iter().filter(|m| s.serves(m, Protocol::Trpc)) {
                 let input = self.named(&FieldType::Message(m.input.clone()));
                 let output = self.named(&FieldType::Message(m.output.clone()));
                 let (procedure, output) = match m.trpc_procedure() {
@@ -252,7 +252,7 @@ impl Writer<'_> {
             if s.excluded.contains(&Protocol::WebSocket) {
                 continue;
             }
-            for m in s.methods.iter().filter(|m| !m.excluded.contains(&Protocol::WebSocket)) {
+            for m in s.methods.iter().filter(|m| s.serves(m, Protocol::WebSocket)) {
                 let input = self.named(&FieldType::Message(m.input.clone()));
                 let output = self.named(&FieldType::Message(m.output.clone()));
                 let _ = writeln!(out, "  \"{}/{}\": {{ input: {input}; output: {output} }};", s.full_name, m.name);

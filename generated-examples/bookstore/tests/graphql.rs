@@ -102,3 +102,121 @@ async fn a_mutation_cannot_sneak_past_get() {
         assert!(response.to_ascii_lowercase().contains("allow: post"), "{response}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// `/graphql/ws`: what one socket may hold (issue 15), as `/ws` bounds it.
+
+mod socket {
+    use std::time::Duration;
+
+    use apigen_runtime::Server;
+    use apigen_runtime::futures::{SinkExt, StreamExt};
+    use apigen_runtime::server::WebSocketConfig;
+    use bookstore_example::v1::{self, BookstoreRestClient};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    async fn start(config: WebSocketConfig) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server =
+            Server::builder().add_service(v1::bookstore_service(bookstore_example::Store::default())).websocket(config);
+        tokio::spawn(server.serve(listener, std::future::pending()));
+        addr.to_string()
+    }
+
+    async fn connect(addr: &str) -> Socket {
+        let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("a request");
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("a header"));
+        tokio_tungstenite::connect_async(request).await.expect("upgrades").0
+    }
+
+    async fn send(socket: &mut Socket, frame: Value) {
+        socket.send(Message::text(frame.to_string())).await.expect("sends");
+    }
+
+    async fn acked(addr: &str) -> Socket {
+        let mut socket = connect(addr).await;
+        send(&mut socket, json!({"type": "connection_init"})).await;
+        match tokio::time::timeout(WAIT, socket.next()).await.expect("in time") {
+            Some(Ok(Message::Text(text))) => assert!(text.contains("connection_ack"), "{text}"),
+            other => panic!("expected connection_ack, got {other:?}"),
+        }
+        socket
+    }
+
+    /// The close code the server ends the socket with.
+    async fn close_code(socket: &mut Socket) -> u16 {
+        loop {
+            match tokio::time::timeout(WAIT, socket.next()).await.expect("closed in time") {
+                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    async fn shelf(base: &str) -> String {
+        let rest = BookstoreRestClient::new(format!("http://{base}"));
+        let shelf = v1::Shelf { theme: "Watched".into(), ..Default::default() };
+        rest.create_shelf(v1::CreateShelfRequest { shelf: Some(shelf) }).await.expect("created").name
+    }
+
+    fn watch(id: &str, shelf: &str) -> Value {
+        let query = format!("subscription {{ watchShelf(name: \"{shelf}\") {{ kind book {{ title }} }} }}");
+        json!({"type": "subscribe", "id": id, "payload": {"query": query}})
+    }
+
+    #[tokio::test]
+    async fn connection_init_must_come_in_time() {
+        let addr = start(WebSocketConfig { init_timeout: Duration::from_millis(200), ..Default::default() }).await;
+        let mut socket = connect(&addr).await;
+        assert_eq!(close_code(&mut socket).await, 4408, "graphql-transport-ws: initialisation timeout");
+    }
+
+    #[tokio::test]
+    async fn subscriptions_per_socket_are_capped() {
+        let addr = start(WebSocketConfig { max_calls: 2, ..Default::default() }).await;
+        let shelf = shelf(&addr).await;
+        let mut socket = acked(&addr).await;
+        send(&mut socket, watch("1", &shelf)).await;
+        send(&mut socket, watch("2", &shelf)).await;
+        send(&mut socket, watch("3", &shelf)).await;
+        assert_eq!(close_code(&mut socket).await, 4429, "a third live subscription is one too many");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped() {
+        // Megabyte events to a client that never reads fill both sockets' buffers; the
+        // server's loop then waited on its write forever, and its idle and shutdown timers with it.
+        let config =
+            WebSocketConfig { stall_timeout: Duration::from_millis(300), keep_alive: None, ..Default::default() };
+        let addr = start(config).await;
+        let shelf = shelf(&addr).await;
+        let mut socket = acked(&addr).await;
+        send(&mut socket, watch("1", &shelf)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let rest = BookstoreRestClient::new(format!("http://{addr}"));
+        for n in 0..24 {
+            let book = v1::Book { title: format!("{n}{}", "x".repeat(1 << 20)), ..Default::default() };
+            rest.create_book(v1::CreateBookRequest { parent: shelf.clone(), book: Some(book) }).await.expect("created");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Reading now drains what was sent before the server gave up, then the socket ends.
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the server still holds the socket of a client that stopped reading");
+    }
+}

@@ -1,7 +1,7 @@
 //! Authentication and authorization: one hook each for every protocol.
 //! Each protocol finds the credentials where its clients put them (headers,
 //! gRPC metadata, …) and asks the server's [`Authenticator`]; the result
-//! reaches methods through [`Context::identity`](crate::Context::identity).
+//! reaches methods through [`Context::identity`](crate::core::context::Context::identity).
 //! An [`Authorizer`] then decides per method, before the call runs, on
 //! every protocol alike.
 //!
@@ -14,8 +14,12 @@
 //! header, which a proxy in front of the server may have set.
 
 use crate::core::call::BoxFuture;
-use crate::core::service::{MethodInfo, ServiceInfo};
-use crate::{Context, Identity, Status};
+use std::sync::Arc;
+
+use crate::core::call::{Call, Output};
+use crate::core::context::{Context, Identity};
+use crate::core::service::{MethodInfo, ServiceDef, ServiceInfo};
+use crate::core::status::Status;
 
 /// Decides whether the (authenticated) caller may call a method. It runs
 /// before every call on every protocol; refuse with `PERMISSION_DENIED`.
@@ -53,6 +57,25 @@ where
         method: &'static MethodInfo,
     ) -> BoxFuture<Result<(), Status>> {
         Box::pin(std::future::ready(self(ctx, service, method)))
+    }
+}
+
+/// The one place every protocol's calls pass through runs the authorizer:
+/// the service's dispatch.
+impl ServiceDef {
+    /// The same service with `authorizer` deciding before every call.
+    pub(crate) fn with_authorizer(self, authorizer: Arc<dyn Authorizer>) -> ServiceDef {
+        let (info, inner) = (self.info, self.handler);
+        let handler = move |method: usize, call: Call| -> BoxFuture<Result<Output, Status>> {
+            let Some(m) = info.methods.get(method) else { return inner(method, call) };
+            let check = authorizer.authorize(&call.ctx, info, m);
+            let inner = Arc::clone(&inner);
+            Box::pin(async move {
+                check.await?;
+                inner(method, call).await
+            })
+        };
+        ServiceDef { info, handler: Arc::new(handler) }
     }
 }
 
@@ -139,7 +162,7 @@ impl Authenticator for BearerToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Code;
+    use crate::core::status::Code;
 
     #[test]
     fn transport_values_fill_in_and_never_replace_headers() {

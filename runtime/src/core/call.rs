@@ -9,8 +9,10 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 
+use crate::core::context::Context;
 use crate::core::message::{ApiMessage, Cursored, DynMessage};
-use crate::{Context, RequestStream, ResponseStream, Status};
+use crate::core::status::Status;
+use crate::core::stream::{RequestStream, ResponseStream};
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 
-use crate::Status;
+use crate::core::status::Status;
 
 /// The encodings apigen speaks, by their HTTP names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Code;
+    use crate::core::status::Code;
 
     #[test]
     fn gzip_round_trips_within_the_limit() {

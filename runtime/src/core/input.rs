@@ -2,7 +2,7 @@
 //! protocol: `OUTPUT_ONLY` fields are cleared and `REQUIRED` fields checked.
 //! Generated code implements [`Input`] per message from its annotations.
 
-use crate::Status;
+use crate::core::status::Status;
 
 /// A field path being checked, `shelf.theme` or `books[2].title`.
 #[derive(Debug, Default)]
@@ -32,7 +32,7 @@ impl FieldPath {
         &mut self,
         field: &str,
         value: &T,
-        mask: Option<&crate::wkt::FieldMask>,
+        mask: Option<&crate::core::wkt::FieldMask>,
     ) -> Result<(), Status> {
         let paths = mask.map(|m| m.paths.clone()).filter(|p| !p.is_empty());
         let Some(paths) = paths else { return self.nested(field, value) };
@@ -101,7 +101,7 @@ pub fn prepare<T: Input>(mut request: T) -> Result<T, Status> {
 }
 
 macro_rules! no_rules {
-    ($($t:ident),*) => { $(impl Input for crate::wkt::$t {})* };
+    ($($t:ident),*) => { $(impl Input for crate::core::wkt::$t {})* };
 }
 
 no_rules!(
@@ -139,7 +139,7 @@ mod tests {
     }
 
     fn check(mask: Option<&[&str]>) -> Result<(), Status> {
-        let mask = mask.map(|p| crate::wkt::FieldMask { paths: p.iter().map(|s| s.to_string()).collect() });
+        let mask = mask.map(|p| crate::core::wkt::FieldMask { paths: p.iter().map(|s| s.to_string()).collect() });
         FieldPath::default().nested_masked("book", &Book { title: String::new() }, mask.as_ref())
     }
 

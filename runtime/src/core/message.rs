@@ -6,14 +6,20 @@ use std::any::Any;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Status;
+use crate::core::status::Status;
 
 /// What a generated message is: prost for the binary form, pbjson's serde
 /// implementations for the proto3 JSON mapping.
 /// [`Input`](crate::core::input::Input) carries the message's field-behaviour rules.
-pub trait ApiMessage: prost::Message + Default + Serialize + DeserializeOwned + crate::Input + 'static {}
+pub trait ApiMessage:
+    prost::Message + Default + Serialize + DeserializeOwned + crate::core::input::Input + 'static
+{
+}
 
-impl<T> ApiMessage for T where T: prost::Message + Default + Serialize + DeserializeOwned + crate::Input + 'static {}
+impl<T> ApiMessage for T where
+    T: prost::Message + Default + Serialize + DeserializeOwned + crate::core::input::Input + 'static
+{
+}
 
 /// A response message of any type: what protocol adapters encode.
 pub trait DynMessage: Send + Sync + 'static {

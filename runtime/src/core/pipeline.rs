@@ -3,7 +3,7 @@
 //! same for every protocol:
 //!
 //! 1. find the method in the one method table, if the protocol serves it
-//!    ([`MethodInfo::serves`](crate::MethodInfo::serves) is the only rule);
+//!    ([`MethodInfo::serves`](crate::core::service::MethodInfo::serves) is the only rule);
 //! 2. merge credentials that arrive outside the headers
 //!    ([`auth::fill_in`](crate::core::auth::fill_in)) and authenticate;
 //! 3. build the [`Context`]: metadata, peer, identity, and the deadline, the
@@ -27,9 +27,10 @@ use tokio::sync::watch;
 
 use crate::core::auth::Authenticator;
 use crate::core::call::{Call, Output, Requests};
+use crate::core::context::{Context, Identity, Protocol};
 use crate::core::message::DynMessage;
 use crate::core::service::{MethodInfo, ServiceDef, ServiceInfo};
-use crate::{Context, Identity, Protocol, Status};
+use crate::core::status::Status;
 
 /// One method of a served service.
 #[derive(Clone)]

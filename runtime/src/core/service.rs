@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use crate::core::call::{BoxFuture, Call, Output, Payload, Requests};
+use crate::core::context::Context;
 use crate::core::message::ApiMessage;
-use crate::{Context, Status};
+use crate::core::status::Status;
 
 /// The four streaming kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,7 +36,7 @@ pub struct MethodInfo {
     /// The method's GraphQL field name; empty when it is not in the schema.
     pub graphql: &'static str,
     /// Protocols that do not serve this method (`apigen.method`/`apigen.service` `exclude`).
-    pub excluded: &'static [crate::Protocol],
+    pub excluded: &'static [crate::core::context::Protocol],
 }
 
 impl std::fmt::Debug for MethodInfo {
@@ -89,7 +90,7 @@ impl MethodInfo {
     }
 
     /// Sets the protocols that do not serve it.
-    pub const fn excluded(mut self, excluded: &'static [crate::Protocol]) -> MethodInfo {
+    pub const fn excluded(mut self, excluded: &'static [crate::core::context::Protocol]) -> MethodInfo {
         self.excluded = excluded;
         self
     }
@@ -102,8 +103,8 @@ impl MethodInfo {
     /// while SSE serves them too); SSE serves server-streaming methods;
     /// GraphQL the methods with a field in the schema; tRPC unary and
     /// server-streaming ones; gRPC, gRPC-Web, Connect and WebSocket every kind.
-    pub fn serves(&self, protocol: crate::Protocol) -> bool {
-        use crate::Protocol;
+    pub fn serves(&self, protocol: crate::core::context::Protocol) -> bool {
+        use crate::core::context::Protocol;
         if self.excluded.contains(&protocol) {
             return false;
         }
@@ -159,14 +160,14 @@ impl ServiceInfo {
 /// The generated function that calls method `i` of an implementation.
 pub type Dispatch<T> = fn(Arc<T>, usize, Call) -> BoxFuture<Result<Output, Status>>;
 
-type Handler = dyn Fn(usize, Call) -> BoxFuture<Result<Output, Status>> + Send + Sync;
+pub(crate) type Handler = dyn Fn(usize, Call) -> BoxFuture<Result<Output, Status>> + Send + Sync;
 
 /// A service implementation, wrapped so that every protocol can call it
 /// through one interface. Made by the generated `<service>_service` function.
 #[derive(Clone)]
 pub struct ServiceDef {
-    info: &'static ServiceInfo,
-    handler: Arc<Handler>,
+    pub(crate) info: &'static ServiceInfo,
+    pub(crate) handler: Arc<Handler>,
 }
 
 impl std::fmt::Debug for ServiceDef {
@@ -180,21 +181,6 @@ impl ServiceDef {
     pub fn new<T: Send + Sync + 'static>(info: &'static ServiceInfo, service: T, dispatch: Dispatch<T>) -> ServiceDef {
         let service = Arc::new(service);
         ServiceDef { info, handler: Arc::new(move |method, call| dispatch(Arc::clone(&service), method, call)) }
-    }
-
-    /// The same service with `authorizer` deciding before every call.
-    pub(crate) fn with_authorizer(self, authorizer: Arc<dyn crate::core::auth::Authorizer>) -> ServiceDef {
-        let (info, inner) = (self.info, self.handler);
-        let handler = move |method: usize, call: Call| -> BoxFuture<Result<Output, Status>> {
-            let Some(m) = info.methods.get(method) else { return inner(method, call) };
-            let check = authorizer.authorize(&call.ctx, info, m);
-            let inner = Arc::clone(&inner);
-            Box::pin(async move {
-                check.await?;
-                inner(method, call).await
-            })
-        };
-        ServiceDef { info, handler: Arc::new(handler) }
     }
 
     /// The service's description.
@@ -226,5 +212,40 @@ impl ServiceDef {
                 .map_err(|_| Status::internal(format!("{method} does not return the requested type"))),
             Output::Stream(_) => Err(Status::internal(format!("{method} is a streaming method"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::context::Protocol;
+
+    static BINDING: [crate::core::http_rule::HttpRule; 1] = [crate::core::http_rule::HttpRule {
+        method: "GET",
+        template: "/v1/watch",
+        segments: &[crate::core::http_rule::Segment::Literal("v1"), crate::core::http_rule::Segment::Literal("watch")],
+        verb: None,
+        body: "",
+        response_body: "",
+        status: 200,
+    }];
+
+    #[test]
+    fn one_rule_says_which_protocols_serve_a_method() {
+        let watch = MethodInfo::new("Watch", MethodKind::ServerStreaming, "a.M", "a.M").http(&BINDING);
+        assert!(watch.serves(Protocol::Rest) && watch.serves(Protocol::Sse) && watch.serves(Protocol::Trpc));
+        // SSE no longer hangs on Connect being served; REST's binding streams only while SSE serves it.
+        let no_connect = watch.excluded(&[Protocol::Connect]);
+        assert!(no_connect.serves(Protocol::Sse) && !no_connect.serves(Protocol::Connect));
+        let no_sse = watch.excluded(&[Protocol::Sse]);
+        assert!(!no_sse.serves(Protocol::Rest) && !no_sse.serves(Protocol::Sse) && no_sse.serves(Protocol::Grpc));
+        let unbound = MethodInfo::new("Get", MethodKind::Unary, "a.M", "a.M");
+        assert!(!unbound.serves(Protocol::Rest) && !unbound.serves(Protocol::Sse) && unbound.serves(Protocol::Connect));
+        assert!(!unbound.serves(Protocol::Graphql), "no field in the schema");
+        assert!(unbound.graphql("get").serves(Protocol::Graphql));
+        let upload = MethodInfo::new("Upload", MethodKind::ClientStreaming, "a.M", "a.M");
+        assert!(
+            !upload.serves(Protocol::Trpc) && upload.serves(Protocol::WebSocket) && upload.serves(Protocol::Connect)
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::task::{Context as TaskContext, Poll};
 use futures_core::Stream;
 use futures_util::StreamExt;
 
-use crate::Status;
+use crate::core::status::Status;
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 

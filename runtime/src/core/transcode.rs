@@ -10,10 +10,11 @@ use http::header;
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
+use crate::core::context::Protocol;
 use crate::core::http_rule::{HttpRule, match_path, specificity};
 use crate::core::pipeline::{Method, Pipeline};
 use crate::core::service::ServiceDef;
-use crate::{Code, Protocol, Status};
+use crate::core::status::{Code, Status};
 
 /// One `google.api.http` binding of a served method.
 pub(crate) struct Binding {

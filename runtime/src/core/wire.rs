@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::{Code, Status};
+use crate::core::status::{Code, Status};
 
 /// The default largest message: 4 MiB, as gRPC's default.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;

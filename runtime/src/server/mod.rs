@@ -248,3 +248,84 @@ impl Server {
         Ok((health, router))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio_tungstenite::tungstenite::Message;
+
+    use crate::core::call::{BoxFuture, Call, Output};
+    use crate::{MethodInfo, MethodKind, ServiceDef, ServiceInfo, Status};
+
+    static ECHO: ServiceInfo = ServiceInfo::new(
+        "test.Echo",
+        &[MethodInfo::new("Echo", MethodKind::Unary, "google.protobuf.Timestamp", "google.protobuf.Timestamp")],
+        &[],
+    );
+
+    fn echo(_: std::sync::Arc<()>, _: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
+        crate::core::call::unary(call, |_, request: crate::wkt::Timestamp| async move { Ok(request) })
+    }
+
+    #[tokio::test]
+    async fn websockets_work_over_http2() {
+        // The server advertises RFC 8441's extended CONNECT in its SETTINGS; /ws took only GET.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        let server = super::Server::builder().add_service(ServiceDef::new(&ECHO, (), echo));
+        let served = tokio::spawn(server.serve(listener, std::future::pending()));
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connected");
+        let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(tcp))
+            .await
+            .expect("an HTTP/2 connection");
+        tokio::spawn(conn);
+        let request = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .extension(hyper::ext::Protocol::from_static("websocket"))
+            .uri(format!("http://{addr}/ws"))
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-protocol", "apigen.v1")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("a request");
+        let mut response = tokio::time::timeout(Duration::from_secs(5), send.send_request(request))
+            .await
+            .expect("an answer in time")
+            .expect("an answer");
+        assert_eq!(response.status(), 200, "{response:?}");
+        assert_eq!(response.headers()["sec-websocket-protocol"], "apigen.v1");
+        let upgraded = hyper::upgrade::on(&mut response).await.expect("upgraded");
+        let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        let frames = [
+            r#"{"type":"connection_init"}"#,
+            r#"{"type":"subscribe","id":"1","method":"test.Echo/Echo","payload":"1970-01-01T00:00:07Z"}"#,
+        ];
+        socket.send(Message::text(frames[0])).await.expect("sent");
+        let ack = read(&mut socket).await;
+        assert_eq!(ack["type"], "connection_ack");
+        socket.send(Message::text(frames[1])).await.expect("sent");
+        let reply = read(&mut socket).await;
+        assert_eq!((reply["type"].as_str(), reply["payload"].as_str()), (Some("next"), Some("1970-01-01T00:00:07Z")));
+        served.abort();
+    }
+
+    async fn read<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> serde_json::Value
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame in time");
+            if let Message::Text(text) = frame.expect("a frame").expect("readable") {
+                return serde_json::from_str(&text).expect("JSON");
+            }
+        }
+    }
+}
