@@ -3,7 +3,7 @@
 WebSocket (apigen.v1) subscribers on both; sequences are shared; an SSE client resumes on the other
 instance with `Last-Event-ID`; `kill -9` loses nothing acknowledged; a cursor that cannot be
 resumed gets the reset signal; Redis going away makes posts fail with UNAVAILABLE, and the servers
-recover when it is back."""
+recover when it is back; subscribers of made-up rooms leave no reader connection and no key behind."""
 
 import codecs
 import contextlib
@@ -826,3 +826,33 @@ def test_subscribing_while_messages_are_being_posted_delivers_them_without_a_res
         stop.set()
         poster.join(timeout=WAIT)
     assert not errors, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# What subscribers leave behind
+
+
+def reader_connections(redis):
+    """How many connections to REDIS tail a stream (their last command is XREAD): one per room a server reads."""
+    clients = redis.command("CLIENT", "LIST").decode().splitlines()
+    return sum(" cmd=xread " in f" {line} " for line in clients)
+
+
+def wait_for(condition, what, seconds=WAIT):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: still not so after {seconds} s"
+        time.sleep(0.02)
+
+
+def test_subscribers_of_made_up_rooms_leave_no_reader_connection_and_no_key_behind(pb, launch, private_redis, unique):
+    server = launch("chat-example", "--redis", private_redis.url)
+    rooms = [f"rooms/{unique}-made-up-{i}" for i in range(20)]
+    with contextlib.ExitStack() as subscriptions:
+        for room in rooms:
+            GrpcSubscriber(subscriptions, pb, server, room, f"gRPC subscriber of {room}")
+        wait_for(lambda: reader_connections(private_redis) == len(rooms), "one reader connection per room")
+    # Every call was cancelled: each room's last subscriber left, which stops its reader and closes
+    # its connection at once, not when the reader's XREAD BLOCK (2 s) next returns.
+    wait_for(lambda: reader_connections(private_redis) == 0, "no reader connection once the subscribers left", 1.5)
+    assert private_redis.command("KEYS", "apigen:topic:*") == [], "subscribing wrote nothing to Redis"

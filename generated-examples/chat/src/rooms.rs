@@ -12,7 +12,10 @@ use crate::v1::{self, ChatMessage};
 const DEFAULT_HISTORY: usize = 50;
 const MAX_HISTORY: usize = 1000;
 
-/// All rooms. Rooms exist as soon as someone posts to or subscribes to them.
+/// All rooms. A room is kept while it has subscribers and, once posted to,
+/// for `fanout::RETENTION` after its last post; subscribing to a made-up
+/// room keeps nothing after the subscriber leaves, and one process keeps at
+/// most `fanout::MAX_TOPICS` rooms.
 #[derive(Clone)]
 pub struct Rooms {
     topics: Topics<ChatMessage>,

@@ -15,13 +15,29 @@
 //! reset signal: subscribe again without a cursor); a subscriber that falls
 //! behind the live broadcast catches up from the backend the same way.
 //!
-//! Topics do not live forever: reading a topic creates nothing, and one
-//! with no subscriber here and no publish for [`RETENTION`] is forgotten
-//! (in process) or expires (the Redis keys), so a client naming ever new
-//! topics cannot grow the server. A cursor into a forgotten topic is reset.
+//! What a process keeps is bounded, so clients naming ever new topics (any
+//! client may name a chat room) cannot grow the server:
+//! - Reading and subscribing create nothing that outlasts the subscription.
+//!   A topic never published to holds nothing here once its last subscriber
+//!   here leaves (in process it is forgotten; on Redis its reader task and
+//!   connection stop), and subscribing never counts as a publish.
+//! - A topic that was published to is kept, with no subscriber, until
+//!   [`RETENTION`] after its last publish: in process it is then forgotten,
+//!   on Redis its keys expire.
+//! - One [`Topics`] (with its clones) keeps at most [`MAX_TOPICS`] topics
+//!   in the process, or what [`Topics::max_topics`] sets: in process the
+//!   topics with subscribers plus the published ones still kept, on Redis
+//!   the topics with a live reader (those with subscribers here). At the
+//!   cap the least recently used topic without subscribers is forgotten
+//!   first; when every one has subscribers, subscribing to one more topic
+//!   (in process, publishing to one too) fails with `RESOURCE_EXHAUSTED`.
+//!
+//! A cursor into a forgotten topic is reset. In process a kept topic holds
+//! up to its `history` messages, plus a live broadcast of 256 messages
+//! only while it has subscribers.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
@@ -30,12 +46,27 @@ use crate::core::call::BoxFuture;
 use crate::core::message::ApiMessage;
 use crate::{ResponseStream, Status};
 
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+use memory::Memory;
+
 /// How many messages the live broadcast of a topic buffers per process;
 /// a subscriber further behind catches up from the backend.
 const LIVE_BUFFER: usize = 256;
 
 /// How long a topic with no subscriber is kept after its last publish.
 pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How many topics one [`Topics`] keeps in the process unless
+/// [`Topics::max_topics`] says otherwise: in process, topics with
+/// subscribers plus published ones within [`RETENTION`]; on Redis, topics
+/// with subscribers here, each with a reader task and a Redis connection.
+/// In process the memory this bounds is about `MAX_TOPICS × history`
+/// messages; on Redis it keeps one process well under Redis's default
+/// `maxclients` (10,000).
+pub const MAX_TOPICS: usize = 1024;
 
 /// Sets the fields of a message that depend on its sequence number.
 pub type Stamp<T> = fn(&mut T, u64);
@@ -50,8 +81,48 @@ trait Backend<T>: Send + Sync + 'static {
     fn range(&self, topic: &str, after: u64) -> BoxFuture<Result<Vec<(u64, T)>, Status>>;
     /// The newest `limit` messages, oldest first.
     fn newest(&self, topic: &str, limit: usize) -> BoxFuture<Result<Vec<(u64, T)>, Status>>;
-    /// The topic's live broadcast in this process.
-    fn live(&self, topic: &str) -> BoxFuture<Result<broadcast::Receiver<(u64, T)>, Status>>;
+    /// Joins the topic's live broadcast in this process; dropping the
+    /// [`Live`] leaves it. Fails with `RESOURCE_EXHAUSTED` at the cap.
+    fn live(&self, topic: &str) -> BoxFuture<Result<Live<T>, Status>>;
+    /// Sets the cap on the topics kept in this process (at least 1).
+    fn set_max_topics(&self, max: usize);
+    /// How many topics are kept in this process.
+    #[cfg(test)]
+    fn kept(&self) -> usize;
+}
+
+/// A subscriber's place in a topic's live broadcast in this process; the
+/// backend learns that the subscriber left when this is dropped, so a
+/// subscription keeps nothing after it ends.
+struct Live<T> {
+    messages: broadcast::Receiver<(u64, T)>,
+    /// Declared after `messages`, so dropped after it.
+    _leave: Leave,
+}
+
+/// The bookkeeping a backend runs when a subscriber leaves.
+struct Leave(Option<Box<dyn FnOnce() + Send>>);
+
+impl Leave {
+    fn new(leave: impl FnOnce() + Send + 'static) -> Leave {
+        Leave(Some(Box::new(leave)))
+    }
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        if let Some(leave) = self.0.take() {
+            leave();
+        }
+    }
+}
+
+/// The cap's refusal: the process keeps `max_topics` topics, all with subscribers.
+fn too_many(topic: &str, max_topics: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "cannot open fan-out topic {topic}: this process already keeps {max_topics} topics, all with \
+         subscribers (the cap set by Topics::max_topics); try again once some subscribers have left"
+    ))
 }
 
 /// Topics of messages of type `T`, on one backend.
@@ -76,7 +147,27 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
     /// In-process topics that keep the newest `history` messages of each
     /// topic for replay. `stamp` writes a message's sequence number into it.
     pub fn in_process(history: usize, stamp: Stamp<T>) -> Topics<T> {
-        Topics { backend: Arc::new(Memory::new(history, RETENTION)), stamp }
+        Topics { backend: Arc::new(Memory::new(history, RETENTION, MAX_TOPICS)), stamp }
+    }
+
+    /// Caps the topics this process keeps at `max` (at least 1) instead of
+    /// [`MAX_TOPICS`], for these topics and every clone of them. In process
+    /// the cap counts topics with subscribers and published topics still
+    /// kept; on Redis, topics with subscribers here (each has a reader task
+    /// and a connection). At the cap the least recently used topic without
+    /// subscribers is forgotten first; when every topic has subscribers,
+    /// subscribing to a new topic (in process, publishing to one too) fails
+    /// with `RESOURCE_EXHAUSTED`. Set it right after creating the topics: a
+    /// lower cap makes room only as new topics come.
+    pub fn max_topics(self, max: usize) -> Topics<T> {
+        self.backend.set_max_topics(max.max(1));
+        self
+    }
+
+    /// How many topics the backend keeps in this process.
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.backend.kept()
     }
 
     /// Publishes `message` with the topic's next sequence number and returns it stamped.
@@ -154,7 +245,7 @@ struct Subscriber<T> {
     backend: Arc<dyn Backend<T>>,
     topic: String,
     stamp: Stamp<T>,
-    live: broadcast::Receiver<(u64, T)>,
+    live: Live<T>,
     /// The sequence number of the last message delivered.
     last: u64,
     pending: VecDeque<(u64, T)>,
@@ -183,7 +274,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
                 (self.stamp)(&mut message, n);
                 return Some(Ok((n, message)));
             }
-            match self.live.recv().await {
+            match self.live.messages.recv().await {
                 Ok((n, message)) if n <= self.last => drop(message),
                 Ok((n, message)) if n == self.last + 1 => self.pending.push_back((n, message)),
                 // A gap (this reader started late) or lag: read what is missing.
@@ -213,392 +304,6 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
         }
         self.pending.extend(missing);
         Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------
-// In-process backend
-
-struct Memory<T> {
-    topics: Mutex<Rooms<T>>,
-    history: usize,
-    retention: std::time::Duration,
-}
-
-struct Rooms<T> {
-    by_name: HashMap<String, MemoryTopic<T>>,
-    /// A sweep runs when the map grows past this: amortized O(1) per topic.
-    sweep_at: usize,
-}
-
-struct MemoryTopic<T> {
-    last: u64,
-    kept: VecDeque<(u64, T)>,
-    live: broadcast::Sender<(u64, T)>,
-    published: std::time::Instant,
-}
-
-/// Topics kept before the first sweep.
-const FIRST_SWEEP: usize = 1024;
-
-impl<T: Clone + Send + 'static> Memory<T> {
-    fn new(history: usize, retention: std::time::Duration) -> Memory<T> {
-        let rooms = Rooms { by_name: HashMap::new(), sweep_at: FIRST_SWEEP };
-        Memory { topics: Mutex::new(rooms), history: history.max(1), retention }
-    }
-
-    fn rooms(&self) -> std::sync::MutexGuard<'_, Rooms<T>> {
-        self.topics.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Runs `f` on `topic`, created if it is new.
-    fn with<R>(&self, topic: &str, f: impl FnOnce(&mut MemoryTopic<T>) -> R) -> R {
-        let mut rooms = self.rooms();
-        if !rooms.by_name.contains_key(topic) && rooms.by_name.len() >= rooms.sweep_at {
-            let retention = self.retention;
-            rooms.by_name.retain(|_, t| t.live.receiver_count() > 0 || t.published.elapsed() < retention);
-            rooms.sweep_at = (rooms.by_name.len() * 2).max(FIRST_SWEEP);
-        }
-        let entry = rooms.by_name.entry(topic.to_owned()).or_insert_with(|| MemoryTopic {
-            last: 0,
-            kept: VecDeque::new(),
-            live: broadcast::channel(LIVE_BUFFER).0,
-            published: std::time::Instant::now(),
-        });
-        f(entry)
-    }
-
-    /// Reads `topic` without creating it: `None` when it does not exist.
-    fn read<R>(&self, topic: &str, f: impl FnOnce(&MemoryTopic<T>) -> R) -> Option<R> {
-        self.rooms().by_name.get(topic).map(f)
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.rooms().by_name.len()
-    }
-}
-
-fn ready<R: Send + 'static>(value: R) -> BoxFuture<R> {
-    Box::pin(std::future::ready(value))
-}
-
-impl<T: Clone + Send + Sync + 'static> Backend<T> for Memory<T> {
-    fn append(&self, topic: &str, message: &T) -> BoxFuture<Result<u64, Status>> {
-        let n = self.with(topic, |t| {
-            t.last += 1;
-            t.published = std::time::Instant::now();
-            if t.kept.len() == self.history {
-                t.kept.pop_front();
-            }
-            t.kept.push_back((t.last, message.clone()));
-            // No live subscribers is fine.
-            let _ = t.live.send((t.last, message.clone()));
-            t.last
-        });
-        ready(Ok(n))
-    }
-
-    fn last(&self, topic: &str) -> BoxFuture<Result<u64, Status>> {
-        ready(Ok(self.read(topic, |t| t.last).unwrap_or(0)))
-    }
-
-    fn range(&self, topic: &str, after: u64) -> BoxFuture<Result<Vec<(u64, T)>, Status>> {
-        ready(Ok(self
-            .read(topic, |t| t.kept.iter().filter(|(n, _)| *n > after).cloned().collect())
-            .unwrap_or_default()))
-    }
-
-    fn newest(&self, topic: &str, limit: usize) -> BoxFuture<Result<Vec<(u64, T)>, Status>> {
-        let newest = |t: &MemoryTopic<T>| t.kept.iter().skip(t.kept.len().saturating_sub(limit)).cloned().collect();
-        ready(Ok(self.read(topic, newest).unwrap_or_default()))
-    }
-
-    fn live(&self, topic: &str) -> BoxFuture<Result<broadcast::Receiver<(u64, T)>, Status>> {
-        ready(Ok(self.with(topic, |t| t.live.subscribe())))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Redis Streams backend
-
-#[cfg(feature = "redis")]
-mod redis_backend {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use redis::AsyncCommands;
-    use redis::aio::ConnectionManager;
-    use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
-    use tokio::sync::broadcast;
-
-    use super::{Backend, LIVE_BUFFER, Stamp, Topics};
-    use crate::Status;
-    use crate::core::call::BoxFuture;
-    use crate::core::message::ApiMessage;
-
-    /// INCR and XADD in one step, so stream order is sequence order even
-    /// when several instances publish to the same topic at once. Both keys
-    /// expire [`RETENTION`](super::RETENTION) after the topic's last publish.
-    /// KEYS[3] names this publish, so that a retry after a dropped
-    /// connection returns the first attempt's number instead of posting twice.
-    const APPEND: &str = r"
-local done = redis.call('GET', KEYS[3])
-if done then return tonumber(done) end
-local n = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], n .. '-0', 'm', ARGV[2])
-redis.call('SET', KEYS[3], n, 'EX', 600)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return n
-";
-
-    /// Attempts of a command when the connection drops under it; the
-    /// connection manager reconnects in between.
-    const ATTEMPTS: u32 = 3;
-
-    /// Runs a command, again after a dropped connection.
-    async fn retrying<R, F, Fut>(mut command: F) -> Result<R, Status>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<R>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match command().await {
-                Ok(value) => return Ok(value),
-                Err(e) if attempt < ATTEMPTS && (e.is_io_error() || e.is_connection_dropped()) => {
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(unavailable(e)),
-            }
-        }
-    }
-
-    /// A name for one publish, unique across processes and time.
-    fn publish_id() -> String {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        format!("{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// How long one XREAD blocks before its reader checks for subscribers.
-    const BLOCK: Duration = Duration::from_secs(2);
-
-    /// The tailing connection waits for XREAD's whole BLOCK.
-    fn tail_config() -> redis::AsyncConnectionConfig {
-        redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(BLOCK + Duration::from_secs(3)))
-    }
-
-    type Readers<T> = Arc<Mutex<HashMap<String, broadcast::Sender<(u64, T)>>>>;
-
-    /// The Redis backend for messages of type `T`, stored as protobuf.
-    struct Redis<T> {
-        client: redis::Client,
-        commands: ConnectionManager,
-        max_len: usize,
-        readers: Readers<T>,
-        script: redis::Script,
-    }
-
-    fn unavailable(e: redis::RedisError) -> Status {
-        Status::unavailable(format!("the fan-out store (Redis) is unavailable: {e}"))
-    }
-
-    /// A topic's sequence key and stream key; the braces keep both in one
-    /// Redis Cluster slot.
-    fn keys(topic: &str) -> (String, String) {
-        (format!("apigen:topic:{{{topic}}}:seq"), format!("apigen:topic:{{{topic}}}"))
-    }
-
-    fn entry<T: ApiMessage>(entry: &StreamId) -> Result<(u64, T), Status> {
-        let n = entry.id.split('-').next().and_then(|n| n.parse().ok()).ok_or_else(|| {
-            Status::internal(format!("the fan-out stream has an entry with a foreign id {}", entry.id))
-        })?;
-        let bytes: Vec<u8> = entry.get("m").unwrap_or_default();
-        let message = T::decode(bytes.as_slice())
-            .map_err(|e| Status::internal(format!("message {n} in the fan-out stream is unreadable: {e}")))?;
-        Ok((n, message))
-    }
-
-    impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
-        /// Topics on Redis Streams at `url` (`redis://127.0.0.1:6379`), each
-        /// stream trimmed to its newest `max_len` messages. Fails when Redis
-        /// cannot be reached now; later outages are retried, and publishing
-        /// while Redis is down fails with UNAVAILABLE.
-        pub async fn redis(url: &str, max_len: usize, stamp: Stamp<T>) -> Result<Topics<T>, Status> {
-            let client = redis::Client::open(url)
-                .map_err(|e| Status::invalid_argument(format!("{url} is not a Redis URL: {e}")))?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(2)))
-                .set_number_of_retries(2);
-            let commands = ConnectionManager::new_with_config(client.clone(), config).await.map_err(unavailable)?;
-            let backend = Redis {
-                client,
-                commands,
-                max_len: max_len.max(1),
-                readers: Arc::new(Mutex::new(HashMap::new())),
-                script: redis::Script::new(APPEND),
-            };
-            Ok(Topics { backend: Arc::new(backend), stamp })
-        }
-    }
-
-    impl<T: ApiMessage + Clone + Send + Sync> Backend<T> for Redis<T> {
-        fn append(&self, topic: &str, message: &T) -> BoxFuture<Result<u64, Status>> {
-            let (seq, stream) = keys(topic);
-            let once = format!("apigen:topic:{{{topic}}}:published:{}", publish_id());
-            let (script, max_len, bytes) = (self.script.clone(), self.max_len, message.encode_to_vec());
-            let conn = self.commands.clone();
-            Box::pin(async move {
-                retrying(|| {
-                    let mut invocation = script.key(&seq);
-                    invocation.key(&stream).key(&once).arg(max_len).arg(&bytes).arg(super::RETENTION.as_secs());
-                    let mut conn = conn.clone();
-                    async move { invocation.invoke_async(&mut conn).await }
-                })
-                .await
-            })
-        }
-
-        fn last(&self, topic: &str) -> BoxFuture<Result<u64, Status>> {
-            let (seq, _) = keys(topic);
-            let conn = self.commands.clone();
-            Box::pin(async move {
-                let n: Option<u64> = retrying(|| {
-                    let mut conn = conn.clone();
-                    let seq = seq.clone();
-                    async move { conn.get(seq).await }
-                })
-                .await?;
-                Ok(n.unwrap_or(0))
-            })
-        }
-
-        fn range(&self, topic: &str, after: u64) -> BoxFuture<Result<Vec<(u64, T)>, Status>> {
-            let (_, stream) = keys(topic);
-            let conn = self.commands.clone();
-            Box::pin(async move {
-                let reply: StreamRangeReply = retrying(|| {
-                    let mut conn = conn.clone();
-                    let stream = stream.clone();
-                    async move { conn.xrange(stream, format!("({after}-0"), "+").await }
-                })
-                .await?;
-                reply.ids.iter().map(entry).collect()
-            })
-        }
-
-        fn newest(&self, topic: &str, limit: usize) -> BoxFuture<Result<Vec<(u64, T)>, Status>> {
-            let (_, stream) = keys(topic);
-            let conn = self.commands.clone();
-            Box::pin(async move {
-                let reply: StreamRangeReply = retrying(|| {
-                    let mut conn = conn.clone();
-                    let stream = stream.clone();
-                    async move { conn.xrevrange_count(stream, "+", "-", limit).await }
-                })
-                .await?;
-                reply.ids.iter().rev().map(entry).collect()
-            })
-        }
-
-        fn live(&self, topic: &str) -> BoxFuture<Result<broadcast::Receiver<(u64, T)>, Status>> {
-            let (seq, stream) = keys(topic);
-            let readers = Arc::clone(&self.readers);
-            let (conn, client) = (self.commands.clone(), self.client.clone());
-            let topic = topic.to_owned();
-            Box::pin(async move {
-                if let Some(tx) = readers.lock().unwrap_or_else(|e| e.into_inner()).get(&topic) {
-                    return Ok(tx.subscribe());
-                }
-                // Where a new reader starts: the subscriber reads its own
-                // start after this, so nothing falls between the two.
-                let start: u64 = retrying(|| {
-                    let mut conn = conn.clone();
-                    let seq = seq.clone();
-                    async move { conn.get::<_, Option<u64>>(seq).await }
-                })
-                .await?
-                .unwrap_or(0);
-                let mut map = readers.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(tx) = map.get(&topic) {
-                    return Ok(tx.subscribe());
-                }
-                let (tx, rx) = broadcast::channel(LIVE_BUFFER);
-                map.insert(topic.clone(), tx.clone());
-                drop(map);
-                tokio::spawn(tail(client, stream, start, tx, readers, topic));
-                Ok(rx)
-            })
-        }
-    }
-
-    /// Tails one stream on a connection of its own (XREAD BLOCK holds it),
-    /// reconnecting with backoff, until the topic has no subscribers here.
-    async fn tail<T: ApiMessage + Clone + Send + Sync>(
-        client: redis::Client,
-        stream: String,
-        mut last: u64,
-        tx: broadcast::Sender<(u64, T)>,
-        readers: Readers<T>,
-        topic: String,
-    ) {
-        let mut backoff = Duration::from_millis(100);
-        let mut conn = None;
-        loop {
-            if tx.receiver_count() == 0 {
-                // Checked again under the lock: a subscriber may be joining.
-                let mut map = readers.lock().unwrap_or_else(|e| e.into_inner());
-                if tx.receiver_count() == 0 {
-                    map.remove(&topic);
-                    return;
-                }
-            }
-            let c = match conn.as_mut() {
-                Some(c) => c,
-                None => match client.get_multiplexed_async_connection_with_config(&tail_config()).await {
-                    Ok(c) => conn.insert(c),
-                    Err(e) => {
-                        tracing::warn!("fan-out reader of {topic} cannot reach Redis: {e}; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                        continue;
-                    }
-                },
-            };
-            let options = StreamReadOptions::default().block(BLOCK.as_millis() as usize).count(256);
-            let reply: Result<Option<StreamReadReply>, _> =
-                c.xread_options(&[&stream], &[format!("{last}-0")], &options).await;
-            match reply {
-                Ok(reply) => {
-                    backoff = Duration::from_millis(100);
-                    for key in reply.map(|r| r.keys).unwrap_or_default() {
-                        for id in &key.ids {
-                            match entry::<T>(id) {
-                                Ok((n, message)) => {
-                                    last = last.max(n);
-                                    let _ = tx.send((n, message));
-                                }
-                                Err(status) => tracing::warn!("{}", status.message()),
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("fan-out reader of {topic} lost Redis: {e}; reconnecting");
-                    conn = None;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
     }
 }
 
@@ -659,23 +364,186 @@ mod tests {
         assert_eq!(future.code(), crate::Code::OutOfRange);
     }
 
+    /// In-process topics with a `retention` other than [`RETENTION`].
+    fn in_memory(history: usize, retention: std::time::Duration) -> Topics<Timestamp> {
+        Topics { backend: Arc::new(Memory::new(history, retention, MAX_TOPICS)), stamp }
+    }
+
+    fn histories(numbers: &[Timestamp]) -> Vec<i32> {
+        numbers.iter().map(|m| m.nanos).collect()
+    }
+
     #[tokio::test]
     async fn unused_topics_are_forgotten() {
-        let topics = Memory::<Timestamp>::new(4, std::time::Duration::ZERO);
-        for i in 0..3 * FIRST_SWEEP {
-            assert_eq!(topics.last(&format!("read {i}")).await.expect("reads"), 0);
+        let topics = in_memory(4, std::time::Duration::ZERO);
+        for i in 0..3 * memory::FIRST_SWEEP {
+            assert!(topics.history(&format!("read {i}"), 10).await.expect("reads").is_empty());
         }
-        assert_eq!(topics.len(), 0, "reading a topic creates nothing");
-        let _listening = topics.live("kept").await.expect("subscribes");
-        for i in 0..3 * FIRST_SWEEP {
-            topics.append(&format!("posted {i}"), &msg(1)).await.expect("publishes");
+        assert_eq!(topics.kept(), 0, "reading a topic creates nothing");
+        let mut listening = topics.subscribe("kept", None).await.expect("subscribes");
+        for i in 0..3 * memory::FIRST_SWEEP {
+            topics.publish(&format!("posted {i}"), msg(1)).await.expect("publishes");
         }
-        assert!(topics.len() <= FIRST_SWEEP + 1, "{} topics kept", topics.len());
-        assert_eq!(topics.append("kept", &msg(1)).await.expect("publishes"), 1);
-        topics.append("kept", &msg(2)).await.expect("publishes");
-        for i in 0..3 * FIRST_SWEEP {
-            topics.append(&format!("again {i}"), &msg(1)).await.expect("publishes");
+        assert!(topics.kept() <= memory::FIRST_SWEEP + 1, "{} topics kept", topics.kept());
+        assert_eq!(topics.publish("kept", msg(1)).await.expect("publishes").nanos, 1);
+        topics.publish("kept", msg(2)).await.expect("publishes");
+        for i in 0..3 * memory::FIRST_SWEEP {
+            topics.publish(&format!("again {i}"), msg(1)).await.expect("publishes");
         }
-        assert_eq!(topics.last("kept").await.expect("reads"), 2, "a topic with a subscriber stays");
+        assert_eq!(take(&mut listening, 2).await, [(1, 1), (2, 2)], "a topic with a subscriber stays");
+    }
+
+    /// (a) Subscribers create nothing that lasts: made-up topics are gone
+    /// once their subscriptions end, and subscribing is no publish.
+    #[tokio::test]
+    async fn subscribing_to_made_up_topics_keeps_nothing_once_the_subscribers_leave() {
+        let topics = Topics::in_process(4, stamp).max_topics(10_000);
+        let mut subscriptions = Vec::new();
+        for i in 0..10_000 {
+            let after = (i % 2 == 0).then_some(0);
+            subscriptions.push(topics.subscribe(&format!("rooms/made-up-{i}"), after).await.expect("subscribes"));
+        }
+        assert_eq!(topics.kept(), 10_000, "a topic with subscribers is kept");
+        drop(subscriptions);
+        assert_eq!(topics.kept(), 0, "nothing is left once the subscribers are gone");
+
+        // One at a time, under the default cap, including refused cursors
+        // and subscriptions that waited for a message.
+        let topics = Topics::in_process(4, stamp);
+        for i in 0..10_000 {
+            let topic = format!("rooms/made-up-{i}");
+            let mut subscription = topics.subscribe(&topic, None).await.expect("subscribes");
+            if i % 1000 == 0 {
+                let waited = tokio::time::timeout(std::time::Duration::from_millis(1), subscription.next()).await;
+                assert!(waited.is_err(), "nothing was published");
+            }
+            drop(subscription);
+            let refused = topics.subscribe(&topic, Some(1)).await.expect_err("never published");
+            assert_eq!(refused.code(), crate::Code::OutOfRange);
+        }
+        assert_eq!(topics.kept(), 0, "nothing is left once the subscribers are gone");
+
+        // Subscribing did not count as a publish: after the subscriber
+        // left, the topic is not there to resume.
+        let topics = in_memory(4, RETENTION);
+        drop(topics.subscribe("rooms/lobby", None).await.expect("subscribes"));
+        assert!(topics.history("rooms/lobby", 10).await.expect("reads").is_empty());
+        let reset = topics.subscribe("rooms/lobby", Some(0)).await.expect("subscribes");
+        drop(reset);
+        assert_eq!(topics.kept(), 0);
+    }
+
+    /// (b) The cap: the least recently used topic without subscribers goes
+    /// first, and when every topic has subscribers a new one is refused.
+    #[tokio::test]
+    async fn the_cap_forgets_the_least_recently_used_idle_topic_and_refuses_when_all_have_subscribers() {
+        let topics = Topics::in_process(4, stamp).max_topics(3);
+        for topic in ["a", "b", "c"] {
+            topics.publish(topic, msg(1)).await.expect("publishes");
+        }
+        topics.publish("a", msg(2)).await.expect("publishes");
+        topics.publish("d", msg(1)).await.expect("publishes");
+        assert_eq!(topics.kept(), 3);
+        assert!(topics.history("b", 10).await.expect("reads").is_empty(), "b was the least recently used");
+        assert_eq!(histories(&topics.history("a", 10).await.expect("reads")), [1, 2]);
+        let reset = topics.subscribe("b", Some(1)).await.expect_err("b is forgotten");
+        assert_eq!(reset.code(), crate::Code::OutOfRange);
+
+        // A subscription makes room the same way: c goes, a and d stay.
+        let mut e = topics.subscribe("e", None).await.expect("subscribes");
+        assert_eq!(topics.kept(), 3);
+        assert!(topics.history("c", 10).await.expect("reads").is_empty(), "c was the least recently used");
+        let mut a = topics.subscribe("a", Some(1)).await.expect("a is kept");
+        let d = topics.subscribe("d", None).await.expect("d is kept");
+
+        // Every kept topic has subscribers: a new one is refused, both ways.
+        for refused in [
+            topics.subscribe("f", None).await.map(drop).expect_err("over the cap"),
+            topics.publish("f", msg(1)).await.map(drop).expect_err("over the cap"),
+        ] {
+            assert_eq!(refused.code(), crate::Code::ResourceExhausted);
+            let message = refused.message();
+            assert!(message.contains("fan-out topic f") && message.contains("3 topics"), "{message}");
+            assert!(message.contains("Topics::max_topics"), "{message}");
+        }
+        assert_eq!(topics.kept(), 3);
+        // Topics already kept still work.
+        topics.publish("a", msg(3)).await.expect("publishes");
+        topics.publish("e", msg(1)).await.expect("publishes");
+        assert_eq!(take(&mut a, 2).await, [(2, 2), (3, 3)]);
+        assert_eq!(take(&mut e, 1).await, [(1, 1)]);
+
+        // A topic whose subscribers left is the first to go again.
+        drop((a, e));
+        let mut f = topics.subscribe("f", None).await.expect("room was made");
+        assert_eq!(topics.kept(), 3);
+        assert_eq!(histories(&topics.history("e", 10).await.expect("reads")), [1], "e was used after a");
+        assert!(topics.history("a", 10).await.expect("reads").is_empty(), "a was the least recently used");
+        topics.publish("f", msg(9)).await.expect("publishes");
+        assert_eq!(take(&mut f, 1).await, [(9, 1)]);
+        drop((d, f));
+        assert_eq!(topics.kept(), 3, "d, e and f were published to");
+    }
+
+    /// (c) A topic that was published to outlives its subscribers, and
+    /// resumes, until RETENTION after its last publish.
+    #[tokio::test]
+    async fn a_published_topic_is_kept_and_resumable_after_its_subscribers_leave_until_retention() {
+        let topics = Topics::in_process(10, stamp);
+        topics.publish("r", msg(1)).await.expect("publishes");
+        let mut first = topics.subscribe("r", None).await.expect("subscribes");
+        topics.publish("r", msg(2)).await.expect("publishes");
+        assert_eq!(take(&mut first, 1).await, [(2, 2)]);
+        drop(first);
+        assert_eq!(topics.kept(), 1, "kept without subscribers");
+        topics.publish("r", msg(3)).await.expect("publishes");
+        let mut resumed = topics.subscribe("r", Some(2)).await.expect("resumes");
+        topics.publish("r", msg(4)).await.expect("publishes");
+        assert_eq!(take(&mut resumed, 2).await, [(3, 3), (4, 4)], "nothing lost, nothing repeated");
+        drop(resumed);
+        assert_eq!(histories(&topics.history("r", 10).await.expect("reads")), [1, 2, 3, 4]);
+
+        // Retention runs from the last publish; subscribing does not extend it.
+        let retention = std::time::Duration::from_millis(300);
+        let topics = in_memory(10, retention);
+        topics.publish("r", msg(1)).await.expect("publishes");
+        tokio::time::sleep(retention / 2).await;
+        drop(topics.subscribe("r", None).await.expect("subscribes"));
+        tokio::time::sleep(retention).await;
+        let reset = topics.subscribe("r", Some(1)).await.expect_err("expired");
+        assert_eq!(reset.code(), crate::Code::OutOfRange);
+        assert_eq!(topics.kept(), 0);
+
+        let topics = in_memory(10, std::time::Duration::ZERO);
+        topics.publish("r", msg(1)).await.expect("publishes");
+        let subscribed = topics.subscribe("r", Some(0)).await.expect("subscribes");
+        assert_eq!(topics.kept(), 1, "a subscriber keeps an expired topic");
+        drop(subscribed);
+        assert_eq!(topics.kept(), 0, "then it is forgotten");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_subscribers_and_publishers_leave_exact_bookkeeping() {
+        let topics = Topics::in_process(4, stamp).max_topics(64);
+        let tasks: Vec<_> = (0..8)
+            .map(|task| {
+                let topics = topics.clone();
+                tokio::spawn(async move {
+                    for i in 0..500 {
+                        let topic = format!("t{}", (task * 7 + i) % 40);
+                        let subscription = topics.subscribe(&topic, None).await.expect("subscribes");
+                        if i % 5 == 0 {
+                            topics.publish(&format!("posted {}", i % 10), msg(1)).await.expect("publishes");
+                        }
+                        tokio::task::yield_now().await;
+                        drop(subscription);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("no panic");
+        }
+        assert_eq!(topics.kept(), 2, "only the topics published to");
     }
 }
