@@ -111,7 +111,11 @@ pub(crate) fn error_from(http: u16, body: &[u8]) -> Status {
     let code = parsed.as_ref().and_then(|v| v.get("code")).and_then(Value::as_i64);
     let message = parsed.as_ref().and_then(|v| v.get("message")).and_then(Value::as_str);
     match (code, message) {
-        (Some(code), Some(message)) => Status::new(Code::from_i32(i32::try_from(code).unwrap_or(2)), message),
+        (Some(code), Some(message)) => {
+            let status = Status::new(Code::from_i32(i32::try_from(code).unwrap_or(2)), message);
+            let details = parsed.as_ref().map(crate::core::wire::read_details).unwrap_or_default();
+            details.into_iter().fold(status, Status::with_detail)
+        }
         _ => Status::unknown(format!("HTTP {http}: {}", String::from_utf8_lossy(body))),
     }
 }
@@ -226,6 +230,15 @@ fn add_query(query: &mut form_urlencoded::Serializer<'_, String>, key: &str, val
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_bodies_come_back_with_their_details() {
+        let detail =
+            pbjson_types::Any { type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(), value: vec![8, 1].into() };
+        let sent = Status::failed_precondition("not yet").with_detail(detail);
+        let body = crate::core::wire::http_error_body(&sent).to_string();
+        assert_eq!(error_from(400, body.as_bytes()), sent);
+    }
+
     use super::*;
 
     static RULE: HttpRule = HttpRule {

@@ -127,21 +127,22 @@ pub(crate) fn connect_status(error: &Value) -> Option<Status> {
 /// The status in a streaming JSON protocol's error object (see
 /// [`status_object`]), details included.
 pub(crate) fn status_from_object(object: &Value) -> Status {
-    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD};
     let code = object.get("code").and_then(Value::as_str).and_then(Code::from_name).unwrap_or(Code::Unknown);
     let message = object.get("message").and_then(Value::as_str).unwrap_or_default();
-    let mut status = Status::new(code, message);
-    for detail in object.get("details").and_then(Value::as_array).into_iter().flatten() {
-        let (Some(type_url), Some(value)) =
-            (detail.get("@type").and_then(Value::as_str), detail.get("value").and_then(Value::as_str))
-        else {
-            continue;
-        };
-        if let Ok(value) = STANDARD.decode(value) {
-            status = status.with_detail(pbjson_types::Any { type_url: type_url.to_owned(), value: value.into() });
-        }
-    }
-    status
+    read_details(object).into_iter().fold(Status::new(code, message), Status::with_detail)
+}
+
+/// The `details` of an error object, in the form [`details`] writes.
+pub(crate) fn read_details(object: &Value) -> Vec<pbjson_types::Any> {
+    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD};
+    let details = object.get("details").and_then(Value::as_array).into_iter().flatten();
+    details
+        .filter_map(|detail| {
+            let type_url = detail.get("@type").and_then(Value::as_str)?;
+            let value = STANDARD.decode(detail.get("value").and_then(Value::as_str)?).ok()?;
+            Some(pbjson_types::Any { type_url: type_url.to_owned(), value: value.into() })
+        })
+        .collect()
 }
 
 /// A GraphQL `[{key, value}]` entry list as the JSON object of a map.

@@ -57,7 +57,15 @@ struct Caller {
 /// The error a failed call becomes: its message, `extensions.code` the gRPC code name.
 fn error(status: Status) -> async_graphql::Error {
     let code = code_name(&status);
-    async_graphql::Error::new(status.message().to_owned()).extend_with(|_, e| e.set("code", code.clone()))
+    let details = crate::core::wire::details(&status);
+    async_graphql::Error::new(status.message().to_owned()).extend_with(|_, e| {
+        e.set("code", code.clone());
+        if !details.is_empty()
+            && let Ok(details) = async_graphql::Value::from_json(Json::Array(details.clone()))
+        {
+            e.set("details", details);
+        }
+    })
 }
 
 /// `extensions.code`: gRPC's canonical code names (CANCELLED, not Connect's "canceled").
