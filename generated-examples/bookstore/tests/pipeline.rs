@@ -570,12 +570,10 @@ async fn an_unavailable_authenticator_is_503_everywhere() {
     );
 }
 
-/// The WebSocket transports refuse `connection_init` with their
-/// "bad credentials" close codes whatever the authenticator said, so a
-/// client told to log in again cannot tell an outage from a wrong token.
+/// The WebSocket transports keep their "bad credentials" close codes for bad
+/// credentials: an outage closes with 1013 (try again later), so a client
+/// can tell it from a wrong token.
 #[tokio::test]
-#[ignore = "BUG: /ws closes with 4401 (the typed client: UNAUTHENTICATED) and /graphql/ws with 4403 when the \
-            authenticator is UNAVAILABLE; every other protocol says UNAVAILABLE (503)"]
 async fn an_unavailable_authenticator_is_not_bad_credentials_on_websockets() {
     let addr = start(bookstore().authenticator(Down)).await;
     let refused =
@@ -586,7 +584,7 @@ async fn an_unavailable_authenticator_is_not_bad_credentials_on_websockets() {
 
     let mut ws = socket(addr, "/graphql/ws", "graphql-transport-ws", &[], json!({})).await;
     match frame(&mut ws).await {
-        Frame::Closed(Some(code)) => assert_ne!(code, 4403, "/graphql/ws: 4403 is Forbidden, not an outage"),
+        Frame::Closed(Some(code)) => assert_eq!(code, 1013, "/graphql/ws: try again later, not 4403 Forbidden"),
         other => panic!("/graphql/ws: {other:?}"),
     }
 }
@@ -735,9 +733,6 @@ async fn responses_over_the_limit_are_refused_on_every_protocol() {
 /// The limit counts a response's protobuf bytes, as the pipeline does, on
 /// every protocol: a page whose JSON is larger is still served.
 #[tokio::test]
-#[ignore = "BUG: /ws also refuses a response whose JSON frame text is over max_message_size \
-            (protocol/ws/mod.rs, CallTask::next), so a page the pipeline and every other protocol serve \
-            is RESOURCE_EXHAUSTED over WebSocket only"]
 async fn the_limit_counts_the_same_bytes_on_websocket() {
     let addr = start(bookstore().max_message_size(LIMIT)).await;
     let mut client = grpc(addr).await;

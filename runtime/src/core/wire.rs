@@ -21,6 +21,8 @@ pub mod ws_close {
     pub const GOING_AWAY: u16 = 1001;
     /// A frame over the size limit.
     pub const TOO_BIG: u16 = 1009;
+    /// The authenticator could not decide (it is unavailable): try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// A malformed frame or a frame out of order.
     pub const MALFORMED: u16 = 4400;
     /// `connection_init` did not authenticate.

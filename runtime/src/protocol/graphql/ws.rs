@@ -19,7 +19,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
@@ -133,7 +133,8 @@ pub(crate) async fn serve(
         .and_then(|p| p.to_str().ok())
         .and_then(|p| p.parse().ok())
         .unwrap_or(WebSocketProtocols::GraphQLWS);
-    let refused = Arc::new(AtomicBool::new(false));
+    // The close code for a refused connection_init, once the authenticator has said why.
+    let refused = Arc::new(AtomicU16::new(0));
     let flag = Arc::clone(&refused);
     let shutdown = pipeline.shutdown();
     let peer = peer(&upgrade.extensions);
@@ -153,7 +154,12 @@ pub(crate) async fn serve(
                         Ok(data)
                     }
                     Err(status) => {
-                        flag.store(true, Ordering::SeqCst);
+                        // 4403 for bad credentials; 1013 (try again later) when the authenticator could not decide.
+                        let code = match status.code() {
+                            crate::Code::Unauthenticated | crate::Code::PermissionDenied => 4403,
+                            _ => 1013,
+                        };
+                        flag.store(code, Ordering::SeqCst);
                         Err(async_graphql::Error::new(status.message().to_owned()))
                     }
                 }
@@ -169,13 +175,13 @@ async fn send(socket: &mut WebSocket, message: Message, stall: Duration) -> bool
 }
 
 /// The loop between the socket and async-graphql's protocol stream, which
-/// `build` makes from the client's frames; `refused` tells whether
-/// `connection_init` failed.
+/// `build` makes from the client's frames; `refused` holds the close code
+/// of a refused `connection_init` (0 until then).
 async fn run<S>(
     mut socket: WebSocket,
     protocol: WebSocketProtocols,
     build: impl FnOnce(futures_util::stream::BoxStream<'static, Vec<u8>>) -> S,
-    refused: Arc<AtomicBool>,
+    refused: Arc<AtomicU16>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     config: SocketLimits,
 ) where
@@ -235,7 +241,8 @@ async fn run<S>(
                 }
                 Some(WsMessage::Close(code, reason)) => {
                     // async-graphql refuses connection_init with 1002; the protocol says 4403.
-                    let code = if code == 1002 && refused.load(Ordering::SeqCst) { 4403 } else { code };
+                    let refusal = refused.load(Ordering::SeqCst);
+                    let code = if code == 1002 && refusal != 0 { refusal } else { code };
                     close(&mut socket, code, reason).await;
                     return;
                 }

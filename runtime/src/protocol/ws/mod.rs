@@ -3,8 +3,10 @@
 //!
 //! A connection starts with `connection_init`, whose payload's string values
 //! fill in the calls' metadata by the credentials rule of `core::auth` (the
-//! upgrade request's headers win) and go through the server's authenticator (close 4401 on failure,
-//! 4408 when it does not come within [`Config::init_timeout`]). Then each
+//! upgrade request's headers win) and go through the server's authenticator
+//! (close 4401 when it refuses the credentials, 1013 when it could not
+//! decide; 4408 when `connection_init` does not come within
+//! [`Config::init_timeout`]). Then each
 //! `subscribe` runs one call in its own task; per-call errors are `error`
 //! frames and never close the socket. Close codes: 4400 malformed frame
 //! (not JSON, not an object, unknown `type`, missing `id`/`method`/`payload`,
@@ -27,7 +29,8 @@
 //!   `call_buffer` messages. When it is full, reading the socket waits (for
 //!   every call) up to `stall_timeout` for the method to take one; then that
 //!   call fails with `RESOURCE_EXHAUSTED` and the socket reads on.
-//! - A response over `max_message_size` fails its call with `RESOURCE_EXHAUSTED`.
+//! - A response over `max_message_size` (the pipeline's rule, by protobuf
+//!   size) fails its call with `RESOURCE_EXHAUSTED`.
 //!
 //! `cancel` drops the call's method (no more frames for that id); closing
 //! the socket cancels every call. On server shutdown, streaming calls end
@@ -438,7 +441,7 @@ impl Session<'_> {
         crate::core::auth::fill_in(&mut metadata, &payload);
         let identity = match router.pipeline.authenticate(&metadata).await {
             Ok(identity) => identity,
-            Err(status) => return Err(End::Close(close::UNAUTHENTICATED, status.message().to_owned())),
+            Err(status) => return Err(End::Close(refusal_code(&status), status.message().to_owned())),
         };
         self.send(r#"{"type":"connection_ack"}"#.into()).await?;
         Ok((metadata, identity))
@@ -636,6 +639,17 @@ impl Session<'_> {
     }
 }
 
+/// The close code of a refused `connection_init`: 4401 when the credentials
+/// are the problem; 1013 (try again later) when the authenticator could not
+/// decide, say its identity provider is down, so clients retry instead of
+/// asking their user to sign in again.
+pub(crate) fn refusal_code(status: &Status) -> u16 {
+    match status.code() {
+        crate::Code::Unauthenticated | crate::Code::PermissionDenied => close::UNAUTHENTICATED,
+        _ => close::TRY_AGAIN_LATER,
+    }
+}
+
 /// Resolves `true` once the server starts shutting down (never when it cannot).
 async fn stopping(shutdown: &mut watch::Receiver<bool>) -> bool {
     shutdown.wait_for(|stop| *stop).await.is_ok()
@@ -701,10 +715,6 @@ impl CallTask {
             String::from_utf8(message.to_json()?).map_err(|_| Status::internal("the response's JSON is not UTF-8"))?;
         let id = serde_json::to_string(&self.id).map_err(|e| Status::internal(e.to_string()))?;
         let text = format!(r#"{{"type":"next","id":{id},"payload":{json}}}"#);
-        let max = self.pipeline.max_message_size();
-        if text.len() > max {
-            return Err(Status::resource_exhausted(format!("a response is larger than {max} bytes")));
-        }
         match tokio::time::timeout(self.stall, self.out.reserve()).await {
             Ok(Ok(permit)) => {
                 permit.send(text);
