@@ -1,4 +1,4 @@
-//! A typed client of the `apigen.v1` WebSocket subprotocol (see [`crate::ws`]):
+//! A typed client of the `apigen.v1` WebSocket subprotocol (see README, WebSocket):
 //! one socket, many concurrent calls of every kind.
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! One server for every protocol on one address: HTTP/1.1 and h2c, routed by
-//! path and content type ([`route`]) to the protocol adapters, behind one
+//! path and content type (`route.rs`) to the protocol adapters, behind one
 //! middleware stack. The builder holds the settings; `router` assembles the
 //! call pipeline and one router per protocol from them.
 
