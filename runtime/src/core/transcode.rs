@@ -57,21 +57,20 @@ impl Bindings {
     }
 
     /// The binding of `method` (an HTTP method) at `path`: the first, most
-    /// specific one of the first kind (verb or not) whose template fits.
+    /// specific one whose template fits, among the verb rules when one of
+    /// them fits the path, else among the others.
     pub(crate) fn find(&self, method: &str, path: &str) -> Found<'_> {
-        let mut allow = BTreeSet::new();
-        let mut verb = None;
-        for binding in &self.bindings {
-            if verb.is_some_and(|v| v != binding.rule.verb.is_some()) {
-                break;
-            }
-            let Some(vars) = match_path(binding.rule, path) else { continue };
-            verb = Some(binding.rule.verb.is_some());
-            if binding.rule.method == method {
-                return Found::Binding(binding, vars);
-            }
-            allow.insert(binding.rule.method);
+        // A `:verb` can only match when the last segment has a `:`; most paths skip the verb rules.
+        let verb = path.rsplit('/').next().unwrap_or_default().contains(':')
+            && self.bindings.iter().any(|b| b.rule.verb.is_some() && match_path(b.rule, path).is_some());
+        let class = self.bindings.iter().filter(|b| b.rule.verb.is_some() == verb);
+        // The HTTP method first: matching a template is the costly part.
+        let mut same_method = class.clone().filter(|b| b.rule.method == method);
+        if let Some((binding, vars)) = same_method.find_map(|b| match_path(b.rule, path).map(|vars| (b, vars))) {
+            return Found::Binding(binding, vars);
         }
+        let allow: BTreeSet<&'static str> =
+            class.filter(|b| match_path(b.rule, path).is_some()).map(|b| b.rule.method).collect();
         if allow.is_empty() { Found::None } else { Found::NotAllowed(allow) }
     }
 
