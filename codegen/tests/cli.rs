@@ -195,3 +195,36 @@ fn imports_resolve_across_include_paths_and_packages() {
     let mod_rs = std::fs::read_to_string(out_dir.join("mod.rs")).expect("mod.rs");
     assert!(mod_rs.contains("pub mod one") && mod_rs.contains("pub mod two"));
 }
+
+#[test]
+fn files_under_google_protobuf_are_generated_unless_they_are_well_known_types() {
+    // protobuf's own test messages live under google/protobuf/ in other packages; they used to be
+    // skipped without a word.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proto = dir.path().join("google/protobuf");
+    std::fs::create_dir_all(&proto).expect("mkdir");
+    std::fs::write(
+        proto.join("test_messages.proto"),
+        "syntax = \"proto3\";\npackage protobuf_test_messages.v1;\nimport \"google/protobuf/timestamp.proto\";\nmessage M { google.protobuf.Timestamp at = 1; }\n",
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let file = proto.join("test_messages.proto");
+    let include = dir.path().to_string_lossy().into_owned();
+    let output = generate(&file, &out, &["-I", &include]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let code = std::fs::read_to_string(out.join("protobuf_test_messages.v1.rs")).expect("generated");
+    assert!(code.contains("pub struct M") && code.contains("::apigen_runtime::wkt::Timestamp"), "{code}");
+
+    // A well-known type named on the command line is an error that says what to do.
+    std::fs::write(
+        proto.join("timestamp.proto"),
+        "syntax = \"proto3\";\npackage google.protobuf;\nmessage Timestamp { int64 seconds = 1; int32 nanos = 2; }\n",
+    )
+    .expect("write");
+    let output = generate(&proto.join("timestamp.proto"), &dir.path().join("wkt"), &["-I", &include]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("google/protobuf/timestamp.proto") && stderr.contains("well-known types"), "{stderr}");
+    assert!(stderr.contains("apigen_runtime::wkt"), "says where the types come from: {stderr}");
+}

@@ -100,6 +100,16 @@ impl<'a> Lowerer<'a> {
                 let pos = self.pos(&name, &[]);
                 self.error(&pos, Some((0, 0)), format!("{name} has no package declaration"), "add one after the syntax line, for example `package myapi.v1;`: apigen names Rust modules and RPC paths after it");
             }
+            // Well-known types come from the runtime: naming one is a mistake to say, not skip.
+            if is_well_known(&name, file.package()) && self.c.roots.contains(&name) {
+                let pos = self.pos(&name, &[]);
+                self.error(
+                    &pos,
+                    Some((0, 0)),
+                    format!("{name} holds protobuf's well-known types, which apigen never generates"),
+                    "import it from your own .proto file instead: its types are `apigen_runtime::wkt::*` in generated code",
+                );
+            }
             if !matches!(file.syntax(), "" | "proto2" | "proto3") {
                 let pos = self.pos(&name, &[12]);
                 self.error(
@@ -114,7 +124,8 @@ impl<'a> Lowerer<'a> {
 
     /// The files code is generated for: every file in the closure except the
     /// well-known types (they come from the runtime) and annotation files no
-    /// generated type refers to.
+    /// generated type refers to. Other files under `google/protobuf/` (say
+    /// protobuf's own test messages) are generated like any other.
     fn files_to_generate(&self) -> Vec<FileDescriptor> {
         let all: Vec<FileDescriptor> = self
             .c
@@ -122,7 +133,7 @@ impl<'a> Lowerer<'a> {
             .file
             .iter()
             .filter_map(|f| self.c.pool.get_file_by_name(f.name()))
-            .filter(|f| !f.name().starts_with("google/protobuf/"))
+            .filter(|f| !is_well_known(f.name(), f.package_name()))
             .collect();
         let is_annotation =
             |f: &FileDescriptor| ANNOTATION_FILES.contains(&f.name()) && !self.c.roots.iter().any(|r| r == f.name());
@@ -650,4 +661,11 @@ fn is_graphql_name(name: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with("__")
+}
+
+/// Whether a file is one of protobuf's well-known types (or `descriptor.proto`),
+/// which map to `apigen_runtime::wkt`: a file of package `google.protobuf`
+/// under `google/protobuf/`.
+fn is_well_known(name: &str, package: &str) -> bool {
+    name.starts_with("google/protobuf/") && package == "google.protobuf"
 }
