@@ -13,6 +13,7 @@
 //! - [`ServiceDef`]: an implementation wrapped for the server, made by the
 //!   generated `<service>_service(impl)` function.
 //! - [`fanout::Topics`]: streams many subscribers share, in process or on Redis.
+//! - [`json`]: the proto3 JSON mapping exactly as every JSON protocol applies it.
 //! - [`client`]: the transports of the generated typed clients.
 //!
 //! The crate is laid out by concept: `core` (the call model every protocol
@@ -36,7 +37,7 @@ pub use crate::core::message::{ApiMessage, DynMessage};
 pub use crate::core::service::{MethodInfo, MethodKind, ServiceDef, ServiceInfo};
 pub use crate::core::status::{Code, RpcStatus, Status};
 pub use crate::core::stream::{RequestStream, ResponseStream};
-pub use crate::core::wkt;
+pub use crate::core::{json, wkt};
 pub use crate::server::Server;
 
 /// The result of every service method.

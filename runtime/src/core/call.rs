@@ -58,24 +58,7 @@ impl Payload {
         match self {
             Payload::Proto(bytes) => T::decode(bytes)
                 .map_err(|e| Status::invalid_argument(format!("the request is not a valid protobuf message: {e}"))),
-            Payload::Json(bytes) => {
-                // The path names the offending field, for example `book.isbn`.
-                let mut de = serde_json::Deserializer::from_slice(&bytes);
-                serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                    let path = e.path().to_string();
-                    let inner = e.into_inner();
-                    if path.is_empty() || path == "." || !inner.is_data() {
-                        // Malformed JSON: the position is in the client's own text.
-                        Status::invalid_argument(format!("the request is not valid JSON for this method: {inner}"))
-                    } else {
-                        // The field names the problem; a position would point into
-                        // JSON that REST and query parameters assembled, not the client's.
-                        let message = inner.to_string();
-                        let message = message.split(" at line ").next().unwrap_or(&message);
-                        Status::invalid_argument(format!("invalid value for field `{path}`: {message}"))
-                    }
-                })
-            }
+            Payload::Json(bytes) => crate::core::json::from_slice(&bytes),
             Payload::Message(any) => {
                 any.downcast::<T>().map(|b| *b).map_err(|_| Status::internal("the request has the wrong message type"))
             }

@@ -85,7 +85,7 @@ impl<T: ApiMessage> DynMessage for T {
     }
 
     fn to_json(&self) -> Result<Vec<u8>, Status> {
-        serde_json::to_vec(self).map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+        crate::core::json::to_vec(self)
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {

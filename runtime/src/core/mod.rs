@@ -15,6 +15,7 @@ pub(crate) mod compression;
 pub(crate) mod context;
 pub(crate) mod http_rule;
 pub(crate) mod input;
+pub mod json;
 pub(crate) mod message;
 pub(crate) mod pipeline;
 pub(crate) mod service;
