@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_graphql::dynamic::{
     Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar, Schema,
-    SubscriptionField, SubscriptionFieldFuture, TypeRef,
+    Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
 };
 use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
 use async_graphql::{ErrorExtensions, Name};
@@ -206,16 +206,13 @@ fn call_context(ctx: &ResolverContext<'_>, pipeline: &Pipeline) -> Context {
     pipeline.context(Protocol::Graphql, caller.headers, caller.peer, caller.identity, None)
 }
 
-/// Builds the schema from `sdl` for `services`. Fails when the SDL does not
-/// parse or the schema is inconsistent (a bug in apigen).
-/// `shutdown` ends running subscriptions (with an `unavailable` error, then
-/// `complete`) when the server shuts down.
+/// Builds the schema from `sdl` for the pipeline's services. Fails when the
+/// SDL does not parse or the schema is inconsistent (a bug in apigen).
+/// Running subscriptions end (with an `unavailable` error, then `complete`)
+/// when the server shuts down.
 fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema, String> {
     let doc =
         async_graphql::parser::parse_schema(sdl).map_err(|e| format!("the GraphQL schema does not parse: {e}"))?;
-    let methods: HashMap<String, Arc<pipeline::Method>> =
-        pipeline.served(Protocol::Graphql).map(|m| (m.info().graphql.to_owned(), Arc::new(m))).collect();
-    let shutdown = pipeline.shutdown();
     let (mut query, mut mutation, mut subscription) =
         ("Query".to_owned(), "Mutation".to_owned(), "Subscription".to_owned());
     let mut defs = Vec::new();
@@ -231,8 +228,12 @@ fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema,
             TypeSystemDefinition::Directive(_) => {}
         }
     }
-    let types: Types = Arc::new(defs.iter().map(|d| (d.name.node.to_string(), d.kind.clone())).collect());
-    let has = |name: &str| !name.is_empty() && types.contains_key(name);
+    let resolvers = Resolvers {
+        methods: pipeline.served(Protocol::Graphql).map(|m| (m.info().graphql.to_owned(), Arc::new(m))).collect(),
+        types: Arc::new(defs.iter().map(|d| (d.name.node.to_string(), d.kind.clone())).collect()),
+        pipeline: Arc::clone(pipeline),
+    };
+    let has = |name: &str| !name.is_empty() && resolvers.types.contains_key(name);
     let mut builder = Schema::build(
         &query,
         has(&mutation).then_some(mutation.as_str()),
@@ -246,156 +247,157 @@ fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema,
     for def in &defs {
         let name = def.name.node.to_string();
         let description = def.description.as_ref().map(|d| d.node.clone());
-        match &def.kind {
-            TypeKind::Scalar => {
-                let mut s = Scalar::new(&name);
-                if let Some(d) = description {
-                    s = s.description(d);
-                }
-                builder = builder.register(s);
-            }
+        builder = match &def.kind {
+            TypeKind::Scalar => builder.register(described(Scalar::new(&name), description, Scalar::description)),
             TypeKind::Enum(e) => {
-                let mut en = Enum::new(&name).items(e.values.iter().map(|v| v.node.value.node.to_string()));
-                if let Some(d) = description {
-                    en = en.description(d);
-                }
-                builder = builder.register(en);
+                let en = Enum::new(&name).items(e.values.iter().map(|v| v.node.value.node.to_string()));
+                builder.register(described(en, description, Enum::description))
             }
             TypeKind::InputObject(o) => {
-                let mut obj = InputObject::new(&name);
-                for f in &o.fields {
-                    let mut value = InputValue::new(f.node.name.node.to_string(), type_ref(&f.node.ty.node));
-                    if let Some(d) = &f.node.description {
-                        value = value.description(d.node.clone());
-                    }
-                    obj = obj.field(value);
-                }
-                if let Some(d) = description {
-                    obj = obj.description(d);
-                }
-                builder = builder.register(obj);
+                let fields = o.fields.iter().map(|f| {
+                    let value = InputValue::new(f.node.name.node.to_string(), type_ref(&f.node.ty.node));
+                    described(value, f.node.description.as_ref().map(|d| d.node.clone()), InputValue::description)
+                });
+                let obj = fields.fold(InputObject::new(&name), InputObject::field);
+                builder.register(described(obj, description, InputObject::description))
             }
-            TypeKind::Object(o) if name == subscription => {
-                let mut root = async_graphql::dynamic::Subscription::new(&name);
-                for f in &o.fields {
-                    let field = f.node.name.node.to_string();
-                    let Some(method) = methods.get(&field).cloned() else { continue };
-                    let ty = f.node.ty.node.clone();
-                    let args: Vec<(String, Type)> = f
-                        .node
-                        .arguments
-                        .iter()
-                        .map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone()))
-                        .collect();
-                    let (types, args2) = (Arc::clone(&types), args.clone());
-                    let (shutdown, pipeline) = (shutdown.clone(), Arc::clone(pipeline));
-                    let mut sf = SubscriptionField::new(&field, type_ref(&ty), move |ctx| {
-                        let (method, types, ty) = (Arc::clone(&method), Arc::clone(&types), ty.clone());
-                        let (shutdown, pipeline) = (shutdown.clone(), Arc::clone(&pipeline));
-                        let json = request(&ctx, &args2, &types);
-                        let call_ctx = call_context(&ctx, &pipeline);
-                        SubscriptionFieldFuture::new(async move {
-                            let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
-                            let input = Requests::Single(payload);
-                            let result = pipeline.call(&method, &call_ctx, input).await.map_err(error)?;
-                            let Output::Stream(stream) = result else {
-                                return Err(error(Status::internal("a subscription's method returned one message")));
-                            };
-                            Ok(crate::core::call::until_shutdown(stream, shutdown).map(move |item| {
-                                let message = item.map_err(error)?;
-                                let json = message.to_json_value().map_err(error)?;
-                                output(&types, Some(&json), &ty)
-                                    .ok_or_else(|| async_graphql::Error::new("an event could not be written"))
-                            }))
-                        })
-                    });
-                    for (a, t) in &args {
-                        sf = sf.argument(InputValue::new(a, type_ref(t)));
-                    }
-                    root = root.field(sf);
-                }
-                builder = builder.register(root);
-            }
+            TypeKind::Object(o) if name == subscription => builder.register(resolvers.subscription_root(&name, o)),
             TypeKind::Object(o) => {
                 let root = name == query || name == mutation;
-                let mut obj = Object::new(&name);
-                for f in &o.fields {
-                    let field = f.node.name.node.to_string();
-                    let ty = f.node.ty.node.clone();
-                    let types = Arc::clone(&types);
-                    let pipeline = Arc::clone(pipeline);
-                    let mut gf = match (root, methods.get(&field).cloned()) {
-                        (true, Some(method)) => {
-                            let args: Vec<(String, Type)> = f
-                                .node
-                                .arguments
-                                .iter()
-                                .map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone()))
-                                .collect();
-                            let mut gf = Field::new(&field, type_ref(&ty), {
-                                let args = args.clone();
-                                move |ctx| {
-                                    let (method, types, ty) = (Arc::clone(&method), Arc::clone(&types), ty.clone());
-                                    let pipeline = Arc::clone(&pipeline);
-                                    let json = request(&ctx, &args, &types);
-                                    let call_ctx = call_context(&ctx, &pipeline);
-                                    FieldFuture::new(async move {
-                                        let payload =
-                                            Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
-                                        let input = Requests::Single(payload);
-                                        let message = match pipeline.call(&method, &call_ctx, input).await {
-                                            Ok(Output::Single(message)) => message,
-                                            Ok(Output::Stream(_)) => {
-                                                return Err(error(Status::internal(
-                                                    "a unary method returned a stream",
-                                                )));
-                                            }
-                                            // A nullable field that fails is null and its error says
-                                            // where; async-graphql's dynamic schema would drop both.
-                                            Err(status) if ty.nullable => {
-                                                let located = error(status).into_server_error(ctx.item.pos);
-                                                ctx.add_error(ctx.set_error_path(located));
-                                                return Ok(None);
-                                            }
-                                            Err(status) => return Err(error(status)),
-                                        };
-                                        // `Empty` results are `Boolean`: true on success.
-                                        if matches!(&ty.base, BaseType::Named(n) if n.as_str() == "Boolean") {
-                                            return Ok(Some(FieldValue::value(true)));
-                                        }
-                                        let json = message.to_json_value().map_err(error)?;
-                                        Ok(output(&types, Some(&json), &ty))
-                                    })
-                                }
-                            });
-                            for (a, t) in &args {
-                                gf = gf.argument(InputValue::new(a, type_ref(t)));
-                            }
-                            gf
-                        }
-                        (true, None) => {
-                            Field::new(&field, type_ref(&ty), |_| FieldFuture::from_value(Some(true.into())))
-                        }
-                        (false, _) => Field::new(&field, type_ref(&ty), move |ctx| {
-                            let parent = ctx.parent_value.downcast_ref::<Json>();
-                            let value = parent.and_then(|p| p.get(ctx.field().name()));
-                            FieldFuture::Value(output(&types, value, &ty))
-                        }),
-                    };
-                    if let Some(d) = &f.node.description {
-                        gf = gf.description(d.node.clone());
-                    }
-                    obj = obj.field(gf);
-                }
-                if let Some(d) = description {
-                    obj = obj.description(d);
-                }
-                builder = builder.register(obj);
+                builder.register(described(resolvers.object(&name, o, root), description, Object::description))
             }
-            TypeKind::Interface(_) | TypeKind::Union(_) => {}
-        }
+            TypeKind::Interface(_) | TypeKind::Union(_) => builder,
+        };
     }
     builder.finish().map_err(|e| format!("the GraphQL schema is inconsistent: {e}"))
+}
+
+/// `item` with `description` when there is one.
+fn described<T>(item: T, description: Option<String>, set: impl FnOnce(T, String) -> T) -> T {
+    match description {
+        Some(d) => set(item, d),
+        None => item,
+    }
+}
+
+/// A field's arguments: names and types.
+fn arguments(field: &async_graphql::parser::types::FieldDefinition) -> Vec<(String, Type)> {
+    field.arguments.iter().map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone())).collect()
+}
+
+/// What the resolvers need: the methods by GraphQL field name, the schema's
+/// types (to convert values), and the pipeline that calls the methods.
+struct Resolvers {
+    methods: HashMap<String, Arc<pipeline::Method>>,
+    types: Types,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Resolvers {
+    /// The subscription root: one field per server-streaming method.
+    fn subscription_root(&self, name: &str, o: &async_graphql::parser::types::ObjectType) -> Subscription {
+        let mut root = Subscription::new(name);
+        for f in &o.fields {
+            let field = f.node.name.node.to_string();
+            if let Some(method) = self.methods.get(&field) {
+                root = root.field(self.subscription_field(&field, &f.node, Arc::clone(method)));
+            }
+        }
+        root
+    }
+
+    fn subscription_field(
+        &self,
+        field: &str,
+        def: &async_graphql::parser::types::FieldDefinition,
+        method: Arc<pipeline::Method>,
+    ) -> SubscriptionField {
+        let (ty, args) = (def.ty.node.clone(), arguments(def));
+        let (types, pipeline, names) = (Arc::clone(&self.types), Arc::clone(&self.pipeline), args.clone());
+        let sf = SubscriptionField::new(field, type_ref(&ty), move |ctx| {
+            let (method, types, ty, pipeline) =
+                (Arc::clone(&method), Arc::clone(&types), ty.clone(), Arc::clone(&pipeline));
+            let json = request(&ctx, &names, &types);
+            let call_ctx = call_context(&ctx, &pipeline);
+            SubscriptionFieldFuture::new(async move {
+                let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
+                let result = pipeline.call(&method, &call_ctx, Requests::Single(payload)).await.map_err(error)?;
+                let Output::Stream(stream) = result else {
+                    return Err(error(Status::internal("a subscription's method returned one message")));
+                };
+                Ok(crate::core::call::until_shutdown(stream, pipeline.shutdown()).map(move |item| {
+                    let json = item.and_then(|message| message.to_json_value()).map_err(error)?;
+                    output(&types, Some(&json), &ty)
+                        .ok_or_else(|| async_graphql::Error::new("an event could not be written"))
+                }))
+            })
+        });
+        args.iter().fold(sf, |sf, (a, t)| sf.argument(InputValue::new(a, type_ref(t))))
+    }
+
+    /// An object type: on the query and mutation roots a field per method
+    /// (a root field without one answers `true`), elsewhere fields that read
+    /// the parent's proto3 JSON by JSON name.
+    fn object(&self, name: &str, o: &async_graphql::parser::types::ObjectType, root: bool) -> Object {
+        let mut obj = Object::new(name);
+        for f in &o.fields {
+            let field = f.node.name.node.to_string();
+            let ty = f.node.ty.node.clone();
+            let gf = match (root, self.methods.get(&field)) {
+                (true, Some(method)) => self.root_field(&field, &f.node, Arc::clone(method)),
+                (true, None) => Field::new(&field, type_ref(&ty), |_| FieldFuture::from_value(Some(true.into()))),
+                (false, _) => {
+                    let types = Arc::clone(&self.types);
+                    Field::new(&field, type_ref(&ty), move |ctx| {
+                        let parent = ctx.parent_value.downcast_ref::<Json>();
+                        let value = parent.and_then(|p| p.get(ctx.field().name()));
+                        FieldFuture::Value(output(&types, value, &ty))
+                    })
+                }
+            };
+            obj = obj.field(described(gf, f.node.description.as_ref().map(|d| d.node.clone()), Field::description));
+        }
+        obj
+    }
+
+    /// A query or mutation field that calls its unary method.
+    fn root_field(
+        &self,
+        field: &str,
+        def: &async_graphql::parser::types::FieldDefinition,
+        method: Arc<pipeline::Method>,
+    ) -> Field {
+        let (ty, args) = (def.ty.node.clone(), arguments(def));
+        let (types, pipeline, names) = (Arc::clone(&self.types), Arc::clone(&self.pipeline), args.clone());
+        let gf = Field::new(field, type_ref(&ty), move |ctx| {
+            let (method, types, ty, pipeline) =
+                (Arc::clone(&method), Arc::clone(&types), ty.clone(), Arc::clone(&pipeline));
+            let json = request(&ctx, &names, &types);
+            let call_ctx = call_context(&ctx, &pipeline);
+            FieldFuture::new(async move {
+                let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
+                let message = match pipeline.call(&method, &call_ctx, Requests::Single(payload)).await {
+                    Ok(Output::Single(message)) => message,
+                    Ok(Output::Stream(_)) => return Err(error(Status::internal("a unary method returned a stream"))),
+                    // A nullable field that fails is null and its error says
+                    // where; async-graphql's dynamic schema would drop both.
+                    Err(status) if ty.nullable => {
+                        let located = error(status).into_server_error(ctx.item.pos);
+                        ctx.add_error(ctx.set_error_path(located));
+                        return Ok(None);
+                    }
+                    Err(status) => return Err(error(status)),
+                };
+                // `Empty` results are `Boolean`: true on success.
+                if matches!(&ty.base, BaseType::Named(n) if n.as_str() == "Boolean") {
+                    return Ok(Some(FieldValue::value(true)));
+                }
+                let json = message.to_json_value().map_err(error)?;
+                Ok(output(&types, Some(&json), &ty))
+            })
+        });
+        args.iter().fold(gf, |gf, (a, t)| gf.argument(InputValue::new(a, type_ref(t))))
+    }
 }
 
 /// Parsed queries by their text. Clients send the same few documents again
