@@ -1,0 +1,65 @@
+use super::*;
+
+fn request(message_type: &str, payload: Input, output: WireFormat) -> ConformanceRequest {
+    ConformanceRequest {
+        message_type: message_type.to_owned(),
+        payload: Some(payload),
+        requested_output_format: output as i32,
+        ..Default::default()
+    }
+}
+
+const PROTO3: &str = "protobuf_test_messages.proto3.TestAllTypesProto3";
+
+#[test]
+fn the_failure_set_request_gets_an_empty_failure_set() {
+    let first = ConformanceRequest { message_type: "conformance.FailureSet".to_owned(), ..Default::default() };
+    let response = ConformanceResponse::decode(answer(&first.encode_to_vec(), None).as_slice()).unwrap();
+    match response.result {
+        Some(Outcome::ProtobufPayload(bytes)) => assert!(FailureSet::decode(&bytes[..]).unwrap().test.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn json_is_read_and_written_in_the_proto3_mapping() {
+    let json = Input::JsonPayload(r#"{"optional_int64": 5, "optionalString": "x"}"#.to_owned());
+    match respond(&request(PROTO3, json, WireFormat::Json), None) {
+        Outcome::JsonPayload(out) => assert_eq!(out, r#"{"optionalInt64":"5","optionalString":"x"}"#),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn protobuf_round_trips() {
+    let message = proto3::TestAllTypesProto3 { optional_int32: 7, ..Default::default() };
+    let binary = Input::ProtobufPayload(message.encode_to_vec());
+    match respond(&request(PROTO3, binary, WireFormat::Protobuf), None) {
+        Outcome::ProtobufPayload(out) => assert_eq!(proto3::TestAllTypesProto3::decode(&out[..]).unwrap(), message),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_input_is_a_parse_error_not_a_panic() {
+    let garbage = Input::ProtobufPayload(vec![0xff, 0xff, 0xff]);
+    assert!(matches!(respond(&request(PROTO3, garbage, WireFormat::Json), None), Outcome::ParseError(_)));
+    let json = Input::JsonPayload(r#"{"optionalInt32": "#.to_owned());
+    assert!(matches!(respond(&request(PROTO3, json, WireFormat::Json), None), Outcome::ParseError(_)));
+    assert!(matches!(
+        ConformanceResponse::decode(answer(b"\xff", None).as_slice()).unwrap().result,
+        Some(Outcome::RuntimeError(_))
+    ));
+}
+
+#[test]
+fn what_is_not_supported_is_skipped() {
+    let json = || Input::JsonPayload("{}".to_owned());
+    for output in [WireFormat::Jspb, WireFormat::TextFormat] {
+        assert!(matches!(respond(&request(PROTO3, json(), output), None), Outcome::Skipped(_)));
+    }
+    let mut ignore_unknown = request(PROTO3, json(), WireFormat::Json);
+    ignore_unknown.test_category = TestCategory::JsonIgnoreUnknownParsingTest as i32;
+    assert!(matches!(respond(&ignore_unknown, None), Outcome::Skipped(_)));
+    assert!(matches!(respond(&request(PROTO3, json(), WireFormat::Json), Some("proto2")), Outcome::Skipped(_)));
+}
