@@ -50,8 +50,19 @@ fn snake(path: &str) -> String {
 }
 
 impl Serialize for FieldMask {
+    /// Fails for a path that would not come back the same from its JSON
+    /// name (`foo__bar`, `foo_3_bar`, `fooBar`), as the mapping requires.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let joined: Vec<String> = self.paths.iter().map(|p| lower_camel(p)).collect();
+        let mut joined = Vec::with_capacity(self.paths.len());
+        for path in &self.paths {
+            let camel = lower_camel(path);
+            if snake(&camel) != *path {
+                return Err(serde::ser::Error::custom(format!(
+                    "the FieldMask path `{path}` has no lowerCamelCase form that reads back the same"
+                )));
+            }
+            joined.push(camel);
+        }
         serializer.serialize_str(&joined.join(","))
     }
 }
@@ -65,8 +76,14 @@ impl<'de> Deserialize<'de> for FieldMask {
                 f.write_str("a FieldMask as a comma-separated string of field paths")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldMask, E> {
-                let paths = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(snake).collect();
-                Ok(FieldMask { paths })
+                let paths: Vec<&str> = v.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+                // JSON paths are lowerCamelCase: an underscore (or anything else) has no proto name.
+                if let Some(bad) = paths.iter().find(|p| !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')) {
+                    return Err(E::custom(format!(
+                        "the FieldMask path `{bad}` is not lowerCamelCase field names joined by dots"
+                    )));
+                }
+                Ok(FieldMask { paths: paths.into_iter().map(snake).collect() })
             }
         }
         deserializer.deserialize_str(V)
@@ -99,11 +116,23 @@ impl From<std::time::SystemTime> for Timestamp {
     }
 }
 
+/// The range the proto3 JSON mapping gives Timestamp: 0001-01-01T00:00:00Z
+/// to 9999-12-31T23:59:59.999999999Z, in seconds since the epoch.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+impl Timestamp {
+    /// The timestamp as a date and time, when it is in the mapping's range.
+    fn datetime(&self) -> std::option::Option<chrono::DateTime<chrono::Utc>> {
+        let nanos = u32::try_from(self.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+        TIMESTAMP_SECONDS.contains(&self.seconds).then(|| chrono::DateTime::from_timestamp(self.seconds, nanos))?
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let nanos = u32::try_from(self.nanos).map_err(|_| serde::ser::Error::custom("Timestamp nanos out of range"))?;
-        let dt = chrono::DateTime::from_timestamp(self.seconds, nanos)
-            .ok_or_else(|| serde::ser::Error::custom("Timestamp out of range"))?;
+        let dt = self.datetime().ok_or_else(|| {
+            serde::ser::Error::custom("the Timestamp is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z")
+        })?;
         serializer.serialize_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     }
 }
@@ -117,9 +146,21 @@ impl<'de> Deserialize<'de> for Timestamp {
                 f.write_str("an RFC 3339 timestamp such as \"2024-01-02T03:04:05Z\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                // RFC 3339 allows `t`, `z` and a space for `T`; the proto3 mapping does not.
+                if v.as_bytes().get(10) != Some(&b'T') || v.contains(['t', 'z']) {
+                    return Err(E::custom(format!(
+                        "`{v}` is not a timestamp like \"2024-01-02T03:04:05Z\" (upper-case T and Z)"
+                    )));
+                }
                 let dt = chrono::DateTime::parse_from_rfc3339(v)
                     .map_err(|e| E::custom(format!("`{v}` is not an RFC 3339 timestamp: {e}")))?;
-                Ok(Timestamp { seconds: dt.timestamp(), nanos: dt.timestamp_subsec_nanos() as i32 })
+                let t = Timestamp { seconds: dt.timestamp(), nanos: dt.timestamp_subsec_nanos() as i32 };
+                match t.datetime() {
+                    Some(_) => Ok(t),
+                    None => Err(E::custom(format!(
+                        "`{v}` is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z"
+                    ))),
+                }
             }
         }
         deserializer.deserialize_str(V)
@@ -174,6 +215,23 @@ mod tests {
         let t = Timestamp { seconds: 0, nanos: 0 };
         assert_eq!(serde_json::to_value(t).unwrap(), "1970-01-01T00:00:00Z");
         assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+        // The mapping's form and range, stricter than RFC 3339 (protobuf's conformance suite).
+        for bad in ["2024-01-02t03:04:05Z", "2024-01-02T03:04:05z", "2024-01-02 03:04:05Z", "0000-12-31T23:59:59Z"] {
+            assert!(serde_json::from_str::<Timestamp>(&format!("\"{bad}\"")).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Timestamp>("\"0001-01-01T00:00:00Z\"").is_ok());
+        for t in [Timestamp { seconds: 253_402_300_800, nanos: 0 }, Timestamp { seconds: -62_135_596_801, nanos: 0 }] {
+            assert!(serde_json::to_value(t).is_err(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn field_mask_paths_must_round_trip() {
+        for path in ["foo__bar", "foo_3_bar", "fooBar"] {
+            assert!(serde_json::to_value(FieldMask { paths: vec![path.into()] }).is_err(), "{path}");
+        }
+        assert!(serde_json::from_str::<FieldMask>("\"foo,bar_bar\"").is_err());
+        assert_eq!(serde_json::from_str::<FieldMask>("\"fooBar.baz3\"").unwrap().paths, ["foo_bar.baz3"]);
     }
 
     #[test]
