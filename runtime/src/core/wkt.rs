@@ -4,7 +4,9 @@
 //! where pbjson-types departs from it: `FieldMask` is a comma-separated string
 //! of lowerCamelCase paths, and `Int64Value`/`UInt64Value` are strings (as
 //! int64 is everywhere else), and `Timestamp` is always written `Z`-normalized.
-//! Those are defined here with the same derives.
+//! Those are defined here with the same derives, as are `Duration` (pbjson-types'
+//! form, with the mapping's range checked) and `Timestamp`, which keep to the
+//! mapping's range both ways.
 
 pub use pbjson_types::*;
 
@@ -167,6 +169,63 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// `google.protobuf.Duration`: `"1.5s"` in JSON (0, 3, 6 or 9 fractional
+/// digits), within ±315,576,000,000 s (10,000 years) both ways, as the
+/// mapping requires; pbjson-types' form, with the range checked.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, prost::Message)]
+pub struct Duration {
+    /// Whole seconds, -315,576,000,000 to 315,576,000,000.
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    /// Nanoseconds, -999,999,999 to 999,999,999, with the sign of `seconds`.
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+impl Duration {
+    /// Whether the duration is one the mapping can write.
+    fn in_range(&self) -> bool {
+        const MAX_SECONDS: i64 = 315_576_000_000;
+        let signs_agree = self.seconds == 0 || self.nanos == 0 || (self.seconds < 0) == (self.nanos < 0);
+        self.seconds.abs() <= MAX_SECONDS && self.nanos.abs() <= 999_999_999 && signs_agree
+    }
+}
+
+impl From<std::time::Duration> for Duration {
+    fn from(d: std::time::Duration) -> Duration {
+        Duration { seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nanos: d.subsec_nanos() as i32 }
+    }
+}
+
+impl TryFrom<Duration> for std::time::Duration {
+    type Error = std::num::TryFromIntError;
+
+    /// Negative durations have no `std::time::Duration`.
+    fn try_from(d: Duration) -> std::result::Result<std::time::Duration, Self::Error> {
+        Ok(std::time::Duration::new(d.seconds.try_into()?, d.nanos.try_into()?))
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        if !self.in_range() {
+            return Err(serde::ser::Error::custom("the Duration is outside ±315,576,000,000 s or its signs disagree"));
+        }
+        pbjson_types::Duration { seconds: self.seconds, nanos: self.nanos }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let d = pbjson_types::Duration::deserialize(deserializer)?;
+        let d = Duration { seconds: d.seconds, nanos: d.nanos };
+        if !d.in_range() {
+            return Err(de::Error::custom("the Duration is outside ±315,576,000,000 s"));
+        }
+        Ok(d)
+    }
+}
+
 macro_rules! wide_wrapper {
     ($name:ident, $ty:ty, $proto:ident, $doc:literal) => {
         #[doc = $doc]
@@ -222,6 +281,23 @@ mod tests {
         assert!(serde_json::from_str::<Timestamp>("\"0001-01-01T00:00:00Z\"").is_ok());
         for t in [Timestamp { seconds: 253_402_300_800, nanos: 0 }, Timestamp { seconds: -62_135_596_801, nanos: 0 }] {
             assert!(serde_json::to_value(t).is_err(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn durations_keep_to_the_mapping_range() {
+        assert_eq!(serde_json::to_value(Duration { seconds: 1, nanos: 500_000_000 }).unwrap(), "1.500s");
+        assert_eq!(
+            serde_json::from_str::<Duration>("\"-0.5s\"").unwrap(),
+            Duration { seconds: 0, nanos: -500_000_000 }
+        );
+        assert!(serde_json::from_str::<Duration>("\"315576000001s\"").is_err());
+        for d in [
+            Duration { seconds: 315_576_000_001, nanos: 0 },
+            Duration { seconds: 1, nanos: -1 },
+            Duration { seconds: 0, nanos: 1_000_000_000 },
+        ] {
+            assert!(serde_json::to_value(d).is_err(), "{d:?}");
         }
     }
 
