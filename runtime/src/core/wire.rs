@@ -35,22 +35,30 @@ pub mod ws_close {
     pub const TOO_MANY_CALLS: u16 = 4429;
 }
 
+/// The close code of a WebSocket whose `connection_init` the authenticator
+/// refused: `credentials` (4401 on `/ws`, 4403 on `/graphql/ws`) when the
+/// credentials are the problem; 1013 (try again later) when it could not
+/// decide, say its identity provider is down, so clients retry instead of
+/// asking their user to sign in again.
+pub(crate) fn ws_refusal(status: &Status, credentials: u16) -> u16 {
+    match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied => credentials,
+        _ => ws_close::TRY_AGAIN_LATER,
+    }
+}
+
 /// The id of an SSE stream's final event: a client that reconnects with it
 /// has seen the whole stream and is answered 204.
 pub const SSE_END_ID: &str = "end";
 
 /// The error answer of plain HTTP (REST, SSE before its stream starts, a
 /// refused WebSocket upgrade, a path nothing serves): the code's HTTP
-/// status and `{"code": 5, "message": "…", "details": […]}`, with
-/// `WWW-Authenticate` on 401.
+/// status and `{"code": 5, "message": "…", "details": […]}`. (The server's
+/// middleware adds `WWW-Authenticate` to every 401, whichever protocol.)
 pub(crate) fn http_error(status: &Status) -> axum::response::Response {
     use axum::response::IntoResponse;
     let http = http::StatusCode::from_u16(status.http_status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (http, axum::Json(http_error_body(status))).into_response();
-    if status.code() == Code::Unauthenticated {
-        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-    }
-    response
+    (http, axum::Json(http_error_body(status))).into_response()
 }
 
 /// `{"code": 5, "message": "…", "details": [{"@type": "…", "value": "…"}]}`.

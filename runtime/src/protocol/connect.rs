@@ -53,24 +53,19 @@ impl ConnectRouter {
         ConnectRouter { pipeline }
     }
 
-    /// Whether a request at `path` is a Connect call: Connect serves a method there.
-    pub(crate) fn serves(&self, path: &str) -> bool {
-        self.method(path).is_some()
-    }
-
-    fn method(&self, path: &str) -> Option<&Method> {
+    /// The method Connect serves at `path` (`/{package}.{Service}/{Method}`):
+    /// a request there is a Connect call.
+    pub(crate) fn method(&self, path: &str) -> Option<&Method> {
         self.pipeline.method(path.strip_prefix('/')?, Protocol::Connect)
     }
 
-    /// A Connect call. A successful unary response is gzip-compressed
-    /// whenever the request's `Accept-Encoding` lists gzip, whatever its
-    /// size: predictable for clients, at the price of ~20 bytes on tiny
-    /// messages. Error bodies stay plain JSON.
-    pub(crate) async fn handle(&self, req: axum::extract::Request) -> Response {
+    /// A Connect call of `method` (found by [`method`](Self::method)). A
+    /// successful unary response is gzip-compressed whenever the request's
+    /// `Accept-Encoding` lists gzip, whatever its size: predictable for
+    /// clients, at the price of ~20 bytes on tiny messages. Error bodies stay
+    /// plain JSON.
+    pub(crate) async fn handle(&self, method: &Method, req: axum::extract::Request) -> Response {
         let path = req.uri().path().to_owned();
-        let Some(method) = self.method(&path) else {
-            return error_response(&Status::not_found(format!("no method at {path}")));
-        };
         let info = method.info();
         let get = req.method() == HttpMethod::GET;
         if !(req.method() == HttpMethod::POST || get && info.no_side_effects) {

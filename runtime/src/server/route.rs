@@ -78,7 +78,7 @@ impl Routers {
                     parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
                 let mut response = if path.starts_with("/trpc/") {
                     trpc::request_error(&status)
-                } else if self.connect.serves(path) {
+                } else if self.connect.method(path).is_some() {
                     connect::early_error(content_type, &status)
                 } else {
                     http_error(&status)
@@ -93,8 +93,8 @@ impl Routers {
             return self.trpc.handle(req).await;
         }
         // A Connect call is one lookup away; REST bindings need matching.
-        if self.connect.serves(path) {
-            return self.connect.handle(req).await;
+        if let Some(method) = self.connect.method(path) {
+            return self.connect.handle(method, req).await;
         }
         match self.bindings.find(req.method().as_str(), path) {
             Found::Binding(binding, vars) => {

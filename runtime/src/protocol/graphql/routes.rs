@@ -18,11 +18,7 @@ fn error_response(status: &Status) -> Response {
     let http = http::StatusCode::from_u16(status.http_status()).unwrap_or(http::StatusCode::BAD_REQUEST);
     let body =
         serde_json::json!({"errors": [{"message": status.message(), "extensions": {"code": code_name(status)}}]});
-    let mut response = (http, axum::Json(body)).into_response();
-    if http == http::StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-    }
-    response
+    (http, axum::Json(body)).into_response()
 }
 
 /// The routes, or none when no service has a GraphQL schema. `limits` are

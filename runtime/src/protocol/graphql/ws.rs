@@ -154,12 +154,8 @@ pub(crate) async fn serve(
                         Ok(data)
                     }
                     Err(status) => {
-                        // 4403 for bad credentials; 1013 (try again later) when the authenticator could not decide.
-                        let code = match status.code() {
-                            crate::Code::Unauthenticated | crate::Code::PermissionDenied => 4403,
-                            _ => 1013,
-                        };
-                        flag.store(code, Ordering::SeqCst);
+                        // graphql-transport-ws says 4403 Forbidden for refused credentials.
+                        flag.store(crate::core::wire::ws_refusal(&status, 4403), Ordering::SeqCst);
                         Err(async_graphql::Error::new(status.message().to_owned()))
                     }
                 }

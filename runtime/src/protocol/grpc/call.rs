@@ -162,12 +162,14 @@ pub(crate) fn handler(
         let input = move |r: tonic::Request<tonic::Streaming<Bytes>>| async move {
             if single_input { only_request(r.into_inner()).await } else { Ok(requests(r.into_inner())) }
         };
-        // Reading the request counts against the deadline too.
+        // Reading the request counts against the deadline too; the pipeline bounds the call.
         let run = move |r| {
             let (pipeline, method, ctx) = (Arc::clone(&pipeline), method.clone(), ctx.clone());
             async move {
-                let run = async { pipeline.call(&method, &ctx, input(r).await?).await };
-                let output = within(ctx.deadline(), run).await;
+                let output = match within(ctx.deadline(), input(r)).await {
+                    Ok(input) => pipeline.call(&method, &ctx, input).await,
+                    Err(status) => Err(status),
+                };
                 (output, ctx, pipeline.shutdown())
             }
         };

@@ -58,7 +58,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::message::DynMessage;
 use crate::core::pipeline::{Method, Pipeline, peer};
-use crate::core::wire::{WS_SUBPROTOCOL as SUBPROTOCOL, http_error, ws_close as close};
+use crate::core::wire::{WS_SUBPROTOCOL as SUBPROTOCOL, http_error, ws_close as close, ws_refusal};
 use crate::{Context, Identity, MethodKind, Protocol, Status};
 use frames::frame;
 pub(crate) use frames::{ClientFrame, error_frame, json_payload, parse, truncate};
@@ -441,7 +441,9 @@ impl Session<'_> {
         crate::core::auth::fill_in(&mut metadata, &payload);
         let identity = match router.pipeline.authenticate(&metadata).await {
             Ok(identity) => identity,
-            Err(status) => return Err(End::Close(refusal_code(&status), status.message().to_owned())),
+            Err(status) => {
+                return Err(End::Close(ws_refusal(&status, close::UNAUTHENTICATED), status.message().to_owned()));
+            }
         };
         self.send(r#"{"type":"connection_ack"}"#.into()).await?;
         Ok((metadata, identity))
@@ -636,17 +638,6 @@ impl Session<'_> {
                 ClientFrame::Init(_) => return Err(End::malformed("connection_init was already sent")),
             }
         }
-    }
-}
-
-/// The close code of a refused `connection_init`: 4401 when the credentials
-/// are the problem; 1013 (try again later) when the authenticator could not
-/// decide, say its identity provider is down, so clients retry instead of
-/// asking their user to sign in again.
-pub(crate) fn refusal_code(status: &Status) -> u16 {
-    match status.code() {
-        crate::Code::Unauthenticated | crate::Code::PermissionDenied => close::UNAUTHENTICATED,
-        _ => close::TRY_AGAIN_LATER,
     }
 }
 
