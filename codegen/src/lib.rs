@@ -62,6 +62,7 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
         body.push_str(&backend::input::generate(package, &rules));
         if !package.services.is_empty() {
             body.push_str(&backend::descriptor::generate(compiled, package));
+            body.push_str(&backend::json::register_fn(package, &api));
             body.push_str(&backend::service::generate(package, &messages, &graphql_names)?);
         }
     }

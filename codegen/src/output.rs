@@ -31,7 +31,7 @@ pub fn format_rust(code: &str) -> Result<String, Error> {
 pub struct PackageCode {
     /// The message and enum types.
     pub types: String,
-    /// Their JSON mapping, as pbjson-build formatted it (checked to parse).
+    /// Their JSON mapping, written formatted (checked to parse).
     pub json: String,
     /// Everything else: request rules, descriptors, services, clients.
     pub rest: String,

@@ -52,6 +52,15 @@ pub mod __private {
         Call, Output, Payload, Requests, bidi_streaming, client_streaming, server_streaming, unary, unknown,
     };
     pub use crate::core::http_rule::{HttpRule, Segment};
+
+    /// The proto3 JSON codecs generated serde implementations are made of.
+    pub mod json {
+        pub use crate::core::json::codec::{
+            Codec, Fields, JsonEnum, JsonMessage, List, Map, MapKey, Msg, Writer, read_message,
+        };
+        pub use crate::core::json::scalar::{Bool, Bytes, Enum, F32, F64, I32, I64, Null, Str, U32, U64};
+        pub use crate::core::wkt::ValueCodec as Value;
+    }
 }
 
 // Re-exports that generated code names, so user crates need no direct
@@ -59,8 +68,6 @@ pub mod __private {
 pub use bytes;
 pub use futures_util as futures;
 pub use http;
-pub use pbjson;
-pub use pbjson_types;
 pub use prost;
 pub use serde;
 pub use serde_json;

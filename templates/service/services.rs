@@ -39,6 +39,7 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]
 pub fn {{ s.fn_name }}<T: {{ s.rust_name }}>(service: T) -> ::apigen_runtime::ServiceDef {
+    register_json_types();
 {% if s.methods.is_empty() %}
     ::apigen_runtime::ServiceDef::new(&{{ s.info_name }}, service, |_, method, _| ::apigen_runtime::__private::unknown(method))
 {% else %}
@@ -89,6 +90,7 @@ pub struct {{ s.rest_client_name }} {
 impl {{ s.rest_client_name }} {
     #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self { inner: ::apigen_runtime::client::rest::Client::new(base_url) }
     }
 
@@ -118,6 +120,7 @@ pub struct {{ s.connect_client_name }} {
 impl {{ s.connect_client_name }} {
     #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self { inner: ::apigen_runtime::client::connect::Client::new(base_url) }
     }
 
@@ -151,6 +154,7 @@ pub struct {{ s.graphql_client_name }} {
 impl {{ s.graphql_client_name }} {
     #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self { inner: ::apigen_runtime::client::graphql::Client::new(base_url, {{ s.graphql }}) }
     }
 

@@ -5,6 +5,7 @@
 pub mod descriptor;
 pub mod graphql;
 pub mod input;
+pub mod json;
 pub mod openapi;
 pub mod service;
 pub mod ts;

@@ -53,6 +53,20 @@ pub fn type_path(full_name: &str, type_package: &str, from_package: &str) -> Str
     parts.join("::")
 }
 
+/// The path from the module of `from_package` to that of `to_package`,
+/// ending in `::` unless empty (`super::other::v1::`).
+pub fn module_path(to_package: &str, from_package: &str) -> String {
+    let from = package_module(from_package);
+    let to = package_module(to_package);
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = "super::".repeat(from.len() - shared);
+    for part in &to[shared..] {
+        out.push_str(part);
+        out.push_str("::");
+    }
+    out
+}
+
 /// `Outer.Inner` → `outer::Inner`.
 pub fn nested_path(local: &str) -> String {
     let parts: Vec<&str> = local.split('.').collect();

@@ -53,7 +53,7 @@ async fn unary_calls_in_json_and_binary_and_by_get() {
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["theme"], "Connect");
 
-    use apigen_runtime::pbjson::private::base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
+    use base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
     let b64 = URL_SAFE_NO_PAD.encode(v1::GetShelfRequest { name }.encode_to_vec());
     let (head, body) = exchange(
         addr,
@@ -235,7 +235,7 @@ async fn unary_bodies_are_gzipped_both_ways_when_asked() {
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["code"], "not_found");
 
     // GET: `compression=gzip` means the base64url `message` is gzip.
-    use apigen_runtime::pbjson::private::base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
+    use base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
     let message = URL_SAFE_NO_PAD.encode(gzip(format!(r#"{{"name": "{name}"}}"#).as_bytes()));
     let (head, body) = exchange(
         addr,

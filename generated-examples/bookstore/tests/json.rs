@@ -70,7 +70,7 @@ fn input_accepts_proto_names_numbers_for_int64_and_enum_numbers() {
 fn bad_json_is_rejected_with_the_reason() {
     for (json, needle) in [
         (serde_json::json!({"genre": "GENRE_NOPE"}), "GENRE_NOPE"),
-        (serde_json::json!({"isbn": "twelve"}), "invalid"),
+        (serde_json::json!({"isbn": "twelve"}), "invalid int64 `twelve`"),
         (serde_json::json!({"inStock": 1, "outOfPrint": true}), "outOfPrint"),
         (serde_json::json!({"title": 5}), "invalid type"),
     ] {

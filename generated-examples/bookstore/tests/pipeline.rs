@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apigen_runtime::futures::{SinkExt, StreamExt};
-use apigen_runtime::pbjson_types::Any;
+use apigen_runtime::wkt::Any;
 use apigen_runtime::{
     Authenticator, BearerToken, BoxFuture, Code, Context, Identity, MethodInfo, Protocol, Server, ServiceInfo, Status,
 };
@@ -413,7 +413,7 @@ async fn peer_is_set_on_every_protocol() {
 /// `google.rpc.ErrorInfo { reason: "SHELF_LOCKED", domain: "bookstore.example" }`.
 fn error_info() -> Any {
     let value = [&[0x0a, 12][..], b"SHELF_LOCKED", &[0x12, 17], b"bookstore.example"].concat();
-    Any { type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(), value: value.into() }
+    Any { type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(), value }
 }
 
 /// [`error_info`]'s value in standard base64, as the JSON protocols carry it.
@@ -828,5 +828,50 @@ async fn transport_credentials_fill_in_but_never_replace_headers() {
     match frame(&mut ws).await {
         Frame::Closed(Some(4401)) => {}
         other => panic!("/ws: the upgrade's header wins over the payload: {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- 7. unknown JSON fields
+
+/// A field this server's schema does not have, as a newer client would send it.
+const NEWER: &str = r#"{"shelf": {"theme": "Newer", "mood": "calm"}, "trace": 1}"#;
+
+/// What one server does with [`NEWER`] on each JSON protocol: the REST,
+/// Connect and tRPC status codes, and the WebSocket answer's `type`.
+async fn unknown_field_answers(addr: SocketAddr) -> Vec<(String, String)> {
+    let rest_body = r#"{"theme": "Newer", "mood": "calm"}"#;
+    let rest = http(addr, "POST /v1/shelves HTTP/1.1\r\ncontent-type: application/json", rest_body.as_bytes()).await;
+    let connect =
+        http(addr, &format!("POST /bookstore.v1.Bookstore/CreateShelf HTTP/1.1\r\n{CONNECT_JSON}"), NEWER.as_bytes())
+            .await;
+    let trpc =
+        http(addr, "POST /trpc/bookstore.createShelf HTTP/1.1\r\ncontent-type: application/json", NEWER.as_bytes())
+            .await;
+    let mut ws = apigen_ws(addr).await;
+    let request: Value = serde_json::from_str(NEWER).expect("JSON");
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "1", "method": "bookstore.v1.Bookstore/CreateShelf", "payload": request}),
+    )
+    .await;
+    let answer = call_frame(&mut ws).await;
+    vec![
+        ("REST".into(), format!("{} {}", rest.status, rest.text())),
+        ("Connect".into(), format!("{} {}", connect.status, connect.text())),
+        ("tRPC".into(), format!("{} {}", trpc.status, trpc.text())),
+        ("WebSocket".into(), format!("{} {answer}", answer["type"].as_str().unwrap_or_default())),
+    ]
+}
+
+#[tokio::test]
+async fn unknown_json_fields_are_refused_unless_the_server_ignores_them() {
+    for (protocol, answer) in unknown_field_answers(start(bookstore()).await).await {
+        assert!(answer.starts_with("400 ") || answer.starts_with("error "), "{protocol}: {answer}");
+        assert!(answer.contains("unknown field `mood`"), "{protocol} names the field: {answer}");
+    }
+    let lenient = start(bookstore().ignore_unknown_json_fields(true)).await;
+    for (protocol, answer) in unknown_field_answers(lenient).await {
+        assert!(answer.starts_with("200 ") || answer.starts_with("next "), "{protocol}: {answer}");
+        assert!(answer.contains("Newer") && !answer.contains("mood"), "{protocol} kept the known fields: {answer}");
     }
 }

@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn error_bodies_come_back_with_their_details() {
         let detail =
-            pbjson_types::Any { type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(), value: vec![8, 1].into() };
+            crate::core::wkt::Any { type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(), value: vec![8, 1] };
         let sent = Status::failed_precondition("not yet").with_detail(detail);
         let body = crate::core::wire::http_error_body(&sent).to_string();
         assert_eq!(error_from(400, body.as_bytes()), sent);

@@ -21,6 +21,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub struct Call {
     pub ctx: Context,
     pub input: Requests,
+    /// How JSON requests are read (the server's options).
+    pub json: crate::core::json::Options,
 }
 
 /// The request side of a call.
@@ -50,15 +52,15 @@ pub enum Output {
 impl Payload {
     /// Decodes the request, or says why it is not a valid `T`, and applies
     /// its field-behaviour rules.
-    pub fn decode<T: ApiMessage>(self) -> Result<T, Status> {
-        crate::core::input::prepare(self.decode_raw()?)
+    pub fn decode<T: ApiMessage>(self, json: crate::core::json::Options) -> Result<T, Status> {
+        crate::core::input::prepare(self.decode_raw(json)?)
     }
 
-    fn decode_raw<T: ApiMessage>(self) -> Result<T, Status> {
+    fn decode_raw<T: ApiMessage>(self, json: crate::core::json::Options) -> Result<T, Status> {
         match self {
             Payload::Proto(bytes) => T::decode(bytes)
                 .map_err(|e| Status::invalid_argument(format!("the request is not a valid protobuf message: {e}"))),
-            Payload::Json(bytes) => crate::core::json::from_slice(&bytes),
+            Payload::Json(bytes) => crate::core::json::from_slice_with(&bytes, json),
             Payload::Message(any) => {
                 any.downcast::<T>().map(|b| *b).map_err(|_| Status::internal("the request has the wrong message type"))
             }
@@ -66,17 +68,17 @@ impl Payload {
     }
 }
 
-fn single<T: ApiMessage>(input: Requests) -> Result<T, Status> {
+fn single<T: ApiMessage>(input: Requests, json: crate::core::json::Options) -> Result<T, Status> {
     match input {
-        Requests::Single(p) => p.decode(),
+        Requests::Single(p) => p.decode(json),
         Requests::Stream(_) => Err(Status::internal("this method takes one request, not a stream")),
     }
 }
 
-fn many<T: ApiMessage + Send>(input: Requests) -> RequestStream<T> {
+fn many<T: ApiMessage + Send>(input: Requests, json: crate::core::json::Options) -> RequestStream<T> {
     match input {
-        Requests::Stream(s) => RequestStream::new(s.map(|item| item.and_then(Payload::decode))),
-        Requests::Single(p) => RequestStream::new(futures_util::stream::once(async move { p.decode() })),
+        Requests::Stream(s) => RequestStream::new(s.map(move |item| item.and_then(|p| p.decode(json)))),
+        Requests::Single(p) => RequestStream::new(futures_util::stream::once(async move { p.decode(json) })),
     }
 }
 
@@ -193,7 +195,7 @@ where
     F: FnOnce(Context, Req) -> Fut,
     Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
 {
-    match single::<Req>(call.input) {
+    match single::<Req>(call.input, call.json) {
         Ok(request) => {
             let fut = method(call.ctx, request);
             Box::pin(async move { Ok(Output::Single(Box::new(fut.await?))) })
@@ -210,7 +212,7 @@ where
     F: FnOnce(Context, Req) -> Fut,
     Fut: Future<Output = Result<ResponseStream<Resp>, Status>> + Send + 'static,
 {
-    match single::<Req>(call.input) {
+    match single::<Req>(call.input, call.json) {
         Ok(request) => {
             let fut = method(call.ctx, request);
             Box::pin(async move { Ok(erase(fut.await?)) })
@@ -227,7 +229,7 @@ where
     F: FnOnce(Context, RequestStream<Req>) -> Fut,
     Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
 {
-    let fut = method(call.ctx, many(call.input));
+    let fut = method(call.ctx, many(call.input, call.json));
     Box::pin(async move { Ok(Output::Single(Box::new(fut.await?))) })
 }
 
@@ -239,7 +241,7 @@ where
     F: FnOnce(Context, RequestStream<Req>) -> Fut,
     Fut: Future<Output = Result<ResponseStream<Resp>, Status>> + Send + 'static,
 {
-    let fut = method(call.ctx, many(call.input));
+    let fut = method(call.ctx, many(call.input, call.json));
     Box::pin(async move { Ok(erase(fut.await?)) })
 }
 

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::core::status::Status;
 
-/// What a generated message is: prost for the binary form, pbjson's serde
+/// What a generated message is: prost for the binary form, its generated serde
 /// implementations for the proto3 JSON mapping.
 /// [`Input`](crate::core::input::Input) carries the message's field-behaviour rules.
 pub trait ApiMessage:

@@ -65,6 +65,7 @@ pub(crate) struct Pipeline {
     max_message_size: usize,
     default_timeout: Option<Duration>,
     shutdown: watch::Receiver<bool>,
+    json: crate::core::json::Options,
 }
 
 impl Pipeline {
@@ -82,7 +83,15 @@ impl Pipeline {
                 methods.insert(method.rpc_name(), method);
             }
         }
-        Pipeline { services, methods, authenticator, max_message_size, default_timeout, shutdown }
+        Pipeline {
+            services,
+            methods,
+            authenticator,
+            max_message_size,
+            default_timeout,
+            shutdown,
+            json: crate::core::json::Options::default(),
+        }
     }
 
     /// The services, in the order they were added.
@@ -149,6 +158,12 @@ impl Pipeline {
         }
     }
 
+    /// Reads JSON requests with `options`.
+    pub(crate) fn with_json(mut self, options: crate::core::json::Options) -> Pipeline {
+        self.json = options;
+        self
+    }
+
     /// Authenticates `metadata` and builds the call's context.
     pub(crate) async fn admit(
         &self,
@@ -164,7 +179,7 @@ impl Pipeline {
     /// Calls `method` with `ctx`'s deadline and the message limit applied to
     /// what it returns (see the module's rules).
     pub(crate) async fn call(&self, method: &Method, ctx: &Context, input: Requests) -> Result<Output, Status> {
-        let started = method.service.call(method.index, Call { ctx: ctx.clone(), input });
+        let started = method.service.call(method.index, Call { ctx: ctx.clone(), input, json: self.json });
         let limit = self.max_message_size;
         match within(ctx.deadline(), started).await? {
             Output::Single(message) => Ok(Output::Single(within_limit(message, limit)?)),

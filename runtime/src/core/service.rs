@@ -204,7 +204,7 @@ impl ServiceDef {
             .method_index(method)
             .ok_or_else(|| Status::unimplemented(format!("{} has no method {method}", self.info.name)))?;
         let input = Requests::Single(Payload::Message(Box::new(request)));
-        match self.call(index, Call { ctx, input }).await? {
+        match self.call(index, Call { ctx, input, json: Default::default() }).await? {
             Output::Single(message) => message
                 .into_any()
                 .downcast::<Resp>()

@@ -124,7 +124,7 @@ impl fmt::Display for Code {
 pub struct Status {
     code: Code,
     message: String,
-    details: Vec<pbjson_types::Any>,
+    details: Vec<crate::core::wkt::Any>,
     /// An HTTP status more precise than the code's (413, 415), for HTTP protocols.
     http: Option<u16>,
 }
@@ -166,7 +166,7 @@ impl Status {
     }
 
     /// Adds a detail message (for example a `google.rpc.BadRequest`).
-    pub fn with_detail(mut self, detail: pbjson_types::Any) -> Status {
+    pub fn with_detail(mut self, detail: crate::core::wkt::Any) -> Status {
         self.details.push(detail);
         self
     }
@@ -194,7 +194,7 @@ impl Status {
     }
 
     /// The details, each a packed message.
-    pub fn details(&self) -> &[pbjson_types::Any] {
+    pub fn details(&self) -> &[crate::core::wkt::Any] {
         &self.details
     }
 }
@@ -208,7 +208,7 @@ pub struct RpcStatus {
     #[prost(string, tag = "2")]
     pub message: String,
     #[prost(message, repeated, tag = "3")]
-    pub details: Vec<pbjson_types::Any>,
+    pub details: Vec<crate::core::wkt::Any>,
 }
 
 impl From<Status> for tonic::Status {
@@ -258,9 +258,9 @@ mod tests {
 
     #[test]
     fn details_survive_the_trip_through_grpc() {
-        let detail = pbjson_types::Any {
+        let detail = crate::core::wkt::Any {
             type_url: "type.googleapis.com/google.rpc.BadRequest".into(),
-            value: vec![1, 2, 3].into(),
+            value: vec![1, 2, 3],
         };
         let status = Status::invalid_argument("bad").with_detail(detail.clone());
         let over_the_wire = tonic::Status::from(status.clone());

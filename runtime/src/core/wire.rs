@@ -78,7 +78,7 @@ pub(crate) fn envelope(flags: u8, data: &[u8]) -> Bytes {
 /// A status's details as the JSON protocols carry them:
 /// `[{"@type": "type.googleapis.com/google.rpc.X", "value": base64}]`.
 pub(crate) fn details(status: &Status) -> Vec<Value> {
-    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD};
+    use base64::engine::{Engine, general_purpose::STANDARD};
     status.details().iter().map(|d| json!({"@type": d.type_url, "value": STANDARD.encode(&d.value)})).collect()
 }
 
@@ -113,7 +113,7 @@ pub(crate) fn connect_error(status: &Status) -> Value {
 /// Connect's error object read back; `None` without a code string (not a
 /// Connect error).
 pub(crate) fn connect_status(error: &Value) -> Option<Status> {
-    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD_NO_PAD};
+    use base64::engine::{Engine, general_purpose::STANDARD_NO_PAD};
     // An unknown code name is `unknown`, as Connect says; so is `ok`, which
     // names no error (an `Err` with code OK would read as a success).
     let code = Code::from_name(error.get("code")?.as_str()?).filter(|c| *c != Code::Ok).unwrap_or(Code::Unknown);
@@ -128,7 +128,7 @@ pub(crate) fn connect_status(error: &Value) -> Option<Status> {
         // Connect allows base64 with or without padding.
         if let Ok(value) = STANDARD_NO_PAD.decode(value.trim_end_matches('=')) {
             let type_url = format!("type.googleapis.com/{ty}");
-            status = status.with_detail(pbjson_types::Any { type_url, value: value.into() });
+            status = status.with_detail(crate::core::wkt::Any { type_url, value });
         }
     }
     Some(status)
@@ -143,14 +143,14 @@ pub(crate) fn status_from_object(object: &Value) -> Status {
 }
 
 /// The `details` of an error object, in the form [`details`] writes.
-pub(crate) fn read_details(object: &Value) -> Vec<pbjson_types::Any> {
-    use pbjson::private::base64::engine::{Engine, general_purpose::STANDARD};
+pub(crate) fn read_details(object: &Value) -> Vec<crate::core::wkt::Any> {
+    use base64::engine::{Engine, general_purpose::STANDARD};
     let details = object.get("details").and_then(Value::as_array).into_iter().flatten();
     details
         .filter_map(|detail| {
             let type_url = detail.get("@type").and_then(Value::as_str)?;
             let value = STANDARD.decode(detail.get("value").and_then(Value::as_str)?).ok()?;
-            Some(pbjson_types::Any { type_url: type_url.to_owned(), value: value.into() })
+            Some(crate::core::wkt::Any { type_url: type_url.to_owned(), value })
         })
         .collect()
 }
@@ -177,9 +177,9 @@ mod tests {
 
     #[test]
     fn status_objects_carry_details_both_ways() {
-        let detail = pbjson_types::Any {
+        let detail = crate::core::wkt::Any {
             type_url: "type.googleapis.com/google.rpc.BadRequest".into(),
-            value: vec![1, 2, 3].into(),
+            value: vec![1, 2, 3],
         };
         let status = Status::invalid_argument("bad").with_detail(detail.clone());
         let object = status_object(&status);

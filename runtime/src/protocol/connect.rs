@@ -328,7 +328,7 @@ pub(crate) fn connect_payloads(
 /// `compression=gzip` for a gzip-compressed (so base64url) `message`,
 /// inflated to at most `limit` bytes.
 pub(crate) fn connect_get(query: &str, limit: usize) -> Result<(bool, Payload), Status> {
-    use pbjson::private::base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
+    use base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
     let params: std::collections::HashMap<String, String> =
         form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     if params.get("connect").is_some_and(|v| v != "v1") {

@@ -38,6 +38,7 @@ pub struct Server {
     authenticator: Option<Arc<dyn Authenticator>>,
     authorizer: Option<Arc<dyn Authorizer>>,
     max_message_size: usize,
+    json: crate::core::json::Options,
     default_timeout: Option<Duration>,
     graphql: GraphqlLimits,
     ws: WebSocketConfig,
@@ -65,6 +66,7 @@ impl Server {
             authenticator: None,
             authorizer: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            json: crate::core::json::Options::default(),
             default_timeout: None,
             graphql: GraphqlLimits::default(),
             ws: WebSocketConfig::default(),
@@ -114,6 +116,17 @@ impl Server {
     /// subscriptions) per socket, buffers, pings; for `/ws` and `/graphql/ws`.
     pub fn websocket(mut self, config: WebSocketConfig) -> Server {
         self.ws = config;
+        self
+    }
+
+    /// Skips JSON object keys that are no field of the request message (and
+    /// enum names the schema does not have) instead of refusing the request
+    /// with INVALID_ARGUMENT. Off by default, as the proto3 JSON mapping
+    /// says: a misspelt field is then an error, not silently lost. Turn it on
+    /// to let clients built from a newer schema send fields this server
+    /// does not know yet. Applies to every JSON protocol.
+    pub fn ignore_unknown_json_fields(mut self, ignore: bool) -> Server {
+        self.json.ignore_unknown_fields = ignore;
         self
     }
 
@@ -199,13 +212,16 @@ impl Server {
             self.services = services.into_iter().map(|s| s.with_authorizer(Arc::clone(&authorizer))).collect();
         }
         let openapi = docs::openapi_document(&self.services);
-        let pipeline = Arc::new(Pipeline::new(
-            self.services,
-            self.authenticator,
-            self.max_message_size,
-            self.default_timeout,
-            shutdown.subscribe(),
-        ));
+        let pipeline = Arc::new(
+            Pipeline::new(
+                self.services,
+                self.authenticator,
+                self.max_message_size,
+                self.default_timeout,
+                shutdown.subscribe(),
+            )
+            .with_json(self.json),
+        );
         let (grpc, health) = grpc::GrpcRouter::new(Arc::clone(&pipeline)).await?;
         let bindings = Arc::new(crate::core::transcode::Bindings::new(&pipeline));
         let socket = SocketLimits {

@@ -317,2683 +317,574 @@ impl Genre {
         }
     }
 }
-impl ::apigen_runtime::serde::Serialize for Book {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        if !self.title.is_empty() {
-            len += 1;
-        }
-        if !self.authors.is_empty() {
-            len += 1;
-        }
-        if self.genre != 0 {
-            len += 1;
-        }
-        if self.isbn != 0 {
-            len += 1;
-        }
-        if self.price != 0. {
-            len += 1;
-        }
-        if self.subtitle.is_some() {
-            len += 1;
-        }
-        if !self.labels.is_empty() {
-            len += 1;
-        }
-        if self.publisher.is_some() {
-            len += 1;
-        }
-        if !self.cover_thumbnail.is_empty() {
-            len += 1;
-        }
-        if self.create_time.is_some() {
-            len += 1;
-        }
-        if self.update_time.is_some() {
-            len += 1;
-        }
-        if self.availability.is_some() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.Book", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        if !self.title.is_empty() {
-            struct_ser.serialize_field("title", &self.title)?;
-        }
-        if !self.authors.is_empty() {
-            struct_ser.serialize_field("authors", &self.authors)?;
-        }
-        if self.genre != 0 {
-            let v = Genre::try_from(self.genre)
-                .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(format!("Invalid variant {}", self.genre)))?;
-            struct_ser.serialize_field("genre", &v)?;
-        }
-        if self.isbn != 0 {
-            #[allow(clippy::needless_borrow)]
-            #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser.serialize_field("isbn", ::std::string::ToString::to_string(&self.isbn).as_str())?;
-        }
-        if self.price != 0. {
-            struct_ser.serialize_field("price", &self.price)?;
-        }
-        if let Some(v) = self.subtitle.as_ref() {
-            struct_ser.serialize_field("subtitle", v)?;
-        }
-        if !self.labels.is_empty() {
-            struct_ser.serialize_field("labels", &self.labels)?;
-        }
-        if let Some(v) = self.publisher.as_ref() {
-            struct_ser.serialize_field("publisher", v)?;
-        }
-        if !self.cover_thumbnail.is_empty() {
-            #[allow(clippy::needless_borrow)]
-            #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser.serialize_field("coverThumbnail", ::apigen_runtime::pbjson::private::base64::encode(&self.cover_thumbnail).as_str())?;
-        }
-        if let Some(v) = self.create_time.as_ref() {
-            struct_ser.serialize_field("createTime", v)?;
-        }
-        if let Some(v) = self.update_time.as_ref() {
-            struct_ser.serialize_field("updateTime", v)?;
-        }
-        if let Some(v) = self.availability.as_ref() {
-            match v {
-                book::Availability::InStock(v) => {
-                    struct_ser.serialize_field("inStock", v)?;
-                }
-                book::Availability::RestockTime(v) => {
-                    struct_ser.serialize_field("restockTime", v)?;
-                }
-                book::Availability::OutOfPrint(v) => {
-                    struct_ser.serialize_field("outOfPrint", v)?;
-                }
-            }
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Book {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-            "title",
-            "authors",
-            "genre",
-            "isbn",
-            "price",
-            "subtitle",
-            "labels",
-            "publisher",
-            "cover_thumbnail",
-            "coverThumbnail",
-            "create_time",
-            "createTime",
-            "update_time",
-            "updateTime",
-            "in_stock",
-            "inStock",
-            "restock_time",
-            "restockTime",
-            "out_of_print",
-            "outOfPrint",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-            Title,
-            Authors,
-            Genre,
-            Isbn,
-            Price,
-            Subtitle,
-            Labels,
-            Publisher,
-            CoverThumbnail,
-            CreateTime,
-            UpdateTime,
-            InStock,
-            RestockTime,
-            OutOfPrint,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            "title" => Ok(GeneratedField::Title),
-                            "authors" => Ok(GeneratedField::Authors),
-                            "genre" => Ok(GeneratedField::Genre),
-                            "isbn" => Ok(GeneratedField::Isbn),
-                            "price" => Ok(GeneratedField::Price),
-                            "subtitle" => Ok(GeneratedField::Subtitle),
-                            "labels" => Ok(GeneratedField::Labels),
-                            "publisher" => Ok(GeneratedField::Publisher),
-                            "coverThumbnail" | "cover_thumbnail" => Ok(GeneratedField::CoverThumbnail),
-                            "createTime" | "create_time" => Ok(GeneratedField::CreateTime),
-                            "updateTime" | "update_time" => Ok(GeneratedField::UpdateTime),
-                            "inStock" | "in_stock" => Ok(GeneratedField::InStock),
-                            "restockTime" | "restock_time" => Ok(GeneratedField::RestockTime),
-                            "outOfPrint" | "out_of_print" => Ok(GeneratedField::OutOfPrint),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = Book;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.Book")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<Book, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                let mut title__ = None;
-                let mut authors__ = None;
-                let mut genre__ = None;
-                let mut isbn__ = None;
-                let mut price__ = None;
-                let mut subtitle__ = None;
-                let mut labels__ = None;
-                let mut publisher__ = None;
-                let mut cover_thumbnail__ = None;
-                let mut create_time__ = None;
-                let mut update_time__ = None;
-                let mut availability__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Title => {
-                            if title__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("title"));
-                            }
-                            title__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Authors => {
-                            if authors__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("authors"));
-                            }
-                            authors__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Genre => {
-                            if genre__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("genre"));
-                            }
-                            genre__ = Some(map_.next_value::<Genre>()? as i32);
-                        }
-                        GeneratedField::Isbn => {
-                            if isbn__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("isbn"));
-                            }
-                            isbn__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::Price => {
-                            if price__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("price"));
-                            }
-                            price__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::Subtitle => {
-                            if subtitle__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("subtitle"));
-                            }
-                            subtitle__ = map_.next_value()?;
-                        }
-                        GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("labels"));
-                            }
-                            labels__ = Some(
-                                map_.next_value::<std::collections::HashMap<_, _>>()?
-                            );
-                        }
-                        GeneratedField::Publisher => {
-                            if publisher__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("publisher"));
-                            }
-                            publisher__ = map_.next_value()?;
-                        }
-                        GeneratedField::CoverThumbnail => {
-                            if cover_thumbnail__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("coverThumbnail"));
-                            }
-                            cover_thumbnail__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::BytesDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("createTime"));
-                            }
-                            create_time__ = map_.next_value()?;
-                        }
-                        GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("updateTime"));
-                            }
-                            update_time__ = map_.next_value()?;
-                        }
-                        GeneratedField::InStock => {
-                            if availability__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("inStock"));
-                            }
-                            availability__ = map_.next_value::<::std::option::Option<::apigen_runtime::pbjson::private::NumberDeserialize<_>>>()?.map(|x| book::Availability::InStock(x.0));
-                        }
-                        GeneratedField::RestockTime => {
-                            if availability__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("restockTime"));
-                            }
-                            availability__ = map_.next_value::<::std::option::Option<_>>()?.map(book::Availability::RestockTime)
-;
-                        }
-                        GeneratedField::OutOfPrint => {
-                            if availability__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("outOfPrint"));
-                            }
-                            availability__ = map_.next_value::<::std::option::Option<_>>()?.map(book::Availability::OutOfPrint);
-                        }
-                    }
-                }
-                Ok(Book {
-                    name: name__.unwrap_or_default(),
-                    title: title__.unwrap_or_default(),
-                    authors: authors__.unwrap_or_default(),
-                    genre: genre__.unwrap_or_default(),
-                    isbn: isbn__.unwrap_or_default(),
-                    price: price__.unwrap_or_default(),
-                    subtitle: subtitle__,
-                    labels: labels__.unwrap_or_default(),
-                    publisher: publisher__,
-                    cover_thumbnail: cover_thumbnail__.unwrap_or_default(),
-                    create_time: create_time__,
-                    update_time: update_time__,
-                    availability: availability__,
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.Book", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for CreateBookRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.parent.is_empty() {
-            len += 1;
-        }
-        if self.book.is_some() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.CreateBookRequest", len)?;
-        if !self.parent.is_empty() {
-            struct_ser.serialize_field("parent", &self.parent)?;
-        }
-        if let Some(v) = self.book.as_ref() {
-            struct_ser.serialize_field("book", v)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateBookRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "parent",
-            "book",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Parent,
-            Book,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "parent" => Ok(GeneratedField::Parent),
-                            "book" => Ok(GeneratedField::Book),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = CreateBookRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.CreateBookRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<CreateBookRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut parent__ = None;
-                let mut book__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Parent => {
-                            if parent__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("parent"));
-                            }
-                            parent__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Book => {
-                            if book__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
-                            }
-                            book__ = map_.next_value()?;
-                        }
-                    }
-                }
-                Ok(CreateBookRequest {
-                    parent: parent__.unwrap_or_default(),
-                    book: book__,
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.CreateBookRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for CreateShelfRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if self.shelf.is_some() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.CreateShelfRequest", len)?;
-        if let Some(v) = self.shelf.as_ref() {
-            struct_ser.serialize_field("shelf", v)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateShelfRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "shelf",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Shelf,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "shelf" => Ok(GeneratedField::Shelf),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = CreateShelfRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.CreateShelfRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<CreateShelfRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut shelf__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Shelf => {
-                            if shelf__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("shelf"));
-                            }
-                            shelf__ = map_.next_value()?;
-                        }
-                    }
-                }
-                Ok(CreateShelfRequest {
-                    shelf: shelf__,
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.CreateShelfRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for DeleteShelfRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        if self.force {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.DeleteShelfRequest", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        if self.force {
-            struct_ser.serialize_field("force", &self.force)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for DeleteShelfRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-            "force",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-            Force,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            "force" => Ok(GeneratedField::Force),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = DeleteShelfRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.DeleteShelfRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<DeleteShelfRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                let mut force__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Force => {
-                            if force__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("force"));
-                            }
-                            force__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(DeleteShelfRequest {
-                    name: name__.unwrap_or_default(),
-                    force: force__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.DeleteShelfRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for Genre {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        let variant = match self {
-            Self::Unspecified => "GENRE_UNSPECIFIED",
-            Self::Fiction => "GENRE_FICTION",
-            Self::Science => "GENRE_SCIENCE",
-            Self::History => "GENRE_HISTORY",
-            Self::Poetry => "GENRE_POETRY",
-        };
-        serializer.serialize_str(variant)
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Genre {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "GENRE_UNSPECIFIED",
-            "GENRE_FICTION",
-            "GENRE_SCIENCE",
-            "GENRE_HISTORY",
-            "GENRE_POETRY",
-        ];
-
-        struct GeneratedVisitor;
-
-        impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-            type Value = Genre;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(formatter, "expected one of: {:?}", &FIELDS)
-            }
-
-            fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E>
-            where
-                E: ::apigen_runtime::serde::de::Error,
-            {
-                i32::try_from(v)
-                    .ok()
-                    .and_then(|x| x.try_into().ok())
-                    .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Signed(v), &self)
-                    })
-            }
-
-            fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E>
-            where
-                E: ::apigen_runtime::serde::de::Error,
-            {
-                i32::try_from(v)
-                    .ok()
-                    .and_then(|x| x.try_into().ok())
-                    .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Unsigned(v), &self)
-                    })
-            }
-
-            fn visit_str<E>(self, value: &str) -> std::result::Result<Self::Value, E>
-            where
-                E: ::apigen_runtime::serde::de::Error,
-            {
-                match value {
-                    "GENRE_UNSPECIFIED" => Ok(Genre::Unspecified),
-                    "GENRE_FICTION" => Ok(Genre::Fiction),
-                    "GENRE_SCIENCE" => Ok(Genre::Science),
-                    "GENRE_HISTORY" => Ok(Genre::History),
-                    "GENRE_POETRY" => Ok(Genre::Poetry),
-                    _ => Err(::apigen_runtime::serde::de::Error::unknown_variant(value, FIELDS)),
-                }
-            }
-        }
-        deserializer.deserialize_any(GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for GetBookRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.GetBookRequest", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetBookRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = GetBookRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.GetBookRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetBookRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(GetBookRequest {
-                    name: name__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.GetBookRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for GetShelfRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.GetShelfRequest", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetShelfRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = GetShelfRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.GetShelfRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetShelfRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(GetShelfRequest {
-                    name: name__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.GetShelfRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for ImportBooksRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.parent.is_empty() {
-            len += 1;
-        }
-        if self.book.is_some() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ImportBooksRequest", len)?;
-        if !self.parent.is_empty() {
-            struct_ser.serialize_field("parent", &self.parent)?;
-        }
-        if let Some(v) = self.book.as_ref() {
-            struct_ser.serialize_field("book", v)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "parent",
-            "book",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Parent,
-            Book,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "parent" => Ok(GeneratedField::Parent),
-                            "book" => Ok(GeneratedField::Book),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ImportBooksRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.ImportBooksRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ImportBooksRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut parent__ = None;
-                let mut book__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Parent => {
-                            if parent__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("parent"));
-                            }
-                            parent__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Book => {
-                            if book__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
-                            }
-                            book__ = map_.next_value()?;
-                        }
-                    }
-                }
-                Ok(ImportBooksRequest {
-                    parent: parent__.unwrap_or_default(),
-                    book: book__,
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.ImportBooksRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for ImportBooksResponse {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if self.imported_count != 0 {
-            len += 1;
-        }
-        if !self.names.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ImportBooksResponse", len)?;
-        if self.imported_count != 0 {
-            struct_ser.serialize_field("importedCount", &self.imported_count)?;
-        }
-        if !self.names.is_empty() {
-            struct_ser.serialize_field("names", &self.names)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksResponse {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "imported_count",
-            "importedCount",
-            "names",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            ImportedCount,
-            Names,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "importedCount" | "imported_count" => Ok(GeneratedField::ImportedCount),
-                            "names" => Ok(GeneratedField::Names),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ImportBooksResponse;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.ImportBooksResponse")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ImportBooksResponse, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut imported_count__ = None;
-                let mut names__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::ImportedCount => {
-                            if imported_count__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("importedCount"));
-                            }
-                            imported_count__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::Names => {
-                            if names__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("names"));
-                            }
-                            names__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(ImportBooksResponse {
-                    imported_count: imported_count__.unwrap_or_default(),
-                    names: names__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.ImportBooksResponse", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for ListBooksRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.parent.is_empty() {
-            len += 1;
-        }
-        if self.page_size != 0 {
-            len += 1;
-        }
-        if !self.page_token.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListBooksRequest", len)?;
-        if !self.parent.is_empty() {
-            struct_ser.serialize_field("parent", &self.parent)?;
-        }
-        if self.page_size != 0 {
-            struct_ser.serialize_field("pageSize", &self.page_size)?;
-        }
-        if !self.page_token.is_empty() {
-            struct_ser.serialize_field("pageToken", &self.page_token)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "parent",
-            "page_size",
-            "pageSize",
-            "page_token",
-            "pageToken",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Parent,
-            PageSize,
-            PageToken,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "parent" => Ok(GeneratedField::Parent),
-                            "pageSize" | "page_size" => Ok(GeneratedField::PageSize),
-                            "pageToken" | "page_token" => Ok(GeneratedField::PageToken),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ListBooksRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.ListBooksRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListBooksRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut parent__ = None;
-                let mut page_size__ = None;
-                let mut page_token__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Parent => {
-                            if parent__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("parent"));
-                            }
-                            parent__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::PageSize => {
-                            if page_size__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageSize"));
-                            }
-                            page_size__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::PageToken => {
-                            if page_token__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageToken"));
-                            }
-                            page_token__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(ListBooksRequest {
-                    parent: parent__.unwrap_or_default(),
-                    page_size: page_size__.unwrap_or_default(),
-                    page_token: page_token__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.ListBooksRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for ListBooksResponse {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.books.is_empty() {
-            len += 1;
-        }
-        if !self.next_page_token.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListBooksResponse", len)?;
-        if !self.books.is_empty() {
-            struct_ser.serialize_field("books", &self.books)?;
-        }
-        if !self.next_page_token.is_empty() {
-            struct_ser.serialize_field("nextPageToken", &self.next_page_token)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksResponse {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "books",
-            "next_page_token",
-            "nextPageToken",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Books,
-            NextPageToken,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "books" => Ok(GeneratedField::Books),
-                            "nextPageToken" | "next_page_token" => Ok(GeneratedField::NextPageToken),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ListBooksResponse;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.ListBooksResponse")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListBooksResponse, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut books__ = None;
-                let mut next_page_token__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Books => {
-                            if books__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("books"));
-                            }
-                            books__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::NextPageToken => {
-                            if next_page_token__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("nextPageToken"));
-                            }
-                            next_page_token__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(ListBooksResponse {
-                    books: books__.unwrap_or_default(),
-                    next_page_token: next_page_token__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.ListBooksResponse", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for ListShelvesRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if self.page_size != 0 {
-            len += 1;
-        }
-        if !self.page_token.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListShelvesRequest", len)?;
-        if self.page_size != 0 {
-            struct_ser.serialize_field("pageSize", &self.page_size)?;
-        }
-        if !self.page_token.is_empty() {
-            struct_ser.serialize_field("pageToken", &self.page_token)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "page_size",
-            "pageSize",
-            "page_token",
-            "pageToken",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            PageSize,
-            PageToken,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "pageSize" | "page_size" => Ok(GeneratedField::PageSize),
-                            "pageToken" | "page_token" => Ok(GeneratedField::PageToken),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ListShelvesRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.ListShelvesRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListShelvesRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut page_size__ = None;
-                let mut page_token__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::PageSize => {
-                            if page_size__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageSize"));
-                            }
-                            page_size__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::PageToken => {
-                            if page_token__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageToken"));
-                            }
-                            page_token__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(ListShelvesRequest {
-                    page_size: page_size__.unwrap_or_default(),
-                    page_token: page_token__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.ListShelvesRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for ListShelvesResponse {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.shelves.is_empty() {
-            len += 1;
-        }
-        if !self.next_page_token.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ListShelvesResponse", len)?;
-        if !self.shelves.is_empty() {
-            struct_ser.serialize_field("shelves", &self.shelves)?;
-        }
-        if !self.next_page_token.is_empty() {
-            struct_ser.serialize_field("nextPageToken", &self.next_page_token)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesResponse {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "shelves",
-            "next_page_token",
-            "nextPageToken",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Shelves,
-            NextPageToken,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "shelves" => Ok(GeneratedField::Shelves),
-                            "nextPageToken" | "next_page_token" => Ok(GeneratedField::NextPageToken),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ListShelvesResponse;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.ListShelvesResponse")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ListShelvesResponse, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut shelves__ = None;
-                let mut next_page_token__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Shelves => {
-                            if shelves__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("shelves"));
-                            }
-                            shelves__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::NextPageToken => {
-                            if next_page_token__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("nextPageToken"));
-                            }
-                            next_page_token__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(ListShelvesResponse {
-                    shelves: shelves__.unwrap_or_default(),
-                    next_page_token: next_page_token__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.ListShelvesResponse", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for MoveBookRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        if !self.other_shelf.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.MoveBookRequest", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        if !self.other_shelf.is_empty() {
-            struct_ser.serialize_field("otherShelf", &self.other_shelf)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for MoveBookRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-            "other_shelf",
-            "otherShelf",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-            OtherShelf,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            "otherShelf" | "other_shelf" => Ok(GeneratedField::OtherShelf),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = MoveBookRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.MoveBookRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<MoveBookRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                let mut other_shelf__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::OtherShelf => {
-                            if other_shelf__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("otherShelf"));
-                            }
-                            other_shelf__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(MoveBookRequest {
-                    name: name__.unwrap_or_default(),
-                    other_shelf: other_shelf__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.MoveBookRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for Publisher {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        if !self.country.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.Publisher", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        if !self.country.is_empty() {
-            struct_ser.serialize_field("country", &self.country)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Publisher {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-            "country",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-            Country,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            "country" => Ok(GeneratedField::Country),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = Publisher;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.Publisher")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<Publisher, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                let mut country__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Country => {
-                            if country__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("country"));
-                            }
-                            country__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(Publisher {
-                    name: name__.unwrap_or_default(),
-                    country: country__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.Publisher", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for SearchBooksRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.query.is_empty() {
-            len += 1;
-        }
-        if !self.genres.is_empty() {
-            len += 1;
-        }
-        if self.max_price.is_some() {
-            len += 1;
-        }
-        if self.publisher.is_some() {
-            len += 1;
-        }
-        if self.page_size != 0 {
-            len += 1;
-        }
-        if !self.page_token.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.SearchBooksRequest", len)?;
-        if !self.query.is_empty() {
-            struct_ser.serialize_field("query", &self.query)?;
-        }
-        if !self.genres.is_empty() {
-            let v = self.genres.iter().cloned().map(|v| {
-                Genre::try_from(v)
-                    .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(format!("Invalid variant {}", v)))
-                }).collect::<std::result::Result<::std::vec::Vec<_>, _>>()?;
-            struct_ser.serialize_field("genres", &v)?;
-        }
-        if let Some(v) = self.max_price.as_ref() {
-            struct_ser.serialize_field("maxPrice", v)?;
-        }
-        if let Some(v) = self.publisher.as_ref() {
-            struct_ser.serialize_field("publisher", v)?;
-        }
-        if self.page_size != 0 {
-            struct_ser.serialize_field("pageSize", &self.page_size)?;
-        }
-        if !self.page_token.is_empty() {
-            struct_ser.serialize_field("pageToken", &self.page_token)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "query",
-            "genres",
-            "max_price",
-            "maxPrice",
-            "publisher",
-            "page_size",
-            "pageSize",
-            "page_token",
-            "pageToken",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Query,
-            Genres,
-            MaxPrice,
-            Publisher,
-            PageSize,
-            PageToken,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "query" => Ok(GeneratedField::Query),
-                            "genres" => Ok(GeneratedField::Genres),
-                            "maxPrice" | "max_price" => Ok(GeneratedField::MaxPrice),
-                            "publisher" => Ok(GeneratedField::Publisher),
-                            "pageSize" | "page_size" => Ok(GeneratedField::PageSize),
-                            "pageToken" | "page_token" => Ok(GeneratedField::PageToken),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = SearchBooksRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.SearchBooksRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<SearchBooksRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut query__ = None;
-                let mut genres__ = None;
-                let mut max_price__ = None;
-                let mut publisher__ = None;
-                let mut page_size__ = None;
-                let mut page_token__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Query => {
-                            if query__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("query"));
-                            }
-                            query__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Genres => {
-                            if genres__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("genres"));
-                            }
-                            genres__ = Some(map_.next_value::<::std::vec::Vec<Genre>>()?.into_iter().map(|x| x as i32).collect());
-                        }
-                        GeneratedField::MaxPrice => {
-                            if max_price__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("maxPrice"));
-                            }
-                            max_price__ = 
-                                map_.next_value::<::std::option::Option<::apigen_runtime::pbjson::private::NumberDeserialize<_>>>()?.map(|x| x.0)
-                            ;
-                        }
-                        GeneratedField::Publisher => {
-                            if publisher__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("publisher"));
-                            }
-                            publisher__ = map_.next_value()?;
-                        }
-                        GeneratedField::PageSize => {
-                            if page_size__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageSize"));
-                            }
-                            page_size__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::PageToken => {
-                            if page_token__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("pageToken"));
-                            }
-                            page_token__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(SearchBooksRequest {
-                    query: query__.unwrap_or_default(),
-                    genres: genres__.unwrap_or_default(),
-                    max_price: max_price__,
-                    publisher: publisher__,
-                    page_size: page_size__.unwrap_or_default(),
-                    page_token: page_token__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.SearchBooksRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for SearchBooksResponse {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.books.is_empty() {
-            len += 1;
-        }
-        if !self.next_page_token.is_empty() {
-            len += 1;
-        }
-        if self.total_size != 0 {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.SearchBooksResponse", len)?;
-        if !self.books.is_empty() {
-            struct_ser.serialize_field("books", &self.books)?;
-        }
-        if !self.next_page_token.is_empty() {
-            struct_ser.serialize_field("nextPageToken", &self.next_page_token)?;
-        }
-        if self.total_size != 0 {
-            #[allow(clippy::needless_borrow)]
-            #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser.serialize_field("totalSize", ::std::string::ToString::to_string(&self.total_size).as_str())?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksResponse {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "books",
-            "next_page_token",
-            "nextPageToken",
-            "total_size",
-            "totalSize",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Books,
-            NextPageToken,
-            TotalSize,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "books" => Ok(GeneratedField::Books),
-                            "nextPageToken" | "next_page_token" => Ok(GeneratedField::NextPageToken),
-                            "totalSize" | "total_size" => Ok(GeneratedField::TotalSize),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = SearchBooksResponse;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.SearchBooksResponse")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<SearchBooksResponse, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut books__ = None;
-                let mut next_page_token__ = None;
-                let mut total_size__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Books => {
-                            if books__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("books"));
-                            }
-                            books__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::NextPageToken => {
-                            if next_page_token__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("nextPageToken"));
-                            }
-                            next_page_token__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::TotalSize => {
-                            if total_size__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("totalSize"));
-                            }
-                            total_size__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                    }
-                }
-                Ok(SearchBooksResponse {
-                    books: books__.unwrap_or_default(),
-                    next_page_token: next_page_token__.unwrap_or_default(),
-                    total_size: total_size__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.SearchBooksResponse", FIELDS, GeneratedVisitor)
-    }
-}
+use ::apigen_runtime::__private::json as __json;
 impl ::apigen_runtime::serde::Serialize for Shelf {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        if !self.theme.is_empty() {
-            len += 1;
-        }
-        if self.create_time.is_some() {
-            len += 1;
-        }
-        if self.book_count != 0 {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.Shelf", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        if !self.theme.is_empty() {
-            struct_ser.serialize_field("theme", &self.theme)?;
-        }
-        if let Some(v) = self.create_time.as_ref() {
-            struct_ser.serialize_field("createTime", v)?;
-        }
-        if self.book_count != 0 {
-            struct_ser.serialize_field("bookCount", &self.book_count)?;
-        }
-        struct_ser.end()
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.scalar::<__json::Str>("theme", &self.theme)?;
+        w.message("createTime", &self.create_time)?;
+        w.scalar::<__json::I32>("bookCount", &self.book_count)?;
+        w.end()
     }
 }
 impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Shelf {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-            "theme",
-            "create_time",
-            "createTime",
-            "book_count",
-            "bookCount",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-            Theme,
-            CreateTime,
-            BookCount,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            "theme" => Ok(GeneratedField::Theme),
-                            "createTime" | "create_time" => Ok(GeneratedField::CreateTime),
-                            "bookCount" | "book_count" => Ok(GeneratedField::BookCount),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = Shelf;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.Shelf")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<Shelf, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                let mut theme__ = None;
-                let mut create_time__ = None;
-                let mut book_count__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Theme => {
-                            if theme__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("theme"));
-                            }
-                            theme__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("createTime"));
-                            }
-                            create_time__ = map_.next_value()?;
-                        }
-                        GeneratedField::BookCount => {
-                            if book_count__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("bookCount"));
-                            }
-                            book_count__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                    }
-                }
-                Ok(Shelf {
-                    name: name__.unwrap_or_default(),
-                    theme: theme__.unwrap_or_default(),
-                    create_time: create_time__,
-                    book_count: book_count__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.Shelf", FIELDS, GeneratedVisitor)
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
     }
 }
-impl ::apigen_runtime::serde::Serialize for ShelfEvent {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if self.kind != 0 {
-            len += 1;
+impl __json::JsonMessage for Shelf {
+    const NAME: &'static str = "bookstore.v1.Shelf";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            "theme" => f.scalar::<__json::Str>(1, &mut self.theme),
+            "createTime" | "create_time" => f.message(2, &mut self.create_time),
+            "bookCount" | "book_count" => f.scalar::<__json::I32>(3, &mut self.book_count),
+            _ => ::core::result::Result::Ok(false),
         }
-        if self.book.is_some() {
-            len += 1;
-        }
-        if self.event_time.is_some() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.ShelfEvent", len)?;
-        if self.kind != 0 {
-            let v = shelf_event::Kind::try_from(self.kind)
-                .map_err(|_| ::apigen_runtime::serde::ser::Error::custom(format!("Invalid variant {}", self.kind)))?;
-            struct_ser.serialize_field("kind", &v)?;
-        }
-        if let Some(v) = self.book.as_ref() {
-            struct_ser.serialize_field("book", v)?;
-        }
-        if let Some(v) = self.event_time.as_ref() {
-            struct_ser.serialize_field("eventTime", v)?;
-        }
-        struct_ser.end()
     }
 }
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "kind",
-            "book",
-            "event_time",
-            "eventTime",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Kind,
-            Book,
-            EventTime,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "kind" => Ok(GeneratedField::Kind),
-                            "book" => Ok(GeneratedField::Book),
-                            "eventTime" | "event_time" => Ok(GeneratedField::EventTime),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ShelfEvent;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.ShelfEvent")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ShelfEvent, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut kind__ = None;
-                let mut book__ = None;
-                let mut event_time__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Kind => {
-                            if kind__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("kind"));
-                            }
-                            kind__ = Some(map_.next_value::<shelf_event::Kind>()? as i32);
-                        }
-                        GeneratedField::Book => {
-                            if book__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
-                            }
-                            book__ = map_.next_value()?;
-                        }
-                        GeneratedField::EventTime => {
-                            if event_time__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("eventTime"));
-                            }
-                            event_time__ = map_.next_value()?;
-                        }
-                    }
-                }
-                Ok(ShelfEvent {
-                    kind: kind__.unwrap_or_default(),
-                    book: book__,
-                    event_time: event_time__,
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.ShelfEvent", FIELDS, GeneratedVisitor)
+impl ::apigen_runtime::serde::Serialize for Publisher {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.scalar::<__json::Str>("country", &self.country)?;
+        w.end()
     }
 }
-impl ::apigen_runtime::serde::Serialize for shelf_event::Kind {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        let variant = match self {
-            Self::Unspecified => "KIND_UNSPECIFIED",
-            Self::BookAdded => "KIND_BOOK_ADDED",
-            Self::BookUpdated => "KIND_BOOK_UPDATED",
-            Self::BookRemoved => "KIND_BOOK_REMOVED",
-        };
-        serializer.serialize_str(variant)
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Publisher {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
     }
 }
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for shelf_event::Kind {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "KIND_UNSPECIFIED",
-            "KIND_BOOK_ADDED",
-            "KIND_BOOK_UPDATED",
-            "KIND_BOOK_REMOVED",
-        ];
-
-        struct GeneratedVisitor;
-
-        impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-            type Value = shelf_event::Kind;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(formatter, "expected one of: {:?}", &FIELDS)
-            }
-
-            fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E>
-            where
-                E: ::apigen_runtime::serde::de::Error,
-            {
-                i32::try_from(v)
-                    .ok()
-                    .and_then(|x| x.try_into().ok())
-                    .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Signed(v), &self)
-                    })
-            }
-
-            fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E>
-            where
-                E: ::apigen_runtime::serde::de::Error,
-            {
-                i32::try_from(v)
-                    .ok()
-                    .and_then(|x| x.try_into().ok())
-                    .ok_or_else(|| {
-                        ::apigen_runtime::serde::de::Error::invalid_value(::apigen_runtime::serde::de::Unexpected::Unsigned(v), &self)
-                    })
-            }
-
-            fn visit_str<E>(self, value: &str) -> std::result::Result<Self::Value, E>
-            where
-                E: ::apigen_runtime::serde::de::Error,
-            {
-                match value {
-                    "KIND_UNSPECIFIED" => Ok(shelf_event::Kind::Unspecified),
-                    "KIND_BOOK_ADDED" => Ok(shelf_event::Kind::BookAdded),
-                    "KIND_BOOK_UPDATED" => Ok(shelf_event::Kind::BookUpdated),
-                    "KIND_BOOK_REMOVED" => Ok(shelf_event::Kind::BookRemoved),
-                    _ => Err(::apigen_runtime::serde::de::Error::unknown_variant(value, FIELDS)),
-                }
+impl __json::JsonMessage for Publisher {
+    const NAME: &'static str = "bookstore.v1.Publisher";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            "country" => f.scalar::<__json::Str>(1, &mut self.country),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for Book {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.scalar::<__json::Str>("title", &self.title)?;
+        w.repeated::<__json::Str>("authors", &self.authors)?;
+        w.scalar::<__json::Enum<Genre>>("genre", &self.genre)?;
+        w.scalar::<__json::I64>("isbn", &self.isbn)?;
+        w.scalar::<__json::F64>("price", &self.price)?;
+        w.message("subtitle", &self.subtitle)?;
+        w.map::<__json::Str, __json::Str>("labels", &self.labels)?;
+        w.message("publisher", &self.publisher)?;
+        if let ::core::option::Option::Some(v) = &self.availability {
+            match v {
+                book::Availability::InStock(v) => w.value::<__json::I32>("inStock", v)?,
+                book::Availability::RestockTime(v) => w.message_value("restockTime", v)?,
+                book::Availability::OutOfPrint(v) => w.value::<__json::Bool>("outOfPrint", v)?,
             }
         }
-        deserializer.deserialize_any(GeneratedVisitor)
+        w.scalar::<__json::Bytes>("coverThumbnail", &self.cover_thumbnail)?;
+        w.message("createTime", &self.create_time)?;
+        w.message("updateTime", &self.update_time)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Book {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for Book {
+    const NAME: &'static str = "bookstore.v1.Book";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            "title" => f.scalar::<__json::Str>(1, &mut self.title),
+            "authors" => f.repeated::<__json::Str>(2, &mut self.authors),
+            "genre" => f.scalar::<__json::Enum<Genre>>(3, &mut self.genre),
+            "isbn" => f.scalar::<__json::I64>(4, &mut self.isbn),
+            "price" => f.scalar::<__json::F64>(5, &mut self.price),
+            "subtitle" => f.message(6, &mut self.subtitle),
+            "labels" => f.map::<__json::Str, __json::Str>(7, &mut self.labels),
+            "publisher" => f.message(8, &mut self.publisher),
+            "inStock" | "in_stock" => f.oneof::<__json::I32, _>(9, &mut self.availability, book::Availability::InStock),
+            "restockTime" | "restock_time" => f.oneof_message(10, &mut self.availability, book::Availability::RestockTime),
+            "outOfPrint" | "out_of_print" => f.oneof::<__json::Bool, _>(11, &mut self.availability, book::Availability::OutOfPrint),
+            "coverThumbnail" | "cover_thumbnail" => f.scalar::<__json::Bytes>(12, &mut self.cover_thumbnail),
+            "createTime" | "create_time" => f.message(13, &mut self.create_time),
+            "updateTime" | "update_time" => f.message(14, &mut self.update_time),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ListShelvesRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::I32>("pageSize", &self.page_size)?;
+        w.scalar::<__json::Str>("pageToken", &self.page_token)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ListShelvesRequest {
+    const NAME: &'static str = "bookstore.v1.ListShelvesRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "pageSize" | "page_size" => f.scalar::<__json::I32>(0, &mut self.page_size),
+            "pageToken" | "page_token" => f.scalar::<__json::Str>(1, &mut self.page_token),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ListShelvesResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.messages("shelves", &self.shelves)?;
+        w.scalar::<__json::Str>("nextPageToken", &self.next_page_token)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListShelvesResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ListShelvesResponse {
+    const NAME: &'static str = "bookstore.v1.ListShelvesResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "shelves" => f.messages(0, &mut self.shelves),
+            "nextPageToken" | "next_page_token" => f.scalar::<__json::Str>(1, &mut self.next_page_token),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for CreateShelfRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.message("shelf", &self.shelf)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateShelfRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for CreateShelfRequest {
+    const NAME: &'static str = "bookstore.v1.CreateShelfRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "shelf" => f.message(0, &mut self.shelf),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for GetShelfRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetShelfRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for GetShelfRequest {
+    const NAME: &'static str = "bookstore.v1.GetShelfRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for DeleteShelfRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.scalar::<__json::Bool>("force", &self.force)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for DeleteShelfRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for DeleteShelfRequest {
+    const NAME: &'static str = "bookstore.v1.DeleteShelfRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            "force" => f.scalar::<__json::Bool>(1, &mut self.force),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ListBooksRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("parent", &self.parent)?;
+        w.scalar::<__json::I32>("pageSize", &self.page_size)?;
+        w.scalar::<__json::Str>("pageToken", &self.page_token)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ListBooksRequest {
+    const NAME: &'static str = "bookstore.v1.ListBooksRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "parent" => f.scalar::<__json::Str>(0, &mut self.parent),
+            "pageSize" | "page_size" => f.scalar::<__json::I32>(1, &mut self.page_size),
+            "pageToken" | "page_token" => f.scalar::<__json::Str>(2, &mut self.page_token),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ListBooksResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.messages("books", &self.books)?;
+        w.scalar::<__json::Str>("nextPageToken", &self.next_page_token)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ListBooksResponse {
+    const NAME: &'static str = "bookstore.v1.ListBooksResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "books" => f.messages(0, &mut self.books),
+            "nextPageToken" | "next_page_token" => f.scalar::<__json::Str>(1, &mut self.next_page_token),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for GetBookRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetBookRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for GetBookRequest {
+    const NAME: &'static str = "bookstore.v1.GetBookRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for CreateBookRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("parent", &self.parent)?;
+        w.message("book", &self.book)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for CreateBookRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for CreateBookRequest {
+    const NAME: &'static str = "bookstore.v1.CreateBookRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "parent" => f.scalar::<__json::Str>(0, &mut self.parent),
+            "book" => f.message(1, &mut self.book),
+            _ => ::core::result::Result::Ok(false),
+        }
     }
 }
 impl ::apigen_runtime::serde::Serialize for UpdateBookRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if self.book.is_some() {
-            len += 1;
-        }
-        if self.update_mask.is_some() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.UpdateBookRequest", len)?;
-        if let Some(v) = self.book.as_ref() {
-            struct_ser.serialize_field("book", v)?;
-        }
-        if let Some(v) = self.update_mask.as_ref() {
-            struct_ser.serialize_field("updateMask", v)?;
-        }
-        struct_ser.end()
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.message("book", &self.book)?;
+        w.message("updateMask", &self.update_mask)?;
+        w.end()
     }
 }
 impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UpdateBookRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "book",
-            "update_mask",
-            "updateMask",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Book,
-            UpdateMask,
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for UpdateBookRequest {
+    const NAME: &'static str = "bookstore.v1.UpdateBookRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "book" => f.message(0, &mut self.book),
+            "updateMask" | "update_mask" => f.message(1, &mut self.update_mask),
+            _ => ::core::result::Result::Ok(false),
         }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "book" => Ok(GeneratedField::Book),
-                            "updateMask" | "update_mask" => Ok(GeneratedField::UpdateMask),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for MoveBookRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.scalar::<__json::Str>("otherShelf", &self.other_shelf)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for MoveBookRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for MoveBookRequest {
+    const NAME: &'static str = "bookstore.v1.MoveBookRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            "otherShelf" | "other_shelf" => f.scalar::<__json::Str>(1, &mut self.other_shelf),
+            _ => ::core::result::Result::Ok(false),
         }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = UpdateBookRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.UpdateBookRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<UpdateBookRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut book__ = None;
-                let mut update_mask__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Book => {
-                            if book__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("book"));
-                            }
-                            book__ = map_.next_value()?;
-                        }
-                        GeneratedField::UpdateMask => {
-                            if update_mask__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("updateMask"));
-                            }
-                            update_mask__ = map_.next_value()?;
-                        }
-                    }
-                }
-                Ok(UpdateBookRequest {
-                    book: book__,
-                    update_mask: update_mask__,
-                })
-            }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for SearchBooksRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("query", &self.query)?;
+        w.repeated::<__json::Enum<Genre>>("genres", &self.genres)?;
+        w.optional::<__json::F64>("maxPrice", &self.max_price)?;
+        w.message("publisher", &self.publisher)?;
+        w.scalar::<__json::I32>("pageSize", &self.page_size)?;
+        w.scalar::<__json::Str>("pageToken", &self.page_token)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for SearchBooksRequest {
+    const NAME: &'static str = "bookstore.v1.SearchBooksRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "query" => f.scalar::<__json::Str>(0, &mut self.query),
+            "genres" => f.repeated::<__json::Enum<Genre>>(1, &mut self.genres),
+            "maxPrice" | "max_price" => f.optional::<__json::F64>(2, &mut self.max_price),
+            "publisher" => f.message(3, &mut self.publisher),
+            "pageSize" | "page_size" => f.scalar::<__json::I32>(4, &mut self.page_size),
+            "pageToken" | "page_token" => f.scalar::<__json::Str>(5, &mut self.page_token),
+            _ => ::core::result::Result::Ok(false),
         }
-        deserializer.deserialize_struct("bookstore.v1.UpdateBookRequest", FIELDS, GeneratedVisitor)
+    }
+}
+impl ::apigen_runtime::serde::Serialize for SearchBooksResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.messages("books", &self.books)?;
+        w.scalar::<__json::Str>("nextPageToken", &self.next_page_token)?;
+        w.scalar::<__json::I64>("totalSize", &self.total_size)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SearchBooksResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for SearchBooksResponse {
+    const NAME: &'static str = "bookstore.v1.SearchBooksResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "books" => f.messages(0, &mut self.books),
+            "nextPageToken" | "next_page_token" => f.scalar::<__json::Str>(1, &mut self.next_page_token),
+            "totalSize" | "total_size" => f.scalar::<__json::I64>(2, &mut self.total_size),
+            _ => ::core::result::Result::Ok(false),
+        }
     }
 }
 impl ::apigen_runtime::serde::Serialize for WatchShelfRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("bookstore.v1.WatchShelfRequest", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        struct_ser.end()
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.end()
     }
 }
 impl<'de> ::apigen_runtime::serde::Deserialize<'de> for WatchShelfRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = WatchShelfRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct bookstore.v1.WatchShelfRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<WatchShelfRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(WatchShelfRequest {
-                    name: name__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("bookstore.v1.WatchShelfRequest", FIELDS, GeneratedVisitor)
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
     }
 }
+impl __json::JsonMessage for WatchShelfRequest {
+    const NAME: &'static str = "bookstore.v1.WatchShelfRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ShelfEvent {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Enum<shelf_event::Kind>>("kind", &self.kind)?;
+        w.message("book", &self.book)?;
+        w.message("eventTime", &self.event_time)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ShelfEvent {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ShelfEvent {
+    const NAME: &'static str = "bookstore.v1.ShelfEvent";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "kind" => f.scalar::<__json::Enum<shelf_event::Kind>>(0, &mut self.kind),
+            "book" => f.message(1, &mut self.book),
+            "eventTime" | "event_time" => f.message(2, &mut self.event_time),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ImportBooksRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("parent", &self.parent)?;
+        w.message("book", &self.book)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ImportBooksRequest {
+    const NAME: &'static str = "bookstore.v1.ImportBooksRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "parent" => f.scalar::<__json::Str>(0, &mut self.parent),
+            "book" => f.message(1, &mut self.book),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ImportBooksResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::I32>("importedCount", &self.imported_count)?;
+        w.repeated::<__json::Str>("names", &self.names)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ImportBooksResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ImportBooksResponse {
+    const NAME: &'static str = "bookstore.v1.ImportBooksResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "importedCount" | "imported_count" => f.scalar::<__json::I32>(0, &mut self.imported_count),
+            "names" => f.repeated::<__json::Str>(1, &mut self.names),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl __json::JsonEnum for shelf_event::Kind {
+    const NAME: &'static str = "bookstore.v1.ShelfEvent.Kind";
+    fn from_name(name: &str) -> ::core::option::Option<i32> {
+        ::core::option::Option::Some(match name {
+            "KIND_UNSPECIFIED" => 0,
+            "KIND_BOOK_ADDED" => 1,
+            "KIND_BOOK_UPDATED" => 2,
+            "KIND_BOOK_REMOVED" => 3,
+            _ => return ::core::option::Option::None,
+        })
+    }
+    fn name(value: i32) -> ::core::option::Option<&'static str> {
+        ::core::option::Option::Some(match value {
+            0 => "KIND_UNSPECIFIED",
+            1 => "KIND_BOOK_ADDED",
+            2 => "KIND_BOOK_UPDATED",
+            3 => "KIND_BOOK_REMOVED",
+            _ => return ::core::option::Option::None,
+        })
+    }
+}
+impl __json::JsonEnum for Genre {
+    const NAME: &'static str = "bookstore.v1.Genre";
+    fn from_name(name: &str) -> ::core::option::Option<i32> {
+        ::core::option::Option::Some(match name {
+            "GENRE_UNSPECIFIED" => 0,
+            "GENRE_FICTION" => 1,
+            "GENRE_SCIENCE" => 2,
+            "GENRE_HISTORY" => 3,
+            "GENRE_POETRY" => 4,
+            _ => return ::core::option::Option::None,
+        })
+    }
+    fn name(value: i32) -> ::core::option::Option<&'static str> {
+        ::core::option::Option::Some(match value {
+            0 => "GENRE_UNSPECIFIED",
+            1 => "GENRE_FICTION",
+            2 => "GENRE_SCIENCE",
+            3 => "GENRE_HISTORY",
+            4 => "GENRE_POETRY",
+            _ => return ::core::option::Option::None,
+        })
+    }
+}
+#[doc = " The messages of this package, which `google.protobuf.Any` can hold in JSON."]
+pub const JSON_TYPES: &[::apigen_runtime::json::AnyType] = &[
+    ::apigen_runtime::json::AnyType::of::<Shelf>("bookstore.v1.Shelf"),
+    ::apigen_runtime::json::AnyType::of::<Publisher>("bookstore.v1.Publisher"),
+    ::apigen_runtime::json::AnyType::of::<Book>("bookstore.v1.Book"),
+    ::apigen_runtime::json::AnyType::of::<ListShelvesRequest>("bookstore.v1.ListShelvesRequest"),
+    ::apigen_runtime::json::AnyType::of::<ListShelvesResponse>("bookstore.v1.ListShelvesResponse"),
+    ::apigen_runtime::json::AnyType::of::<CreateShelfRequest>("bookstore.v1.CreateShelfRequest"),
+    ::apigen_runtime::json::AnyType::of::<GetShelfRequest>("bookstore.v1.GetShelfRequest"),
+    ::apigen_runtime::json::AnyType::of::<DeleteShelfRequest>("bookstore.v1.DeleteShelfRequest"),
+    ::apigen_runtime::json::AnyType::of::<ListBooksRequest>("bookstore.v1.ListBooksRequest"),
+    ::apigen_runtime::json::AnyType::of::<ListBooksResponse>("bookstore.v1.ListBooksResponse"),
+    ::apigen_runtime::json::AnyType::of::<GetBookRequest>("bookstore.v1.GetBookRequest"),
+    ::apigen_runtime::json::AnyType::of::<CreateBookRequest>("bookstore.v1.CreateBookRequest"),
+    ::apigen_runtime::json::AnyType::of::<UpdateBookRequest>("bookstore.v1.UpdateBookRequest"),
+    ::apigen_runtime::json::AnyType::of::<MoveBookRequest>("bookstore.v1.MoveBookRequest"),
+    ::apigen_runtime::json::AnyType::of::<SearchBooksRequest>("bookstore.v1.SearchBooksRequest"),
+    ::apigen_runtime::json::AnyType::of::<SearchBooksResponse>("bookstore.v1.SearchBooksResponse"),
+    ::apigen_runtime::json::AnyType::of::<WatchShelfRequest>("bookstore.v1.WatchShelfRequest"),
+    ::apigen_runtime::json::AnyType::of::<ShelfEvent>("bookstore.v1.ShelfEvent"),
+    ::apigen_runtime::json::AnyType::of::<ImportBooksRequest>("bookstore.v1.ImportBooksRequest"),
+    ::apigen_runtime::json::AnyType::of::<ImportBooksResponse>("bookstore.v1.ImportBooksResponse"),
+];
 impl ::apigen_runtime::Input for Shelf {
     fn validate(
         &self,
@@ -3156,6 +1047,10 @@ impl ::apigen_runtime::Input for ImportBooksRequest {
 impl ::apigen_runtime::Input for ImportBooksResponse {}
 /// The descriptors of this package's files and their imports, for gRPC server reflection.
 pub static FILE_DESCRIPTOR_SET: &[u8] = b"\n\xd4\x04\n\x15google/api/http.proto\x12\ngoogle.api\"y\n\x04Http\x12*\n\x05rules\x18\x01 \x03(\x0b2\x14.google.api.HttpRuleR\x05rules\x12E\n\x1ffully_decode_reserved_expansion\x18\x02 \x01(\x08R\x1cfullyDecodeReservedExpansion\"\xda\x02\n\x08HttpRule\x12\x1a\n\x08selector\x18\x01 \x01(\tR\x08selector\x12\x12\n\x03get\x18\x02 \x01(\tH\x00R\x03get\x12\x12\n\x03put\x18\x03 \x01(\tH\x00R\x03put\x12\x14\n\x04post\x18\x04 \x01(\tH\x00R\x04post\x12\x18\n\x06delete\x18\x05 \x01(\tH\x00R\x06delete\x12\x16\n\x05patch\x18\x06 \x01(\tH\x00R\x05patch\x127\n\x06custom\x18\x08 \x01(\x0b2\x1d.google.api.CustomHttpPatternH\x00R\x06custom\x12\x12\n\x04body\x18\x07 \x01(\tR\x04body\x12#\n\rresponse_body\x18\x0c \x01(\tR\x0cresponseBody\x12E\n\x13additional_bindings\x18\x0b \x03(\x0b2\x14.google.api.HttpRuleR\x12additionalBindingsB\t\n\x07pattern\";\n\x11CustomHttpPattern\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n\x04path\x18\x02 \x01(\tR\x04pathB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xe6X\n google/protobuf/descriptor.proto\x12\x0fgoogle.protobuf\"M\n\x11FileDescriptorSet\x128\n\x04file\x18\x01 \x03(\x0b2$.google.protobuf.FileDescriptorProtoR\x04file\"\x98\x05\n\x13FileDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07package\x18\x02 \x01(\tR\x07package\x12\x1e\n\ndependency\x18\x03 \x03(\tR\ndependency\x12+\n\x11public_dependency\x18\n \x03(\x05R\x10publicDependency\x12\'\n\x0fweak_dependency\x18\x0b \x03(\x05R\x0eweakDependency\x12C\n\x0cmessage_type\x18\x04 \x03(\x0b2 .google.protobuf.DescriptorProtoR\x0bmessageType\x12A\n\tenum_type\x18\x05 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12A\n\x07service\x18\x06 \x03(\x0b2\'.google.protobuf.ServiceDescriptorProtoR\x07service\x12C\n\textension\x18\x07 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x126\n\x07options\x18\x08 \x01(\x0b2\x1c.google.protobuf.FileOptionsR\x07options\x12I\n\x10source_code_info\x18\t \x01(\x0b2\x1f.google.protobuf.SourceCodeInfoR\x0esourceCodeInfo\x12\x16\n\x06syntax\x18\x0c \x01(\tR\x06syntax\x122\n\x07edition\x18\x0e \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\"\xb9\x06\n\x0fDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12;\n\x05field\x18\x02 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x05field\x12C\n\textension\x18\x06 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x12A\n\x0bnested_type\x18\x03 \x03(\x0b2 .google.protobuf.DescriptorProtoR\nnestedType\x12A\n\tenum_type\x18\x04 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12X\n\x0fextension_range\x18\x05 \x03(\x0b2/.google.protobuf.DescriptorProto.ExtensionRangeR\x0eextensionRange\x12D\n\noneof_decl\x18\x08 \x03(\x0b2%.google.protobuf.OneofDescriptorProtoR\toneofDecl\x129\n\x07options\x18\x07 \x01(\x0b2\x1f.google.protobuf.MessageOptionsR\x07options\x12U\n\x0ereserved_range\x18\t \x03(\x0b2..google.protobuf.DescriptorProto.ReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\n \x03(\tR\x0creservedName\x1az\n\x0eExtensionRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\x12@\n\x07options\x18\x03 \x01(\x0b2&.google.protobuf.ExtensionRangeOptionsR\x07options\x1a7\n\rReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\xc4\x04\n\x15ExtensionRangeOptions\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x12V\n\x0bdeclaration\x18\x02 \x03(\x0b22.google.protobuf.ExtensionRangeOptions.DeclarationB\x00R\x0bdeclaration\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12h\n\x0cverification\x18\x03 \x01(\x0e28.google.protobuf.ExtensionRangeOptions.VerificationState:\nUNVERIFIEDR\x0cverification\x1a\x94\x01\n\x0bDeclaration\x12\x16\n\x06number\x18\x01 \x01(\x05R\x06number\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08fullName\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1a\n\x08reserved\x18\x05 \x01(\x08R\x08reserved\x12\x1a\n\x08repeated\x18\x06 \x01(\x08R\x08repeatedJ\x04\x08\x04\x10\x05\"4\n\x11VerificationState\x12\x0f\n\x0bDECLARATION\x10\x00\x12\x0e\n\nUNVERIFIED\x10\x01*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x06\n\x14FieldDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x03 \x01(\x05R\x06number\x12A\n\x05label\x18\x04 \x01(\x0e2+.google.protobuf.FieldDescriptorProto.LabelR\x05label\x12>\n\x04type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x04type\x12\x1b\n\ttype_name\x18\x06 \x01(\tR\x08typeName\x12\x1a\n\x08extendee\x18\x02 \x01(\tR\x08extendee\x12#\n\rdefault_value\x18\x07 \x01(\tR\x0cdefaultValue\x12\x1f\n\x0boneof_index\x18\t \x01(\x05R\noneofIndex\x12\x1b\n\tjson_name\x18\n \x01(\tR\x08jsonName\x127\n\x07options\x18\x08 \x01(\x0b2\x1d.google.protobuf.FieldOptionsR\x07options\x12\'\n\x0fproto3_optional\x18\x11 \x01(\x08R\x0eproto3Optional\"\xb6\x02\n\x04Type\x12\x0f\n\x0bTYPE_DOUBLE\x10\x01\x12\x0e\n\nTYPE_FLOAT\x10\x02\x12\x0e\n\nTYPE_INT64\x10\x03\x12\x0f\n\x0bTYPE_UINT64\x10\x04\x12\x0e\n\nTYPE_INT32\x10\x05\x12\x10\n\x0cTYPE_FIXED64\x10\x06\x12\x10\n\x0cTYPE_FIXED32\x10\x07\x12\r\n\tTYPE_BOOL\x10\x08\x12\x0f\n\x0bTYPE_STRING\x10\t\x12\x0e\n\nTYPE_GROUP\x10\n\x12\x10\n\x0cTYPE_MESSAGE\x10\x0b\x12\x0e\n\nTYPE_BYTES\x10\x0c\x12\x0f\n\x0bTYPE_UINT32\x10\r\x12\r\n\tTYPE_ENUM\x10\x0e\x12\x11\n\rTYPE_SFIXED32\x10\x0f\x12\x11\n\rTYPE_SFIXED64\x10\x10\x12\x0f\n\x0bTYPE_SINT32\x10\x11\x12\x0f\n\x0bTYPE_SINT64\x10\x12\"C\n\x05Label\x12\x12\n\x0eLABEL_OPTIONAL\x10\x01\x12\x12\n\x0eLABEL_REPEATED\x10\x03\x12\x12\n\x0eLABEL_REQUIRED\x10\x02\"c\n\x14OneofDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x127\n\x07options\x18\x02 \x01(\x0b2\x1d.google.protobuf.OneofOptionsR\x07options\"\xe3\x02\n\x13EnumDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12?\n\x05value\x18\x02 \x03(\x0b2).google.protobuf.EnumValueDescriptorProtoR\x05value\x126\n\x07options\x18\x03 \x01(\x0b2\x1c.google.protobuf.EnumOptionsR\x07options\x12]\n\x0ereserved_range\x18\x04 \x03(\x0b26.google.protobuf.EnumDescriptorProto.EnumReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\x05 \x03(\tR\x0creservedName\x1a;\n\x11EnumReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\x83\x01\n\x18EnumValueDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x02 \x01(\x05R\x06number\x12;\n\x07options\x18\x03 \x01(\x0b2!.google.protobuf.EnumValueOptionsR\x07options\"\xa7\x01\n\x16ServiceDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\x06method\x18\x02 \x03(\x0b2&.google.protobuf.MethodDescriptorProtoR\x06method\x129\n\x07options\x18\x03 \x01(\x0b2\x1f.google.protobuf.ServiceOptionsR\x07options\"\x89\x02\n\x15MethodDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n\ninput_type\x18\x02 \x01(\tR\tinputType\x12\x1f\n\x0boutput_type\x18\x03 \x01(\tR\noutputType\x128\n\x07options\x18\x04 \x01(\x0b2\x1e.google.protobuf.MethodOptionsR\x07options\x120\n\x10client_streaming\x18\x05 \x01(\x08:\x05falseR\x0fclientStreaming\x120\n\x10server_streaming\x18\x06 \x01(\x08:\x05falseR\x0fserverStreaming\"\xca\t\n\x0bFileOptions\x12!\n\x0cjava_package\x18\x01 \x01(\tR\x0bjavaPackage\x120\n\x14java_outer_classname\x18\x08 \x01(\tR\x12javaOuterClassname\x125\n\x13java_multiple_files\x18\n \x01(\x08:\x05falseR\x11javaMultipleFiles\x12D\n\x1djava_generate_equals_and_hash\x18\x14 \x01(\x08B\x02\x18\x01R\x19javaGenerateEqualsAndHash\x12:\n\x16java_string_check_utf8\x18\x1b \x01(\x08:\x05falseR\x13javaStringCheckUtf8\x12S\n\x0coptimize_for\x18\t \x01(\x0e2).google.protobuf.FileOptions.OptimizeMode:\x05SPEEDR\x0boptimizeFor\x12\x1d\n\ngo_package\x18\x0b \x01(\tR\tgoPackage\x125\n\x13cc_generic_services\x18\x10 \x01(\x08:\x05falseR\x11ccGenericServices\x129\n\x15java_generic_services\x18\x11 \x01(\x08:\x05falseR\x13javaGenericServices\x125\n\x13py_generic_services\x18\x12 \x01(\x08:\x05falseR\x11pyGenericServices\x127\n\x14php_generic_services\x18* \x01(\x08:\x05falseR\x12phpGenericServices\x12%\n\ndeprecated\x18\x17 \x01(\x08:\x05falseR\ndeprecated\x12.\n\x10cc_enable_arenas\x18\x1f \x01(\x08:\x04trueR\x0eccEnableArenas\x12*\n\x11objc_class_prefix\x18$ \x01(\tR\x0fobjcClassPrefix\x12)\n\x10csharp_namespace\x18% \x01(\tR\x0fcsharpNamespace\x12!\n\x0cswift_prefix\x18\' \x01(\tR\x0bswiftPrefix\x12(\n\x10php_class_prefix\x18( \x01(\tR\x0ephpClassPrefix\x12#\n\rphp_namespace\x18) \x01(\tR\x0cphpNamespace\x124\n\x16php_metadata_namespace\x18, \x01(\tR\x14phpMetadataNamespace\x12!\n\x0cruby_package\x18- \x01(\tR\x0brubyPackage\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\":\n\x0cOptimizeMode\x12\t\n\x05SPEED\x10\x01\x12\r\n\tCODE_SIZE\x10\x02\x12\x10\n\x0cLITE_RUNTIME\x10\x03*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08&\x10\'\"\xf4\x03\n\x0eMessageOptions\x12<\n\x17message_set_wire_format\x18\x01 \x01(\x08:\x05falseR\x14messageSetWireFormat\x12L\n\x1fno_standard_descriptor_accessor\x18\x02 \x01(\x08:\x05falseR\x1cnoStandardDescriptorAccessor\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x1b\n\tmap_entry\x18\x07 \x01(\x08R\x08mapEntry\x12V\n&deprecated_legacy_json_field_conflicts\x18\x0b \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x0c \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07J\x04\x08\x08\x10\tJ\x04\x08\t\x10\n\"\xad\n\n\x0cFieldOptions\x12A\n\x05ctype\x18\x01 \x01(\x0e2#.google.protobuf.FieldOptions.CType:\x06STRINGR\x05ctype\x12\x16\n\x06packed\x18\x02 \x01(\x08R\x06packed\x12G\n\x06jstype\x18\x06 \x01(\x0e2$.google.protobuf.FieldOptions.JSType:\tJS_NORMALR\x06jstype\x12\x19\n\x04lazy\x18\x05 \x01(\x08:\x05falseR\x04lazy\x12.\n\x0funverified_lazy\x18\x0f \x01(\x08:\x05falseR\x0eunverifiedLazy\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x19\n\x04weak\x18\n \x01(\x08:\x05falseR\x04weak\x12(\n\x0cdebug_redact\x18\x10 \x01(\x08:\x05falseR\x0bdebugRedact\x12K\n\tretention\x18\x11 \x01(\x0e2-.google.protobuf.FieldOptions.OptionRetentionR\tretention\x12H\n\x07targets\x18\x13 \x03(\x0e2..google.protobuf.FieldOptions.OptionTargetTypeR\x07targets\x12W\n\x10edition_defaults\x18\x14 \x03(\x0b2,.google.protobuf.FieldOptions.EditionDefaultR\x0feditionDefaults\x127\n\x08features\x18\x15 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x1aZ\n\x0eEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\"/\n\x05CType\x12\n\n\x06STRING\x10\x00\x12\x08\n\x04CORD\x10\x01\x12\x10\n\x0cSTRING_PIECE\x10\x02\"5\n\x06JSType\x12\r\n\tJS_NORMAL\x10\x00\x12\r\n\tJS_STRING\x10\x01\x12\r\n\tJS_NUMBER\x10\x02\"U\n\x0fOptionRetention\x12\x15\n\x11RETENTION_UNKNOWN\x10\x00\x12\x15\n\x11RETENTION_RUNTIME\x10\x01\x12\x14\n\x10RETENTION_SOURCE\x10\x02\"\x8c\x02\n\x10OptionTargetType\x12\x17\n\x13TARGET_TYPE_UNKNOWN\x10\x00\x12\x14\n\x10TARGET_TYPE_FILE\x10\x01\x12\x1f\n\x1bTARGET_TYPE_EXTENSION_RANGE\x10\x02\x12\x17\n\x13TARGET_TYPE_MESSAGE\x10\x03\x12\x15\n\x11TARGET_TYPE_FIELD\x10\x04\x12\x15\n\x11TARGET_TYPE_ONEOF\x10\x05\x12\x14\n\x10TARGET_TYPE_ENUM\x10\x06\x12\x1a\n\x16TARGET_TYPE_ENUM_ENTRY\x10\x07\x12\x17\n\x13TARGET_TYPE_SERVICE\x10\x08\x12\x16\n\x12TARGET_TYPE_METHOD\x10\t*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x12\x10\x13\"\xac\x01\n\x0cOneofOptions\x127\n\x08features\x18\x01 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd1\x02\n\x0bEnumOptions\x12\x1f\n\x0ballow_alias\x18\x02 \x01(\x08R\nallowAlias\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12V\n&deprecated_legacy_json_field_conflicts\x18\x06 \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x07 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x05\x10\x06\"\x81\x02\n\x10EnumValueOptions\x12%\n\ndeprecated\x18\x01 \x01(\x08:\x05falseR\ndeprecated\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12(\n\x0cdebug_redact\x18\x03 \x01(\x08:\x05falseR\x0bdebugRedact\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd5\x01\n\x0eServiceOptions\x127\n\x08features\x18\" \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x99\x03\n\rMethodOptions\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12q\n\x11idempotency_level\x18\" \x01(\x0e2/.google.protobuf.MethodOptions.IdempotencyLevel:\x13IDEMPOTENCY_UNKNOWNR\x10idempotencyLevel\x127\n\x08features\x18# \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\"P\n\x10IdempotencyLevel\x12\x17\n\x13IDEMPOTENCY_UNKNOWN\x10\x00\x12\x13\n\x0fNO_SIDE_EFFECTS\x10\x01\x12\x0e\n\nIDEMPOTENT\x10\x02*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9a\x03\n\x13UninterpretedOption\x12A\n\x04name\x18\x02 \x03(\x0b2-.google.protobuf.UninterpretedOption.NamePartR\x04name\x12)\n\x10identifier_value\x18\x03 \x01(\tR\x0fidentifierValue\x12,\n\x12positive_int_value\x18\x04 \x01(\x04R\x10positiveIntValue\x12,\n\x12negative_int_value\x18\x05 \x01(\x03R\x10negativeIntValue\x12!\n\x0cdouble_value\x18\x06 \x01(\x01R\x0bdoubleValue\x12!\n\x0cstring_value\x18\x07 \x01(\x0cR\x0bstringValue\x12\'\n\x0faggregate_value\x18\x08 \x01(\tR\x0eaggregateValue\x1aJ\n\x08NamePart\x12\x1b\n\tname_part\x18\x01 \x02(\tR\x08namePart\x12!\n\x0cis_extension\x18\x02 \x02(\x08R\x0bisExtension\"\x81\x08\n\nFeatureSet\x12R\n\x0efield_presence\x18\x01 \x01(\x0e2).google.protobuf.FeatureSet.FieldPresenceB\x00R\rfieldPresence\x12C\n\tenum_type\x18\x02 \x01(\x0e2$.google.protobuf.FeatureSet.EnumTypeB\x00R\x08enumType\x12k\n\x17repeated_field_encoding\x18\x03 \x01(\x0e21.google.protobuf.FeatureSet.RepeatedFieldEncodingB\x00R\x15repeatedFieldEncoding\x12U\n\x0futf8_validation\x18\x04 \x01(\x0e2*.google.protobuf.FeatureSet.Utf8ValidationB\x00R\x0eutf8Validation\x12X\n\x10message_encoding\x18\x05 \x01(\x0e2+.google.protobuf.FeatureSet.MessageEncodingB\x00R\x0fmessageEncoding\x12I\n\x0bjson_format\x18\x06 \x01(\x0e2&.google.protobuf.FeatureSet.JsonFormatB\x00R\njsonFormat\"\\\n\rFieldPresence\x12\x1a\n\x16FIELD_PRESENCE_UNKNOWN\x10\x00\x12\x0c\n\x08EXPLICIT\x10\x01\x12\x0c\n\x08IMPLICIT\x10\x02\x12\x13\n\x0fLEGACY_REQUIRED\x10\x03\"7\n\x08EnumType\x12\x15\n\x11ENUM_TYPE_UNKNOWN\x10\x00\x12\x08\n\x04OPEN\x10\x01\x12\n\n\x06CLOSED\x10\x02\"V\n\x15RepeatedFieldEncoding\x12#\n\x1fREPEATED_FIELD_ENCODING_UNKNOWN\x10\x00\x12\n\n\x06PACKED\x10\x01\x12\x0c\n\x08EXPANDED\x10\x02\"C\n\x0eUtf8Validation\x12\x1b\n\x17UTF8_VALIDATION_UNKNOWN\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\n\n\x06VERIFY\x10\x02\"S\n\x0fMessageEncoding\x12\x1c\n\x18MESSAGE_ENCODING_UNKNOWN\x10\x00\x12\x13\n\x0fLENGTH_PREFIXED\x10\x01\x12\r\n\tDELIMITED\x10\x02\"H\n\nJsonFormat\x12\x17\n\x13JSON_FORMAT_UNKNOWN\x10\x00\x12\t\n\x05ALLOW\x10\x01\x12\x16\n\x12LEGACY_BEST_EFFORT\x10\x02*\x06\x08\xe8\x07\x10\xe9\x07*\x06\x08\xe9\x07\x10\xea\x07*\x06\x08\x8bN\x10\x90NJ\x06\x08\xe7\x07\x10\xe8\x07\"\xfe\x02\n\x12FeatureSetDefaults\x12X\n\x08defaults\x18\x01 \x03(\x0b2<.google.protobuf.FeatureSetDefaults.FeatureSetEditionDefaultR\x08defaults\x12A\n\x0fminimum_edition\x18\x04 \x01(\x0e2\x18.google.protobuf.EditionR\x0eminimumEdition\x12A\n\x0fmaximum_edition\x18\x05 \x01(\x0e2\x18.google.protobuf.EditionR\x0emaximumEdition\x1a\x87\x01\n\x18FeatureSetEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\"\xa7\x02\n\x0eSourceCodeInfo\x12D\n\x08location\x18\x01 \x03(\x0b2(.google.protobuf.SourceCodeInfo.LocationR\x08location\x1a\xce\x01\n\x08Location\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x16\n\x04span\x18\x02 \x03(\x05B\x02\x10\x01R\x04span\x12)\n\x10leading_comments\x18\x03 \x01(\tR\x0fleadingComments\x12+\n\x11trailing_comments\x18\x04 \x01(\tR\x10trailingComments\x12:\n\x19leading_detached_comments\x18\x06 \x03(\tR\x17leadingDetachedComments\"\xd0\x02\n\x11GeneratedCodeInfo\x12M\n\nannotation\x18\x01 \x03(\x0b2-.google.protobuf.GeneratedCodeInfo.AnnotationR\nannotation\x1a\xeb\x01\n\nAnnotation\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x1f\n\x0bsource_file\x18\x02 \x01(\tR\nsourceFile\x12\x14\n\x05begin\x18\x03 \x01(\x05R\x05begin\x12\x10\n\x03end\x18\x04 \x01(\x05R\x03end\x12R\n\x08semantic\x18\x05 \x01(\x0e26.google.protobuf.GeneratedCodeInfo.Annotation.SemanticR\x08semantic\"(\n\x08Semantic\x12\x08\n\x04NONE\x10\x00\x12\x07\n\x03SET\x10\x01\x12\t\n\x05ALIAS\x10\x02*\xea\x01\n\x07Edition\x12\x13\n\x0fEDITION_UNKNOWN\x10\x00\x12\x13\n\x0eEDITION_PROTO2\x10\xe6\x07\x12\x13\n\x0eEDITION_PROTO3\x10\xe7\x07\x12\x11\n\x0cEDITION_2023\x10\xe8\x07\x12\x17\n\x13EDITION_1_TEST_ONLY\x10\x01\x12\x17\n\x13EDITION_2_TEST_ONLY\x10\x02\x12\x1d\n\x17EDITION_99997_TEST_ONLY\x10\x9d\x8d\x06\x12\x1d\n\x17EDITION_99998_TEST_ONLY\x10\x9e\x8d\x06\x12\x1d\n\x17EDITION_99999_TEST_ONLY\x10\x9f\x8d\x06B~\n\x13com.google.protobufB\x10DescriptorProtosH\x01Z-google.golang.org/protobuf/types/descriptorpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1aGoogle.Protobuf.Reflection\n\xcc\x01\n\x1cgoogle/api/annotations.proto\x12\ngoogle.api\x1a\x15google/api/http.proto\x1a google/protobuf/descriptor.proto:K\n\x04http\x12\x1e.google.protobuf.MethodOptions\x18\xb0\xca\xbc\" \x01(\x0b2\x14.google.api.HttpRuleR\x04httpB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\x8a\x03\n\x1fgoogle/api/field_behavior.proto\x12\ngoogle.api\x1a google/protobuf/descriptor.proto*\xb6\x01\n\rFieldBehavior\x12\x1e\n\x1aFIELD_BEHAVIOR_UNSPECIFIED\x10\x00\x12\x0c\n\x08OPTIONAL\x10\x01\x12\x0c\n\x08REQUIRED\x10\x02\x12\x0f\n\x0bOUTPUT_ONLY\x10\x03\x12\x0e\n\nINPUT_ONLY\x10\x04\x12\r\n\tIMMUTABLE\x10\x05\x12\x12\n\x0eUNORDERED_LIST\x10\x06\x12\x15\n\x11NON_EMPTY_DEFAULT\x10\x07\x12\x0e\n\nIDENTIFIER\x10\x08:d\n\x0efield_behavior\x12\x1d.google.protobuf.FieldOptions\x18\x9c\x08 \x03(\x0e2\x19.google.api.FieldBehaviorB\x02\x10\x00R\rfieldBehaviorB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xbe\x01\n\x1bgoogle/protobuf/empty.proto\x12\x0fgoogle.protobuf\"\x07\n\x05EmptyB}\n\x13com.google.protobufB\nEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xe6\x01\n google/protobuf/field_mask.proto\x12\x0fgoogle.protobuf\"!\n\tFieldMask\x12\x14\n\x05paths\x18\x01 \x03(\tR\x05pathsB\x85\x01\n\x13com.google.protobufB\x0eFieldMaskProtoP\x01Z2google.golang.org/protobuf/types/known/fieldmaskpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xff\x01\n\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\x86\x04\n\x1egoogle/protobuf/wrappers.proto\x12\x0fgoogle.protobuf\"#\n\x0bDoubleValue\x12\x14\n\x05value\x18\x01 \x01(\x01R\x05value\"\"\n\nFloatValue\x12\x14\n\x05value\x18\x01 \x01(\x02R\x05value\"\"\n\nInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05value\"#\n\x0bUInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x04R\x05value\"\"\n\nInt32Value\x12\x14\n\x05value\x18\x01 \x01(\x05R\x05value\"#\n\x0bUInt32Value\x12\x14\n\x05value\x18\x01 \x01(\rR\x05value\"!\n\tBoolValue\x12\x14\n\x05value\x18\x01 \x01(\x08R\x05value\"#\n\x0bStringValue\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\"\"\n\nBytesValue\x12\x14\n\x05value\x18\x01 \x01(\x0cR\x05valueB\x83\x01\n\x13com.google.protobufB\rWrappersProtoP\x01Z1google.golang.org/protobuf/types/known/wrapperspb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xd6\"\n\x0fbookstore.proto\x12\x0cbookstore.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"\xa5\x01\n\x05Shelf\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12\x1a\n\x05theme\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05theme\x12A\n\x0bcreate_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\ncreateTime\x12#\n\nbook_count\x18\x04 \x01(\x05B\x04\xe2A\x01\x03R\tbookCount\"9\n\tPublisher\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07country\x18\x02 \x01(\tR\x07country\"\xd0\x05\n\x04Book\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x08R\x04name\x12\x1a\n\x05title\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05title\x12\x18\n\x07authors\x18\x03 \x03(\tR\x07authors\x12)\n\x05genre\x18\x04 \x01(\x0e2\x13.bookstore.v1.GenreR\x05genre\x12\x12\n\x04isbn\x18\x05 \x01(\x03R\x04isbn\x12\x14\n\x05price\x18\x06 \x01(\x01R\x05price\x128\n\x08subtitle\x18\x07 \x01(\x0b2\x1c.google.protobuf.StringValueR\x08subtitle\x126\n\x06labels\x18\x08 \x03(\x0b2\x1e.bookstore.v1.Book.LabelsEntryR\x06labels\x125\n\tpublisher\x18\t \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\x1b\n\x08in_stock\x18\n \x01(\x05H\x00R\x07inStock\x12?\n\x0crestock_time\x18\x0b \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x0brestockTime\x12\"\n\x0cout_of_print\x18\x0c \x01(\x08H\x00R\noutOfPrint\x12\'\n\x0fcover_thumbnail\x18\r \x01(\x0cR\x0ecoverThumbnail\x12A\n\x0bcreate_time\x18\x0e \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\ncreateTime\x12A\n\x0bupdate_time\x18\x0f \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\nupdateTime\x1a9\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n\x0cavailability\"P\n\x12ListShelvesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"l\n\x13ListShelvesResponse\x12-\n\x07shelves\x18\x01 \x03(\x0b2\x13.bookstore.v1.ShelfR\x07shelves\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"E\n\x12CreateShelfRequest\x12/\n\x05shelf\x18\x01 \x01(\x0b2\x13.bookstore.v1.ShelfB\x04\xe2A\x01\x02R\x05shelf\"+\n\x0fGetShelfRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"D\n\x12DeleteShelfRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12\x14\n\x05force\x18\x02 \x01(\x08R\x05force\"l\n\x10ListBooksRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"e\n\x11ListBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"*\n\x0eGetBookRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"_\n\x11CreateBookRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12,\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\"~\n\x11UpdateBookRequest\x12,\n\x04book\x18\x01 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b2\x1a.google.protobuf.FieldMaskR\nupdateMask\"R\n\x0fMoveBookRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12%\n\x0bother_shelf\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\notherShelf\"\xfa\x01\n\x12SearchBooksRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12+\n\x06genres\x18\x02 \x03(\x0e2\x13.bookstore.v1.GenreR\x06genres\x12 \n\tmax_price\x18\x03 \x01(\x01H\x00R\x08maxPrice\x88\x01\x01\x125\n\tpublisher\x18\x04 \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\x1b\n\tpage_size\x18\x05 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x06 \x01(\tR\tpageTokenB\x0c\n\n_max_price\"\x86\x01\n\x13SearchBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize\"-\n\x11WatchShelfRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"\x83\x02\n\nShelfEvent\x121\n\x04kind\x18\x01 \x01(\x0e2\x1d.bookstore.v1.ShelfEvent.KindR\x04kind\x12&\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookR\x04book\x129\n\nevent_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\teventTime\"_\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_BOOK_ADDED\x10\x01\x12\x15\n\x11KIND_BOOK_UPDATED\x10\x02\x12\x15\n\x11KIND_BOOK_REMOVED\x10\x03\"`\n\x12ImportBooksRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12,\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\"R\n\x13ImportBooksResponse\x12%\n\x0eimported_count\x18\x01 \x01(\x05R\rimportedCount\x12\x14\n\x05names\x18\x02 \x03(\tR\x05names*i\n\x05Genre\x12\x15\n\x11GENRE_UNSPECIFIED\x10\x00\x12\x11\n\rGENRE_FICTION\x10\x01\x12\x11\n\rGENRE_SCIENCE\x10\x02\x12\x11\n\rGENRE_HISTORY\x10\x03\x12\x10\n\x0cGENRE_POETRY\x10\x042\xab\n\n\tBookstore\x12j\n\x0bListShelves\x12 .bookstore.v1.ListShelvesRequest\x1a!.bookstore.v1.ListShelvesResponse\"\x16\x90\x02\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/shelves\x12`\n\x0bCreateShelf\x12 .bookstore.v1.CreateShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0b/v1/shelves:\x05shelf\x12_\n\x08GetShelf\x12\x1d.bookstore.v1.GetShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x1f\x90\x02\x01\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=shelves/*}\x12e\n\x0bDeleteShelf\x12 .bookstore.v1.DeleteShelfRequest\x1a\x16.google.protobuf.Empty\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=shelves/*}\x12u\n\tListBooks\x12\x1e.bookstore.v1.ListBooksRequest\x1a\x1f.bookstore.v1.ListBooksResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=shelves/*}/books\x12\x8a\x01\n\x07GetBook\x12\x1c.bookstore.v1.GetBookRequest\x1a\x12.bookstore.v1.Book\"M\x90\x02\x01\x82\xd3\xe4\x93\x02D\x12\x1c/v1/{name=shelves/*/books/*}Z$\x12\"/v1/books/{name=shelves/*/books/*}\x12m\n\nCreateBook\x12\x1f.bookstore.v1.CreateBookRequest\x1a\x12.bookstore.v1.Book\"*\x82\xd3\xe4\x93\x02$\"\x1c/v1/{parent=shelves/*}/books:\x04book\x12r\n\nUpdateBook\x12\x1f.bookstore.v1.UpdateBookRequest\x1a\x12.bookstore.v1.Book\"/\x82\xd3\xe4\x93\x02)2!/v1/{book.name=shelves/*/books/*}:\x04book\x12k\n\x08MoveBook\x12\x1d.bookstore.v1.MoveBookRequest\x1a\x12.bookstore.v1.Book\",\x82\xd3\xe4\x93\x02&\"!/v1/{name=shelves/*/books/*}:move:\x01*\x12o\n\x0bSearchBooks\x12 .bookstore.v1.SearchBooksRequest\x1a!.bookstore.v1.SearchBooksResponse\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/books:search\x12m\n\nWatchShelf\x12\x1f.bookstore.v1.WatchShelfRequest\x1a\x18.bookstore.v1.ShelfEvent\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=shelves/*}:watch0\x01\x12T\n\x0bImportBooks\x12 .bookstore.v1.ImportBooksRequest\x1a!.bookstore.v1.ImportBooksResponse(\x01b\x06proto3";
+/// Makes every message of the schema known to `google.protobuf.Any` in JSON.
+fn register_json_types() {
+    ::apigen_runtime::json::register(JSON_TYPES);
+}
 /// Shelves hold books. Resource names are `shelves/{shelf}` and
 /// `shelves/{shelf}/books/{book}`.
 pub trait Bookstore: ::core::marker::Send + ::core::marker::Sync + 'static {
@@ -3617,6 +1512,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
     .graphql(super::super::GRAPHQL_SDL);
 /// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {
+    register_json_types();
     ::apigen_runtime::ServiceDef::new(
         &BOOKSTORE_INFO,
         service,
@@ -3836,6 +1732,7 @@ pub struct BookstoreRestClient {
 impl BookstoreRestClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self {
             inner: ::apigen_runtime::client::rest::Client::new(base_url),
         }
@@ -3925,6 +1822,7 @@ pub struct BookstoreConnectClient {
 impl BookstoreConnectClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self {
             inner: ::apigen_runtime::client::connect::Client::new(base_url),
         }
@@ -4025,6 +1923,7 @@ pub struct BookstoreGraphqlClient {
 impl BookstoreGraphqlClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self {
             inner: ::apigen_runtime::client::graphql::Client::new(
                 base_url,

@@ -66,823 +66,184 @@ pub struct ConverseRequest {
     #[prost(string, tag = "3")]
     pub text: ::apigen_runtime::prost::alloc::string::String,
 }
+use ::apigen_runtime::__private::json as __json;
 impl ::apigen_runtime::serde::Serialize for ChatMessage {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.name.is_empty() {
-            len += 1;
-        }
-        if !self.room.is_empty() {
-            len += 1;
-        }
-        if !self.author.is_empty() {
-            len += 1;
-        }
-        if !self.text.is_empty() {
-            len += 1;
-        }
-        if self.sequence != 0 {
-            len += 1;
-        }
-        if self.post_time.is_some() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("chat.v1.ChatMessage", len)?;
-        if !self.name.is_empty() {
-            struct_ser.serialize_field("name", &self.name)?;
-        }
-        if !self.room.is_empty() {
-            struct_ser.serialize_field("room", &self.room)?;
-        }
-        if !self.author.is_empty() {
-            struct_ser.serialize_field("author", &self.author)?;
-        }
-        if !self.text.is_empty() {
-            struct_ser.serialize_field("text", &self.text)?;
-        }
-        if self.sequence != 0 {
-            #[allow(clippy::needless_borrow)]
-            #[allow(clippy::needless_borrows_for_generic_args)]
-            struct_ser.serialize_field("sequence", ::std::string::ToString::to_string(&self.sequence).as_str())?;
-        }
-        if let Some(v) = self.post_time.as_ref() {
-            struct_ser.serialize_field("postTime", v)?;
-        }
-        struct_ser.end()
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.scalar::<__json::Str>("room", &self.room)?;
+        w.scalar::<__json::Str>("author", &self.author)?;
+        w.scalar::<__json::Str>("text", &self.text)?;
+        w.scalar::<__json::U64>("sequence", &self.sequence)?;
+        w.message("postTime", &self.post_time)?;
+        w.end()
     }
 }
 impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ChatMessage {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "name",
-            "room",
-            "author",
-            "text",
-            "sequence",
-            "post_time",
-            "postTime",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Name,
-            Room,
-            Author,
-            Text,
-            Sequence,
-            PostTime,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "name" => Ok(GeneratedField::Name),
-                            "room" => Ok(GeneratedField::Room),
-                            "author" => Ok(GeneratedField::Author),
-                            "text" => Ok(GeneratedField::Text),
-                            "sequence" => Ok(GeneratedField::Sequence),
-                            "postTime" | "post_time" => Ok(GeneratedField::PostTime),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ChatMessage;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct chat.v1.ChatMessage")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ChatMessage, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut name__ = None;
-                let mut room__ = None;
-                let mut author__ = None;
-                let mut text__ = None;
-                let mut sequence__ = None;
-                let mut post_time__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("name"));
-                            }
-                            name__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Room => {
-                            if room__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
-                            }
-                            room__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Author => {
-                            if author__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("author"));
-                            }
-                            author__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Text => {
-                            if text__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("text"));
-                            }
-                            text__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Sequence => {
-                            if sequence__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("sequence"));
-                            }
-                            sequence__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                        GeneratedField::PostTime => {
-                            if post_time__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("postTime"));
-                            }
-                            post_time__ = map_.next_value()?;
-                        }
-                    }
-                }
-                Ok(ChatMessage {
-                    name: name__.unwrap_or_default(),
-                    room: room__.unwrap_or_default(),
-                    author: author__.unwrap_or_default(),
-                    text: text__.unwrap_or_default(),
-                    sequence: sequence__.unwrap_or_default(),
-                    post_time: post_time__,
-                })
-            }
-        }
-        deserializer.deserialize_struct("chat.v1.ChatMessage", FIELDS, GeneratedVisitor)
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
     }
 }
-impl ::apigen_runtime::serde::Serialize for ConverseRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.room.is_empty() {
-            len += 1;
+impl __json::JsonMessage for ChatMessage {
+    const NAME: &'static str = "chat.v1.ChatMessage";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            "room" => f.scalar::<__json::Str>(1, &mut self.room),
+            "author" => f.scalar::<__json::Str>(2, &mut self.author),
+            "text" => f.scalar::<__json::Str>(3, &mut self.text),
+            "sequence" => f.scalar::<__json::U64>(4, &mut self.sequence),
+            "postTime" | "post_time" => f.message(5, &mut self.post_time),
+            _ => ::core::result::Result::Ok(false),
         }
-        if !self.author.is_empty() {
-            len += 1;
-        }
-        if !self.text.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("chat.v1.ConverseRequest", len)?;
-        if !self.room.is_empty() {
-            struct_ser.serialize_field("room", &self.room)?;
-        }
-        if !self.author.is_empty() {
-            struct_ser.serialize_field("author", &self.author)?;
-        }
-        if !self.text.is_empty() {
-            struct_ser.serialize_field("text", &self.text)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "room",
-            "author",
-            "text",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Room,
-            Author,
-            Text,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "room" => Ok(GeneratedField::Room),
-                            "author" => Ok(GeneratedField::Author),
-                            "text" => Ok(GeneratedField::Text),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = ConverseRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct chat.v1.ConverseRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ConverseRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut room__ = None;
-                let mut author__ = None;
-                let mut text__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Room => {
-                            if room__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
-                            }
-                            room__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Author => {
-                            if author__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("author"));
-                            }
-                            author__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Text => {
-                            if text__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("text"));
-                            }
-                            text__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(ConverseRequest {
-                    room: room__.unwrap_or_default(),
-                    author: author__.unwrap_or_default(),
-                    text: text__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("chat.v1.ConverseRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for GetHistoryRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.room.is_empty() {
-            len += 1;
-        }
-        if self.limit != 0 {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("chat.v1.GetHistoryRequest", len)?;
-        if !self.room.is_empty() {
-            struct_ser.serialize_field("room", &self.room)?;
-        }
-        if self.limit != 0 {
-            struct_ser.serialize_field("limit", &self.limit)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "room",
-            "limit",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Room,
-            Limit,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "room" => Ok(GeneratedField::Room),
-                            "limit" => Ok(GeneratedField::Limit),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = GetHistoryRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct chat.v1.GetHistoryRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetHistoryRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut room__ = None;
-                let mut limit__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Room => {
-                            if room__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
-                            }
-                            room__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Limit => {
-                            if limit__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("limit"));
-                            }
-                            limit__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                    }
-                }
-                Ok(GetHistoryRequest {
-                    room: room__.unwrap_or_default(),
-                    limit: limit__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("chat.v1.GetHistoryRequest", FIELDS, GeneratedVisitor)
-    }
-}
-impl ::apigen_runtime::serde::Serialize for GetHistoryResponse {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.messages.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("chat.v1.GetHistoryResponse", len)?;
-        if !self.messages.is_empty() {
-            struct_ser.serialize_field("messages", &self.messages)?;
-        }
-        struct_ser.end()
-    }
-}
-impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryResponse {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "messages",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Messages,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "messages" => Ok(GeneratedField::Messages),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = GetHistoryResponse;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct chat.v1.GetHistoryResponse")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetHistoryResponse, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut messages__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Messages => {
-                            if messages__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("messages"));
-                            }
-                            messages__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(GetHistoryResponse {
-                    messages: messages__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("chat.v1.GetHistoryResponse", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for PostMessageRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.room.is_empty() {
-            len += 1;
-        }
-        if !self.author.is_empty() {
-            len += 1;
-        }
-        if !self.text.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("chat.v1.PostMessageRequest", len)?;
-        if !self.room.is_empty() {
-            struct_ser.serialize_field("room", &self.room)?;
-        }
-        if !self.author.is_empty() {
-            struct_ser.serialize_field("author", &self.author)?;
-        }
-        if !self.text.is_empty() {
-            struct_ser.serialize_field("text", &self.text)?;
-        }
-        struct_ser.end()
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("room", &self.room)?;
+        w.scalar::<__json::Str>("author", &self.author)?;
+        w.scalar::<__json::Str>("text", &self.text)?;
+        w.end()
     }
 }
 impl<'de> ::apigen_runtime::serde::Deserialize<'de> for PostMessageRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "room",
-            "author",
-            "text",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Room,
-            Author,
-            Text,
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for PostMessageRequest {
+    const NAME: &'static str = "chat.v1.PostMessageRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "room" => f.scalar::<__json::Str>(0, &mut self.room),
+            "author" => f.scalar::<__json::Str>(1, &mut self.author),
+            "text" => f.scalar::<__json::Str>(2, &mut self.text),
+            _ => ::core::result::Result::Ok(false),
         }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "room" => Ok(GeneratedField::Room),
-                            "author" => Ok(GeneratedField::Author),
-                            "text" => Ok(GeneratedField::Text),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for GetHistoryRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("room", &self.room)?;
+        w.scalar::<__json::I32>("limit", &self.limit)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for GetHistoryRequest {
+    const NAME: &'static str = "chat.v1.GetHistoryRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "room" => f.scalar::<__json::Str>(0, &mut self.room),
+            "limit" => f.scalar::<__json::I32>(1, &mut self.limit),
+            _ => ::core::result::Result::Ok(false),
         }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = PostMessageRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct chat.v1.PostMessageRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<PostMessageRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut room__ = None;
-                let mut author__ = None;
-                let mut text__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Room => {
-                            if room__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
-                            }
-                            room__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Author => {
-                            if author__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("author"));
-                            }
-                            author__ = Some(map_.next_value()?);
-                        }
-                        GeneratedField::Text => {
-                            if text__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("text"));
-                            }
-                            text__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(PostMessageRequest {
-                    room: room__.unwrap_or_default(),
-                    author: author__.unwrap_or_default(),
-                    text: text__.unwrap_or_default(),
-                })
-            }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for GetHistoryResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.messages("messages", &self.messages)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GetHistoryResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for GetHistoryResponse {
+    const NAME: &'static str = "chat.v1.GetHistoryResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "messages" => f.messages(0, &mut self.messages),
+            _ => ::core::result::Result::Ok(false),
         }
-        deserializer.deserialize_struct("chat.v1.PostMessageRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for SubscribeRequest {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if !self.room.is_empty() {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("chat.v1.SubscribeRequest", len)?;
-        if !self.room.is_empty() {
-            struct_ser.serialize_field("room", &self.room)?;
-        }
-        struct_ser.end()
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("room", &self.room)?;
+        w.end()
     }
 }
 impl<'de> ::apigen_runtime::serde::Deserialize<'de> for SubscribeRequest {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "room",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            Room,
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for SubscribeRequest {
+    const NAME: &'static str = "chat.v1.SubscribeRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "room" => f.scalar::<__json::Str>(0, &mut self.room),
+            _ => ::core::result::Result::Ok(false),
         }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "room" => Ok(GeneratedField::Room),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = SubscribeRequest;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct chat.v1.SubscribeRequest")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<SubscribeRequest, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut room__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::Room => {
-                            if room__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("room"));
-                            }
-                            room__ = Some(map_.next_value()?);
-                        }
-                    }
-                }
-                Ok(SubscribeRequest {
-                    room: room__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("chat.v1.SubscribeRequest", FIELDS, GeneratedVisitor)
     }
 }
 impl ::apigen_runtime::serde::Serialize for UploadSummary {
-    #[allow(deprecated)]
-    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
-    where
-        S: ::apigen_runtime::serde::Serializer,
-    {
-        use ::apigen_runtime::serde::ser::SerializeStruct;
-        let mut len = 0;
-        if self.posted_count != 0 {
-            len += 1;
-        }
-        let mut struct_ser = serializer.serialize_struct("chat.v1.UploadSummary", len)?;
-        if self.posted_count != 0 {
-            struct_ser.serialize_field("postedCount", &self.posted_count)?;
-        }
-        struct_ser.end()
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::I32>("postedCount", &self.posted_count)?;
+        w.end()
     }
 }
 impl<'de> ::apigen_runtime::serde::Deserialize<'de> for UploadSummary {
-    #[allow(deprecated)]
-    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
-    where
-        D: ::apigen_runtime::serde::Deserializer<'de>,
-    {
-        const FIELDS: &[&str] = &[
-            "posted_count",
-            "postedCount",
-        ];
-
-        #[allow(clippy::enum_variant_names)]
-        enum GeneratedField {
-            PostedCount,
-        }
-        impl<'de> ::apigen_runtime::serde::Deserialize<'de> for GeneratedField {
-            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
-            where
-                D: ::apigen_runtime::serde::Deserializer<'de>,
-            {
-                struct GeneratedVisitor;
-
-                impl ::apigen_runtime::serde::de::Visitor<'_> for GeneratedVisitor {
-                    type Value = GeneratedField;
-
-                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        write!(formatter, "expected one of: {:?}", &FIELDS)
-                    }
-
-                    #[allow(unused_variables)]
-                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
-                    where
-                        E: ::apigen_runtime::serde::de::Error,
-                    {
-                        match value {
-                            "postedCount" | "posted_count" => Ok(GeneratedField::PostedCount),
-                            _ => Err(::apigen_runtime::serde::de::Error::unknown_field(value, FIELDS)),
-                        }
-                    }
-                }
-                deserializer.deserialize_identifier(GeneratedVisitor)
-            }
-        }
-        struct GeneratedVisitor;
-        impl<'de> ::apigen_runtime::serde::de::Visitor<'de> for GeneratedVisitor {
-            type Value = UploadSummary;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("struct chat.v1.UploadSummary")
-            }
-
-            fn visit_map<V>(self, mut map_: V) -> std::result::Result<UploadSummary, V::Error>
-                where
-                    V: ::apigen_runtime::serde::de::MapAccess<'de>,
-            {
-                let mut posted_count__ = None;
-                while let Some(k) = map_.next_key()? {
-                    match k {
-                        GeneratedField::PostedCount => {
-                            if posted_count__.is_some() {
-                                return Err(::apigen_runtime::serde::de::Error::duplicate_field("postedCount"));
-                            }
-                            posted_count__ = 
-                                Some(map_.next_value::<::apigen_runtime::pbjson::private::NumberDeserialize<_>>()?.0)
-                            ;
-                        }
-                    }
-                }
-                Ok(UploadSummary {
-                    posted_count: posted_count__.unwrap_or_default(),
-                })
-            }
-        }
-        deserializer.deserialize_struct("chat.v1.UploadSummary", FIELDS, GeneratedVisitor)
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
     }
 }
+impl __json::JsonMessage for UploadSummary {
+    const NAME: &'static str = "chat.v1.UploadSummary";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "postedCount" | "posted_count" => f.scalar::<__json::I32>(0, &mut self.posted_count),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ConverseRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("room", &self.room)?;
+        w.scalar::<__json::Str>("author", &self.author)?;
+        w.scalar::<__json::Str>("text", &self.text)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ConverseRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ConverseRequest {
+    const NAME: &'static str = "chat.v1.ConverseRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "room" => f.scalar::<__json::Str>(0, &mut self.room),
+            "author" => f.scalar::<__json::Str>(1, &mut self.author),
+            "text" => f.scalar::<__json::Str>(2, &mut self.text),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[doc = " The messages of this package, which `google.protobuf.Any` can hold in JSON."]
+pub const JSON_TYPES: &[::apigen_runtime::json::AnyType] = &[
+    ::apigen_runtime::json::AnyType::of::<ChatMessage>("chat.v1.ChatMessage"),
+    ::apigen_runtime::json::AnyType::of::<PostMessageRequest>("chat.v1.PostMessageRequest"),
+    ::apigen_runtime::json::AnyType::of::<GetHistoryRequest>("chat.v1.GetHistoryRequest"),
+    ::apigen_runtime::json::AnyType::of::<GetHistoryResponse>("chat.v1.GetHistoryResponse"),
+    ::apigen_runtime::json::AnyType::of::<SubscribeRequest>("chat.v1.SubscribeRequest"),
+    ::apigen_runtime::json::AnyType::of::<UploadSummary>("chat.v1.UploadSummary"),
+    ::apigen_runtime::json::AnyType::of::<ConverseRequest>("chat.v1.ConverseRequest"),
+];
 impl ::apigen_runtime::Input for ChatMessage {}
 impl ::apigen_runtime::Input for PostMessageRequest {
     fn validate(
@@ -927,6 +288,10 @@ impl ::apigen_runtime::Input for ConverseRequest {
 }
 /// The descriptors of this package's files and their imports, for gRPC server reflection.
 pub static FILE_DESCRIPTOR_SET: &[u8] = b"\n\xd4\x04\n\x15google/api/http.proto\x12\ngoogle.api\"y\n\x04Http\x12*\n\x05rules\x18\x01 \x03(\x0b2\x14.google.api.HttpRuleR\x05rules\x12E\n\x1ffully_decode_reserved_expansion\x18\x02 \x01(\x08R\x1cfullyDecodeReservedExpansion\"\xda\x02\n\x08HttpRule\x12\x1a\n\x08selector\x18\x01 \x01(\tR\x08selector\x12\x12\n\x03get\x18\x02 \x01(\tH\x00R\x03get\x12\x12\n\x03put\x18\x03 \x01(\tH\x00R\x03put\x12\x14\n\x04post\x18\x04 \x01(\tH\x00R\x04post\x12\x18\n\x06delete\x18\x05 \x01(\tH\x00R\x06delete\x12\x16\n\x05patch\x18\x06 \x01(\tH\x00R\x05patch\x127\n\x06custom\x18\x08 \x01(\x0b2\x1d.google.api.CustomHttpPatternH\x00R\x06custom\x12\x12\n\x04body\x18\x07 \x01(\tR\x04body\x12#\n\rresponse_body\x18\x0c \x01(\tR\x0cresponseBody\x12E\n\x13additional_bindings\x18\x0b \x03(\x0b2\x14.google.api.HttpRuleR\x12additionalBindingsB\t\n\x07pattern\";\n\x11CustomHttpPattern\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n\x04path\x18\x02 \x01(\tR\x04pathB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xe6X\n google/protobuf/descriptor.proto\x12\x0fgoogle.protobuf\"M\n\x11FileDescriptorSet\x128\n\x04file\x18\x01 \x03(\x0b2$.google.protobuf.FileDescriptorProtoR\x04file\"\x98\x05\n\x13FileDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07package\x18\x02 \x01(\tR\x07package\x12\x1e\n\ndependency\x18\x03 \x03(\tR\ndependency\x12+\n\x11public_dependency\x18\n \x03(\x05R\x10publicDependency\x12\'\n\x0fweak_dependency\x18\x0b \x03(\x05R\x0eweakDependency\x12C\n\x0cmessage_type\x18\x04 \x03(\x0b2 .google.protobuf.DescriptorProtoR\x0bmessageType\x12A\n\tenum_type\x18\x05 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12A\n\x07service\x18\x06 \x03(\x0b2\'.google.protobuf.ServiceDescriptorProtoR\x07service\x12C\n\textension\x18\x07 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x126\n\x07options\x18\x08 \x01(\x0b2\x1c.google.protobuf.FileOptionsR\x07options\x12I\n\x10source_code_info\x18\t \x01(\x0b2\x1f.google.protobuf.SourceCodeInfoR\x0esourceCodeInfo\x12\x16\n\x06syntax\x18\x0c \x01(\tR\x06syntax\x122\n\x07edition\x18\x0e \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\"\xb9\x06\n\x0fDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12;\n\x05field\x18\x02 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x05field\x12C\n\textension\x18\x06 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x12A\n\x0bnested_type\x18\x03 \x03(\x0b2 .google.protobuf.DescriptorProtoR\nnestedType\x12A\n\tenum_type\x18\x04 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12X\n\x0fextension_range\x18\x05 \x03(\x0b2/.google.protobuf.DescriptorProto.ExtensionRangeR\x0eextensionRange\x12D\n\noneof_decl\x18\x08 \x03(\x0b2%.google.protobuf.OneofDescriptorProtoR\toneofDecl\x129\n\x07options\x18\x07 \x01(\x0b2\x1f.google.protobuf.MessageOptionsR\x07options\x12U\n\x0ereserved_range\x18\t \x03(\x0b2..google.protobuf.DescriptorProto.ReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\n \x03(\tR\x0creservedName\x1az\n\x0eExtensionRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\x12@\n\x07options\x18\x03 \x01(\x0b2&.google.protobuf.ExtensionRangeOptionsR\x07options\x1a7\n\rReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\xc4\x04\n\x15ExtensionRangeOptions\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x12V\n\x0bdeclaration\x18\x02 \x03(\x0b22.google.protobuf.ExtensionRangeOptions.DeclarationB\x00R\x0bdeclaration\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12h\n\x0cverification\x18\x03 \x01(\x0e28.google.protobuf.ExtensionRangeOptions.VerificationState:\nUNVERIFIEDR\x0cverification\x1a\x94\x01\n\x0bDeclaration\x12\x16\n\x06number\x18\x01 \x01(\x05R\x06number\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08fullName\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1a\n\x08reserved\x18\x05 \x01(\x08R\x08reserved\x12\x1a\n\x08repeated\x18\x06 \x01(\x08R\x08repeatedJ\x04\x08\x04\x10\x05\"4\n\x11VerificationState\x12\x0f\n\x0bDECLARATION\x10\x00\x12\x0e\n\nUNVERIFIED\x10\x01*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x06\n\x14FieldDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x03 \x01(\x05R\x06number\x12A\n\x05label\x18\x04 \x01(\x0e2+.google.protobuf.FieldDescriptorProto.LabelR\x05label\x12>\n\x04type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x04type\x12\x1b\n\ttype_name\x18\x06 \x01(\tR\x08typeName\x12\x1a\n\x08extendee\x18\x02 \x01(\tR\x08extendee\x12#\n\rdefault_value\x18\x07 \x01(\tR\x0cdefaultValue\x12\x1f\n\x0boneof_index\x18\t \x01(\x05R\noneofIndex\x12\x1b\n\tjson_name\x18\n \x01(\tR\x08jsonName\x127\n\x07options\x18\x08 \x01(\x0b2\x1d.google.protobuf.FieldOptionsR\x07options\x12\'\n\x0fproto3_optional\x18\x11 \x01(\x08R\x0eproto3Optional\"\xb6\x02\n\x04Type\x12\x0f\n\x0bTYPE_DOUBLE\x10\x01\x12\x0e\n\nTYPE_FLOAT\x10\x02\x12\x0e\n\nTYPE_INT64\x10\x03\x12\x0f\n\x0bTYPE_UINT64\x10\x04\x12\x0e\n\nTYPE_INT32\x10\x05\x12\x10\n\x0cTYPE_FIXED64\x10\x06\x12\x10\n\x0cTYPE_FIXED32\x10\x07\x12\r\n\tTYPE_BOOL\x10\x08\x12\x0f\n\x0bTYPE_STRING\x10\t\x12\x0e\n\nTYPE_GROUP\x10\n\x12\x10\n\x0cTYPE_MESSAGE\x10\x0b\x12\x0e\n\nTYPE_BYTES\x10\x0c\x12\x0f\n\x0bTYPE_UINT32\x10\r\x12\r\n\tTYPE_ENUM\x10\x0e\x12\x11\n\rTYPE_SFIXED32\x10\x0f\x12\x11\n\rTYPE_SFIXED64\x10\x10\x12\x0f\n\x0bTYPE_SINT32\x10\x11\x12\x0f\n\x0bTYPE_SINT64\x10\x12\"C\n\x05Label\x12\x12\n\x0eLABEL_OPTIONAL\x10\x01\x12\x12\n\x0eLABEL_REPEATED\x10\x03\x12\x12\n\x0eLABEL_REQUIRED\x10\x02\"c\n\x14OneofDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x127\n\x07options\x18\x02 \x01(\x0b2\x1d.google.protobuf.OneofOptionsR\x07options\"\xe3\x02\n\x13EnumDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12?\n\x05value\x18\x02 \x03(\x0b2).google.protobuf.EnumValueDescriptorProtoR\x05value\x126\n\x07options\x18\x03 \x01(\x0b2\x1c.google.protobuf.EnumOptionsR\x07options\x12]\n\x0ereserved_range\x18\x04 \x03(\x0b26.google.protobuf.EnumDescriptorProto.EnumReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\x05 \x03(\tR\x0creservedName\x1a;\n\x11EnumReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\x83\x01\n\x18EnumValueDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x02 \x01(\x05R\x06number\x12;\n\x07options\x18\x03 \x01(\x0b2!.google.protobuf.EnumValueOptionsR\x07options\"\xa7\x01\n\x16ServiceDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\x06method\x18\x02 \x03(\x0b2&.google.protobuf.MethodDescriptorProtoR\x06method\x129\n\x07options\x18\x03 \x01(\x0b2\x1f.google.protobuf.ServiceOptionsR\x07options\"\x89\x02\n\x15MethodDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n\ninput_type\x18\x02 \x01(\tR\tinputType\x12\x1f\n\x0boutput_type\x18\x03 \x01(\tR\noutputType\x128\n\x07options\x18\x04 \x01(\x0b2\x1e.google.protobuf.MethodOptionsR\x07options\x120\n\x10client_streaming\x18\x05 \x01(\x08:\x05falseR\x0fclientStreaming\x120\n\x10server_streaming\x18\x06 \x01(\x08:\x05falseR\x0fserverStreaming\"\xca\t\n\x0bFileOptions\x12!\n\x0cjava_package\x18\x01 \x01(\tR\x0bjavaPackage\x120\n\x14java_outer_classname\x18\x08 \x01(\tR\x12javaOuterClassname\x125\n\x13java_multiple_files\x18\n \x01(\x08:\x05falseR\x11javaMultipleFiles\x12D\n\x1djava_generate_equals_and_hash\x18\x14 \x01(\x08B\x02\x18\x01R\x19javaGenerateEqualsAndHash\x12:\n\x16java_string_check_utf8\x18\x1b \x01(\x08:\x05falseR\x13javaStringCheckUtf8\x12S\n\x0coptimize_for\x18\t \x01(\x0e2).google.protobuf.FileOptions.OptimizeMode:\x05SPEEDR\x0boptimizeFor\x12\x1d\n\ngo_package\x18\x0b \x01(\tR\tgoPackage\x125\n\x13cc_generic_services\x18\x10 \x01(\x08:\x05falseR\x11ccGenericServices\x129\n\x15java_generic_services\x18\x11 \x01(\x08:\x05falseR\x13javaGenericServices\x125\n\x13py_generic_services\x18\x12 \x01(\x08:\x05falseR\x11pyGenericServices\x127\n\x14php_generic_services\x18* \x01(\x08:\x05falseR\x12phpGenericServices\x12%\n\ndeprecated\x18\x17 \x01(\x08:\x05falseR\ndeprecated\x12.\n\x10cc_enable_arenas\x18\x1f \x01(\x08:\x04trueR\x0eccEnableArenas\x12*\n\x11objc_class_prefix\x18$ \x01(\tR\x0fobjcClassPrefix\x12)\n\x10csharp_namespace\x18% \x01(\tR\x0fcsharpNamespace\x12!\n\x0cswift_prefix\x18\' \x01(\tR\x0bswiftPrefix\x12(\n\x10php_class_prefix\x18( \x01(\tR\x0ephpClassPrefix\x12#\n\rphp_namespace\x18) \x01(\tR\x0cphpNamespace\x124\n\x16php_metadata_namespace\x18, \x01(\tR\x14phpMetadataNamespace\x12!\n\x0cruby_package\x18- \x01(\tR\x0brubyPackage\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\":\n\x0cOptimizeMode\x12\t\n\x05SPEED\x10\x01\x12\r\n\tCODE_SIZE\x10\x02\x12\x10\n\x0cLITE_RUNTIME\x10\x03*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08&\x10\'\"\xf4\x03\n\x0eMessageOptions\x12<\n\x17message_set_wire_format\x18\x01 \x01(\x08:\x05falseR\x14messageSetWireFormat\x12L\n\x1fno_standard_descriptor_accessor\x18\x02 \x01(\x08:\x05falseR\x1cnoStandardDescriptorAccessor\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x1b\n\tmap_entry\x18\x07 \x01(\x08R\x08mapEntry\x12V\n&deprecated_legacy_json_field_conflicts\x18\x0b \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x0c \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07J\x04\x08\x08\x10\tJ\x04\x08\t\x10\n\"\xad\n\n\x0cFieldOptions\x12A\n\x05ctype\x18\x01 \x01(\x0e2#.google.protobuf.FieldOptions.CType:\x06STRINGR\x05ctype\x12\x16\n\x06packed\x18\x02 \x01(\x08R\x06packed\x12G\n\x06jstype\x18\x06 \x01(\x0e2$.google.protobuf.FieldOptions.JSType:\tJS_NORMALR\x06jstype\x12\x19\n\x04lazy\x18\x05 \x01(\x08:\x05falseR\x04lazy\x12.\n\x0funverified_lazy\x18\x0f \x01(\x08:\x05falseR\x0eunverifiedLazy\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x19\n\x04weak\x18\n \x01(\x08:\x05falseR\x04weak\x12(\n\x0cdebug_redact\x18\x10 \x01(\x08:\x05falseR\x0bdebugRedact\x12K\n\tretention\x18\x11 \x01(\x0e2-.google.protobuf.FieldOptions.OptionRetentionR\tretention\x12H\n\x07targets\x18\x13 \x03(\x0e2..google.protobuf.FieldOptions.OptionTargetTypeR\x07targets\x12W\n\x10edition_defaults\x18\x14 \x03(\x0b2,.google.protobuf.FieldOptions.EditionDefaultR\x0feditionDefaults\x127\n\x08features\x18\x15 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x1aZ\n\x0eEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\"/\n\x05CType\x12\n\n\x06STRING\x10\x00\x12\x08\n\x04CORD\x10\x01\x12\x10\n\x0cSTRING_PIECE\x10\x02\"5\n\x06JSType\x12\r\n\tJS_NORMAL\x10\x00\x12\r\n\tJS_STRING\x10\x01\x12\r\n\tJS_NUMBER\x10\x02\"U\n\x0fOptionRetention\x12\x15\n\x11RETENTION_UNKNOWN\x10\x00\x12\x15\n\x11RETENTION_RUNTIME\x10\x01\x12\x14\n\x10RETENTION_SOURCE\x10\x02\"\x8c\x02\n\x10OptionTargetType\x12\x17\n\x13TARGET_TYPE_UNKNOWN\x10\x00\x12\x14\n\x10TARGET_TYPE_FILE\x10\x01\x12\x1f\n\x1bTARGET_TYPE_EXTENSION_RANGE\x10\x02\x12\x17\n\x13TARGET_TYPE_MESSAGE\x10\x03\x12\x15\n\x11TARGET_TYPE_FIELD\x10\x04\x12\x15\n\x11TARGET_TYPE_ONEOF\x10\x05\x12\x14\n\x10TARGET_TYPE_ENUM\x10\x06\x12\x1a\n\x16TARGET_TYPE_ENUM_ENTRY\x10\x07\x12\x17\n\x13TARGET_TYPE_SERVICE\x10\x08\x12\x16\n\x12TARGET_TYPE_METHOD\x10\t*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x12\x10\x13\"\xac\x01\n\x0cOneofOptions\x127\n\x08features\x18\x01 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd1\x02\n\x0bEnumOptions\x12\x1f\n\x0ballow_alias\x18\x02 \x01(\x08R\nallowAlias\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12V\n&deprecated_legacy_json_field_conflicts\x18\x06 \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x07 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x05\x10\x06\"\x81\x02\n\x10EnumValueOptions\x12%\n\ndeprecated\x18\x01 \x01(\x08:\x05falseR\ndeprecated\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12(\n\x0cdebug_redact\x18\x03 \x01(\x08:\x05falseR\x0bdebugRedact\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd5\x01\n\x0eServiceOptions\x127\n\x08features\x18\" \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x99\x03\n\rMethodOptions\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12q\n\x11idempotency_level\x18\" \x01(\x0e2/.google.protobuf.MethodOptions.IdempotencyLevel:\x13IDEMPOTENCY_UNKNOWNR\x10idempotencyLevel\x127\n\x08features\x18# \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\"P\n\x10IdempotencyLevel\x12\x17\n\x13IDEMPOTENCY_UNKNOWN\x10\x00\x12\x13\n\x0fNO_SIDE_EFFECTS\x10\x01\x12\x0e\n\nIDEMPOTENT\x10\x02*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9a\x03\n\x13UninterpretedOption\x12A\n\x04name\x18\x02 \x03(\x0b2-.google.protobuf.UninterpretedOption.NamePartR\x04name\x12)\n\x10identifier_value\x18\x03 \x01(\tR\x0fidentifierValue\x12,\n\x12positive_int_value\x18\x04 \x01(\x04R\x10positiveIntValue\x12,\n\x12negative_int_value\x18\x05 \x01(\x03R\x10negativeIntValue\x12!\n\x0cdouble_value\x18\x06 \x01(\x01R\x0bdoubleValue\x12!\n\x0cstring_value\x18\x07 \x01(\x0cR\x0bstringValue\x12\'\n\x0faggregate_value\x18\x08 \x01(\tR\x0eaggregateValue\x1aJ\n\x08NamePart\x12\x1b\n\tname_part\x18\x01 \x02(\tR\x08namePart\x12!\n\x0cis_extension\x18\x02 \x02(\x08R\x0bisExtension\"\x81\x08\n\nFeatureSet\x12R\n\x0efield_presence\x18\x01 \x01(\x0e2).google.protobuf.FeatureSet.FieldPresenceB\x00R\rfieldPresence\x12C\n\tenum_type\x18\x02 \x01(\x0e2$.google.protobuf.FeatureSet.EnumTypeB\x00R\x08enumType\x12k\n\x17repeated_field_encoding\x18\x03 \x01(\x0e21.google.protobuf.FeatureSet.RepeatedFieldEncodingB\x00R\x15repeatedFieldEncoding\x12U\n\x0futf8_validation\x18\x04 \x01(\x0e2*.google.protobuf.FeatureSet.Utf8ValidationB\x00R\x0eutf8Validation\x12X\n\x10message_encoding\x18\x05 \x01(\x0e2+.google.protobuf.FeatureSet.MessageEncodingB\x00R\x0fmessageEncoding\x12I\n\x0bjson_format\x18\x06 \x01(\x0e2&.google.protobuf.FeatureSet.JsonFormatB\x00R\njsonFormat\"\\\n\rFieldPresence\x12\x1a\n\x16FIELD_PRESENCE_UNKNOWN\x10\x00\x12\x0c\n\x08EXPLICIT\x10\x01\x12\x0c\n\x08IMPLICIT\x10\x02\x12\x13\n\x0fLEGACY_REQUIRED\x10\x03\"7\n\x08EnumType\x12\x15\n\x11ENUM_TYPE_UNKNOWN\x10\x00\x12\x08\n\x04OPEN\x10\x01\x12\n\n\x06CLOSED\x10\x02\"V\n\x15RepeatedFieldEncoding\x12#\n\x1fREPEATED_FIELD_ENCODING_UNKNOWN\x10\x00\x12\n\n\x06PACKED\x10\x01\x12\x0c\n\x08EXPANDED\x10\x02\"C\n\x0eUtf8Validation\x12\x1b\n\x17UTF8_VALIDATION_UNKNOWN\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\n\n\x06VERIFY\x10\x02\"S\n\x0fMessageEncoding\x12\x1c\n\x18MESSAGE_ENCODING_UNKNOWN\x10\x00\x12\x13\n\x0fLENGTH_PREFIXED\x10\x01\x12\r\n\tDELIMITED\x10\x02\"H\n\nJsonFormat\x12\x17\n\x13JSON_FORMAT_UNKNOWN\x10\x00\x12\t\n\x05ALLOW\x10\x01\x12\x16\n\x12LEGACY_BEST_EFFORT\x10\x02*\x06\x08\xe8\x07\x10\xe9\x07*\x06\x08\xe9\x07\x10\xea\x07*\x06\x08\x8bN\x10\x90NJ\x06\x08\xe7\x07\x10\xe8\x07\"\xfe\x02\n\x12FeatureSetDefaults\x12X\n\x08defaults\x18\x01 \x03(\x0b2<.google.protobuf.FeatureSetDefaults.FeatureSetEditionDefaultR\x08defaults\x12A\n\x0fminimum_edition\x18\x04 \x01(\x0e2\x18.google.protobuf.EditionR\x0eminimumEdition\x12A\n\x0fmaximum_edition\x18\x05 \x01(\x0e2\x18.google.protobuf.EditionR\x0emaximumEdition\x1a\x87\x01\n\x18FeatureSetEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\"\xa7\x02\n\x0eSourceCodeInfo\x12D\n\x08location\x18\x01 \x03(\x0b2(.google.protobuf.SourceCodeInfo.LocationR\x08location\x1a\xce\x01\n\x08Location\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x16\n\x04span\x18\x02 \x03(\x05B\x02\x10\x01R\x04span\x12)\n\x10leading_comments\x18\x03 \x01(\tR\x0fleadingComments\x12+\n\x11trailing_comments\x18\x04 \x01(\tR\x10trailingComments\x12:\n\x19leading_detached_comments\x18\x06 \x03(\tR\x17leadingDetachedComments\"\xd0\x02\n\x11GeneratedCodeInfo\x12M\n\nannotation\x18\x01 \x03(\x0b2-.google.protobuf.GeneratedCodeInfo.AnnotationR\nannotation\x1a\xeb\x01\n\nAnnotation\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x1f\n\x0bsource_file\x18\x02 \x01(\tR\nsourceFile\x12\x14\n\x05begin\x18\x03 \x01(\x05R\x05begin\x12\x10\n\x03end\x18\x04 \x01(\x05R\x03end\x12R\n\x08semantic\x18\x05 \x01(\x0e26.google.protobuf.GeneratedCodeInfo.Annotation.SemanticR\x08semantic\"(\n\x08Semantic\x12\x08\n\x04NONE\x10\x00\x12\x07\n\x03SET\x10\x01\x12\t\n\x05ALIAS\x10\x02*\xea\x01\n\x07Edition\x12\x13\n\x0fEDITION_UNKNOWN\x10\x00\x12\x13\n\x0eEDITION_PROTO2\x10\xe6\x07\x12\x13\n\x0eEDITION_PROTO3\x10\xe7\x07\x12\x11\n\x0cEDITION_2023\x10\xe8\x07\x12\x17\n\x13EDITION_1_TEST_ONLY\x10\x01\x12\x17\n\x13EDITION_2_TEST_ONLY\x10\x02\x12\x1d\n\x17EDITION_99997_TEST_ONLY\x10\x9d\x8d\x06\x12\x1d\n\x17EDITION_99998_TEST_ONLY\x10\x9e\x8d\x06\x12\x1d\n\x17EDITION_99999_TEST_ONLY\x10\x9f\x8d\x06B~\n\x13com.google.protobufB\x10DescriptorProtosH\x01Z-google.golang.org/protobuf/types/descriptorpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1aGoogle.Protobuf.Reflection\n\xcc\x01\n\x1cgoogle/api/annotations.proto\x12\ngoogle.api\x1a\x15google/api/http.proto\x1a google/protobuf/descriptor.proto:K\n\x04http\x12\x1e.google.protobuf.MethodOptions\x18\xb0\xca\xbc\" \x01(\x0b2\x14.google.api.HttpRuleR\x04httpB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\x8a\x03\n\x1fgoogle/api/field_behavior.proto\x12\ngoogle.api\x1a google/protobuf/descriptor.proto*\xb6\x01\n\rFieldBehavior\x12\x1e\n\x1aFIELD_BEHAVIOR_UNSPECIFIED\x10\x00\x12\x0c\n\x08OPTIONAL\x10\x01\x12\x0c\n\x08REQUIRED\x10\x02\x12\x0f\n\x0bOUTPUT_ONLY\x10\x03\x12\x0e\n\nINPUT_ONLY\x10\x04\x12\r\n\tIMMUTABLE\x10\x05\x12\x12\n\x0eUNORDERED_LIST\x10\x06\x12\x15\n\x11NON_EMPTY_DEFAULT\x10\x07\x12\x0e\n\nIDENTIFIER\x10\x08:d\n\x0efield_behavior\x12\x1d.google.protobuf.FieldOptions\x18\x9c\x08 \x03(\x0e2\x19.google.api.FieldBehaviorB\x02\x10\x00R\rfieldBehaviorB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xff\x01\n\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xfe\x08\n\nchat.proto\x12\x07chat.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x01\n\x0bChatMessage\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12\x12\n\x04room\x18\x02 \x01(\tR\x04room\x12\x16\n\x06author\x18\x03 \x01(\tR\x06author\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x12 \n\x08sequence\x18\x05 \x01(\x04B\x04\xe2A\x01\x03R\x08sequence\x12=\n\tpost_time\x18\x06 \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\x08postTime\"f\n\x12PostMessageRequest\x12\x18\n\x04room\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04room\x12\x1c\n\x06author\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x06author\x12\x18\n\x04text\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\x04text\"C\n\x11GetHistoryRequest\x12\x18\n\x04room\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04room\x12\x14\n\x05limit\x18\x02 \x01(\x05R\x05limit\"F\n\x12GetHistoryResponse\x120\n\x08messages\x18\x01 \x03(\x0b2\x14.chat.v1.ChatMessageR\x08messages\",\n\x10SubscribeRequest\x12\x18\n\x04room\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04room\"2\n\rUploadSummary\x12!\n\x0cposted_count\x18\x01 \x01(\x05R\x0bpostedCount\"]\n\x0fConverseRequest\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x1c\n\x06author\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x06author\x12\x18\n\x04text\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\x04text2\xfd\x02\n\x04Chat\x12h\n\x0bPostMessage\x12\x1b.chat.v1.PostMessageRequest\x1a\x14.chat.v1.ChatMessage\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{room=rooms/*}/messages:\x01*\x12J\n\nGetHistory\x12\x1a.chat.v1.GetHistoryRequest\x1a\x1b.chat.v1.GetHistoryResponse\"\x03\x90\x02\x01\x12>\n\tSubscribe\x12\x19.chat.v1.SubscribeRequest\x1a\x14.chat.v1.ChatMessage0\x01\x12?\n\x06Upload\x12\x1b.chat.v1.PostMessageRequest\x1a\x16.chat.v1.UploadSummary(\x01\x12>\n\x08Converse\x12\x18.chat.v1.ConverseRequest\x1a\x14.chat.v1.ChatMessage(\x010\x01b\x06proto3";
+/// Makes every message of the schema known to `google.protobuf.Any` in JSON.
+fn register_json_types() {
+    ::apigen_runtime::json::register(JSON_TYPES);
+}
 pub trait Chat: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Posts a message to a room.
     fn post_message(
@@ -1039,6 +404,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
     .graphql(super::super::GRAPHQL_SDL);
 /// Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
 pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {
+    register_json_types();
     ::apigen_runtime::ServiceDef::new(
         &CHAT_INFO,
         service,
@@ -1152,6 +518,7 @@ pub struct ChatRestClient {
 impl ChatRestClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self {
             inner: ::apigen_runtime::client::rest::Client::new(base_url),
         }
@@ -1178,6 +545,7 @@ pub struct ChatConnectClient {
 impl ChatConnectClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self {
             inner: ::apigen_runtime::client::connect::Client::new(base_url),
         }
@@ -1222,6 +590,7 @@ pub struct ChatGraphqlClient {
 impl ChatGraphqlClient {
     /// A client of the server at `base_url`, for example `http://127.0.0.1:8080`.
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
+        register_json_types();
         Self {
             inner: ::apigen_runtime::client::graphql::Client::new(
                 base_url,

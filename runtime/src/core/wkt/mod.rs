@@ -1,17 +1,27 @@
 //! The well-known types (`google.protobuf.*`) that generated code uses.
 //!
-//! They are pbjson-types' types, which carry the proto3 JSON mapping, except
-//! where pbjson-types departs from it: `FieldMask` is a comma-separated string
-//! of lowerCamelCase paths, and `Int64Value`/`UInt64Value` are strings (as
-//! int64 is everywhere else), and `Timestamp` is always written `Z`-normalized.
-//! Those are defined here with the same derives, as are `Duration` (pbjson-types'
-//! form, with the mapping's range checked) and `Timestamp`, which keep to the
-//! mapping's range both ways.
+//! Those with a JSON form of their own are defined here, to the proto3 JSON
+//! mapping: `Any` (the embedded message's JSON with `"@type"`), `Struct`,
+//! `Value`, `ListValue` and `NullValue` (any JSON, `null` included), the
+//! wrappers (the bare scalar, through the same codecs as message fields),
+//! `FieldMask` (a comma-separated string of lowerCamelCase paths),
+//! `Timestamp` and `Duration` (in the mapping's form and range both ways).
+//! The rest (`Empty`, `Api`, `Type`, the descriptor types…) are
+//! pbjson-types' types.
 
+mod any;
+mod json_value;
+
+pub use any::Any;
+pub use json_value::{ListValue, NullValue, Struct, Value, ValueCodec, value};
 pub use pbjson_types::*;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+
+use crate::core::json::any::AnyType;
+use crate::core::json::codec::Codec;
+use crate::core::json::scalar as codec;
 
 /// `google.protobuf.FieldMask`: `{"updateMask": "title,publisher.name"}` in JSON.
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
@@ -226,33 +236,90 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
-macro_rules! wide_wrapper {
-    ($name:ident, $ty:ty, $proto:ident, $doc:literal) => {
+/// The wrapper types: a scalar with presence, written as the bare scalar.
+macro_rules! wrapper {
+    ($name:ident, $ty:ty, [$($proto:tt)*], $codec:ident, $doc:literal, $($derive:ident),*) => {
         #[doc = $doc]
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, prost::Message)]
+        #[derive(Clone, PartialEq, $($derive,)* prost::Message)]
         pub struct $name {
             /// The wrapped value.
-            #[prost($proto, tag = "1")]
+            #[prost($($proto)*, tag = "1")]
             pub value: $ty,
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.value.to_string())
+                <codec::$codec as Codec>::write(&self.value, serializer)
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let value = pbjson::private::NumberDeserialize::<$ty>::deserialize(deserializer)?.0;
-                Ok($name { value })
+                match <codec::$codec as Codec>::read(deserializer)? {
+                    Some(value) => Ok($name { value }),
+                    None => Err(de::Error::custom("not a value of this type")),
+                }
             }
         }
     };
 }
 
-wide_wrapper!(Int64Value, i64, int64, "`google.protobuf.Int64Value`: a string in JSON (a number is accepted).");
-wide_wrapper!(UInt64Value, u64, uint64, "`google.protobuf.UInt64Value`: a string in JSON (a number is accepted).");
+wrapper!(
+    DoubleValue,
+    f64,
+    [double],
+    F64,
+    "`google.protobuf.DoubleValue`: a number (or `\"NaN\"`, `\"Infinity\"`).",
+    Copy
+);
+wrapper!(FloatValue, f32, [float], F32, "`google.protobuf.FloatValue`: a number (or `\"NaN\"`, `\"Infinity\"`).", Copy);
+wrapper!(
+    Int64Value,
+    i64,
+    [int64],
+    I64,
+    "`google.protobuf.Int64Value`: a string in JSON (a number is accepted).",
+    Copy,
+    Eq,
+    Hash
+);
+wrapper!(
+    UInt64Value,
+    u64,
+    [uint64],
+    U64,
+    "`google.protobuf.UInt64Value`: a string in JSON (a number is accepted).",
+    Copy,
+    Eq,
+    Hash
+);
+wrapper!(Int32Value, i32, [int32], I32, "`google.protobuf.Int32Value`: a number.", Copy, Eq, Hash);
+wrapper!(UInt32Value, u32, [uint32], U32, "`google.protobuf.UInt32Value`: a number.", Copy, Eq, Hash);
+wrapper!(BoolValue, bool, [bool], Bool, "`google.protobuf.BoolValue`: `true` or `false`.", Copy, Eq, Hash);
+wrapper!(StringValue, String, [string], Str, "`google.protobuf.StringValue`: a string.", Eq, Hash);
+wrapper!(BytesValue, Vec<u8>, [bytes = "vec"], Bytes, "`google.protobuf.BytesValue`: base64.", Eq, Hash);
+
+/// The well-known types a `google.protobuf.Any` can hold in JSON without
+/// being registered.
+pub(crate) const JSON_TYPES: &[AnyType] = &[
+    AnyType::of::<Any>("google.protobuf.Any"),
+    AnyType::of::<Duration>("google.protobuf.Duration"),
+    AnyType::of::<Timestamp>("google.protobuf.Timestamp"),
+    AnyType::of::<FieldMask>("google.protobuf.FieldMask"),
+    AnyType::of::<Struct>("google.protobuf.Struct"),
+    AnyType::of::<Value>("google.protobuf.Value"),
+    AnyType::of::<ListValue>("google.protobuf.ListValue"),
+    AnyType::of::<DoubleValue>("google.protobuf.DoubleValue"),
+    AnyType::of::<FloatValue>("google.protobuf.FloatValue"),
+    AnyType::of::<Int64Value>("google.protobuf.Int64Value"),
+    AnyType::of::<UInt64Value>("google.protobuf.UInt64Value"),
+    AnyType::of::<Int32Value>("google.protobuf.Int32Value"),
+    AnyType::of::<UInt32Value>("google.protobuf.UInt32Value"),
+    AnyType::of::<BoolValue>("google.protobuf.BoolValue"),
+    AnyType::of::<StringValue>("google.protobuf.StringValue"),
+    AnyType::of::<BytesValue>("google.protobuf.BytesValue"),
+    AnyType::of::<Empty>("google.protobuf.Empty"),
+];
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,20 @@
 //! assert_eq!(apigen_runtime::json::to_vec(&at).unwrap(), br#""2026-12-06T12:00:00Z""#);
 //! assert!(apigen_runtime::json::from_slice::<Timestamp>(br#""noon""#).is_err());
 //! ```
+//!
+//! `google.protobuf.Any` is written in its standard form, `{"@type":
+//! "type.googleapis.com/bookstore.v1.Book", "title": …}`, which needs the
+//! embedded message's type: every generated service and client registers
+//! its schema's messages ([`register`]), and the well-known types are always
+//! known.
+
+pub(crate) mod any;
+pub(crate) mod codec;
+pub(crate) mod scalar;
+
+use codec::with_options;
+
+pub use any::{AnyType, register};
 
 use crate::core::status::Status;
 
@@ -17,22 +31,52 @@ use crate::core::status::Status;
 /// text included) is `INVALID_ARGUMENT` with its position; a value of the
 /// wrong form is `INVALID_ARGUMENT` naming the field's path (`book.isbn`).
 pub fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
+    from_slice_with(bytes, Options::default())
+}
+
+/// How JSON is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Skip object keys that are no field of the message, and enum names
+    /// the schema does not have, instead of refusing the input. Off by
+    /// default, as the proto3 JSON mapping says: a misspelt field is an
+    /// error rather than silently lost.
+    pub ignore_unknown_fields: bool,
+}
+
+impl Options {
+    /// Options that skip unknown fields and enum names.
+    pub const fn ignoring_unknown_fields() -> Options {
+        Options { ignore_unknown_fields: true }
+    }
+}
+
+/// [`from_slice`] with [`Options`].
+pub fn from_slice_with<T: serde::de::DeserializeOwned>(bytes: &[u8], options: Options) -> Result<T, Status> {
+    with_options(options.ignore_unknown_fields, || read(bytes))
+}
+
+fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path.is_empty() || path == "." || !inner.is_data() {
+        if !inner.is_data() {
             // Malformed JSON: the position is in the client's own text.
-            Status::invalid_argument(format!("the request is not valid JSON for this method: {inner}"))
+            return Status::invalid_argument(format!("the request is not valid JSON: {inner}"));
+        }
+        // The field names the problem; a position would point into JSON
+        // that REST and query parameters assembled, not the client's.
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        if path.is_empty() || path == "." {
+            Status::invalid_argument(format!("the request does not fit this method: {message}"))
         } else {
-            // The field names the problem; a position would point into
-            // JSON that REST and query parameters assembled, not the client's.
-            let message = inner.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message);
             Status::invalid_argument(format!("invalid value for field `{path}`: {message}"))
         }
     })?;
-    de.end().map_err(|e| Status::invalid_argument(format!("the request is not valid JSON for this method: {e}")))?;
+    de.end().map_err(|e| Status::invalid_argument(format!("the request is not valid JSON: {e}")))?;
     Ok(value)
 }
 
