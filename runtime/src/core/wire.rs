@@ -5,9 +5,11 @@
 //! JSON protocols.
 
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::core::status::{Code, Status};
+use crate::core::wkt::Any;
 
 /// The default largest message: 4 MiB, as gRPC's default.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
@@ -75,11 +77,18 @@ pub(crate) fn envelope(flags: u8, data: &[u8]) -> Bytes {
     out.into()
 }
 
-/// A status's details as the JSON protocols carry them:
-/// `[{"@type": "type.googleapis.com/google.rpc.X", "value": base64}]`.
+/// A status's details as the JSON protocols carry them: each an Any in the
+/// proto3 JSON mapping's form (`{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+/// "reason": …}`) when its type is known here, else `{"@type": …, "value": base64}`
+/// so that an error response never fails for want of a type.
 pub(crate) fn details(status: &Status) -> Vec<Value> {
+    status.details().iter().map(detail_json).collect()
+}
+
+fn detail_json(detail: &Any) -> Value {
     use base64::engine::{Engine, general_purpose::STANDARD};
-    status.details().iter().map(|d| json!({"@type": d.type_url, "value": STANDARD.encode(&d.value)})).collect()
+    serde_json::to_value(detail)
+        .unwrap_or_else(|_| json!({"@type": detail.type_url, "value": STANDARD.encode(&detail.value)}))
 }
 
 /// The error object of the streaming JSON protocols (WebSocket `error`
@@ -94,14 +103,20 @@ pub(crate) fn status_object(status: &Status) -> Value {
 }
 
 /// Connect's error object: `{"code": "not_found", "message": "…",
-/// "details": [{"type": "google.rpc.X", "value": base64}]}`.
+/// "details": [{"type": "google.rpc.X", "value": base64, "debug": {…}}]}`,
+/// `debug` being the detail's JSON when its type is known here.
 pub(crate) fn connect_error(status: &Status) -> Value {
+    use base64::engine::{Engine, general_purpose::STANDARD};
     let mut body = json!({"code": status.code().as_str(), "message": status.message()});
-    let details: Vec<Value> = details(status)
-        .into_iter()
+    let details: Vec<Value> = status
+        .details()
+        .iter()
         .map(|d| {
-            let ty = d["@type"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned();
-            json!({"type": ty, "value": d["value"]})
+            let mut detail = json!({"type": d.type_name(), "value": STANDARD.encode(&d.value)});
+            if let Ok(debug) = serde_json::to_value(d) {
+                detail["debug"] = debug;
+            }
+            detail
         })
         .collect();
     if !details.is_empty() {
@@ -128,7 +143,7 @@ pub(crate) fn connect_status(error: &Value) -> Option<Status> {
         // Connect allows base64 with or without padding.
         if let Ok(value) = STANDARD_NO_PAD.decode(value.trim_end_matches('=')) {
             let type_url = format!("type.googleapis.com/{ty}");
-            status = status.with_detail(crate::core::wkt::Any { type_url, value });
+            status = status.with_detail(Any { type_url, value });
         }
     }
     Some(status)
@@ -142,15 +157,18 @@ pub(crate) fn status_from_object(object: &Value) -> Status {
     read_details(object).into_iter().fold(Status::new(code, message), Status::with_detail)
 }
 
-/// The `details` of an error object, in the form [`details`] writes.
-pub(crate) fn read_details(object: &Value) -> Vec<crate::core::wkt::Any> {
+/// The `details` of an error object, in either form [`details`] writes.
+pub(crate) fn read_details(object: &Value) -> Vec<Any> {
     use base64::engine::{Engine, general_purpose::STANDARD};
     let details = object.get("details").and_then(Value::as_array).into_iter().flatten();
     details
         .filter_map(|detail| {
+            if let Ok(any) = Any::deserialize(detail) {
+                return Some(any);
+            }
             let type_url = detail.get("@type").and_then(Value::as_str)?;
             let value = STANDARD.decode(detail.get("value").and_then(Value::as_str)?).ok()?;
-            Some(crate::core::wkt::Any { type_url: type_url.to_owned(), value })
+            Some(Any { type_url: type_url.to_owned(), value })
         })
         .collect()
 }
@@ -177,10 +195,7 @@ mod tests {
 
     #[test]
     fn status_objects_carry_details_both_ways() {
-        let detail = crate::core::wkt::Any {
-            type_url: "type.googleapis.com/google.rpc.BadRequest".into(),
-            value: vec![1, 2, 3],
-        };
+        let detail = Any { type_url: "type.googleapis.com/google.rpc.BadRequest".into(), value: vec![1, 2, 3] };
         let status = Status::invalid_argument("bad").with_detail(detail.clone());
         let object = status_object(&status);
         assert_eq!(object["code"], "invalid_argument");
@@ -189,5 +204,23 @@ mod tests {
         assert_eq!(connect["details"][0]["type"], "google.rpc.BadRequest");
         assert_eq!(connect_status(&connect).map(|s| s.details().to_vec()), Some(vec![detail]));
         assert!(status_object(&Status::not_found("x")).get("details").is_none(), "no empty list");
+    }
+
+    #[test]
+    fn known_details_are_written_in_the_json_mapping() {
+        let retry = crate::core::wkt::Duration { seconds: 2, nanos: 0 };
+        let detail = Any::pack("google.protobuf.Duration", &retry);
+        let status = Status::unavailable("later").with_detail(detail.clone());
+        let object = status_object(&status);
+        assert_eq!(
+            object["details"],
+            json!([{"@type": "type.googleapis.com/google.protobuf.Duration", "value": "2s"}])
+        );
+        assert_eq!(status_from_object(&object).details(), std::slice::from_ref(&detail));
+        let connect = connect_error(&status);
+        assert_eq!(connect["details"][0]["type"], "google.protobuf.Duration");
+        assert_eq!(connect["details"][0]["value"], "CAI=", "the bytes, as Connect clients read them");
+        assert_eq!(connect["details"][0]["debug"]["value"], "2s");
+        assert_eq!(connect_status(&connect).map(|s| s.details().to_vec()), Some(vec![detail]));
     }
 }

@@ -20,6 +20,8 @@ entry!(echo);
 entry!(response_body);
 
 #[cfg(test)]
+mod any;
+#[cfg(test)]
 mod compliance_suite;
 #[cfg(test)]
 mod tests;
