@@ -41,7 +41,11 @@ echo "== 1/4 generation speed" >&2
 echo "== 2/4 compile cost" >&2
 bench/gen/compile.sh $quick_flag --no-variants > "$work/compile.md"
 
-echo "== 3/4 served throughput" >&2
+echo "== 3/4 served throughput (and the JSON codec alone, and its conformance)" >&2
+"$CARGO_TARGET_DIR/release/json-codec" $quick_flag > "$work/codec.md"
+cargo build -q -p apigen-conformance
+bash tests/conformance/run.sh 2>&1 | grep -m1 'CONFORMANCE SUITE' > "$work/conformance.txt" ||
+  echo "the conformance suite did not run (tests/conformance/README.md)" > "$work/conformance.txt"
 bench/serve/run.sh "--$mode" --out "$work/serve.md" > /dev/null
 
 echo "== 4/4 streaming fan-out" >&2
@@ -66,6 +70,14 @@ bench/stream/run.sh "--$mode" > "$work/stream.md"
   echo "## 3. Served throughput and latency, unary GetBook (bench/serve)"
   echo
   cat "$work/serve.md"
+  echo
+  echo "### The proto3 JSON codec alone (bench/serve/src/bin/json-codec.rs)"
+  echo
+  cat "$work/codec.md"
+  echo
+  echo "Its correctness in the same run, protobuf's conformance suite over the generated types"
+  echo "(tests/conformance, runner 33.2, \`--enforce_recommended\`, proto3 and proto2 test messages):"
+  echo "\`$(cat "$work/conformance.txt")\`"
   echo
   echo "## 4. Streaming fan-out (bench/stream)"
   echo

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let schemas = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    // Read when the script runs: a script binary cargo reuses across checkouts must not
+    // carry the path of the one it was built in.
+    let schemas = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../schemas");
     let proto = schemas.join("examples/bookstore.proto");
     println!("cargo:rerun-if-changed={}", schemas.display());
     let set = protox::compile([&proto], [schemas.join("examples"), schemas.clone()])?;

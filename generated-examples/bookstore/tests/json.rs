@@ -78,3 +78,70 @@ fn bad_json_is_rejected_with_the_reason() {
         assert!(err.to_string().contains(needle), "{json}: {err}");
     }
 }
+
+/// One HTTP/1.1 request to the running server; the status and the body as JSON.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    stream.write_all(body.as_bytes()).await.expect("writes");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("reads");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a head");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")))
+}
+
+/// The edge cases of the proto3 JSON mapping as a REST client meets them:
+/// each book is created over REST and read back; what the mapping refuses is
+/// a 400 naming the field.
+#[tokio::test]
+async fn the_json_mappings_edge_cases_behave_over_rest() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = apigen_runtime::Server::builder()
+        .add_service(bookstore_example::v1::bookstore_service(bookstore_example::Store::default()));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    let (status, shelf) = http(addr, "POST", "/v1/shelves", r#"{"theme": "Edges"}"#).await;
+    assert_eq!(status, 200, "{shelf}");
+    let books = format!("/v1/{}/books", shelf["name"].as_str().expect("a name"));
+
+    // Accepted, and read back as the mapping writes them.
+    for (sent, field, read_back) in [
+        (r#"{"price": "NaN"}"#, "price", serde_json::json!("NaN")),
+        (r#"{"price": "Infinity"}"#, "price", serde_json::json!("Infinity")),
+        (r#"{"price": "-Infinity"}"#, "price", serde_json::json!("-Infinity")),
+        (r#"{"price": 10.0}"#, "price", serde_json::json!(10)),
+        (r#"{"isbn": "1e5"}"#, "isbn", serde_json::json!("100000")),
+        (r#"{"inStock": 1e2}"#, "inStock", serde_json::json!(100)),
+        (r#"{"genre": null}"#, "genre", serde_json::Value::Null),
+        (r#"{"inStock": 3, "outOfPrint": null}"#, "inStock", serde_json::json!(3)),
+        (r#"{"genre": 7}"#, "genre", serde_json::json!(7)),
+    ] {
+        // `title` is REQUIRED; the rest of the text is sent as written.
+        let body = format!(r#"{{"title": "t", {}"#, &sent[1..]);
+        let (status, created) = http(addr, "POST", &books, &body).await;
+        assert_eq!(status, 200, "{sent}: {created}");
+        let (status, got) = http(addr, "GET", &format!("/v1/{}", created["name"].as_str().expect("a name")), "").await;
+        assert_eq!(status, 200, "{sent}: {got}");
+        assert_eq!(got[field], read_back, "{sent} reads back as {read_back}: {got}");
+    }
+
+    // Refused, naming the field.
+    for (sent, field) in [
+        (r#"{"price": "1e400"}"#, "price"),
+        (r#"{"inStock": 1.5}"#, "inStock"),
+        (r#"{"inStock": 3000000000}"#, "inStock"),
+        (r#"{"restockTime": "2024-01-02t03:04:05Z"}"#, "restockTime"),
+        (r#"{"inStock": 1, "outOfPrint": true}"#, "outOfPrint"),
+    ] {
+        let body = format!(r#"{{"title": "t", {}"#, &sent[1..]);
+        let (status, error) = http(addr, "POST", &books, &body).await;
+        assert_eq!(status, 400, "{sent}: {error}");
+        assert!(error["message"].as_str().unwrap_or_default().contains(field), "{sent}: {error}");
+    }
+}
