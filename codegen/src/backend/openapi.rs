@@ -430,8 +430,8 @@ impl<'a> Builder<'a> {
 
     fn type_schema(&mut self, ty: &FieldType) -> Value {
         match ty {
-            FieldType::Double => json!({"type": "number", "format": "double"}),
-            FieldType::Float => json!({"type": "number", "format": "float"}),
+            FieldType::Double => float("double"),
+            FieldType::Float => float("float"),
             FieldType::Int32 | FieldType::Sint32 | FieldType::Sfixed32 => json!({"type": "integer", "format": "int32"}),
             FieldType::Uint32 | FieldType::Fixed32 => {
                 json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295u64})
@@ -654,12 +654,21 @@ fn wkt_schema(full_name: &str) -> Option<Value> {
         "StringValue" => wrapper(json!({"type": "string"})),
         "BytesValue" => wrapper(json!({"type": "string", "format": "byte"})),
         "BoolValue" => wrapper(json!({"type": "boolean"})),
-        "DoubleValue" => wrapper(json!({"type": "number", "format": "double"})),
-        "FloatValue" => wrapper(json!({"type": "number", "format": "float"})),
+        "DoubleValue" => wrapper(float("double")),
+        "FloatValue" => wrapper(float("float")),
         "Int32Value" => wrapper(json!({"type": "integer", "format": "int32"})),
         "UInt32Value" => wrapper(json!({"type": "integer", "format": "int64", "minimum": 0})),
         "Int64Value" => wrapper(json!({"type": "string", "format": "int64"})),
         "UInt64Value" => wrapper(json!({"type": "string", "format": "uint64"})),
         _ => return None,
     })
+}
+
+/// A float or double: a number, or one of the strings the JSON mapping
+/// writes for what JSON numbers cannot hold.
+fn float(format: &str) -> Value {
+    json!({"oneOf": [
+        {"type": "number", "format": format},
+        {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
+    ]})
 }

@@ -133,7 +133,8 @@ fn well_known(full_name: &str) -> Option<&'static str> {
         "NullValue" => "null",
         "Empty" => "Record<string, never>",
         "Any" => "{ \"@type\": string; [key: string]: unknown }",
-        "DoubleValue" | "FloatValue" | "Int32Value" | "UInt32Value" => "number | null",
+        "DoubleValue" | "FloatValue" => "number | \"NaN\" | \"Infinity\" | \"-Infinity\" | null",
+        "Int32Value" | "UInt32Value" => "number | null",
         "Int64Value" | "UInt64Value" | "StringValue" | "BytesValue" => "string | null",
         "BoolValue" => "boolean | null",
         _ => return None,
@@ -148,7 +149,8 @@ struct Writer<'a> {
 impl Writer<'_> {
     fn named(&self, ty: &FieldType) -> String {
         match ty {
-            FieldType::Double | FieldType::Float => "number".to_owned(),
+            // JSON numbers have no NaN or infinities: the mapping writes them as strings.
+            FieldType::Double | FieldType::Float => "number | \"NaN\" | \"Infinity\" | \"-Infinity\"".to_owned(),
             FieldType::Int32 | FieldType::Uint32 | FieldType::Sint32 | FieldType::Fixed32 | FieldType::Sfixed32 => {
                 "number".to_owned()
             }
@@ -348,5 +350,22 @@ mod tests {
         let expected = ["a.v1.Book", "a.v1.Book.Author", "a.v1.Genre", "b.v1.Book", "b.v1.Book_Author", "b.v1.Genre"];
         assert_eq!(prefixed, expected.map(String::from).into());
         assert_eq!(warned, prefixed);
+    }
+
+    /// Floats are typed as the JSON mapping writes them, NaN and infinities included,
+    /// in TypeScript and in OpenAPI alike.
+    #[test]
+    fn floats_may_be_the_mappings_strings() {
+        let proto = "syntax = \"proto3\";\npackage f.v1;\nimport \"google/protobuf/wrappers.proto\";\n\
+                     message M { double d = 1; float f = 2; google.protobuf.DoubleValue w = 3; int32 i = 4; }\n";
+        let compiled = crate::frontend::compile_memory(&[("f.proto", proto)]).expect("compiles");
+        let api = crate::lower::lower(&compiled).expect("lowers");
+        let ts = generate(&api, &api.roots);
+        let union = "number | \"NaN\" | \"Infinity\" | \"-Infinity\"";
+        for field in
+            [format!("d?: {union};"), format!("f?: {union};"), format!("w?: {union} | null;"), "i?: number;".into()]
+        {
+            assert!(ts.contains(&field), "{field} in {ts}");
+        }
     }
 }

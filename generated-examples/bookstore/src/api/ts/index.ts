@@ -54,7 +54,7 @@ export interface Book {
    * ISBN-13 as a number; larger than 2^53, so it travels as a string in JSON.
    */
   isbn?: string;
-  price?: number;
+  price?: number | "NaN" | "Infinity" | "-Infinity";
   subtitle?: string | null;
   labels?: { [key: string]: string };
   publisher?: Publisher;
@@ -149,7 +149,7 @@ export interface SearchBooksRequest {
   /**
    * Books with a price at or below this, when set.
    */
-  maxPrice?: number;
+  maxPrice?: number | "NaN" | "Infinity" | "-Infinity";
   /**
    * Books from this publisher: each non-empty field must match exactly.
    */
