@@ -138,6 +138,7 @@ async fn the_json_mappings_edge_cases_behave_over_rest() {
         (r#"{"inStock": 3000000000}"#, "inStock"),
         (r#"{"restockTime": "2024-01-02t03:04:05Z"}"#, "restockTime"),
         (r#"{"inStock": 1, "outOfPrint": true}"#, "outOfPrint"),
+        (r#"{"genre": "GENRE_FICTION", "genre": "GENRE_POETRY"}"#, "genre"),
     ] {
         let body = format!(r#"{{"title": "t", {}"#, &sent[1..]);
         let (status, error) = http(addr, "POST", &books, &body).await;

@@ -169,7 +169,8 @@ async fn read_json(headers: &http::HeaderMap, body: axum::body::Body, limit: usi
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&bytes).map_err(|e| Status::invalid_argument(format!("the body is not valid JSON: {e}")))
+    crate::core::json::value_from_slice(&bytes)
+        .map_err(|e| Status::invalid_argument(format!("the body is not valid JSON: {e}")))
 }
 
 /// Adds the query parameters (unless the body is `*`) and then the path

@@ -453,7 +453,7 @@ fn parse_inputs(text: &str, batch: bool, count: usize) -> Result<Vec<Option<Valu
     if text.trim().is_empty() {
         return Ok(vec![None; count]);
     }
-    let value: Value = serde_json::from_str(text)
+    let value = crate::core::json::value_from_slice(text.as_bytes())
         .map_err(|e| Status::invalid_argument(format!("the input is not valid JSON: {e}")))?;
     if !batch {
         return Ok(vec![Some(value)]);

@@ -94,6 +94,74 @@ fn explain<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Status {
     }
 }
 
+/// Parses JSON that will become a request message later (a REST body, a tRPC
+/// input, a WebSocket frame) as a `serde_json::Value`, refusing an object
+/// that gives a key twice at any depth: a `Value` keeps only the last, which
+/// would hide from the message's own check a field the client gave twice.
+pub(crate) fn value_from_slice(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = <StrictValue as serde::Deserialize>::deserialize(&mut de)?.0;
+    de.end()?;
+    Ok(value)
+}
+
+/// A `serde_json::Value` read with duplicate keys refused.
+struct StrictValue(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E: Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(v)))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<StrictValue, E> {
+                Ok(StrictValue(v.into()))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<StrictValue, E> {
+                Ok(StrictValue(v.into()))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<StrictValue, E> {
+                Ok(StrictValue(v.into()))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v.to_owned())))
+            }
+            fn visit_string<E: Error>(self, v: String) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StrictValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(StrictValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let StrictValue(value) = map.next_value()?;
+                    if object.contains_key(&key) {
+                        return Err(A::Error::custom(format_args!("the key `{key}` is given twice")));
+                    }
+                    object.insert(key, value);
+                }
+                Ok(StrictValue(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// Writes a message in its proto3 JSON form (fields in declaration order).
 pub fn to_vec<T: serde::Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, Status> {
     serde_json::to_vec(message).map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
@@ -103,6 +171,14 @@ pub fn to_vec<T: serde::Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, Stat
 mod tests {
     use super::*;
     use crate::core::wkt::Timestamp;
+
+    #[test]
+    fn values_refuse_keys_given_twice_at_any_depth() {
+        assert!(value_from_slice(br#"{"a": 1, "a": 2}"#).is_err());
+        assert!(value_from_slice(br#"{"a": [{"b": 1, "b": 1}]}"#).is_err());
+        let value = value_from_slice(br#"{"a": [1, 2.5, "x", null, true], "b": {"c": {}}}"#).expect("valid");
+        assert_eq!(value, serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {"c": {}}}));
+    }
 
     #[test]
     fn text_after_the_value_is_refused() {

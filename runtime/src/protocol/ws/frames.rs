@@ -18,7 +18,8 @@ pub(crate) enum ClientFrame {
 }
 
 pub(crate) fn parse(text: &str) -> Result<ClientFrame, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("a frame is not JSON: {e}"))?;
+    let value =
+        crate::core::json::value_from_slice(text.as_bytes()).map_err(|e| format!("a frame is not JSON: {e}"))?;
     let Value::Object(mut frame) = value else { return Err("a frame must be a JSON object".into()) };
     let kind = match frame.remove("type") {
         Some(Value::String(kind)) => kind,
