@@ -163,7 +163,8 @@ async fn forward<Resp: ApiMessage + Send>(
         if event.data.is_empty() {
             continue;
         }
-        let message = serde_json::from_str::<Resp>(&event.data)
+        // As bytes, as the server reads JSON: one instantiation of each message's reader.
+        let message = serde_json::from_slice::<Resp>(event.data.as_bytes())
             .map_err(|e| Status::internal(format!("an event is not a valid response message: {e}")));
         if !event.id.is_empty() {
             *last = Some(event.id);
