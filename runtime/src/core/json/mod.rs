@@ -16,6 +16,18 @@
 //! embedded message's type: every generated service and client registers
 //! its schema's messages ([`register`]), and the well-known types are always
 //! known.
+//!
+//! ```
+//! use apigen_runtime::wkt::{Any, Duration};
+//!
+//! let retry = Any::pack("google.protobuf.Duration", &Duration { seconds: 1, nanos: 500_000_000 });
+//! let json = apigen_runtime::json::to_vec(&retry).unwrap();
+//! assert_eq!(json, br#"{"@type":"type.googleapis.com/google.protobuf.Duration","value":"1.500s"}"#);
+//! assert_eq!(apigen_runtime::json::from_slice::<Any>(&json).unwrap(), retry);
+//! ```
+//!
+//! Unknown fields are refused unless [`Options::ignore_unknown_fields`] is
+//! set, as `Server::ignore_unknown_json_fields` sets it for every request.
 
 pub(crate) mod any;
 pub(crate) mod codec;
