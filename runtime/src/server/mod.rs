@@ -185,7 +185,8 @@ impl Server {
 
     /// The whole server as an axum router, for hosting it yourself.
     pub async fn into_router(self) -> std::io::Result<axum::Router> {
-        Ok(self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1)
+        let served = self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1;
+        Ok(axum::Router::new().fallback_service(served))
     }
 
     /// The pipeline every protocol calls through, the protocols' routers,
@@ -193,7 +194,7 @@ impl Server {
     async fn router(
         mut self,
         shutdown: Arc<tokio::sync::watch::Sender<bool>>,
-    ) -> std::io::Result<(grpc::Health, axum::Router)> {
+    ) -> std::io::Result<(grpc::Health, route::Served)> {
         if let Some(authorizer) = self.authorizer.take() {
             let services = std::mem::take(&mut self.services);
             self.services = services.into_iter().map(|s| s.with_authorizer(Arc::clone(&authorizer))).collect();
@@ -217,8 +218,10 @@ impl Server {
             read_buffer: ws::READ_BUFFER,
         };
         let graphql = graphql::routes(&pipeline, self.graphql, socket, self.connections.body_timeout)?;
+        let grpc = Arc::new(grpc);
         let routers = route::Routers {
-            grpc: Arc::new(grpc),
+            grpc_web: tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), grpc::GrpcService(Arc::clone(&grpc))),
+            grpc,
             connect: connect::ConnectRouter::new(Arc::clone(&pipeline)),
             rest: rest::RestRouter::new(Arc::clone(&pipeline)),
             sse: sse::SseRouter::new(Arc::clone(&pipeline), Arc::clone(&bindings)),
@@ -230,21 +233,21 @@ impl Server {
             _shutdown: shutdown,
         };
         let ws = ws::WsRouter::new(pipeline, self.ws);
-        let router = route::with_layers(
-            axum::Router::new()
-                .merge(graphql)
-                .route("/healthz", axum::routing::get(|| async { "ok" }))
-                .route(
-                    "/openapi.json",
-                    axum::routing::get(move || {
-                        let doc = openapi.clone();
-                        async move { ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
-                    }),
-                )
-                .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
-                .route("/ws", ws.route())
-                .fallback_service(route::service(Arc::new(routers))),
-        );
+        // Routes matched by path alone; every other request goes straight to `routers`.
+        let fixed_paths = [&graphql::PATHS[..], &["/healthz", "/openapi.json", "/docs", "/ws"]].concat();
+        let fixed = axum::Router::new()
+            .merge(graphql)
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/openapi.json",
+                axum::routing::get(move || {
+                    let doc = openapi.clone();
+                    async move { ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+                }),
+            )
+            .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
+            .route("/ws", ws.route());
+        let router = route::with_layers(route::Edge::new(routers, fixed, fixed_paths));
         Ok((health, router))
     }
 }
