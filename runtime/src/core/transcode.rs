@@ -11,7 +11,7 @@ use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
 use crate::core::context::Protocol;
-use crate::core::http_rule::{HttpRule, match_path, specificity};
+use crate::core::http_rule::{HttpRule, match_path, match_split, specificity, split};
 use crate::core::pipeline::{Method, Pipeline};
 use crate::core::service::ServiceDef;
 use crate::core::status::{Code, Status};
@@ -64,13 +64,19 @@ impl Bindings {
         let verb = path.rsplit('/').next().unwrap_or_default().contains(':')
             && self.bindings.iter().any(|b| b.rule.verb.is_some() && match_path(b.rule, path).is_some());
         let class = self.bindings.iter().filter(|b| b.rule.verb.is_some() == verb);
+        // Rules without a verb match the whole path: split it once for all of them.
+        let segments = if verb { None } else { split(path) };
+        let fit = |b: &Binding| match &segments {
+            Some(segments) => match_split(b.rule, segments),
+            None if verb => match_path(b.rule, path),
+            None => None,
+        };
         // The HTTP method first: matching a template is the costly part.
         let mut same_method = class.clone().filter(|b| b.rule.method == method);
-        if let Some((binding, vars)) = same_method.find_map(|b| match_path(b.rule, path).map(|vars| (b, vars))) {
+        if let Some((binding, vars)) = same_method.find_map(|b| fit(b).map(|vars| (b, vars))) {
             return Found::Binding(binding, vars);
         }
-        let allow: BTreeSet<&'static str> =
-            class.filter(|b| match_path(b.rule, path).is_some()).map(|b| b.rule.method).collect();
+        let allow: BTreeSet<&'static str> = class.filter(|b| fit(b).is_some()).map(|b| b.rule.method).collect();
         if allow.is_empty() { Found::None } else { Found::NotAllowed(allow) }
     }
 
@@ -87,21 +93,22 @@ impl Binding {
     pub(crate) async fn request(
         &self,
         vars: &[(&'static str, String)],
-        parts: &http::request::Parts,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
         body: axum::body::Body,
         limit: usize,
     ) -> Result<Bytes, Status> {
         let mut object = Map::new();
         let rule = self.rule;
         if !rule.body.is_empty() {
-            let value = read_json(&parts.headers, body, limit).await?;
+            let value = read_json(headers, body, limit).await?;
             if rule.body == "*" {
                 object = into_object(value)?;
             } else {
                 set_path(&mut object, self.input.as_ref(), rule.body, value)?;
             }
         }
-        path_and_query(&mut object, rule, self.input.as_ref(), vars, parts.uri.query().unwrap_or_default())?;
+        path_and_query(&mut object, rule, self.input.as_ref(), vars, uri.query().unwrap_or_default())?;
         Ok(to_bytes(object))
     }
 }

@@ -99,10 +99,13 @@ impl ConnectRouter {
     }
 
     async fn unary(&self, method: &Method, get: bool, req: axum::extract::Request) -> Result<Response, Status> {
-        let (parts, body) = req.into_parts();
-        let headers = &parts.headers;
-        check_version(headers)?;
-        let ctx = self.context(&parts).await?;
+        let (mut parts, body) = req.into_parts();
+        check_version(&parts.headers)?;
+        // The headers move into the context; the call reads them there.
+        let asked = connect_timeout(&parts.headers);
+        let metadata = std::mem::take(&mut parts.headers);
+        let ctx = self.pipeline.admit(Protocol::Connect, metadata, peer(&parts.extensions), asked).await?;
+        let headers = ctx.metadata();
         let info = method.info();
         if info.kind != MethodKind::Unary {
             return Err(Status::invalid_argument(format!(
