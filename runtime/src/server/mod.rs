@@ -247,7 +247,7 @@ impl Server {
             )
             .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
             .route("/ws", ws.route());
-        let router = route::with_layers(route::Edge::new(routers, fixed, fixed_paths));
+        let router = route::Served::new(route::Edge::new(routers, fixed, fixed_paths));
         Ok((health, router))
     }
 }
@@ -318,6 +318,67 @@ mod tests {
         let reply = read(&mut socket).await;
         assert_eq!((reply["type"].as_str(), reply["payload"].as_str()), (Some("next"), Some("1970-01-01T00:00:07Z")));
         served.abort();
+    }
+
+    static FAILING: ServiceInfo = ServiceInfo::new(
+        "test.Failing",
+        &[MethodInfo::new("Fail", MethodKind::Unary, "google.protobuf.Timestamp", "google.protobuf.Timestamp")],
+        &[],
+    );
+
+    fn fail(_: std::sync::Arc<()>, _: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
+        crate::core::call::unary(call, |_, _: crate::wkt::Timestamp| async move {
+            Err::<crate::wkt::Timestamp, _>(Status::internal("broken"))
+        })
+    }
+
+    /// What a 5xx answer logs at `level`, as the server's fmt subscriber would print it.
+    async fn failure_log(level: tracing::Level) -> String {
+        use tower::ServiceExt;
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("unpoisoned").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .without_time()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let router = super::Server::builder().add_service(ServiceDef::new(&FAILING, (), fail)).into_router().await;
+        let request = http::Request::post("/test.Failing/Fail")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("\"1970-01-01T00:00:07Z\""))
+            .expect("a request");
+        let response = router.expect("a router").oneshot(request).await.expect("an answer");
+        assert_eq!(response.status(), 500);
+        drop(response);
+        let log = String::from_utf8(buffer.0.lock().expect("unpoisoned").clone()).expect("text");
+        log.lines().filter(|line| line.contains("on_failure")).map(|line| format!("{line}\n")).collect()
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_logged_whether_or_not_debug_is_on() {
+        // With DEBUG off the server logs a failure itself instead of through tower-http's
+        // TraceLayer: the same line (outside the request span, which is off then).
+        let warn = failure_log(tracing::Level::WARN).await;
+        let debug = failure_log(tracing::Level::DEBUG).await;
+        let expected = "ERROR tower_http::trace::on_failure: response failed \
+                        classification=Status code: 500 Internal Server Error latency=0 ms\n";
+        assert_eq!(warn, expected);
+        assert!(debug.starts_with("ERROR request{method=POST uri=/test.Failing/Fail version=HTTP/1.1}: "), "{debug}");
+        assert!(debug.ends_with(&expected["ERROR ".len()..]), "{debug}");
+        assert_eq!(failure_log(tracing::Level::TRACE).await, debug);
     }
 
     async fn read<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> serde_json::Value

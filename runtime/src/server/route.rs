@@ -32,15 +32,79 @@ pub(super) struct Routers {
     pub(super) _shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
-/// The whole server as one service: tracing around [`Edge`].
-pub(crate) type Served = tower_http::trace::Trace<
-    Edge,
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
->;
+type Classifier = tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>;
 
-/// Tracing (tower-http's `TraceLayer`) around `edge`.
-pub(super) fn with_layers(edge: Edge) -> Served {
-    tower_http::trace::TraceLayer::new_for_http().layer(edge)
+/// The whole server as one service: tower-http's `TraceLayer` (what
+/// `TraceLayer::new_for_http()` logs) around [`Edge`], at no cost beyond
+/// what the log level lets through. Its request span and its events are at
+/// `DEBUG`, except the `ERROR` event for a response with a 5xx status.
+/// With `DEBUG` off everywhere (the default), that event is all it can
+/// emit, so a request takes the edge directly, and the clock is read only
+/// when the event would be logged: the layer itself reads it five times.
+#[derive(Clone)]
+pub(crate) struct Served {
+    edge: Edge,
+    traced: tower_http::trace::Trace<Edge, Classifier>,
+}
+
+impl Served {
+    pub(super) fn new(edge: Edge) -> Served {
+        let traced = tower_http::trace::TraceLayer::new_for_http().layer(edge.clone());
+        Served { edge, traced }
+    }
+}
+
+impl tower::Service<axum::extract::Request> for Served {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = ServedFuture;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> ServedFuture {
+        use futures_util::FutureExt;
+        if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
+            let traced = self.traced.call(req).map(|r| r.map(|response| response.map(axum::body::Body::new)));
+            return ServedFuture { inner: Box::pin(traced), failures_since: None };
+        }
+        let logged = tracing::enabled!(target: FAILURE_TARGET, tracing::Level::ERROR);
+        ServedFuture { inner: self.edge.call(req), failures_since: logged.then(std::time::Instant::now) }
+    }
+}
+
+/// Where tower-http's `DefaultOnFailure` logs.
+const FAILURE_TARGET: &str = "tower_http::trace::on_failure";
+
+/// The response of [`Served`]; logs a 5xx response as `TraceLayer` does.
+pub(crate) struct ServedFuture {
+    inner: crate::core::call::BoxFuture<Result<Response, std::convert::Infallible>>,
+    /// When the request arrived, if its failure would be logged.
+    failures_since: Option<std::time::Instant>,
+}
+
+impl Future for ServedFuture {
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let response = std::task::ready!(self.inner.as_mut().poll(cx))?;
+        if let Some(since) = self.failures_since
+            && response.status().is_server_error()
+        {
+            // `DefaultOnFailure`'s event, its fields and their text (latency in milliseconds).
+            let classification = tower_http::classify::ServerErrorsFailureClass::StatusCode(response.status());
+            let latency = format!("{} ms", since.elapsed().as_millis());
+            tracing::event!(
+                target: FAILURE_TARGET,
+                tracing::Level::ERROR,
+                classification = %classification,
+                latency = %latency,
+                "response failed"
+            );
+        }
+        std::task::Poll::Ready(Ok(response))
+    }
 }
 
 /// CORS and the `WWW-Authenticate` challenge around the routes, written
