@@ -466,7 +466,8 @@ impl<'a> Params<'a> {
 fn payload(input: Option<Value>) -> Requests {
     let bytes = match input {
         None | Some(Value::Null) => Bytes::from_static(b"{}"),
-        Some(value) => Bytes::from(value.to_string()),
+        // The same text as `to_string`, without going through `fmt::Write`.
+        Some(value) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
     };
     Requests::Single(Payload::Json(bytes))
 }
