@@ -169,7 +169,7 @@ impl TrpcRouter {
     }
 
     async fn respond(&self, req: axum::extract::Request) -> Result<Response, Status> {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let raw_path = parts.uri.path().strip_prefix("/trpc/").unwrap_or_default();
         let path = percent_encoding::percent_decode_str(raw_path)
             .decode_utf8()
@@ -213,7 +213,9 @@ impl TrpcRouter {
             }
         }
 
-        let headers = Arc::new(call_headers(&parts.headers, params.connection_params.as_deref())?);
+        // The headers move into the calls' metadata; nothing below reads them.
+        let headers = std::mem::take(&mut parts.headers);
+        let headers = Arc::new(call_headers(headers, params.connection_params.as_deref())?);
         let peer = pipeline::peer(&parts.extensions);
         let subscription = !batch && self.procedures.get(paths[0]).is_some_and(|p| p.kind == Kind::Subscription);
         let identity = match self.pipeline.authenticate(&headers).await {
@@ -238,8 +240,10 @@ impl TrpcRouter {
         let inputs = parse_inputs(&text, batch, paths.len())?;
 
         let procedures: Vec<Option<&Procedure>> = paths.iter().map(|p| self.procedures.get(*p)).collect();
-        let kinds: std::collections::BTreeSet<&str> = procedures.iter().flatten().map(|p| p.kind.name()).collect();
-        if kinds.len() > 1 {
+        let mut found = procedures.iter().flatten();
+        let first = found.next().map(|p| p.kind);
+        if found.any(|p| Some(p.kind) != first) {
+            let kinds: std::collections::BTreeSet<&str> = procedures.iter().flatten().map(|p| p.kind.name()).collect();
             return Err(Status::invalid_argument(format!(
                 "one batch cannot mix procedure types ({})",
                 kinds.into_iter().collect::<Vec<_>>().join(", ")
@@ -431,8 +435,7 @@ fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Vec<u8>, Status>>>) -> 
 /// The call's metadata: its headers, plus `?connectionParams=` (what
 /// httpSubscriptionLink sends, as EventSource cannot set headers) by the
 /// credentials rule of `core::auth`.
-fn call_headers(headers: &HeaderMap, connection_params: Option<&str>) -> Result<HeaderMap, Status> {
-    let mut headers = headers.clone();
+fn call_headers(mut headers: HeaderMap, connection_params: Option<&str>) -> Result<HeaderMap, Status> {
     let Some(text) = connection_params else { return Ok(headers) };
     let params: serde_json::Map<String, Value> = serde_json::from_str(text)
         .map_err(|e| Status::invalid_argument(format!("connectionParams is not a JSON object: {e}")))?;
