@@ -1,32 +1,91 @@
 //! Request bodies, read whole with the server's limits: every protocol that
 //! buffers a body (all but gRPC's streams) reads it here.
 
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::core::status::Status;
 
 /// Reads a whole request body of at most `max` bytes, allowing at most
 /// `idle` between two of its frames (tower-http's `TimeoutBody`).
-pub(crate) async fn read_body(
-    body: axum::body::Body,
-    max: usize,
-    idle: Duration,
-) -> Result<bytes::Bytes, crate::core::status::Status> {
+pub(crate) async fn read_body(mut body: axum::body::Body, max: usize, idle: Duration) -> Result<Bytes, Status> {
     use http_body_util::BodyExt;
-    // Most GETs have no body: nothing to wait for, no timer to set.
-    if http_body::Body::is_end_stream(&body) {
-        return Ok(bytes::Bytes::new());
-    }
-    let body = http_body_util::Limited::new(tower_http::timeout::TimeoutBody::new(idle, body), max);
-    match body.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(crate::core::status::Status::resource_exhausted(format!("the body is larger than {max} bytes"))
-                .with_http_status(413))
+    // What has already arrived (all of a small body, usually) is read with no timer to set.
+    let mut read = Read::default();
+    loop {
+        // Most GETs have no body: nothing to wait for.
+        if http_body::Body::is_end_stream(&body) {
+            return Ok(read.into_bytes());
         }
-        Err(e) if e.is::<tower_http::timeout::TimeoutError>() => Err(crate::core::status::Status::deadline_exceeded(
-            format!("no byte of the request body arrived for {} s", idle.as_secs()),
-        )
-        .with_http_status(408)),
-        // The connection failed or the client reset the stream: there is hardly anyone to answer.
-        Err(e) => Err(crate::core::status::Status::invalid_argument(format!("the request body broke off: {e}"))),
+        let now = std::future::poll_fn(|cx| {
+            Poll::Ready(match http_body::Body::poll_frame(Pin::new(&mut body), cx) {
+                Poll::Ready(frame) => Some(frame),
+                Poll::Pending => None,
+            })
+        });
+        match now.await {
+            // The rest is still on its way: read it with the timer.
+            None => break,
+            Some(None) => return Ok(read.into_bytes()),
+            Some(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    read.push(data, max)?;
+                }
+            }
+            Some(Some(Err(e))) => return Err(broke_off(e)),
+        }
     }
+    let rest = http_body_util::Limited::new(tower_http::timeout::TimeoutBody::new(idle, body), max - read.len);
+    match rest.collect().await {
+        Ok(collected) => {
+            read.push(collected.to_bytes(), max)?;
+            Ok(read.into_bytes())
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(max)),
+        Err(e) if e.is::<tower_http::timeout::TimeoutError>() => {
+            Err(Status::deadline_exceeded(format!("no byte of the request body arrived for {} s", idle.as_secs()))
+                .with_http_status(408))
+        }
+        Err(e) => Err(broke_off(e)),
+    }
+}
+
+/// The body's bytes so far: the first chunk as it came, copied only when more follow.
+#[derive(Default)]
+struct Read {
+    first: Bytes,
+    more: Option<BytesMut>,
+    len: usize,
+}
+
+impl Read {
+    fn push(&mut self, data: Bytes, max: usize) -> Result<(), Status> {
+        if data.len() > max - self.len {
+            return Err(too_large(max));
+        }
+        self.len += data.len();
+        if self.first.is_empty() && self.more.is_none() {
+            self.first = data;
+        } else {
+            let more = self.more.get_or_insert_with(|| BytesMut::from(&self.first[..]));
+            more.extend_from_slice(&data);
+        }
+        Ok(())
+    }
+
+    fn into_bytes(self) -> Bytes {
+        self.more.map_or(self.first, BytesMut::freeze)
+    }
+}
+
+fn too_large(max: usize) -> Status {
+    Status::resource_exhausted(format!("the body is larger than {max} bytes")).with_http_status(413)
+}
+
+/// The connection failed or the client reset the stream: there is hardly anyone to answer.
+fn broke_off(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("the request body broke off: {e}"))
 }

@@ -31,13 +31,18 @@ pub struct Identity {
 #[derive(Debug, Clone)]
 pub struct Context {
     protocol: Protocol,
-    metadata: http::HeaderMap,
+    /// Shared: a call's context is cloned into the method, and its
+    /// metadata is never changed after the call starts.
+    metadata: Arc<http::HeaderMap>,
     peer: Option<SocketAddr>,
     deadline: Option<Instant>,
     identity: Option<Identity>,
     response_metadata: Arc<Mutex<http::HeaderMap>>,
     http_binding: Option<&'static str>,
 }
+
+/// The metadata of contexts that have none, shared rather than allocated per call.
+static EMPTY: std::sync::OnceLock<Arc<http::HeaderMap>> = std::sync::OnceLock::new();
 
 impl Default for Context {
     fn default() -> Self {
@@ -50,7 +55,7 @@ impl Context {
     pub fn new(protocol: Protocol) -> Context {
         Context {
             protocol,
-            metadata: http::HeaderMap::new(),
+            metadata: Arc::clone(EMPTY.get_or_init(Arc::default)),
             peer: None,
             deadline: None,
             identity: None,
@@ -61,6 +66,12 @@ impl Context {
 
     /// Sets the request metadata (HTTP headers or gRPC metadata).
     pub fn with_metadata(mut self, metadata: http::HeaderMap) -> Context {
+        self.metadata = Arc::new(metadata);
+        self
+    }
+
+    /// Sets the request metadata, shared with other calls (a tRPC batch's).
+    pub(crate) fn with_shared_metadata(mut self, metadata: Arc<http::HeaderMap>) -> Context {
         self.metadata = metadata;
         self
     }

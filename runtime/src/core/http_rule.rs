@@ -62,7 +62,22 @@ pub(crate) fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static st
         Some(verb) => path.strip_suffix(verb)?.strip_suffix(':')?,
         None => path,
     };
-    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let segments: Vec<&str> = split(path)?;
+    match_split(rule, &segments)
+}
+
+/// A path's segments, after its leading `/`; `None` without one.
+pub(crate) fn split(path: &str) -> Option<Vec<&str>> {
+    Some(path.strip_prefix('/')?.split('/').collect())
+}
+
+/// [`match_path`] for a rule without a verb, on a path already [`split`]:
+/// one split serves every rule tried, and only a rule that fits decodes
+/// its variables.
+pub(crate) fn match_split(rule: &HttpRule, segments: &[&str]) -> Option<Vec<(&'static str, String)>> {
+    if !fits(rule, segments) {
+        return None;
+    }
     let mut vars = Vec::new();
     let mut i = 0;
     for (n, seg) in rule.segments.iter().enumerate() {
@@ -70,21 +85,40 @@ pub(crate) fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static st
         match seg {
             Segment::Var { field, pattern, .. } => {
                 let start = i;
-                if !match_segments(pattern, &segments, &mut i, last) {
+                if !match_segments(pattern, segments, &mut i, last) {
                     return None;
                 }
-                let raw = segments[start..i].join("/");
                 let multi = pattern.len() > 1 || matches!(pattern.first(), Some(Segment::Rest));
-                vars.push((*field, decode(&raw, multi)?));
+                let value = match &segments[start..i] {
+                    [one] => decode(one, multi)?,
+                    several => decode(&several.join("/"), multi)?,
+                };
+                vars.push((*field, value));
             }
             other => {
-                if !match_segments(std::slice::from_ref(other), &segments, &mut i, last) {
+                if !match_segments(std::slice::from_ref(other), segments, &mut i, last) {
                     return None;
                 }
             }
         }
     }
     (i == segments.len()).then_some(vars)
+}
+
+/// Whether the rule's template fits the segments, without reading the variables.
+fn fits(rule: &HttpRule, segments: &[&str]) -> bool {
+    let mut i = 0;
+    for (n, seg) in rule.segments.iter().enumerate() {
+        let last = n + 1 == rule.segments.len();
+        let pattern = match seg {
+            Segment::Var { pattern, .. } => pattern,
+            other => std::slice::from_ref(other),
+        };
+        if !match_segments(pattern, segments, &mut i, last) {
+            return false;
+        }
+    }
+    i == segments.len()
 }
 
 fn match_segments(pattern: &[Segment], segments: &[&str], i: &mut usize, last: bool) -> bool {

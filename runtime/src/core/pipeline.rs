@@ -143,12 +143,12 @@ impl Pipeline {
     pub(crate) fn context(
         &self,
         protocol: Protocol,
-        metadata: http::HeaderMap,
+        metadata: impl Into<Arc<http::HeaderMap>>,
         peer: Option<SocketAddr>,
         identity: Option<Identity>,
         asked: Option<Duration>,
     ) -> Context {
-        let mut ctx = Context::new(protocol).with_metadata(metadata).with_identity(identity);
+        let mut ctx = Context::new(protocol).with_shared_metadata(metadata.into()).with_identity(identity);
         if let Some(peer) = peer {
             ctx = ctx.with_peer(peer);
         }

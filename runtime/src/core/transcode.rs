@@ -11,7 +11,7 @@ use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
 use crate::core::context::Protocol;
-use crate::core::http_rule::{HttpRule, match_path, specificity};
+use crate::core::http_rule::{HttpRule, match_path, match_split, specificity, split};
 use crate::core::pipeline::{Method, Pipeline};
 use crate::core::service::ServiceDef;
 use crate::core::status::{Code, Status};
@@ -22,6 +22,9 @@ pub(crate) struct Binding {
     pub(crate) rule: &'static HttpRule,
     /// The request type, for typing path and query values.
     input: Option<MessageDescriptor>,
+    /// The request's top-level fields the template's variables name, found
+    /// once; a variable with a dotted path or an unknown field has none.
+    path_fields: Vec<(&'static str, Option<FieldDescriptor>)>,
 }
 
 /// What a request's method and path find among the bindings.
@@ -47,7 +50,13 @@ impl Bindings {
         for method in pipeline.served(Protocol::Rest) {
             for rule in method.info().http {
                 let input = pool.get_message_by_name(method.info().input);
-                bindings.push(Binding { method: method.clone(), rule, input });
+                let path_fields = variables(rule.segments)
+                    .map(|field| {
+                        let top = input.as_ref().filter(|_| !field.contains('.'));
+                        (field, top.and_then(|m| resolve(m, field)))
+                    })
+                    .collect();
+                bindings.push(Binding { method: method.clone(), rule, input, path_fields });
             }
         }
         // Verb rules first: `…/books/7:move` is MoveBook's path, not GetBook's
@@ -64,13 +73,19 @@ impl Bindings {
         let verb = path.rsplit('/').next().unwrap_or_default().contains(':')
             && self.bindings.iter().any(|b| b.rule.verb.is_some() && match_path(b.rule, path).is_some());
         let class = self.bindings.iter().filter(|b| b.rule.verb.is_some() == verb);
+        // Rules without a verb match the whole path: split it once for all of them.
+        let segments = if verb { None } else { split(path) };
+        let fit = |b: &Binding| match &segments {
+            Some(segments) => match_split(b.rule, segments),
+            None if verb => match_path(b.rule, path),
+            None => None,
+        };
         // The HTTP method first: matching a template is the costly part.
         let mut same_method = class.clone().filter(|b| b.rule.method == method);
-        if let Some((binding, vars)) = same_method.find_map(|b| match_path(b.rule, path).map(|vars| (b, vars))) {
+        if let Some((binding, vars)) = same_method.find_map(|b| fit(b).map(|vars| (b, vars))) {
             return Found::Binding(binding, vars);
         }
-        let allow: BTreeSet<&'static str> =
-            class.filter(|b| match_path(b.rule, path).is_some()).map(|b| b.rule.method).collect();
+        let allow: BTreeSet<&'static str> = class.filter(|b| fit(b).is_some()).map(|b| b.rule.method).collect();
         if allow.is_empty() { Found::None } else { Found::NotAllowed(allow) }
     }
 
@@ -87,23 +102,70 @@ impl Binding {
     pub(crate) async fn request(
         &self,
         vars: &[(&'static str, String)],
-        parts: &http::request::Parts,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
         body: axum::body::Body,
         limit: usize,
     ) -> Result<Bytes, Status> {
-        let mut object = Map::new();
         let rule = self.rule;
+        if rule.body.is_empty()
+            && uri.query().unwrap_or_default().is_empty()
+            && let Some(request) = self.path_only(vars)?
+        {
+            return Ok(request);
+        }
+        let mut object = Map::new();
         if !rule.body.is_empty() {
-            let value = read_json(&parts.headers, body, limit).await?;
+            let value = read_json(headers, body, limit).await?;
             if rule.body == "*" {
                 object = into_object(value)?;
             } else {
                 set_path(&mut object, self.input.as_ref(), rule.body, value)?;
             }
         }
-        path_and_query(&mut object, rule, self.input.as_ref(), vars, parts.uri.query().unwrap_or_default())?;
+        path_and_query(&mut object, rule, self.input.as_ref(), vars, uri.query().unwrap_or_default())?;
         Ok(to_bytes(object))
     }
+}
+
+impl Binding {
+    /// The request when only the path carries it (no body, no query) and
+    /// every variable is a top-level field: the same object as the general
+    /// way builds, written straight to JSON. `None` for anything else.
+    fn path_only(&self, vars: &[(&'static str, String)]) -> Result<Option<Bytes>, Status> {
+        let field = |name: &str| self.path_fields.iter().find(|(f, _)| *f == name).and_then(|(_, d)| d.as_ref());
+        let mut json = Vec::with_capacity(64);
+        json.push(b'{');
+        for (i, (name, value)) in vars.iter().enumerate() {
+            let Some(descriptor) = field(name) else { return Ok(None) };
+            let key = descriptor.json_name();
+            // Two variables for one field: the general way decides which wins.
+            if vars[..i].iter().any(|(other, _)| field(other).is_some_and(|d| d.json_name() == key)) {
+                return Ok(None);
+            }
+            if i > 0 {
+                json.push(b',');
+            }
+            let typed = typed_value(descriptor, value, name)?;
+            let written = serde_json::to_writer(&mut json, key)
+                .and_then(|()| {
+                    json.push(b':');
+                    serde_json::to_writer(&mut json, &typed)
+                })
+                .map_err(|e| Status::internal(format!("cannot write the request as JSON: {e}")));
+            written?;
+        }
+        json.push(b'}');
+        Ok(Some(Bytes::from(json)))
+    }
+}
+
+/// The field paths of a template's variables, in order.
+fn variables(segments: &'static [crate::core::http_rule::Segment]) -> impl Iterator<Item = &'static str> {
+    segments.iter().filter_map(|s| match s {
+        crate::core::http_rule::Segment::Var { field, .. } => Some(*field),
+        _ => None,
+    })
 }
 
 /// The request of a call by RPC name over plain HTTP (SSE's `/sse/…`): a

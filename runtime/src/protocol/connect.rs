@@ -99,10 +99,13 @@ impl ConnectRouter {
     }
 
     async fn unary(&self, method: &Method, get: bool, req: axum::extract::Request) -> Result<Response, Status> {
-        let (parts, body) = req.into_parts();
-        let headers = &parts.headers;
-        check_version(headers)?;
-        let ctx = self.context(&parts).await?;
+        let (mut parts, body) = req.into_parts();
+        check_version(&parts.headers)?;
+        // The headers move into the context; the call reads them there.
+        let asked = connect_timeout(&parts.headers);
+        let metadata = std::mem::take(&mut parts.headers);
+        let ctx = self.pipeline.admit(Protocol::Connect, metadata, peer(&parts.extensions), asked).await?;
+        let headers = ctx.metadata();
         let info = method.info();
         if info.kind != MethodKind::Unary {
             return Err(Status::invalid_argument(format!(
@@ -250,7 +253,9 @@ impl ConnectRouter {
 }
 
 fn check_version(headers: &http::HeaderMap) -> Result<(), Status> {
-    match headers.get("connect-protocol-version") {
+    // A `HeaderName` constant: looking up a `&str` parses it as a header name every time.
+    const VERSION: http::HeaderName = http::HeaderName::from_static("connect-protocol-version");
+    match headers.get(VERSION) {
         Some(version) if version.as_bytes() != b"1" => {
             Err(Status::invalid_argument("connect-protocol-version must be 1"))
         }
@@ -258,10 +263,10 @@ fn check_version(headers: &http::HeaderMap) -> Result<(), Status> {
     }
 }
 
+/// The body, which the server has read whole already (so no timer is needed).
 async fn read(body: axum::body::Body, limit: usize) -> Result<Bytes, Status> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| Status::resource_exhausted(format!("the body is larger than {limit} bytes")).with_http_status(413))
+    const READ_ALREADY: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+    crate::core::body::read_body(body, limit, READ_ALREADY).await
 }
 
 /// The end-of-stream message (sent with flag 0x02): `{}` or `{"error": {…}}`,
@@ -277,7 +282,7 @@ fn end_of_stream(error: Option<&Status>) -> Vec<u8> {
 /// `Connect-Timeout-Ms` (at most 10 digits, as the protocol allows).
 fn connect_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
     headers
-        .get("connect-timeout-ms")
+        .get(const { http::HeaderName::from_static("connect-timeout-ms") })
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 10)
         .and_then(|v| v.parse::<u64>().ok())

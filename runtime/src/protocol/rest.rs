@@ -56,9 +56,11 @@ impl RestRouter {
         vars: &[(&'static str, String)],
         req: axum::extract::Request,
     ) -> Result<Response, Status> {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let pipeline = &self.pipeline;
-        let ctx = pipeline.admit(Protocol::Rest, parts.headers.clone(), peer(&parts.extensions), None).await?;
+        // The headers move into the context; the request reads them there.
+        let headers = std::mem::take(&mut parts.headers);
+        let ctx = pipeline.admit(Protocol::Rest, headers, peer(&parts.extensions), None).await?;
         let info = binding.method.info();
         match info.kind {
             MethodKind::Unary => {}
@@ -77,7 +79,7 @@ impl RestRouter {
                 )));
             }
         }
-        let request = binding.request(vars, &parts, body, pipeline.max_message_size()).await?;
+        let request = binding.request(vars, ctx.metadata(), &parts.uri, body, pipeline.max_message_size()).await?;
         let ctx = ctx.with_http_binding(binding.rule.template);
         let input = Requests::Single(Payload::Json(request));
         let Output::Single(message) = pipeline.call(&binding.method, &ctx, input).await? else {

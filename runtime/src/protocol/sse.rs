@@ -71,7 +71,8 @@ impl SseRouter {
                 Ok(ctx) => ctx,
                 Err(no_content) => return Ok(no_content),
             };
-            let request = binding.request(vars, &parts, body, self.pipeline.max_message_size()).await?;
+            let request =
+                binding.request(vars, &parts.headers, &parts.uri, body, self.pipeline.max_message_size()).await?;
             self.start(&binding.method, ctx.with_http_binding(binding.rule.template), request).await
         };
         result.await.unwrap_or_else(|status| http_error(&status))

@@ -6,6 +6,7 @@
 //! server-streaming methods as subscriptions over SSE (httpSubscriptionLink).
 //! No transformer: inputs and outputs are the proto3 JSON mapping.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -168,15 +169,14 @@ impl TrpcRouter {
     }
 
     async fn respond(&self, req: axum::extract::Request) -> Result<Response, Status> {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let raw_path = parts.uri.path().strip_prefix("/trpc/").unwrap_or_default();
         let path = percent_encoding::percent_decode_str(raw_path)
             .decode_utf8()
             .map_err(|_| Status::invalid_argument(format!("the path {raw_path} is not valid UTF-8")))?
             .into_owned();
-        let params: HashMap<String, String> =
-            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
-        let batch = params.get("batch").is_some_and(|b| b == "1");
+        let params = Params::parse(parts.uri.query().unwrap_or_default());
+        let batch = params.batch.as_deref() == Some("1");
         let paths: Vec<&str> = if batch { path.split(',').collect() } else { vec![path.as_str()] };
         if paths.len() > self.max_batch {
             return Err(Status::resource_exhausted(format!(
@@ -213,7 +213,9 @@ impl TrpcRouter {
             }
         }
 
-        let headers = call_headers(&parts.headers, params.get("connectionParams"))?;
+        // The headers move into the calls' metadata; nothing below reads them.
+        let headers = std::mem::take(&mut parts.headers);
+        let headers = Arc::new(call_headers(headers, params.connection_params.as_deref())?);
         let peer = pipeline::peer(&parts.extensions);
         let subscription = !batch && self.procedures.get(paths[0]).is_some_and(|p| p.kind == Kind::Subscription);
         let identity = match self.pipeline.authenticate(&headers).await {
@@ -227,18 +229,21 @@ impl TrpcRouter {
         };
 
         let text = if parts.method == Method::GET {
-            params.get("input").cloned().unwrap_or_default()
+            params.input.unwrap_or_default()
         } else {
             let bytes = axum::body::to_bytes(body, usize::MAX)
                 .await
                 .map_err(|e| Status::invalid_argument(format!("cannot read the body: {e}")))?;
-            String::from_utf8(bytes.to_vec()).map_err(|_| Status::invalid_argument("the body is not UTF-8 JSON"))?
+            let text = String::from_utf8(bytes.to_vec());
+            Cow::Owned(text.map_err(|_| Status::invalid_argument("the body is not UTF-8 JSON"))?)
         };
         let inputs = parse_inputs(&text, batch, paths.len())?;
 
         let procedures: Vec<Option<&Procedure>> = paths.iter().map(|p| self.procedures.get(*p)).collect();
-        let kinds: std::collections::BTreeSet<&str> = procedures.iter().flatten().map(|p| p.kind.name()).collect();
-        if kinds.len() > 1 {
+        let mut found = procedures.iter().flatten();
+        let first = found.next().map(|p| p.kind);
+        if found.any(|p| Some(p.kind) != first) {
+            let kinds: std::collections::BTreeSet<&str> = procedures.iter().flatten().map(|p| p.kind.name()).collect();
             return Err(Status::invalid_argument(format!(
                 "one batch cannot mix procedure types ({})",
                 kinds.into_iter().collect::<Vec<_>>().join(", ")
@@ -335,11 +340,11 @@ impl TrpcRouter {
         &self,
         procedure: &Procedure,
         input: Option<Value>,
-        headers: &HeaderMap,
+        headers: &Arc<HeaderMap>,
         peer: Option<SocketAddr>,
         identity: Option<Identity>,
     ) -> impl Future<Output = (Result<Vec<u8>, Status>, HeaderMap)> + Send + 'static {
-        let ctx = self.pipeline.context(Protocol::Trpc, headers.clone(), peer, identity, None);
+        let ctx = self.pipeline.context(Protocol::Trpc, Arc::clone(headers), peer, identity, None);
         let (pipeline, method) = (Arc::clone(&self.pipeline), procedure.method.clone());
         async move {
             let result = match pipeline.call(&method, &ctx, payload(input)).await {
@@ -359,11 +364,11 @@ impl TrpcRouter {
         procedure: &Procedure,
         path: &str,
         input: Option<Value>,
-        headers: &HeaderMap,
+        headers: &Arc<HeaderMap>,
         peer: Option<SocketAddr>,
         identity: Option<Identity>,
     ) -> Response {
-        let ctx = self.pipeline.context(Protocol::Trpc, headers.clone(), peer, identity, None);
+        let ctx = self.pipeline.context(Protocol::Trpc, Arc::clone(headers), peer, identity, None);
         let stream: BoxStream<'static, Result<Box<dyn crate::DynMessage>, Status>> =
             match self.pipeline.call(&procedure.method, &ctx, payload(input)).await {
                 Ok(Output::Stream(stream)) => crate::core::call::until_shutdown(stream, self.pipeline.shutdown()),
@@ -430,8 +435,7 @@ fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Vec<u8>, Status>>>) -> 
 /// The call's metadata: its headers, plus `?connectionParams=` (what
 /// httpSubscriptionLink sends, as EventSource cannot set headers) by the
 /// credentials rule of `core::auth`.
-fn call_headers(headers: &HeaderMap, connection_params: Option<&String>) -> Result<HeaderMap, Status> {
-    let mut headers = headers.clone();
+fn call_headers(mut headers: HeaderMap, connection_params: Option<&str>) -> Result<HeaderMap, Status> {
     let Some(text) = connection_params else { return Ok(headers) };
     let params: serde_json::Map<String, Value> = serde_json::from_str(text)
         .map_err(|e| Status::invalid_argument(format!("connectionParams is not a JSON object: {e}")))?;
@@ -439,11 +443,34 @@ fn call_headers(headers: &HeaderMap, connection_params: Option<&String>) -> Resu
     Ok(headers)
 }
 
+/// The query parameters tRPC reads; of a repeated one, the last.
+struct Params<'a> {
+    batch: Option<Cow<'a, str>>,
+    input: Option<Cow<'a, str>>,
+    connection_params: Option<Cow<'a, str>>,
+}
+
+impl<'a> Params<'a> {
+    fn parse(query: &'a str) -> Params<'a> {
+        let mut params = Params { batch: None, input: None, connection_params: None };
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                "batch" => params.batch = Some(value),
+                "input" => params.input = Some(value),
+                "connectionParams" => params.connection_params = Some(value),
+                _ => {}
+            }
+        }
+        params
+    }
+}
+
 /// The call's request: the input as JSON, `{}` when there is none.
 fn payload(input: Option<Value>) -> Requests {
     let bytes = match input {
         None | Some(Value::Null) => Bytes::from_static(b"{}"),
-        Some(value) => Bytes::from(value.to_string()),
+        // The same text as `to_string`, without going through `fmt::Write`.
+        Some(value) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
     };
     Requests::Single(Payload::Json(bytes))
 }

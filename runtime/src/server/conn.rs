@@ -65,12 +65,12 @@ impl Limits {
 /// How long an unanswered HTTP/2 ping or unacknowledged TCP data is waited for.
 const DEAD_PEER: Duration = Duration::from_secs(20);
 
-/// Accepts connections on `listener` and serves `router` on each until
+/// Accepts connections on `listener` and serves `served` on each until
 /// `stop` turns true; then stops accepting, lets each connection finish what
 /// it is doing, and returns once every connection has closed.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: axum::Router,
+    served: super::route::Served,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -92,7 +92,7 @@ pub(crate) async fn serve(
         tune(&tcp, &limits);
         let service = tower::ServiceBuilder::new()
             .layer(axum::Extension(ConnectInfo(peer)))
-            .service(router.clone())
+            .service(served.clone())
             .map_request(|req: http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new));
         let (builder, mut stop, held) = (Arc::clone(&builder), stop.clone(), all_closed.clone());
         tokio::spawn(async move {

@@ -198,7 +198,8 @@ impl Server {
 
     /// The whole server as an axum router, for hosting it yourself.
     pub async fn into_router(self) -> std::io::Result<axum::Router> {
-        Ok(self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1)
+        let served = self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1;
+        Ok(axum::Router::new().fallback_service(served))
     }
 
     /// The pipeline every protocol calls through, the protocols' routers,
@@ -206,7 +207,7 @@ impl Server {
     async fn router(
         mut self,
         shutdown: Arc<tokio::sync::watch::Sender<bool>>,
-    ) -> std::io::Result<(grpc::Health, axum::Router)> {
+    ) -> std::io::Result<(grpc::Health, route::Served)> {
         if let Some(authorizer) = self.authorizer.take() {
             let services = std::mem::take(&mut self.services);
             self.services = services.into_iter().map(|s| s.with_authorizer(Arc::clone(&authorizer))).collect();
@@ -233,8 +234,10 @@ impl Server {
             read_buffer: ws::READ_BUFFER,
         };
         let graphql = graphql::routes(&pipeline, self.graphql, socket, self.connections.body_timeout)?;
+        let grpc = Arc::new(grpc);
         let routers = route::Routers {
-            grpc: Arc::new(grpc),
+            grpc_web: tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), grpc::GrpcService(Arc::clone(&grpc))),
+            grpc,
             connect: connect::ConnectRouter::new(Arc::clone(&pipeline)),
             rest: rest::RestRouter::new(Arc::clone(&pipeline)),
             sse: sse::SseRouter::new(Arc::clone(&pipeline), Arc::clone(&bindings)),
@@ -246,21 +249,21 @@ impl Server {
             _shutdown: shutdown,
         };
         let ws = ws::WsRouter::new(pipeline, self.ws);
-        let router = route::with_layers(
-            axum::Router::new()
-                .merge(graphql)
-                .route("/healthz", axum::routing::get(|| async { "ok" }))
-                .route(
-                    "/openapi.json",
-                    axum::routing::get(move || {
-                        let doc = openapi.clone();
-                        async move { ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
-                    }),
-                )
-                .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
-                .route("/ws", ws.route())
-                .fallback_service(route::service(Arc::new(routers))),
-        );
+        // Routes matched by path alone; every other request goes straight to `routers`.
+        let fixed_paths = [&graphql::PATHS[..], &["/healthz", "/openapi.json", "/docs", "/ws"]].concat();
+        let fixed = axum::Router::new()
+            .merge(graphql)
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/openapi.json",
+                axum::routing::get(move || {
+                    let doc = openapi.clone();
+                    async move { ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+                }),
+            )
+            .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
+            .route("/ws", ws.route());
+        let router = route::Served::new(route::Edge::new(routers, fixed, fixed_paths));
         Ok((health, router))
     }
 }
@@ -331,6 +334,67 @@ mod tests {
         let reply = read(&mut socket).await;
         assert_eq!((reply["type"].as_str(), reply["payload"].as_str()), (Some("next"), Some("1970-01-01T00:00:07Z")));
         served.abort();
+    }
+
+    static FAILING: ServiceInfo = ServiceInfo::new(
+        "test.Failing",
+        &[MethodInfo::new("Fail", MethodKind::Unary, "google.protobuf.Timestamp", "google.protobuf.Timestamp")],
+        &[],
+    );
+
+    fn fail(_: std::sync::Arc<()>, _: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
+        crate::core::call::unary(call, |_, _: crate::wkt::Timestamp| async move {
+            Err::<crate::wkt::Timestamp, _>(Status::internal("broken"))
+        })
+    }
+
+    /// What a 5xx answer logs at `level`, as the server's fmt subscriber would print it.
+    async fn failure_log(level: tracing::Level) -> String {
+        use tower::ServiceExt;
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("unpoisoned").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .without_time()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let router = super::Server::builder().add_service(ServiceDef::new(&FAILING, (), fail)).into_router().await;
+        let request = http::Request::post("/test.Failing/Fail")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("\"1970-01-01T00:00:07Z\""))
+            .expect("a request");
+        let response = router.expect("a router").oneshot(request).await.expect("an answer");
+        assert_eq!(response.status(), 500);
+        drop(response);
+        let log = String::from_utf8(buffer.0.lock().expect("unpoisoned").clone()).expect("text");
+        log.lines().filter(|line| line.contains("on_failure")).map(|line| format!("{line}\n")).collect()
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_logged_whether_or_not_debug_is_on() {
+        // With DEBUG off the server logs a failure itself instead of through tower-http's
+        // TraceLayer: the same line (outside the request span, which is off then).
+        let warn = failure_log(tracing::Level::WARN).await;
+        let debug = failure_log(tracing::Level::DEBUG).await;
+        let expected = "ERROR tower_http::trace::on_failure: response failed \
+                        classification=Status code: 500 Internal Server Error latency=0 ms\n";
+        assert_eq!(warn, expected);
+        assert!(debug.starts_with("ERROR request{method=POST uri=/test.Failing/Fail version=HTTP/1.1}: "), "{debug}");
+        assert!(debug.ends_with(&expected["ERROR ".len()..]), "{debug}");
+        assert_eq!(failure_log(tracing::Level::TRACE).await, debug);
     }
 
     async fn read<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> serde_json::Value

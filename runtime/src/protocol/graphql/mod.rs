@@ -23,7 +23,7 @@ use crate::{Context, Identity, Protocol, Status};
 mod routes;
 mod ws;
 
-pub(crate) use routes::routes;
+pub(crate) use routes::{PATHS, routes};
 pub(crate) use ws::SocketLimits;
 
 /// Limits that keep expensive queries away.

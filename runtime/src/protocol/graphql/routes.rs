@@ -21,6 +21,9 @@ fn error_response(status: &Status) -> Response {
     (http, axum::Json(body)).into_response()
 }
 
+/// The paths [`routes`] may serve: the query endpoint, the WebSocket, the SDL.
+pub(crate) const PATHS: [&str; 3] = ["/graphql", "/graphql/ws", "/graphql/schema.graphql"];
+
 /// The routes, or none when no service has a GraphQL schema. `limits` are
 /// the server's; a service's `graphql_limits` may only tighten them.
 pub(crate) fn routes(
@@ -127,11 +130,11 @@ pub(crate) fn routes(
     };
     Ok(axum::Router::new()
         // The body is read with the server's limits, not axum's 2 MB default.
-        .route("/graphql", axum::routing::post(post).get(get))
+        .route(PATHS[0], axum::routing::post(post).get(get))
         // `any`: WebSockets over HTTP/2 (RFC 8441) arrive as CONNECT.
-        .route("/graphql/ws", axum::routing::any(ws))
+        .route(PATHS[1], axum::routing::any(ws))
         .route(
-            "/graphql/schema.graphql",
+            PATHS[2],
             axum::routing::get(
                 move || async move { ([(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], sdl) },
             ),
