@@ -49,13 +49,19 @@ impl AnyType {
     }
 }
 
+// Both go through JSON text, with the (de)serializer servers already use for
+// every message: a `serde_json::Value` (de)serializer would be compiled once
+// more for every message of every schema, only for Any.
+
 fn to_json<M: prost::Message + Default + Serialize>(bytes: &[u8]) -> Result<serde_json::Value, String> {
     let message = M::decode(bytes).map_err(|e| format!("its bytes are not a valid message of its type: {e}"))?;
-    serde_json::to_value(&message).map_err(|e| e.to_string())
+    let text = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&text).map_err(|e| e.to_string())
 }
 
 fn from_json<M: prost::Message + DeserializeOwned>(json: serde_json::Value) -> Result<Vec<u8>, String> {
-    let message: M = serde_json::from_value(json).map_err(|e| e.to_string())?;
+    let text = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
+    let message: M = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
     Ok(message.encode_to_vec())
 }
 
