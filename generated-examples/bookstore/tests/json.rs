@@ -131,6 +131,14 @@ async fn the_json_mappings_edge_cases_behave_over_rest() {
         assert_eq!(got[field], read_back, "{sent} reads back as {read_back}: {got}");
     }
 
+    // tRPC passes one call's input on as written: the message's reader refuses what REST does.
+    for input in [r#"{"shelf": {"theme": "a", "theme": "b"}}"#, r#"{"shelf": {"theme": 5}}"#, "{"] {
+        let (status, error) = http(addr, "POST", "/trpc/bookstore.createShelf", input).await;
+        assert_eq!(status, 400, "tRPC {input}: {error}");
+    }
+    let (status, created) = http(addr, "POST", "/trpc/bookstore.createShelf", r#" {"shelf": {"theme": "T"}} "#).await;
+    assert_eq!((status, &created["result"]["data"]["theme"]), (200, &serde_json::json!("T")), "{created}");
+
     // Refused, naming the field.
     for (sent, field) in [
         (r#"{"price": "1e400"}"#, "price"),

@@ -339,7 +339,7 @@ impl TrpcRouter {
     fn unary(
         &self,
         procedure: &Procedure,
-        input: Option<Value>,
+        input: Option<Bytes>,
         headers: &Arc<HeaderMap>,
         peer: Option<SocketAddr>,
         identity: Option<Identity>,
@@ -363,7 +363,7 @@ impl TrpcRouter {
         &self,
         procedure: &Procedure,
         path: &str,
-        input: Option<Value>,
+        input: Option<Bytes>,
         headers: &Arc<HeaderMap>,
         peer: Option<SocketAddr>,
         identity: Option<Identity>,
@@ -466,29 +466,33 @@ impl<'a> Params<'a> {
 }
 
 /// The call's request: the input as JSON, `{}` when there is none.
-fn payload(input: Option<Value>) -> Requests {
-    let bytes = match input {
-        None | Some(Value::Null) => Bytes::from_static(b"{}"),
-        // The same text as `to_string`, without going through `fmt::Write`.
-        Some(value) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
-    };
-    Requests::Single(Payload::Json(bytes))
+fn payload(input: Option<Bytes>) -> Requests {
+    Requests::Single(Payload::Json(input.unwrap_or_else(|| Bytes::from_static(b"{}"))))
 }
 
-/// Each call's input: the whole JSON for one call, `{"0": …, "1": …}` for a batch.
-fn parse_inputs(text: &str, batch: bool, count: usize) -> Result<Vec<Option<Value>>, Status> {
-    if text.trim().is_empty() {
+/// Each call's input as JSON text, `None` for none (or `null`). One call's
+/// input is passed on as the client wrote it, for the message's own reader
+/// to check (one parse, duplicate keys and number forms as everywhere); a
+/// batch's `{"0": …, "1": …}` is split first.
+fn parse_inputs(text: &str, batch: bool, count: usize) -> Result<Vec<Option<Bytes>>, Status> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed == "null" {
         return Ok(vec![None; count]);
+    }
+    if !batch {
+        return Ok(vec![Some(Bytes::copy_from_slice(trimmed.as_bytes()))]);
     }
     let value = crate::core::json::value_from_slice(text.as_bytes())
         .map_err(|e| Status::invalid_argument(format!("the input is not valid JSON: {e}")))?;
-    if !batch {
-        return Ok(vec![Some(value)]);
-    }
     let Value::Object(mut by_index) = value else {
         return Err(Status::invalid_argument("a batch's input must be an object keyed by call index"));
     };
-    Ok((0..count).map(|i| by_index.remove(&i.to_string())).collect())
+    Ok((0..count)
+        .map(|i| match by_index.remove(&i.to_string()) {
+            None | Some(Value::Null) => None,
+            Some(input) => Some(Bytes::from(serde_json::to_vec(&input).unwrap_or_default())),
+        })
+        .collect())
 }
 
 /// `GetBook` → `getBook`, `Bookstore` → `bookstore`: heck's rule, as the
