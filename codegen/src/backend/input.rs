@@ -99,8 +99,10 @@ pub fn generate(package: &Package, rules: &Rules) -> String {
     out
 }
 
-/// How a field is reached: directly, or as a variant of its oneof.
-fn variant(m: &Message, f: &Field) -> Option<(String, String)> {
+/// How a oneof member is reached: the oneof's struct field and the variant
+/// prost names after the member (`availability`, `book::Availability::InStock`);
+/// `None` for a field of its own.
+pub(super) fn oneof_variant(m: &Message, f: &Field) -> Option<(String, String)> {
     let oneof = &m.oneofs[f.oneof?];
     let field = crate::lower::names::to_snake(&oneof.name);
     Some((field, format!("{}::{}", oneof.rust_path, crate::lower::names::sanitize(&f.name.to_upper_camel_case()))))
@@ -118,7 +120,7 @@ fn validate_body(m: &Message, rules: &Rules) -> String {
         let name = &f.name;
         let access = format!("self.{}", f.rust_name);
         if f.has(FieldBehavior::Required) {
-            let set = match variant(m, f) {
+            let set = match oneof_variant(m, f) {
                 Some((field, path)) => format!("matches!(self.{field}, ::core::option::Option::Some({path}(_)))"),
                 None => match (&f.cardinality, &f.ty) {
                     (Cardinality::Repeated | Cardinality::Map(..), _) => format!("!{access}.is_empty()"),
@@ -135,7 +137,7 @@ fn validate_body(m: &Message, rules: &Rules) -> String {
             }
         }
         if message_type(f).is_some_and(|t| rules.validate.contains(t)) {
-            let _ = match (variant(m, f), &f.cardinality) {
+            let _ = match (oneof_variant(m, f), &f.cardinality) {
                 (Some((field, path)), _) => {
                     write!(
                         out,
@@ -170,7 +172,7 @@ fn clear_body(m: &Message, rules: &Rules) -> String {
     for f in &m.fields {
         let access = format!("self.{}", f.rust_name);
         if f.has(FieldBehavior::OutputOnly) {
-            let _ = match variant(m, f) {
+            let _ = match oneof_variant(m, f) {
                 Some((field, path)) => {
                     write!(
                         out,
@@ -182,7 +184,7 @@ fn clear_body(m: &Message, rules: &Rules) -> String {
             continue;
         }
         if message_type(f).is_some_and(|t| rules.clear.contains(t)) {
-            let _ = match (variant(m, f), &f.cardinality) {
+            let _ = match (oneof_variant(m, f), &f.cardinality) {
                 (Some((field, path)), _) => {
                     write!(
                         out,

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use super::input::oneof_variant;
 use crate::model::{Api, Cardinality, Enum, Field, FieldType, Message, Package};
 
 const J: &str = "__json";
@@ -142,33 +143,23 @@ fn write_field(out: &mut String, f: &Field) {
 }
 
 fn write_oneof(out: &mut String, m: &Message, oneof: usize) {
-    let o = &m.oneofs[oneof];
-    let _ = writeln!(
-        out,
-        "        if let ::core::option::Option::Some(v) = &self.{} {{\n            match v {{",
-        crate::lower::names::to_snake(&o.name)
-    );
+    let slot = crate::lower::names::to_snake(&m.oneofs[oneof].name);
+    let _ = writeln!(out, "        if let ::core::option::Option::Some(v) = &self.{slot} {{\n            match v {{");
     for f in m.fields.iter().filter(|f| f.oneof == Some(oneof)) {
         let call = if is_message(&f.ty) { "message_value".to_owned() } else { format!("value::<{}>", codec(&f.ty)) };
-        let _ = writeln!(out, "                {}::{}(v) => w.{call}({:?}, v)?,", o.rust_path, variant(f), f.json_name);
+        let (_, variant) = oneof_variant(m, f).unwrap_or_default();
+        let _ = writeln!(out, "                {variant}(v) => w.{call}({:?}, v)?,", f.json_name);
     }
     out.push_str("            }\n        }\n");
 }
 
-/// The oneof variant prost names after field `f`.
-fn variant(f: &Field) -> String {
-    crate::lower::names::to_upper_camel(&f.name)
-}
-
 fn read_field(out: &mut String, m: &Message, f: &Field, index: usize) {
     let name = &f.rust_name;
-    let call = if let Some(o) = f.oneof {
-        let o = &m.oneofs[o];
-        let slot = crate::lower::names::to_snake(&o.name);
+    let call = if let Some((slot, variant)) = oneof_variant(m, f) {
         if is_message(&f.ty) {
-            format!("oneof_message({index}, &mut self.{slot}, {}::{})", o.rust_path, variant(f))
+            format!("oneof_message({index}, &mut self.{slot}, {variant})")
         } else {
-            format!("oneof::<{}, _>({index}, &mut self.{slot}, {}::{})", codec(&f.ty), o.rust_path, variant(f))
+            format!("oneof::<{}, _>({index}, &mut self.{slot}, {variant})", codec(&f.ty))
         }
     } else {
         let call = match &f.cardinality {

@@ -218,10 +218,8 @@ impl<'a, 'de, A: MapAccess<'de>> Fields<'a, 'de, A> {
     }
 
     /// A repeated field: `null` is empty.
-    pub fn repeated<C: Codec>(mut self, index: u32, slot: &mut Vec<C::Value>) -> Result<bool, A::Error> {
-        self.once(index)?;
-        *slot = self.map.next_value::<Nullable<List<C>>>()?.0.unwrap_or_default();
-        Ok(true)
+    pub fn repeated<C: Codec>(self, index: u32, slot: &mut Vec<C::Value>) -> Result<bool, A::Error> {
+        self.scalar::<List<C>>(index, slot)
     }
 
     /// A repeated message field.
@@ -233,13 +231,11 @@ impl<'a, 'de, A: MapAccess<'de>> Fields<'a, 'de, A> {
 
     /// A map field: `null` is empty.
     pub fn map<K: MapKey, V: Codec>(
-        mut self,
+        self,
         index: u32,
         slot: &mut HashMap<K::Value, V::Value>,
     ) -> Result<bool, A::Error> {
-        self.once(index)?;
-        *slot = self.map.next_value::<Nullable<Map<K, V>>>()?.0.unwrap_or_default();
-        Ok(true)
+        self.scalar::<Map<K, V>>(index, slot)
     }
 
     /// A member of a oneof: `null` leaves the oneof as it is, and a second
@@ -479,7 +475,7 @@ impl<S: Serializer> Writer<S> {
 
     /// A repeated field, left out when empty.
     pub fn repeated<C: Codec>(&mut self, key: &'static str, value: &Vec<C::Value>) -> Result<(), S::Error> {
-        if value.is_empty() { Ok(()) } else { self.map.serialize_entry(key, &Out::<List<C>>(value)) }
+        self.scalar::<List<C>>(key, value)
     }
 
     /// A repeated message field, left out when empty.
@@ -493,7 +489,7 @@ impl<S: Serializer> Writer<S> {
         key: &'static str,
         value: &HashMap<K::Value, V::Value>,
     ) -> Result<(), S::Error> {
-        if value.is_empty() { Ok(()) } else { self.map.serialize_entry(key, &Out::<Map<K, V>>(value)) }
+        self.scalar::<Map<K, V>>(key, value)
     }
 
     pub fn end(self) -> Result<S::Ok, S::Error> {

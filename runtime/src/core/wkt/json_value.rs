@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::core::json::codec::{Codec, JsonEnum};
+use crate::core::json::codec::Codec;
 use crate::core::json::scalar::whole_number;
 
 /// `google.protobuf.Struct`: a JSON object.
@@ -67,16 +67,6 @@ pub struct ListValue {
 pub enum NullValue {
     /// The one value.
     NullValue = 0,
-}
-
-impl JsonEnum for NullValue {
-    const NAME: &'static str = "google.protobuf.NullValue";
-    fn from_name(name: &str) -> Option<i32> {
-        (name == "NULL_VALUE").then_some(0)
-    }
-    fn name(value: i32) -> Option<&'static str> {
-        (value == 0).then_some("NULL_VALUE")
-    }
 }
 
 impl Value {
