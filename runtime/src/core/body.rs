@@ -12,32 +12,51 @@ use crate::core::status::Status;
 /// Reads a whole request body of at most `max` bytes, allowing at most
 /// `idle` between two of its frames (tower-http's `TimeoutBody`).
 pub(crate) async fn read_body(mut body: axum::body::Body, max: usize, idle: Duration) -> Result<Bytes, Status> {
-    use http_body_util::BodyExt;
-    // What has already arrived (all of a small body, usually) is read with no timer to set.
     let mut read = Read::default();
+    let arrived = std::future::poll_fn(|cx| Poll::Ready(read_arrived(&mut body, &mut read, max, cx))).await?;
+    if arrived {
+        return Ok(read.into_bytes());
+    }
+    read_rest(body, read, max, idle).await
+}
+
+/// Reads what has already arrived of `body` into `read` (all of a small
+/// body, usually), with no timer to set: `true` when that is all of it.
+/// Polls with `cx` only to find out; a caller that cannot wait may pass a
+/// no-op waker, and reads the rest with [`read_rest`].
+pub(crate) fn read_arrived(
+    body: &mut axum::body::Body,
+    read: &mut Read,
+    max: usize,
+    cx: &mut std::task::Context<'_>,
+) -> Result<bool, Status> {
     loop {
         // Most GETs have no body: nothing to wait for.
-        if http_body::Body::is_end_stream(&body) {
-            return Ok(read.into_bytes());
+        if http_body::Body::is_end_stream(body) {
+            return Ok(true);
         }
-        let now = std::future::poll_fn(|cx| {
-            Poll::Ready(match http_body::Body::poll_frame(Pin::new(&mut body), cx) {
-                Poll::Ready(frame) => Some(frame),
-                Poll::Pending => None,
-            })
-        });
-        match now.await {
-            // The rest is still on its way: read it with the timer.
-            None => break,
-            Some(None) => return Ok(read.into_bytes()),
-            Some(Some(Ok(frame))) => {
+        match http_body::Body::poll_frame(Pin::new(&mut *body), cx) {
+            // The rest is still on its way.
+            Poll::Pending => return Ok(false),
+            Poll::Ready(None) => return Ok(true),
+            Poll::Ready(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     read.push(data, max)?;
                 }
             }
-            Some(Some(Err(e))) => return Err(broke_off(e)),
+            Poll::Ready(Some(Err(e))) => return Err(broke_off(e)),
         }
     }
+}
+
+/// Reads the rest of a body after [`read_arrived`], with the idle timer.
+pub(crate) async fn read_rest(
+    body: axum::body::Body,
+    mut read: Read,
+    max: usize,
+    idle: Duration,
+) -> Result<Bytes, Status> {
+    use http_body_util::BodyExt;
     let rest = http_body_util::Limited::new(tower_http::timeout::TimeoutBody::new(idle, body), max - read.len);
     match rest.collect().await {
         Ok(collected) => {
@@ -55,7 +74,7 @@ pub(crate) async fn read_body(mut body: axum::body::Body, max: usize, idle: Dura
 
 /// The body's bytes so far: the first chunk as it came, copied only when more follow.
 #[derive(Default)]
-struct Read {
+pub(crate) struct Read {
     first: Bytes,
     more: Option<BytesMut>,
     len: usize,
@@ -76,7 +95,7 @@ impl Read {
         Ok(())
     }
 
-    fn into_bytes(self) -> Bytes {
+    pub(crate) fn into_bytes(self) -> Bytes {
         self.more.map_or(self.first, BytesMut::freeze)
     }
 }

@@ -39,6 +39,27 @@ pub enum Segment {
     },
 }
 
+/// How many path segments a template can match: at least the first, at
+/// most the second (`None`: any number, after a `**`).
+pub(crate) fn lengths(rule: &HttpRule) -> (usize, Option<usize>) {
+    let mut count = 0;
+    let mut open = false;
+    for s in rule.segments {
+        let pattern = match s {
+            Segment::Var { pattern, .. } => pattern,
+            other => std::slice::from_ref(other),
+        };
+        for p in pattern.iter() {
+            match p {
+                Segment::Rest => open = true,
+                _ => count += 1,
+            }
+        }
+    }
+    // `**` matches one segment or more.
+    if open { (count + 1, None) } else { (count, Some(count)) }
+}
+
 /// How specific a template is: more literal segments win, `**` loses.
 pub(crate) fn specificity(rule: &HttpRule) -> (usize, usize) {
     fn count(segments: &[Segment], literals: &mut usize, deep: &mut usize) {
@@ -62,19 +83,52 @@ pub(crate) fn match_path(rule: &HttpRule, path: &str) -> Option<Vec<(&'static st
         Some(verb) => path.strip_suffix(verb)?.strip_suffix(':')?,
         None => path,
     };
-    let segments: Vec<&str> = split(path)?;
-    match_split(rule, &segments)
+    match_split(rule, &Split::new(path)?)
 }
 
-/// A path's segments, after its leading `/`; `None` without one.
-pub(crate) fn split(path: &str) -> Option<Vec<&str>> {
-    Some(path.strip_prefix('/')?.split('/').collect())
+/// A path's segments after its leading `/`, found once for every rule
+/// tried: byte ranges into the path, on the stack for any usual depth.
+pub(crate) struct Split<'a> {
+    path: &'a str,
+    bounds: smallvec::SmallVec<[(usize, usize); 12]>,
 }
 
-/// [`match_path`] for a rule without a verb, on a path already [`split`]:
-/// one split serves every rule tried, and only a rule that fits decodes
-/// its variables.
-pub(crate) fn match_split(rule: &HttpRule, segments: &[&str]) -> Option<Vec<(&'static str, String)>> {
+impl<'a> Split<'a> {
+    /// `None` without a leading `/`.
+    pub(crate) fn new(path: &'a str) -> Option<Split<'a>> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let mut bounds = smallvec::SmallVec::new();
+        let mut start = 1;
+        for (i, byte) in path.bytes().enumerate().skip(1) {
+            if byte == b'/' {
+                bounds.push((start, i));
+                start = i + 1;
+            }
+        }
+        bounds.push((start, path.len()));
+        Some(Split { path, bounds })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        self.bounds.get(i).map(|&(start, end)| &self.path[start..end])
+    }
+
+    /// Segments `from..to` as they are written in the path, `/` between them.
+    fn span(&self, from: usize, to: usize) -> &'a str {
+        &self.path[self.bounds[from].0..self.bounds[to - 1].1]
+    }
+}
+
+/// [`match_path`] for a rule without a verb, on a path already split: one
+/// split serves every rule tried, and only a rule that fits decodes its
+/// variables.
+pub(crate) fn match_split(rule: &HttpRule, segments: &Split<'_>) -> Option<Vec<(&'static str, String)>> {
     if !fits(rule, segments) {
         return None;
     }
@@ -85,15 +139,11 @@ pub(crate) fn match_split(rule: &HttpRule, segments: &[&str]) -> Option<Vec<(&'s
         match seg {
             Segment::Var { field, pattern, .. } => {
                 let start = i;
-                if !match_segments(pattern, segments, &mut i, last) {
+                if !match_segments(pattern, segments, &mut i, last) || i == start {
                     return None;
                 }
                 let multi = pattern.len() > 1 || matches!(pattern.first(), Some(Segment::Rest));
-                let value = match &segments[start..i] {
-                    [one] => decode(one, multi)?,
-                    several => decode(&several.join("/"), multi)?,
-                };
-                vars.push((*field, value));
+                vars.push((*field, decode(segments.span(start, i), multi)?));
             }
             other => {
                 if !match_segments(std::slice::from_ref(other), segments, &mut i, last) {
@@ -106,7 +156,7 @@ pub(crate) fn match_split(rule: &HttpRule, segments: &[&str]) -> Option<Vec<(&'s
 }
 
 /// Whether the rule's template fits the segments, without reading the variables.
-fn fits(rule: &HttpRule, segments: &[&str]) -> bool {
+fn fits(rule: &HttpRule, segments: &Split<'_>) -> bool {
     let mut i = 0;
     for (n, seg) in rule.segments.iter().enumerate() {
         let last = n + 1 == rule.segments.len();
@@ -121,7 +171,7 @@ fn fits(rule: &HttpRule, segments: &[&str]) -> bool {
     i == segments.len()
 }
 
-fn match_segments(pattern: &[Segment], segments: &[&str], i: &mut usize, last: bool) -> bool {
+fn match_segments(pattern: &[Segment], segments: &Split<'_>, i: &mut usize, last: bool) -> bool {
     for (n, p) in pattern.iter().enumerate() {
         match p {
             Segment::Literal(l) => {
@@ -131,7 +181,7 @@ fn match_segments(pattern: &[Segment], segments: &[&str], i: &mut usize, last: b
                 *i += 1;
             }
             Segment::Any => {
-                if segments.get(*i).is_none_or(|s| s.is_empty()) {
+                if segments.get(*i).is_none_or(str::is_empty) {
                     return false;
                 }
                 *i += 1;
@@ -152,6 +202,9 @@ fn match_segments(pattern: &[Segment], segments: &[&str], i: &mut usize, last: b
 /// Percent-decodes a path value. Multi-segment values keep `%2F` encoded, as
 /// HttpRule specifies, so a `/` inside one segment stays distinguishable.
 fn decode(raw: &str, multi: bool) -> Option<String> {
+    if !raw.contains('%') {
+        return Some(raw.to_owned());
+    }
     let plain = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
     if !multi {
         return plain(raw);
@@ -232,6 +285,17 @@ mod tests {
             match_path(&DEEP_RULE, "/v1/operations/x%2Fy/z%20w"),
             Some(vec![("name", "operations/x%2Fy/z w".to_owned())])
         );
+    }
+
+    #[test]
+    fn lengths_bound_the_segment_counts_a_template_can_match() {
+        assert_eq!(lengths(&ONE_RULE), (3, Some(3)));
+        assert_eq!(lengths(&DEEP_RULE), (3, None));
+        let split = Split::new("/v1/things//x/").expect("a leading slash");
+        let segments: Vec<_> = (0..split.len()).map(|i| split.get(i)).collect();
+        assert_eq!(segments, [Some("v1"), Some("things"), Some(""), Some("x"), Some("")]);
+        assert_eq!(split.span(1, 4), "things//x");
+        assert!(Split::new("v1/things").is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
 use crate::core::context::Protocol;
-use crate::core::http_rule::{HttpRule, match_path, match_split, specificity, split};
+use crate::core::http_rule::{HttpRule, Split, lengths, match_path, match_split, specificity};
 use crate::core::pipeline::{Method, Pipeline};
 use crate::core::service::ServiceDef;
 use crate::core::status::{Code, Status};
@@ -25,6 +25,8 @@ pub(crate) struct Binding {
     /// The request's top-level fields the template's variables name, found
     /// once; a variable with a dotted path or an unknown field has none.
     path_fields: Vec<(&'static str, Option<FieldDescriptor>)>,
+    /// How many path segments the template can match (see [`lengths`]).
+    lengths: (usize, Option<usize>),
 }
 
 /// What a request's method and path find among the bindings.
@@ -56,7 +58,7 @@ impl Bindings {
                         (field, top.and_then(|m| resolve(m, field)))
                     })
                     .collect();
-                bindings.push(Binding { method: method.clone(), rule, input, path_fields });
+                bindings.push(Binding { method: method.clone(), rule, input, path_fields, lengths: lengths(rule) });
             }
         }
         // Verb rules first: `…/books/7:move` is MoveBook's path, not GetBook's
@@ -70,13 +72,17 @@ impl Bindings {
     /// them fits the path, else among the others.
     pub(crate) fn find(&self, method: &str, path: &str) -> Found<'_> {
         // A `:verb` can only match when the last segment has a `:`; most paths skip the verb rules.
-        let verb = path.rsplit('/').next().unwrap_or_default().contains(':')
+        let verb = path.rfind('/').is_some_and(|slash| path[slash..].contains(':'))
             && self.bindings.iter().any(|b| b.rule.verb.is_some() && match_path(b.rule, path).is_some());
         let class = self.bindings.iter().filter(|b| b.rule.verb.is_some() == verb);
         // Rules without a verb match the whole path: split it once for all of them.
-        let segments = if verb { None } else { split(path) };
+        let segments = if verb { None } else { Split::new(path) };
         let fit = |b: &Binding| match &segments {
-            Some(segments) => match_split(b.rule, segments),
+            Some(segments) => {
+                let (min, max) = b.lengths;
+                let n = segments.len();
+                if n < min || max.is_some_and(|max| n > max) { None } else { match_split(b.rule, segments) }
+            }
             None if verb => match_path(b.rule, path),
             None => None,
         };

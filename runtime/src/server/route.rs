@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Response;
+use futures_util::FutureExt;
 use tower::{Layer, ServiceExt};
 
 use crate::core::transcode::{Bindings, Found};
@@ -64,13 +65,15 @@ impl tower::Service<axum::extract::Request> for Served {
     }
 
     fn call(&mut self, req: axum::extract::Request) -> ServedFuture {
-        use futures_util::FutureExt;
         if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
-            let traced = self.traced.call(req).map(|r| r.map(|response| response.map(axum::body::Body::new)));
+            let traced = self.traced.call(req).map(|r| match r {
+                Ok(response) => response.map(axum::body::Body::new),
+                Err(never) => match never {},
+            });
             return ServedFuture { inner: Box::pin(traced), failures_since: None };
         }
         let logged = tracing::enabled!(target: FAILURE_TARGET, tracing::Level::ERROR);
-        ServedFuture { inner: self.edge.call(req), failures_since: logged.then(std::time::Instant::now) }
+        ServedFuture { inner: self.edge.answer(req), failures_since: logged.then(std::time::Instant::now) }
     }
 }
 
@@ -79,7 +82,7 @@ const FAILURE_TARGET: &str = "tower_http::trace::on_failure";
 
 /// The response of [`Served`]; logs a 5xx response as `TraceLayer` does.
 pub(crate) struct ServedFuture {
-    inner: crate::core::call::BoxFuture<Result<Response, std::convert::Infallible>>,
+    inner: Answer,
     /// When the request arrived, if its failure would be logged.
     failures_since: Option<std::time::Instant>,
 }
@@ -88,7 +91,7 @@ impl Future for ServedFuture {
     type Output = Result<Response, std::convert::Infallible>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        let response = std::task::ready!(self.inner.as_mut().poll(cx))?;
+        let response = std::task::ready!(self.inner.as_mut().poll(cx));
         if let Some(since) = self.failures_since
             && response.status().is_server_error()
         {
@@ -134,8 +137,7 @@ impl Edge {
         let routers = Arc::new(routers);
         let fallback = Arc::clone(&routers);
         let fixed = fixed.fallback_service(tower::service_fn(move |req: axum::extract::Request| {
-            let routers = Arc::clone(&fallback);
-            async move { Ok::<_, std::convert::Infallible>(routers.route(req).await) }
+            Routers::route(&fallback, req).map(Ok::<_, std::convert::Infallible>)
         }));
         let cors = cors();
         let cors_headers = cors_headers(&cors);
@@ -143,98 +145,163 @@ impl Edge {
     }
 }
 
+type Answer = crate::core::call::BoxFuture<Response>;
+
 impl tower::Service<axum::extract::Request> for Edge {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = crate::core::call::BoxFuture<Result<Response, std::convert::Infallible>>;
+    type Future = futures_util::future::Map<Answer, fn(Response) -> Result<Response, std::convert::Infallible>>;
 
     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        self.answer(req).map(Ok)
+    }
+}
+
+impl Edge {
+    /// The answer to `req`. The protocol is chosen before the first poll, so
+    /// that the future allocated for a request holds that protocol's state
+    /// and no other's.
+    fn answer(&self, req: axum::extract::Request) -> Answer {
         let edge = Arc::clone(&self.0);
-        Box::pin(async move {
-            if req.method() == http::Method::OPTIONS {
-                // A preflight: tower-http's CORS answers it (without calling the routes).
+        if req.method() == http::Method::OPTIONS {
+            // A preflight: tower-http's CORS answers it (without calling the routes).
+            Box::pin(async move {
                 let cors = edge.cors.clone();
                 let routes = tower::service_fn(move |req: axum::extract::Request| {
                     let edge = Arc::clone(&edge);
                     async move { Ok::<_, std::convert::Infallible>(edge.route(req).await) }
                 });
-                return cors.layer(routes).oneshot(req).await;
-            }
-            let mut response = edge.route(req).await;
-            challenge(&mut response);
-            for (name, value) in &edge.cors_headers {
-                // As tower-http does: `Vary` joins the response's own, the others replace theirs.
-                if name == http::header::VARY {
-                    response.headers_mut().append(name, value.clone());
-                } else {
-                    response.headers_mut().insert(name, value.clone());
-                }
-            }
-            Ok(response)
-        })
+                cors.layer(routes).oneshot(req).await.unwrap_or_else(|e| match e {})
+            })
+        } else {
+            let routed = edge.route_now(req);
+            Box::pin(async move {
+                let mut response = routed.await;
+                edge.finish(&mut response);
+                response
+            })
+        }
     }
 }
 
 impl EdgeInner {
     /// A request to the routes, without CORS and the challenge.
     async fn route(&self, req: axum::extract::Request) -> Response {
+        self.route_now(req).await
+    }
+
+    /// [`route`](Self::route), with the route chosen now.
+    fn route_now(&self, req: axum::extract::Request) -> Answer {
         if self.fixed_paths.contains(&req.uri().path()) {
-            return self.fixed.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
+            let fixed = self.fixed.clone();
+            return Box::pin(async move { fixed.oneshot(req).await.unwrap_or_else(|e| match e {}) });
         }
-        self.routers.route(req).await
+        Routers::route(&self.routers, req)
+    }
+
+    /// The challenge and the CORS headers every answer but a preflight's carries.
+    fn finish(&self, response: &mut Response) {
+        challenge(response);
+        for (name, value) in &self.cors_headers {
+            // As tower-http does: `Vary` joins the response's own, the others replace theirs.
+            if name == http::header::VARY {
+                response.headers_mut().append(name, value.clone());
+            } else {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
     }
 }
 
 impl Routers {
     /// A request the axum router does not serve: by content type, then path.
-    async fn route(&self, req: axum::extract::Request) -> Response {
+    fn route(routers: &Arc<Routers>, req: axum::extract::Request) -> Answer {
         let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if content_type.starts_with("application/grpc-web") {
-            let req = req.map(tonic::body::Body::new);
-            let response = self.grpc_web.clone().oneshot(req).await.unwrap_or_else(|e| match e {});
-            return response.map(axum::body::Body::new);
+            let grpc_web = routers.grpc_web.clone();
+            return Box::pin(async move {
+                let req = req.map(tonic::body::Body::new);
+                let response = grpc_web.oneshot(req).await.unwrap_or_else(|e| match e {});
+                response.map(axum::body::Body::new)
+            });
         }
         if content_type.starts_with("application/grpc") {
             // Plain gRPC needs no translation: straight to the gRPC router.
-            let req = req.map(tonic::body::Body::new);
-            return self.grpc.route(req, Protocol::Grpc).await.map(axum::body::Body::new);
+            let grpc = Arc::clone(&routers.grpc);
+            return Box::pin(async move {
+                let req = req.map(tonic::body::Body::new);
+                grpc.route(req, Protocol::Grpc).await.map(axum::body::Body::new)
+            });
         }
-        self.http(req).await
+        Routers::http(routers, req)
     }
 
-    /// A request of a protocol other than gRPC.
-    async fn http(&self, req: axum::extract::Request) -> Response {
-        let (parts, body) = req.into_parts();
-        let path = parts.uri.path();
-        let bytes = match crate::core::body::read_body(body, self.max_body, self.body_timeout).await {
-            Ok(bytes) => bytes,
-            Err(status) => {
-                let content_type =
-                    parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-                let mut response = if path.starts_with("/trpc/") {
-                    trpc::request_error(&status)
-                } else if self.connect.method(path).is_some() {
-                    connect::early_error(content_type, &status)
-                } else {
-                    http_error(&status)
-                };
-                response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-                return response;
+    /// A request of a protocol other than gRPC: its body is read whole
+    /// first, so that an early error leaves no unread bytes on a reused
+    /// connection. A body that has arrived (most do) is read now, without
+    /// a timer; the rest is waited for with one.
+    fn http(routers: &Arc<Routers>, req: axum::extract::Request) -> Answer {
+        let (parts, mut body) = req.into_parts();
+        let mut read = crate::core::body::Read::default();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match crate::core::body::read_arrived(&mut body, &mut read, routers.max_body, &mut cx) {
+            Ok(true) => Routers::dispatch(routers, parts, read.into_bytes()),
+            Ok(false) => {
+                let routers = Arc::clone(routers);
+                Box::pin(async move {
+                    let (max, idle) = (routers.max_body, routers.body_timeout);
+                    match crate::core::body::read_rest(body, read, max, idle).await {
+                        Ok(bytes) => Routers::dispatch(&routers, parts, bytes).await,
+                        Err(status) => routers.early_error(&parts, &status),
+                    }
+                })
             }
+            Err(status) => {
+                let response = routers.early_error(&parts, &status);
+                Box::pin(std::future::ready(response))
+            }
+        }
+    }
+
+    /// The answer to a request whose body could not be read, in the form
+    /// of the protocol its path names; the connection closes after it.
+    fn early_error(&self, parts: &http::request::Parts, status: &Status) -> Response {
+        let path = parts.uri.path();
+        let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mut response = if path.starts_with("/trpc/") {
+            trpc::request_error(status)
+        } else if self.connect.method(path).is_some() {
+            connect::early_error(content_type, status)
+        } else {
+            http_error(status)
         };
-        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        response
+    }
+
+    /// A request with its whole body, to tRPC, Connect, REST or SSE by path.
+    fn dispatch(routers: &Arc<Routers>, parts: http::request::Parts, body: bytes::Bytes) -> Answer {
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(body));
+        let routers = Arc::clone(routers);
         let path = req.uri().path();
         if path.starts_with("/trpc/") {
-            return self.trpc.handle(req).await;
+            return Box::pin(async move { routers.trpc.handle(req).await });
         }
         // A Connect call is one lookup away; REST bindings need matching.
-        if let Some(method) = self.connect.method(path) {
-            return self.connect.handle(method, req).await;
+        if let Some(method) = routers.connect.method(path) {
+            let method = method.clone();
+            return Box::pin(async move { routers.connect.handle(&method, req).await });
         }
+        Box::pin(async move { routers.rest_or_sse(req).await })
+    }
+
+    /// A request to a `google.api.http` binding or an `/sse/…` path.
+    async fn rest_or_sse(&self, req: axum::extract::Request) -> Response {
+        let path = req.uri().path();
         match self.bindings.find(req.method().as_str(), path) {
             Found::Binding(binding, vars) => {
                 if binding.method.info().kind == MethodKind::ServerStreaming && accepts_events(req.headers()) {
