@@ -6,9 +6,10 @@
 #   bench/serve/profile.sh PROTOCOL [SERVER] [SECONDS]
 #
 # PROTOCOL: rest, connect, trpc, graphql or grpc. SERVER: apigen (default) or baseline. SECONDS:
-# 5 by default. Uses the release binaries run.sh builds (run it, or its cargo build, first) and
-# oha; needs perf (Debian: linux-perf) and root or perf_event_paranoid <= 1. Leaves the recording
-# in $TMPDIR/apigen-profile-PROTOCOL-SERVER.data for `perf report -i`.
+# 5 by default; PERF_FREQ sets the sampling rate (999 Hz by default). Uses the release binaries
+# run.sh builds (run it, or its cargo build, first) and oha; needs perf (Debian: linux-perf) and
+# root or perf_event_paranoid <= 1. Leaves the recording in $TMPDIR/apigen-profile-PROTOCOL-SERVER.data
+# for `perf report -i`.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,7 +18,7 @@ protocol="${1:-}"
 server="${2:-apigen}"
 seconds="${3:-5}"
 usage() {
-  sed -n '6,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 case "$protocol" in rest | connect | trpc | graphql | grpc) ;; *) usage ;; esac
@@ -80,7 +81,7 @@ esac
 taskset -c 1 "${load[@]}" >/dev/null &
 load_pid=$!
 sleep 1
-perf record --call-graph dwarf,16384 -F 999 -p "$pid" -o "$data" -- sleep "$seconds" >/dev/null 2>&1
+perf record --call-graph dwarf,16384 -F ${PERF_FREQ:-999} -p "$pid" -o "$data" -- sleep "$seconds" >/dev/null 2>&1
 wait "$load_pid" 2>/dev/null || true
 load_pid=""
 echo "recorded $data"

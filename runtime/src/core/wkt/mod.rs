@@ -142,11 +142,76 @@ impl Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let dt = self.datetime().ok_or_else(|| {
+        let mut text = [0; 30];
+        let len = self.rfc3339(&mut text).ok_or_else(|| {
             serde::ser::Error::custom("the Timestamp is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z")
         })?;
-        serializer.serialize_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        // Digits and ASCII punctuation only.
+        serializer.serialize_str(std::str::from_utf8(&text[..len]).map_err(serde::ser::Error::custom)?)
     }
+}
+
+impl Timestamp {
+    /// Writes the timestamp as `2024-01-02T03:04:05.123Z` into `out` (0, 3,
+    /// 6 or 9 fractional digits, as few as hold it) and returns its length;
+    /// `None` outside the mapping's range. Every response with a timestamp
+    /// writes one, so it is written straight into a buffer on the stack.
+    fn rfc3339(&self, out: &mut [u8; 30]) -> std::option::Option<usize> {
+        let nanos = u32::try_from(self.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+        if !TIMESTAMP_SECONDS.contains(&self.seconds) {
+            return None;
+        }
+        let (days, secs) = (self.seconds.div_euclid(86_400), self.seconds.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        let mut put = |at: usize, value: u64, digits: usize| {
+            let mut v = value;
+            for i in (at..at + digits).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        // The range keeps the year within 1..=9999.
+        put(0, year as u64, 4);
+        put(5, month.into(), 2);
+        put(8, day.into(), 2);
+        put(11, (secs / 3600) as u64, 2);
+        put(14, (secs / 60 % 60) as u64, 2);
+        put(17, (secs % 60) as u64, 2);
+        let fraction = match nanos {
+            0 => 0,
+            n if n % 1_000_000 == 0 => 3,
+            n if n % 1_000 == 0 => 6,
+            _ => 9,
+        };
+        if fraction > 0 {
+            put(20, u64::from(nanos / 10u32.pow(9 - fraction as u32)), fraction);
+        }
+        for (at, sign) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+            out[at] = sign;
+        }
+        let mut len = 19;
+        if fraction > 0 {
+            out[19] = b'.';
+            len = 20 + fraction;
+        }
+        out[len] = b'Z';
+        Some(len + 1)
+    }
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01: the era-based
+/// day count of the civil calendar (400-year eras of 146,097 days, years
+/// starting on March 1st so that the leap day ends them).
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let march_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * march_month + 2) / 5 + 1) as u8;
+    let month = if march_month < 10 { march_month + 3 } else { march_month - 9 } as u8;
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
@@ -332,6 +397,34 @@ mod tests {
         assert_eq!(json, "title,publisher.countryCode");
         assert_eq!(serde_json::from_value::<FieldMask>(json).unwrap(), mask);
         assert_eq!(serde_json::from_str::<FieldMask>("\"\"").unwrap().paths, Vec::<String>::new());
+    }
+
+    /// The written form agrees with chrono's RFC 3339 (as few of 0, 3, 6 or
+    /// 9 fractional digits as hold the value) across the whole range:
+    /// both ends, leap days, century years and every digit count.
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        let (first, last) = (*TIMESTAMP_SECONDS.start(), *TIMESTAMP_SECONDS.end());
+        let mut seconds: Vec<i64> =
+            vec![first, first + 86_399, -1, 0, 1, 951_782_400, 4_107_542_399, last - 86_400, last];
+        // A spread over the range that lands on every time of day.
+        let step = (last - first) / 20_011;
+        seconds.extend((0..20_011).map(|i| first + i * step + i * 7_919 % 86_400));
+        for (i, s) in seconds.into_iter().enumerate() {
+            let nanos = [0, 5_000_000, 120_000, 7, 999_999_999][i % 5];
+            let t = Timestamp { seconds: s, nanos };
+            let expected = chrono::DateTime::from_timestamp(s, nanos as u32)
+                .expect("in range")
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            let mut out = [0; 30];
+            let len = t.rfc3339(&mut out).expect("in range");
+            assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), expected, "{s} s {nanos} ns");
+        }
+        let mut out = [0; 30];
+        assert_eq!(Timestamp { seconds: last + 1, nanos: 0 }.rfc3339(&mut out), None);
+        assert_eq!(Timestamp { seconds: first - 1, nanos: 0 }.rfc3339(&mut out), None);
+        assert_eq!(Timestamp { seconds: 0, nanos: -1 }.rfc3339(&mut out), None);
+        assert_eq!(Timestamp { seconds: 0, nanos: 1_000_000_000 }.rfc3339(&mut out), None);
     }
 
     #[test]
