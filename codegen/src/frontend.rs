@@ -19,6 +19,7 @@ use crate::diagnostics::Error;
 /// Annotation files shipped inside apigen, importable without vendoring.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("apigen/options.proto", include_str!("../../schemas/apigen/options.proto")),
+    ("buf/validate/validate.proto", include_str!("../../schemas/buf/validate/validate.proto")),
     ("google/api/annotations.proto", include_str!("../../schemas/google/api/annotations.proto")),
     ("google/api/field_behavior.proto", include_str!("../../schemas/google/api/field_behavior.proto")),
     ("google/api/http.proto", include_str!("../../schemas/google/api/http.proto")),
@@ -29,6 +30,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
 /// a schema uses one of them as a field or method type.
 pub const ANNOTATION_FILES: &[&str] = &[
     "apigen/options.proto",
+    "buf/validate/validate.proto",
     "google/api/annotations.proto",
     "google/api/field_behavior.proto",
     "google/api/http.proto",

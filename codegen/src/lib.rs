@@ -55,11 +55,13 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
     let api = lower::lower(compiled)?;
     let mut code = backend::types::generate(compiled, &api)?;
     let rules = backend::input::Rules::new(&api);
+    let checked = backend::validate::Checked::new(&api);
     let graphql_names = backend::graphql::field_names(&api);
     let messages: backend::service::Messages = api.messages_by_name();
     for package in &api.packages {
         let body = &mut code.entry(package.name.clone()).or_default().rest;
         body.push_str(&backend::input::generate(package, &rules));
+        body.push_str(&backend::validate::generate(package, &checked, &api));
         if !package.services.is_empty() {
             body.push_str(&backend::descriptor::generate(compiled, package));
             body.push_str(&backend::json::register_fn(package, &api));

@@ -329,9 +329,20 @@ pub struct Message {
     pub oneofs: Vec<Oneof>,
     /// A synthetic map entry message.
     pub is_map_entry: bool,
+    /// `(buf.validate.message).oneof` groups.
+    pub oneof_rules: Vec<MessageOneofRule>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
+}
+
+/// `(buf.validate.message).oneof`: at most one of `fields` (exactly one when
+/// `required`) may be set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageOneofRule {
+    /// Field names, as written.
+    pub fields: Vec<String>,
+    pub required: bool,
 }
 
 /// A oneof.
@@ -340,6 +351,8 @@ pub struct Oneof {
     pub name: String,
     /// The Rust path of the generated enum, relative to the package module.
     pub rust_path: String,
+    /// `(buf.validate.oneof).required`: one member must be set.
+    pub required: bool,
 }
 
 /// A field.
@@ -356,9 +369,67 @@ pub struct Field {
     /// Index into the message's `oneofs`.
     pub oneof: Option<usize>,
     pub behavior: Vec<FieldBehavior>,
+    /// `(buf.validate.field)` rules, when any.
+    pub rules: Option<FieldRules>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
+}
+
+/// A field's protovalidate rules, as `lower` accepted them: only rules the
+/// runtime enforces get here (others are diagnostics).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldRules {
+    pub required: bool,
+    pub ignore: Ignore,
+    /// The rules of the field's type, when any.
+    pub typed: Option<TypedRules>,
+}
+
+/// `buf.validate.Ignore`: when a field's rules are skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ignore {
+    /// Skipped only when a field with presence is unset.
+    #[default]
+    Unspecified,
+    /// Also skipped at the zero value.
+    IfZeroValue,
+    /// Never checked.
+    Always,
+}
+
+/// The rules of one `FieldRules.type` member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedRules {
+    /// The member: `string`, `int32`, `repeated`, `timestamp`, …
+    pub kind: String,
+    /// Each rule that is set, by its name in the `*Rules` message, in field-number order.
+    pub rules: Vec<(String, RuleValue)>,
+    /// `repeated.items`, or `map.keys`.
+    pub items: Option<Box<FieldRules>>,
+    /// `map.values`.
+    pub values: Option<Box<FieldRules>>,
+}
+
+impl TypedRules {
+    /// The value of rule `name`, when set.
+    pub fn get(&self, name: &str) -> Option<&RuleValue> {
+        self.rules.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// A rule's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleValue {
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+    /// Seconds and nanoseconds of a Duration or a Timestamp.
+    Time(i64, i32),
+    List(Vec<RuleValue>),
 }
 
 impl Field {

@@ -282,3 +282,30 @@ fn methods_that_would_be_one_graphql_field() {
     let err = fails(&schema);
     assert_has(&err, &["bad.proto:", "would both be the GraphQL field `Mutation.fetch`", "graphql: {name:"]);
 }
+
+/// `buf/validate/validate.proto` is built in; a rule apigen does not enforce,
+/// a rule that does not fit its field and a pattern that is not RE2 are each
+/// an error at the field, never ignored.
+#[test]
+fn validation_rules_that_cannot_be_enforced() {
+    let schema = |field: &str| {
+        format!(
+            "syntax = \"proto3\";\npackage t.v1;\nimport \"buf/validate/validate.proto\";\nmessage R {{\n  {field}\n}}\nservice S {{ rpc Get(R) returns (R); }}\n"
+        )
+    };
+    let err = fails(&schema("string name = 1 [(buf.validate.field).cel = {id: \"x\", expression: \"true\"}];"));
+    assert_has(&err, &["bad.proto:5:", "rule `cel` on field `name` is not enforced by apigen", "custom CEL"]);
+    let err = fails(&schema("int32 size = 1 [(buf.validate.field).string.min_len = 1];"));
+    assert_has(&err, &["bad.proto:5:", "`string` rules do not fit field `size`, a int32"]);
+    let err = fails(&schema("repeated string tags = 1 [(buf.validate.field).string.min_len = 1];"));
+    assert_has(&err, &["`string` rules do not fit field `tags`, a repeated string", "`items`"]);
+    let err = fails(&schema(
+        "string name = 1 [(buf.validate.field).string.well_known_regex = KNOWN_REGEX_HTTP_HEADER_NAME];",
+    ));
+    assert_has(&err, &["rule `string.well_known_regex` on field `name` is not enforced by apigen"]);
+    let err = fails(&schema("string name = 1 [(buf.validate.field).string.pattern = \"(?<=a)b\"];"));
+    assert_has(&err, &["`string.pattern` of field `name` is not a valid regular expression", "RE2"]);
+    let err =
+        fails(&schema("repeated string tags = 1 [(buf.validate.field).repeated.items.string.protobuf_fqn = true];"));
+    assert_has(&err, &["rule `repeated.items.string.protobuf_fqn` on field `tags`"]);
+}

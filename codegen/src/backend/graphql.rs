@@ -195,6 +195,15 @@ impl<'a> Builder<'a> {
                     members.join(", ")
                 ));
             }
+            if let Some(rules) = &field.rules {
+                let lines = super::rules_doc::lines(rules);
+                if !lines.is_empty() {
+                    docs.push(format!(
+                        "Validation: {}.",
+                        lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
             description(&mut out, &docs, "  ");
             // Input fields cannot be deprecated in every GraphQL server; outputs can.
             let dep = if input { "" } else { deprecated(field.deprecated) };

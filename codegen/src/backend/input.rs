@@ -23,32 +23,36 @@ impl Rules {
         let direct = |b: FieldBehavior| -> BTreeSet<String> {
             messages.values().filter(|m| m.fields.iter().any(|f| f.has(b))).map(|m| m.full_name.clone()).collect()
         };
-        // Only requests (and messages inside them) are ever checked.
-        let mut inputs: BTreeSet<String> = api
-            .packages
-            .iter()
-            .flat_map(|p| &p.services)
-            .flat_map(|s| &s.methods)
-            .map(|m| m.input.full_name.clone())
-            .collect();
-        loop {
-            let before = inputs.len();
-            let inside: Vec<String> = inputs
-                .iter()
-                .filter_map(|n| messages.get(n.as_str()))
-                .flat_map(|m| m.fields.iter().filter_map(message_type).map(str::to_owned))
-                .collect();
-            inputs.extend(inside);
-            if inputs.len() == before {
-                break;
-            }
-        }
-        let only_inputs = |set: BTreeSet<String>| set.into_iter().filter(|n| inputs.contains(n)).collect();
         Rules {
-            validate: only_inputs(closure(&messages, direct(FieldBehavior::Required))),
-            clear: only_inputs(closure(&messages, direct(FieldBehavior::OutputOnly))),
+            validate: reaching(&messages, direct(FieldBehavior::Required), api),
+            clear: reaching(&messages, direct(FieldBehavior::OutputOnly), api),
         }
     }
+}
+
+/// `direct` and every message holding one of them (to a fixed point), among
+/// the messages requests reach: only requests are ever checked.
+pub(super) fn reaching(messages: &BTreeMap<&str, &Message>, direct: BTreeSet<String>, api: &Api) -> BTreeSet<String> {
+    let mut inputs: BTreeSet<String> = api
+        .packages
+        .iter()
+        .flat_map(|p| &p.services)
+        .flat_map(|s| &s.methods)
+        .map(|m| m.input.full_name.clone())
+        .collect();
+    loop {
+        let before = inputs.len();
+        let inside: Vec<String> = inputs
+            .iter()
+            .filter_map(|n| messages.get(n.as_str()))
+            .flat_map(|m| m.fields.iter().filter_map(message_type).map(str::to_owned))
+            .collect();
+        inputs.extend(inside);
+        if inputs.len() == before {
+            break;
+        }
+    }
+    closure(messages, direct).into_iter().filter(|n| inputs.contains(n)).collect()
 }
 
 fn closure(messages: &BTreeMap<&str, &Message>, mut set: BTreeSet<String>) -> BTreeSet<String> {

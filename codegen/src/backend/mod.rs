@@ -7,9 +7,11 @@ pub mod graphql;
 pub mod input;
 pub mod json;
 pub mod openapi;
+pub mod rules_doc;
 pub mod service;
 pub mod ts;
 pub mod types;
+pub mod validate;
 
 /// Rust doc attributes for comment lines, with code blocks marked `text` so
 /// that they never run as doctests.

@@ -475,17 +475,56 @@ impl<'a> Builder<'a> {
             // AIP-158: a negative page size is an error.
             item["minimum"] = json!(0);
         }
+        // protovalidate rules: keywords where OpenAPI has one, text for the rest.
+        let mut unsaid = Vec::new();
+        let typed = field.rules.as_ref().and_then(|r| r.typed.as_ref());
+        let element = typed.and_then(|t| t.items.as_ref()).and_then(|r| r.typed.as_ref());
+        let value_rules = typed.and_then(|t| t.values.as_ref()).and_then(|r| r.typed.as_ref());
+        let (own, of_items) = match &field.cardinality {
+            Cardinality::Repeated | Cardinality::Map(..) => {
+                (None, element.filter(|_| field.cardinality == Cardinality::Repeated))
+            }
+            _ => (typed, None),
+        };
+        if let Some(t) = own.or(of_items) {
+            unsaid.extend(apply_rules(&mut item, t, &field.ty));
+        }
         let mut schema = match &field.cardinality {
             Cardinality::Repeated => json!({"type": "array", "items": item}),
-            Cardinality::Map(_, value) => {
-                let value = self.type_schema(value);
-                json!({"type": "object", "additionalProperties": value})
+            Cardinality::Map(key, value) => {
+                let mut value_schema = self.type_schema(value);
+                if let Some(t) = value_rules {
+                    unsaid.extend(apply_rules(&mut value_schema, t, value));
+                }
+                if let Some(keys) = element {
+                    unsaid.extend(
+                        super::rules_doc::lines(&crate::model::FieldRules {
+                            typed: Some(keys.clone()),
+                            ..Default::default()
+                        })
+                        .into_iter()
+                        .map(|l| format!("keys: {l}")),
+                    );
+                    let _ = key;
+                }
+                json!({"type": "object", "additionalProperties": value_schema})
             }
             _ => item,
         };
+        if let (Some(t), Some(obj)) =
+            (typed.filter(|t| t.kind == "repeated" || t.kind == "map"), schema.as_object_mut())
+        {
+            unsaid.extend(super::rules_doc::keywords(obj, t, true));
+        }
         let mut notes = Vec::new();
         if let Some(d) = docs(&field.docs) {
             notes.push(d);
+        }
+        if !unsaid.is_empty() {
+            notes.push(format!(
+                "Validation: {}.",
+                unsaid.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+            ));
         }
         // $ref siblings are ignored by OpenAPI 3.0: wrap to keep the annotations.
         let annotated = field.has(FieldBehavior::OutputOnly)
@@ -579,7 +618,7 @@ impl<'a> Builder<'a> {
                 };
                 schema["description"] = json!(text);
             }
-            if field.has(FieldBehavior::Required) {
+            if field.has(FieldBehavior::Required) || field.rules.as_ref().is_some_and(|r| r.required) {
                 required.push(field.json_name.clone());
             }
             properties.insert(field.json_name.clone(), schema);
@@ -671,4 +710,18 @@ fn float(format: &str) -> Value {
         {"type": "number", "format": format},
         {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
     ]})
+}
+
+/// Puts the keywords of `t` on the schema of one value of type `ty`; returns
+/// the rules no keyword says. A `$ref` takes no siblings in OpenAPI 3.0:
+/// its rules are all text.
+fn apply_rules(schema: &mut Value, t: &crate::model::TypedRules, ty: &FieldType) -> Vec<String> {
+    let json_number = !matches!(
+        ty,
+        FieldType::Int64 | FieldType::Sint64 | FieldType::Sfixed64 | FieldType::Uint64 | FieldType::Fixed64
+    );
+    match schema.as_object_mut().filter(|o| !o.contains_key("$ref")) {
+        Some(obj) => super::rules_doc::keywords(obj, t, json_number),
+        None => super::rules_doc::lines(&crate::model::FieldRules { typed: Some(t.clone()), ..Default::default() }),
+    }
 }

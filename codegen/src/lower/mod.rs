@@ -6,6 +6,7 @@ mod checks;
 mod http;
 pub mod names;
 pub mod template;
+mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub(crate) struct Lowerer<'a> {
     ext_service: Option<ExtensionDescriptor>,
     ext_message: Option<ExtensionDescriptor>,
     ext_enum: Option<ExtensionDescriptor>,
+    ext_validate_field: Option<ExtensionDescriptor>,
+    ext_validate_oneof: Option<ExtensionDescriptor>,
+    ext_validate_message: Option<ExtensionDescriptor>,
 }
 
 /// A resolved source position: the model's span and the byte range for diagnostics.
@@ -87,6 +91,9 @@ impl<'a> Lowerer<'a> {
             ext_service: c.pool.get_extension_by_name("apigen.service"),
             ext_message: c.pool.get_extension_by_name("apigen.message"),
             ext_enum: c.pool.get_extension_by_name("apigen.enum"),
+            ext_validate_field: c.pool.get_extension_by_name("buf.validate.field"),
+            ext_validate_oneof: c.pool.get_extension_by_name("buf.validate.oneof"),
+            ext_validate_message: c.pool.get_extension_by_name("buf.validate.message"),
         }
     }
 
@@ -232,6 +239,7 @@ impl<'a> Lowerer<'a> {
             .map(|o| Oneof {
                 name: o.name().to_owned(),
                 rust_path: format!("{module}::{}", names::to_upper_camel(o.name())),
+                required: self.oneof_required(&o),
             })
             .collect();
         let oneof_names: Vec<String> = oneofs.iter().map(|o| o.name.clone()).collect();
@@ -253,6 +261,7 @@ impl<'a> Lowerer<'a> {
             fields,
             oneofs,
             is_map_entry: false,
+            oneof_rules: self.message_rules(m),
             docs: self.docs(file.name(), m.path()),
             span: self.pos(file.name(), m.path()).span,
             deprecated,
@@ -321,15 +330,18 @@ impl<'a> Lowerer<'a> {
             f.containing_oneof().filter(|o| !o.is_synthetic()).and_then(|o| oneofs.iter().position(|n| n == o.name()));
         let behavior = self.behaviors(f);
         let deprecated = f.field_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated());
+        let ty = field_type(f, &package);
+        let rules = self.field_rules(f, &ty, &cardinality);
         Field {
             name: f.name().to_owned(),
             json_name: f.json_name().to_owned(),
             rust_name: names::to_snake(f.name()),
             number: f.number(),
-            ty: field_type(f, &package),
+            ty,
             cardinality,
             oneof,
             behavior,
+            rules,
             docs: self.docs(file.name(), f.path()),
             span: self.pos(file.name(), f.path()).span,
             deprecated,

@@ -1,0 +1,533 @@
+//! protovalidate rules: for every message, an `apigen_runtime::validate::Validate`
+//! impl. Messages reachable from requests with rules at or below them get a
+//! body: one `v.at(&FIELD, …)` line per checked field over static rule
+//! tables, the checks themselves being the runtime's. Others get an empty
+//! impl (the trait's default checks nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use crate::model::{
+    Api, Cardinality, Enum, Field, FieldRules, FieldType, Ignore, Message, Package, RuleValue, TypedRules,
+};
+
+/// Which messages (by full name) have rules to check, directly or below,
+/// among those requests can reach.
+pub struct Checked {
+    messages: BTreeSet<String>,
+}
+
+impl Checked {
+    pub fn new(api: &Api) -> Checked {
+        let messages = api.messages_by_name();
+        let direct = messages
+            .values()
+            .filter(|m| {
+                !m.oneof_rules.is_empty()
+                    || m.oneofs.iter().any(|o| o.required)
+                    || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(|r| r.ignore != Ignore::Always))
+            })
+            .map(|m| m.full_name.clone())
+            .collect();
+        Checked { messages: super::input::reaching(&messages, direct, api) }
+    }
+}
+
+/// The `Validate` impls of one package.
+pub fn generate(package: &Package, checked: &Checked, api: &Api) -> String {
+    let enums = api.enums_by_name();
+    let mut out = String::new();
+    for m in &package.messages {
+        let _ = write!(out, "impl ::apigen_runtime::validate::Validate for {} {{", m.rust_path);
+        if checked.messages.contains(&m.full_name) {
+            let body = Body { message: m, checked, enums: &enums }.render();
+            let _ = write!(
+                out,
+                "fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {{ use ::apigen_runtime::validate as pv; {body} }}"
+            );
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+struct Body<'a> {
+    message: &'a Message,
+    checked: &'a Checked,
+    enums: &'a BTreeMap<&'a str, &'a Enum>,
+}
+
+impl Body<'_> {
+    fn render(&self) -> String {
+        let m = self.message;
+        let mut out = String::new();
+        for f in &m.fields {
+            self.field(&mut out, f);
+        }
+        for o in m.oneofs.iter().filter(|o| o.required) {
+            let field = crate::lower::names::to_snake(&o.name);
+            let _ = write!(out, "v.oneof_required({:?}, self.{field}.is_some());", o.name);
+        }
+        for rule in &m.oneof_rules {
+            let set: Vec<String> = rule
+                .fields
+                .iter()
+                .filter_map(|name| m.fields.iter().find(|f| &f.name == name))
+                .map(|f| self.set_expr(f))
+                .collect();
+            let _ = write!(out, "v.message_oneof(&{:?}, &[{}], {});", rule.fields, set.join(", "), rule.required);
+        }
+        out
+    }
+
+    /// Whether `f` is set: present, or for implicit presence not the zero value.
+    fn set_expr(&self, f: &Field) -> String {
+        let access = format!("self.{}", f.rust_name);
+        if let Some((field, path)) = super::input::oneof_variant(self.message, f) {
+            return format!("matches!(self.{field}, ::core::option::Option::Some({path}(_)))");
+        }
+        match (&f.cardinality, &f.ty) {
+            (Cardinality::Repeated | Cardinality::Map(..), _) => format!("!{access}.is_empty()"),
+            (Cardinality::Optional, _) | (_, FieldType::Message(_)) => format!("{access}.is_some()"),
+            (_, FieldType::String | FieldType::Bytes) => format!("!{access}.is_empty()"),
+            (_, FieldType::Bool) => access,
+            (_, FieldType::Double | FieldType::Float) => format!("{access} != 0.0"),
+            _ => format!("{access} != 0"),
+        }
+    }
+
+    fn field(&self, out: &mut String, f: &Field) {
+        let nested = message_of(f).is_some_and(|t| self.checked.messages.contains(t));
+        let rules = f.rules.clone().unwrap_or_default();
+        if rules.ignore == Ignore::Always || (f.rules.is_none() && !nested) {
+            return;
+        }
+        let upper = f.name.to_uppercase();
+        let _ = write!(out, "static F_{upper}: pv::Field = {};", field_static(f));
+        let mut statics = String::new();
+        let check = self.checks(&mut statics, &upper, f, &rules, nested);
+        out.push_str(&statics);
+        let presence = super::input::oneof_variant(self.message, f).is_some()
+            || matches!(f.cardinality, Cardinality::Optional)
+            || (matches!(f.ty, FieldType::Message(_)) && matches!(f.cardinality, Cardinality::Singular));
+        // How the value is reached: bound by `if let` (to a reference) for
+        // fields with presence, else the field itself.
+        let bound = |pattern: String| (Some(pattern), "(*x)".to_owned(), "x".to_owned());
+        let (bind, value, reference) = match (super::input::oneof_variant(self.message, f), presence) {
+            (Some((field, path)), _) => bound(format!("::core::option::Option::Some({path}(x)) = &self.{field}")),
+            (None, true) => bound(format!("::core::option::Option::Some(x) = &self.{}", f.rust_name)),
+            (None, false) => (None, format!("self.{}", f.rust_name), format!("&self.{}", f.rust_name)),
+        };
+        let check = check.replace("{value}", &value).replace("{ref}", &reference);
+        let required = format!("v.at(&F_{upper}, |v| v.required(false));");
+        let _ = match (bind, rules.required) {
+            (Some(bind), true) => write!(out, "if let {bind} {{ {check} }} else {{ {required} }}"),
+            (Some(bind), false) if !check.is_empty() => write!(out, "if let {bind} {{ {check} }}"),
+            (Some(_), false) => Ok(()),
+            (None, true) => write!(out, "if {} {{ {check} }} else {{ {required} }}", self.set_expr(f)),
+            (None, false) if rules.ignore == Ignore::IfZeroValue => {
+                write!(out, "if {} {{ {check} }}", self.set_expr(f))
+            }
+            (None, false) => write!(out, "{check}"),
+        };
+    }
+
+    /// The checks of a set field, with `{value}` where its value goes.
+    fn checks(&self, statics: &mut String, upper: &str, f: &Field, rules: &FieldRules, nested: bool) -> String {
+        let at = |inner: String| match inner.strip_suffix(';').filter(|one| !one.contains(';')) {
+            Some(one) => format!("v.at(&F_{upper}, |v| {one});"),
+            None => format!("v.at(&F_{upper}, |v| {{ {inner} }});"),
+        };
+        match &f.cardinality {
+            Cardinality::Repeated | Cardinality::Map(..) => {
+                let Some(typed) = &rules.typed else {
+                    return if nested { at(self.collection(statics, upper, f, None, nested)) } else { String::new() };
+                };
+                at(self.collection(statics, upper, f, Some(typed), nested))
+            }
+            _ => {
+                let mut inner = String::new();
+                if let Some(typed) = &rules.typed {
+                    inner.push_str(&self.scalar(statics, &format!("R_{upper}"), &f.ty, typed, "{value}", false));
+                }
+                if nested {
+                    inner.push_str("v.message(::core::option::Option::Some({ref}));");
+                }
+                if inner.is_empty() { inner } else { at(inner) }
+            }
+        }
+    }
+
+    /// A repeated field's or a map's checks.
+    fn collection(
+        &self,
+        statics: &mut String,
+        upper: &str,
+        f: &Field,
+        typed: Option<&TypedRules>,
+        nested: bool,
+    ) -> String {
+        let element_rules = |which: Option<&Box<FieldRules>>| which.and_then(|r| r.typed.clone());
+        let (items, values) = match typed {
+            Some(t) => (element_rules(t.items.as_ref()), element_rules(t.values.as_ref())),
+            None => (None, None),
+        };
+        match &f.cardinality {
+            Cardinality::Map(key, value) => {
+                let name = format!("R_{upper}");
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::MapRules = pv::MapRules {{ {} ..pv::MapRules::NONE }};",
+                    fields(typed, &[("min_pairs", "min_pairs"), ("max_pairs", "max_pairs")])
+                );
+                let key_check = items
+                    .map(|t| self.scalar(statics, &format!("R_{upper}_KEYS"), key, &t, "k", true))
+                    .unwrap_or_default();
+                let mut value_check = values
+                    .map(|t| self.scalar(statics, &format!("R_{upper}_VALUES"), value, &t, "x", true))
+                    .unwrap_or_default();
+                if nested {
+                    value_check.push_str("v.message(::core::option::Option::Some(x));");
+                }
+                format!(
+                    "v.map({{value}}.iter(), &{name}, {}, {});",
+                    closure("k", &key_check),
+                    closure("x", &value_check)
+                )
+            }
+            _ => {
+                let name = format!("R_{upper}");
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::RepeatedRules = pv::RepeatedRules {{ {} ..pv::RepeatedRules::NONE }};",
+                    fields(typed, &[("min_items", "min_items"), ("max_items", "max_items"), ("unique", "unique")])
+                );
+                let mut item_check = items
+                    .map(|t| self.scalar(statics, &format!("R_{upper}_ITEMS"), &f.ty, &t, "x", true))
+                    .unwrap_or_default();
+                if nested {
+                    item_check.push_str("v.message(::core::option::Option::Some(x));");
+                }
+                format!("v.repeated(&{{value}}, &{name}, {});", closure("x", &item_check))
+            }
+        }
+    }
+
+    /// The check of one value of type `ty` (`value` is a reference when
+    /// `by_ref`, else the field itself), declaring its rule static.
+    fn scalar(
+        &self,
+        statics: &mut String,
+        name: &str,
+        ty: &FieldType,
+        t: &TypedRules,
+        value: &str,
+        by_ref: bool,
+    ) -> String {
+        let copy = if by_ref { format!("*{value}") } else { value.to_owned() };
+        let borrow = if by_ref { value.to_owned() } else { format!("&{value}") };
+        match t.kind.as_str() {
+            "string" => {
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::StringRules = pv::StringRules {{ {} ..pv::StringRules::NONE }};",
+                    string_rules(t)
+                );
+                format!("v.string({borrow}, &{name});")
+            }
+            "bytes" => {
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::BytesRules = pv::BytesRules {{ {} ..pv::BytesRules::NONE }};",
+                    bytes_rules(t)
+                );
+                format!("v.bytes({borrow}, &{name});")
+            }
+            "bool" => {
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::BoolRules = pv::BoolRules {{ {} }};",
+                    match t.get("const") {
+                        Some(RuleValue::Bool(b)) => format!("const_: ::core::option::Option::Some({b})"),
+                        _ => "const_: ::core::option::Option::None".to_owned(),
+                    }
+                );
+                format!("v.boolean({copy}, &{name});")
+            }
+            "enum" => {
+                let defined = match ty {
+                    FieldType::Enum(r) => self
+                        .enums
+                        .get(r.full_name.as_str())
+                        .map(|e| e.values.iter().map(|v| v.number.to_string()).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::EnumRules = pv::EnumRules {{ {} ..pv::EnumRules::NONE }};",
+                    typed_fields(
+                        t,
+                        &[
+                            ("const", "const_", "i32"),
+                            ("defined_only", "defined_only", ""),
+                            ("in", "in_", "i32"),
+                            ("not_in", "not_in", "i32")
+                        ]
+                    )
+                );
+                format!("v.enumeration({copy}, &{name}, &[{defined}]);")
+            }
+            "duration" | "timestamp" => {
+                let ty_name = if t.kind == "duration" { "DurationRules" } else { "TimestampRules" };
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::{ty_name} = pv::{ty_name} {{ {} ..pv::{ty_name}::NONE }};",
+                    time_rules(t)
+                );
+                format!("v.{}({borrow}, &{name});", t.kind)
+            }
+            "any" => {
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::AnyRules = pv::AnyRules {{ {} ..pv::AnyRules::NONE }};",
+                    typed_fields(t, &[("in", "in_", "str"), ("not_in", "not_in", "str")])
+                );
+                format!("v.any({borrow}, &{name});")
+            }
+            number => {
+                let rust = number_type(number);
+                let kind = crate::lower::names::to_upper_camel(number);
+                let _ = write!(
+                    statics,
+                    "static {name}: pv::NumberRules<{rust}> = pv::NumberRules {{ {} ..pv::NumberRules::none(pv::NumberKind::{kind}) }};",
+                    typed_fields(
+                        t,
+                        &[
+                            ("const", "const_", rust),
+                            ("lt", "lt", rust),
+                            ("lte", "lte", rust),
+                            ("gt", "gt", rust),
+                            ("gte", "gte", rust),
+                            ("in", "in_", rust),
+                            ("not_in", "not_in", rust),
+                            ("finite", "finite", "")
+                        ]
+                    )
+                );
+                format!("v.number({copy}, &{name});")
+            }
+        }
+    }
+}
+
+/// A closure checking one element bound to `var`, or one that checks nothing.
+fn closure(var: &str, body: &str) -> String {
+    match body.strip_suffix(';').filter(|one| !one.contains(';')) {
+        _ if body.is_empty() => "|_, _| {}".to_owned(),
+        Some(one) => format!("|v, {var}| {one}"),
+        None => format!("|v, {var}| {{ {body} }}"),
+    }
+}
+
+fn message_of(f: &Field) -> Option<&str> {
+    let ty = match &f.cardinality {
+        Cardinality::Map(_, value) => value.as_ref(),
+        _ => &f.ty,
+    };
+    match ty {
+        FieldType::Message(t) => Some(&t.full_name),
+        _ => None,
+    }
+}
+
+/// The Rust type of a numeric rule kind's values.
+fn number_type(kind: &str) -> &'static str {
+    match kind {
+        "float" => "f32",
+        "double" => "f64",
+        "int32" | "sint32" | "sfixed32" => "i32",
+        "int64" | "sint64" | "sfixed64" => "i64",
+        "uint32" | "fixed32" => "u32",
+        _ => "u64",
+    }
+}
+
+fn field_type_name(ty: &FieldType) -> &'static str {
+    match ty {
+        FieldType::Double => "Double",
+        FieldType::Float => "Float",
+        FieldType::Int32 => "Int32",
+        FieldType::Int64 => "Int64",
+        FieldType::Uint32 => "Uint32",
+        FieldType::Uint64 => "Uint64",
+        FieldType::Sint32 => "Sint32",
+        FieldType::Sint64 => "Sint64",
+        FieldType::Fixed32 => "Fixed32",
+        FieldType::Fixed64 => "Fixed64",
+        FieldType::Sfixed32 => "Sfixed32",
+        FieldType::Sfixed64 => "Sfixed64",
+        FieldType::Bool => "Bool",
+        FieldType::String => "String",
+        FieldType::Bytes => "Bytes",
+        FieldType::Message(_) => "Message",
+        FieldType::Enum(_) => "Enum",
+    }
+}
+
+fn field_static(f: &Field) -> String {
+    match &f.cardinality {
+        Cardinality::Map(k, v) => format!(
+            "pv::Field::map({}, {:?}, pv::FieldType::{}, pv::FieldType::{})",
+            f.number,
+            f.name,
+            field_type_name(k),
+            field_type_name(v)
+        ),
+        _ => format!("pv::Field::new({}, {:?}, pv::FieldType::{})", f.number, f.name, field_type_name(&f.ty)),
+    }
+}
+
+/// `field: Some(value),` for each of `names` (rule name, Rust field) that is set, as a `u64` or `bool`.
+fn fields(typed: Option<&TypedRules>, names: &[(&str, &str)]) -> String {
+    let Some(t) = typed else { return String::new() };
+    let mut out = String::new();
+    for (rule, field) in names {
+        let _ = match t.get(rule) {
+            Some(RuleValue::Uint(n)) => write!(out, "{field}: ::core::option::Option::Some({n}),"),
+            Some(RuleValue::Bool(b)) => write!(out, "{field}: {b},"),
+            _ => Ok(()),
+        };
+    }
+    out
+}
+
+/// Rust literal of a rule value of Rust type `rust` (`str`, `i32`, `f64`, …).
+fn literal(v: &RuleValue, rust: &str) -> String {
+    match v {
+        RuleValue::Bool(b) => b.to_string(),
+        RuleValue::Int(n) => format!("{n}{rust}"),
+        RuleValue::Uint(n) => format!("{n}{rust}"),
+        RuleValue::Float(x) if x.is_infinite() => {
+            format!("{rust}::{}", if *x > 0.0 { "INFINITY" } else { "NEG_INFINITY" })
+        }
+        RuleValue::Float(x) if x.is_nan() => format!("{rust}::NAN"),
+        RuleValue::Float(x) => format!("{x:?}_{rust}"),
+        RuleValue::Text(s) => format!("{s:?}"),
+        RuleValue::Bytes(b) => format!("&{b:?}"),
+        RuleValue::Time(s, n) => format!("::apigen_runtime::wkt::{rust} {{ seconds: {s}, nanos: {n} }}"),
+        RuleValue::List(items) => {
+            format!("&[{}]", items.iter().map(|i| literal(i, rust)).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+/// `field: value,` for each rule set among `names` (rule, Rust field, Rust type; "" for a bool flag).
+fn typed_fields(t: &TypedRules, names: &[(&str, &str, &str)]) -> String {
+    let mut out = String::new();
+    for (rule, field, rust) in names {
+        let Some(v) = t.get(rule) else { continue };
+        let _ = match v {
+            RuleValue::Bool(b) => write!(out, "{field}: {b},"),
+            RuleValue::List(_) => write!(out, "{field}: {},", literal(v, rust)),
+            other => write!(out, "{field}: ::core::option::Option::Some({}),", literal(other, rust)),
+        };
+    }
+    out
+}
+
+const WELL_KNOWN_STRINGS: &[(&str, &str)] = &[
+    ("email", "Email"),
+    ("hostname", "Hostname"),
+    ("ip", "Ip"),
+    ("ipv4", "Ipv4"),
+    ("ipv6", "Ipv6"),
+    ("uri", "Uri"),
+    ("uri_ref", "UriRef"),
+    ("address", "Address"),
+    ("uuid", "Uuid"),
+    ("tuuid", "Tuuid"),
+    ("host_and_port", "HostAndPort"),
+    ("ip_with_prefixlen", "IpWithPrefixlen"),
+    ("ipv4_with_prefixlen", "Ipv4WithPrefixlen"),
+    ("ipv6_with_prefixlen", "Ipv6WithPrefixlen"),
+    ("ip_prefix", "IpPrefix"),
+    ("ipv4_prefix", "Ipv4Prefix"),
+    ("ipv6_prefix", "Ipv6Prefix"),
+    ("ulid", "Ulid"),
+];
+
+fn string_rules(t: &TypedRules) -> String {
+    let mut out = typed_fields(
+        t,
+        &[
+            ("const", "const_", "str"),
+            ("len", "len", "u64"),
+            ("min_len", "min_len", "u64"),
+            ("max_len", "max_len", "u64"),
+            ("len_bytes", "len_bytes", "u64"),
+            ("min_bytes", "min_bytes", "u64"),
+            ("max_bytes", "max_bytes", "u64"),
+            ("prefix", "prefix", "str"),
+            ("suffix", "suffix", "str"),
+            ("contains", "contains", "str"),
+            ("not_contains", "not_contains", "str"),
+            ("in", "in_", "str"),
+            ("not_in", "not_in", "str"),
+        ],
+    );
+    if let Some(RuleValue::Text(p)) = t.get("pattern") {
+        let _ = write!(out, "pattern: ::core::option::Option::Some(pv::Pattern::new({p:?})),");
+    }
+    if let Some((_, variant)) =
+        WELL_KNOWN_STRINGS.iter().find(|(rule, _)| matches!(t.get(rule), Some(RuleValue::Bool(true))))
+    {
+        let _ = write!(out, "well_known: ::core::option::Option::Some(pv::WellKnownString::{variant}),");
+    }
+    out
+}
+
+fn bytes_rules(t: &TypedRules) -> String {
+    let mut out = typed_fields(
+        t,
+        &[
+            ("const", "const_", ""),
+            ("len", "len", "u64"),
+            ("min_len", "min_len", "u64"),
+            ("max_len", "max_len", "u64"),
+            ("prefix", "prefix", ""),
+            ("suffix", "suffix", ""),
+            ("contains", "contains", ""),
+            ("in", "in_", ""),
+            ("not_in", "not_in", ""),
+        ],
+    );
+    if let Some(RuleValue::Text(p)) = t.get("pattern") {
+        let _ = write!(out, "pattern: ::core::option::Option::Some(pv::Pattern::new({p:?})),");
+    }
+    for (rule, variant) in [("ip", "Ip"), ("ipv4", "Ipv4"), ("ipv6", "Ipv6"), ("uuid", "Uuid")] {
+        if matches!(t.get(rule), Some(RuleValue::Bool(true))) {
+            let _ = write!(out, "well_known: ::core::option::Option::Some(pv::WellKnownBytes::{variant}),");
+        }
+    }
+    out
+}
+
+fn time_rules(t: &TypedRules) -> String {
+    let names: &[(&str, &str, &str)] = &[
+        ("const", "const_", "Duration"),
+        ("lt", "lt", "Duration"),
+        ("lte", "lte", "Duration"),
+        ("gt", "gt", "Duration"),
+        ("gte", "gte", "Duration"),
+        ("in", "in_", "Duration"),
+        ("not_in", "not_in", "Duration"),
+        ("lt_now", "lt_now", ""),
+        ("gt_now", "gt_now", ""),
+        ("within", "within", "Duration"),
+    ];
+    let rust = if t.kind == "timestamp" { "Timestamp" } else { "Duration" };
+    let names: Vec<(&str, &str, &str)> =
+        names.iter().map(|(r, f, ty)| (*r, *f, if *ty == "Duration" && *r != "within" { rust } else { ty })).collect();
+    typed_fields(t, &names)
+}
