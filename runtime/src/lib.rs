@@ -37,7 +37,7 @@ pub use crate::core::message::{ApiMessage, DynMessage};
 pub use crate::core::service::{MethodInfo, MethodKind, ServiceDef, ServiceInfo};
 pub use crate::core::status::{Code, RpcStatus, Status};
 pub use crate::core::stream::{RequestStream, ResponseStream};
-pub use crate::core::{json, wkt};
+pub use crate::core::{json, validate, wkt};
 pub use crate::server::Server;
 
 /// The result of every service method.

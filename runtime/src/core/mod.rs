@@ -22,5 +22,6 @@ pub(crate) mod service;
 pub(crate) mod status;
 pub(crate) mod stream;
 pub(crate) mod transcode;
+pub mod validate;
 pub(crate) mod wire;
 pub mod wkt;

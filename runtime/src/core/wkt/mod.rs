@@ -384,6 +384,8 @@ pub(crate) const JSON_TYPES: &[AnyType] = &[
     AnyType::of::<StringValue>("google.protobuf.StringValue"),
     AnyType::of::<BytesValue>("google.protobuf.BytesValue"),
     AnyType::of::<Empty>("google.protobuf.Empty"),
+    // protovalidate's error detail, which the runtime itself sends.
+    AnyType::of::<crate::core::validate::proto::Violations>("buf.validate.Violations"),
 ];
 
 #[cfg(test)]

@@ -1,0 +1,392 @@
+//! protovalidate's standard rules (`buf.validate.field` and friends),
+//! checked natively: generated code describes each checked field once in
+//! statics and walks a request with a [`Validator`], which collects every
+//! violation with protovalidate's rule ids, messages, field paths and rule
+//! paths, and turns them into `INVALID_ARGUMENT` with a packed
+//! `buf.validate.Violations` detail. Custom CEL rules are not supported.
+
+mod checks;
+mod formats;
+pub mod proto;
+mod rules;
+
+use std::borrow::Cow;
+
+pub use checks::Number;
+pub use proto::{FieldPathElement, Subscript};
+pub use rules::{
+    AnyRules, BoolRules, BytesRules, DurationRules, EnumRules, MapRules, NumberKind, NumberRules, Pattern,
+    RepeatedRules, StringRules, TimestampRules, WellKnownBytes, WellKnownString,
+};
+
+use crate::core::status::Status;
+
+/// `google.protobuf.FieldDescriptorProto.Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum FieldType {
+    Double = 1,
+    Float = 2,
+    Int64 = 3,
+    Uint64 = 4,
+    Int32 = 5,
+    Fixed64 = 6,
+    Fixed32 = 7,
+    Bool = 8,
+    String = 9,
+    Group = 10,
+    Message = 11,
+    Bytes = 12,
+    Uint32 = 13,
+    Enum = 14,
+    Sfixed32 = 15,
+    Sfixed64 = 16,
+    Sint32 = 17,
+    Sint64 = 18,
+}
+
+/// A field as generated code describes it, once, in a static. `kind` is
+/// the element type of a repeated field and `Message` for a map, whose
+/// `key` and `value` types are set.
+#[derive(Debug)]
+pub struct Field {
+    pub number: i32,
+    pub name: &'static str,
+    pub kind: FieldType,
+    pub key: Option<FieldType>,
+    pub value: Option<FieldType>,
+}
+
+/// A message's own rules; generated code implements it per message.
+pub trait Validate {
+    /// Checks this message's fields, reporting into `v`.
+    fn validate_rules(&self, v: &mut Validator);
+}
+
+impl<T: Validate + ?Sized> Validate for Box<T> {
+    fn validate_rules(&self, v: &mut Validator) {
+        (**self).validate_rules(v)
+    }
+}
+
+macro_rules! no_rules {
+    ($($t:ident),*) => { $(impl Validate for crate::core::wkt::$t { fn validate_rules(&self, _: &mut Validator) {} })* };
+}
+
+no_rules!(
+    Any,
+    BoolValue,
+    BytesValue,
+    DoubleValue,
+    Duration,
+    Empty,
+    FieldMask,
+    FloatValue,
+    Int32Value,
+    Int64Value,
+    ListValue,
+    StringValue,
+    Struct,
+    Timestamp,
+    UInt32Value,
+    UInt64Value,
+    Value
+);
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    /// Where the value is, from the message validated.
+    pub field: Vec<FieldPathElement>,
+    /// Where the rule is, inside `buf.validate.FieldRules`.
+    pub rule: Vec<FieldPathElement>,
+    pub rule_id: Cow<'static, str>,
+    pub message: String,
+    /// The violation is about a map key, not its value.
+    pub for_key: bool,
+}
+
+impl Violation {
+    /// The field path as protovalidate renders it: `a.b[0]`, `m["k"]`.
+    pub fn field_path(&self) -> String {
+        render(&self.field)
+    }
+
+    /// The rule path: `repeated.items.string.min_len`.
+    pub fn rule_path(&self) -> String {
+        render(&self.rule)
+    }
+
+    fn to_proto(&self) -> proto::Violation {
+        let path = |elements: &[FieldPathElement]| {
+            (!elements.is_empty()).then(|| proto::FieldPath { elements: elements.to_vec() })
+        };
+        proto::Violation {
+            field: path(&self.field),
+            rule: path(&self.rule),
+            rule_id: Some(self.rule_id.to_string()),
+            message: Some(self.message.clone()),
+            for_key: self.for_key.then_some(true),
+        }
+    }
+}
+
+fn render(elements: &[FieldPathElement]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for e in elements {
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(e.field_name.as_deref().unwrap_or_default());
+        let _ = match &e.subscript {
+            Some(Subscript::Index(i)) => write!(out, "[{i}]"),
+            Some(Subscript::BoolKey(b)) => write!(out, "[{b}]"),
+            Some(Subscript::IntKey(i)) => write!(out, "[{i}]"),
+            Some(Subscript::UintKey(u)) => write!(out, "[{u}]"),
+            Some(Subscript::StringKey(s)) => write!(out, "[{s:?}]"),
+            None => Ok(()),
+        };
+    }
+    out
+}
+
+/// A step of the field path being walked; materialized only on a violation.
+#[derive(Debug)]
+enum Step {
+    Field { field: &'static Field, subscript: Option<Subscript> },
+    Oneof(&'static str),
+}
+
+/// One step of a rule path: number, name and type in `FieldRules`.
+pub(crate) type RuleStep = (i32, &'static str, FieldType);
+
+const REPEATED_ITEMS: [RuleStep; 2] = [(18, "repeated", FieldType::Message), (4, "items", FieldType::Message)];
+const MAP_KEYS: [RuleStep; 2] = [(19, "map", FieldType::Message), (4, "keys", FieldType::Message)];
+const MAP_VALUES: [RuleStep; 2] = [(19, "map", FieldType::Message), (5, "values", FieldType::Message)];
+
+/// Walks one request, collecting every violation (not fail-fast).
+#[derive(Debug, Default)]
+pub struct Validator {
+    path: Vec<Step>,
+    /// Where the rules being applied sit inside `FieldRules` (`repeated.items`).
+    rule: Vec<RuleStep>,
+    for_key: bool,
+    violations: Vec<Violation>,
+}
+
+/// A map key type: how it subscripts a field path.
+pub trait MapKey {
+    fn subscript(&self) -> Subscript;
+}
+
+impl MapKey for String {
+    fn subscript(&self) -> Subscript {
+        Subscript::StringKey(self.clone())
+    }
+}
+
+impl MapKey for bool {
+    fn subscript(&self) -> Subscript {
+        Subscript::BoolKey(*self)
+    }
+}
+
+macro_rules! map_keys {
+    ($variant:ident: $($t:ty),*) => { $(impl MapKey for $t {
+        fn subscript(&self) -> Subscript { Subscript::$variant((*self).into()) }
+    })* };
+}
+
+map_keys!(IntKey: i32, i64);
+map_keys!(UintKey: u32, u64);
+
+impl Validator {
+    pub fn new() -> Validator {
+        Validator::default()
+    }
+
+    /// Checks under `field`: the checks `check` makes report it in their path.
+    pub fn at(&mut self, field: &'static Field, check: impl FnOnce(&mut Validator)) {
+        self.path.push(Step::Field { field, subscript: None });
+        let rule = std::mem::take(&mut self.rule);
+        let for_key = std::mem::replace(&mut self.for_key, false);
+        check(self);
+        self.rule = rule;
+        self.for_key = for_key;
+        self.path.pop();
+    }
+
+    /// `required`: the field must be set.
+    pub fn required(&mut self, set: bool) {
+        if !set {
+            self.report("required", "value is required".into(), &[(25, "required", FieldType::Bool)]);
+        }
+    }
+
+    /// Field-level repeated rules, then `item` for each element, under its index.
+    pub fn repeated<T: PartialEq + 'static>(
+        &mut self,
+        values: &[T],
+        rules: &'static RepeatedRules,
+        mut item: impl FnMut(&mut Validator, &T),
+    ) {
+        self.repeated_rules(values, rules);
+        let outer = self.rule.len();
+        self.rule.extend(REPEATED_ITEMS);
+        for (i, value) in values.iter().enumerate() {
+            self.set_subscript(Some(Subscript::Index(i as u64)));
+            item(self, value);
+        }
+        self.set_subscript(None);
+        self.rule.truncate(outer);
+    }
+
+    /// Field-level map rules, then `key` and `value` for each entry, under its key.
+    pub fn map<'a, K: MapKey + 'a, V: 'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a K, &'a V)>,
+        rules: &'static MapRules,
+        mut key: impl FnMut(&mut Validator, &K),
+        mut value: impl FnMut(&mut Validator, &V),
+    ) {
+        let entries = entries.into_iter();
+        let mut count = 0u64;
+        let outer = self.rule.len();
+        let mut checked = Vec::new();
+        // Map rules come first, as protovalidate reports them; the entries
+        // are walked once, so their violations are set aside meanwhile.
+        let before = std::mem::take(&mut self.violations);
+        for (k, v) in entries {
+            count += 1;
+            self.set_subscript(Some(k.subscript()));
+            self.rule.extend(MAP_KEYS);
+            self.for_key = true;
+            key(self, k);
+            self.for_key = false;
+            self.rule.truncate(outer);
+            self.rule.extend(MAP_VALUES);
+            value(self, v);
+            self.rule.truncate(outer);
+        }
+        self.set_subscript(None);
+        std::mem::swap(&mut self.violations, &mut checked);
+        self.violations = before;
+        self.map_rules(count, rules);
+        self.violations.append(&mut checked);
+    }
+
+    /// A nested message's own rules, its path continuing from the current
+    /// field; nothing for `None`.
+    pub fn message<M: Validate + ?Sized>(&mut self, value: Option<&M>) {
+        let Some(value) = value else { return };
+        let rule = std::mem::take(&mut self.rule);
+        let for_key = std::mem::replace(&mut self.for_key, false);
+        value.validate_rules(self);
+        self.rule = rule;
+        self.for_key = for_key;
+    }
+
+    /// `(buf.validate.oneof).required`: one of the oneof's fields must be set.
+    pub fn oneof_required(&mut self, oneof: &'static str, set: bool) {
+        if !set {
+            self.path.push(Step::Oneof(oneof));
+            let rule = std::mem::take(&mut self.rule);
+            self.report("required", "exactly one field is required in oneof".into(), &[]);
+            self.rule = rule;
+            self.path.pop();
+        }
+    }
+
+    /// `(buf.validate.message).oneof`: at most one of `fields` set (exactly
+    /// one if `required`); `set[i]` says whether `fields[i]` is set.
+    pub fn message_oneof(&mut self, fields: &'static [&'static str], set: &[bool], required: bool) {
+        let count = set.iter().filter(|s| **s).count();
+        let message = if count > 1 {
+            format!("only one of {} can be set", fields.join(", "))
+        } else if count == 0 && required {
+            format!("one of {} must be set", fields.join(", "))
+        } else {
+            return;
+        };
+        let rule = std::mem::take(&mut self.rule);
+        self.report("message.oneof", message, &[]);
+        self.rule = rule;
+    }
+
+    /// Whether no violation was found so far.
+    pub fn is_ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// `Ok`, or `INVALID_ARGUMENT` listing the violations on one line, with
+    /// a packed `buf.validate.Violations` as its one detail.
+    pub fn finish(self) -> Result<(), Status> {
+        if self.violations.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::from("validation error: ");
+        for (i, v) in self.violations.iter().enumerate() {
+            if i > 0 {
+                text.push_str("; ");
+            }
+            let path = v.field_path();
+            if !path.is_empty() {
+                text.push_str(&path);
+                text.push_str(": ");
+            }
+            text.push_str(&v.message);
+            text.push_str(" [");
+            text.push_str(&v.rule_id);
+            text.push(']');
+        }
+        let detail = proto::Violations { violations: self.violations.iter().map(Violation::to_proto).collect() };
+        Err(Status::invalid_argument(text).with_detail(crate::core::wkt::Any::pack("buf.validate.Violations", &detail)))
+    }
+
+    /// Sets the subscript of the innermost field.
+    fn set_subscript(&mut self, to: Option<Subscript>) {
+        if let Some(Step::Field { subscript, .. }) = self.path.last_mut() {
+            *subscript = to;
+        }
+    }
+
+    /// Records a violation of the rule at `rule` (below the current prefix).
+    pub(crate) fn report(&mut self, id: impl Into<Cow<'static, str>>, message: String, rule: &[RuleStep]) {
+        let element = |(number, name, ty): &RuleStep| FieldPathElement {
+            field_number: Some(*number),
+            field_name: Some((*name).to_owned()),
+            field_type: Some(*ty as i32),
+            ..Default::default()
+        };
+        let field = self
+            .path
+            .iter()
+            .map(|step| match step {
+                Step::Field { field, subscript } => {
+                    let map = matches!(subscript, Some(s) if !matches!(s, Subscript::Index(_)));
+                    FieldPathElement {
+                        field_number: Some(field.number),
+                        field_name: Some(field.name.to_owned()),
+                        field_type: Some(field.kind as i32),
+                        key_type: field.key.filter(|_| map).map(|t| t as i32),
+                        value_type: field.value.filter(|_| map).map(|t| t as i32),
+                        subscript: subscript.clone(),
+                    }
+                }
+                Step::Oneof(name) => FieldPathElement { field_name: Some((*name).to_owned()), ..Default::default() },
+            })
+            .collect();
+        self.violations.push(Violation {
+            field,
+            rule: self.rule.iter().chain(rule).map(element).collect(),
+            rule_id: id.into(),
+            message,
+            for_key: self.for_key,
+        });
+    }
+}
