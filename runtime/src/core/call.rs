@@ -51,9 +51,13 @@ pub enum Output {
 
 impl Payload {
     /// Decodes the request, or says why it is not a valid `T`, and applies
-    /// its field-behaviour rules.
+    /// its field-behaviour rules, then its protovalidate rules.
     pub fn decode<T: ApiMessage>(self, json: crate::core::json::Options) -> Result<T, Status> {
-        crate::core::input::prepare(self.decode_raw(json)?)
+        let request = crate::core::input::prepare(self.decode_raw(json)?)?;
+        let mut rules = crate::core::validate::Validator::new();
+        crate::core::validate::Validate::validate_rules(&request, &mut rules);
+        rules.finish()?;
+        Ok(request)
     }
 
     fn decode_raw<T: ApiMessage>(self, json: crate::core::json::Options) -> Result<T, Status> {

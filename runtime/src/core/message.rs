@@ -10,14 +10,27 @@ use crate::core::status::Status;
 
 /// What a generated message is: prost for the binary form, its generated serde
 /// implementations for the proto3 JSON mapping.
-/// [`Input`](crate::core::input::Input) carries the message's field-behaviour rules.
+/// [`Input`](crate::core::input::Input) carries the message's field-behaviour rules,
+/// [`Validate`](crate::core::validate::Validate) its protovalidate rules.
 pub trait ApiMessage:
-    prost::Message + Default + Serialize + DeserializeOwned + crate::core::input::Input + 'static
+    prost::Message
+    + Default
+    + Serialize
+    + DeserializeOwned
+    + crate::core::input::Input
+    + crate::core::validate::Validate
+    + 'static
 {
 }
 
 impl<T> ApiMessage for T where
-    T: prost::Message + Default + Serialize + DeserializeOwned + crate::core::input::Input + 'static
+    T: prost::Message
+        + Default
+        + Serialize
+        + DeserializeOwned
+        + crate::core::input::Input
+        + crate::core::validate::Validate
+        + 'static
 {
 }
 

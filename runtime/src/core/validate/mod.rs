@@ -57,10 +57,23 @@ pub struct Field {
     pub value: Option<FieldType>,
 }
 
+impl Field {
+    /// A field that is not a map.
+    pub const fn new(number: i32, name: &'static str, kind: FieldType) -> Field {
+        Field { number, name, kind, key: None, value: None }
+    }
+
+    /// A map field.
+    pub const fn map(number: i32, name: &'static str, key: FieldType, value: FieldType) -> Field {
+        Field { number, name, kind: FieldType::Message, key: Some(key), value: Some(value) }
+    }
+}
+
 /// A message's own rules; generated code implements it per message.
 pub trait Validate {
-    /// Checks this message's fields, reporting into `v`.
-    fn validate_rules(&self, v: &mut Validator);
+    /// Checks this message's fields, reporting into `v`; messages without
+    /// rules (at or below them) check nothing.
+    fn validate_rules(&self, _v: &mut Validator) {}
 }
 
 impl<T: Validate + ?Sized> Validate for Box<T> {
@@ -70,7 +83,7 @@ impl<T: Validate + ?Sized> Validate for Box<T> {
 }
 
 macro_rules! no_rules {
-    ($($t:ident),*) => { $(impl Validate for crate::core::wkt::$t { fn validate_rules(&self, _: &mut Validator) {} })* };
+    ($($t:ident),*) => { $(impl Validate for crate::core::wkt::$t {})* };
 }
 
 no_rules!(

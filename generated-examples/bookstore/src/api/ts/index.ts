@@ -22,6 +22,7 @@ export interface Shelf {
   name?: string;
   /**
    * What the shelf is about, for example "Science fiction".
+   * Validation: `string.max_len = 100`.
    */
   theme?: string;
   /**
@@ -35,9 +36,13 @@ export interface Shelf {
 }
 
 export interface Publisher {
+  /**
+   * Validation: `string.max_len = 200`.
+   */
   name?: string;
   /**
    * ISO 3166-1 alpha-2 country code.
+   * Validation: `string.pattern = "^([A-Z]{2})?$"`.
    */
   country?: string;
 }
@@ -47,15 +52,25 @@ export interface Book {
    * The resource name, `shelves/{shelf}/books/{book}`.
    */
   name?: string;
+  /**
+   * Validation: `string.max_len = 300`.
+   */
   title?: string;
+  /**
+   * Validation: `repeated.max_items = 50`, `repeated.items.string.max_len = 200`.
+   */
   authors?: string[];
   genre?: Genre;
   /**
    * ISBN-13 as a number; larger than 2^53, so it travels as a string in JSON.
+   * Validation: `int64.lte = 9999999999999`, `int64.gte = 0`.
    */
   isbn?: string;
   price?: number | "NaN" | "Infinity" | "-Infinity";
   subtitle?: string | null;
+  /**
+   * Validation: `map.max_pairs = 64`.
+   */
   labels?: { [key: string]: string };
   publisher?: Publisher;
   /**
@@ -72,6 +87,7 @@ export interface Book {
   outOfPrint?: boolean;
   /**
    * A small cover image.
+   * Validation: `bytes.max_len = 65536`.
    */
   coverThumbnail?: string;
   createTime?: string;
@@ -79,6 +95,9 @@ export interface Book {
 }
 
 export interface ListShelvesRequest {
+  /**
+   * Validation: `int32.lte = 1000`, `int32.gte = 0`.
+   */
   pageSize?: number;
   pageToken?: string;
 }
@@ -106,6 +125,9 @@ export interface DeleteShelfRequest {
 
 export interface ListBooksRequest {
   parent?: string;
+  /**
+   * Validation: `int32.lte = 1000`, `int32.gte = 0`.
+   */
   pageSize?: number;
   pageToken?: string;
 }
@@ -154,6 +176,9 @@ export interface SearchBooksRequest {
    * Books from this publisher: each non-empty field must match exactly.
    */
   publisher?: Publisher;
+  /**
+   * Validation: `int32.lte = 1000`, `int32.gte = 0`.
+   */
   pageSize?: number;
   pageToken?: string;
 }

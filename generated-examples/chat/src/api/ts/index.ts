@@ -39,6 +39,7 @@ export interface GetHistoryRequest {
   room?: string;
   /**
    * At most this many messages; the server picks a default when 0.
+   * Validation: `int32.lte = 1000`, `int32.gte = 0`.
    */
   limit?: number;
 }
@@ -60,7 +61,13 @@ export interface ConverseRequest {
    * The first message of a conversation must name the room; later ones may leave it empty.
    */
   room?: string;
+  /**
+   * Validation: `string.max_len = 100`.
+   */
   author?: string;
+  /**
+   * Validation: `string.max_len = 2000`.
+   */
   text?: string;
 }
 
