@@ -72,10 +72,10 @@ def set_type(fld, kind):
 
 def add_field(pool0, msg, name, number, spec):
     """spec: {kind, label?: repeated|optional, map?: [k, v], rules?}"""
-    fld = msg.field.add(name=name, number=number, json_name=name, label=1)
+    fld = msg.field.add(name=name, number=number, json_name=name.split("_")[0] + "".join(p.capitalize() for p in name.split("_")[1:]), label=1)
     if "map" in spec:
         k, val = spec["map"]
-        entry = msg.nested_type.add(name=name.capitalize() + "Entry")
+        entry = msg.nested_type.add(name="".join(p.capitalize() for p in name.split("_")) + "Entry")
         entry.options.map_entry = True
         entry.field.add(name="key", number=1, json_name="key", label=1, type=TYPES[k])
         vf = entry.field.add(name="value", number=2, json_name="value", label=1)
@@ -97,11 +97,10 @@ def add_field(pool0, msg, name, number, spec):
 
 
 def element(e):
-    out = {"field_number": e.field_number, "field_name": e.field_name, "field_type": e.field_type}
-    if e.HasField("key_type"):
-        out["key_type"] = e.key_type
-    if e.HasField("value_type"):
-        out["value_type"] = e.value_type
+    out = {}
+    for name in ("field_number", "field_name", "field_type", "key_type", "value_type"):
+        if e.HasField(name):
+            out[name] = getattr(e, name)
     which = e.WhichOneof("subscript")
     if which:
         out[which] = getattr(e, which)

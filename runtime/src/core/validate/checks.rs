@@ -30,7 +30,7 @@ integers!(i32, i64, u32, u64);
 
 fn float_text(f: f64) -> String {
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
     f.to_string()
 }
