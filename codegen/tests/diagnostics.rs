@@ -305,7 +305,6 @@ fn validation_rules_that_cannot_be_enforced() {
     assert_has(&err, &["rule `string.well_known_regex` on field `name` is not enforced by apigen"]);
     let err = fails(&schema("string name = 1 [(buf.validate.field).string.pattern = \"(?<=a)b\"];"));
     assert_has(&err, &["`string.pattern` of field `name` is not a valid regular expression", "RE2"]);
-    let err =
-        fails(&schema("repeated string tags = 1 [(buf.validate.field).repeated.items.string.protobuf_fqn = true];"));
-    assert_has(&err, &["rule `repeated.items.string.protobuf_fqn` on field `tags`"]);
+    let err = fails(&schema("repeated string tags = 1 [(buf.validate.field).repeated.items.string.strict = true];"));
+    assert_has(&err, &["rule `repeated.items.string.strict` on field `tags`"]);
 }

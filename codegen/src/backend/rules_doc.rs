@@ -83,6 +83,11 @@ pub fn keywords(schema: &mut Map<String, Value>, t: &TypedRules, json_number: bo
             ("map", "min_pairs", RuleValue::Uint(n)) => put(schema, "minProperties", json!(n)),
             ("map", "max_pairs", RuleValue::Uint(n)) => put(schema, "maxProperties", json!(n)),
             (_, rule, v) if json_number && is_number(&t.kind) => number_keyword(schema, t, rule, v),
+            // 64-bit integers are JSON strings: their range becomes the pattern of its digits.
+            (_, "gt" | "gte" | "lt" | "lte", _) if !json_number => match integer_range(t) {
+                Some(pattern) => put(schema, "pattern", json!(pattern)),
+                None => false,
+            },
             _ => false,
         };
         if !said {
@@ -153,4 +158,130 @@ fn openapi_format(rule: &str) -> Option<&'static str> {
         "uuid" => "uuid",
         _ => return None,
     })
+}
+
+/// The bounds of an integer rule as an inclusive range, when it is one.
+fn bounds(t: &TypedRules) -> Option<(i128, i128)> {
+    let value = |name: &str| match t.get(name) {
+        Some(RuleValue::Int(n)) => Some(i128::from(*n)),
+        Some(RuleValue::Uint(n)) => Some(i128::from(*n)),
+        _ => None,
+    };
+    let unsigned = t.kind.starts_with('u') || t.kind.starts_with("fixed");
+    let low = value("gte").or(value("gt").map(|n| n + 1)).unwrap_or(if unsigned { 0 } else { i128::from(i64::MIN) });
+    let high = value("lte").or(value("lt").map(|n| n - 1)).unwrap_or(if unsigned {
+        i128::from(u64::MAX)
+    } else {
+        i128::from(i64::MAX)
+    });
+    (low <= high).then_some((low, high))
+}
+
+/// A pattern matching exactly the decimal integers of a 64-bit rule's
+/// range (`gte: 0, lte: 999` is `^(?:[0-9]|[1-9][0-9]|[1-9][0-9]{2})$`);
+/// `None` for the complement ranges `lt < gt` gives.
+fn integer_range(t: &TypedRules) -> Option<String> {
+    let (low, high) = bounds(t)?;
+    let mut parts = Vec::new();
+    if low < 0 {
+        // Negative numbers: a minus sign and the range of their magnitudes.
+        let (a, b) = (high.min(-1).unsigned_abs(), low.unsigned_abs());
+        parts.extend(digits_range(a, b).into_iter().map(|p| format!("-{p}")));
+    }
+    if high >= 0 {
+        parts.extend(digits_range(low.max(0).unsigned_abs(), high.unsigned_abs()));
+    }
+    Some(format!("^(?:{})$", parts.join("|")))
+}
+
+/// Patterns for the decimal numbers `low..=high` (no leading zeros).
+fn digits_range(low: u128, high: u128) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = low;
+    while start <= high {
+        // Up to the end of the current digit count, or `high`.
+        let len = start.to_string().len() as u32;
+        let end = (10u128.pow(len) - 1).min(high);
+        same_length(&start.to_string(), &end.to_string(), &mut String::new(), &mut out);
+        start = end + 1;
+    }
+    out
+}
+
+/// Patterns for the numbers from `a` to `b`, both of one length, after `prefix`.
+fn same_length(a: &str, b: &str, prefix: &mut String, out: &mut Vec<String>) {
+    let (Some(x), Some(y)) = (a.chars().next(), b.chars().next()) else {
+        out.push(prefix.clone());
+        return;
+    };
+    let rest = a.len() - 1;
+    let any = |n: usize| match n {
+        0 => String::new(),
+        1 => "[0-9]".to_owned(),
+        n => format!("[0-9]{{{n}}}"),
+    };
+    let class = |from: char, to: char| if from == to { from.to_string() } else { format!("[{from}-{to}]") };
+    if x == y {
+        prefix.push(x);
+        same_length(&a[1..], &b[1..], prefix, out);
+        prefix.pop();
+        return;
+    }
+    let (low_tail, high_tail) = (&a[1..], &b[1..]);
+    let low_full = low_tail.chars().all(|c| c == '0');
+    let high_full = high_tail.chars().all(|c| c == '9');
+    // The first digit's own range with every tail, where the tails allow it.
+    let first = if low_full { x } else { char::from(x as u8 + 1) };
+    let last = if high_full { y } else { char::from(y as u8 - 1) };
+    if !low_full {
+        prefix.push(x);
+        same_length(low_tail, &"9".repeat(rest), prefix, out);
+        prefix.pop();
+    }
+    if first <= last {
+        out.push(format!("{prefix}{}{}", class(first, last), any(rest)));
+    }
+    if !high_full {
+        prefix.push(y);
+        same_length(&"0".repeat(rest), high_tail, prefix, out);
+        prefix.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(kind: &str, set: &[(&str, RuleValue)]) -> TypedRules {
+        TypedRules {
+            kind: kind.into(),
+            rules: set.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect(),
+            items: None,
+            values: None,
+        }
+    }
+
+    /// The pattern of a 64-bit range accepts exactly the numbers in it.
+    #[test]
+    fn integer_ranges_become_exact_patterns() {
+        let cases = [
+            (
+                rules("int64", &[("gte", RuleValue::Int(0)), ("lte", RuleValue::Int(9_999_999_999_999))]),
+                0i128,
+                9_999_999_999_999i128,
+            ),
+            (rules("int64", &[("gt", RuleValue::Int(-12)), ("lt", RuleValue::Int(345))]), -11, 344),
+            (rules("uint64", &[("lte", RuleValue::Uint(1050))]), 0, 1050),
+            (rules("sint64", &[("gte", RuleValue::Int(-7))]), -7, i128::from(i64::MAX)),
+        ];
+        for (t, low, high) in cases {
+            let pattern = integer_range(&t).expect("a range");
+            let re = regex::Regex::new(&pattern).expect("valid");
+            let probes =
+                [low - 1, low, low + 1, high - 1, high, high + 1, 0, 9, 10, 99, 100, 101, 999, 1000, -1, -10, -100];
+            for n in probes {
+                assert_eq!(re.is_match(&n.to_string()), (low..=high).contains(&n), "{n} against {pattern}");
+            }
+        }
+    }
 }

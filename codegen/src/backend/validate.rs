@@ -455,6 +455,8 @@ const WELL_KNOWN_STRINGS: &[(&str, &str)] = &[
     ("ipv4_prefix", "Ipv4Prefix"),
     ("ipv6_prefix", "Ipv6Prefix"),
     ("ulid", "Ulid"),
+    ("protobuf_fqn", "ProtobufFqn"),
+    ("protobuf_dot_fqn", "ProtobufDotFqn"),
 ];
 
 fn string_rules(t: &TypedRules) -> String {

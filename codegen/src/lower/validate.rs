@@ -64,6 +64,8 @@ fn supported(kind: &str) -> &'static [&'static str] {
             "ipv4_prefix",
             "ipv6_prefix",
             "ulid",
+            "protobuf_fqn",
+            "protobuf_dot_fqn",
             "example",
         ],
         "bytes" => &[

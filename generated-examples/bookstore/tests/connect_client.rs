@@ -41,8 +41,15 @@ async fn unary_calls_create_and_get() {
     assert_eq!((got.name, got.theme), (created.name.clone(), "Connect".to_owned()));
     // The client asks for gzip, so every response here came compressed; a long one too.
     let long = "x".repeat(5000);
-    let b = c.create_book(book(&created.name, &long)).await.expect("created");
-    assert_eq!(c.get_book(v1::GetBookRequest { name: b.name }).await.expect("found").title, long);
+    let mut request = book(&created.name, "Long");
+    if let Some(b) = request.book.as_mut() {
+        b.subtitle = Some(apigen_runtime::wkt::StringValue { value: long.clone() });
+    }
+    let b = c.create_book(request).await.expect("created");
+    assert_eq!(
+        c.get_book(v1::GetBookRequest { name: b.name }).await.expect("found").subtitle.map(|s| s.value),
+        Some(long)
+    );
 }
 
 #[tokio::test]

@@ -168,7 +168,7 @@ mod socket {
     }
 
     fn watch(id: &str, shelf: &str) -> Value {
-        let query = format!("subscription {{ watchShelf(name: \"{shelf}\") {{ kind book {{ title }} }} }}");
+        let query = format!("subscription {{ watchShelf(name: \"{shelf}\") {{ kind book {{ title subtitle }} }} }}");
         json!({"type": "subscribe", "id": id, "payload": {"query": query}})
     }
 
@@ -203,7 +203,9 @@ mod socket {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let rest = BookstoreRestClient::new(format!("http://{addr}"));
         for n in 0..24 {
-            let book = v1::Book { title: format!("{n}{}", "x".repeat(1 << 20)), ..Default::default() };
+            // The bulk rides in the subtitle: titles are at most 300 characters.
+            let subtitle = Some(apigen_runtime::wkt::StringValue { value: format!("{n}{}", "x".repeat(1 << 20)) });
+            let book = v1::Book { title: format!("{n}"), subtitle, ..Default::default() };
             rest.create_book(v1::CreateBookRequest { parent: shelf.clone(), book: Some(book) }).await.expect("created");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

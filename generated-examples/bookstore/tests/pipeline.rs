@@ -875,3 +875,123 @@ async fn unknown_json_fields_are_refused_unless_the_server_ignores_them() {
         assert!(answer.contains("Newer") && !answer.contains("mood"), "{protocol} kept the known fields: {answer}");
     }
 }
+
+// ---------------------------------------------------------------- 8. validation
+
+/// A `buf.validate.Violations` detail in its JSON form: one violation of
+/// `rule_id` on the top-level field `field`.
+fn assert_violation(detail: &Value, field: &str, rule_id: &str, protocol: &str) {
+    assert_eq!(detail["@type"], "type.googleapis.com/buf.validate.Violations", "{protocol}: {detail}");
+    let violation = &detail["violations"][0];
+    assert_eq!(violation["ruleId"], rule_id, "{protocol}: {detail}");
+    assert_eq!(violation["field"]["elements"][0]["fieldName"], field, "{protocol}: {detail}");
+    assert!(violation["message"].as_str().is_some_and(|m| !m.is_empty()), "{protocol}: {detail}");
+}
+
+/// protovalidate's rules fail a request with INVALID_ARGUMENT and a
+/// `buf.validate.Violations` detail on every protocol, each in its form.
+#[tokio::test]
+async fn protovalidate_violations_reach_every_protocol() {
+    let addr = start(bookstore()).await;
+    let (page, range) = ("pageSize", "int32.gte_lte");
+    let watch = json!({"name": "nope"});
+
+    let rest = http(addr, "GET /v1/shelves?pageSize=5000 HTTP/1.1", b"").await;
+    assert_eq!(rest.status, 400, "{}", rest.text());
+    assert_eq!(rest.json()["code"], 3);
+    assert!(
+        rest.json()["message"].as_str().is_some_and(|m| m.contains("page_size") && m.contains(range)),
+        "{}",
+        rest.text()
+    );
+    assert_violation(&rest.json()["details"][0], "page_size", range, "REST");
+
+    let connect = http(
+        addr,
+        &format!("POST /bookstore.v1.Bookstore/ListShelves HTTP/1.1\r\n{CONNECT_JSON}"),
+        json!({page: 5000}).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(connect.status, 400, "{}", connect.text());
+    let error = connect.json();
+    assert_eq!(
+        (&error["code"], &error["details"][0]["type"]),
+        (&json!("invalid_argument"), &json!("buf.validate.Violations"))
+    );
+    let mut debug = error["details"][0]["debug"].clone();
+    debug["@type"] = json!("type.googleapis.com/buf.validate.Violations");
+    assert_violation(&debug, "page_size", range, "Connect unary");
+
+    let stream = http(addr, &connect_stream_head("WatchShelf"), &enveloped(&watch)).await;
+    let error = &end_of_stream(&stream)["error"];
+    assert_eq!(error["code"], "invalid_argument", "Connect stream: {error}");
+    assert_eq!(error["details"][0]["type"], "buf.validate.Violations", "Connect stream: {error}");
+
+    let mut ws = apigen_ws(addr).await;
+    send(&mut ws, subscribe("1", "WatchShelf", watch.clone())).await;
+    let error = call_frame(&mut ws).await;
+    assert_eq!((&error["type"], &error["payload"]["code"]), (&json!("error"), &json!("invalid_argument")), "{error}");
+    assert_violation(&error["payload"]["details"][0], "name", "string.pattern", "WebSocket");
+
+    let sse =
+        http(addr, &format!("GET /sse/bookstore.v1.Bookstore/WatchShelf?name=nope HTTP/1.1\r\n{EVENTS}"), b"").await;
+    assert_eq!(sse.status, 400, "{}", sse.text());
+    assert_violation(&sse.json()["details"][0], "name", "string.pattern", "SSE");
+
+    let query = http(
+        addr,
+        &format!("GET /trpc/bookstore.listShelves?input={} HTTP/1.1", q(&json!({page: 5000}).to_string())),
+        b"",
+    )
+    .await;
+    assert_eq!(query.status, 400, "{}", query.text());
+    assert_eq!(query.json()["error"]["data"]["code"], "BAD_REQUEST", "{}", query.text());
+    assert_violation(&query.json()["error"]["data"]["details"][0], "page_size", range, "tRPC");
+
+    let graphql = http(addr, GRAPHQL, &graphql_post("{ listShelves(pageSize: 5000) { nextPageToken } }")).await.json();
+    let error = &graphql["errors"][0]["extensions"];
+    assert_eq!(error["code"], "INVALID_ARGUMENT", "GraphQL: {graphql}");
+    assert_violation(&error["details"][0], "page_size", range, "GraphQL");
+
+    let mut client = grpc(addr).await;
+    let status = client
+        .list_shelves(v1::ListShelvesRequest { page_size: 5000, ..Default::default() })
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    let violations = apigen_runtime::validate::violations(&status);
+    assert_eq!(violations.len(), 1, "gRPC: {status}");
+    assert_eq!(violations[0].rule_id.as_deref(), Some(range), "gRPC: {violations:?}");
+
+    // The typed JSON clients read the detail back, as the gRPC client does.
+    let too_many = v1::ListShelvesRequest { page_size: 5000, ..Default::default() };
+    let rest = v1::BookstoreRestClient::new(format!("http://{addr}"));
+    let status = rest.list_shelves(too_many.clone()).await.expect_err("refused");
+    assert_eq!(
+        apigen_runtime::validate::violations(&status)[0].rule_id.as_deref(),
+        Some(range),
+        "REST client: {status}"
+    );
+    let connect = v1::BookstoreConnectClient::new(format!("http://{addr}"));
+    let status = connect.list_shelves(too_many).await.expect_err("refused");
+    assert_eq!(
+        apigen_runtime::validate::violations(&status)[0].rule_id.as_deref(),
+        Some(range),
+        "Connect client: {status}"
+    );
+
+    // Each message of a client stream is checked: the second book's title is too long.
+    let parent = shelf(&mut client).await;
+    let book = |title: &str| v1::ImportBooksRequest {
+        parent: parent.clone(),
+        book: Some(v1::Book { title: title.into(), ..Default::default() }),
+    };
+    let requests = apigen_runtime::futures::stream::iter([book("Fine"), book(&"x".repeat(301))]);
+    let status = client.import_books(requests).await.expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    let violations = apigen_runtime::validate::violations(&status);
+    assert_eq!(violations[0].rule_id.as_deref(), Some("string.max_len"), "client stream: {violations:?}");
+    let path: Vec<_> =
+        violations[0].field.iter().flat_map(|f| &f.elements).filter_map(|e| e.field_name.clone()).collect();
+    assert_eq!(path, ["book", "title"], "client stream: {violations:?}");
+}

@@ -106,6 +106,19 @@ no_rules!(
     Value
 );
 
+/// The violations a failed call reports in its `buf.validate.Violations`
+/// details, as any client of any protocol receives them; empty when it
+/// carries none.
+pub fn violations(status: &Status) -> Vec<proto::Violation> {
+    status
+        .details()
+        .iter()
+        .filter(|d| d.type_url.rsplit('/').next() == Some("buf.validate.Violations"))
+        .filter_map(|d| <proto::Violations as prost::Message>::decode(d.value.as_slice()).ok())
+        .flat_map(|v| v.violations)
+        .collect()
+}
+
 /// One broken rule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {

@@ -22,7 +22,6 @@ export interface Shelf {
   name?: string;
   /**
    * What the shelf is about, for example "Science fiction".
-   * Validation: `string.max_len = 100`.
    */
   theme?: string;
   /**
@@ -190,6 +189,10 @@ export interface SearchBooksResponse {
 }
 
 export interface WatchShelfRequest {
+  /**
+   * `shelves/{shelf}`.
+   * Validation: `string.pattern = "^shelves/[^/]+$"`.
+   */
   name?: string;
 }
 

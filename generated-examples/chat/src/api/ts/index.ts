@@ -31,7 +31,13 @@ export interface PostMessageRequest {
    * `rooms/{room}`.
    */
   room?: string;
+  /**
+   * Validation: `string.max_len = 100`.
+   */
   author?: string;
+  /**
+   * Validation: `string.max_len = 100000`.
+   */
   text?: string;
 }
 
@@ -49,6 +55,9 @@ export interface GetHistoryResponse {
 }
 
 export interface SubscribeRequest {
+  /**
+   * Validation: `string.max_len = 200`.
+   */
   room?: string;
 }
 
@@ -66,7 +75,7 @@ export interface ConverseRequest {
    */
   author?: string;
   /**
-   * Validation: `string.max_len = 2000`.
+   * Validation: `string.max_len = 100000`.
    */
   text?: string;
 }
