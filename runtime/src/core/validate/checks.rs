@@ -206,7 +206,9 @@ impl Validator {
         {
             self.rule(S, "string.min_len", format!("must be at least {n} characters"), (2, "min_len", Uint64));
         }
+        // A string of at most n bytes has at most n characters: most need no count.
         if let Some(n) = rules.max_len
+            && value.len() as u64 > n
             && chars() > n
         {
             self.rule(S, "string.max_len", format!("must be at most {n} characters"), (3, "max_len", Uint64));

@@ -194,9 +194,10 @@ const MAP_VALUES: [RuleStep; 2] = [(19, "map", FieldType::Message), (5, "values"
 /// Walks one request, collecting every violation (not fail-fast).
 #[derive(Debug, Default)]
 pub struct Validator {
-    path: Vec<Step>,
+    /// On the stack for any usual depth: a request that passes allocates nothing.
+    path: smallvec::SmallVec<[Step; 8]>,
     /// Where the rules being applied sit inside `FieldRules` (`repeated.items`).
-    rule: Vec<RuleStep>,
+    rule: smallvec::SmallVec<[RuleStep; 4]>,
     for_key: bool,
     violations: Vec<Violation>,
 }
