@@ -206,3 +206,30 @@ SHAPE_VALUES = {
         ("both", {"a": "abc", "x": "x", "y": 2}),
     ],
 }
+
+
+# A sweep past a thousand cases: every integer kind's rules on its repeated items and map
+# values, strings and bytes over Unicode and boundary samples, enums in lists.
+SAMPLES = ["", "a", "ab", "abc", "é", "日本", "👍", "a b", "A1", "-", "zz", "ü"]
+for k in INTS:
+    case(f"sweep.{k}.items", k, {"repeated": {"max_items": 3, "items": {k: {"gte": 1, "lte": 9}}}},
+         [], [1], [0], [9, 10], [1, 2, 3, 4], [5, 0, 11], label="repeated")
+    case(f"sweep.{k}.items_in", k, {"repeated": {"items": {k: {"in": [2, 4], "not_in": [4]}}}}, [2, 4, 6], label="repeated")
+    case(f"sweep.{k}.values", "", {"map": {"max_pairs": 2, "values": {k: {"lt": 3}}}},
+         {"a": 1}, {"a": 3, "b": 2}, {"a": 0, "b": 1, "c": 2}, map=["string", k])
+    case(f"sweep.{k}.const_zero", k, {k: {"const": 0}}, 0, 1)
+    case(f"sweep.{k}.gte_zero", k, {k: {"gte": 0, "lt": 100}}, 0, 99, 100)
+for rules in [{"min_len": 2}, {"max_len": 1}, {"len": 2}, {"min_bytes": 2}, {"max_bytes": 2}, {"prefix": "a"},
+              {"suffix": "b"}, {"contains": "b"}, {"not_contains": "a"}, {"in": ["a", "é"]}, {"not_in": ["", "a"]},
+              {"pattern": "^[a-z]*$"}, {"pattern": "(?i)^[A-Z0-9 ]+$"}, {"min_len": 1, "max_bytes": 3}]:
+    name = "_".join(rules)
+    case(f"sweep.string.{name}", "string", {"string": rules}, *SAMPLES)
+    case(f"sweep.string_items.{name}", "string", {"repeated": {"items": {"string": rules}}}, SAMPLES, label="repeated")
+for rules in [{"min_len": 2}, {"max_len": 1}, {"len": 2}, {"prefix": "YQ=="}, {"suffix": "Yg=="}, {"contains": "Yg=="},
+              {"in": ["YQ==", "w6k="]}, {"not_in": ["", "YQ=="]}]:
+    name = "_".join(rules)
+    case(f"sweep.bytes.{name}", "bytes", {"bytes": rules}, "", "YQ==", "YWI=", "w6k=", "/w==", "YWJj")
+case("sweep.enum.items", "enum", {"repeated": {"unique": True, "items": {"enum": {"defined_only": True, "not_in": [2]}}}},
+     [1, 2, 3], [1, 1], [0, 7], label="repeated")
+case("sweep.bool.items", "bool", {"repeated": {"max_items": 2, "items": {"bool": {"const": True}}}},
+     [True, False, True], [True], label="repeated")
