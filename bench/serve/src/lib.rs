@@ -112,6 +112,21 @@ pub fn addr_from_args(program: &str) -> SocketAddr {
     addr
 }
 
+/// The median of `xs` (the upper one of an even count).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Nanoseconds per call of `f`, over `n` calls.
+pub fn time(n: u32, mut f: impl FnMut()) -> f64 {
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

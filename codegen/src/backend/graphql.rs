@@ -195,15 +195,7 @@ impl<'a> Builder<'a> {
                     members.join(", ")
                 ));
             }
-            if let Some(rules) = &field.rules {
-                let lines = super::rules_doc::lines(rules);
-                if !lines.is_empty() {
-                    docs.push(format!(
-                        "Validation: {}.",
-                        lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
-                    ));
-                }
-            }
+            docs.extend(field.rules.as_ref().and_then(super::rules_doc::sentence));
             description(&mut out, &docs, "  ");
             // Input fields cannot be deprecated in every GraphQL server; outputs can.
             let dep = if input { "" } else { deprecated(field.deprecated) };

@@ -71,7 +71,7 @@ fn closure(messages: &BTreeMap<&str, &Message>, mut set: BTreeSet<String>) -> BT
 }
 
 /// The message type a field holds (map values included).
-fn message_type(f: &Field) -> Option<&str> {
+pub(super) fn message_type(f: &Field) -> Option<&str> {
     let ty = match &f.cardinality {
         Cardinality::Map(_, value) => value.as_ref(),
         _ => &f.ty,

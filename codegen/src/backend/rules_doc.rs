@@ -21,6 +21,13 @@ pub fn text(v: &RuleValue) -> String {
     }
 }
 
+/// `Validation: `…`, `…`.`: the sentence doc comments and descriptions end with.
+pub fn sentence(rules: &FieldRules) -> Option<String> {
+    let lines = lines(rules);
+    (!lines.is_empty())
+        .then(|| format!("Validation: {}.", lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")))
+}
+
 /// Every rule of `rules` as one line each: `string.min_len = 1`.
 pub fn lines(rules: &FieldRules) -> Vec<String> {
     let mut out = Vec::new();

@@ -203,15 +203,7 @@ impl Writer<'_> {
                             m.fields.iter().filter(|f| f.oneof == Some(i)).map(|f| f.json_name.as_str()).collect();
                         docs.push(format!("Oneof `{}`: set at most one of {}.", m.oneofs[i].name, members.join(", ")));
                     }
-                    if let Some(rules) = &field.rules {
-                        let lines = super::rules_doc::lines(rules);
-                        if !lines.is_empty() {
-                            docs.push(format!(
-                                "Validation: {}.",
-                                lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
-                            ));
-                        }
-                    }
+                    docs.extend(field.rules.as_ref().and_then(super::rules_doc::sentence));
                     doc(out, &docs, "  ", field.deprecated);
                     // Every field is optional: the JSON mapping leaves out default values.
                     let _ = writeln!(out, "  {}?: {};", property(&field.json_name), self.field_type(field));

@@ -97,7 +97,7 @@ impl Body<'_> {
     }
 
     fn field(&self, out: &mut String, f: &Field) {
-        let nested = message_of(f).is_some_and(|t| self.checked.messages.contains(t));
+        let nested = super::input::message_type(f).is_some_and(|t| self.checked.messages.contains(t));
         let rules = f.rules.clone().unwrap_or_default();
         if rules.ignore == Ignore::Always || (f.rules.is_none() && !nested) {
             return;
@@ -327,17 +327,6 @@ fn closure(var: &str, body: &str) -> String {
         _ if body.is_empty() => "|_, _| {}".to_owned(),
         Some(one) => format!("|v, {var}| {one}"),
         None => format!("|v, {var}| {{ {body} }}"),
-    }
-}
-
-fn message_of(f: &Field) -> Option<&str> {
-    let ty = match &f.cardinality {
-        Cardinality::Map(_, value) => value.as_ref(),
-        _ => &f.ty,
-    };
-    match ty {
-        FieldType::Message(t) => Some(&t.full_name),
-        _ => None,
     }
 }
 

@@ -104,25 +104,7 @@ macro_rules! no_rules {
     ($($t:ident),*) => { $(impl Input for crate::core::wkt::$t {})* };
 }
 
-no_rules!(
-    Any,
-    BoolValue,
-    BytesValue,
-    DoubleValue,
-    Duration,
-    Empty,
-    FieldMask,
-    FloatValue,
-    Int32Value,
-    Int64Value,
-    ListValue,
-    StringValue,
-    Struct,
-    Timestamp,
-    UInt32Value,
-    UInt64Value,
-    Value
-);
+crate::core::wkt::every_message!(no_rules);
 
 #[cfg(test)]
 mod tests {

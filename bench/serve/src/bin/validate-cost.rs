@@ -6,24 +6,11 @@
 //! `validate-cost [--quick]`: 7 rounds of 100,000 requests each, or 3 of 20,000.
 
 use std::hint::black_box;
-use std::time::Instant;
+
+use apigen_bench_serve::{median, time};
 
 use apigen_runtime::validate::{Validate, Validator};
 use bookstore_example::v1;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// Nanoseconds per call of `f`, over `n` calls.
-fn time(n: u32, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / f64::from(n)
-}
 
 fn read(json: &[u8]) -> v1::CreateBookRequest {
     apigen_runtime::json::from_slice(json).expect("a valid request")

@@ -86,25 +86,7 @@ macro_rules! no_rules {
     ($($t:ident),*) => { $(impl Validate for crate::core::wkt::$t {})* };
 }
 
-no_rules!(
-    Any,
-    BoolValue,
-    BytesValue,
-    DoubleValue,
-    Duration,
-    Empty,
-    FieldMask,
-    FloatValue,
-    Int32Value,
-    Int64Value,
-    ListValue,
-    StringValue,
-    Struct,
-    Timestamp,
-    UInt32Value,
-    UInt64Value,
-    Value
-);
+crate::core::wkt::every_message!(no_rules);
 
 /// The violations a failed call reports in its `buf.validate.Violations`
 /// details, as any client of any protocol receives them; empty when it

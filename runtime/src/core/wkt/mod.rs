@@ -388,6 +388,33 @@ pub(crate) const JSON_TYPES: &[AnyType] = &[
     AnyType::of::<crate::core::validate::proto::Violations>("buf.validate.Violations"),
 ];
 
+/// Calls `$m!` with every well-known message type, for traits every one of
+/// them implements alike (no request rules, no validation rules).
+macro_rules! every_message {
+    ($m:ident) => {
+        $m!(
+            Any,
+            BoolValue,
+            BytesValue,
+            DoubleValue,
+            Duration,
+            Empty,
+            FieldMask,
+            FloatValue,
+            Int32Value,
+            Int64Value,
+            ListValue,
+            StringValue,
+            Struct,
+            Timestamp,
+            UInt32Value,
+            UInt64Value,
+            Value
+        );
+    };
+}
+pub(crate) use every_message;
+
 #[cfg(test)]
 mod tests {
     use super::*;
