@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from openapi_schema_validator import OAS30ReadValidator
 from openapi_spec_validator import OpenAPIV30SpecValidator
 
 from conftest import REPO, bin_dir
-from support import Http
+from support import Http, ok
 
 EXAMPLES = REPO / "generated-examples"
 COMMITTED = {
@@ -409,6 +410,140 @@ def test_chat_method_without_binding_is_documented_at_its_connect_path():
     assert body == {"$ref": "#/components/schemas/chat.v1.GetHistoryRequest"}, body
     result = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert result == {"$ref": "#/components/schemas/chat.v1.GetHistoryResponse"}, result
+
+
+# ---------------------------------------------------------------------------------------------
+# The document and the server agree: event streams, query objects, links
+
+
+def conforms(doc, schema, value, what):
+    """`value` is valid against `schema`, a schema of `doc` (its $refs resolved in `doc`)."""
+    root = dict(schema, components=doc["components"])
+    errors = list(OAS30ReadValidator(root).iter_errors(value))
+    assert not errors, f"{what} does not conform to the document: {errors[0].message}\n{json.dumps(value)[:500]}"
+
+
+def read_events(response, wanted):
+    """The first `wanted` events with data of an SSE response, as {field: value} dicts (data parsed)."""
+    events, fields = [], {}
+    for line in response.iter_lines(decode_unicode=True):
+        if line is None:
+            continue
+        if line == "":
+            if "data" in fields:
+                events.append(fields | {"data": json.loads(fields["data"])})
+                if len(events) == wanted:
+                    return events
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value[1:] if value.startswith(" ") else value
+    return events
+
+
+def event_schema(op):
+    return op["responses"]["200"]["content"]["text/event-stream"]["schema"]
+
+
+def test_bookstore_watch_shelf_events_conform_to_the_document(bookstore_server):
+    doc = committed("bookstore")[0]
+    path, method, op = operation(doc, "Bookstore_WatchShelf")
+    assert (path, method) == ("/v1/shelves/{shelf}:watch", "get")
+    with Http(bookstore_server.address) as http:
+        shelf = ok(http.post("/v1/shelves", json={"theme": "watched"}))["name"]
+        url = "/" + "v1/" + shelf + ":watch"
+        refused = http.get(url)
+        assert refused.status_code == 406, f"GET {url} without Accept -> {refused.status_code}"
+        conforms(doc, op["responses"]["default"]["content"]["application/json"]["schema"], refused.json(), "the 406 body")
+        done = http.get(url, headers={"accept": "text/event-stream", "last-event-id": "end"})
+        assert done.status_code == 204 and "204" in op["responses"], done.status_code
+        with Http(bookstore_server.address) as watcher:
+            stream = watcher.get(url, headers={"accept": "text/event-stream"}, stream=True, timeout=10)
+            try:
+                assert stream.status_code == 200, stream.status_code
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                ok(http.post(f"/v1/{shelf}/books", json={"title": "Dune", "genre": "GENRE_FICTION", "inStock": 2}))
+                events = read_events(stream, 1)
+            finally:
+                stream.close()
+    assert len(events) == 1, events
+    assert events[0]["data"]["kind"] == "KIND_BOOK_ADDED", events
+    conforms(doc, event_schema(op), events[0], "a WatchShelf event")
+
+
+def test_chat_subscribe_events_conform_to_the_document(chat_server):
+    doc = committed("chat")[0]
+    path, method, op = operation(doc, "Chat_Subscribe")
+    assert (path, method) == ("/sse/chat.v1.Chat/Subscribe", "get")
+    assert operation(doc, "Chat_Subscribe_1")[:2] == ("/sse/chat.v1.Chat/Subscribe", "post")
+    room = "rooms/openapi-events"
+    with Http(chat_server.address) as http, Http(chat_server.address) as watcher:
+        stream = watcher.get(path, params={"room": room}, stream=True, timeout=10)
+        try:
+            assert stream.status_code == 200, stream.status_code
+            ok(http.post(f"/v1/{room}/messages", json={"author": "ann", "text": "hello"}))
+            events = read_events(stream, 1)
+        finally:
+            stream.close()
+    assert len(events) == 1 and events[0]["data"]["text"] == "hello", events
+    conforms(doc, event_schema(op), events[0], "a Subscribe event")
+
+
+def test_bookstore_query_objects_are_read_as_documented(bookstore_server):
+    doc = committed("bookstore")[0]
+    _, _, op = operation(doc, "Bookstore_SearchBooks")
+    publisher = parameter(op, "publisher", "query")
+    schema = resolve(doc, publisher["schema"])
+    # The document allows keys the message does not have, and the server ignores them ...
+    assert schema.get("additionalProperties") is not False, schema
+    with Http(bookstore_server.address) as http:
+        found = http.get("/v1/books:search", params={"publisher[nonsense]": "x", "publisher[name]": "Ace"})
+        assert found.status_code == 200, found.text
+        conforms(doc, op["responses"]["200"]["content"]["application/json"]["schema"], found.json(), "a search")
+        # ... while the fields it has keep their rules.
+        country = schema["properties"]["country"]
+        assert country["pattern"] == "^([A-Z]{2})?$", country
+        refused = http.get("/v1/books:search", params={"publisher[country]": "usa"})
+        assert refused.status_code == 400, refused.text
+
+
+def follow(link, created):
+    """The path parameters a link gives, from the created resource (the `#regex:` extension applied)."""
+    values = {}
+    for key, expression in link["parameters"].items():
+        where, _, name = key.partition(".")
+        assert where == "path", key
+        pointer, _, pattern = expression.partition("#regex:")
+        assert pointer == "$response.body#/name", expression
+        match = re.search(pattern, created["name"])
+        assert match, f"{pattern} does not match {created['name']}"
+        values[name] = match.group(1)
+    return values
+
+
+def test_bookstore_create_links_reach_the_created_resource(bookstore_server):
+    doc = committed("bookstore")[0]
+    with Http(bookstore_server.address) as http:
+        for create, body_path, body, targets in [
+            ("Bookstore_CreateShelf", None, {"theme": "linked"}, {"Bookstore_GetShelf", "Bookstore_DeleteShelf"}),
+            ("Bookstore_CreateBook", "/v1/{shelf}/books", {"title": "Linked"},
+             {"Bookstore_GetBook", "Bookstore_GetBook_1", "Bookstore_UpdateBook"}),
+        ]:  # fmt: skip
+            path, _, op = operation(doc, create)
+            links = op["responses"]["200"].get("links", {})
+            assert targets <= set(links), f"{create} links to {sorted(links)}"
+            if body_path:
+                shelf = ok(http.post("/v1/shelves", json={"theme": "for books"}))["name"]
+                path = body_path.format(shelf=shelf)
+            created = ok(http.post(path, json=body))
+            for name in sorted(targets, key=lambda n: "Delete" in n):  # deletes last
+                target_path, method, _ = operation(doc, links[name]["operationId"])
+                url = target_path.format(**follow(links[name], created))
+                kwargs = {"json": {"title": "Renamed"}} if method == "patch" else {}
+                answer = http.request(method.upper(), url, **kwargs)
+                assert answer.status_code == 200, f"{name}: {method.upper()} {url} -> {answer.status_code} {answer.text[:300]}"
+                if method == "get":
+                    assert answer.json()["name"] == created["name"], answer.json()
 
 
 # ---------------------------------------------------------------------------------------------

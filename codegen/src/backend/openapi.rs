@@ -33,10 +33,30 @@ struct Builder<'a> {
     /// Component schemas still to write, and those written.
     wanted: BTreeSet<String>,
     schemas: Map<String, Value>,
+    /// Every operation written at a binding, for the links between them.
+    placed: Vec<Placed>,
+}
+
+/// An operation at a binding: where it is and what fills its path parameters.
+struct Placed {
+    service: String,
+    method: String,
+    kind: MethodKind,
+    /// The method's response type, and its success status.
+    output: String,
+    success_status: u16,
+    binding: HttpBinding,
+    path: String,
+    verb: String,
+    id: String,
+    /// Per path parameter: its name, and the regular expression whose one
+    /// group takes it out of the variable's value (`None`: the whole value).
+    params: Vec<(String, Option<String>)>,
 }
 
 const ERROR_SCHEMA: &str = "google.rpc.Status";
 const CONNECT_ERROR_SCHEMA: &str = "connect.Error";
+const SSE_END_SCHEMA: &str = "sse.End";
 
 fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -77,6 +97,7 @@ impl<'a> Builder<'a> {
             enums: api.enums_by_name(),
             wanted: BTreeSet::new(),
             schemas: Map::new(),
+            placed: Vec::new(),
         }
     }
 
@@ -86,11 +107,16 @@ impl<'a> Builder<'a> {
         let mut used_ids = BTreeSet::new();
         for service in self.api.packages.iter().flat_map(|p| &p.services) {
             // Unary methods: at their bindings while REST serves them, else at their Connect path.
+            // Server-streaming ones: as event streams at their bindings while REST serves them,
+            // else at their `/sse/…` path while SSE does.
             let documented: Vec<&Method> = service
                 .methods
                 .iter()
-                .filter(|m| m.kind == MethodKind::Unary)
-                .filter(|m| service.serves(m, Protocol::Rest) || service.serves(m, Protocol::Connect))
+                .filter(|m| match m.kind {
+                    MethodKind::Unary => service.serves(m, Protocol::Rest) || service.serves(m, Protocol::Connect),
+                    MethodKind::ServerStreaming => service.serves(m, Protocol::Sse),
+                    _ => false,
+                })
                 .collect();
             if documented.is_empty() {
                 continue;
@@ -102,6 +128,31 @@ impl<'a> Builder<'a> {
             tags.push(tag);
             for method in documented {
                 if !service.serves(method, Protocol::Rest) {
+                    if method.kind == MethodKind::ServerStreaming {
+                        // `GET /sse/…?<request as query>`, and POST with the request as JSON.
+                        let segments = vec![
+                            Segment::Literal("sse".into()),
+                            Segment::Literal(service.full_name.clone()),
+                            Segment::Literal(method.name.clone()),
+                        ];
+                        let raw = format!("/sse/{}/{}", service.full_name, method.name);
+                        let path = PathTemplate { segments, verb: None, raw };
+                        for (i, (verb, body)) in
+                            [(HttpMethod::Get, Body::None), (HttpMethod::Post, Body::All)].into_iter().enumerate()
+                        {
+                            let binding = HttpBinding {
+                                method: verb,
+                                path: path.clone(),
+                                body,
+                                response_body: None,
+                                span: Span::default(),
+                            };
+                            let verb = binding.method.as_str().to_ascii_lowercase();
+                            let (path, op) = self.operation(service, method, &binding, i, &mut used_ids);
+                            paths.entry(path).or_default().insert(verb, op);
+                        }
+                        continue;
+                    }
                     let (path, op) = self.rpc_operation(service, method, &mut used_ids);
                     paths.entry(path).or_default().insert("post".into(), op);
                     continue;
@@ -116,6 +167,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        self.add_links(&mut paths);
         self.schemas.insert(ERROR_SCHEMA.into(), json!({
             "type": "object",
             "description": "An error: the gRPC status code, a developer-facing message and details.",
@@ -130,6 +182,17 @@ impl<'a> Builder<'a> {
             "description": "A Connect protocol error.",
             "properties": {"code": {"type": "string", "description": "The status code in snake_case, for example not_found."}, "message": {"type": "string"}}
         }));
+        if self.wanted.remove(SSE_END_SCHEMA) {
+            self.schemas.insert(SSE_END_SCHEMA.into(), json!({
+                "type": "object",
+                "description": "The data of a stream's final `end` event: `{}` when the stream ended normally, else the error, its code in snake_case.",
+                "properties": {
+                    "code": {"type": "string", "description": "The status code in snake_case, for example not_found."},
+                    "message": {"type": "string"},
+                    "details": {"type": "array", "items": {"type": "object", "properties": {"@type": {"type": "string"}}, "additionalProperties": true}}
+                }
+            }));
+        }
         while let Some(name) = self.wanted.pop_first() {
             if !self.schemas.contains_key(&name) {
                 let schema = self.component(&name);
@@ -277,12 +340,190 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        let sources = param_sources(&binding.path);
+        let params = parameters.iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).zip(sources).collect();
+        let streams = method.kind == MethodKind::ServerStreaming;
+        if streams {
+            // How a client resumes (the method sees it as `ctx.last_event_id()`).
+            let known = parameters.iter().any(|p| p["name"] == "lastEventId" && p["in"] == "query");
+            parameters.push(json!({
+                "name": "Last-Event-ID", "in": "header", "schema": {"type": "string"},
+                "description": "The `id` of the last event received, when reconnecting; `end` (after the final event) is answered 204.",
+            }));
+            if !known {
+                parameters.push(json!({
+                    "name": "lastEventId", "in": "query", "schema": {"type": "string"},
+                    "description": "`Last-Event-ID` for clients that cannot set headers (`EventSource`); the header wins.",
+                }));
+            }
+        }
         if !parameters.is_empty() {
             op.insert("parameters".into(), Value::Array(parameters));
         }
-        let rb = binding.response_body.clone();
-        op.insert("responses".into(), self.responses(method, rb.as_deref(), ERROR_SCHEMA));
+        let responses = if streams {
+            let on_binding = !binding.path.raw.starts_with("/sse/");
+            self.event_responses(method, on_binding)
+        } else {
+            let rb = binding.response_body.clone();
+            self.responses(method, rb.as_deref(), ERROR_SCHEMA)
+        };
+        op.insert("responses".into(), responses);
+        self.placed.push(Placed {
+            service: service.full_name.clone(),
+            method: method.name.clone(),
+            kind: method.kind,
+            output: method.output.full_name.clone(),
+            success_status: method.success_status,
+            binding: binding.clone(),
+            path: path.clone(),
+            verb: binding.method.as_str().to_ascii_lowercase(),
+            id: op["operationId"].as_str().unwrap_or_default().to_owned(),
+            params,
+        });
         (path, Value::Object(op))
+    }
+
+    /// A server-streaming method's responses: Server-Sent Events whose
+    /// `data` is each response message as JSON, then the `end` event.
+    fn event_responses(&mut self, method: &Method, on_binding: bool) -> Value {
+        let output = self.message_ref(&method.output.full_name);
+        let short = method.output.full_name.rsplit('.').next().unwrap_or_default().to_owned();
+        let accept = if on_binding { " (send `Accept: text/event-stream`; without it the answer is 406)" } else { "" };
+        let description = format!(
+            "A stream of Server-Sent Events{accept}. First `retry:` (3000 ms, how long to wait before reconnecting); \
+             then one event per `{short}`, of the default event type (`message`, so `EventSource.onmessage` fires), \
+             its `data` the message as JSON on one line and its `id` the message's cursor for a resumable stream, \
+             else its position counted from 1; a comment every 15 s to keep the connection alive; and at the end \
+             one event `end` with `id: end`, whose `data` is `{{}}` or the error that ended the stream \
+             (`{{\"code\": \"not_found\", \"message\": …}}`). When the server shuts down the stream just stops, \
+             without `end`: reconnect with `Last-Event-ID` to resume."
+        );
+        self.wanted.insert(SSE_END_SCHEMA.to_owned());
+        let event = json!({
+            "type": "object",
+            "description": "One event of the stream, by its fields.",
+            "properties": {
+                "event": {"type": "string", "enum": ["end"], "description": "Absent on message events (the default type, `message`); `end` on the final event."},
+                "id": {"type": "string", "description": "The message's cursor or position; `end` on the final event."},
+                "retry": {"type": "integer", "description": "Milliseconds to wait before reconnecting: the first event, without data."},
+                "data": {
+                    "description": format!("A `{short}` as JSON on message events; on the `end` event, `{{}}` or the error."),
+                    "anyOf": [output, reference(SSE_END_SCHEMA)],
+                },
+            },
+        });
+        json!({
+            "200": {"description": description, "content": {"text/event-stream": {"schema": event}}},
+            "204": {"description": "A reconnect after the final event (`Last-Event-ID: end`): nothing more to send."},
+            "default": {"description": "An error before the stream starts.", "content": {"application/json": {"schema": reference(ERROR_SCHEMA)}}},
+        })
+    }
+
+    /// Links from each create method (AIP-133) to the methods that take the
+    /// created resource's name: its get, update and delete methods, and the
+    /// collections below it. The name's segments fill the path parameters.
+    fn add_links(&self, paths: &mut BTreeMap<String, Map<String, Value>>) {
+        for create in &self.placed {
+            let Some(resource) = self.created_pattern(create) else { continue };
+            let mut links = Map::new();
+            for target in &self.placed {
+                if target.service != create.service
+                    || target.method == create.method
+                    || target.kind != MethodKind::Unary
+                    || target.binding.path.verb.is_some()
+                {
+                    continue;
+                }
+                let variables: Vec<&Variable> = target
+                    .binding
+                    .path
+                    .segments
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Variable(v) => Some(v),
+                        _ => None,
+                    })
+                    .collect();
+                let [variable] = variables.as_slice() else { continue };
+                let named = variable.field_path.last().is_some_and(|f| f == "name")
+                    && matches!(target.binding.path.segments.last(), Some(Segment::Variable(_)));
+                let parent = variable.field_path == ["parent"];
+                if variable.pattern != resource || !(named || parent) {
+                    continue;
+                }
+                let parameters: Map<String, Value> = target
+                    .params
+                    .iter()
+                    .map(|(name, regex)| {
+                        let expression = match regex {
+                            Some(regex) => format!("$response.body#/name#regex:{regex}"),
+                            None => "$response.body#/name".to_owned(),
+                        };
+                        (format!("path.{name}"), json!(expression))
+                    })
+                    .collect();
+                let description = format!(
+                    "The created resource's `name` (`{}`) as the `{}` of {}.",
+                    template_of(variable),
+                    variable.field_path.join("."),
+                    target.method
+                );
+                links.insert(
+                    target.id.clone(),
+                    json!({"operationId": target.id, "parameters": parameters, "description": description}),
+                );
+            }
+            if links.is_empty() {
+                continue;
+            }
+            let status = create.success_status.to_string();
+            if let Some(response) = paths
+                .get_mut(&create.path)
+                .and_then(|item| item.get_mut(&create.verb))
+                .and_then(|op| op.get_mut("responses"))
+                .and_then(|r| r.get_mut(&status))
+            {
+                response["links"] = Value::Object(links);
+            }
+        }
+    }
+
+    /// The name pattern of the resource a create method's binding makes
+    /// (AIP-133): `POST /v1/{parent=shelves/*}/books` makes
+    /// `shelves/*/books/*`, `POST /v1/shelves` makes `shelves/*`. `None` for
+    /// other operations, and for responses without a `name` to link from.
+    fn created_pattern(&self, create: &Placed) -> Option<Vec<Segment>> {
+        if !create.method.starts_with("Create")
+            || create.kind != MethodKind::Unary
+            || create.verb != "post"
+            || create.success_status == 204
+            || create.binding.response_body.is_some()
+            || create.binding.path.verb.is_some()
+        {
+            return None;
+        }
+        let output = self.messages.get(create.output.as_str())?;
+        output.fields.iter().find(|f| {
+            f.name == "name"
+                && f.ty == FieldType::String
+                && f.cardinality != Cardinality::Repeated
+                && !matches!(f.cardinality, Cardinality::Map(..))
+        })?;
+        let segments = &create.binding.path.segments;
+        let Some(Segment::Literal(collection)) = segments.last() else { return None };
+        let mut pattern = match &segments[..segments.len() - 1] {
+            [.., Segment::Variable(v)] if v.field_path == ["parent"] && v.pattern != [Segment::Wildcard] => {
+                if segments.iter().filter(|s| matches!(s, Segment::Variable(_))).count() != 1 {
+                    return None;
+                }
+                v.pattern.clone()
+            }
+            before if before.iter().all(|s| matches!(s, Segment::Literal(_))) => Vec::new(),
+            _ => return None,
+        };
+        pattern.push(Segment::Literal(collection.clone()));
+        pattern.push(Segment::Wildcard);
+        Some(pattern)
     }
 
     /// The OpenAPI path, its path parameters, and the top-level fields the path binds.
@@ -383,6 +624,18 @@ impl<'a> Builder<'a> {
             _ if is_object_message => {
                 param["style"] = json!("deepObject");
                 param["explode"] = json!(true);
+                // The message's fields, as the query reads them: keys it does not know are ignored.
+                if let FieldType::Message(t) = &field.ty {
+                    let mut object = self.query_object(&t.full_name, &mut Vec::new());
+                    if let (Some(target), Some(from)) = (object.as_object_mut(), schema.as_object()) {
+                        for key in ["description", "deprecated", "writeOnly"] {
+                            if let Some(v) = from.get(key) {
+                                target.insert(key.into(), v.clone());
+                            }
+                        }
+                    }
+                    schema = object;
+                }
             }
             _ => {}
         }
@@ -397,6 +650,51 @@ impl<'a> Builder<'a> {
             param["deprecated"] = json!(true);
         }
         Some(param)
+    }
+
+    /// A message as a `deepObject` query parameter reads it: its fields'
+    /// schemas (messages inside inlined the same way, down to a recursion),
+    /// and any other key allowed, since the server ignores query parameters
+    /// it does not know.
+    fn query_object(&mut self, full_name: &str, stack: &mut Vec<String>) -> Value {
+        if wkt_schema(full_name).is_some() || stack.iter().any(|n| n == full_name) {
+            return match wkt_schema(full_name) {
+                Some(schema) => schema,
+                None => json!({"type": "object"}),
+            };
+        }
+        let Some(message) = self.messages.get(full_name).copied() else { return json!({"type": "object"}) };
+        let mut schema = self.component(full_name);
+        stack.push(full_name.to_owned());
+        for field in &message.fields {
+            let FieldType::Message(t) = &field.ty else { continue };
+            if field.cardinality != Cardinality::Singular && field.cardinality != Cardinality::Optional {
+                continue;
+            }
+            if is_scalar_wkt(&t.full_name) {
+                continue;
+            }
+            let Some(property) = schema["properties"].get_mut(&field.json_name) else { continue };
+            let mut inner = self.query_object(&t.full_name, stack);
+            // Keep the field's own annotations (description, readOnly, …) beside the inlined object.
+            if let (Some(target), Some(from)) = (inner.as_object_mut(), property.as_object()) {
+                for (key, value) in from {
+                    if key != "allOf" && key != "$ref" {
+                        target.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            *property = inner;
+        }
+        stack.pop();
+        schema["additionalProperties"] = json!(true);
+        let note = "Unknown keys are ignored.";
+        let text = match schema.get("description").and_then(Value::as_str) {
+            Some(d) => format!("{d}\n\n{note}"),
+            None => note.to_owned(),
+        };
+        schema["description"] = json!(text);
+        schema
     }
 
     fn message_ref(&mut self, full_name: &str) -> Value {
@@ -651,6 +949,50 @@ impl<'a> Builder<'a> {
         }
         schema
     }
+}
+
+/// Per path parameter of `template`, in order: the regular expression whose
+/// one group takes the parameter out of its variable's value, or `None` when
+/// the parameter is the whole value.
+fn param_sources(template: &PathTemplate) -> Vec<Option<String>> {
+    let mut sources = Vec::new();
+    for segment in &template.segments {
+        let Segment::Variable(v) = segment else { continue };
+        if v.pattern == [Segment::Wildcard] {
+            sources.push(None);
+            continue;
+        }
+        let wildcards = v.pattern.iter().filter(|p| matches!(p, Segment::Wildcard | Segment::DeepWildcard)).count();
+        for wanted in 0..wildcards {
+            let mut n = 0;
+            let parts: Vec<String> = v
+                .pattern
+                .iter()
+                .map(|p| match p {
+                    Segment::Literal(l) => regex_escape(l),
+                    Segment::Wildcard | Segment::DeepWildcard => {
+                        let any = if *p == Segment::Wildcard { "[^/]+" } else { ".+" };
+                        n += 1;
+                        if n - 1 == wanted { format!("({any})") } else { any.to_owned() }
+                    }
+                    Segment::Variable(_) => String::new(),
+                })
+                .collect();
+            sources.push(Some(format!("^{}$", parts.join("/"))));
+        }
+    }
+    sources
+}
+
+fn regex_escape(literal: &str) -> String {
+    let mut out = String::new();
+    for c in literal.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn template_of(v: &Variable) -> String {
