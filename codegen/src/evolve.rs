@@ -10,6 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod rules;
+
 use crate::Error;
 use crate::model::{
     Api, Body, Cardinality, Enum, Field, FieldBehavior, FieldType, GraphqlOperation, HttpBinding, Idempotency, Message,
@@ -31,6 +33,8 @@ pub enum Category {
     Rpc,
     /// A method's streaming kind.
     Streaming,
+    /// protovalidate rules on requests, which every protocol enforces.
+    Validation,
 }
 
 impl Category {
@@ -43,6 +47,7 @@ impl Category {
             Category::Graphql => "GraphQL",
             Category::Rpc => "Connect / tRPC / TypeScript",
             Category::Streaming => "streaming",
+            Category::Validation => "validation",
         }
     }
 
@@ -55,6 +60,7 @@ impl Category {
             Category::Graphql => "graphql",
             Category::Rpc => "rpc",
             Category::Streaming => "streaming",
+            Category::Validation => "validation",
         }
     }
 }
@@ -195,6 +201,11 @@ impl Diff<'_> {
             };
             let usage = Usage { input: inputs.contains(*name), output: outputs.contains(*name) };
             self.fields(before, after, usage);
+            if usage.input {
+                for message in rules::oneofs(before, after) {
+                    self.report(Category::Validation, &after.span, "input-rule-tightened", message);
+                }
+            }
         }
     }
 
@@ -236,6 +247,15 @@ impl Diff<'_> {
                 continue; // reported as a renumbering
             }
             self.changed_field(after, old, new, usage);
+        }
+        if usage.input {
+            let added =
+                after.fields.iter().filter(|f| !before.fields.iter().any(|o| o.number == f.number || o.name == f.name));
+            for new in added {
+                for message in rules::added_field(new.rules.as_ref(), &format!("{owner}.{}", new.name)) {
+                    self.report(Category::Validation, &new.span, "input-rule-tightened", message);
+                }
+            }
         }
     }
 
@@ -296,6 +316,12 @@ impl Diff<'_> {
         }
         if usage.input && non_null(new, true) && !non_null(old, true) {
             self.report(Category::Graphql, span, "input-nullability-tightened", message);
+        }
+        if usage.input {
+            let name = format!("{owner}.{}", new.name);
+            for message in rules::field(old.rules.as_ref(), new.rules.as_ref(), &name) {
+                self.report(Category::Validation, span, "input-rule-tightened", message);
+            }
         }
         if usage.output && non_null(old, false) && !non_null(new, false) && old_shape == new_shape {
             self.report(

@@ -1,11 +1,13 @@
 //! `apigen lint`: rules for schemas served over many protocols at once.
 //! `buf lint` checks protobuf style; these check what the derived protocols
 //! need: REST routes, names that stay stable in GraphQL and TypeScript,
-//! streams that can resume.
+//! streams that can resume, inputs with upper bounds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Api, Cardinality, FieldBehavior, FieldType, Message, MethodKind, Protocol, Segment, Span};
+use crate::model::{
+    Api, Cardinality, Field, FieldBehavior, FieldType, HttpMethod, Message, Method, MethodKind, Protocol, Segment, Span,
+};
 
 /// A lint rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,18 @@ pub const RULES: &[Rule] = &[
         summary: "A server-streaming method's response has no cursor field (`sequence`, `cursor`, `offset`, \
                   `position`, `event_id` or `resume_token`): SSE and WebSocket clients that reconnect cannot \
                   resume where they stopped.",
+    },
+    Rule {
+        name: "string-max-len",
+        summary: "A string field in the request of a create method (its name starts with `Create`, or it is \
+                  bound to POST), the created resource's fields included, has no protovalidate rule bounding \
+                  its length (`max_len`, `len`, `max_bytes`, `len_bytes`, `const`, `in`, `pattern` or a \
+                  well-known format): clients can store strings up to the request size limit.",
+    },
+    Rule {
+        name: "page-size-max",
+        summary: "A request's integer `page_size` has no upper bound (`lte`, `lt`, `in` or `const`): a client \
+                  can ask for every item at once.",
     },
 ];
 
@@ -127,6 +141,7 @@ pub fn lint(
     }
     lint.routes(&services);
     lint.names(api);
+    lint.bounds(&services, &messages);
     lint.findings.sort();
     lint.findings.dedup();
     lint.findings
@@ -190,6 +205,111 @@ impl Lint<'_> {
                 );
             }
         }
+    }
+
+    /// `string-max-len` and `page-size-max`: inputs without an upper bound.
+    fn bounds(&mut self, services: &[&crate::model::Service], messages: &BTreeMap<&str, &Message>) {
+        // A message several create methods take is reported once, for the first of them.
+        let mut seen = BTreeSet::new();
+        for service in services {
+            for method in &service.methods {
+                let name = format!("{}/{}", service.full_name, method.name);
+                let Some(input) = messages.get(method.input.full_name.as_str()) else { continue };
+                for field in input.fields.iter().filter(|f| f.name == "page_size") {
+                    if let Some(kind) = integer_kind(&field.ty)
+                        && matches!(field.cardinality, Cardinality::Singular | Cardinality::Optional)
+                        && !has_rule(field, kind, &["lte", "lt", "in", "const"])
+                    {
+                        self.report(
+                            "page-size-max",
+                            &field.span,
+                            format!(
+                                "`{}.page_size` of `{name}` has no upper bound: a client can ask for every item at once",
+                                input.full_name
+                            ),
+                            format!(
+                                "add `[(buf.validate.field).{kind}.lte = …]` (the largest page the server serves; \
+                                 `{kind} = {{gte: 0, lte: …}}` refuses negative sizes too)"
+                            ),
+                        );
+                    }
+                }
+                if is_create(method) {
+                    let why = if method.name.starts_with("Create") { "a create method" } else { "bound to POST" };
+                    self.strings(input, &format!("`{name}` ({why})"), messages, &mut seen);
+                }
+            }
+        }
+    }
+
+    /// Reports the unbounded string fields of `message` and of the messages in it.
+    fn strings(
+        &mut self,
+        message: &Message,
+        method: &str,
+        messages: &BTreeMap<&str, &Message>,
+        seen: &mut BTreeSet<String>,
+    ) {
+        if !seen.insert(message.full_name.clone()) {
+            return;
+        }
+        for field in &message.fields {
+            // OUTPUT_ONLY fields are cleared before the method sees them.
+            if field.has(FieldBehavior::OutputOnly) {
+                continue;
+            }
+            let bounded = |rules: Option<&crate::model::FieldRules>| rules.is_some_and(bounds_string);
+            match (&field.ty, &field.cardinality) {
+                // A map's strings are its keys and values, not bounded by `string` rules; its messages are.
+                (_, Cardinality::Map(_, value)) => {
+                    if let FieldType::Message(t) = value.as_ref() {
+                        self.nested(&t.full_name, method, messages, seen);
+                    }
+                }
+                (FieldType::String, Cardinality::Repeated) => {
+                    let items = field.rules.as_ref().and_then(|r| r.typed.as_ref()).filter(|t| t.kind == "repeated");
+                    if !bounded(items.and_then(|t| t.items.as_deref())) {
+                        self.unbounded_string(message, field, method, "repeated.items.string.max_len");
+                    }
+                }
+                (FieldType::String, _) if !bounded(field.rules.as_ref()) => {
+                    self.unbounded_string(message, field, method, "string.max_len");
+                }
+                (FieldType::Message(t), _) => self.nested(&t.full_name, method, messages, seen),
+                _ => {}
+            }
+        }
+    }
+
+    /// [`Lint::strings`] of a message field's type; the well-known types take no
+    /// string rules (wrappers cannot be validated).
+    fn nested(
+        &mut self,
+        full_name: &str,
+        method: &str,
+        messages: &BTreeMap<&str, &Message>,
+        seen: &mut BTreeSet<String>,
+    ) {
+        if let Some(nested) = messages.get(full_name).filter(|_| !full_name.starts_with("google.protobuf.")) {
+            self.strings(nested, method, messages, seen);
+        }
+    }
+
+    fn unbounded_string(&mut self, message: &Message, field: &Field, method: &str, rule: &str) {
+        let what = if field.cardinality == Cardinality::Repeated { "holds strings" } else { "is a string" };
+        self.report(
+            "string-max-len",
+            &field.span,
+            format!(
+                "`{}.{}` {what} without a maximum length in the request of {method}: \
+                 clients can store strings up to the request size limit",
+                message.full_name, field.name
+            ),
+            format!(
+                "add `[(buf.validate.field).{rule} = …]` (the longest value the API should store), importing \
+                 \"buf/validate/validate.proto\""
+            ),
+        );
     }
 
     fn names(&mut self, api: &Api) {
@@ -276,6 +396,75 @@ fn leaf_field<'a>(
         FieldType::Message(t) => leaf_field(messages.get(t.full_name.as_str())?, rest, messages),
         _ => None,
     }
+}
+
+/// A create method, as AIP-133 names and binds them: `Create…`, or any POST binding.
+fn is_create(method: &Method) -> bool {
+    method.name.starts_with("Create") || method.http.iter().any(|b| b.method == HttpMethod::Post)
+}
+
+/// The string rules that bound a value's length.
+const STRING_BOUNDS: &[&str] = &[
+    "max_len",
+    "len",
+    "max_bytes",
+    "len_bytes",
+    "const",
+    "in",
+    "pattern",
+    "email",
+    "hostname",
+    "ip",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri_ref",
+    "address",
+    "uuid",
+    "tuuid",
+    "host_and_port",
+    "ip_with_prefixlen",
+    "ipv4_with_prefixlen",
+    "ipv6_with_prefixlen",
+    "ip_prefix",
+    "ipv4_prefix",
+    "ipv6_prefix",
+    "ulid",
+    "protobuf_fqn",
+    "protobuf_dot_fqn",
+];
+
+/// Whether `rules` bound the length of a string.
+fn bounds_string(rules: &crate::model::FieldRules) -> bool {
+    rules.typed.as_ref().is_some_and(|t| {
+        t.kind == "string"
+            && t.rules.iter().any(|(name, value)| {
+                STRING_BOUNDS.contains(&name.as_str()) && *value != crate::model::RuleValue::Bool(false)
+            })
+    })
+}
+
+/// Whether `field` has one of `names` among its `kind` rules.
+fn has_rule(field: &Field, kind: &str, names: &[&str]) -> bool {
+    let typed = field.rules.as_ref().and_then(|r| r.typed.as_ref()).filter(|t| t.kind == kind);
+    typed.is_some_and(|t| names.iter().any(|n| t.get(n).is_some()))
+}
+
+/// The protovalidate rule kind of an integer type.
+fn integer_kind(ty: &FieldType) -> Option<&'static str> {
+    Some(match ty {
+        FieldType::Int32 => "int32",
+        FieldType::Int64 => "int64",
+        FieldType::Uint32 => "uint32",
+        FieldType::Uint64 => "uint64",
+        FieldType::Sint32 => "sint32",
+        FieldType::Sint64 => "sint64",
+        FieldType::Fixed32 => "fixed32",
+        FieldType::Fixed64 => "fixed64",
+        FieldType::Sfixed32 => "sfixed32",
+        FieldType::Sfixed64 => "sfixed64",
+        _ => return None,
+    })
 }
 
 fn is_cursor(name: &str, ty: &FieldType, cardinality: &Cardinality) -> bool {

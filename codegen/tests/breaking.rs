@@ -55,7 +55,9 @@ fn every_case_reports_what_it_expects() {
 #[test]
 fn every_category_is_covered_by_some_case() {
     let all: String = cases().iter().map(|c| report(c).1).collect();
-    for title in ["protobuf wire", "proto3 JSON", "REST", "GraphQL", "Connect / tRPC / TypeScript", "streaming"] {
+    let titles =
+        ["protobuf wire", "proto3 JSON", "REST", "GraphQL", "Connect / tRPC / TypeScript", "streaming", "validation"];
+    for title in titles {
         assert!(all.lines().any(|l| l == title), "no case reports under {title}");
     }
 }
@@ -75,6 +77,36 @@ fn the_command_exits_1_on_breaking_changes_and_0_on_additive_ones() {
     assert!(err.contains("4 breaking changes"), "{err}");
     let (code, out, _) = apigen(&["breaking", "ok-field-added/new.proto", "--against", "base.proto"], here);
     assert_eq!((code, out.as_str()), (0, "no breaking changes\n"));
+}
+
+/// Tightened protovalidate rules on requests break clients of every protocol; loosened ones
+/// (`ok-input-rules-loosened`, the same pair the other way round) break none, and rules
+/// on messages only responses carry are never reported.
+#[test]
+fn tightened_input_rules_name_the_rule_and_both_values() {
+    let (count, text) = report(Path::new("tests/breaking/input-rules-tightened"));
+    assert!(text.starts_with("validation\n"), "{text}");
+    assert_eq!(text.matches("[input-rule-tightened]").count(), count, "{text}");
+    for expected in [
+        "`string.max_len` of `shop.v1.Item.title` went from 300 to 100: requests valid before are refused now",
+        "`int32.lte` of `shop.v1.ListItemsRequest.page_size` went from 1000 to 100",
+        "`string.in` of `shop.v1.Item.currency` went from [\"EUR\", \"USD\", \"GBP\"] to [\"EUR\", \"USD\"]",
+        "`required` was added to `shop.v1.CreateItemRequest.request_id`",
+        "oneof `availability` of `shop.v1.Item` became required",
+        "`ignore` of `shop.v1.Item.note` went from IGNORE_ALWAYS to IGNORE_UNSPECIFIED",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(!text.contains("ListItemsResponse") && !text.contains("Summary"), "outputs are not inputs: {text}");
+    let (count, text) = report(Path::new("tests/breaking/ok-input-rules-loosened"));
+    assert_eq!(count, 0, "{text}");
+    // --format json names the category `validation`.
+    let here = Path::new("tests/breaking/input-rules-tightened");
+    let (code, out, err) = apigen(&["breaking", "new.proto", "--against", "old.proto", "--format", "json"], here);
+    assert_eq!(code, 1, "{err}");
+    let findings: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let all = findings.as_array().expect("an array");
+    assert!(all.iter().all(|f| f["category"] == "validation" && f["rule"] == "input-rule-tightened"), "{out}");
 }
 
 #[test]

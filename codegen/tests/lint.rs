@@ -1,4 +1,5 @@
-//! `apigen lint`: tests/lint/messy.proto breaks each rule once, tests/lint/clean.proto none.
+//! `apigen lint`: tests/lint/messy.proto breaks each rule once, tests/lint/unbounded.proto the
+//! rules on unbounded inputs, tests/lint/clean.proto none.
 
 use std::path::Path;
 use std::process::Command;
@@ -44,6 +45,53 @@ fn each_rule_finds_its_problem_at_its_line() {
     assert!(err.contains("6 lint findings"), "{err}");
     // Imported files are not linted: other/shared.proto's own collision is not reported there.
     assert!(!out.contains("shared.proto"), "{out}");
+}
+
+#[test]
+fn unbounded_inputs_name_the_option_to_add() {
+    let (code, out, err) = apigen(&["lint", "unbounded.proto"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let expected = [
+        ("./unbounded.proto:39:3", "string-max-len"),
+        ("./unbounded.proto:44:3", "string-max-len"),
+        ("./unbounded.proto:56:3", "string-max-len"),
+        ("./unbounded.proto:66:3", "string-max-len"),
+        ("./unbounded.proto:72:3", "page-size-max"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(l, r)| (l.to_string(), r.to_string())).collect();
+    assert_eq!(rules(&out), expected, "{out}");
+    for text in [
+        "`unbounded.v1.Draft.text` is a string without a maximum length in the request of \
+         `unbounded.v1.Drafts/CreateDraft` (a create method)",
+        "help: add `[(buf.validate.field).string.max_len = …]`",
+        "`unbounded.v1.Draft.tags` holds strings without a maximum length",
+        "help: add `[(buf.validate.field).repeated.items.string.max_len = …]`",
+        "`unbounded.v1.Drafts/ImportDraft` (bound to POST)",
+        "`unbounded.v1.Attachment.caption` is a string",
+        "`unbounded.v1.ListDraftsRequest.page_size` of `unbounded.v1.Drafts/ListDrafts` has no upper bound",
+        "help: add `[(buf.validate.field).int32.lte = …]`",
+    ] {
+        assert!(out.contains(text), "missing {text:?} in\n{out}");
+    }
+    // Bounded, OUTPUT_ONLY, wrapper, map and non-create fields pass; `Draft` is reported once,
+    // and a map's message values are checked.
+    for quiet in ["Draft.name", "title", "slug", "status", "topics", "subtitle", "labels", "GetDraftRequest"] {
+        assert!(!out.contains(quiet), "{quiet} is bounded or not an input of a create method: {out}");
+    }
+    let (code, out, _) = apigen(&["lint", "unbounded.proto", "--allow", "string-max-len", "--allow", "page-size-max"]);
+    assert_eq!((code, out.as_str()), (0, "no lint findings\n"));
+}
+
+/// README's `apigen lint` section names the examples' findings; no new rule adds any.
+#[test]
+fn the_examples_have_only_the_findings_the_readme_names() {
+    let run = |example: &str| {
+        let (code, out, err) = apigen(&["lint", &format!("../../../schemas/examples/{example}.proto")]);
+        assert_eq!(code, 1, "{out}{err}");
+        rules(&out).into_iter().map(|(_, rule)| rule).collect::<Vec<_>>()
+    };
+    assert_eq!(run("bookstore"), ["stream-cursor"]);
+    assert_eq!(run("chat"), ["http-binding", "http-binding"]);
 }
 
 #[test]

@@ -21,7 +21,8 @@ export interface Shelf {
    */
   name?: string;
   /**
-   * What the shelf is about, for example "Science fiction".
+   * What the shelf is about, for example "Science fiction"; up to the 4 MiB request limit.
+   * Validation: `string.max_len = 4194304`.
    */
   theme?: string;
   /**
@@ -49,6 +50,7 @@ export interface Publisher {
 export interface Book {
   /**
    * The resource name, `shelves/{shelf}/books/{book}`.
+   * Validation: `string.max_len = 200`.
    */
   name?: string;
   /**
@@ -141,6 +143,9 @@ export interface GetBookRequest {
 }
 
 export interface CreateBookRequest {
+  /**
+   * Validation: `string.max_len = 200`.
+   */
   parent?: string;
   book?: Book;
 }
@@ -151,9 +156,13 @@ export interface UpdateBookRequest {
 }
 
 export interface MoveBookRequest {
+  /**
+   * Validation: `string.max_len = 200`.
+   */
   name?: string;
   /**
    * The shelf to move to, `shelves/{shelf}`.
+   * Validation: `string.max_len = 200`.
    */
   otherShelf?: string;
 }

@@ -29,6 +29,7 @@ export interface ChatMessage {
 export interface PostMessageRequest {
   /**
    * `rooms/{room}`.
+   * Validation: `string.max_len = 200`.
    */
   room?: string;
   /**
