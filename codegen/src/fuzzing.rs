@@ -63,4 +63,12 @@ mod tests {
         let err = super::lower_descriptor_set(&bytes).expect_err("refused");
         assert!(err.render(false).contains("unsupported syntax `editions`"), "{err:?}");
     }
+
+    #[test]
+    fn a_descriptor_set_whose_types_the_pool_holds_elsewhere_lowers_without_a_panic() {
+        // Found with the descriptor_set fuzz target: prost-reflect's `FileDescriptor::services`
+        // panicked ("service not found") on this set; lowering now looks each type up itself.
+        let bytes = include_bytes!("../../fuzz/regressions/descriptor_set-service-not-in-pool.binpb");
+        let _ = super::lower_descriptor_set(bytes);
+    }
 }

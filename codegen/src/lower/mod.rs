@@ -34,13 +34,13 @@ pub fn lower(compiled: &Compiled) -> Result<Api, Error> {
             .entry(file.package_name().to_owned())
             .or_insert_with(|| Package { name: file.package_name().to_owned(), ..Package::default() });
         package.files.push(file.name().to_owned());
-        for message in file.messages() {
+        for message in file_messages(file) {
             l.message(&message, package);
         }
-        for en in file.enums() {
+        for en in file_enums(file) {
             l.enumeration(&en, package);
         }
-        for service in file.services() {
+        for service in file_services(file) {
             let service = l.service(&service);
             package.services.push(service);
         }
@@ -149,10 +149,10 @@ impl<'a> Lowerer<'a> {
         loop {
             let mut referenced = BTreeSet::new();
             for f in all.iter().filter(|f| included.contains(f.name())) {
-                for m in f.messages() {
+                for m in file_messages(f) {
                     referenced_files(&m, &mut referenced);
                 }
-                for s in f.services() {
+                for s in file_services(f) {
                     for m in s.methods() {
                         referenced.insert(m.input().parent_file().name().to_owned());
                         referenced.insert(m.output().parent_file().name().to_owned());
@@ -611,6 +611,44 @@ fn referenced_files(m: &MessageDescriptor, out: &mut BTreeSet<String>) {
     for nested in m.child_messages() {
         referenced_files(&nested, out);
     }
+}
+
+/// A file's top-level messages, enums and services, looked up by name.
+/// prost-reflect's own iterators panic when the pool holds a name under
+/// another definition (a hand-made descriptor set can do that); lowering
+/// skips what the pool does not hold as this file's.
+fn file_messages(f: &FileDescriptor) -> Vec<MessageDescriptor> {
+    let pool = f.parent_pool();
+    let raw = f.file_descriptor_proto();
+    raw.message_type
+        .iter()
+        .filter_map(|m| pool.get_message_by_name(&qualified(raw.package(), m.name())))
+        .filter(|m| m.parent_file() == *f)
+        .collect()
+}
+
+fn file_enums(f: &FileDescriptor) -> Vec<EnumDescriptor> {
+    let pool = f.parent_pool();
+    let raw = f.file_descriptor_proto();
+    raw.enum_type
+        .iter()
+        .filter_map(|e| pool.get_enum_by_name(&qualified(raw.package(), e.name())))
+        .filter(|e| e.parent_file() == *f)
+        .collect()
+}
+
+fn file_services(f: &FileDescriptor) -> Vec<ServiceDescriptor> {
+    let pool = f.parent_pool();
+    let raw = f.file_descriptor_proto();
+    raw.service
+        .iter()
+        .filter_map(|s| pool.get_service_by_name(&qualified(raw.package(), s.name())))
+        .filter(|s| s.parent_file() == *f)
+        .collect()
+}
+
+fn qualified(package: &str, name: &str) -> String {
+    if package.is_empty() { name.to_owned() } else { format!("{package}.{name}") }
 }
 
 fn field_type(f: &FieldDescriptor, from_package: &str) -> FieldType {
