@@ -307,4 +307,6 @@ fn validation_rules_that_cannot_be_enforced() {
     assert_has(&err, &["`string.pattern` of field `name` is not a valid regular expression", "RE2"]);
     let err = fails(&schema("repeated string tags = 1 [(buf.validate.field).repeated.items.string.strict = true];"));
     assert_has(&err, &["rule `repeated.items.string.strict` on field `tags`"]);
+    let err = fails(&schema("repeated R rs = 1 [(buf.validate.field).repeated.unique = true];"));
+    assert_has(&err, &["`repeated.unique` cannot apply to field `rs`, a repeated message"]);
 }

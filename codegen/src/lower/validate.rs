@@ -174,6 +174,16 @@ impl Lowerer<'_> {
                 continue;
             }
             match (kind, name) {
+                // As protovalidate: comparing messages pairwise would be quadratic in the request.
+                ("repeated", "unique") if matches!(ty, FieldType::Message(_)) => {
+                    let pos = self.pos(at.field.parent_file().name(), &at.path);
+                    self.error(
+                        &pos,
+                        None,
+                        format!("`{rule}` cannot apply to field `{}`, a repeated message", at.field.name()),
+                        "`unique` compares scalars, strings, bytes and enums; check messages in the method",
+                    );
+                }
                 ("repeated", "items") | ("map", "keys") | ("map", "values") => {
                     let Some(inner) = value.as_message() else { continue };
                     let (inner_ty, inner_card) = element(ty, card, name);
