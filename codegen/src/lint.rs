@@ -403,43 +403,16 @@ fn is_create(method: &Method) -> bool {
     method.name.starts_with("Create") || method.http.iter().any(|b| b.method == HttpMethod::Post)
 }
 
-/// The string rules that bound a value's length.
-const STRING_BOUNDS: &[&str] = &[
-    "max_len",
-    "len",
-    "max_bytes",
-    "len_bytes",
-    "const",
-    "in",
-    "pattern",
-    "email",
-    "hostname",
-    "ip",
-    "ipv4",
-    "ipv6",
-    "uri",
-    "uri_ref",
-    "address",
-    "uuid",
-    "tuuid",
-    "host_and_port",
-    "ip_with_prefixlen",
-    "ipv4_with_prefixlen",
-    "ipv6_with_prefixlen",
-    "ip_prefix",
-    "ipv4_prefix",
-    "ipv6_prefix",
-    "ulid",
-    "protobuf_fqn",
-    "protobuf_dot_fqn",
-];
+/// The string rules that bound a value's length, besides the well-known formats.
+const STRING_BOUNDS: &[&str] = &["max_len", "len", "max_bytes", "len_bytes", "const", "in", "pattern"];
 
 /// Whether `rules` bound the length of a string.
 fn bounds_string(rules: &crate::model::FieldRules) -> bool {
     rules.typed.as_ref().is_some_and(|t| {
         t.kind == "string"
             && t.rules.iter().any(|(name, value)| {
-                STRING_BOUNDS.contains(&name.as_str()) && *value != crate::model::RuleValue::Bool(false)
+                let format = crate::model::WELL_KNOWN_STRINGS.iter().any(|(rule, _)| rule == name);
+                (STRING_BOUNDS.contains(&name.as_str()) || format) && *value != crate::model::RuleValue::Bool(false)
             })
     })
 }

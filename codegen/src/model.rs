@@ -418,6 +418,31 @@ impl TypedRules {
     }
 }
 
+/// The well-known string formats the runtime checks (`StringRules` flags),
+/// with the name of each in `apigen_runtime::validate::WellKnownString`.
+pub const WELL_KNOWN_STRINGS: &[(&str, &str)] = &[
+    ("email", "Email"),
+    ("hostname", "Hostname"),
+    ("ip", "Ip"),
+    ("ipv4", "Ipv4"),
+    ("ipv6", "Ipv6"),
+    ("uri", "Uri"),
+    ("uri_ref", "UriRef"),
+    ("address", "Address"),
+    ("uuid", "Uuid"),
+    ("tuuid", "Tuuid"),
+    ("host_and_port", "HostAndPort"),
+    ("ip_with_prefixlen", "IpWithPrefixlen"),
+    ("ipv4_with_prefixlen", "Ipv4WithPrefixlen"),
+    ("ipv6_with_prefixlen", "Ipv6WithPrefixlen"),
+    ("ip_prefix", "IpPrefix"),
+    ("ipv4_prefix", "Ipv4Prefix"),
+    ("ipv6_prefix", "Ipv6Prefix"),
+    ("ulid", "Ulid"),
+    ("protobuf_fqn", "ProtobufFqn"),
+    ("protobuf_dot_fqn", "ProtobufDotFqn"),
+];
+
 /// A rule's value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleValue {

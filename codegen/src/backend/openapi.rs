@@ -789,21 +789,13 @@ impl<'a> Builder<'a> {
         }
         let mut schema = match &field.cardinality {
             Cardinality::Repeated => json!({"type": "array", "items": item}),
-            Cardinality::Map(key, value) => {
+            Cardinality::Map(_, value) => {
                 let mut value_schema = self.type_schema(value);
                 if let Some(t) = value_rules {
                     unsaid.extend(apply_rules(&mut value_schema, t, value));
                 }
                 if let Some(keys) = element {
-                    unsaid.extend(
-                        super::rules_doc::lines(&crate::model::FieldRules {
-                            typed: Some(keys.clone()),
-                            ..Default::default()
-                        })
-                        .into_iter()
-                        .map(|l| format!("keys: {l}")),
-                    );
-                    let _ = key;
+                    unsaid.extend(super::rules_doc::typed(keys).into_iter().map(|l| format!("keys: {l}")));
                 }
                 json!({"type": "object", "additionalProperties": value_schema})
             }
@@ -1064,6 +1056,6 @@ fn apply_rules(schema: &mut Value, t: &crate::model::TypedRules, ty: &FieldType)
     );
     match schema.as_object_mut().filter(|o| !o.contains_key("$ref")) {
         Some(obj) => super::rules_doc::keywords(obj, t, json_number),
-        None => super::rules_doc::lines(&crate::model::FieldRules { typed: Some(t.clone()), ..Default::default() }),
+        None => super::rules_doc::typed(t),
     }
 }

@@ -28,6 +28,15 @@ pub fn sentence(rules: &FieldRules) -> Option<String> {
         .then(|| format!("Validation: {}.", lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")))
 }
 
+/// One rule as written: `string.max_len = 300`, a flag as `string.email`;
+/// `prefix` names the enclosing rule (`repeated.items.`).
+pub fn rule_line(prefix: &str, kind: &str, name: &str, value: &RuleValue) -> String {
+    match value {
+        RuleValue::Bool(true) => format!("{prefix}{kind}.{name}"),
+        other => format!("{prefix}{kind}.{name} = {}", text(other)),
+    }
+}
+
 /// Every rule of `rules` as one line each: `string.min_len = 1`.
 pub fn lines(rules: &FieldRules) -> Vec<String> {
     let mut out = Vec::new();
@@ -40,12 +49,16 @@ pub fn lines(rules: &FieldRules) -> Vec<String> {
     out
 }
 
+/// The rules of one `FieldRules.type` member as lines, as [`lines`] writes them.
+pub fn typed(t: &TypedRules) -> Vec<String> {
+    let mut out = Vec::new();
+    typed_lines(t, "", &mut out);
+    out
+}
+
 fn typed_lines(t: &TypedRules, prefix: &str, out: &mut Vec<String>) {
     for (name, value) in &t.rules {
-        match value {
-            RuleValue::Bool(true) => out.push(format!("{prefix}{}.{name}", t.kind)),
-            other => out.push(format!("{prefix}{}.{name} = {}", t.kind, text(other))),
-        }
+        out.push(rule_line(prefix, &t.kind, name, value));
     }
     let (first, second) = if t.kind == "map" { ("keys", "values") } else { ("items", "") };
     for (which, inner) in [(first, &t.items), (second, &t.values)] {
@@ -98,10 +111,7 @@ pub fn keywords(schema: &mut Map<String, Value>, t: &TypedRules, json_number: bo
             _ => false,
         };
         if !said {
-            match value {
-                RuleValue::Bool(true) => rest.push(format!("{}.{name}", t.kind)),
-                other => rest.push(format!("{}.{name} = {}", t.kind, text(other))),
-            }
+            rest.push(rule_line("", &t.kind, name, value));
         }
     }
     rest

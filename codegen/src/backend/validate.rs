@@ -425,29 +425,6 @@ fn typed_fields(t: &TypedRules, names: &[(&str, &str, &str)]) -> String {
     out
 }
 
-const WELL_KNOWN_STRINGS: &[(&str, &str)] = &[
-    ("email", "Email"),
-    ("hostname", "Hostname"),
-    ("ip", "Ip"),
-    ("ipv4", "Ipv4"),
-    ("ipv6", "Ipv6"),
-    ("uri", "Uri"),
-    ("uri_ref", "UriRef"),
-    ("address", "Address"),
-    ("uuid", "Uuid"),
-    ("tuuid", "Tuuid"),
-    ("host_and_port", "HostAndPort"),
-    ("ip_with_prefixlen", "IpWithPrefixlen"),
-    ("ipv4_with_prefixlen", "Ipv4WithPrefixlen"),
-    ("ipv6_with_prefixlen", "Ipv6WithPrefixlen"),
-    ("ip_prefix", "IpPrefix"),
-    ("ipv4_prefix", "Ipv4Prefix"),
-    ("ipv6_prefix", "Ipv6Prefix"),
-    ("ulid", "Ulid"),
-    ("protobuf_fqn", "ProtobufFqn"),
-    ("protobuf_dot_fqn", "ProtobufDotFqn"),
-];
-
 fn string_rules(t: &TypedRules) -> String {
     let mut out = typed_fields(
         t,
@@ -471,7 +448,7 @@ fn string_rules(t: &TypedRules) -> String {
         let _ = write!(out, "pattern: ::core::option::Option::Some(pv::Pattern::new({p:?})),");
     }
     if let Some((_, variant)) =
-        WELL_KNOWN_STRINGS.iter().find(|(rule, _)| matches!(t.get(rule), Some(RuleValue::Bool(true))))
+        crate::model::WELL_KNOWN_STRINGS.iter().find(|(rule, _)| matches!(t.get(rule), Some(RuleValue::Bool(true))))
     {
         let _ = write!(out, "well_known: ::core::option::Option::Some(pv::WellKnownString::{variant}),");
     }

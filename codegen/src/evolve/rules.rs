@@ -7,7 +7,7 @@
 
 use std::cmp::Ordering;
 
-use crate::backend::rules_doc::{lines, text};
+use crate::backend::rules_doc::{lines, rule_line, text};
 use crate::model::{FieldRules, Ignore, Message, MessageOneofRule, RuleValue, TypedRules};
 
 /// What every message ends with.
@@ -82,14 +82,6 @@ fn compare(old: Option<&FieldRules>, new: Option<&FieldRules>, prefix: &str, fie
     compare(before.and_then(|o| o.values.as_deref()), typed.values.as_deref(), &nested(second), field, out);
 }
 
-/// One rule as written: `string.max_len = 300`, `string.email`.
-fn shown(prefix: &str, kind: &str, name: &str, value: &RuleValue) -> String {
-    match value {
-        RuleValue::Bool(true) => format!("{prefix}{kind}.{name}"),
-        other => format!("{prefix}{kind}.{name} = {}", text(other)),
-    }
-}
-
 fn rules(old: Option<&TypedRules>, new: &TypedRules, prefix: &str, field: &str, out: &mut Vec<String>) {
     let kind = new.kind.as_str();
     bounds(old, new, prefix, field, out);
@@ -118,9 +110,9 @@ fn rules(old: Option<&TypedRules>, new: &TypedRules, prefix: &str, field: &str, 
             continue;
         }
         out.push(match before {
-            None => format!("`{}` was added to `{field}`: {REFUSED}", shown(prefix, kind, name, value)),
+            None => format!("`{}` was added to `{field}`: {REFUSED}", rule_line(prefix, kind, name, value)),
             Some(RuleValue::Bool(_)) if matches!(value, RuleValue::Bool(true)) && name != "const" => {
-                format!("`{}` was turned on for `{field}`: {REFUSED}", shown(prefix, kind, name, value))
+                format!("`{}` was turned on for `{field}`: {REFUSED}", rule_line(prefix, kind, name, value))
             }
             Some(b) => {
                 format!("`{prefix}{kind}.{name}` of `{field}` went from {} to {}: {REFUSED}", text(b), text(value))
@@ -224,14 +216,14 @@ fn bounds(old: Option<&TypedRules>, new: &TypedRules, prefix: &str, field: &str,
             continue;
         }
         out.push(match was {
-            None => format!("`{}` was added to `{field}`: {REFUSED}", shown(prefix, kind, now.0, now.1)),
+            None => format!("`{}` was added to `{field}`: {REFUSED}", rule_line(prefix, kind, now.0, now.1)),
             Some((name, value)) if name == now.0 => {
                 format!("`{prefix}{kind}.{name}` of `{field}` went from {} to {}: {REFUSED}", text(value), text(now.1))
             }
             Some((name, value)) => format!(
                 "`{}` of `{field}` became `{}`: {REFUSED}",
-                shown(prefix, kind, name, value),
-                shown(prefix, kind, now.0, now.1)
+                rule_line(prefix, kind, name, value),
+                rule_line(prefix, kind, now.0, now.1)
             ),
         });
     }
@@ -244,7 +236,7 @@ fn range_text(t: Option<&TypedRules>, prefix: &str) -> String {
         .rules
         .iter()
         .filter(|(n, _)| matches!(n.as_str(), "lt" | "lte" | "gt" | "gte"))
-        .map(|(n, v)| format!("`{}`", shown(prefix, &t.kind, n, v)))
+        .map(|(n, v)| format!("`{}`", rule_line(prefix, &t.kind, n, v)))
         .collect();
     parts.join(", ")
 }

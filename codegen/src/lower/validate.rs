@@ -6,7 +6,9 @@
 use prost_reflect::{DynamicMessage, FieldDescriptor, MessageDescriptor, OneofDescriptor, ReflectMessage, Value};
 
 use super::Lowerer;
-use crate::model::{Cardinality, FieldRules, FieldType, Ignore, MessageOneofRule, RuleValue, TypedRules};
+use crate::model::{
+    Cardinality, FieldRules, FieldType, Ignore, MessageOneofRule, RuleValue, TypedRules, WELL_KNOWN_STRINGS,
+};
 
 /// The numeric rule kinds and the field types each fits.
 const NUMBERS: &[(&str, FieldType)] = &[
@@ -24,8 +26,9 @@ const NUMBERS: &[(&str, FieldType)] = &[
     ("sfixed64", FieldType::Sfixed64),
 ];
 
-/// The rules apigen enforces, per `FieldRules.type` member. `example` values
-/// are documentation and are accepted everywhere.
+/// The rules apigen enforces, per `FieldRules.type` member (with the string
+/// formats of `WELL_KNOWN_STRINGS`). `example` values are documentation and
+/// are accepted everywhere.
 fn supported(kind: &str) -> &'static [&'static str] {
     match kind {
         "float" | "double" => &["const", "lt", "lte", "gt", "gte", "in", "not_in", "finite", "example"],
@@ -46,26 +49,6 @@ fn supported(kind: &str) -> &'static [&'static str] {
             "not_contains",
             "in",
             "not_in",
-            "email",
-            "hostname",
-            "ip",
-            "ipv4",
-            "ipv6",
-            "uri",
-            "uri_ref",
-            "address",
-            "uuid",
-            "tuuid",
-            "host_and_port",
-            "ip_with_prefixlen",
-            "ipv4_with_prefixlen",
-            "ipv6_with_prefixlen",
-            "ip_prefix",
-            "ipv4_prefix",
-            "ipv6_prefix",
-            "ulid",
-            "protobuf_fqn",
-            "protobuf_dot_fqn",
             "example",
         ],
         "bytes" => &[
@@ -169,7 +152,8 @@ impl Lowerer<'_> {
         for (field, value) in rules.fields() {
             let name = field.name();
             let rule = format!("{prefix}{kind}.{name}");
-            if !known.contains(&name) {
+            let format = kind == "string" && WELL_KNOWN_STRINGS.iter().any(|(rule, _)| *rule == name);
+            if !known.contains(&name) && !format {
                 self.unsupported(at, &rule, "apigen does not enforce this rule yet");
                 continue;
             }
@@ -186,14 +170,13 @@ impl Lowerer<'_> {
                 }
                 ("repeated", "items") | ("map", "keys") | ("map", "values") => {
                     let Some(inner) = value.as_message() else { continue };
-                    let (inner_ty, inner_card) = element(ty, card, name);
+                    let inner_ty = element(ty, card, name);
                     let nested = self.rules_for(at, inner, &inner_ty, &Cardinality::Singular, &format!("{rule}."));
                     if name == "values" {
                         values = nested.map(Box::new);
                     } else {
                         items = nested.map(Box::new);
                     }
-                    let _ = inner_card;
                 }
                 (_, "example") => {}
                 _ => match rule_value(value) {
@@ -322,11 +305,11 @@ fn fits(kind: &str, ty: &FieldType, card: &Cardinality) -> bool {
 }
 
 /// The type of a repeated field's elements, or of a map's keys or values.
-fn element(ty: &FieldType, card: &Cardinality, which: &str) -> (FieldType, Cardinality) {
+fn element(ty: &FieldType, card: &Cardinality, which: &str) -> FieldType {
     match (card, which) {
-        (Cardinality::Map(key, _), "keys") => ((**key).clone(), Cardinality::Singular),
-        (Cardinality::Map(_, value), _) => ((**value).clone(), Cardinality::Singular),
-        _ => (ty.clone(), Cardinality::Singular),
+        (Cardinality::Map(key, _), "keys") => (**key).clone(),
+        (Cardinality::Map(_, value), _) => (**value).clone(),
+        _ => ty.clone(),
     }
 }
 

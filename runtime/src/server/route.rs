@@ -173,7 +173,7 @@ impl Edge {
                 let cors = edge.cors.clone();
                 let routes = tower::service_fn(move |req: axum::extract::Request| {
                     let edge = Arc::clone(&edge);
-                    async move { Ok::<_, std::convert::Infallible>(edge.route(req).await) }
+                    async move { Ok::<_, std::convert::Infallible>(edge.route_now(req).await) }
                 });
                 cors.layer(routes).oneshot(req).await.unwrap_or_else(|e| match e {})
             })
@@ -189,12 +189,8 @@ impl Edge {
 }
 
 impl EdgeInner {
-    /// A request to the routes, without CORS and the challenge.
-    async fn route(&self, req: axum::extract::Request) -> Response {
-        self.route_now(req).await
-    }
-
-    /// [`route`](Self::route), with the route chosen now.
+    /// A request to the routes, without CORS and the challenge; the route
+    /// is chosen now, before the answer is polled.
     fn route_now(&self, req: axum::extract::Request) -> Answer {
         if self.fixed_paths.contains(&req.uri().path()) {
             let fixed = self.fixed.clone();

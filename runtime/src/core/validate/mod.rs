@@ -21,29 +21,8 @@ pub use rules::{
 
 use crate::core::status::Status;
 
-/// `google.protobuf.FieldDescriptorProto.Type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i32)]
-pub enum FieldType {
-    Double = 1,
-    Float = 2,
-    Int64 = 3,
-    Uint64 = 4,
-    Int32 = 5,
-    Fixed64 = 6,
-    Fixed32 = 7,
-    Bool = 8,
-    String = 9,
-    Group = 10,
-    Message = 11,
-    Bytes = 12,
-    Uint32 = 13,
-    Enum = 14,
-    Sfixed32 = 15,
-    Sfixed64 = 16,
-    Sint32 = 17,
-    Sint64 = 18,
-}
+/// `google.protobuf.FieldDescriptorProto.Type`: the field types paths report.
+pub use prost_types::field_descriptor_proto::Type as FieldType;
 
 /// A field as generated code describes it, once, in a static. `kind` is
 /// the element type of a repeated field and `Message` for a map, whose

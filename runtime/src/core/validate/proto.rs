@@ -72,37 +72,16 @@ pub enum Subscript {
     StringKey(String),
 }
 
-/// `google.protobuf.FieldDescriptorProto.Type`, for its JSON names.
+/// `google.protobuf.FieldDescriptorProto.Type`, for its JSON names (`TYPE_STRING`).
 struct FieldTypeName;
-
-const TYPE_NAMES: [&str; 18] = [
-    "TYPE_DOUBLE",
-    "TYPE_FLOAT",
-    "TYPE_INT64",
-    "TYPE_UINT64",
-    "TYPE_INT32",
-    "TYPE_FIXED64",
-    "TYPE_FIXED32",
-    "TYPE_BOOL",
-    "TYPE_STRING",
-    "TYPE_GROUP",
-    "TYPE_MESSAGE",
-    "TYPE_BYTES",
-    "TYPE_UINT32",
-    "TYPE_ENUM",
-    "TYPE_SFIXED32",
-    "TYPE_SFIXED64",
-    "TYPE_SINT32",
-    "TYPE_SINT64",
-];
 
 impl JsonEnum for FieldTypeName {
     const NAME: &'static str = "google.protobuf.FieldDescriptorProto.Type";
     fn from_name(name: &str) -> Option<i32> {
-        TYPE_NAMES.iter().position(|n| *n == name).and_then(|i| i32::try_from(i + 1).ok())
+        prost_types::field_descriptor_proto::Type::from_str_name(name).map(|t| t as i32)
     }
     fn name(value: i32) -> Option<&'static str> {
-        usize::try_from(value).ok().and_then(|v| v.checked_sub(1)).and_then(|i| TYPE_NAMES.get(i)).copied()
+        prost_types::field_descriptor_proto::Type::try_from(value).ok().map(|t| t.as_str_name())
     }
 }
 
