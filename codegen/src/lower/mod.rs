@@ -253,6 +253,7 @@ impl<'a> Lowerer<'a> {
             file.name(),
             m.path(),
         );
+        let (oneof_rules, custom_rules) = self.message_rules(m);
         package.messages.push(Message {
             name: m.name().to_owned(),
             full_name: m.full_name().to_owned(),
@@ -261,7 +262,8 @@ impl<'a> Lowerer<'a> {
             fields,
             oneofs,
             is_map_entry: false,
-            oneof_rules: self.message_rules(m),
+            oneof_rules,
+            custom_rules,
             docs: self.docs(file.name(), m.path()),
             span: self.pos(file.name(), m.path()).span,
             deprecated,
