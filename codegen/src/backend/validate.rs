@@ -248,6 +248,15 @@ impl Body<'_> {
         let check = check.replace("{value}", &value).replace("{ref}", &reference);
         let required = format!("v.at(&F_{upper}, |v| v.required(false));");
         let _ = match (bind, rules.required) {
+            // Nothing to check on the value: only whether it is there.
+            (Some(_), true) if check.is_empty() => {
+                let set = self.set_expr(f);
+                let unset = match set.strip_suffix(".is_some()") {
+                    Some(value) => format!("{value}.is_none()"),
+                    None => format!("!{set}"),
+                };
+                write!(out, "if {unset} {{ {required} }}")
+            }
             (Some(bind), true) => write!(out, "if let {bind} {{ {check} }} else {{ {required} }}"),
             (Some(bind), false) if !check.is_empty() => write!(out, "if let {bind} {{ {check} }}"),
             (Some(_), false) => Ok(()),
@@ -326,11 +335,11 @@ impl Body<'_> {
         match &f.cardinality {
             Cardinality::Map(key, value) => {
                 let name = format!("R_{upper}");
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::MapRules = pv::MapRules {{ {} ..pv::MapRules::NONE }};",
-                    fields(typed, &[("min_pairs", "min_pairs"), ("max_pairs", "max_pairs")])
-                );
+                statics.push_str(&rules_static(
+                    &name,
+                    "MapRules",
+                    &fields(typed, &[("min_pairs", "min_pairs"), ("max_pairs", "max_pairs")]),
+                ));
                 let key_check = items_custom
                     + &items
                         .map(|t| self.scalar(statics, &format!("R_{upper}_KEYS"), key, &t, "k", true))
@@ -350,11 +359,11 @@ impl Body<'_> {
             }
             _ => {
                 let name = format!("R_{upper}");
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::RepeatedRules = pv::RepeatedRules {{ {} ..pv::RepeatedRules::NONE }};",
-                    fields(typed, &[("min_items", "min_items"), ("max_items", "max_items"), ("unique", "unique")])
-                );
+                statics.push_str(&rules_static(
+                    &name,
+                    "RepeatedRules",
+                    &fields(typed, &[("min_items", "min_items"), ("max_items", "max_items"), ("unique", "unique")]),
+                ));
                 let mut item_check = items_custom
                     + &items
                         .map(|t| self.scalar(statics, &format!("R_{upper}_ITEMS"), &f.ty, &t, "x", true))
@@ -382,19 +391,11 @@ impl Body<'_> {
         let borrow = if by_ref { value.to_owned() } else { format!("&{value}") };
         match t.kind.as_str() {
             "string" => {
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::StringRules = pv::StringRules {{ {} ..pv::StringRules::NONE }};",
-                    string_rules(t)
-                );
+                statics.push_str(&rules_static(name, "StringRules", &string_rules(t)));
                 format!("v.string({borrow}, &{name});")
             }
             "bytes" => {
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::BytesRules = pv::BytesRules {{ {} ..pv::BytesRules::NONE }};",
-                    bytes_rules(t)
-                );
+                statics.push_str(&rules_static(name, "BytesRules", &bytes_rules(t)));
                 format!("v.bytes({borrow}, &{name});")
             }
             "bool" => {
@@ -417,36 +418,32 @@ impl Body<'_> {
                         .unwrap_or_default(),
                     _ => String::new(),
                 };
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::EnumRules = pv::EnumRules {{ {} ..pv::EnumRules::NONE }};",
-                    typed_fields(
+                statics.push_str(&rules_static(
+                    name,
+                    "EnumRules",
+                    &typed_fields(
                         t,
                         &[
                             ("const", "const_", "i32"),
                             ("defined_only", "defined_only", ""),
                             ("in", "in_", "i32"),
-                            ("not_in", "not_in", "i32")
-                        ]
-                    )
-                );
+                            ("not_in", "not_in", "i32"),
+                        ],
+                    ),
+                ));
                 format!("v.enumeration({copy}, &{name}, &[{defined}]);")
             }
             "duration" | "timestamp" => {
                 let ty_name = if t.kind == "duration" { "DurationRules" } else { "TimestampRules" };
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::{ty_name} = pv::{ty_name} {{ {} ..pv::{ty_name}::NONE }};",
-                    time_rules(t)
-                );
+                statics.push_str(&rules_static(name, ty_name, &time_rules(t)));
                 format!("v.{}({borrow}, &{name});", t.kind)
             }
             "any" => {
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::AnyRules = pv::AnyRules {{ {} ..pv::AnyRules::NONE }};",
-                    typed_fields(t, &[("in", "in_", "str"), ("not_in", "not_in", "str")])
-                );
+                statics.push_str(&rules_static(
+                    name,
+                    "AnyRules",
+                    &typed_fields(t, &[("in", "in_", "str"), ("not_in", "not_in", "str")]),
+                ));
                 format!("v.any({borrow}, &{name});")
             }
             number => {
@@ -555,6 +552,8 @@ fn literal(v: &RuleValue, rust: &str) -> String {
             format!("{rust}::{}", if *x > 0.0 { "INFINITY" } else { "NEG_INFINITY" })
         }
         RuleValue::Float(x) if x.is_nan() => format!("{rust}::NAN"),
+        // An f32 rule was widened to f64 when read: written back at f32 precision.
+        RuleValue::Float(x) if rust == "f32" => format!("{:?}_f32", *x as f32),
         RuleValue::Float(x) => format!("{x:?}_{rust}"),
         RuleValue::Text(s) => format!("{s:?}"),
         RuleValue::Bytes(b) => format!("&{b:?}"),
@@ -652,4 +651,39 @@ fn time_rules(t: &TypedRules) -> String {
     let names: Vec<(&str, &str, &str)> =
         names.iter().map(|(r, f, ty)| (*r, *f, if *ty == "Duration" && *r != "within" { rust } else { ty })).collect();
     typed_fields(t, &names)
+}
+
+/// `static NAME: pv::Ty = pv::Ty { fields ..pv::Ty::NONE };`, without the
+/// `..NONE` when `fields` sets every field of the type (clippy's
+/// `needless_update`).
+fn rules_static(name: &str, ty: &str, fields: &str) -> String {
+    let total = match ty {
+        "MapRules" | "AnyRules" => 2,
+        "RepeatedRules" => 3,
+        "EnumRules" => 4,
+        "DurationRules" => 7,
+        "TimestampRules" => 8,
+        _ => usize::MAX,
+    };
+    let rest = if entries(fields) < total { format!("..pv::{ty}::NONE") } else { String::new() };
+    format!("static {name}: pv::{ty} = pv::{ty} {{ {fields} {rest} }};")
+}
+
+/// How many `field: value,` entries `fields` holds: its commas outside
+/// brackets and string literals.
+fn entries(fields: &str) -> usize {
+    let (mut depth, mut quoted, mut escaped, mut count) = (0i32, false, false, 0);
+    for c in fields.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => count += 1,
+            _ => {}
+        }
+    }
+    count
 }
