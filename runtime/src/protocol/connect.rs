@@ -8,6 +8,7 @@
 //! `Connect-Content-Encoding` / `Connect-Accept-Encoding` (per-envelope flag)
 //! for streams. Errors are Connect's `{"code": "not_found", …}` objects.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -19,7 +20,7 @@ use http::{HeaderValue, Method as HttpMethod, StatusCode, header};
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::compression::{self, Encoding};
 use crate::core::message::DynMessage;
-use crate::core::pipeline::{Method, Pipeline, peer};
+use crate::core::pipeline::{Method, Pipeline};
 use crate::core::wire::envelope;
 use crate::{Context, MethodKind, Protocol, Status};
 
@@ -64,7 +65,12 @@ impl ConnectRouter {
     /// `Accept-Encoding` lists gzip, whatever its size: predictable for
     /// clients, at the price of ~20 bytes on tiny messages. Error bodies stay
     /// plain JSON.
-    pub(crate) async fn handle(&self, method: &Method, req: axum::extract::Request) -> Response {
+    pub(crate) async fn handle(
+        &self,
+        method: &Method,
+        req: axum::extract::Request,
+        peer: Option<SocketAddr>,
+    ) -> Response {
         let path = req.uri().path().to_owned();
         let info = method.info();
         let get = req.method() == HttpMethod::GET;
@@ -79,8 +85,8 @@ impl ConnectRouter {
             req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         let streaming = content_type.starts_with("application/connect+");
         let mut response = match content_type.strip_prefix("application/connect+") {
-            Some(codec) => self.stream(method, codec, req).await,
-            None => self.unary(method, get, req).await,
+            Some(codec) => self.stream(method, codec, req, peer).await,
+            None => self.unary(method, get, req, peer).await,
         }
         .unwrap_or_else(|status| {
             let mut response = error_response(&status);
@@ -98,13 +104,19 @@ impl ConnectRouter {
         response
     }
 
-    async fn unary(&self, method: &Method, get: bool, req: axum::extract::Request) -> Result<Response, Status> {
+    async fn unary(
+        &self,
+        method: &Method,
+        get: bool,
+        req: axum::extract::Request,
+        peer: Option<SocketAddr>,
+    ) -> Result<Response, Status> {
         let (mut parts, body) = req.into_parts();
         check_version(&parts.headers)?;
         // The headers move into the context; the call reads them there.
         let asked = connect_timeout(&parts.headers);
         let metadata = std::mem::take(&mut parts.headers);
-        let ctx = self.pipeline.admit(Protocol::Connect, metadata, peer(&parts.extensions), asked).await?;
+        let ctx = self.pipeline.admit(Protocol::Connect, metadata, peer, asked).await?;
         let headers = ctx.metadata();
         let info = method.info();
         if info.kind != MethodKind::Unary {
@@ -155,9 +167,9 @@ impl ConnectRouter {
     }
 
     /// Authenticates the call and builds its context, with `Connect-Timeout-Ms`.
-    async fn context(&self, parts: &http::request::Parts) -> Result<Context, Status> {
+    async fn context(&self, parts: &http::request::Parts, peer: Option<SocketAddr>) -> Result<Context, Status> {
         let asked = connect_timeout(&parts.headers);
-        self.pipeline.admit(Protocol::Connect, parts.headers.clone(), peer(&parts.extensions), asked).await
+        self.pipeline.admit(Protocol::Connect, parts.headers.clone(), peer, asked).await
     }
 
     /// A Connect streaming call: enveloped messages in (one for server
@@ -169,7 +181,13 @@ impl ConnectRouter {
     /// HTTP 200, as Connect streams require, so Connect clients see the real
     /// code. Envelopes are gzip-compressed both ways when
     /// `Connect-Content-Encoding` / `Connect-Accept-Encoding` say so.
-    async fn stream(&self, method: &Method, codec: &str, req: axum::extract::Request) -> Result<Response, Status> {
+    async fn stream(
+        &self,
+        method: &Method,
+        codec: &str,
+        req: axum::extract::Request,
+        peer: Option<SocketAddr>,
+    ) -> Result<Response, Status> {
         let info = method.info();
         let proto = match codec.split(';').next().unwrap_or_default().trim() {
             "proto" => true,
@@ -199,7 +217,7 @@ impl ConnectRouter {
         };
         let end = move |error: Option<Status>| seal(0x02, &end_of_stream(error.as_ref()));
         let started = async {
-            let ctx = self.context(&parts).await?;
+            let ctx = self.context(&parts, peer).await?;
             let input = self.input(info.kind, proto, &parts.headers, body)?;
             let output = self.pipeline.call(method, &ctx, input).await;
             Ok::<_, Status>((output, ctx.response_metadata()))

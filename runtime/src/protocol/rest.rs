@@ -7,6 +7,7 @@
 //! accepts `text/event-stream`.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -14,7 +15,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use crate::core::call::{Output, Payload, Requests};
-use crate::core::pipeline::{Pipeline, peer};
+use crate::core::pipeline::Pipeline;
 use crate::core::transcode::Binding;
 use crate::core::wire::http_error;
 use crate::{Code, MethodKind, Protocol, Status};
@@ -46,8 +47,9 @@ impl RestRouter {
         binding: &Binding,
         vars: &[(&'static str, String)],
         req: axum::extract::Request,
+        peer: Option<SocketAddr>,
     ) -> Response {
-        self.respond(binding, vars, req).await.unwrap_or_else(|status| http_error(&status))
+        self.respond(binding, vars, req, peer).await.unwrap_or_else(|status| http_error(&status))
     }
 
     async fn respond(
@@ -55,12 +57,13 @@ impl RestRouter {
         binding: &Binding,
         vars: &[(&'static str, String)],
         req: axum::extract::Request,
+        peer: Option<SocketAddr>,
     ) -> Result<Response, Status> {
         let (mut parts, body) = req.into_parts();
         let pipeline = &self.pipeline;
         // The headers move into the context; the request reads them there.
         let headers = std::mem::take(&mut parts.headers);
-        let ctx = pipeline.admit(Protocol::Rest, headers, peer(&parts.extensions), None).await?;
+        let ctx = pipeline.admit(Protocol::Rest, headers, peer, None).await?;
         let info = binding.method.info();
         match info.kind {
             MethodKind::Unary => {}

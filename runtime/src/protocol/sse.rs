@@ -9,6 +9,7 @@
 //! method as `last-event-id` metadata; `?access_token=` stands for a bearer
 //! token by the credentials rule of `core::auth`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use http::{HeaderValue, StatusCode};
 
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::message::DynMessage;
-use crate::core::pipeline::{Method, Pipeline, peer};
+use crate::core::pipeline::{Method, Pipeline};
 use crate::core::transcode::{Binding, Bindings, rpc_request};
 use crate::core::wire::{SSE_END_ID, http_error};
 use crate::{Context, Protocol, Status};
@@ -39,7 +40,7 @@ impl SseRouter {
 
     /// `GET /sse/{package}.{Service}/{Method}?<request as query>`, or POST
     /// with the request as a JSON body.
-    pub(crate) async fn rpc(&self, req: axum::extract::Request) -> Response {
+    pub(crate) async fn rpc(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Response {
         let name = req.uri().path().trim_start_matches("/sse/").to_owned();
         let Some(method) = self.pipeline.method(&name, Protocol::Sse) else {
             let status = Status::not_found(format!("no server-streaming method at {}", req.uri().path()));
@@ -47,7 +48,7 @@ impl SseRouter {
         };
         let (parts, body) = req.into_parts();
         let result = async {
-            let ctx = match self.admit(&parts).await? {
+            let ctx = match self.admit(&parts, peer).await? {
                 Ok(ctx) => ctx,
                 Err(no_content) => return Ok(no_content),
             };
@@ -64,10 +65,11 @@ impl SseRouter {
         binding: &Binding,
         vars: &[(&'static str, String)],
         req: axum::extract::Request,
+        peer: Option<SocketAddr>,
     ) -> Response {
         let (parts, body) = req.into_parts();
         let result = async {
-            let ctx = match self.admit(&parts).await? {
+            let ctx = match self.admit(&parts, peer).await? {
                 Ok(ctx) => ctx,
                 Err(no_content) => return Ok(no_content),
             };
@@ -80,12 +82,16 @@ impl SseRouter {
 
     /// Authenticates the request and builds its context, or answers 204 to
     /// a reconnect after the final event.
-    async fn admit(&self, parts: &http::request::Parts) -> Result<Result<Context, Response>, Status> {
+    async fn admit(
+        &self,
+        parts: &http::request::Parts,
+        peer: Option<SocketAddr>,
+    ) -> Result<Result<Context, Response>, Status> {
         let query = parts.uri.query();
         let mut metadata = parts.headers.clone();
         crate::core::auth::fill_in_access_token(&mut metadata, query);
         cursor_from_query(&mut metadata, query);
-        let ctx = self.pipeline.admit(Protocol::Sse, metadata, peer(&parts.extensions), None).await?;
+        let ctx = self.pipeline.admit(Protocol::Sse, metadata, peer, None).await?;
         if ctx.last_event_id() == Some(SSE_END_ID) {
             return Ok(Err(StatusCode::NO_CONTENT.into_response()));
         }

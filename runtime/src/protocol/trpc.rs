@@ -156,11 +156,11 @@ impl TrpcRouter {
     }
 
     /// A request under `/trpc/`.
-    pub(crate) async fn handle(&self, req: axum::extract::Request) -> Response {
+    pub(crate) async fn handle(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Response {
         if req.method() == Method::HEAD {
             return StatusCode::NO_CONTENT.into_response();
         }
-        let mut response = match self.respond(req).await {
+        let mut response = match self.respond(req, peer).await {
             Ok(response) => response,
             Err(status) => request_error(&status),
         };
@@ -168,7 +168,7 @@ impl TrpcRouter {
         response
     }
 
-    async fn respond(&self, req: axum::extract::Request) -> Result<Response, Status> {
+    async fn respond(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Result<Response, Status> {
         let (mut parts, body) = req.into_parts();
         let raw_path = parts.uri.path().strip_prefix("/trpc/").unwrap_or_default();
         let path = percent_encoding::percent_decode_str(raw_path)
@@ -216,7 +216,6 @@ impl TrpcRouter {
         // The headers move into the calls' metadata; nothing below reads them.
         let headers = std::mem::take(&mut parts.headers);
         let headers = Arc::new(call_headers(headers, params.connection_params.as_deref())?);
-        let peer = pipeline::peer(&parts.extensions);
         let subscription = !batch && self.procedures.get(paths[0]).is_some_and(|p| p.kind == Kind::Subscription);
         let identity = match self.pipeline.authenticate(&headers).await {
             Ok(identity) => identity,

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -91,8 +90,7 @@ pub(crate) async fn serve(
         };
         tune(&tcp, &limits);
         let service = tower::ServiceBuilder::new()
-            .layer(axum::Extension(ConnectInfo(peer)))
-            .service(served.clone())
+            .service(served.for_peer(peer))
             .map_request(|req: http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new));
         let (builder, mut stop, held) = (Arc::clone(&builder), stop.clone(), all_closed.clone());
         tokio::spawn(async move {

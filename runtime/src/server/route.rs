@@ -7,6 +7,7 @@
 //! method and a client that accepts `text/event-stream`), `/sse/…` to SSE,
 //! and anything else to a 404 in REST's error form.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,12 +47,21 @@ type Classifier = tower_http::classify::SharedClassifier<tower_http::classify::S
 pub(crate) struct Served {
     edge: Edge,
     traced: tower_http::trace::Trace<Edge, Classifier>,
+    /// The client of the connection this serves, when the accept loop knows
+    /// it: passed down to the protocols rather than put into each request's
+    /// extensions, which would cost every request three allocations.
+    peer: Option<SocketAddr>,
 }
 
 impl Served {
     pub(super) fn new(edge: Edge) -> Served {
         let traced = tower_http::trace::TraceLayer::new_for_http().layer(edge.clone());
-        Served { edge, traced }
+        Served { edge, traced, peer: None }
+    }
+
+    /// This service for one connection from `peer`.
+    pub(super) fn for_peer(&self, peer: SocketAddr) -> Served {
+        Served { peer: Some(peer), ..self.clone() }
     }
 }
 
@@ -64,25 +74,37 @@ impl tower::Service<axum::extract::Request> for Served {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: axum::extract::Request) -> ServedFuture {
+    fn call(&mut self, mut req: axum::extract::Request) -> ServedFuture {
         if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
+            // The traced path calls the edge as a tower service, which reads the peer from the request.
+            if let Some(peer) = self.peer {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            }
             let traced = self.traced.call(req).map(|r| match r {
                 Ok(response) => response.map(axum::body::Body::new),
                 Err(never) => match never {},
             });
-            return ServedFuture { inner: Box::pin(traced), failures_since: None };
+            return ServedFuture { inner: Box::pin(traced), finish: None, failures_since: None };
         }
         let logged = tracing::enabled!(target: FAILURE_TARGET, tracing::Level::ERROR);
-        ServedFuture { inner: self.edge.answer(req), failures_since: logged.then(std::time::Instant::now) }
+        // Embedded in another router (`Server::into_router`), the peer is the request's `ConnectInfo`.
+        let peer = self.peer.or_else(|| crate::core::pipeline::peer(req.extensions()));
+        let mut answer = self.edge.answer(req, peer);
+        answer.failures_since = logged.then(std::time::Instant::now);
+        answer
     }
 }
 
 /// Where tower-http's `DefaultOnFailure` logs.
 const FAILURE_TARGET: &str = "tower_http::trace::on_failure";
 
-/// The response of [`Served`]; logs a 5xx response as `TraceLayer` does.
+/// The response of [`Served`] and [`Edge`]: the route's answer, finished
+/// with the edge's headers (here rather than in a second boxed future);
+/// logs a 5xx response as `TraceLayer` does.
 pub(crate) struct ServedFuture {
     inner: Answer,
+    /// The edge whose CORS headers and challenge the answer gets (not a preflight's).
+    finish: Option<Arc<EdgeInner>>,
     /// When the request arrived, if its failure would be logged.
     failures_since: Option<std::time::Instant>,
 }
@@ -91,7 +113,10 @@ impl Future for ServedFuture {
     type Output = Result<Response, std::convert::Infallible>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        let response = std::task::ready!(self.inner.as_mut().poll(cx));
+        let mut response = std::task::ready!(self.inner.as_mut().poll(cx));
+        if let Some(edge) = &self.finish {
+            edge.finish(&mut response);
+        }
         if let Some(since) = self.failures_since
             && response.status().is_server_error()
         {
@@ -137,7 +162,8 @@ impl Edge {
         let routers = Arc::new(routers);
         let fallback = Arc::clone(&routers);
         let fixed = fixed.fallback_service(tower::service_fn(move |req: axum::extract::Request| {
-            Routers::route(&fallback, req).map(Ok::<_, std::convert::Infallible>)
+            let peer = crate::core::pipeline::peer(req.extensions());
+            Routers::route(&fallback, req, peer).map(Ok::<_, std::convert::Infallible>)
         }));
         let cors = cors();
         let cors_headers = cors_headers(&cors);
@@ -150,14 +176,15 @@ type Answer = crate::core::call::BoxFuture<Response>;
 impl tower::Service<axum::extract::Request> for Edge {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = futures_util::future::Map<Answer, fn(Response) -> Result<Response, std::convert::Infallible>>;
+    type Future = ServedFuture;
 
     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
-        self.answer(req).map(Ok)
+        let peer = crate::core::pipeline::peer(req.extensions());
+        self.answer(req, peer)
     }
 }
 
@@ -165,25 +192,21 @@ impl Edge {
     /// The answer to `req`. The protocol is chosen before the first poll, so
     /// that the future allocated for a request holds that protocol's state
     /// and no other's.
-    fn answer(&self, req: axum::extract::Request) -> Answer {
+    fn answer(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> ServedFuture {
         let edge = Arc::clone(&self.0);
         if req.method() == http::Method::OPTIONS {
             // A preflight: tower-http's CORS answers it (without calling the routes).
-            Box::pin(async move {
+            let inner = Box::pin(async move {
                 let cors = edge.cors.clone();
                 let routes = tower::service_fn(move |req: axum::extract::Request| {
                     let edge = Arc::clone(&edge);
-                    async move { Ok::<_, std::convert::Infallible>(edge.route_now(req).await) }
+                    async move { Ok::<_, std::convert::Infallible>(edge.route_now(req, peer).await) }
                 });
                 cors.layer(routes).oneshot(req).await.unwrap_or_else(|e| match e {})
-            })
+            });
+            ServedFuture { inner, finish: None, failures_since: None }
         } else {
-            let routed = edge.route_now(req);
-            Box::pin(async move {
-                let mut response = routed.await;
-                edge.finish(&mut response);
-                response
-            })
+            ServedFuture { inner: edge.route_now(req, peer), finish: Some(edge), failures_since: None }
         }
     }
 }
@@ -191,12 +214,16 @@ impl Edge {
 impl EdgeInner {
     /// A request to the routes, without CORS and the challenge; the route
     /// is chosen now, before the answer is polled.
-    fn route_now(&self, req: axum::extract::Request) -> Answer {
+    fn route_now(&self, mut req: axum::extract::Request, peer: Option<SocketAddr>) -> Answer {
         if self.fixed_paths.contains(&req.uri().path()) {
+            // The axum routes (GraphQL, /ws) read the peer from the request.
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            }
             let fixed = self.fixed.clone();
             return Box::pin(async move { fixed.oneshot(req).await.unwrap_or_else(|e| match e {}) });
         }
-        Routers::route(&self.routers, req)
+        Routers::route(&self.routers, req, peer)
     }
 
     /// The challenge and the CORS headers every answer but a preflight's carries.
@@ -215,9 +242,13 @@ impl EdgeInner {
 
 impl Routers {
     /// A request the axum router does not serve: by content type, then path.
-    fn route(routers: &Arc<Routers>, req: axum::extract::Request) -> Answer {
+    fn route(routers: &Arc<Routers>, mut req: axum::extract::Request, peer: Option<SocketAddr>) -> Answer {
         let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if content_type.starts_with("application/grpc-web") {
+            // tonic-web's layer stands between: the gRPC router reads the peer from the request.
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            }
             let grpc_web = routers.grpc_web.clone();
             return Box::pin(async move {
                 let req = req.map(tonic::body::Body::new);
@@ -230,28 +261,28 @@ impl Routers {
             let grpc = Arc::clone(&routers.grpc);
             return Box::pin(async move {
                 let req = req.map(tonic::body::Body::new);
-                grpc.route(req, Protocol::Grpc).await.map(axum::body::Body::new)
+                grpc.route(req, Protocol::Grpc, peer).await.map(axum::body::Body::new)
             });
         }
-        Routers::http(routers, req)
+        Routers::http(routers, req, peer)
     }
 
     /// A request of a protocol other than gRPC: its body is read whole
     /// first, so that an early error leaves no unread bytes on a reused
     /// connection. A body that has arrived (most do) is read now, without
     /// a timer; the rest is waited for with one.
-    fn http(routers: &Arc<Routers>, req: axum::extract::Request) -> Answer {
+    fn http(routers: &Arc<Routers>, req: axum::extract::Request, peer: Option<SocketAddr>) -> Answer {
         let (parts, mut body) = req.into_parts();
         let mut read = crate::core::body::Read::default();
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         match crate::core::body::read_arrived(&mut body, &mut read, routers.max_body, &mut cx) {
-            Ok(true) => Routers::dispatch(routers, parts, read.into_bytes()),
+            Ok(true) => Routers::dispatch(routers, parts, read.into_bytes(), peer),
             Ok(false) => {
                 let routers = Arc::clone(routers);
                 Box::pin(async move {
                     let (max, idle) = (routers.max_body, routers.body_timeout);
                     match crate::core::body::read_rest(body, read, max, idle).await {
-                        Ok(bytes) => Routers::dispatch(&routers, parts, bytes).await,
+                        Ok(bytes) => Routers::dispatch(&routers, parts, bytes, peer).await,
                         Err(status) => routers.early_error(&parts, &status),
                     }
                 })
@@ -280,37 +311,42 @@ impl Routers {
     }
 
     /// A request with its whole body, to tRPC, Connect, REST or SSE by path.
-    fn dispatch(routers: &Arc<Routers>, parts: http::request::Parts, body: bytes::Bytes) -> Answer {
+    fn dispatch(
+        routers: &Arc<Routers>,
+        parts: http::request::Parts,
+        body: bytes::Bytes,
+        peer: Option<SocketAddr>,
+    ) -> Answer {
         let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(body));
         let routers = Arc::clone(routers);
         let path = req.uri().path();
         if path.starts_with("/trpc/") {
-            return Box::pin(async move { routers.trpc.handle(req).await });
+            return Box::pin(async move { routers.trpc.handle(req, peer).await });
         }
         // A Connect call is one lookup away; REST bindings need matching.
         if let Some(method) = routers.connect.method(path) {
             let method = method.clone();
-            return Box::pin(async move { routers.connect.handle(&method, req).await });
+            return Box::pin(async move { routers.connect.handle(&method, req, peer).await });
         }
-        Box::pin(async move { routers.rest_or_sse(req).await })
+        Box::pin(async move { routers.rest_or_sse(req, peer).await })
     }
 
     /// A request to a `google.api.http` binding or an `/sse/…` path.
-    async fn rest_or_sse(&self, req: axum::extract::Request) -> Response {
+    async fn rest_or_sse(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Response {
         let path = req.uri().path();
         match self.bindings.find(req.method().as_str(), path) {
             Found::Binding(binding, vars) => {
                 if binding.method.info().kind == MethodKind::ServerStreaming && accepts_events(req.headers()) {
-                    self.sse.binding(binding, &vars, req).await
+                    self.sse.binding(binding, &vars, req, peer).await
                 } else {
-                    self.rest.call(binding, &vars, req).await
+                    self.rest.call(binding, &vars, req, peer).await
                 }
             }
             Found::NotAllowed(allow) => rest::not_allowed(path, req.method(), allow),
             Found::None
                 if path.starts_with("/sse/") && matches!(*req.method(), http::Method::GET | http::Method::POST) =>
             {
-                self.sse.rpc(req).await
+                self.sse.rpc(req, peer).await
             }
             Found::None => http_error(&Status::not_found(format!("nothing is served at {path}"))),
         }

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 use crate::Protocol;
 use crate::core::call::BoxFuture;
-use crate::core::pipeline::{Pipeline, peer};
+use crate::core::pipeline::Pipeline;
 
 pub(crate) use call::Body;
 
@@ -78,7 +78,14 @@ impl GrpcRouter {
     }
 
     /// One gRPC (or translated gRPC-Web) request; `protocol` says which.
-    pub(crate) async fn route(&self, req: http::Request<Body>, protocol: Protocol) -> http::Response<Body> {
+    /// `peer` is the client's address when the caller knows it, else the
+    /// request's `ConnectInfo` extension's.
+    pub(crate) async fn route(
+        &self,
+        req: http::Request<Body>,
+        protocol: Protocol,
+        peer: Option<std::net::SocketAddr>,
+    ) -> http::Response<Body> {
         let path = req.uri().path().to_owned();
         // Health checks stay open so load balancers need no credentials.
         if path.starts_with("/grpc.health.v1.Health/") {
@@ -100,7 +107,7 @@ impl GrpcRouter {
             return tonic::Status::unimplemented(format!("no method at {path} over {protocol:?}")).into_http();
         };
         let asked = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(call::parse_timeout);
-        let peer = peer(req.extensions());
+        let peer = peer.or_else(|| crate::core::pipeline::peer(req.extensions()));
         let ctx = self.pipeline.context(protocol, req.headers().clone(), peer, identity, asked);
         call::handler(Arc::clone(&self.pipeline), method.clone(), req, ctx).await
     }
@@ -121,7 +128,7 @@ impl tower::Service<http::Request<Body>> for GrpcService {
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         let router = Arc::clone(&self.0);
-        Box::pin(async move { Ok(router.route(req, Protocol::GrpcWeb).await) })
+        Box::pin(async move { Ok(router.route(req, Protocol::GrpcWeb, None).await) })
     }
 }
 
