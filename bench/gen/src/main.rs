@@ -279,11 +279,13 @@ fn time_phases(bench: &Bench, runs: usize) -> Result<Vec<(&'static str, Duration
         phase!(4, "descriptor");
         let graphql_names = backend::graphql::field_names(&api);
         let messages: backend::service::Messages = api.messages_by_name();
+        let checked = backend::validate::Checked::new(&api);
         let mut service = BTreeMap::new();
         for package in api.packages.iter().filter(|p| !p.services.is_empty()) {
+            let prepare = backend::validate::prepare(package, &checked, &api);
             service.insert(
                 package.name.clone(),
-                backend::service::generate(package, &messages, &graphql_names).map_err(err)?,
+                backend::service::generate(package, &messages, &graphql_names, &prepare).map_err(err)?,
             );
         }
         phase!(5, "service (askama)");
