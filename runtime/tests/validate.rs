@@ -257,7 +257,7 @@ fn custom(v: &mut Validator, r: &Value, this: impl FnOnce() -> CelValue) {
 
 fn apply(v: &mut Validator, r: &Value, value: &Val) {
     custom(v, r, || value.to_cel());
-    let standard = |k: &String| !matches!(k.as_str(), "required" | "cel" | "cel_expression");
+    let standard = |k: &String| !matches!(k.as_str(), "required" | "ignore" | "cel" | "cel_expression");
     let Some((family, rules)) = r.as_object().and_then(|o| o.iter().find(|(k, _)| standard(k))) else { return };
     match (family.as_str(), value) {
         ("string", Val::S(s)) => v.string(s, string_rules(rules)),
@@ -323,6 +323,16 @@ fn apply(v: &mut Validator, r: &Value, value: &Val) {
     }
 }
 
+/// An element's (item's, key's, value's) rules under their `ignore`:
+/// elements have no presence, so `IGNORE_IF_ZERO_VALUE` skips zero values.
+fn check_element(v: &mut Validator, r: &Value, x: &Val) {
+    match r.get("ignore").and_then(Value::as_str) {
+        Some("IGNORE_ALWAYS") => {}
+        Some("IGNORE_IF_ZERO_VALUE") if !x.is_set() => {}
+        _ => x.check(v, r),
+    }
+}
+
 impl ToCel for Val {
     fn to_cel(&self) -> CelValue {
         match self {
@@ -381,6 +391,7 @@ impl Val {
             Val::U(n) => *n != 0,
             Val::F(f) => *f != 0.0,
             Val::Bool(b) => *b,
+            Val::Msg(m) => !m.name.is_empty(),
             _ => true,
         }
     }
@@ -414,7 +425,7 @@ fn run_case(case: &Value) -> Vec<Violation> {
         let map_rules =
             leak(MapRules { min_pairs: m.get("min_pairs").and_then(u), max_pairs: m.get("max_pairs").and_then(u) });
         let values: Vec<(Value, Val)> = entries.iter().map(|(k, x)| (Value::String(k.clone()), val(vt, x))).collect();
-        let check_value = |v: &mut Validator, x: &Val| x.check(v, &m["values"]);
+        let check_value = |v: &mut Validator, x: &Val| check_element(v, &m["values"], x);
         v.at(field, |v| {
             if required {
                 v.required(!values.is_empty());
@@ -427,7 +438,7 @@ fn run_case(case: &Value) -> Vec<Violation> {
                     v.map(
                         typed.iter(),
                         map_rules,
-                        |v, k| apply(v, key_rules, &val(kt, &json!(k.to_string()))),
+                        |v, k| check_element(v, key_rules, &val(kt, &json!(k.to_string()))),
                         check_value,
                     )
                 }};
@@ -461,17 +472,17 @@ fn run_case(case: &Value) -> Vec<Violation> {
                 "string" => {
                     let typed: Vec<String> =
                         items.iter().map(|x| if let Val::S(s) = x { s.clone() } else { unreachable!() }).collect();
-                    v.repeated(&typed, rep, |v, s| apply(v, item_rules, &Val::S(s.clone())))
+                    v.repeated(&typed, rep, |v, s| check_element(v, item_rules, &Val::S(s.clone())))
                 }
                 "double" => {
                     let typed: Vec<f64> = items.iter().map(Val::f).collect();
-                    v.repeated(&typed, rep, |v, f| apply(v, item_rules, &Val::F(*f)))
+                    v.repeated(&typed, rep, |v, f| check_element(v, item_rules, &Val::F(*f)))
                 }
                 "float" => {
                     let typed: Vec<f32> = items.iter().map(|x| x.f() as f32).collect();
-                    v.repeated(&typed, rep, |v, f| apply(v, item_rules, &Val::F(f64::from(*f))))
+                    v.repeated(&typed, rep, |v, f| check_element(v, item_rules, &Val::F(f64::from(*f))))
                 }
-                _ => v.repeated(&items, rep, |v, x| x.check(v, item_rules)),
+                _ => v.repeated(&items, rep, |v, x| check_element(v, item_rules, x)),
             }
         });
     } else {
@@ -486,6 +497,12 @@ fn run_case(case: &Value) -> Vec<Violation> {
                 None => false,
                 Some(x) => has_presence || x.is_set(),
             };
+            match rules.get("ignore").and_then(Value::as_str) {
+                Some("IGNORE_ALWAYS") => return,
+                // Without presence, the zero value is unset: skipped.
+                Some("IGNORE_IF_ZERO_VALUE") if !set => return,
+                _ => {}
+            }
             if required && !set {
                 v.required(false);
                 return;

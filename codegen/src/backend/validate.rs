@@ -83,10 +83,14 @@ pub fn generate(package: &Package, checked: &Checked, api: &Api) -> String {
             let body = Body { message: m, checked, enums: &enums, cel: RefCell::new(Vec::new()) };
             let text = body.render();
             cel.extend(body.cel.into_inner());
-            let _ = write!(
-                out,
-                "fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {{ use ::apigen_runtime::validate as pv; {text} }}"
-            );
+            // Every rule below was ignored: the trait's default checks nothing.
+            if !text.is_empty() {
+                let _ = write!(
+                    out,
+                    "fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {{ {}{text} }}",
+                    if text.contains("pv::") { "use ::apigen_runtime::validate as pv; " } else { "" }
+                );
+            }
         }
         out.push_str("}\n");
     }
@@ -239,13 +243,14 @@ impl Body<'_> {
             || (matches!(f.ty, FieldType::Message(_)) && matches!(f.cardinality, Cardinality::Singular));
         // How the value is reached: bound by `if let` (to a reference) for
         // fields with presence, else the field itself.
-        let bound = |pattern: String| (Some(pattern), "(*x)".to_owned(), "x".to_owned());
+        let bound = |pattern: String| (Some(pattern), "*x".to_owned(), "x".to_owned());
         let (bind, value, reference) = match (super::input::oneof_variant(self.message, f), presence) {
             (Some((field, path)), _) => bound(format!("::core::option::Option::Some({path}(x)) = &self.{field}")),
             (None, true) => bound(format!("::core::option::Option::Some(x) = &self.{}", f.rust_name)),
             (None, false) => (None, format!("self.{}", f.rust_name), format!("&self.{}", f.rust_name)),
         };
-        let check = check.replace("{value}", &value).replace("{ref}", &reference);
+        // Borrowed, a value bound by reference (`*x`) is the reference itself.
+        let check = check.replace("&{value}", &reference).replace("{value}", &value).replace("{ref}", &reference);
         let required = format!("v.at(&F_{upper}, |v| v.required(false));");
         let _ = match (bind, rules.required) {
             // Nothing to check on the value: only whether it is there.
@@ -351,6 +356,10 @@ impl Body<'_> {
                 if nested {
                     value_check.push_str("v.message(::core::option::Option::Some(x));");
                 }
+                let (keys_ignore, values_ignore) =
+                    typed.map_or((None, None), |t| (ignore_of(&t.items), ignore_of(&t.values)));
+                let key_check = ignoring(keys_ignore, key, "k", key_check);
+                let value_check = ignoring(values_ignore, value, "x", value_check);
                 format!(
                     "v.map({{value}}.iter(), &{name}, {}, {});",
                     closure("k", &key_check),
@@ -371,6 +380,7 @@ impl Body<'_> {
                 if nested {
                     item_check.push_str("v.message(::core::option::Option::Some(x));");
                 }
+                let item_check = ignoring(typed.and_then(|t| ignore_of(&t.items)), &f.ty, "x", item_check);
                 format!("v.repeated(&{{value}}, &{name}, {});", closure("x", &item_check))
             }
         }
@@ -469,6 +479,32 @@ impl Body<'_> {
                 format!("v.number({copy}, &{name});")
             }
         }
+    }
+}
+
+/// The `ignore` of an element's rules (`repeated.items`, `map.keys`, `map.values`).
+fn ignore_of(rules: &Option<Box<FieldRules>>) -> Option<Ignore> {
+    rules.as_ref().map(|r| r.ignore)
+}
+
+/// An element's checks under its `ignore`: none for `IGNORE_ALWAYS`, only
+/// for a value other than its type's zero for `IGNORE_IF_ZERO_VALUE`
+/// (elements have no presence), as protovalidate skips them.
+fn ignoring(ignore: Option<Ignore>, ty: &FieldType, var: &str, check: String) -> String {
+    match ignore {
+        _ if check.is_empty() => check,
+        Some(Ignore::Always) => String::new(),
+        Some(Ignore::IfZeroValue) => {
+            let set = match ty {
+                FieldType::String | FieldType::Bytes => format!("!{var}.is_empty()"),
+                FieldType::Bool => format!("*{var}"),
+                FieldType::Double | FieldType::Float => format!("*{var} != 0.0"),
+                FieldType::Message(_) => format!("*{var} != ::core::default::Default::default()"),
+                _ => format!("*{var} != 0"),
+            };
+            format!("if {set} {{ {check} }}")
+        }
+        _ => check,
     }
 }
 

@@ -316,3 +316,28 @@ SHAPE_VALUES["Range"] = [
     ("fine", {"lo": 1, "hi": 2, "inner": {"name": "ok"}, "note": ""}),
     ("tags", {"lo": 5, "hi": 200, "tags": ["x"]}),
 ]
+
+
+# `ignore`: a field without presence at its zero value is skipped with IGNORE_IF_ZERO_VALUE; a
+# field with presence is checked whenever set, zero included; items, keys and values skip their
+# own zero values; IGNORE_ALWAYS skips everything.
+IZV, ALWAYS = "IGNORE_IF_ZERO_VALUE", "IGNORE_ALWAYS"
+case("ignore.zero", "string", {"ignore": IZV, "string": {"min_len": 2}}, "", "a", "ab")
+case("ignore.zero_int", "int32", {"ignore": IZV, "int32": {"gt": 5}}, 0, 1)
+case("ignore.zero_unset", "int32", {"ignore": IZV, "int32": {"gt": 5}}, None, unset=True)
+case("ignore.always", "string", {"ignore": ALWAYS, "string": {"min_len": 2}}, "", "a")
+case("ignore.optional_zero", "string", {"ignore": IZV, "string": {"min_len": 2}}, "", "a", label="optional")
+case("ignore.optional_int", "int32", {"ignore": IZV, "int32": {"gt": 5}}, 0, 1, label="optional")
+case("ignore.required_unset", "int32", {"required": True, "int32": {"gt": 5}}, None, unset=True)
+case("ignore.items", "string", {"repeated": {"items": {"ignore": IZV, "string": {"min_len": 2}}}}, ["", "a", "ab"], label="repeated")
+case("ignore.items_int", "int64", {"repeated": {"items": {"ignore": IZV, "int64": {"gt": 5}}}}, [0, 1, 9], label="repeated")
+case("ignore.items_always", "string", {"repeated": {"items": {"ignore": ALWAYS, "string": {"min_len": 2}}}}, ["", "a"], label="repeated")
+case("ignore.values", "", {"map": {"values": {"ignore": IZV, "int32": {"gt": 5}}}}, {"a": 0, "b": 1}, map=["string", "int32"])
+case("ignore.keys", "", {"map": {"keys": {"ignore": IZV, "string": {"min_len": 2}}}}, {"": 0, "b": 1}, map=["string", "int32"])
+case("ignore.values_always", "", {"map": {"values": {"ignore": ALWAYS, "string": {"min_len": 2}}}}, {"a": "", "b": "x"}, map=["string", "string"])
+case("ignore.message", "message", {"ignore": IZV, "cel": [{"id": "m", "expression": "this.name != ''"}]}, {}, {"name": "xy"})
+case("ignore.items_cel", "int32", {"repeated": {"items": {"ignore": IZV, "cel_expression": ["this > 5"]}}}, [0, 3, 9], label="repeated")
+case("ignore.message_items_always", "message", {"repeated": {"items": {"ignore": ALWAYS}}}, [{"name": "a"}], label="repeated")
+case("ignore.message_items_zero", "message", {"repeated": {"items": {"ignore": IZV}}}, [{}, {"name": "a"}], label="repeated")
+case("ignore.message_always", "message", {"ignore": ALWAYS}, {"name": "a"})
+case("ignore.items_required", "string", {"repeated": {"items": {"required": True}}}, ["", "a"], label="repeated")
