@@ -10,8 +10,9 @@
 // Differences from the server, which cannot be helped in a browser:
 // - `timestamp.lt_now`, `gt_now` and `within` read this machine's clock, not the server's.
 // - `pattern` runs on the JavaScript RegExp engine, with RE2's syntax translated (inline flags,
-//   ASCII `\d \w \s \b`, `\z`, `(?P<name>`, POSIX classes); a pattern it cannot translate matches
-//   nothing, as on the server for a pattern that does not compile.
+//   ASCII `\d \w \s \b`, `\z`, `(?P<name>`, `\p{Greek}`, POSIX classes; `[\W]` stays ASCII); a
+//   pattern it cannot translate matches nothing, as on the server for a pattern that does not
+//   compile.
 // - A value that is not valid proto3 JSON for its field (a string in an int32 field that is not a
 //   number) is a zod issue without a rule id, not a violation: the server refuses it before any
 //   rule runs. `google.api.field_behavior` REQUIRED is checked by the server only.
@@ -73,7 +74,8 @@ const $registry = new WeakMap<object, $Msg>();
 
 /**
  * The violations the server would report for `value` (a request in its proto3 JSON form), in the
- * server's order; empty when it passes. `schema` is one of the `…Schema` exports of this file.
+ * server's order (map entries in their JSON order); empty when it passes. `schema` is one of the
+ * `…Schema` exports of this file.
  */
 export function violations(schema: z.ZodType, value: unknown): Violation[] {
   const desc = $registry.get(schema);
@@ -822,23 +824,35 @@ function $re2(source: string): RegExp {
       const next = s[i + 1];
       if (next === undefined) throw new Error("trailing backslash");
       i++;
-      const ascii: Record<string, [string, string]> = {
+      // Outside a class ASCII, as RE2 has them; inside one, as the server's regex crate reads
+      // them (the negated ones are Unicode there).
+      const classes: Record<string, [string, string]> = {
         d: ["[0-9]", "0-9"],
-        D: ["[^0-9]", ""],
+        D: ["[^0-9]", "\\P{Nd}"],
         w: ["[0-9A-Za-z_]", "0-9A-Za-z_"],
-        W: ["[^0-9A-Za-z_]", ""],
+        W: ["[^0-9A-Za-z_]", "\\W"],
         s: ["[\\t\\n\\f\\r ]", "\\t\\n\\f\\r "],
-        S: ["[^\\t\\n\\f\\r ]", ""],
+        S: ["[^\\t\\n\\f\\r ]", "\\P{White_Space}"],
       };
-      if (ascii[next] !== undefined) {
-        const [outside, inside] = ascii[next];
-        if (inClass && inside === "") throw new Error("negated class in a class");
-        out += inClass ? inside : outside;
+      if (classes[next] !== undefined) {
+        out += classes[next][inClass ? 1 : 0];
       } else if (next === "z" && !inClass) out += "(?![\\s\\S])";
       else if (next === "A" && !inClass) out += "(?<![\\s\\S])";
-      else if ((next === "p" || next === "P") && s[i + 1] !== "{") {
-        out += `\\${next}{${s[i + 1]}}`;
-        i++;
+      else if (next === "p" || next === "P") {
+        // `\pL`, `\p{Lu}`: general categories; `\p{Greek}`: a script, which JavaScript names.
+        let name = s[i + 1] ?? "";
+        if (name === "{") {
+          const end = s.indexOf("}", i + 2);
+          if (end < 0) throw new Error("bad property");
+          name = s.slice(i + 2, end);
+          i = end;
+        } else {
+          i++;
+        }
+        // `\p{^L}` does not compile on the server either.
+        if (name.startsWith("^")) throw new Error("negated property");
+        const property = name.length <= 2 || name === "Any" ? name : `Script=${name}`;
+        out += `\\${next}{${property}}`;
       } else if (next === "x" && s[i + 1] === "{") {
         out += "\\u";
       } else if (/[0-9A-Za-z]/.test(next)) out += "\\" + next;
