@@ -115,4 +115,8 @@ describe("browser validators agree with the server", { timeout: 60_000 }, () => 
     const parsed = CreateBookRequestSchema.parse(good);
     assert.equal(parsed.book?.title, "Dune");
   });
+
+  test("violations() refuses a schema that is not one of the file's own", () => {
+    assert.throws(() => violations(CreateBookRequestSchema.optional(), BAD), TypeError);
+  });
 });

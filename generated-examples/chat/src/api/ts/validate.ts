@@ -62,7 +62,42 @@ interface $Field {
   e?: Record<string, number>;
 }
 
-type $Rules = { kind: string } & Record<string, unknown>;
+/** One type's rules, by their names in its `*Rules` message (`kind`: which message). */
+interface $Rules {
+  kind: string;
+  const?: unknown;
+  len?: unknown;
+  min_len?: unknown;
+  max_len?: unknown;
+  len_bytes?: unknown;
+  min_bytes?: unknown;
+  max_bytes?: unknown;
+  pattern?: unknown;
+  prefix?: unknown;
+  suffix?: unknown;
+  contains?: unknown;
+  not_contains?: unknown;
+  in?: unknown;
+  not_in?: unknown;
+  lt?: unknown;
+  lte?: unknown;
+  gt?: unknown;
+  gte?: unknown;
+  finite?: unknown;
+  defined_only?: unknown;
+  /** An enum's numbers, for `defined_only`. */
+  defined?: unknown;
+  lt_now?: unknown;
+  gt_now?: unknown;
+  within?: unknown;
+  min_items?: unknown;
+  max_items?: unknown;
+  unique?: unknown;
+  min_pairs?: unknown;
+  max_pairs?: unknown;
+  /** The string and bytes formats (`email: true`). */
+  [format: string]: unknown;
+}
 
 /** What a walk finds: a violation, or a value that is not proto3 JSON (no rule id). */
 interface $Issue extends Violation {
@@ -76,11 +111,11 @@ const $registry = new WeakMap<object, $Msg>();
 /**
  * The violations the server would report for `value` (a request in its proto3 JSON form), in the
  * server's order (map entries in their JSON order); empty when it passes. `schema` is one of the
- * `…Schema` exports of this file.
+ * `…Schema` exports of this file (not one derived from it: that would check other rules).
  */
 export function violations(schema: z.ZodType, value: unknown): Violation[] {
   const desc = $registry.get(schema);
-  if (desc === undefined) return [];
+  if (desc === undefined) throw new TypeError("violations() takes one of the …Schema exports of validate.ts");
   return $walk(desc, value)
     .filter((i) => i.ruleId !== "")
     .map(({ field, ruleId, message }) => ({ field, ruleId, message }));
@@ -372,7 +407,7 @@ const $NANOS = 1_000_000_000n;
 function $parseDuration(s: string): bigint | undefined {
   const m = /^(-)?([0-9]+)(?:\.([0-9]{1,9}))?s$/.exec(s);
   if (m === null) return undefined;
-  const nanos = BigInt(m[2]) * $NANOS + BigInt((m[3] ?? "").padEnd(9, "0"));
+  const nanos = BigInt(m[2] ?? "0") * $NANOS + BigInt((m[3] ?? "").padEnd(9, "0"));
   return m[1] ? -nanos : nanos;
 }
 
@@ -423,7 +458,7 @@ function $floatText(x: number): string {
   const sign = s.startsWith("-") ? "-" : "";
   const mantissa = s.slice(sign.length, e);
   const exponent = Number(s.slice(e + 1));
-  const [whole, frac = ""] = mantissa.split(".");
+  const [whole = "", frac = ""] = mantissa.split(".");
   const digits = whole + frac;
   const point = whole.length + exponent;
   if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
@@ -723,7 +758,7 @@ function $utf8Decode(b: number[], lossy: boolean): string | undefined {
   let out = "";
   let i = 0;
   while (i < b.length) {
-    const c = b[i];
+    const c = b[i] ?? 0;
     let need = 0;
     let cp = 0;
     let lo = 0x80;
@@ -813,17 +848,18 @@ function $re2(source: string): RegExp {
   let s = source;
   const lead = /^\(\?([imsU]+)\)/.exec(s);
   if (lead !== null) {
-    if (lead[1].includes("U")) throw new Error("ungreedy mode");
-    for (const f of lead[1]) if (!flags.includes(f)) flags += f;
+    const inline = lead[1] ?? "";
+    if (inline.includes("U")) throw new Error("ungreedy mode");
+    for (const f of inline) if (!flags.includes(f)) flags += f;
     s = s.slice(lead[0].length);
   }
   let out = "";
   let inClass = false;
   for (let i = 0; i < s.length; i++) {
-    const c = s[i];
+    const c = s.charAt(i);
     if (c === "\\") {
-      const next = s[i + 1];
-      if (next === undefined) throw new Error("trailing backslash");
+      const next = s.charAt(i + 1);
+      if (next === "") throw new Error("trailing backslash");
       i++;
       // Outside a class ASCII, as RE2 has them; inside one, as the server's regex crate reads
       // them (the negated ones are Unicode there).
@@ -835,13 +871,14 @@ function $re2(source: string): RegExp {
         s: ["[\\t\\n\\f\\r ]", "\\t\\n\\f\\r "],
         S: ["[^\\t\\n\\f\\r ]", "\\P{White_Space}"],
       };
-      if (classes[next] !== undefined) {
-        out += classes[next][inClass ? 1 : 0];
+      const cls = classes[next];
+      if (cls !== undefined) {
+        out += cls[inClass ? 1 : 0];
       } else if (next === "z" && !inClass) out += "(?![\\s\\S])";
       else if (next === "A" && !inClass) out += "(?<![\\s\\S])";
       else if (next === "p" || next === "P") {
         // `\pL`, `\p{Lu}`: general categories; `\p{Greek}`: a script, which JavaScript names.
-        let name = s[i + 1] ?? "";
+        let name = s.charAt(i + 1);
         if (name === "{") {
           const end = s.indexOf("}", i + 2);
           if (end < 0) throw new Error("bad property");
@@ -854,14 +891,14 @@ function $re2(source: string): RegExp {
         if (name.startsWith("^")) throw new Error("negated property");
         const property = name.length <= 2 || name === "Any" ? name : `Script=${name}`;
         out += `\\${next}{${property}}`;
-      } else if (next === "x" && s[i + 1] === "{") {
+      } else if (next === "x" && s.charAt(i + 1) === "{") {
         out += "\\u";
       } else if (/[0-9A-Za-z]/.test(next)) out += "\\" + next;
       else out += `\\u{${(next.codePointAt(0) ?? 0).toString(16)}}`;
       continue;
     }
     if (inClass) {
-      if (c === "[" && s[i + 1] === ":") {
+      if (c === "[" && s.charAt(i + 1) === ":") {
         const end = s.indexOf(":]", i + 2);
         if (end < 0) throw new Error("bad class");
         let name = s.slice(i + 2, end);
@@ -881,11 +918,11 @@ function $re2(source: string): RegExp {
       inClass = true;
       out += c;
       // A `]` right after `[` or `[^` is a literal.
-      if (s[i + 1] === "^") {
+      if (s.charAt(i + 1) === "^") {
         out += "^";
         i++;
       }
-      if (s[i + 1] === "]") {
+      if (s.charAt(i + 1) === "]") {
         out += "\\]";
         i++;
       }
@@ -934,12 +971,11 @@ function $ipv6Bytes(value: string): number[] | undefined {
     const out: number[] = [];
     if (text === "") return out;
     const parts = text.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i];
+    for (const [i, p] of parts.entries()) {
       if (i === parts.length - 1 && p.includes(".")) {
         if (out.length + 2 > limit || !$ipv4(p)) return undefined;
-        const b = p.split(".").map(Number);
-        out.push((b[0] << 8) | b[1], (b[2] << 8) | b[3]);
+        const [b0 = 0, b1 = 0, b2 = 0, b3 = 0] = p.split(".").map(Number);
+        out.push((b0 << 8) | b1, (b2 << 8) | b3);
         continue;
       }
       if (!/^[0-9A-Fa-f]{1,4}$/.test(p)) return undefined;
@@ -1022,7 +1058,7 @@ function $pchar(c: string): boolean {
 function $uriChars(s: string, allowed: (c: string) => boolean, utf8: boolean): boolean {
   const decoded: number[] = [];
   for (let i = 0; i < s.length; ) {
-    const c = s[i];
+    const c = s.charAt(i);
     if (c === "%") {
       const hex = s.slice(i + 1, i + 3);
       if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return false;
