@@ -65,6 +65,45 @@ mod tests {
     }
 
     #[test]
+    fn a_map_entry_without_its_value_field_is_an_error() {
+        // Found with the descriptor_set fuzz target: prost-reflect's
+        // `map_entry_value_field` panicked on an entry message with a key only.
+        use prost_types::field_descriptor_proto::{Label, Type};
+        use prost_types::{DescriptorProto, FieldDescriptorProto, MessageOptions};
+        let field = |name: &str, number, label: Label, ty: Type, type_name: Option<&str>| FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            label: Some(label as i32),
+            r#type: Some(ty as i32),
+            type_name: type_name.map(Into::into),
+            json_name: Some(name.into()),
+            ..Default::default()
+        };
+        let entry = DescriptorProto {
+            name: Some("TagsEntry".into()),
+            field: vec![field("key", 1, Label::Optional, Type::String, None)],
+            options: Some(MessageOptions { map_entry: Some(true), ..Default::default() }),
+            ..Default::default()
+        };
+        let message = DescriptorProto {
+            name: Some("M".into()),
+            field: vec![field("tags", 1, Label::Repeated, Type::Message, Some(".a.M.TagsEntry"))],
+            nested_type: vec![entry],
+            ..Default::default()
+        };
+        let file = prost_types::FileDescriptorProto {
+            name: Some("a.proto".into()),
+            package: Some("a".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![message],
+            ..Default::default()
+        };
+        let bytes = prost_types::FileDescriptorSet { file: vec![file] }.encode_to_vec();
+        let report = super::lower_descriptor_set(&bytes).expect_err("refused").render(false);
+        assert!(report.contains("map field `a.M.tags` has an entry message without"), "{report}");
+    }
+
+    #[test]
     fn a_descriptor_set_whose_types_the_pool_holds_elsewhere_lowers_without_a_panic() {
         // Found with the descriptor_set fuzz target: prost-reflect's `FileDescriptor::services`
         // panicked ("service not found") on this set; lowering now looks each type up itself.

@@ -65,7 +65,8 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
         if !package.services.is_empty() {
             body.push_str(&backend::descriptor::generate(compiled, package));
             body.push_str(&backend::json::register_fn(package, &api));
-            body.push_str(&backend::service::generate(package, &messages, &graphql_names)?);
+            let prepare = backend::validate::prepare(package, &checked, &api);
+            body.push_str(&backend::service::generate(package, &messages, &graphql_names, &prepare)?);
         }
     }
     let openapi = backend::openapi::generate(&api)?;

@@ -331,6 +331,8 @@ pub struct Message {
     pub is_map_entry: bool,
     /// `(buf.validate.message).oneof` groups.
     pub oneof_rules: Vec<MessageOneofRule>,
+    /// `(buf.validate.message)` custom rules.
+    pub custom_rules: CustomRules,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
@@ -384,6 +386,38 @@ pub struct FieldRules {
     pub ignore: Ignore,
     /// The rules of the field's type, when any.
     pub typed: Option<TypedRules>,
+    /// Custom rules (`cel_expression`, `cel`).
+    pub custom: CustomRules,
+}
+
+/// protovalidate's custom rules at one place: CEL expressions, each
+/// already checked to compile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomRules {
+    /// `cel_expression`: the expression is its own id.
+    pub expressions: Vec<String>,
+    /// `cel`: expressions with their id and message.
+    pub rules: Vec<CelRule>,
+}
+
+impl CustomRules {
+    pub fn is_empty(&self) -> bool {
+        self.expressions.is_empty() && self.rules.is_empty()
+    }
+
+    /// Every rule as (id, message, expression), expressions first, as they are evaluated.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        let expressions = self.expressions.iter().map(|e| (e.as_str(), "", e.as_str()));
+        expressions.chain(self.rules.iter().map(|r| (r.id.as_str(), r.message.as_str(), r.expression.as_str())))
+    }
+}
+
+/// A `buf.validate.Rule`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CelRule {
+    pub id: String,
+    pub message: String,
+    pub expression: String,
 }
 
 /// `buf.validate.Ignore`: when a field's rules are skipped.

@@ -293,8 +293,16 @@ fn validation_rules_that_cannot_be_enforced() {
             "syntax = \"proto3\";\npackage t.v1;\nimport \"buf/validate/validate.proto\";\nmessage R {{\n  {field}\n}}\nservice S {{ rpc Get(R) returns (R); }}\n"
         )
     };
-    let err = fails(&schema("string name = 1 [(buf.validate.field).cel = {id: \"x\", expression: \"true\"}];"));
-    assert_has(&err, &["bad.proto:5:", "rule `cel` on field `name` is not enforced by apigen", "custom CEL"]);
+    // Custom rules are checked as they are read: an expression that does not
+    // compile, a rule without an id, and the variables only predefined rules have.
+    let err = fails(&schema("string name = 1 [(buf.validate.field).cel = {id: \"x\", expression: \"this >\"}];"));
+    assert_has(&err, &["bad.proto:5:", "the CEL rule `this >` of field `name` does not compile"]);
+    let err = fails(&schema("string name = 1 [(buf.validate.field).cel = {expression: \"this != ''\"}];"));
+    assert_has(&err, &["bad.proto:5:", "a `cel` rule of field `name` has no `id`"]);
+    let err = fails(&schema("string name = 1 [(buf.validate.field).cel_expression = \"this == rule\"];"));
+    assert_has(&err, &["bad.proto:5:", "uses `rule` or `rules`, which only predefined rules have"]);
+    let err = fails(&schema("option (buf.validate.message).cel_expression = \"this.a ==\";\n  string a = 1;"));
+    assert_has(&err, &["bad.proto:4:", "the CEL rule `this.a ==` of message `R` does not compile"]);
     let err = fails(&schema("int32 size = 1 [(buf.validate.field).string.min_len = 1];"));
     assert_has(&err, &["bad.proto:5:", "`string` rules do not fit field `size`, a int32"]);
     let err = fails(&schema("repeated string tags = 1 [(buf.validate.field).string.min_len = 1];"));

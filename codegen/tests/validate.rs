@@ -9,13 +9,14 @@ const SCHEMA: &str = r#"syntax = "proto3";
 package v.v1;
 import "buf/validate/validate.proto";
 message Req {
+  option (buf.validate.message).cel = {id: "req.ratio", message: "ratio needs a title", expression: "this.ratio == 0.0 || this.title != ''"};
   string title = 1 [(buf.validate.field).string = {min_len: 1, max_len: 200, prefix: "T"}];
   string email = 2 [(buf.validate.field).string.email = true];
   int32 page_size = 3 [(buf.validate.field).int32 = {gte: 0, lte: 1000}];
   int64 isbn = 4 [(buf.validate.field).int64.gt = 0];
   double ratio = 5 [(buf.validate.field).double = {gt: 0, lt: 1}];
   repeated string tags = 6 [(buf.validate.field).repeated = {max_items: 5, unique: true, items: {string: {min_len: 2}}}];
-  map<string, int32> counts = 7 [(buf.validate.field).map = {max_pairs: 3, values: {int32: {gte: 1}}}];
+  map<string, int32> counts = 7 [(buf.validate.field).map = {max_pairs: 3, values: {int32: {gte: 1}}}, (buf.validate.field).cel_expression = "size(this) != 2"];
   string id = 8 [(buf.validate.field).required = true, (buf.validate.field).string.uuid = true];
   optional string note = 9 [(buf.validate.field).ignore = IGNORE_IF_ZERO_VALUE, (buf.validate.field).string.max_len = 10];
   oneof choice {
@@ -49,6 +50,12 @@ fn rules_reach_the_model() {
     assert!(field("id").rules.as_ref().is_some_and(|r| r.required));
     assert_eq!(field("note").rules.as_ref().map(|r| r.ignore), Some(Ignore::IfZeroValue));
     assert!(req.oneofs[0].required);
+    assert_eq!(
+        field("counts").rules.as_ref().map(|r| r.custom.expressions.clone()),
+        Some(vec!["size(this) != 2".into()])
+    );
+    let rule = &req.custom_rules.rules[0];
+    assert_eq!((rule.id.as_str(), rule.message.as_str()), ("req.ratio", "ratio needs a title"));
 }
 
 #[test]
@@ -86,4 +93,15 @@ fn the_sdl_and_typescript_name_the_rules() {
     assert!(ts.contains(line), "ts/index.ts:\n{ts}");
     assert!(ts.contains("`repeated.items.string.min_len = 2`"), "items rules are named with their path");
     assert!(sdl.contains(line), "schema.graphql:\n{sdl}");
+    // Custom rules: the field's, and the message's on its type and on the operation taking it.
+    assert!(ts.contains("`cel = \"size(this) != 2\"`"), "ts/index.ts:\n{ts}");
+    let message = "Validation: `cel = \"this.ratio == 0.0 || this.title != ''\" (ratio needs a title)`.";
+    assert!(ts.contains(message), "ts/index.ts:\n{ts}");
+    assert!(sdl.contains(message), "schema.graphql:\n{sdl}");
+    let doc = generated.files.0.get("openapi.json").cloned().expect("openapi.json");
+    let doc: serde_json::Value = serde_json::from_str(&doc).expect("json");
+    let description = doc["components"]["schemas"]["v.v1.Req"]["description"].as_str().unwrap_or_default();
+    assert!(description.contains(message), "{description}");
+    let counts = doc["components"]["schemas"]["v.v1.Req"]["properties"]["counts"]["description"].as_str();
+    assert!(counts.unwrap_or_default().contains("`cel = \"size(this) != 2\"`"), "{counts:?}");
 }

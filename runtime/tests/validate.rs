@@ -230,8 +230,35 @@ fn ts(v: &Value) -> Timestamp {
 }
 
 /// Applies scalar FieldRules `r` to one value, as generated code would.
+/// The custom rules in `r` (`cel`, `cel_expression`), as generated code holds them.
+fn cel_rules(r: &Value) -> Option<&'static Cel> {
+    let expressions = strs(r.get("cel_expression").unwrap_or(&Value::Null));
+    let rules: Vec<CelRule> = r
+        .get("cel")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    let text = |k: &str| &*c.get(k).and_then(Value::as_str).unwrap_or_default().to_owned().leak();
+                    CelRule::new(text("id"), text("message"), text("expression"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (!expressions.is_empty() || !rules.is_empty()).then(|| leak(Cel::new(expressions, rules.leak())))
+}
+
+/// Custom rules of `r` over `this`, before its standard rules, as protovalidate orders them.
+fn custom(v: &mut Validator, r: &Value, this: impl FnOnce() -> CelValue) {
+    if let Some(rules) = cel_rules(r) {
+        v.cel(rules, this);
+    }
+}
+
 fn apply(v: &mut Validator, r: &Value, value: &Val) {
-    let Some((family, rules)) = r.as_object().and_then(|o| o.iter().find(|(k, _)| *k != "required")) else { return };
+    custom(v, r, || value.to_cel());
+    let standard = |k: &String| !matches!(k.as_str(), "required" | "cel" | "cel_expression");
+    let Some((family, rules)) = r.as_object().and_then(|o| o.iter().find(|(k, _)| standard(k))) else { return };
     match (family.as_str(), value) {
         ("string", Val::S(s)) => v.string(s, string_rules(rules)),
         ("bytes", Val::B(b)) => v.bytes(b, bytes_rules(rules)),
@@ -296,6 +323,42 @@ fn apply(v: &mut Validator, r: &Value, value: &Val) {
     }
 }
 
+impl ToCel for Val {
+    fn to_cel(&self) -> CelValue {
+        match self {
+            Val::S(s) => s.to_cel(),
+            Val::B(b) => b.to_cel(),
+            Val::I(i) => i.to_cel(),
+            Val::U(u) => u.to_cel(),
+            Val::F(f) => f.to_cel(),
+            Val::Bool(b) => b.to_cel(),
+            Val::Dur(d) => d.to_cel(),
+            Val::Ts(t) => t.to_cel(),
+            Val::Any(a) => a.to_cel(),
+            Val::Msg(m) => m.to_cel(),
+        }
+    }
+}
+
+impl ToCel for Inner {
+    fn to_cel(&self) -> CelValue {
+        CelMessage::new().field("name", &self.name).build()
+    }
+}
+
+/// The zero value of a field without presence, which protovalidate checks when unset.
+fn zero(kind: &str) -> Option<Val> {
+    Some(match kind {
+        "string" => Val::S(String::new()),
+        "bytes" => Val::B(Vec::new()),
+        "bool" => Val::Bool(false),
+        "float" | "double" => Val::F(0.0),
+        "uint32" | "uint64" | "fixed32" | "fixed64" => Val::U(0),
+        "message" | "duration" | "timestamp" | "any" => return None,
+        _ => Val::I(0),
+    })
+}
+
 impl Val {
     fn f(&self) -> f64 {
         match self {
@@ -324,6 +387,7 @@ impl Val {
     /// A single value checked as generated code checks a singular field.
     fn check(&self, v: &mut Validator, r: &Value) {
         if let Val::Msg(m) = self {
+            custom(v, r, || m.to_cel());
             v.message(Some(m));
         } else {
             apply(v, r, self);
@@ -359,6 +423,7 @@ fn run_case(case: &Value) -> Vec<Violation> {
             macro_rules! keyed {
                 ($t:ty, $conv:expr) => {{
                     let typed: BTreeMap<$t, Val> = values.iter().map(|(k, x)| ($conv(k), x.clone())).collect();
+                    custom(v, rules, || typed.to_cel());
                     v.map(
                         typed.iter(),
                         map_rules,
@@ -390,6 +455,7 @@ fn run_case(case: &Value) -> Vec<Violation> {
             if required {
                 v.required(!items.is_empty());
             }
+            custom(v, rules, || items.to_cel());
             // Typed vectors where generated code has them, for the fast unique path.
             match kind {
                 "string" => {
@@ -412,7 +478,7 @@ fn run_case(case: &Value) -> Vec<Violation> {
         let field = leak(Field { number: 1, name: "f", kind: field_type(kind), key: None, value: None });
         let unset = case.get("unset").is_some();
         let optional = case.get("label").and_then(Value::as_str) == Some("optional");
-        let value = (!unset).then(|| val(kind, &case["value"]));
+        let value = if unset { zero(kind).filter(|_| !optional) } else { Some(val(kind, &case["value"])) };
         v.at(field, |v| {
             // Message-typed and optional fields have presence; others are set when not zero.
             let has_presence = optional || matches!(kind, "message" | "duration" | "timestamp" | "any");
@@ -487,6 +553,56 @@ impl Validate for Choice {
     }
 }
 
+static LO: Field = Field { number: 1, name: "lo", kind: FieldType::Int32, key: None, value: None };
+static RANGE_INNER: Field = Field { number: 3, name: "inner", kind: FieldType::Message, key: None, value: None };
+static GTE0: NumberRules<i32> = NumberRules { gte: Some(0), ..NumberRules::none(NumberKind::Int32) };
+static RANGE_RULES: Cel = Cel::new(
+    &["this.hi > 100 || has(this.inner)"],
+    &[
+        CelRule::new("range.order", "lo must be at most hi", "this.lo <= this.hi"),
+        CelRule::new(
+            "range.str",
+            "",
+            "has(this.note) || size(this.tags) > 0 ? '' : 'a note or tags, please; hi=' + string(this.hi)",
+        ),
+    ],
+);
+static INNER_NAMED: Cel = Cel::new(&[], &[CelRule::new("inner.named", "", "this.name != 'bad'")]);
+
+/// A message with custom rules of its own, written as generated code writes it.
+struct Range {
+    lo: i32,
+    hi: i32,
+    inner: Option<Inner>,
+    tags: Vec<String>,
+    note: Option<String>,
+}
+
+impl ToCel for Range {
+    fn to_cel(&self) -> CelValue {
+        CelMessage::new()
+            .field("lo", &self.lo)
+            .field("hi", &self.hi)
+            .present("inner", self.inner.as_ref())
+            .field("tags", &self.tags)
+            .present("note", self.note.as_ref())
+            .build()
+    }
+}
+
+impl Validate for Range {
+    fn validate_rules(&self, v: &mut Validator) {
+        v.message_cel(&RANGE_RULES, || self.to_cel());
+        v.at(&LO, |v| v.number(self.lo, &GTE0));
+        if let Some(x) = &self.inner {
+            v.at(&RANGE_INNER, |v| {
+                v.cel(&INNER_NAMED, || x.to_cel());
+                v.message(Some(x));
+            });
+        }
+    }
+}
+
 fn run_shape(case: &Value) -> Vec<Violation> {
     let value = &case["value"];
     let mut v = Validator::new();
@@ -504,6 +620,21 @@ fn run_shape(case: &Value) -> Vec<Violation> {
                 deep: map("deep").iter().map(|(k, x)| (k.parse().unwrap(), inner(x))).collect(),
             };
             v.message(Some(&outer));
+        }
+        "Range" => {
+            let int = |k: &str| value.get(k).and_then(Value::as_i64).unwrap_or_default() as i32;
+            let range = Range {
+                lo: int("lo"),
+                hi: int("hi"),
+                inner: value.get("inner").map(inner),
+                tags: value
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default(),
+                note: value.get("note").and_then(Value::as_str).map(str::to_owned),
+            };
+            v.message(Some(&range));
         }
         _ => {
             let choice = Choice {

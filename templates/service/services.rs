@@ -39,7 +39,8 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]
 pub fn {{ s.fn_name }}<T: {{ s.rust_name }}>(service: T) -> ::apigen_runtime::ServiceDef {
-    register_json_types();
+    register_json_types();{% if !s.prepare_rules.is_empty() %}
+    {{ s.prepare_rules }}{% endif %}
 {% if s.methods.is_empty() %}
     ::apigen_runtime::ServiceDef::new(&{{ s.info_name }}, service, |_, method, _| ::apigen_runtime::__private::unknown(method))
 {% else %}

@@ -168,7 +168,14 @@ impl<'a> Builder<'a> {
 
     fn object(&mut self, message: &Message, input: bool) -> String {
         let mut out = String::new();
-        description(&mut out, &message.docs, "");
+        let mut docs = message.docs.clone();
+        if input && let Some(rules) = super::rules_doc::message_sentence(message) {
+            if !docs.is_empty() {
+                docs.push(String::new());
+            }
+            docs.push(rules);
+        }
+        description(&mut out, &docs, "");
         let (keyword, name) = if input {
             ("input", format!("{}Input", message.graphql_name))
         } else {
@@ -263,7 +270,16 @@ impl<'a> Builder<'a> {
                     self.message_type(&m.output.full_name, false)
                 };
                 let mut field = String::new();
-                description(&mut field, &m.docs, "  ");
+                // The request's own rules, since its fields are the arguments.
+                let mut docs = m.docs.clone();
+                let input = self.messages.get(m.input.full_name.as_str()).copied();
+                if let Some(rules) = input.and_then(super::rules_doc::message_sentence) {
+                    if !docs.is_empty() {
+                        docs.push(String::new());
+                    }
+                    docs.push(rules);
+                }
+                description(&mut field, &docs, "  ");
                 let _ = write!(field, "  {name}{args}: {ty}{}", deprecated(m.deprecated || s.deprecated));
                 if let Some((_, fields)) = ops.iter_mut().find(|(k, _)| *k == kind) {
                     fields.push(field);

@@ -774,7 +774,7 @@ impl<'a> Builder<'a> {
             item["minimum"] = json!(0);
         }
         // protovalidate rules: keywords where OpenAPI has one, text for the rest.
-        let mut unsaid = Vec::new();
+        let mut unsaid = field.rules.as_ref().map(super::rules_doc::custom).unwrap_or_default();
         let typed = field.rules.as_ref().and_then(|r| r.typed.as_ref());
         let element = typed.and_then(|t| t.items.as_ref()).and_then(|r| r.typed.as_ref());
         let value_rules = typed.and_then(|t| t.values.as_ref()).and_then(|r| r.typed.as_ref());
@@ -933,8 +933,11 @@ impl<'a> Builder<'a> {
         if !exclusions.is_empty() {
             schema["allOf"] = Value::Array(exclusions);
         }
-        if let Some(d) = docs(&message.docs) {
-            schema["description"] = json!(d);
+        let rules = super::rules_doc::message_sentence(message);
+        match (docs(&message.docs), rules) {
+            (Some(d), Some(r)) => schema["description"] = json!(format!("{d}\n\n{r}")),
+            (Some(d), None) | (None, Some(d)) => schema["description"] = json!(d),
+            (None, None) => {}
         }
         if message.deprecated {
             schema["deprecated"] = json!(true);

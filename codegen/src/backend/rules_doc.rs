@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{FieldRules, RuleValue, TypedRules};
+use crate::model::{CustomRules, FieldRules, Message, RuleValue, TypedRules};
 
 /// A rule value as text: numbers as written, strings quoted, lists bracketed.
 pub fn text(v: &RuleValue) -> String {
@@ -43,10 +43,47 @@ pub fn lines(rules: &FieldRules) -> Vec<String> {
     if rules.required {
         out.push("required".to_owned());
     }
+    custom_lines(&rules.custom, "", &mut out);
     if let Some(t) = &rules.typed {
         typed_lines(t, "", &mut out);
     }
     out
+}
+
+/// A message's own rules (oneof groups, custom rules) as lines; the
+/// sentence its description ends with, when it has any.
+pub fn message_sentence(m: &Message) -> Option<String> {
+    let mut out = Vec::new();
+    for rule in &m.oneof_rules {
+        let which = if rule.required { "exactly one" } else { "at most one" };
+        out.push(format!("oneof: {which} of {}", rule.fields.join(", ")));
+    }
+    custom_lines(&m.custom_rules, "", &mut out);
+    (!out.is_empty())
+        .then(|| format!("Validation: {}.", out.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")))
+}
+
+/// The custom rules of a field and of its items, keys and values, as lines.
+pub fn custom(rules: &FieldRules) -> Vec<String> {
+    let mut out = Vec::new();
+    custom_lines(&rules.custom, "", &mut out);
+    if let Some(t) = &rules.typed {
+        let (first, second) = if t.kind == "map" { ("keys", "values") } else { ("items", "") };
+        for (which, inner) in [(first, &t.items), (second, &t.values)] {
+            if let Some(inner) = inner {
+                custom_lines(&inner.custom, &format!("{}.{which}.", t.kind), &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Custom rules as `cel = "this > 0"`, with the message a violation shows.
+fn custom_lines(custom: &CustomRules, prefix: &str, out: &mut Vec<String>) {
+    for (_, message, expression) in custom.all() {
+        let line = format!("{prefix}cel = {expression:?}");
+        out.push(if message.is_empty() { line } else { format!("{line} ({message})") });
+    }
 }
 
 /// The rules of one `FieldRules.type` member as lines, as [`lines`] writes them.
@@ -67,6 +104,7 @@ fn typed_lines(t: &TypedRules, prefix: &str, out: &mut Vec<String>) {
             if inner.required {
                 out.push(format!("{p}required"));
             }
+            custom_lines(&inner.custom, &p, out);
             if let Some(typed) = &inner.typed {
                 typed_lines(typed, &p, out);
             }

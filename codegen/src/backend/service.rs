@@ -16,6 +16,8 @@ struct ServicesTemplate {
 }
 
 struct ServiceView {
+    /// Compiles the schema's custom validation rules (empty without any).
+    prepare_rules: String,
     docs: String,
     rust_name: String,
     full_name: String,
@@ -200,6 +202,7 @@ pub fn generate(
     package: &Package,
     messages: &Messages,
     graphql_names: &std::collections::BTreeMap<(String, String), String>,
+    prepare_rules: &str,
 ) -> Result<String, Error> {
     if package.services.is_empty() {
         return Ok(String::new());
@@ -214,6 +217,7 @@ pub fn generate(
                 docs.push("Deprecated.".to_owned());
             }
             ServiceView {
+                prepare_rules: prepare_rules.to_owned(),
                 docs: doc_attrs(&docs),
                 rust_name: s.rust_name.clone(),
                 full_name: s.full_name.clone(),

@@ -189,7 +189,14 @@ impl Writer<'_> {
                 let _ = writeln!(out, "export type {} = {values};\n", self.names[&e.full_name]);
             }
             for m in package.messages.iter().filter(|m| !m.is_map_entry) {
-                doc(out, &m.docs, "", m.deprecated);
+                let mut docs = m.docs.clone();
+                if let Some(rules) = super::rules_doc::message_sentence(m) {
+                    if !docs.is_empty() {
+                        docs.push(String::new());
+                    }
+                    docs.push(rules);
+                }
+                doc(out, &docs, "", m.deprecated);
                 let name = &self.names[&m.full_name];
                 if m.fields.is_empty() {
                     let _ = writeln!(out, "export type {name} = Record<string, never>;\n");

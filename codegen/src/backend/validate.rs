@@ -4,17 +4,21 @@
 //! tables, the checks themselves being the runtime's. Others get an empty
 //! impl (the trait's default checks nothing).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::model::{
-    Api, Cardinality, Enum, Field, FieldRules, FieldType, Ignore, Message, Package, RuleValue, TypedRules,
+    Api, Cardinality, CustomRules, Enum, Field, FieldRules, FieldType, Ignore, Message, Package, RuleValue, TypedRules,
 };
 
 /// Which messages (by full name) have rules to check, directly or below,
-/// among those requests can reach.
+/// among those requests can reach; and which custom (CEL) rules see as
+/// values.
 pub struct Checked {
     messages: BTreeSet<String>,
+    /// Messages a CEL rule sees, directly or inside another: they get `ToCel`.
+    cel_values: BTreeSet<String>,
 }
 
 impl Checked {
@@ -24,43 +28,166 @@ impl Checked {
             .values()
             .filter(|m| {
                 !m.oneof_rules.is_empty()
+                    || !m.custom_rules.is_empty()
                     || m.oneofs.iter().any(|o| o.required)
                     || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(|r| r.ignore != Ignore::Always))
             })
             .map(|m| m.full_name.clone())
             .collect();
-        Checked { messages: super::input::reaching(&messages, direct, api) }
+        let messages_checked = super::input::reaching(&messages, direct, api);
+        let mut cel_values: BTreeSet<String> = BTreeSet::new();
+        for m in messages.values().filter(|m| messages_checked.contains(&m.full_name)) {
+            if !m.custom_rules.is_empty() {
+                cel_values.insert(m.full_name.clone());
+            }
+            for f in &m.fields {
+                if f.rules.as_ref().is_some_and(has_custom)
+                    && let Some(t) = super::input::message_type(f)
+                {
+                    cel_values.insert(t.to_owned());
+                }
+            }
+        }
+        // What a message's value holds, CEL sees too.
+        let mut todo: Vec<String> = cel_values.iter().cloned().collect();
+        while let Some(name) = todo.pop() {
+            let Some(m) = messages.get(name.as_str()) else { continue };
+            for t in m.fields.iter().filter_map(super::input::message_type) {
+                if cel_values.insert(t.to_owned()) {
+                    todo.push(t.to_owned());
+                }
+            }
+        }
+        Checked { messages: messages_checked, cel_values }
     }
 }
 
-/// The `Validate` impls of one package.
+/// Whether `rules`, or the rules of its items, keys or values, are custom.
+fn has_custom(rules: &FieldRules) -> bool {
+    !rules.custom.is_empty()
+        || rules
+            .typed
+            .as_ref()
+            .is_some_and(|t| t.items.as_deref().is_some_and(has_custom) || t.values.as_deref().is_some_and(has_custom))
+}
+
+/// The `Validate` impls of one package, with the `ToCel` impls and
+/// compiled-once statics of its custom rules.
 pub fn generate(package: &Package, checked: &Checked, api: &Api) -> String {
     let enums = api.enums_by_name();
     let mut out = String::new();
+    let mut cel = Vec::new();
     for m in &package.messages {
         let _ = write!(out, "impl ::apigen_runtime::validate::Validate for {} {{", m.rust_path);
         if checked.messages.contains(&m.full_name) {
-            let body = Body { message: m, checked, enums: &enums }.render();
+            let body = Body { message: m, checked, enums: &enums, cel: RefCell::new(Vec::new()) };
+            let text = body.render();
+            cel.extend(body.cel.into_inner());
             let _ = write!(
                 out,
-                "fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {{ use ::apigen_runtime::validate as pv; {body} }}"
+                "fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {{ use ::apigen_runtime::validate as pv; {text} }}"
             );
         }
         out.push_str("}\n");
     }
+    for m in package.messages.iter().filter(|m| checked.cel_values.contains(&m.full_name)) {
+        to_cel(&mut out, m);
+    }
+    if !cel.is_empty() {
+        for (name, rules) in &cel {
+            let _ = writeln!(out, "static {name}: ::apigen_runtime::validate::Cel = {};", cel_static(rules));
+        }
+        out.push_str(
+            "#[doc = \" The custom (CEL) rules of this package, which services compile as they are built.\"]\n",
+        );
+        out.push_str("pub static CEL_RULES: &[&::apigen_runtime::validate::Cel] = &[");
+        for (name, _) in &cel {
+            let _ = write!(out, "&{name}, ");
+        }
+        out.push_str("];\n");
+    }
     out
+}
+
+/// Whether `package` declares `CEL_RULES`.
+fn has_cel(package: &Package, checked: &Checked) -> bool {
+    package
+        .messages
+        .iter()
+        .filter(|m| checked.messages.contains(&m.full_name))
+        .any(|m| !m.custom_rules.is_empty() || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(has_custom)))
+}
+
+/// The lines a service of `package` runs as it is built: compiling every
+/// custom rule of the schema.
+pub fn prepare(package: &Package, checked: &Checked, api: &Api) -> String {
+    let mut out = String::new();
+    for other in api.packages.iter().filter(|p| has_cel(p, checked)) {
+        let module = crate::lower::names::module_path(&other.name, &package.name);
+        let _ = write!(out, "::apigen_runtime::validate::prepare({module}CEL_RULES);");
+    }
+    out
+}
+
+fn cel_static(rules: &CustomRules) -> String {
+    let expressions: Vec<String> = rules.expressions.iter().map(|e| format!("{e:?}")).collect();
+    let list: Vec<String> = rules
+        .rules
+        .iter()
+        .map(|r| format!("::apigen_runtime::validate::CelRule::new({:?}, {:?}, {:?})", r.id, r.message, r.expression))
+        .collect();
+    format!("::apigen_runtime::validate::Cel::new(&[{}], &[{}])", expressions.join(", "), list.join(", "))
+}
+
+/// `ToCel` for a message a custom rule sees: a CEL map of its fields, those
+/// with presence only when set.
+fn to_cel(out: &mut String, m: &Message) {
+    let _ = write!(
+        out,
+        "impl ::apigen_runtime::validate::ToCel for {} {{ fn to_cel(&self) -> ::apigen_runtime::validate::CelValue {{ ::apigen_runtime::validate::CelMessage::new()",
+        m.rust_path
+    );
+    for f in &m.fields {
+        let access = format!("self.{}", f.rust_name);
+        let _ = match (super::input::oneof_variant(m, f), &f.cardinality, &f.ty) {
+            (Some((field, path)), _, _) => write!(
+                out,
+                ".present({:?}, match &self.{field} {{ ::core::option::Option::Some({path}(x)) => ::core::option::Option::Some(x), _ => ::core::option::Option::None }})",
+                f.name
+            ),
+            (None, Cardinality::Optional, _) | (None, Cardinality::Singular, FieldType::Message(_)) => {
+                write!(out, ".present({:?}, {access}.as_ref())", f.name)
+            }
+            _ => write!(out, ".field({:?}, &{access})", f.name),
+        };
+    }
+    out.push_str(".build() } }\n");
 }
 
 struct Body<'a> {
     message: &'a Message,
     checked: &'a Checked,
     enums: &'a BTreeMap<&'a str, &'a Enum>,
+    /// The custom rule statics this body uses, by name.
+    cel: RefCell<Vec<(String, CustomRules)>>,
 }
 
 impl Body<'_> {
+    /// A module-level static for custom rules at `place` (of this message).
+    fn cel_static(&self, place: &str, rules: &CustomRules) -> String {
+        let message = crate::lower::names::to_snake(&self.message.rust_path.replace("::", "_")).to_uppercase();
+        let name = format!("CEL_{message}{place}");
+        self.cel.borrow_mut().push((name.clone(), rules.clone()));
+        name
+    }
+
     fn render(&self) -> String {
         let m = self.message;
         let mut out = String::new();
+        if !m.custom_rules.is_empty() {
+            let name = self.cel_static("", &m.custom_rules);
+            let _ = write!(out, "v.message_cel(&{name}, || pv::ToCel::to_cel(self));");
+        }
         for f in &m.fields {
             self.field(&mut out, f);
         }
@@ -121,6 +248,15 @@ impl Body<'_> {
         let check = check.replace("{value}", &value).replace("{ref}", &reference);
         let required = format!("v.at(&F_{upper}, |v| v.required(false));");
         let _ = match (bind, rules.required) {
+            // Nothing to check on the value: only whether it is there.
+            (Some(_), true) if check.is_empty() => {
+                let set = self.set_expr(f);
+                let unset = match set.strip_suffix(".is_some()") {
+                    Some(value) => format!("{value}.is_none()"),
+                    None => format!("!{set}"),
+                };
+                write!(out, "if {unset} {{ {required} }}")
+            }
             (Some(bind), true) => write!(out, "if let {bind} {{ {check} }} else {{ {required} }}"),
             (Some(bind), false) if !check.is_empty() => write!(out, "if let {bind} {{ {check} }}"),
             (Some(_), false) => Ok(()),
@@ -138,15 +274,24 @@ impl Body<'_> {
             Some(one) => format!("v.at(&F_{upper}, |v| {one});"),
             None => format!("v.at(&F_{upper}, |v| {{ {inner} }});"),
         };
+        // Custom rules come first, as protovalidate reports them.
+        let mut custom = String::new();
+        if !rules.custom.is_empty() {
+            let name = self.cel_static(&format!("__{upper}"), &rules.custom);
+            custom = format!("v.cel(&{name}, || pv::ToCel::to_cel({{ref}}));");
+        }
         match &f.cardinality {
             Cardinality::Repeated | Cardinality::Map(..) => {
-                let Some(typed) = &rules.typed else {
-                    return if nested { at(self.collection(statics, upper, f, None, nested)) } else { String::new() };
+                let collection = match &rules.typed {
+                    Some(typed) => self.collection(statics, upper, f, Some(typed), nested),
+                    None if nested => self.collection(statics, upper, f, None, nested),
+                    None => String::new(),
                 };
-                at(self.collection(statics, upper, f, Some(typed), nested))
+                let inner = custom + &collection;
+                if inner.is_empty() { inner } else { at(inner) }
             }
             _ => {
-                let mut inner = String::new();
+                let mut inner = custom;
                 if let Some(typed) = &rules.typed {
                     inner.push_str(&self.scalar(statics, &format!("R_{upper}"), &f.ty, typed, "{value}", false));
                 }
@@ -172,20 +317,37 @@ impl Body<'_> {
             Some(t) => (element_rules(t.items.as_ref()), element_rules(t.values.as_ref())),
             None => (None, None),
         };
+        // An element's custom rules, checked before its other rules.
+        let element_custom = |which: Option<&Box<FieldRules>>, suffix: &str, var: &str| match which {
+            Some(r) if !r.custom.is_empty() => {
+                let name = self.cel_static(&format!("__{upper}_{suffix}"), &r.custom);
+                format!("v.cel(&{name}, || pv::ToCel::to_cel({var}));")
+            }
+            _ => String::new(),
+        };
+        let (items_custom, values_custom) = match typed {
+            Some(t) if matches!(f.cardinality, Cardinality::Map(..)) => {
+                (element_custom(t.items.as_ref(), "KEYS", "k"), element_custom(t.values.as_ref(), "VALUES", "x"))
+            }
+            Some(t) => (element_custom(t.items.as_ref(), "ITEMS", "x"), String::new()),
+            None => (String::new(), String::new()),
+        };
         match &f.cardinality {
             Cardinality::Map(key, value) => {
                 let name = format!("R_{upper}");
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::MapRules = pv::MapRules {{ {} ..pv::MapRules::NONE }};",
-                    fields(typed, &[("min_pairs", "min_pairs"), ("max_pairs", "max_pairs")])
-                );
-                let key_check = items
-                    .map(|t| self.scalar(statics, &format!("R_{upper}_KEYS"), key, &t, "k", true))
-                    .unwrap_or_default();
-                let mut value_check = values
-                    .map(|t| self.scalar(statics, &format!("R_{upper}_VALUES"), value, &t, "x", true))
-                    .unwrap_or_default();
+                statics.push_str(&rules_static(
+                    &name,
+                    "MapRules",
+                    &fields(typed, &[("min_pairs", "min_pairs"), ("max_pairs", "max_pairs")]),
+                ));
+                let key_check = items_custom
+                    + &items
+                        .map(|t| self.scalar(statics, &format!("R_{upper}_KEYS"), key, &t, "k", true))
+                        .unwrap_or_default();
+                let mut value_check = values_custom
+                    + &values
+                        .map(|t| self.scalar(statics, &format!("R_{upper}_VALUES"), value, &t, "x", true))
+                        .unwrap_or_default();
                 if nested {
                     value_check.push_str("v.message(::core::option::Option::Some(x));");
                 }
@@ -197,14 +359,15 @@ impl Body<'_> {
             }
             _ => {
                 let name = format!("R_{upper}");
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::RepeatedRules = pv::RepeatedRules {{ {} ..pv::RepeatedRules::NONE }};",
-                    fields(typed, &[("min_items", "min_items"), ("max_items", "max_items"), ("unique", "unique")])
-                );
-                let mut item_check = items
-                    .map(|t| self.scalar(statics, &format!("R_{upper}_ITEMS"), &f.ty, &t, "x", true))
-                    .unwrap_or_default();
+                statics.push_str(&rules_static(
+                    &name,
+                    "RepeatedRules",
+                    &fields(typed, &[("min_items", "min_items"), ("max_items", "max_items"), ("unique", "unique")]),
+                ));
+                let mut item_check = items_custom
+                    + &items
+                        .map(|t| self.scalar(statics, &format!("R_{upper}_ITEMS"), &f.ty, &t, "x", true))
+                        .unwrap_or_default();
                 if nested {
                     item_check.push_str("v.message(::core::option::Option::Some(x));");
                 }
@@ -228,19 +391,11 @@ impl Body<'_> {
         let borrow = if by_ref { value.to_owned() } else { format!("&{value}") };
         match t.kind.as_str() {
             "string" => {
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::StringRules = pv::StringRules {{ {} ..pv::StringRules::NONE }};",
-                    string_rules(t)
-                );
+                statics.push_str(&rules_static(name, "StringRules", &string_rules(t)));
                 format!("v.string({borrow}, &{name});")
             }
             "bytes" => {
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::BytesRules = pv::BytesRules {{ {} ..pv::BytesRules::NONE }};",
-                    bytes_rules(t)
-                );
+                statics.push_str(&rules_static(name, "BytesRules", &bytes_rules(t)));
                 format!("v.bytes({borrow}, &{name});")
             }
             "bool" => {
@@ -263,36 +418,32 @@ impl Body<'_> {
                         .unwrap_or_default(),
                     _ => String::new(),
                 };
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::EnumRules = pv::EnumRules {{ {} ..pv::EnumRules::NONE }};",
-                    typed_fields(
+                statics.push_str(&rules_static(
+                    name,
+                    "EnumRules",
+                    &typed_fields(
                         t,
                         &[
                             ("const", "const_", "i32"),
                             ("defined_only", "defined_only", ""),
                             ("in", "in_", "i32"),
-                            ("not_in", "not_in", "i32")
-                        ]
-                    )
-                );
+                            ("not_in", "not_in", "i32"),
+                        ],
+                    ),
+                ));
                 format!("v.enumeration({copy}, &{name}, &[{defined}]);")
             }
             "duration" | "timestamp" => {
                 let ty_name = if t.kind == "duration" { "DurationRules" } else { "TimestampRules" };
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::{ty_name} = pv::{ty_name} {{ {} ..pv::{ty_name}::NONE }};",
-                    time_rules(t)
-                );
+                statics.push_str(&rules_static(name, ty_name, &time_rules(t)));
                 format!("v.{}({borrow}, &{name});", t.kind)
             }
             "any" => {
-                let _ = write!(
-                    statics,
-                    "static {name}: pv::AnyRules = pv::AnyRules {{ {} ..pv::AnyRules::NONE }};",
-                    typed_fields(t, &[("in", "in_", "str"), ("not_in", "not_in", "str")])
-                );
+                statics.push_str(&rules_static(
+                    name,
+                    "AnyRules",
+                    &typed_fields(t, &[("in", "in_", "str"), ("not_in", "not_in", "str")]),
+                ));
                 format!("v.any({borrow}, &{name});")
             }
             number => {
@@ -401,6 +552,8 @@ fn literal(v: &RuleValue, rust: &str) -> String {
             format!("{rust}::{}", if *x > 0.0 { "INFINITY" } else { "NEG_INFINITY" })
         }
         RuleValue::Float(x) if x.is_nan() => format!("{rust}::NAN"),
+        // An f32 rule was widened to f64 when read: written back at f32 precision.
+        RuleValue::Float(x) if rust == "f32" => format!("{:?}_f32", *x as f32),
         RuleValue::Float(x) => format!("{x:?}_{rust}"),
         RuleValue::Text(s) => format!("{s:?}"),
         RuleValue::Bytes(b) => format!("&{b:?}"),
@@ -498,4 +651,39 @@ fn time_rules(t: &TypedRules) -> String {
     let names: Vec<(&str, &str, &str)> =
         names.iter().map(|(r, f, ty)| (*r, *f, if *ty == "Duration" && *r != "within" { rust } else { ty })).collect();
     typed_fields(t, &names)
+}
+
+/// `static NAME: pv::Ty = pv::Ty { fields ..pv::Ty::NONE };`, without the
+/// `..NONE` when `fields` sets every field of the type (clippy's
+/// `needless_update`).
+fn rules_static(name: &str, ty: &str, fields: &str) -> String {
+    let total = match ty {
+        "MapRules" | "AnyRules" => 2,
+        "RepeatedRules" => 3,
+        "EnumRules" => 4,
+        "DurationRules" => 7,
+        "TimestampRules" => 8,
+        _ => usize::MAX,
+    };
+    let rest = if entries(fields) < total { format!("..pv::{ty}::NONE") } else { String::new() };
+    format!("static {name}: pv::{ty} = pv::{ty} {{ {fields} {rest} }};")
+}
+
+/// How many `field: value,` entries `fields` holds: its commas outside
+/// brackets and string literals.
+fn entries(fields: &str) -> usize {
+    let (mut depth, mut quoted, mut escaped, mut count) = (0i32, false, false, 0);
+    for c in fields.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => count += 1,
+            _ => {}
+        }
+    }
+    count
 }

@@ -8,7 +8,7 @@
 use std::cmp::Ordering;
 
 use crate::backend::rules_doc::{lines, rule_line, text};
-use crate::model::{FieldRules, Ignore, Message, MessageOneofRule, RuleValue, TypedRules};
+use crate::model::{CustomRules, FieldRules, Ignore, Message, MessageOneofRule, RuleValue, TypedRules};
 
 /// What every message ends with.
 const REFUSED: &str = "requests valid before are refused now";
@@ -72,6 +72,10 @@ fn compare(old: Option<&FieldRules>, new: Option<&FieldRules>, prefix: &str, fie
     if new.required && !old.required {
         out.push(format!("`{prefix}required` was added to `{field}`: requests without it are refused now"));
     }
+    out.extend(
+        added_custom(&old.custom, &new.custom)
+            .map(|e| format!("`{prefix}cel` rule `{e}` was added to `{field}`: {REFUSED}")),
+    );
     let Some(typed) = &new.typed else { return };
     // Rules of another kind (the field's type changed) check nothing the new ones do.
     let before = old.typed.as_ref().filter(|o| o.kind == typed.kind);
@@ -255,6 +259,9 @@ pub(super) fn oneofs(before: &Message, after: &Message) -> Vec<String> {
             ));
         }
     }
+    for e in added_custom(&before.custom_rules, &after.custom_rules) {
+        out.push(format!("`(buf.validate.message).cel` rule `{e}` was added to `{owner}`: {REFUSED}"));
+    }
     for rule in &after.oneof_rules {
         if implied(&before.oneof_rules, rule) {
             continue;
@@ -264,6 +271,12 @@ pub(super) fn oneofs(before: &Message, after: &Message) -> Vec<String> {
         out.push(format!("`(buf.validate.message).oneof` of `{owner}` now allows {what} of {fields}: {REFUSED}"));
     }
     out
+}
+
+/// The expressions of custom rules in `new` that `old` lacks: CEL cannot be
+/// compared, so any new expression may refuse what passed.
+fn added_custom<'a>(old: &'a CustomRules, new: &'a CustomRules) -> impl Iterator<Item = &'a str> {
+    new.all().map(|(_, _, e)| e).filter(move |e| !old.all().any(|(_, _, o)| o == *e))
 }
 
 /// Whether the old rules already refused everything `rule` refuses: some old

@@ -253,6 +253,7 @@ impl<'a> Lowerer<'a> {
             file.name(),
             m.path(),
         );
+        let (oneof_rules, custom_rules) = self.message_rules(m);
         package.messages.push(Message {
             name: m.name().to_owned(),
             full_name: m.full_name().to_owned(),
@@ -261,7 +262,8 @@ impl<'a> Lowerer<'a> {
             fields,
             oneofs,
             is_map_entry: false,
-            oneof_rules: self.message_rules(m),
+            oneof_rules,
+            custom_rules,
             docs: self.docs(file.name(), m.path()),
             span: self.pos(file.name(), m.path()).span,
             deprecated,
@@ -309,11 +311,28 @@ impl<'a> Lowerer<'a> {
     fn field(&mut self, f: &FieldDescriptor, oneofs: &[String]) -> Field {
         let file = f.parent_file();
         let package = f.parent_message().package_name().to_owned();
-        let cardinality = if f.is_map() {
-            let Kind::Message(entry) = f.kind() else { unreachable!("map fields are messages") };
-            let key = entry.map_entry_key_field();
-            let value = entry.map_entry_value_field();
-            Cardinality::Map(Box::new(field_type(&key, &package)), Box::new(field_type(&value, &package)))
+        // prost-reflect's map_entry_*_field panic on an entry without its
+        // fields, which a descriptor set from elsewhere may hold.
+        let entry_fields = match f.kind() {
+            Kind::Message(entry) if f.is_map() => Some(entry.get_field(1).zip(entry.get_field(2))),
+            _ => None,
+        };
+        let cardinality = if let Some(entry_fields) = entry_fields {
+            match entry_fields {
+                Some((key, value)) => {
+                    Cardinality::Map(Box::new(field_type(&key, &package)), Box::new(field_type(&value, &package)))
+                }
+                None => {
+                    let pos = self.pos(file.name(), f.path());
+                    self.error(
+                        &pos,
+                        None,
+                        format!("map field `{}` has an entry message without a `key` (1) and a `value` (2) field", f.full_name()),
+                        "declare the field as `map<K, V>` in the .proto file; a hand-built descriptor needs both entry fields",
+                    );
+                    Cardinality::Repeated
+                }
+            }
         } else if f.is_list() {
             Cardinality::Repeated
         } else if f.cardinality() == PbCardinality::Required {

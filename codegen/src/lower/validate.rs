@@ -5,9 +5,10 @@
 
 use prost_reflect::{DynamicMessage, FieldDescriptor, MessageDescriptor, OneofDescriptor, ReflectMessage, Value};
 
-use super::Lowerer;
+use super::{Lowerer, Pos};
 use crate::model::{
-    Cardinality, FieldRules, FieldType, Ignore, MessageOneofRule, RuleValue, TypedRules, WELL_KNOWN_STRINGS,
+    Cardinality, CelRule, CustomRules, FieldRules, FieldType, Ignore, MessageOneofRule, RuleValue, TypedRules,
+    WELL_KNOWN_STRINGS,
 };
 
 /// The numeric rule kinds and the field types each fits.
@@ -94,11 +95,8 @@ impl Lowerer<'_> {
         card: &Cardinality,
         prefix: &str,
     ) -> Option<FieldRules> {
-        for custom in ["cel", "cel_expression"] {
-            if has(rules, custom) {
-                self.unsupported(at, &format!("{prefix}{custom}"), "custom CEL rules are not supported yet");
-            }
-        }
+        let pos = self.pos(at.field.parent_file().name(), &at.path);
+        let custom = self.custom(&pos, rules, &format!("field `{}`", at.field.name()));
         let required = rules.get_field_by_name("required").and_then(|v| v.as_bool()).unwrap_or(false);
         let ignore = match rules.get_field_by_name("ignore").and_then(|v| v.as_enum_number()) {
             Some(1) => Ignore::IfZeroValue,
@@ -117,7 +115,7 @@ impl Lowerer<'_> {
             }
             None => None,
         };
-        Some(FieldRules { required, ignore, typed })
+        Some(FieldRules { required, ignore, typed, custom })
     }
 
     fn typed(
@@ -224,26 +222,18 @@ impl Lowerer<'_> {
         value.as_message().and_then(|m| m.get_field_by_name("required")).and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
-    /// `(buf.validate.message)` rules of a message: its oneof groups.
-    pub(super) fn message_rules(&mut self, m: &MessageDescriptor) -> Vec<MessageOneofRule> {
-        let Some(ext) = self.ext_validate_message.clone() else { return Vec::new() };
+    /// `(buf.validate.message)` rules of a message: its oneof groups and
+    /// custom rules.
+    pub(super) fn message_rules(&mut self, m: &MessageDescriptor) -> (Vec<MessageOneofRule>, CustomRules) {
+        let Some(ext) = self.ext_validate_message.clone() else { return Default::default() };
         let options = m.options();
         if !options.has_extension(&ext) {
-            return Vec::new();
+            return Default::default();
         }
         let value = options.get_extension(&ext);
-        let Some(rules) = value.as_message() else { return Vec::new() };
+        let Some(rules) = value.as_message() else { return Default::default() };
         let pos = self.pos(m.parent_file().name(), m.path());
-        for custom in ["cel", "cel_expression"] {
-            if has(rules, custom) {
-                self.error(
-                    &pos,
-                    None,
-                    format!("rule `message.{custom}` on message `{}` is not enforced by apigen: custom CEL rules are not supported yet", m.name()),
-                    "remove the rule, or check it in the method's implementation",
-                );
-            }
-        }
+        let custom = self.custom(&pos, rules, &format!("message `{}`", m.name()));
         let groups =
             rules.get_field_by_name("oneof").and_then(|v| v.as_list().map(<[Value]>::to_vec)).unwrap_or_default();
         let mut out = Vec::new();
@@ -269,7 +259,53 @@ impl Lowerer<'_> {
             let required = group.get_field_by_name("required").and_then(|v| v.as_bool()).unwrap_or(false);
             out.push(MessageOneofRule { fields, required });
         }
-        out
+        (out, custom)
+    }
+
+    /// The `cel_expression` and `cel` rules in `rules` (field or message
+    /// rules) of `subject`, each checked to compile.
+    fn custom(&mut self, pos: &Pos, rules: &DynamicMessage, subject: &str) -> CustomRules {
+        let list = |name: &str| {
+            rules.get_field_by_name(name).and_then(|v| v.as_list().map(<[Value]>::to_vec)).unwrap_or_default()
+        };
+        let mut custom = CustomRules {
+            expressions: list("cel_expression").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            ..Default::default()
+        };
+        for rule in list("cel").iter().filter_map(Value::as_message) {
+            let text = |name: &str| {
+                rule.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            };
+            let (id, message, expression) = (text("id"), text("message"), text("expression"));
+            if id.is_empty() {
+                self.error(
+                    pos,
+                    None,
+                    format!("a `cel` rule of {subject} has no `id`"),
+                    "give it an id, for example `id: \"range.order\"`: violations report it to clients",
+                );
+            }
+            custom.rules.push(CelRule { id, message, expression });
+        }
+        let expressions: Vec<String> = custom.all().map(|(_, _, e)| e.to_owned()).collect();
+        for expression in expressions {
+            if let Err(e) = check_cel(&expression) {
+                self.error(
+                    pos,
+                    None,
+                    format!("the CEL rule `{expression}` of {subject} does not compile: {e}"),
+                    "fix the expression; the value checked is `this` (and `now` is the current time)",
+                );
+            } else if mentions(&expression, &["rule", "rules"]) {
+                self.error(
+                    pos,
+                    None,
+                    format!("the CEL rule `{expression}` of {subject} uses `rule` or `rules`, which only predefined rules have"),
+                    "write the value into the expression; predefined rule extensions are not supported yet",
+                );
+            }
+        }
+        custom
     }
 }
 
@@ -278,10 +314,6 @@ struct Site {
     field: FieldDescriptor,
     /// The field's source path plus its options.
     path: Vec<i32>,
-}
-
-fn has(m: &DynamicMessage, name: &str) -> bool {
-    m.descriptor().get_field_by_name(name).is_some_and(|f| m.has_field(&f))
 }
 
 /// Whether `kind` rules fit a value of type `ty` with cardinality `card`.
@@ -347,4 +379,21 @@ fn rule_value(value: &Value) -> Option<RuleValue> {
         }
         _ => return None,
     })
+}
+
+/// The environment rules are evaluated in (the runtime's `validate::cel`):
+/// CEL's standard library with its strings extension.
+static ENV: std::sync::LazyLock<cel::Env> = std::sync::LazyLock::new(|| {
+    let mut env = cel::Env::stdlib();
+    let _ = env.add_extension(cel::extensions::strings);
+    env
+});
+
+fn check_cel(expression: &str) -> Result<(), String> {
+    ENV.compile(expression).map(|_| ()).map_err(|e| e.to_string().trim().to_owned())
+}
+
+/// Whether `expression` refers to any of the variables `names`.
+fn mentions(expression: &str, names: &[&str]) -> bool {
+    ENV.compile(expression).is_ok_and(|p| names.iter().any(|n| p.references().has_variable(n)))
 }

@@ -995,3 +995,51 @@ async fn protovalidate_violations_reach_every_protocol() {
         violations[0].field.iter().flat_map(|f| &f.elements).filter_map(|e| e.field_name.clone()).collect();
     assert_eq!(path, ["book", "title"], "client stream: {violations:?}");
 }
+
+/// A custom (CEL) rule of the schema, `MoveBookRequest`'s cross-field rule,
+/// fails a request on each protocol with protovalidate's id and message, and
+/// lets a valid request through.
+#[tokio::test]
+async fn custom_cel_rules_reach_every_protocol() {
+    let addr = start(bookstore()).await;
+    let mut client = grpc(addr).await;
+    let (here, there) = (shelf(&mut client).await, shelf(&mut client).await);
+    let book = v1::Book { title: "Moving".into(), ..Default::default() };
+    let book =
+        client.create_book(v1::CreateBookRequest { parent: here.clone(), book: Some(book) }).await.expect("a book");
+    let (id, message) = ("move_book.other_shelf", "the book is already on that shelf");
+
+    let status = client
+        .move_book(v1::MoveBookRequest { name: book.name.clone(), other_shelf: here.clone() })
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    let violations = apigen_runtime::validate::violations(&status);
+    assert_eq!(violations.len(), 1, "gRPC: {violations:?}");
+    assert_eq!(
+        (violations[0].rule_id.as_deref(), violations[0].message.as_deref()),
+        (Some(id), Some(message)),
+        "gRPC: {violations:?}"
+    );
+    // A message rule names no field and no rule path, as protovalidate's do.
+    assert!(violations[0].field.is_none() && violations[0].rule.is_none(), "gRPC: {violations:?}");
+
+    let body = json!({"otherShelf": here}).to_string();
+    let rest =
+        http(addr, &format!("POST /v1/{}:move HTTP/1.1\r\ncontent-type: application/json", book.name), body.as_bytes())
+            .await;
+    assert_eq!(rest.status, 400, "{}", rest.text());
+    assert_eq!(rest.json()["details"][0]["violations"][0]["ruleId"], id, "REST: {}", rest.text());
+
+    let query = format!(r#"mutation {{ moveBook(name: "{}", otherShelf: "{here}") {{ name }} }}"#, book.name);
+    let graphql = http(addr, GRAPHQL, &graphql_post(&query)).await.json();
+    let error = &graphql["errors"][0]["extensions"];
+    assert_eq!(error["code"], "INVALID_ARGUMENT", "GraphQL: {graphql}");
+    assert_eq!(error["details"][0]["violations"][0]["message"], message, "GraphQL: {graphql}");
+
+    let moved = client
+        .move_book(v1::MoveBookRequest { name: book.name.clone(), other_shelf: there.clone() })
+        .await
+        .expect("a move to another shelf passes the rule");
+    assert!(moved.name.starts_with(&format!("{there}/")), "{moved:?}");
+}

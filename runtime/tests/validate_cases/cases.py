@@ -233,3 +233,86 @@ case("sweep.enum.items", "enum", {"repeated": {"unique": True, "items": {"enum":
      [1, 2, 3], [1, 1], [0, 7], label="repeated")
 case("sweep.bool.items", "bool", {"repeated": {"max_items": 2, "items": {"bool": {"const": True}}}},
      [True, False, True], [True], label="repeated")
+
+
+# Custom rules (CEL): `cel` with and without a message, a string result, `cel_expression`,
+# protovalidate's functions, next to standard rules, on items, map keys and values.
+def cel(id, expression, message=None):
+    rule = {"id": id, "expression": expression}
+    if message is not None:
+        rule["message"] = message
+    return {"cel": [rule]}
+
+
+case("cel.bool", "int32", cel("big", "this > 5", "must be big"), 6, 3, 0)
+case("cel.no_message", "int32", cel("big", "this > 5"), 3)
+case("cel.string_result", "int32", cel("big", "this > 5 ? '' : 'too small: ' + string(this)"), 9, 3)
+case("cel.expression", "string", {"cel_expression": ["this.startsWith('a')", "size(this) < 4"]}, "abc", "abcd", "xyz12")
+case("cel.both", "int64", {"cel_expression": ["this % 2 == 0"], "cel": [{"id": "pos", "message": "positive", "expression": "this > 0"}]},
+     2, -3, 0)
+case("cel.with_standard", "int32", {"int32": {"gt": 10}, **cel("odd", "this % 2 == 1", "must be odd")}, 11, 12, 3)
+case("cel.unset_zero", "int32", cel("z", "this != 0", "set it"), None, unset=True)
+case("cel.is_email", "string", cel("e", "this.isEmail()"), "a@b.example", "nope", "")
+case("cel.is_hostname", "string", cel("h", "this == '' || this.isHostname()"), "example.com", "-bad-.com", "")
+case("cel.is_ip", "string", {"cel_expression": ["this.isIp()", "this.isIp(4)"]}, "1.2.3.4", "::1", "x")
+case("cel.is_ip_prefix", "string", {"cel_expression": ["this.isIpPrefix()", "this.isIpPrefix(4, true)"]},
+     "10.0.0.0/8", "10.0.0.1/8", "::/0")
+case("cel.is_uri", "string", {"cel_expression": ["this.isUri()"]}, "https://example.com/a?b#c", "/relative", "a b")
+case("cel.is_uri_ref", "string", {"cel_expression": ["this.isUriRef()"]}, "/relative", "a b")
+case("cel.host_and_port", "string", {"cel_expression": ["this.isHostAndPort(true)", "this.isHostAndPort(false)"]},
+     "example.com:80", "example.com", "[::1]", "[::1]:443", "x:99999")
+case("cel.nan_inf", "double", {"cel_expression": ["!this.isNan()", "!this.isInf()", "!this.isInf(-1)"]},
+     1.5, "NaN", "Infinity", "-Infinity")
+case("cel.strings_ext", "string", {"cel_expression": ["this.lowerAscii() == this", "this.matches('^[a-z]*$')"]}, "abc", "Abc", "a1")
+case("cel.bytes", "bytes", cel("b", "size(this) <= 2 && (size(this) == 0 || this != b'x')", "bad bytes"), "", "eA==", "YWJj")
+case("cel.bool_field", "bool", cel("t", "this", "must be true"), True, False)
+case("cel.uint", "uint64", cel("u", "this < 10u", "small"), 3, 18446744073709551615)
+case("cel.enum", "enum", cel("c", "this != 2", "not green"), 1, 2)
+case("cel.duration", "duration", cel("d", "this < duration('10s') ? '' : 'too long'"), "1s", "11s")
+case("cel.timestamp", "timestamp", cel("t", "this > timestamp('2000-01-01T00:00:00Z')", "old"),
+     "2020-01-01T00:00:00Z", "1990-01-01T00:00:00Z")
+case("cel.now", "timestamp", cel("t", "this < now", "in the future"), "2020-01-01T00:00:00Z", "2999-01-01T00:00:00Z")
+case("cel.message", "message", cel("m", "this.name != 'bad'"), {"name": "good"}, {"name": "bad"})
+case("cel.message_unset", "message", cel("m", "this.name != 'bad'"), None, unset=True)
+case("cel.list", "string", {"cel": [{"id": "u", "message": "unique", "expression": "this.unique()"}],
+                            "repeated": {"max_items": 2}}, ["a", "b"], ["a", "a", "b"], label="repeated")
+case("cel.list_all", "int32", cel("all", "this.all(x, x > 0)", "all positive"), [1, 2], [1, -2], label="repeated")
+case("cel.items", "int32", {"repeated": {"items": {**cel("it", "this > 5", "m"), "int32": {"lt": 100}}}},
+     [3, 9, 200], label="repeated")
+case("cel.items_string", "string", {"repeated": {"items": {"cel_expression": ["this != ''"]}}}, ["a", "", "b"], label="repeated")
+case("cel.map", "", cel("m", "size(this) < 2", "too many"), {"a": 1}, {"a": 1, "b": 2}, map=["string", "int32"])
+case("cel.map_has", "", cel("m", "'a' in this", "needs a"), {"a": 1}, {"b": 2}, map=["string", "int32"])
+case("cel.map_keys", "", {"map": {"keys": cel("k", "this.size() > 1", "long keys")}}, {"ab": 1, "a": 2}, map=["string", "int32"])
+case("cel.map_values", "", {"map": {"values": cel("v", "this > 0", "positive")}}, {"a": 1, "b": -2}, map=["string", "int32"])
+case("cel.map_int_keys", "", {"map": {"keys": cel("k", "this > 0", "positive key")}}, {"1": 1, "-1": 2}, map=["int64", "int32"])
+
+
+def message_rules_shape(f, add_field, ext, rules):
+    m = f.message_type.add(name="Range")
+    add_field(m, "lo", 1, {"kind": "int32", "rules": {"int32": {"gte": 0}}})
+    add_field(m, "hi", 2, {"kind": "int32"})
+    add_field(m, "inner", 3, {"kind": "message", "rules": cel("inner.named", "this.name != 'bad'")})
+    add_field(m, "tags", 4, {"kind": "string", "label": "repeated"})
+    add_field(m, "note", 5, {"kind": "string", "label": "optional"})
+
+    def rule(id, msg, expr):
+        out = b""
+        for num, s in ((1, id), (2, msg), (3, expr)):
+            if s:
+                out += bytes([num << 3 | 2, len(s.encode())]) + s.encode()
+        return out
+    # MessageRules: cel (3) is a Rule {id = 1, message = 2, expression = 3}; cel_expression (5).
+    r1 = rule("range.order", "lo must be at most hi", "this.lo <= this.hi")
+    r2 = b"this.hi > 100 || has(this.inner)"
+    r3 = rule("range.str", "", "has(this.note) || size(this.tags) > 0 ? '' : 'a note or tags, please; hi=' + string(this.hi)")
+    body = bytes([3 << 3 | 2, len(r1)]) + r1 + bytes([5 << 3 | 2, len(r2)]) + r2 + bytes([3 << 3 | 2, len(r3)]) + r3
+    m.options.MergeFromString(ext(1159, body))
+
+
+SHAPES["Range"] = message_rules_shape
+SHAPE_VALUES["Range"] = [
+    ("empty", {}),
+    ("broken", {"lo": -1, "hi": -2, "inner": {"name": "bad"}}),
+    ("fine", {"lo": 1, "hi": 2, "inner": {"name": "ok"}, "note": ""}),
+    ("tags", {"lo": 5, "hi": 200, "tags": ["x"]}),
+]

@@ -34,7 +34,7 @@ pub(crate) fn check(format: WellKnownString, value: &str) -> bool {
 }
 
 /// The WHATWG (HTML) form of an email address.
-fn email(value: &str) -> bool {
+pub(crate) fn email(value: &str) -> bool {
     let Some((local, domain)) = value.split_once('@') else { return false };
     let local_ok =
         !local.is_empty() && local.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b));
@@ -51,7 +51,7 @@ fn email(value: &str) -> bool {
 
 /// RFC 1034 labels of letters, digits and hyphens, at most 253 characters,
 /// an optional final dot, and a last label that is not all digits.
-fn hostname(value: &str) -> bool {
+pub(crate) fn hostname(value: &str) -> bool {
     if value.len() > 253 {
         return false;
     }
@@ -85,7 +85,7 @@ fn ipv6(value: &str) -> bool {
 }
 
 /// `version` 0 accepts both.
-fn ip(value: &str, version: u8) -> bool {
+pub(crate) fn ip(value: &str, version: u8) -> bool {
     match version {
         4 => ipv4(value),
         6 => ipv6(value),
@@ -94,7 +94,7 @@ fn ip(value: &str, version: u8) -> bool {
 }
 
 /// `address/length`; `strict` also wants the host bits zero.
-fn ip_prefix(value: &str, version: u8, strict: bool) -> bool {
+pub(crate) fn ip_prefix(value: &str, version: u8, strict: bool) -> bool {
     let Some((addr, len)) = value.split_once('/') else { return false };
     if len.is_empty()
         || len.len() > 3
@@ -144,7 +144,7 @@ fn fqn(value: &str) -> bool {
 
 /// `host:port`, the host a hostname, an IPv4 address or a bracketed IPv6
 /// address, the port a decimal 0 to 65535 without leading zeros.
-fn host_and_port(value: &str) -> bool {
+pub(crate) fn host_and_port(value: &str) -> bool {
     let Some(split) = value.rfind(':') else { return false };
     let (host, port) = (&value[..split], &value[split + 1..]);
     let leading_zero = port.len() > 1 && port.starts_with('0');
@@ -156,6 +156,15 @@ fn host_and_port(value: &str) -> bool {
         return port_ok && inner.strip_suffix(']').is_some_and(ipv6);
     }
     port_ok && (hostname(host) || ipv4(host))
+}
+
+/// A host without a port: a hostname, an IPv4 address or a bracketed IPv6
+/// address (`isHostAndPort(false)`).
+pub(crate) fn host_or_ip(value: &str) -> bool {
+    match value.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').is_some_and(ipv6),
+        None => hostname(value) || ipv4(value),
+    }
 }
 
 // RFC 3986.
@@ -257,7 +266,7 @@ fn scheme(s: &str) -> bool {
 }
 
 /// A URI, or with `reference` a URI reference (relative ones too).
-fn uri(value: &str, reference: bool) -> bool {
+pub(crate) fn uri(value: &str, reference: bool) -> bool {
     let (rest, fragment) = match value.split_once('#') {
         Some((r, f)) => (r, Some(f)),
         None => (value, None),

@@ -3,8 +3,10 @@
 //! statics and walks a request with a [`Validator`], which collects every
 //! violation with protovalidate's rule ids, messages, field paths and rule
 //! paths, and turns them into `INVALID_ARGUMENT` with a packed
-//! `buf.validate.Violations` detail. Custom CEL rules are not supported.
+//! `buf.validate.Violations` detail. Custom rules (CEL) are evaluated by
+//! the `cel` crate ([`cel`](mod@cel)).
 
+mod cel;
 mod checks;
 mod formats;
 pub mod proto;
@@ -12,6 +14,8 @@ mod rules;
 
 use std::borrow::Cow;
 
+pub use self::cel::{Cel, CelMessage, CelRule, ToCel, ToCelKey, check as check_cel, prepare};
+pub use ::cel::Value as CelValue;
 pub use checks::Number;
 pub use proto::{FieldPathElement, Subscript};
 pub use rules::{
@@ -161,6 +165,8 @@ pub struct Validator {
     rule: smallvec::SmallVec<[RuleStep; 4]>,
     for_key: bool,
     violations: Vec<Violation>,
+    /// A custom rule that could not be evaluated: the request fails without violations.
+    error: Option<String>,
 }
 
 /// A map key type: how it subscripts a field path.
@@ -302,9 +308,37 @@ impl Validator {
         self.rule = rule;
     }
 
+    /// A field's custom rules (or its items', keys' or values'), each
+    /// seeing `this`, made only when there are rules to run.
+    pub fn cel(&mut self, rules: &'static Cel, this: impl FnOnce() -> CelValue) {
+        self.custom(rules, this, [(29, "cel_expression", FieldType::String), (23, "cel", FieldType::Message)]);
+    }
+
+    /// A message's own custom rules: violations name the message's place
+    /// and no rule path.
+    pub fn message_cel(&mut self, rules: &'static Cel, this: impl FnOnce() -> CelValue) {
+        let rule = std::mem::take(&mut self.rule);
+        self.custom(rules, this, []);
+        self.rule = rule;
+    }
+
+    fn custom<const N: usize>(&mut self, rules: &'static Cel, this: impl FnOnce() -> CelValue, steps: [RuleStep; N]) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut found = Vec::new();
+        if let Err(e) = rules.evaluate(this(), |b| found.push(b)) {
+            self.error = Some(e);
+        }
+        for b in found {
+            let step = steps.get(b.which as usize).map(|s| (*s, b.index as u64));
+            self.report_at(b.id, b.message, &[], step);
+        }
+    }
+
     /// Whether no violation was found so far.
     pub fn is_ok(&self) -> bool {
-        self.violations.is_empty()
+        self.violations.is_empty() && self.error.is_none()
     }
 
     pub fn violations(&self) -> &[Violation] {
@@ -314,6 +348,10 @@ impl Validator {
     /// `Ok`, or `INVALID_ARGUMENT` listing the violations on one line, with
     /// a packed `buf.validate.Violations` as its one detail.
     pub fn finish(self) -> Result<(), Status> {
+        if let Some(error) = self.error {
+            // As protovalidate: a rule that cannot be evaluated is an error, not a violation.
+            return Err(Status::invalid_argument(format!("validation error: {error}")));
+        }
         if self.violations.is_empty() {
             return Ok(());
         }
@@ -345,12 +383,24 @@ impl Validator {
 
     /// Records a violation of the rule at `rule` (below the current prefix).
     pub(crate) fn report(&mut self, id: impl Into<Cow<'static, str>>, message: String, rule: &[RuleStep]) {
+        self.report_at(id, message, rule, None)
+    }
+
+    /// As `report`, the rule path ending at element `index` of a list rule.
+    fn report_at(
+        &mut self,
+        id: impl Into<Cow<'static, str>>,
+        message: String,
+        rule: &[RuleStep],
+        indexed: Option<(RuleStep, u64)>,
+    ) {
         let element = |(number, name, ty): &RuleStep| FieldPathElement {
             field_number: Some(*number),
             field_name: Some((*name).to_owned()),
             field_type: Some(*ty as i32),
             ..Default::default()
         };
+        let last = indexed.map(|(step, i)| FieldPathElement { subscript: Some(Subscript::Index(i)), ..element(&step) });
         let field = self
             .path
             .iter()
@@ -371,7 +421,7 @@ impl Validator {
             .collect();
         self.violations.push(Violation {
             field,
-            rule: self.rule.iter().chain(rule).map(element).collect(),
+            rule: self.rule.iter().chain(rule).map(element).chain(last).collect(),
             rule_id: id.into(),
             message,
             for_key: self.for_key,

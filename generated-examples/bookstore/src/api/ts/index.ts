@@ -155,6 +155,9 @@ export interface UpdateBookRequest {
   updateMask?: string;
 }
 
+/**
+ * Validation: `cel = "!this.name.startsWith(this.other_shelf + '/')" (the book is already on that shelf)`.
+ */
 export interface MoveBookRequest {
   /**
    * Validation: `string.max_len = 200`.
