@@ -2,12 +2,15 @@
 //! checks are a fixed port of the runtime's (`templates/ts/validate.ts`);
 //! this module adds each message's rules as data and a zod schema per
 //! message with rules at or below it (`BookSchema`), named after the types
-//! of `ts/index.ts`.
+//! of `ts/index.ts`. Custom (CEL) rules are not evaluated in the browser:
+//! each schema lists those it leaves to the server.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::model::{Api, Cardinality, Enum, Field, FieldRules, FieldType, Ignore, Message, RuleValue, TypedRules};
+use crate::model::{
+    Api, Cardinality, CustomRules, Enum, Field, FieldRules, FieldType, Ignore, Message, RuleValue, TypedRules,
+};
 
 /// The messages with rules at or below them (map entries aside), by full name.
 fn checked(messages: &BTreeMap<&str, &Message>) -> BTreeSet<String> {
@@ -15,6 +18,7 @@ fn checked(messages: &BTreeMap<&str, &Message>) -> BTreeSet<String> {
         .values()
         .filter(|m| {
             !m.oneof_rules.is_empty()
+                || !m.custom_rules.is_empty()
                 || m.oneofs.iter().any(|o| o.required)
                 || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(|r| r.ignore != Ignore::Always))
         })
@@ -80,15 +84,67 @@ fn literal(v: &RuleValue) -> String {
     }
 }
 
+/// The ids of custom rules (a `cel_expression` is its own id), as `` `id` ``.
+fn custom_ids(rules: &CustomRules) -> impl Iterator<Item = String> + '_ {
+    rules.all().map(|(id, _, _)| format!("`{id}`"))
+}
+
+/// The custom rules at and below `m` that the browser leaves to the server, as
+/// `field.path: `id``; `[]` marks a list's items or a map's values.
+fn unchecked(
+    m: &Message,
+    messages: &BTreeMap<&str, &Message>,
+    prefix: &str,
+    seen: &mut BTreeSet<String>,
+    out: &mut Vec<String>,
+) {
+    if !seen.insert(m.full_name.clone()) {
+        return;
+    }
+    let at = |path: &str, id: String| if path.is_empty() { id } else { format!("{path}: {id}") };
+    out.extend(custom_ids(&m.custom_rules).map(|id| at(prefix.trim_end_matches('.'), id)));
+    for f in &m.fields {
+        let path = format!("{prefix}{}", f.name);
+        let element = if matches!(f.cardinality, Cardinality::Repeated | Cardinality::Map(..)) {
+            format!("{path}[]")
+        } else {
+            path.clone()
+        };
+        if let Some(rules) = &f.rules {
+            out.extend(custom_ids(&rules.custom).map(|id| at(&path, id)));
+            if let Some(t) = &rules.typed {
+                let key = if matches!(f.cardinality, Cardinality::Map(..)) { " (key)" } else { "" };
+                for id in t.items.iter().flat_map(|r| custom_ids(&r.custom)) {
+                    out.push(at(&format!("{element}{key}"), id));
+                }
+                for id in t.values.iter().flat_map(|r| custom_ids(&r.custom)) {
+                    out.push(at(&element, id));
+                }
+            }
+        }
+        if let Some(inner) = super::input::message_type(f).and_then(|t| messages.get(t)) {
+            unchecked(inner, messages, &format!("{element}."), seen, out);
+        }
+    }
+    seen.remove(&m.full_name);
+}
+
 struct Writer<'a> {
     names: BTreeMap<String, String>,
     enums: BTreeMap<&'a str, &'a Enum>,
     checked: BTreeSet<String>,
+    messages: BTreeMap<&'a str, &'a Message>,
     /// Enums whose value tables are referenced.
     used_enums: BTreeSet<String>,
 }
 
 impl Writer<'_> {
+    fn unchecked(&self, m: &Message) -> Vec<String> {
+        let mut out = Vec::new();
+        unchecked(m, &self.messages, "", &mut BTreeSet::new(), &mut out);
+        out
+    }
+
     fn name(&self, full_name: &str) -> String {
         self.names.get(full_name).cloned().unwrap_or_else(|| full_name.replace('.', "_"))
     }
@@ -222,6 +278,11 @@ impl Writer<'_> {
         if !groups.is_empty() {
             parts.push(format!("mo: [{}]", groups.join(", ")));
         }
+        let skipped = self.unchecked(m);
+        if !skipped.is_empty() {
+            let quoted: Vec<String> = skipped.iter().map(|s| serde_json::Value::from(s.as_str()).to_string()).collect();
+            parts.push(format!("x: [{}]", quoted.join(", ")));
+        }
         let _ = writeln!(out, "const $M_{}: $Msg = {{\n  {},\n}};\n", self.name(&m.full_name), parts.join(",\n  "));
     }
 }
@@ -239,8 +300,13 @@ pub fn generate(api: &Api, sources: &[String]) -> Option<String> {
     if ordered.is_empty() {
         return None;
     }
-    let mut writer =
-        Writer { names: super::ts::names(api), enums: api.enums_by_name(), checked, used_enums: BTreeSet::new() };
+    let mut writer = Writer {
+        names: super::ts::names(api),
+        enums: api.enums_by_name(),
+        checked,
+        messages: api.messages_by_name(),
+        used_enums: BTreeSet::new(),
+    };
     let mut descriptions = String::new();
     for m in &ordered {
         writer.message(&mut descriptions, m);
@@ -262,9 +328,18 @@ pub fn generate(api: &Api, sources: &[String]) -> Option<String> {
     out.push_str(&descriptions);
     for m in &ordered {
         let name = writer.name(&m.full_name);
+        let skipped = writer.unchecked(m);
+        let note = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n * Not checked in the browser (the server checks them; see `uncheckedRules`): custom rules {}.",
+                skipped.join(", ").replace("*/", "*\\/")
+            )
+        };
         let _ = writeln!(
             out,
-            "/** `{}` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */\nexport const {name}Schema: z.ZodType<$T.{name}> = $schema<$T.{name}>($M_{name});\n",
+            "/**\n * `{}` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.{note}\n */\nexport const {name}Schema: z.ZodType<$T.{name}> = $schema<$T.{name}>($M_{name});\n",
             m.full_name
         );
     }
@@ -338,5 +413,25 @@ message Plain { string s = 1; }
             );
         }
         assert!(!ts.contains("PlainSchema"));
+    }
+
+    /// Custom rules are not evaluated in the browser: a schema names those at and below it.
+    #[test]
+    fn custom_rules_are_listed_not_checked() {
+        let proto = r#"syntax = "proto3";
+package v.v1;
+import "buf/validate/validate.proto";
+message Item { string sku = 1 [(buf.validate.field).cel_expression = "this != ''"]; }
+message Order {
+  option (buf.validate.message).cel = { id: "order.items", expression: "size(this.items) > 0" };
+  repeated Item items = 1;
+  map<string, string> notes = 2 [(buf.validate.field).map.keys.cel = { id: "note.key", expression: "this != 'x'" }];
+}
+"#;
+        let ts = validate_ts(proto).expect("a file");
+        let listed = r#"x: ["`order.items`", "items[].sku: `this != ''`", "notes[] (key): `note.key`"]"#;
+        assert!(ts.contains(listed), "{listed} in\n{}", &ts[ts.find("// The API's rules.").unwrap_or(0)..]);
+        assert!(ts.contains("custom rules `order.items`, items[].sku: `this != ''`, notes[] (key): `note.key`."));
+        assert!(ts.contains("export const ItemSchema"), "a message whose only rule is custom gets a schema");
     }
 }

@@ -16,7 +16,7 @@ import { REPO, startServer, type Server } from "./support/servers.js";
 // As a browser ES module (tsconfig.browser.json): under this package's NodeNext settings the
 // generated file, outside its "type": "module", would compile to CommonJS.
 type Validators = typeof import("../../../generated-examples/bookstore/src/api/ts/validate.js");
-const { CreateBookRequestSchema, violations } = (await import(
+const { CreateBookRequestSchema, MoveBookRequestSchema, uncheckedRules, violations } = (await import(
   pathToFileURL(join(REPO, "tests/node/dist/browser/generated-examples/bookstore/src/api/ts/validate.js")).href
 )) as Validators;
 
@@ -114,6 +114,13 @@ describe("browser validators agree with the server", { timeout: 60_000 }, () => 
     assert.deepEqual(violations(CreateBookRequestSchema, good), []);
     const parsed = CreateBookRequestSchema.parse(good);
     assert.equal(parsed.book?.title, "Dune");
+  });
+
+  test("a custom (CEL) rule is left to the server, and named", () => {
+    assert.deepEqual(uncheckedRules(MoveBookRequestSchema), ["`move_book.other_shelf`"]);
+    assert.deepEqual(uncheckedRules(CreateBookRequestSchema), []);
+    const same = { name: "shelves/1/books/2", otherShelf: "shelves/1" };
+    assert.deepEqual(violations(MoveBookRequestSchema, same), [], "the browser does not evaluate it");
   });
 
   test("violations() refuses a schema that is not one of the file's own", () => {

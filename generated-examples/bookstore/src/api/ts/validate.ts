@@ -9,6 +9,9 @@
 // strings, floats may be "NaN", bytes are base64) or reports its rule id and message.
 //
 // Differences from the server, which cannot be helped in a browser:
+// - Custom rules (`cel`, `cel_expression`) are not evaluated: that needs a CEL interpreter. Each
+//   schema's doc comment lists those it leaves to the server, and `uncheckedRules(schema)` returns
+//   them, so that a form can say what the server still checks.
 // - `timestamp.lt_now`, `gt_now` and `within` read this machine's clock, not the server's.
 // - `pattern` runs on the JavaScript RegExp engine, with RE2's syntax translated (inline flags,
 //   ASCII `\d \w \s \b`, `\z`, `(?P<name>`, `\p{Greek}`, POSIX classes; `[\W]` stays ASCII); a
@@ -36,6 +39,8 @@ interface $Msg {
   o?: { name: string; members: [string, string][] }[];
   /** `(buf.validate.message).oneof` groups. */
   mo?: { fields: $Field[]; required: boolean }[];
+  /** The custom (CEL) rules at and below the message, which only the server checks. */
+  x?: string[];
 }
 
 /** A field: proto name, JSON name, type (map: value type), presence, collection, rules. */
@@ -119,6 +124,16 @@ export function violations(schema: z.ZodType, value: unknown): Violation[] {
   return $walk(desc, value)
     .filter((i) => i.ruleId !== "")
     .map(({ field, ruleId, message }) => ({ field, ruleId, message }));
+}
+
+/**
+ * The custom (CEL) rules at and below `schema`'s message that only the server checks, as
+ * ``field.path: `rule id` `` (`[]` marks a list's items or a map's values); empty when none.
+ */
+export function uncheckedRules(schema: z.ZodType): string[] {
+  const desc = $registry.get(schema);
+  if (desc === undefined) throw new TypeError("uncheckedRules() takes one of the …Schema exports of validate.ts");
+  return [...(desc.x ?? [])];
 }
 
 function $walk(desc: $Msg, value: unknown): $Issue[] {
@@ -1224,6 +1239,7 @@ const $M_MoveBookRequest: $Msg = {
     { n: "name", j: "name", t: "string", r: { kind: "string", max_len: "200" } },
     { n: "other_shelf", j: "otherShelf", t: "string", r: { kind: "string", max_len: "200" } },
   ],
+  x: ["`move_book.other_shelf`"],
 };
 
 const $M_SearchBooksRequest: $Msg = {
@@ -1257,51 +1273,84 @@ const $M_ImportBooksRequest: $Msg = {
   ],
 };
 
-/** `bookstore.v1.Shelf` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.Shelf` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ShelfSchema: z.ZodType<$T.Shelf> = $schema<$T.Shelf>($M_Shelf);
 
-/** `bookstore.v1.Publisher` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.Publisher` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const PublisherSchema: z.ZodType<$T.Publisher> = $schema<$T.Publisher>($M_Publisher);
 
-/** `bookstore.v1.Book` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.Book` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const BookSchema: z.ZodType<$T.Book> = $schema<$T.Book>($M_Book);
 
-/** `bookstore.v1.ListShelvesRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.ListShelvesRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ListShelvesRequestSchema: z.ZodType<$T.ListShelvesRequest> = $schema<$T.ListShelvesRequest>($M_ListShelvesRequest);
 
-/** `bookstore.v1.ListShelvesResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.ListShelvesResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ListShelvesResponseSchema: z.ZodType<$T.ListShelvesResponse> = $schema<$T.ListShelvesResponse>($M_ListShelvesResponse);
 
-/** `bookstore.v1.CreateShelfRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.CreateShelfRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const CreateShelfRequestSchema: z.ZodType<$T.CreateShelfRequest> = $schema<$T.CreateShelfRequest>($M_CreateShelfRequest);
 
-/** `bookstore.v1.ListBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.ListBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ListBooksRequestSchema: z.ZodType<$T.ListBooksRequest> = $schema<$T.ListBooksRequest>($M_ListBooksRequest);
 
-/** `bookstore.v1.ListBooksResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.ListBooksResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ListBooksResponseSchema: z.ZodType<$T.ListBooksResponse> = $schema<$T.ListBooksResponse>($M_ListBooksResponse);
 
-/** `bookstore.v1.CreateBookRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.CreateBookRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const CreateBookRequestSchema: z.ZodType<$T.CreateBookRequest> = $schema<$T.CreateBookRequest>($M_CreateBookRequest);
 
-/** `bookstore.v1.UpdateBookRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.UpdateBookRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const UpdateBookRequestSchema: z.ZodType<$T.UpdateBookRequest> = $schema<$T.UpdateBookRequest>($M_UpdateBookRequest);
 
-/** `bookstore.v1.MoveBookRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.MoveBookRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ * Not checked in the browser (the server checks them; see `uncheckedRules`): custom rules `move_book.other_shelf`.
+ */
 export const MoveBookRequestSchema: z.ZodType<$T.MoveBookRequest> = $schema<$T.MoveBookRequest>($M_MoveBookRequest);
 
-/** `bookstore.v1.SearchBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.SearchBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const SearchBooksRequestSchema: z.ZodType<$T.SearchBooksRequest> = $schema<$T.SearchBooksRequest>($M_SearchBooksRequest);
 
-/** `bookstore.v1.SearchBooksResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.SearchBooksResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const SearchBooksResponseSchema: z.ZodType<$T.SearchBooksResponse> = $schema<$T.SearchBooksResponse>($M_SearchBooksResponse);
 
-/** `bookstore.v1.WatchShelfRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.WatchShelfRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const WatchShelfRequestSchema: z.ZodType<$T.WatchShelfRequest> = $schema<$T.WatchShelfRequest>($M_WatchShelfRequest);
 
-/** `bookstore.v1.ShelfEvent` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.ShelfEvent` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ShelfEventSchema: z.ZodType<$T.ShelfEvent> = $schema<$T.ShelfEvent>($M_ShelfEvent);
 
-/** `bookstore.v1.ImportBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `bookstore.v1.ImportBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ImportBooksRequestSchema: z.ZodType<$T.ImportBooksRequest> = $schema<$T.ImportBooksRequest>($M_ImportBooksRequest);
 

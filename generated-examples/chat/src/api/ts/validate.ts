@@ -9,6 +9,9 @@
 // strings, floats may be "NaN", bytes are base64) or reports its rule id and message.
 //
 // Differences from the server, which cannot be helped in a browser:
+// - Custom rules (`cel`, `cel_expression`) are not evaluated: that needs a CEL interpreter. Each
+//   schema's doc comment lists those it leaves to the server, and `uncheckedRules(schema)` returns
+//   them, so that a form can say what the server still checks.
 // - `timestamp.lt_now`, `gt_now` and `within` read this machine's clock, not the server's.
 // - `pattern` runs on the JavaScript RegExp engine, with RE2's syntax translated (inline flags,
 //   ASCII `\d \w \s \b`, `\z`, `(?P<name>`, `\p{Greek}`, POSIX classes; `[\W]` stays ASCII); a
@@ -36,6 +39,8 @@ interface $Msg {
   o?: { name: string; members: [string, string][] }[];
   /** `(buf.validate.message).oneof` groups. */
   mo?: { fields: $Field[]; required: boolean }[];
+  /** The custom (CEL) rules at and below the message, which only the server checks. */
+  x?: string[];
 }
 
 /** A field: proto name, JSON name, type (map: value type), presence, collection, rules. */
@@ -119,6 +124,16 @@ export function violations(schema: z.ZodType, value: unknown): Violation[] {
   return $walk(desc, value)
     .filter((i) => i.ruleId !== "")
     .map(({ field, ruleId, message }) => ({ field, ruleId, message }));
+}
+
+/**
+ * The custom (CEL) rules at and below `schema`'s message that only the server checks, as
+ * ``field.path: `rule id` `` (`[]` marks a list's items or a map's values); empty when none.
+ */
+export function uncheckedRules(schema: z.ZodType): string[] {
+  const desc = $registry.get(schema);
+  if (desc === undefined) throw new TypeError("uncheckedRules() takes one of the …Schema exports of validate.ts");
+  return [...(desc.x ?? [])];
 }
 
 function $walk(desc: $Msg, value: unknown): $Issue[] {
@@ -1178,15 +1193,23 @@ const $M_ConverseRequest: $Msg = {
   ],
 };
 
-/** `chat.v1.PostMessageRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `chat.v1.PostMessageRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const PostMessageRequestSchema: z.ZodType<$T.PostMessageRequest> = $schema<$T.PostMessageRequest>($M_PostMessageRequest);
 
-/** `chat.v1.GetHistoryRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `chat.v1.GetHistoryRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const GetHistoryRequestSchema: z.ZodType<$T.GetHistoryRequest> = $schema<$T.GetHistoryRequest>($M_GetHistoryRequest);
 
-/** `chat.v1.SubscribeRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `chat.v1.SubscribeRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const SubscribeRequestSchema: z.ZodType<$T.SubscribeRequest> = $schema<$T.SubscribeRequest>($M_SubscribeRequest);
 
-/** `chat.v1.ConverseRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`. */
+/**
+ * `chat.v1.ConverseRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
 export const ConverseRequestSchema: z.ZodType<$T.ConverseRequest> = $schema<$T.ConverseRequest>($M_ConverseRequest);
 
