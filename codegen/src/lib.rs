@@ -81,6 +81,9 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
     }
     files.0.insert("ts/index.ts".to_owned(), backend::ts::generate(&api, &api.roots));
     files.0.insert("ts/ws.ts".to_owned(), backend::ts::websocket_client(&api.roots));
+    if let Some(validate) = backend::ts_validate::generate(&api, &api.roots) {
+        files.0.insert("ts/validate.ts".to_owned(), validate);
+    }
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();
     Ok(Generated { files, inputs, api })
 }

@@ -120,6 +120,19 @@ fn check_reports_stale_files_and_writes_nothing() {
     assert!(!dir.path().join("old.v1.rs").exists(), "a regular run removes stale generated files");
 }
 
+/// `ts/validate.ts` is written only for schemas with protovalidate rules, and removed again
+/// when its schema loses them.
+#[test]
+fn validate_ts_follows_the_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let validate = dir.path().join("ts").join("validate.ts");
+    assert!(generate(&bookstore(), dir.path(), &[]).status.success());
+    let text = std::fs::read_to_string(&validate).expect("the bookstore has rules");
+    assert!(text.contains("export const CreateBookRequestSchema"), "{text}");
+    assert!(generate(&fixture("greeter.proto"), dir.path(), &[]).status.success());
+    assert!(!validate.exists(), "a schema without rules leaves no validate.ts");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");

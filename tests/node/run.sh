@@ -2,7 +2,8 @@
 # End-to-end tests with real TypeScript clients: @connectrpc/connect-node (Connect, gRPC-Web,
 # gRPC) and @trpc/client with the generated AppRouter types, against the example servers; and a
 # page in headless Chromium (driven by playwright-core) using EventSource and the generated
-# WebSocket client.
+# WebSocket client; and the generated zod validators (ts/validate.ts) against protovalidate's
+# recorded cases (runtime/tests/validate_cases/) and the bookstore server.
 #
 #   cargo build --workspace --bins      # first: this script builds no Rust
 #   bash tests/node/run.sh [NODE --test ARGS...]   # e.g. --test-name-pattern=gzip
@@ -62,8 +63,9 @@ done < "$repo/tests/realworld/entries.txt"
 
 rm -rf "$here/dist"
 "$here/node_modules/.bin/tsc" -p "$here" || fail "tsc found type errors (above); src/typecheck.ts lists what the generated types must reject"
-# The browser test's page and the generated WebSocket client, as browser ES modules.
-"$here/node_modules/.bin/tsc" -p "$here/tsconfig.browser.json" || fail "tsc found type errors in the browser page or the generated ws.ts (above)"
+# The browser test's page, the generated WebSocket client and validators, as browser ES modules.
+"$here/node_modules/.bin/tsc" -p "$here/tsconfig.browser.json" || fail "tsc found type errors in the browser page, the generated ws.ts or validate.ts (above)"
+"$here/node_modules/.bin/tsc" -p "$here/tsconfig.strictest.json" || fail "the generated validate.ts has type errors under the strictest options (above)"
 
 mapfile -t tests < <(find "$here/dist/tests/node/src" -name '*.test.js' | sort)
 [ "${#tests[@]}" -gt 0 ] || fail "tsc produced no *.test.js files under $here/dist"

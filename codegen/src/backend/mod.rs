@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod rules_doc;
 pub mod service;
 pub mod ts;
+pub mod ts_validate;
 pub mod types;
 pub mod validate;
 

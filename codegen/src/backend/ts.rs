@@ -106,7 +106,7 @@ pub(crate) fn local_types(api: &Api) -> Vec<LocalType<'_>> {
 }
 
 /// The TypeScript names of the API's messages and enums, by full name.
-fn names(api: &Api) -> BTreeMap<String, String> {
+pub(crate) fn names(api: &Api) -> BTreeMap<String, String> {
     let local = local_types(api);
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for t in &local {
