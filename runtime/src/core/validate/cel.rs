@@ -40,7 +40,14 @@ impl CelRule {
 pub struct Cel {
     expressions: &'static [&'static str],
     rules: &'static [CelRule],
-    programs: OnceLock<Vec<Result<Program, String>>>,
+    programs: OnceLock<Compiled>,
+}
+
+/// A place's rules compiled: each program (or why it does not compile),
+/// and whether any reads `now`.
+struct Compiled {
+    programs: Vec<Result<Program, String>>,
+    now: bool,
 }
 
 impl std::fmt::Debug for Cel {
@@ -75,25 +82,31 @@ impl Cel {
         self.programs();
     }
 
-    fn programs(&self) -> &[Result<Program, String>] {
+    fn programs(&self) -> &Compiled {
         self.programs.get_or_init(|| {
             let compile = |source: &str| ENV.compile(source).map_err(|e| e.to_string());
-            self.expressions
+            let programs: Vec<_> = self
+                .expressions
                 .iter()
                 .map(|e| compile(e))
                 .chain(self.rules.iter().map(|r| compile(r.expression)))
-                .collect()
+                .collect();
+            let now = programs.iter().any(|p| p.as_ref().is_ok_and(|p| p.references().has_variable("now")));
+            Compiled { programs, now }
         })
     }
 
     /// Evaluates every rule with `this`; `Err` names a rule that could not
     /// be evaluated.
     pub(crate) fn evaluate(&self, this: Value, mut broken: impl FnMut(Broken)) -> Result<(), String> {
-        let programs = self.programs();
+        let Compiled { programs, now } = self.programs();
         ROOT.with(|root| {
             let mut scope = root.new_inner_scope();
             scope.add_variable_from_value("this", this);
-            scope.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
+            // The clock is read only for rules that ask for it.
+            if *now {
+                scope.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
+            }
             for (i, program) in programs.iter().enumerate() {
                 let (which, index, id, message, expression) = match i.checked_sub(self.expressions.len()) {
                     None => (Which::Expression, i, self.expressions[i], "", self.expressions[i]),
