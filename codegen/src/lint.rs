@@ -44,6 +44,12 @@ pub const RULES: &[Rule] = &[
                   change when the other one appears or goes.",
     },
     Rule {
+        name: "get-idempotency",
+        summary: "A unary method bound to HTTP GET lacks `idempotency_level = NO_SIDE_EFFECTS`: GET makes it \
+                  a read (a GraphQL Query, a tRPC query), but Connect serves GET requests, which caches can \
+                  keep, only to methods that promise NO_SIDE_EFFECTS.",
+    },
+    Rule {
         name: "stream-cursor",
         summary: "A server-streaming method's response has no cursor field (`sequence`, `cursor`, `offset`, \
                   `position`, `event_id` or `resume_token`): SSE and WebSocket clients that reconnect cannot \
@@ -121,6 +127,22 @@ pub fn lint(
                         );
                     }
                 }
+            }
+            // A GET binding makes the method a read (a GraphQL Query, a tRPC query), but only
+            // NO_SIDE_EFFECTS lets Connect serve it with GET, as the Connect protocol says.
+            if method.kind == MethodKind::Unary
+                && method.http.first().is_some_and(|b| b.method == crate::model::HttpMethod::Get)
+                && method.idempotency != crate::model::Idempotency::NoSideEffects
+            {
+                lint.report(
+                    "get-idempotency",
+                    &method.span,
+                    format!(
+                        "`{name}` is bound to HTTP GET but not marked NO_SIDE_EFFECTS: it is a GraphQL Query and a \
+                         tRPC query, yet Connect clients cannot call it with GET (nor cache it)"
+                    ),
+                    "add `option idempotency_level = NO_SIDE_EFFECTS;` to the method",
+                );
             }
             if method.kind == MethodKind::ServerStreaming
                 && let Some(output) = messages.get(method.output.full_name.as_str())

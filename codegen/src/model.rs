@@ -120,6 +120,10 @@ pub struct Method {
     /// The response message.
     pub output: TypeRef,
     pub idempotency: Idempotency,
+    /// A unary method that only reads: `NO_SIDE_EFFECTS`, or bound to HTTP
+    /// GET (safe by HTTP's own rules), unless `(apigen.method).graphql`
+    /// names the operation. A GraphQL Query and a tRPC query.
+    pub reads: bool,
     /// The GraphQL operation, after applying the defaults; `None` when the
     /// method cannot be a GraphQL field (client streaming, bidi) or is excluded.
     pub graphql: Option<GraphqlOperation>,
@@ -139,7 +143,7 @@ pub struct Method {
 /// What a method is on the tRPC endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrpcProcedure {
-    /// A unary method with `NO_SIDE_EFFECTS`.
+    /// A unary method that only reads (`Method::reads`).
     Query,
     /// Any other unary method.
     Mutation,
@@ -151,7 +155,7 @@ impl Method {
     /// How tRPC serves the method; `None` for request streams, which it cannot.
     pub fn trpc_procedure(&self) -> Option<TrpcProcedure> {
         match self.kind {
-            MethodKind::Unary if self.idempotency == Idempotency::NoSideEffects => Some(TrpcProcedure::Query),
+            MethodKind::Unary if self.reads => Some(TrpcProcedure::Query),
             MethodKind::Unary => Some(TrpcProcedure::Mutation),
             MethodKind::ServerStreaming => Some(TrpcProcedure::Subscription),
             MethodKind::ClientStreaming | MethodKind::BidiStreaming => None,

@@ -35,14 +35,15 @@ fn each_rule_finds_its_problem_at_its_line() {
         ("./messy.proto:10:3", "name-collision"),
         ("./messy.proto:12:38", "path-variable-required"),
         ("./messy.proto:12:38", "route-overlap"),
+        ("./messy.proto:14:3", "get-idempotency"),
         ("./messy.proto:18:3", "http-binding"),
         ("./messy.proto:21:3", "stream-cursor"),
         ("./messy.proto:26:1", "name-collision"),
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(l, r)| (l.to_string(), r.to_string())).collect();
     assert_eq!(found, expected, "{out}");
-    assert_eq!(out.matches("\n  help: ").count(), 6, "every finding says how to fix it: {out}");
-    assert!(err.contains("6 lint findings"), "{err}");
+    assert_eq!(out.matches("\n  help: ").count(), 7, "every finding says how to fix it: {out}");
+    assert!(err.contains("7 lint findings"), "{err}");
     // Imported files are not linted: other/shared.proto's own collision is not reported there.
     assert!(!out.contains("shared.proto"), "{out}");
 }
@@ -107,8 +108,15 @@ fn rules_can_be_switched_off() {
     let (code, out, _) = apigen(&args);
     assert_eq!(code, 1);
     let found: Vec<String> = rules(&out).into_iter().map(|(_, r)| r).collect();
-    assert_eq!(found, ["path-variable-required", "route-overlap"], "{out}");
-    let all = ["path-variable-required", "route-overlap", "name-collision", "stream-cursor", "http-binding"];
+    assert_eq!(found, ["path-variable-required", "route-overlap", "get-idempotency"], "{out}");
+    let all = [
+        "path-variable-required",
+        "route-overlap",
+        "name-collision",
+        "stream-cursor",
+        "http-binding",
+        "get-idempotency",
+    ];
     let mut args = vec!["lint", "messy.proto"];
     for rule in all {
         args.extend(["--allow", rule]);

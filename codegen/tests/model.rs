@@ -173,3 +173,48 @@ service Mixed {
     assert!(!router.contains("noTrpc") && !router.contains("upload"), "{router}");
     assert!(router.contains("noConnect") && router.contains("watch"), "{router}");
 }
+
+/// A unary method reads when it promises NO_SIDE_EFFECTS or is bound to GET;
+/// reads are GraphQL queries and tRPC queries, unless the operation option
+/// names another operation. Only NO_SIDE_EFFECTS opens Connect GET.
+#[test]
+fn get_bindings_and_no_side_effects_make_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("reads.proto");
+    std::fs::write(
+        &file,
+        r#"syntax = "proto3";
+package reads.v1;
+import "apigen/options.proto";
+import "google/api/annotations.proto";
+message R { string name = 1; }
+service S {
+  rpc Fetch(R) returns (R) { option (google.api.http) = {get: "/v1/{name=r/*}"}; }
+  rpc Search(R) returns (R) {
+    option idempotency_level = NO_SIDE_EFFECTS;
+    option (google.api.http) = {post: "/v1/r:search" body: "*"};
+  }
+  rpc Touch(R) returns (R) {
+    option (apigen.method) = {graphql: {operation: GRAPHQL_OPERATION_MUTATION}};
+    option (google.api.http) = {get: "/v1/{name=r/*}:touch"};
+  }
+  rpc Write(R) returns (R) { option (google.api.http) = {post: "/v1/r" body: "*"}; }
+}
+"#,
+    )
+    .expect("write");
+    let api = lower(&file);
+    let methods = &api.packages[0].services[0].methods;
+    let summary: Vec<(&str, bool, Option<GraphqlOperation>, Option<TrpcProcedure>)> =
+        methods.iter().map(|m| (m.name.as_str(), m.reads, m.graphql, m.trpc_procedure())).collect();
+    use GraphqlOperation::{Mutation, Query};
+    assert_eq!(
+        summary,
+        [
+            ("Fetch", true, Some(Query), Some(TrpcProcedure::Query)),
+            ("Search", true, Some(Query), Some(TrpcProcedure::Query)),
+            ("Touch", false, Some(Mutation), Some(TrpcProcedure::Mutation)),
+            ("Write", false, Some(Mutation), Some(TrpcProcedure::Mutation)),
+        ]
+    );
+}

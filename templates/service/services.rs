@@ -25,7 +25,8 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
             "{{ m.input }}",
             "{{ m.output }}",
         ){% if m.no_side_effects %}
-        .no_side_effects(true){% endif %}{% if m.http != "&[]" %}
+        .no_side_effects(true){% endif %}{% if m.reads %}
+        .reads(true){% endif %}{% if m.http != "&[]" %}
         .http({{ m.http }}){% endif %}{% if !m.graphql.is_empty() %}
         .graphql("{{ m.graphql }}"){% endif %}{% if m.excluded != "&[]" %}
         .excluded({{ m.excluded }}){% endif %},

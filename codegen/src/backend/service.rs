@@ -49,6 +49,8 @@ struct MethodView {
     input_rust: String,
     output: String,
     no_side_effects: bool,
+    /// A read: a tRPC query.
+    reads: bool,
     client_param: String,
     client_arg: &'static str,
     http: String,
@@ -296,6 +298,7 @@ pub fn generate(
                             rest: m.kind == MethodKind::Unary && s.serves(m, Protocol::Rest),
                             output: m.output.full_name.clone(),
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
+                            reads: m.reads,
                         }
                     })
                     .collect(),

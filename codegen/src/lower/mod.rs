@@ -512,8 +512,17 @@ impl<'a> Lowerer<'a> {
         let requested = graphql_opts.as_ref().map_or(0, |g| enum_field(g, "operation"));
         let graphql_name = graphql_opts.as_ref().map(|g| str_field(g, "name")).filter(|n| !n.is_empty());
         let option_path = [m.path(), &[4]].concat();
-        let graphql =
-            self.graphql_operation(kind, idempotency, requested, &excluded, &self.pos(file.name(), &option_path));
+        let http = self.http_rules(m, &options);
+        // HTTP GET is safe by HTTP's own rules: a read, as NO_SIDE_EFFECTS is;
+        // the GraphQL operation option, when given, decides.
+        let get = http.first().is_some_and(|b| b.method == crate::model::HttpMethod::Get);
+        let reads = kind == MethodKind::Unary
+            && match requested {
+                1 => true,
+                2 => false,
+                _ => idempotency == Idempotency::NoSideEffects || get,
+            };
+        let graphql = self.graphql_operation(kind, reads, requested, &excluded, &self.pos(file.name(), &option_path));
         if let Some(name) = &graphql_name
             && !is_graphql_name(name)
         {
@@ -540,7 +549,6 @@ impl<'a> Lowerer<'a> {
                 200
             }
         };
-        let http = self.http_rules(m, &options);
         Method {
             name: m.name().to_owned(),
             rust_name: names::to_snake(m.name()),
@@ -554,6 +562,7 @@ impl<'a> Lowerer<'a> {
                 rust_path: names::type_path(m.output().full_name(), m.output().package_name(), &package),
             },
             idempotency,
+            reads,
             graphql,
             graphql_name,
             http,
@@ -568,7 +577,7 @@ impl<'a> Lowerer<'a> {
     fn graphql_operation(
         &mut self,
         kind: MethodKind,
-        idempotency: Idempotency,
+        reads: bool,
         requested: i32,
         excluded: &[Protocol],
         pos: &Pos,
@@ -577,7 +586,7 @@ impl<'a> Lowerer<'a> {
             return None;
         }
         let default = match kind {
-            MethodKind::Unary if idempotency == Idempotency::NoSideEffects => Some(GraphqlOperation::Query),
+            MethodKind::Unary if reads => Some(GraphqlOperation::Query),
             MethodKind::Unary => Some(GraphqlOperation::Mutation),
             MethodKind::ServerStreaming => Some(GraphqlOperation::Subscription),
             _ => None,

@@ -31,6 +31,8 @@ pub struct MethodInfo {
     pub output: &'static str,
     /// `idempotency_level = NO_SIDE_EFFECTS`: safe to call with GET.
     pub no_side_effects: bool,
+    /// Only reads (`NO_SIDE_EFFECTS`, or bound to HTTP GET): a tRPC query.
+    pub reads: bool,
     /// The `google.api.http` bindings, the primary one first.
     pub http: &'static [crate::core::http_rule::HttpRule],
     /// The method's GraphQL field name; empty when it is not in the schema.
@@ -68,12 +70,28 @@ impl MethodInfo {
     /// A method with no HTTP binding, GraphQL field, exclusion or side-effect
     /// promise; the setters add them.
     pub const fn new(name: &'static str, kind: MethodKind, input: &'static str, output: &'static str) -> MethodInfo {
-        MethodInfo { name, kind, input, output, no_side_effects: false, http: &[], graphql: "", excluded: &[] }
+        MethodInfo {
+            name,
+            kind,
+            input,
+            output,
+            no_side_effects: false,
+            reads: false,
+            http: &[],
+            graphql: "",
+            excluded: &[],
+        }
     }
 
     /// Marks the method `NO_SIDE_EFFECTS`.
     pub const fn no_side_effects(mut self, no_side_effects: bool) -> MethodInfo {
         self.no_side_effects = no_side_effects;
+        self
+    }
+
+    /// Marks the method as one that only reads (a tRPC query).
+    pub const fn reads(mut self, reads: bool) -> MethodInfo {
+        self.reads = reads;
         self
     }
 

@@ -143,7 +143,7 @@ impl TrpcRouter {
         for method in pipeline.served(Protocol::Trpc) {
             let (service, m) = (method.service_info(), method.info());
             let kind = match m.kind {
-                MethodKind::Unary if m.no_side_effects => Kind::Query,
+                MethodKind::Unary if m.reads => Kind::Query,
                 MethodKind::Unary => Kind::Mutation,
                 MethodKind::ServerStreaming => Kind::Subscription,
                 MethodKind::ClientStreaming | MethodKind::BidiStreaming => continue,

@@ -68,3 +68,25 @@ fn http_body_is_a_message_with_raw_bytes() {
     let json = serde_json::to_value(&body).expect("serializes");
     assert_eq!(json, serde_json::json!({"contentType": "text/plain", "data": "aGk="}));
 }
+
+/// Google's APIs rarely set `idempotency_level`: a method bound to HTTP GET
+/// (safe by HTTP's own rules) reads, so it is a GraphQL Query and a tRPC
+/// query; only NO_SIDE_EFFECTS opens Connect GET.
+#[test]
+fn methods_bound_to_get_are_reads() {
+    use library::google::example::library::v1::LIBRARY_SERVICE_INFO as LIBRARY;
+    let method = |name: &str| LIBRARY.methods[LIBRARY.method_index(name).expect(name)];
+    for read in ["GetShelf", "ListShelves", "GetBook", "ListBooks"] {
+        assert!(method(read).reads, "{read} is a read");
+        assert!(!method(read).no_side_effects, "{read} does not promise NO_SIDE_EFFECTS");
+    }
+    for write in ["CreateShelf", "DeleteShelf", "MergeShelves", "CreateBook", "UpdateBook", "MoveBook"] {
+        assert!(!method(write).reads, "{write} writes");
+    }
+    let sdl = library::GRAPHQL_SDL;
+    let query = sdl.split("type Query {").nth(1).and_then(|rest| rest.split('}').next()).expect("a Query type");
+    for field in ["getShelf(", "listShelves(", "getBook(", "listBooks("] {
+        assert!(query.contains(field), "Query lacks {field}:\n{query}");
+    }
+    assert!(!sdl.contains("_ping"), "the Query type is no placeholder");
+}

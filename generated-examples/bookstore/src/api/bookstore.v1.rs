@@ -1431,6 +1431,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     "bookstore.v1.ListShelvesResponse",
                 )
                 .no_side_effects(true)
+                .reads(true)
                 .http(
                     &[
                         ::apigen_runtime::__private::HttpRule {
@@ -1478,6 +1479,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     "bookstore.v1.Shelf",
                 )
                 .no_side_effects(true)
+                .reads(true)
                 .http(
                     &[
                         ::apigen_runtime::__private::HttpRule {
@@ -1539,6 +1541,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     "bookstore.v1.ListBooksResponse",
                 )
                 .no_side_effects(true)
+                .reads(true)
                 .http(
                     &[
                         ::apigen_runtime::__private::HttpRule {
@@ -1571,6 +1574,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     "bookstore.v1.Book",
                 )
                 .no_side_effects(true)
+                .reads(true)
                 .http(
                     &[
                         ::apigen_runtime::__private::HttpRule {
@@ -1721,6 +1725,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                     "bookstore.v1.SearchBooksResponse",
                 )
                 .no_side_effects(true)
+                .reads(true)
                 .http(
                     &[
                         ::apigen_runtime::__private::HttpRule {

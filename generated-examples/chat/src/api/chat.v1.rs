@@ -443,6 +443,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
                     "chat.v1.GetHistoryResponse",
                 )
                 .no_side_effects(true)
+                .reads(true)
                 .graphql("getHistory"),
             ::apigen_runtime::MethodInfo::new(
                     "Subscribe",
