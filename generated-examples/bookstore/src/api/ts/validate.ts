@@ -28,7 +28,7 @@
 //   rule runs. `google.api.field_behavior` REQUIRED is checked by the server only.
 
 import { z } from "zod";
-import { CelScalar, celEnv, celMethod, celUint, isCelError, listType, parse, plan } from "@bufbuild/cel";
+import { CelScalar, celEnv, celFunc, celMethod, celUint, isCelError, listType, objectType, parse, plan } from "@bufbuild/cel";
 import type { CelFunc, CelInput, CelList, CelValue } from "@bufbuild/cel";
 import { strings } from "@bufbuild/cel/ext";
 
@@ -1294,6 +1294,15 @@ const $CEL_FUNCS: CelFunc[] = [
   celMethod("isInf", CelScalar.DOUBLE, [CelScalar.INT], CelScalar.BOOL, function (sign) {
     return sign === 0n ? this === Infinity || this === -Infinity : this === (sign > 0n ? Infinity : -Infinity);
   }),
+  // As the server (and CEL's specification) writes them: the fraction's trailing zeros trimmed
+  // ("1.5s", not "1.500s").
+  ...(["google.protobuf.Duration", "google.protobuf.Timestamp"] as const).map((name) =>
+    celFunc("string", [objectType(name)], CelScalar.STRING, (v) => {
+      const { seconds, nanos } = v.message as unknown as { seconds: bigint; nanos: number };
+      const total = BigInt(seconds) * $NANOS + BigInt(nanos);
+      return name === "google.protobuf.Duration" ? $durationText(total) : $timestampText(total);
+    }),
+  ),
   celMethod("unique", listType(CelScalar.DYN), [], CelScalar.BOOL, function () {
     const items: CelValue[] = [...(this as CelList)];
     return items.every((a, i) => items.slice(0, i).every((b) => $celEquals({ a, b }) !== true));
