@@ -7,11 +7,17 @@
 // protovalidate's semantics in proto3 JSON (lengths count code points, 64-bit integers are
 // strings, floats may be "NaN", bytes are base64) or reports its rule id and message.
 //
+// Custom rules (`cel`, `cel_expression`) run on @bufbuild/cel (imported only when the schema has
+// some), with the server's functions (`isEmail`, `isIp`, `unique`, ...) on the same checks as the
+// standard rules'; a rule that cannot be evaluated, which fails the whole request on the server
+// (INVALID_ARGUMENT "validation error: rule `id` could not be evaluated: ..."), is reported here
+// as one violation of that rule with that message.
+//
 // Differences from the server, which cannot be helped in a browser:
-// - Custom rules (`cel`, `cel_expression`) are not evaluated: that needs a CEL interpreter. Each
-//   schema's doc comment lists those it leaves to the server, and `uncheckedRules(schema)` returns
-//   them, so that a form can say what the server still checks.
-// - `timestamp.lt_now`, `gt_now` and `within` read this machine's clock, not the server's.
+// - `timestamp.lt_now`, `gt_now`, `within` and CEL's `now` read this machine's clock, not the
+//   server's.
+// - CEL runs on @bufbuild/cel, the server on the `cel` crate: both implement CEL's specification,
+//   and agree on protovalidate's recorded cases (runtime/tests/validate_cases/), CEL rules included.
 // - `pattern` runs on the JavaScript RegExp engine, with RE2's syntax translated (inline flags,
 //   ASCII `\d \w \s \b`, `\z`, `(?P<name>`, `\p{Greek}`, POSIX classes; `[\W]` stays ASCII); a
 //   pattern it cannot translate matches nothing, as on the server for a pattern that does not
@@ -21,6 +27,11 @@
 //   rule runs. `google.api.field_behavior` REQUIRED is checked by the server only.
 
 import { z } from "zod";
+// apigen:cel-begin
+import { CelScalar, celEnv, celFunc, celMethod, celUint, isCelError, listType, objectType, parse, plan } from "@bufbuild/cel";
+import type { CelFunc, CelInput, CelList, CelValue } from "@bufbuild/cel";
+import { strings } from "@bufbuild/cel/ext";
+// apigen:cel-end
 
 /** One broken rule, as protovalidate reports it (`buf.validate.Violation`). */
 export interface Violation {
@@ -38,18 +49,41 @@ interface $Msg {
   o?: { name: string; members: [string, string][] }[];
   /** `(buf.validate.message).oneof` groups. */
   mo?: { fields: $Field[]; required: boolean }[];
-  /** The custom (CEL) rules at and below the message, which only the server checks. */
-  x?: string[];
+  /** The message's own custom (CEL) rules, and its fields as they see it (`this`). */
+  c?: $Cel;
+  s?: () => $CelField[];
 }
 
-/** A field: proto name, JSON name, type (map: value type), presence, collection, rules. */
-interface $Field {
+/** How a value becomes CEL's `this`: a message's field (proto name, JSON name, type, presence...). */
+interface $CelField {
   n: string;
   j: string;
   t: string;
-  /** Presence: proto3 `optional`, a oneof member or a message. */
   p?: boolean;
   c?: "list" | "map";
+  k?: string;
+  e?: Record<string, number>;
+  /** A message's fields, for a message type. */
+  s?: () => $CelField[];
+  /** A well-known type with a JSON form of its own: `wrapper`, `struct`, `value`, `list_value`, `empty`, `field_mask`. */
+  w?: string;
+}
+
+/**
+ * Custom (CEL) rules at one place, compiled once (`$cel`). `check` evaluates each with `this`, the
+ * proto3 JSON value `raw` at `at` (a field's whole value, one of its elements or keys, or a
+ * message with its fields), and reports each broken rule.
+ */
+interface $Cel {
+  check(at: $CelAt, raw: unknown, report: $Report): void;
+}
+
+type $CelAt = { f: $CelField; part: "value" | "element" | "key" } | { m: $CelField[] };
+
+/** A field: proto name, JSON name, type (map: value type), presence, collection, rules. */
+interface $Field extends $CelField {
+  /** Presence: proto3 `optional`, a oneof member or a message. */
+  p?: boolean;
   /** A map's key type. */
   k?: string;
   req?: boolean;
@@ -64,6 +98,13 @@ interface $Field {
   m?: () => $Msg;
   /** An enum's values by name. */
   e?: Record<string, number>;
+  /** Custom rules: the field's, its items' (or a map's keys'), a map's values'. */
+  x?: $Cel;
+  ix?: $Cel;
+  vx?: $Cel;
+  /** `ignore` of the items (or keys), of the values. */
+  ig?: "zero" | "always";
+  vg?: "zero" | "always";
 }
 
 /** One type's rules, by their names in its `*Rules` message (`kind`: which message). */
@@ -125,16 +166,6 @@ export function violations(schema: z.ZodType, value: unknown): Violation[] {
     .map(({ field, ruleId, message }) => ({ field, ruleId, message }));
 }
 
-/**
- * The custom (CEL) rules at and below `schema`'s message that only the server checks, as
- * ``field.path: `rule id` `` (`[]` marks a list's items or a map's values); empty when none.
- */
-export function uncheckedRules(schema: z.ZodType): string[] {
-  const desc = $registry.get(schema);
-  if (desc === undefined) throw new TypeError("uncheckedRules() takes one of the …Schema exports of validate.ts");
-  return [...(desc.x ?? [])];
-}
-
 function $walk(desc: $Msg, value: unknown): $Issue[] {
   const out: $Issue[] = [];
   if ($isObject(value)) $message(desc, value, [], [], out);
@@ -170,6 +201,15 @@ function $get(obj: Record<string, unknown>, f: { j: string; n: string }): [unkno
 }
 
 function $message(desc: $Msg, obj: Record<string, unknown>, fp: string[], jp: (string | number)[], out: $Issue[]) {
+  // The message's own custom rules first, at its place, as the server reports them.
+  if (desc.c !== undefined && desc.s !== undefined) {
+    try {
+      desc.c.check({ m: desc.s() }, obj, (id, msg) => $report(out, fp, jp, id, msg));
+    } catch (e) {
+      if (!(e instanceof $Bad)) throw e;
+      out.push({ field: fp.join("."), path: jp, ruleId: "", message: e.message });
+    }
+  }
   for (const f of desc.f) $field(f, obj, fp, jp, out);
   for (const o of desc.o ?? []) {
     const set = o.members.some(([j, n]) => $present(obj[j]) || $present(obj[n]));
@@ -267,13 +307,19 @@ function $field(f: $Field, obj: Record<string, unknown>, fp: string[], jp: (stri
 function $checks(f: $Field, raw: unknown, here: string[], jhere: (string | number)[], out: $Issue[]) {
   const last = here.length - 1;
   const name = here[last];
+  // Custom rules come first, as the server reports them.
+  const custom = (cel: $Cel | undefined, at: $CelAt, x: unknown, fp: string[], jp: (string | number)[]) =>
+    cel?.check(at, x, (id, msg) => $report(out, fp, jp, id, msg));
   if (f.c === "list") {
     if (!Array.isArray(raw)) throw new $Bad("must be a JSON array");
     const items = raw.map((x) => $decode(f, f.t, x));
+    custom(f.x, { f, part: "value" }, raw, here, jhere);
     if (f.r) $repeated(items, f.r, (id, msg) => $report(out, here, jhere, id, msg));
     items.forEach((item, i) => {
+      if ($skip(f.ig, f.t, item)) return;
       const at = [...here.slice(0, last), `${name}[${i}]`];
       const jat = [...jhere, i];
+      custom(f.ix, { f, part: "element" }, raw[i], at, jat);
       if (f.i) $value(f.i, item, (id, msg) => $report(out, at, jat, id, msg));
       if (f.m && $isObject(item)) $message(f.m(), item, at, jat, out);
     });
@@ -282,22 +328,37 @@ function $checks(f: $Field, raw: unknown, here: string[], jhere: (string | numbe
   if (f.c === "map") {
     if (!$isObject(raw)) throw new $Bad("must be a JSON object");
     const entries = Object.entries(raw);
+    custom(f.x, { f, part: "value" }, raw, here, jhere);
     if (f.r) $mapRules(entries.length, f.r, (id, msg) => $report(out, here, jhere, id, msg));
     for (const [k, x] of entries) {
       const key = $decode(f, f.k ?? "string", k);
       const at = [...here.slice(0, last), `${name}[${$subscript(f.k ?? "string", key)}]`];
       const jat = [...jhere, k];
-      if (f.i) $value(f.i, key, (id, msg) => $report(out, at, jat, id, msg));
+      if (!$skip(f.ig, f.k ?? "string", key)) {
+        custom(f.ix, { f, part: "key" }, k, at, jat);
+        if (f.i) $value(f.i, key, (id, msg) => $report(out, at, jat, id, msg));
+      }
       if (!$present(x)) continue;
       const value = $decode(f, f.t, x);
+      if ($skip(f.vg, f.t, value)) continue;
+      custom(f.vx, { f, part: "element" }, x, at, jat);
       if (f.v) $value(f.v, value, (id, msg) => $report(out, at, jat, id, msg));
       if (f.m && $isObject(value)) $message(f.m(), value, at, jat, out);
     }
     return;
   }
   const value = $decode(f, f.t, raw);
+  custom(f.x, { f, part: "value" }, raw, here, jhere);
   if (f.r) $value(f.r, value, (id, msg) => $report(out, here, jhere, id, msg));
   if (f.m && $isObject(value)) $message(f.m(), value, here, jhere, out);
+}
+
+/** Whether an element's rules are skipped (`ignore` on items, keys or values). */
+function $skip(ignore: "zero" | "always" | undefined, t: string, value: unknown): boolean {
+  if (ignore === "always") return true;
+  if (ignore !== "zero") return false;
+  if (t === "message") return $isObject(value) && Object.keys(value).length === 0;
+  return $isZero(t, value);
 }
 
 function $subscript(t: string, key: unknown): string {
@@ -1160,3 +1221,229 @@ function $uri(value: string, reference: boolean): boolean {
   }
   return $uriPath(hier);
 }
+// apigen:cel-begin
+
+// Custom (CEL) rules, as the server evaluates them (runtime/src/core/validate/cel.rs): `this` is
+// the value, `now` the current time; CEL's standard library, its strings extension, and
+// protovalidate's functions on the standard rules' checks above. A message is a CEL map of its
+// proto field names: fields without presence always (zero values included), fields with presence
+// only when set, so that `has(this.f)` answers as on the server.
+
+const $CEL_VERSIONS = [CelScalar.INT, CelScalar.UINT] as const;
+
+function $celVersion(v: bigint | { value: bigint }): number {
+  const n = typeof v === "bigint" ? v : v.value;
+  return n === 0n || n === 4n || n === 6n ? Number(n) : -1;
+}
+
+function $ip(value: string, version: number): boolean {
+  if (version === 4) return $ipv4(value);
+  if (version === 6) return $ipv6(value);
+  return version === 0 && ($ipv4(value) || $ipv6(value));
+}
+
+function $ipPrefixVersion(value: string, version: number, strict: boolean): boolean {
+  return version >= 0 && $ipPrefix(value, version, strict);
+}
+
+const $CEL_FUNCS: CelFunc[] = [
+  ...strings,
+  celMethod("isEmail", CelScalar.STRING, [], CelScalar.BOOL, function () {
+    return $email(this);
+  }),
+  celMethod("isHostname", CelScalar.STRING, [], CelScalar.BOOL, function () {
+    return $hostname(this);
+  }),
+  celMethod("isUri", CelScalar.STRING, [], CelScalar.BOOL, function () {
+    return $uri(this, false);
+  }),
+  celMethod("isUriRef", CelScalar.STRING, [], CelScalar.BOOL, function () {
+    return $uri(this, true);
+  }),
+  celMethod("isIp", CelScalar.STRING, [], CelScalar.BOOL, function () {
+    return $ip(this, 0);
+  }),
+  ...$CEL_VERSIONS.map((t) =>
+    celMethod("isIp", CelScalar.STRING, [t], CelScalar.BOOL, function (v) {
+      return $ip(this, $celVersion(v));
+    }),
+  ),
+  celMethod("isIpPrefix", CelScalar.STRING, [], CelScalar.BOOL, function () {
+    return $ipPrefix(this, 0, false);
+  }),
+  celMethod("isIpPrefix", CelScalar.STRING, [CelScalar.BOOL], CelScalar.BOOL, function (strict) {
+    return $ipPrefix(this, 0, strict);
+  }),
+  ...$CEL_VERSIONS.flatMap((t) => [
+    celMethod("isIpPrefix", CelScalar.STRING, [t], CelScalar.BOOL, function (v) {
+      return $ipPrefixVersion(this, $celVersion(v), false);
+    }),
+    celMethod("isIpPrefix", CelScalar.STRING, [t, CelScalar.BOOL], CelScalar.BOOL, function (v, strict) {
+      return $ipPrefixVersion(this, $celVersion(v), strict);
+    }),
+  ]),
+  celMethod("isHostAndPort", CelScalar.STRING, [CelScalar.BOOL], CelScalar.BOOL, function (required) {
+    if ($hostAndPort(this)) return true;
+    if (required) return false;
+    return this.startsWith("[") ? this.endsWith("]") && $ipv6(this.slice(1, -1)) : $hostname(this) || $ipv4(this);
+  }),
+  celMethod("isNan", CelScalar.DOUBLE, [], CelScalar.BOOL, function () {
+    return Number.isNaN(this);
+  }),
+  celMethod("isInf", CelScalar.DOUBLE, [], CelScalar.BOOL, function () {
+    return this === Infinity || this === -Infinity;
+  }),
+  celMethod("isInf", CelScalar.DOUBLE, [CelScalar.INT], CelScalar.BOOL, function (sign) {
+    return sign === 0n ? this === Infinity || this === -Infinity : this === (sign > 0n ? Infinity : -Infinity);
+  }),
+  // As the server (and CEL's specification) writes them: the fraction's trailing zeros trimmed
+  // ("1.5s", not "1.500s").
+  ...(["google.protobuf.Duration", "google.protobuf.Timestamp"] as const).map((name) =>
+    celFunc("string", [objectType(name)], CelScalar.STRING, (v) => {
+      const { seconds, nanos } = v.message as unknown as { seconds: bigint; nanos: number };
+      const total = BigInt(seconds) * $NANOS + BigInt(nanos);
+      return name === "google.protobuf.Duration" ? $durationText(total) : $timestampText(total);
+    }),
+  ),
+  celMethod("unique", listType(CelScalar.DYN), [], CelScalar.BOOL, function () {
+    const items: CelValue[] = [...(this as CelList)];
+    return items.every((a, i) => items.slice(0, i).every((b) => $celEquals({ a, b }) !== true));
+  }),
+];
+
+const $CEL_ENV = celEnv({ funcs: $CEL_FUNCS });
+
+/** CEL's own equality, for `unique`. */
+const $celEquals = plan($CEL_ENV, parse("a == b"));
+
+const $CEL_UNSIGNED = new Set(["uint32", "uint64", "fixed32", "fixed64"]);
+
+/** A proto3 JSON value at a place as CEL's `this`; `$Bad` when it is not proto3 JSON. */
+function $celInput(at: $CelAt, raw: unknown): CelInput {
+  if ("m" in at) return $celMessage(at.m, raw);
+  const f = at.f;
+  if (at.part === "key") return $celKey(f.k ?? "string", raw);
+  if (at.part === "element" || f.c === undefined) return $celOf(f, raw);
+  if (f.c === "list") {
+    if (!Array.isArray(raw)) throw new $Bad("must be a JSON array");
+    return raw.map((x) => $celOf(f, x));
+  }
+  if (!$isObject(raw)) throw new $Bad("must be a JSON object");
+  const map = new Map<string | bigint | boolean | ReturnType<typeof celUint>, CelInput>();
+  for (const [k, x] of Object.entries(raw)) if ($present(x)) map.set($celKey(f.k ?? "string", k), $celOf(f, x));
+  return map;
+}
+
+function $celKey(t: string, raw: unknown): string | bigint | boolean | ReturnType<typeof celUint> {
+  const key = $decode({ n: "", j: "", t }, t, raw);
+  if (typeof key === "bigint") return $CEL_UNSIGNED.has(t) ? celUint(key) : key;
+  return key as string | boolean;
+}
+
+function $celMessage(fields: $CelField[], raw: unknown): CelInput {
+  if (!$isObject(raw)) throw new $Bad("must be a JSON object");
+  const map = new Map<string, CelInput>();
+  for (const f of fields) {
+    const value = $get(raw, f)[0];
+    if ($present(value)) map.set(f.n, $celInput({ f, part: "value" }, value));
+    else if (!f.p) map.set(f.n, $celInput({ f, part: "value" }, $zero(f)));
+  }
+  return map;
+}
+
+/** One value of a field's type (an element of a list or map). */
+function $celOf(f: $CelField, raw: unknown): CelInput {
+  if (f.w !== undefined) {
+    if (f.w.startsWith("wrapper:")) return $celScalar(f, f.w.slice(8), raw);
+    if (f.w === "empty") return new Map<string, CelInput>();
+    if (f.w === "field_mask") {
+      if (typeof raw !== "string") throw new $Bad("must be a field mask string");
+      const paths = raw === "" ? [] : raw.split(",").map((p) => p.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+      return new Map<string, CelInput>([["paths", paths]]);
+    }
+    return $celJson(raw);
+  }
+  return $celScalar(f, f.t, raw);
+}
+
+function $celScalar(f: $CelField, t: string, raw: unknown): CelInput {
+  const value = $decode(f, t, raw);
+  if (typeof value === "bigint") {
+    if (t === "duration" || t === "timestamp") return $celTime(t, value);
+    return $CEL_UNSIGNED.has(t) ? celUint(value) : value;
+  }
+  switch (t) {
+    case "bytes":
+      return new Uint8Array(value as number[]);
+    case "enum":
+      return BigInt(value as number);
+    case "any": {
+      // The packed bytes are not at hand in JSON: the type URL only.
+      const fields = new Map<string, CelInput>([["type_url", value as string]]);
+      return fields.set("value", new Uint8Array(0));
+    }
+    case "message":
+      return f.s === undefined ? $celJson(value) : $celMessage(f.s(), value);
+    default:
+      return value as number | boolean | string;
+  }
+}
+
+/** A Timestamp or Duration message, which CEL reads as its timestamp or duration. */
+function $celTime(t: string, nanos: bigint): CelInput {
+  let seconds = nanos / $NANOS;
+  let rest = nanos % $NANOS;
+  if (t === "timestamp" && rest < 0n) {
+    seconds -= 1n;
+    rest += $NANOS;
+  }
+  const typeName = t === "timestamp" ? "google.protobuf.Timestamp" : "google.protobuf.Duration";
+  return { $typeName: typeName, seconds, nanos: Number(rest) } as unknown as CelInput;
+}
+
+/** `google.protobuf.Value` and its kin: JSON, numbers as doubles. */
+function $celJson(raw: unknown): CelInput {
+  if (raw === null || raw === undefined) return null;
+  if (Array.isArray(raw)) return raw.map($celJson);
+  if ($isObject(raw)) return new Map<string, CelInput>(Object.entries(raw).map(([k, v]) => [k, $celJson(v)]));
+  if (typeof raw === "number" || typeof raw === "string" || typeof raw === "boolean") return raw;
+  throw new $Bad("must be JSON");
+}
+
+/** Compiles the custom rules of one place: its `cel_expression` list, then its `cel` list. */
+function $cel(expressions: string[], rules: [string, string, string][]): $Cel {
+  const programs = [...expressions.map((e): [string, string, string] => [e, "", e]), ...rules].map(
+    ([id, message, expression]) => {
+      try {
+        return { id, message, expression, run: plan($CEL_ENV, parse(expression)), error: "" };
+      } catch (e) {
+        return { id, message, expression, run: undefined, error: `rule \`${id}\` does not compile: ${String(e)}` };
+      }
+    },
+  );
+  return {
+    check(at, raw, report) {
+      const value = $celInput(at, raw);
+      const ms = Date.now();
+      const now = $celTime("timestamp", BigInt(ms) * 1_000_000n);
+      for (const { id, message, expression, run, error } of programs) {
+        // On the server a rule that cannot be evaluated fails the request (INVALID_ARGUMENT with
+        // this message) instead of reporting violations: here, one violation of that rule.
+        if (run === undefined) return report(id, error);
+        let result: unknown;
+        try {
+          result = run({ this: value, now });
+        } catch (e) {
+          result = e instanceof Error ? e : new Error(String(e));
+        }
+        if (isCelError(result) || result instanceof Error)
+          return report(id, `rule \`${id}\` could not be evaluated: ${result.message}`);
+        if (result === true || result === "") continue;
+        if (result === false) report(id, message !== "" ? message : `${$quote(expression)} returned false`);
+        else if (typeof result === "string") report(id, result);
+        else return report(id, `rule \`${id}\` gave ${String(result)}, where a bool or a string was expected`);
+      }
+    },
+  };
+}
+// apigen:cel-end

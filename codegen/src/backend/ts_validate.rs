@@ -2,8 +2,11 @@
 //! checks are a fixed port of the runtime's (`templates/ts/validate.ts`);
 //! this module adds each message's rules as data and a zod schema per
 //! message with rules at or below it (`BookSchema`), named after the types
-//! of `ts/index.ts`. Custom (CEL) rules are not evaluated in the browser:
-//! each schema lists those it leaves to the server.
+//! of `ts/index.ts`. Custom (CEL) rules are compiled once as the module
+//! loads (`$cel`, on `@bufbuild/cel`, imported only when some rule is
+//! custom); each message a rule sees as `this` gets the list of its fields
+//! (`$C_Book`: proto and JSON names, types, presence) to turn its JSON into
+//! CEL's value.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -84,67 +87,99 @@ fn literal(v: &RuleValue) -> String {
     }
 }
 
-/// The ids of custom rules (a `cel_expression` is its own id), as `` `id` ``.
-fn custom_ids(rules: &CustomRules) -> impl Iterator<Item = String> + '_ {
-    rules.all().map(|(id, _, _)| format!("`{id}`"))
+/// Whether `rules`, or the rules of its items, keys or values, are custom.
+fn has_custom(rules: &FieldRules) -> bool {
+    !rules.custom.is_empty()
+        || rules
+            .typed
+            .as_ref()
+            .is_some_and(|t| t.items.as_deref().is_some_and(has_custom) || t.values.as_deref().is_some_and(has_custom))
 }
 
-/// The custom rules at and below `m` that the browser leaves to the server, as
-/// `field.path: `id``; `[]` marks a list's items or a map's values.
-fn unchecked(
-    m: &Message,
-    messages: &BTreeMap<&str, &Message>,
-    prefix: &str,
-    seen: &mut BTreeSet<String>,
-    out: &mut Vec<String>,
-) {
-    if !seen.insert(m.full_name.clone()) {
-        return;
-    }
-    let at = |path: &str, id: String| if path.is_empty() { id } else { format!("{path}: {id}") };
-    out.extend(custom_ids(&m.custom_rules).map(|id| at(prefix.trim_end_matches('.'), id)));
-    for f in &m.fields {
-        let path = format!("{prefix}{}", f.name);
-        let element = if matches!(f.cardinality, Cardinality::Repeated | Cardinality::Map(..)) {
-            format!("{path}[]")
-        } else {
-            path.clone()
-        };
-        if let Some(rules) = &f.rules {
-            out.extend(custom_ids(&rules.custom).map(|id| at(&path, id)));
-            if let Some(t) = &rules.typed {
-                let key = if matches!(f.cardinality, Cardinality::Map(..)) { " (key)" } else { "" };
-                for id in t.items.iter().flat_map(|r| custom_ids(&r.custom)) {
-                    out.push(at(&format!("{element}{key}"), id));
-                }
-                for id in t.values.iter().flat_map(|r| custom_ids(&r.custom)) {
-                    out.push(at(&element, id));
-                }
+/// The messages a custom rule sees as a value, directly or inside another (as
+/// the server's `ToCel` impls), well-known types aside.
+fn cel_values(messages: &BTreeMap<&str, &Message>, checked: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = BTreeSet::new();
+    for m in messages.values().filter(|m| checked.contains(&m.full_name)) {
+        if !m.custom_rules.is_empty() {
+            set.insert(m.full_name.clone());
+        }
+        for f in &m.fields {
+            if f.rules.as_ref().is_some_and(has_custom)
+                && let Some(t) = super::input::message_type(f)
+            {
+                set.insert(t.to_owned());
             }
         }
-        if let Some(inner) = super::input::message_type(f).and_then(|t| messages.get(t)) {
-            unchecked(inner, messages, &format!("{element}."), seen, out);
+    }
+    let mut todo: Vec<String> = set.iter().cloned().collect();
+    while let Some(name) = todo.pop() {
+        let Some(m) = messages.get(name.as_str()) else { continue };
+        for t in m.fields.iter().filter_map(super::input::message_type) {
+            if set.insert(t.to_owned()) {
+                todo.push(t.to_owned());
+            }
         }
     }
-    seen.remove(&m.full_name);
+    set.retain(|t| wkt(t).is_none() && messages.contains_key(t.as_str()));
+    set
+}
+
+/// How CEL sees a well-known type whose JSON is not an object of its fields
+/// (Timestamp, Duration and Any are types of the walker's own).
+fn wkt(full_name: &str) -> Option<&'static str> {
+    Some(match full_name.strip_prefix("google.protobuf.")? {
+        "Timestamp" | "Duration" | "Any" => "",
+        "DoubleValue" => "wrapper:double",
+        "FloatValue" => "wrapper:float",
+        "Int64Value" => "wrapper:int64",
+        "UInt64Value" => "wrapper:uint64",
+        "Int32Value" => "wrapper:int32",
+        "UInt32Value" => "wrapper:uint32",
+        "BoolValue" => "wrapper:bool",
+        "StringValue" => "wrapper:string",
+        "BytesValue" => "wrapper:bytes",
+        "Struct" => "struct",
+        "Value" => "value",
+        "ListValue" => "list_value",
+        "Empty" => "empty",
+        "FieldMask" => "field_mask",
+        _ => return None,
+    })
+}
+
+/// `$cel([...expressions], [[id, message, expression], ...])`, compiled as the module loads.
+fn cel_literal(rules: &CustomRules) -> String {
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    let expressions: Vec<String> = rules.expressions.iter().map(|e| text(e)).collect();
+    let list: Vec<String> = rules
+        .rules
+        .iter()
+        .map(|r| format!("[{}, {}, {}]", text(&r.id), text(&r.message), text(&r.expression)))
+        .collect();
+    format!("$cel([{}], [{}])", expressions.join(", "), list.join(", "))
+}
+
+/// An element's `ignore` (`repeated.items`, `map.keys`, `map.values`), when it skips anything.
+fn element_ignore(rules: Option<&FieldRules>) -> Option<&'static str> {
+    match rules?.ignore {
+        Ignore::Always => Some("\"always\""),
+        Ignore::IfZeroValue => Some("\"zero\""),
+        Ignore::Unspecified => None,
+    }
 }
 
 struct Writer<'a> {
     names: BTreeMap<String, String>,
     enums: BTreeMap<&'a str, &'a Enum>,
     checked: BTreeSet<String>,
-    messages: BTreeMap<&'a str, &'a Message>,
     /// Enums whose value tables are referenced.
     used_enums: BTreeSet<String>,
+    /// Messages custom rules see, whose fields `$C_…` lists.
+    cel_values: BTreeSet<String>,
 }
 
 impl Writer<'_> {
-    fn unchecked(&self, m: &Message) -> Vec<String> {
-        let mut out = Vec::new();
-        unchecked(m, &self.messages, "", &mut BTreeSet::new(), &mut out);
-        out
-    }
-
     fn name(&self, full_name: &str) -> String {
         self.names.get(full_name).cloned().unwrap_or_else(|| full_name.replace('.', "_"))
     }
@@ -198,7 +233,21 @@ impl Writer<'_> {
             parts.push(format!("e: $E_{}", self.name(&r.full_name)));
             self.used_enums.insert(r.full_name.clone());
         }
+        if let FieldType::Message(r) = value_ty {
+            if self.cel_values.contains(&r.full_name) {
+                parts.push(format!("s: () => $C_{}", self.name(&r.full_name)));
+            } else if let Some(w) = wkt(&r.full_name).filter(|w| !w.is_empty()) {
+                parts.push(format!("w: \"{w}\""));
+            }
+        }
         parts
+    }
+
+    /// `$C_…`: a message's fields as a custom rule sees them.
+    fn cel_fields(&mut self, out: &mut String, m: &Message) {
+        let fields: Vec<String> =
+            m.fields.iter().map(|f| format!("\n  {{ {} }},", self.shape(m, f).join(", "))).collect();
+        let _ = writeln!(out, "const $C_{}: $CelField[] = [{}\n];\n", self.name(&m.full_name), fields.concat());
     }
 
     /// A checked field, or `None` when nothing about it is checked.
@@ -214,6 +263,24 @@ impl Writer<'_> {
         }
         if rules.ignore == Ignore::IfZeroValue {
             parts.push("zero: true".to_owned());
+        }
+        if !rules.custom.is_empty() {
+            parts.push(format!("x: {}", cel_literal(&rules.custom)));
+        }
+        if let Some(t) = &rules.typed {
+            let (items, values) = (t.items.as_deref(), t.values.as_deref());
+            if let Some(r) = items.filter(|r| !r.custom.is_empty()) {
+                parts.push(format!("ix: {}", cel_literal(&r.custom)));
+            }
+            if let Some(r) = values.filter(|r| !r.custom.is_empty()) {
+                parts.push(format!("vx: {}", cel_literal(&r.custom)));
+            }
+            if let Some(ignore) = element_ignore(items) {
+                parts.push(format!("ig: {ignore}"));
+            }
+            if let Some(ignore) = element_ignore(values) {
+                parts.push(format!("vg: {ignore}"));
+            }
         }
         if let Some(t) = &rules.typed {
             let (key_ty, value_ty) = match &f.cardinality {
@@ -278,10 +345,9 @@ impl Writer<'_> {
         if !groups.is_empty() {
             parts.push(format!("mo: [{}]", groups.join(", ")));
         }
-        let skipped = self.unchecked(m);
-        if !skipped.is_empty() {
-            let quoted: Vec<String> = skipped.iter().map(|s| serde_json::Value::from(s.as_str()).to_string()).collect();
-            parts.push(format!("x: [{}]", quoted.join(", ")));
+        if !m.custom_rules.is_empty() {
+            parts.push(format!("c: {}", cel_literal(&m.custom_rules)));
+            parts.push(format!("s: () => $C_{}", self.name(&m.full_name)));
         }
         let _ = writeln!(out, "const $M_{}: $Msg = {{\n  {},\n}};\n", self.name(&m.full_name), parts.join(",\n  "));
     }
@@ -300,14 +366,23 @@ pub fn generate(api: &Api, sources: &[String]) -> Option<String> {
     if ordered.is_empty() {
         return None;
     }
+    let cel_values = cel_values(&messages, &checked);
+    let has_cel = ordered
+        .iter()
+        .any(|m| !m.custom_rules.is_empty() || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(has_custom)));
     let mut writer = Writer {
         names: super::ts::names(api),
         enums: api.enums_by_name(),
         checked,
-        messages: api.messages_by_name(),
         used_enums: BTreeSet::new(),
+        cel_values,
     };
     let mut descriptions = String::new();
+    let seen: Vec<&Message> =
+        api.packages.iter().flat_map(|p| &p.messages).filter(|m| writer.cel_values.contains(&m.full_name)).collect();
+    for m in seen {
+        writer.cel_fields(&mut descriptions, m);
+    }
     for m in &ordered {
         writer.message(&mut descriptions, m);
     }
@@ -315,7 +390,7 @@ pub fn generate(api: &Api, sources: &[String]) -> Option<String> {
         "// @generated by apigen {} from {}. Do not edit: change the .proto and regenerate.\n{}",
         env!("CARGO_PKG_VERSION"),
         sources.join(", "),
-        include_str!("../../../templates/ts/validate.ts")
+        template(has_cel)
     );
     out.push_str("\n// The API's rules.\n\nimport type * as $T from \"./index.js\";\n\n");
     for full in &writer.used_enums {
@@ -328,22 +403,29 @@ pub fn generate(api: &Api, sources: &[String]) -> Option<String> {
     out.push_str(&descriptions);
     for m in &ordered {
         let name = writer.name(&m.full_name);
-        let skipped = writer.unchecked(m);
-        let note = if skipped.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "\n * Not checked in the browser (the server checks them; see `uncheckedRules`): custom rules {}.",
-                skipped.join(", ").replace("*/", "*\\/")
-            )
-        };
         let _ = writeln!(
             out,
-            "/**\n * `{}` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.{note}\n */\nexport const {name}Schema: z.ZodType<$T.{name}> = $schema<$T.{name}>($M_{name});\n",
+            "/**\n * `{}` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.\n */\nexport const {name}Schema: z.ZodType<$T.{name}> = $schema<$T.{name}>($M_{name});\n",
             m.full_name
         );
     }
     Some(out)
+}
+
+/// The template, with its CEL part (between `// apigen:cel-begin` and
+/// `// apigen:cel-end` lines) only when `cel`, and never the marker lines.
+fn template(cel: bool) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in include_str!("../../../templates/ts/validate.ts").split_inclusive('\n') {
+        match line.trim_end() {
+            "// apigen:cel-begin" => inside = true,
+            "// apigen:cel-end" => inside = false,
+            _ if inside && !cel => {}
+            _ => out.push_str(line),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -415,23 +497,54 @@ message Plain { string s = 1; }
         assert!(!ts.contains("PlainSchema"));
     }
 
-    /// Custom rules are not evaluated in the browser: a schema names those at and below it.
+    /// Custom rules are compiled as data (`$cel`) at each place, each message a rule sees gets its
+    /// fields (`$C_…`), and the CEL part of the template (its import included) is there only then.
     #[test]
-    fn custom_rules_are_listed_not_checked() {
+    fn custom_rules_compile_and_messages_they_see_list_their_fields() {
         let proto = r#"syntax = "proto3";
 package v.v1;
 import "buf/validate/validate.proto";
-message Item { string sku = 1 [(buf.validate.field).cel_expression = "this != ''"]; }
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/wrappers.proto";
+enum Kind { KIND_UNSPECIFIED = 0; KIND_BOOK = 1; }
+message Item {
+  string sku = 1 [(buf.validate.field).cel_expression = "this != ''"];
+  optional int64 count = 2;
+  Kind kind = 3;
+  google.protobuf.Timestamp at = 4;
+  google.protobuf.Int64Value limit = 5;
+}
 message Order {
-  option (buf.validate.message).cel = { id: "order.items", expression: "size(this.items) > 0" };
-  repeated Item items = 1;
+  option (buf.validate.message).cel = { id: "order.items", message: "no items", expression: "size(this.items) > 0" };
+  repeated Item items = 1 [(buf.validate.field).repeated.items = { ignore: IGNORE_IF_ZERO_VALUE, cel_expression: "this.sku != 'x'" }];
   map<string, string> notes = 2 [(buf.validate.field).map.keys.cel = { id: "note.key", expression: "this != 'x'" }];
 }
 "#;
         let ts = validate_ts(proto).expect("a file");
-        let listed = r#"x: ["`order.items`", "items[].sku: `this != ''`", "notes[] (key): `note.key`"]"#;
-        assert!(ts.contains(listed), "{listed} in\n{}", &ts[ts.find("// The API's rules.").unwrap_or(0)..]);
-        assert!(ts.contains("custom rules `order.items`, items[].sku: `this != ''`, notes[] (key): `note.key`."));
+        assert_eq!(validate_ts(proto).as_deref(), Some(ts.as_str()));
+        let generated = &ts[ts.find("// The API's rules.").unwrap_or(0)..];
+        for line in [
+            "const $C_Item: $CelField[] = [",
+            "  { n: \"count\", j: \"count\", t: \"int64\", p: true },",
+            "  { n: \"kind\", j: \"kind\", t: \"enum\", e: $E_Kind },",
+            "  { n: \"at\", j: \"at\", t: \"timestamp\", p: true },",
+            "  { n: \"limit\", j: \"limit\", t: \"message\", p: true, w: \"wrapper:int64\" },",
+            "const $C_Order: $CelField[] = [",
+            "{ n: \"sku\", j: \"sku\", t: \"string\", x: $cel([\"this != ''\"], []) }",
+            "ix: $cel([\"this.sku != 'x'\"], []), ig: \"zero\"",
+            "ix: $cel([], [[\"note.key\", \"\", \"this != 'x'\"]])",
+            "c: $cel([], [[\"order.items\", \"no items\", \"size(this.items) > 0\"]]),\n  s: () => $C_Order",
+        ] {
+            assert!(generated.contains(line), "{line} in\n{generated}");
+        }
+        assert!(ts.contains("import { strings } from \"@bufbuild/cel/ext\";"));
+        assert!(ts.contains("function $cel("));
+        assert!(!ts.contains("apigen:cel"), "the markers stay in the template");
         assert!(ts.contains("export const ItemSchema"), "a message whose only rule is custom gets a schema");
+
+        let plain = "syntax = \"proto3\";\npackage v.v1;\nimport \"buf/validate/validate.proto\";\nmessage M { string a = 1 [(buf.validate.field).string.min_len = 1]; }\n";
+        let ts = validate_ts(plain).expect("a file");
+        assert!(!ts.contains("from \"@bufbuild/cel") && !ts.contains("$cel(") && !ts.contains("apigen:cel"), "{ts}");
+        assert!(ts.contains("import { z } from \"zod\";"));
     }
 }

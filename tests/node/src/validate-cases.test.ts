@@ -3,9 +3,7 @@
 // make.py also wrote as one .proto file (cases.proto: message C<i> for case i, with `buf.validate`
 // options, and the shapes); `apigen generate` writes its TypeScript, tsc compiles it, and every
 // case must give the recorded rule ids, messages and field paths, and the zod schema the same
-// verdict. The cases with custom (CEL) rules, which the browser leaves to the server, cannot
-// agree: for them the browser must report a subset of the server's violations, and say which
-// rules it skipped.
+// verdict, custom (CEL) rules included.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -69,7 +67,6 @@ interface Found {
 
 type Module = {
   violations: (schema: unknown, value: unknown) => Found[];
-  uncheckedRules: (schema: unknown) => string[];
 } & Record<string, { safeParse(value: unknown): { success: boolean } } | undefined>;
 
 /** As protovalidate's conformance harness compares them: in any order. */
@@ -112,7 +109,6 @@ test("validate.ts gives protovalidate's violations for every recorded case", { t
   const mod = (await import(pathToFileURL(join(WORK, "dist", "validate.js")).href)) as Module;
 
   const failures: string[] = [];
-  const custom: string[] = [];
   let agree = 0;
   let withViolations = 0;
   for (const [i, c] of numbered) {
@@ -121,33 +117,17 @@ test("validate.ts gives protovalidate's violations for every recorded case", { t
     const expected = sorted(c.violations.map((v) => ({ field: render(v.field), ruleId: v.rule_id, message: v.message })));
     const found = sorted(schema === undefined ? [] : mod.violations(schema, value));
     const verdict = schema === undefined ? true : schema.safeParse(value).success;
-    const skipped = schema === undefined ? [] : mod.uncheckedRules(schema);
     const detail = () =>
       `${c.name} ${JSON.stringify(c.rules ?? c.shape)} value ${JSON.stringify(c.value)}:\n  expected ${JSON.stringify(expected)}\n  found    ${JSON.stringify(found)} (zod ${verdict ? "passes" : "fails"})`;
     if (JSON.stringify(found) === JSON.stringify(expected) && verdict === (expected.length === 0)) {
       agree++;
       if (expected.length > 0) withViolations++;
-    } else if (skipped.length > 0) {
-      // Custom rules are the server's: the browser's violations must be some of the server's.
-      const rest = [...expected];
-      const extra = found.filter((v) => {
-        const at = rest.indexOf(v);
-        if (at < 0) return true;
-        rest.splice(at, 1);
-        return false;
-      });
-      if (extra.length > 0 || verdict !== (found.length === 0)) failures.push(detail());
-      else custom.push(`${c.name} (skips ${skipped.join(", ")})`);
     } else {
       failures.push(detail());
     }
   }
   console.log(
     `validate.ts agrees with protovalidate on ${agree} of ${cases.length} cases (${withViolations} of them with violations)`,
-  );
-  console.log(
-    `${custom.length} cases cannot agree, all for one reason: custom CEL rules are checked by the server only ` +
-      `(the browser reports a subset of the server's violations for each):\n  ${custom.join("\n  ")}`,
   );
   assert.deepEqual(failures, [], `${failures.length} of ${cases.length} cases differ:\n${failures.join("\n")}`);
   rmSync(WORK, { recursive: true, force: true });

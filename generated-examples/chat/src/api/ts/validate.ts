@@ -8,11 +8,17 @@
 // protovalidate's semantics in proto3 JSON (lengths count code points, 64-bit integers are
 // strings, floats may be "NaN", bytes are base64) or reports its rule id and message.
 //
+// Custom rules (`cel`, `cel_expression`) run on @bufbuild/cel (imported only when the schema has
+// some), with the server's functions (`isEmail`, `isIp`, `unique`, ...) on the same checks as the
+// standard rules'; a rule that cannot be evaluated, which fails the whole request on the server
+// (INVALID_ARGUMENT "validation error: rule `id` could not be evaluated: ..."), is reported here
+// as one violation of that rule with that message.
+//
 // Differences from the server, which cannot be helped in a browser:
-// - Custom rules (`cel`, `cel_expression`) are not evaluated: that needs a CEL interpreter. Each
-//   schema's doc comment lists those it leaves to the server, and `uncheckedRules(schema)` returns
-//   them, so that a form can say what the server still checks.
-// - `timestamp.lt_now`, `gt_now` and `within` read this machine's clock, not the server's.
+// - `timestamp.lt_now`, `gt_now`, `within` and CEL's `now` read this machine's clock, not the
+//   server's.
+// - CEL runs on @bufbuild/cel, the server on the `cel` crate: both implement CEL's specification,
+//   and agree on protovalidate's recorded cases (runtime/tests/validate_cases/), CEL rules included.
 // - `pattern` runs on the JavaScript RegExp engine, with RE2's syntax translated (inline flags,
 //   ASCII `\d \w \s \b`, `\z`, `(?P<name>`, `\p{Greek}`, POSIX classes; `[\W]` stays ASCII); a
 //   pattern it cannot translate matches nothing, as on the server for a pattern that does not
@@ -39,18 +45,41 @@ interface $Msg {
   o?: { name: string; members: [string, string][] }[];
   /** `(buf.validate.message).oneof` groups. */
   mo?: { fields: $Field[]; required: boolean }[];
-  /** The custom (CEL) rules at and below the message, which only the server checks. */
-  x?: string[];
+  /** The message's own custom (CEL) rules, and its fields as they see it (`this`). */
+  c?: $Cel;
+  s?: () => $CelField[];
 }
 
-/** A field: proto name, JSON name, type (map: value type), presence, collection, rules. */
-interface $Field {
+/** How a value becomes CEL's `this`: a message's field (proto name, JSON name, type, presence...). */
+interface $CelField {
   n: string;
   j: string;
   t: string;
-  /** Presence: proto3 `optional`, a oneof member or a message. */
   p?: boolean;
   c?: "list" | "map";
+  k?: string;
+  e?: Record<string, number>;
+  /** A message's fields, for a message type. */
+  s?: () => $CelField[];
+  /** A well-known type with a JSON form of its own: `wrapper`, `struct`, `value`, `list_value`, `empty`, `field_mask`. */
+  w?: string;
+}
+
+/**
+ * Custom (CEL) rules at one place, compiled once (`$cel`). `check` evaluates each with `this`, the
+ * proto3 JSON value `raw` at `at` (a field's whole value, one of its elements or keys, or a
+ * message with its fields), and reports each broken rule.
+ */
+interface $Cel {
+  check(at: $CelAt, raw: unknown, report: $Report): void;
+}
+
+type $CelAt = { f: $CelField; part: "value" | "element" | "key" } | { m: $CelField[] };
+
+/** A field: proto name, JSON name, type (map: value type), presence, collection, rules. */
+interface $Field extends $CelField {
+  /** Presence: proto3 `optional`, a oneof member or a message. */
+  p?: boolean;
   /** A map's key type. */
   k?: string;
   req?: boolean;
@@ -65,6 +94,13 @@ interface $Field {
   m?: () => $Msg;
   /** An enum's values by name. */
   e?: Record<string, number>;
+  /** Custom rules: the field's, its items' (or a map's keys'), a map's values'. */
+  x?: $Cel;
+  ix?: $Cel;
+  vx?: $Cel;
+  /** `ignore` of the items (or keys), of the values. */
+  ig?: "zero" | "always";
+  vg?: "zero" | "always";
 }
 
 /** One type's rules, by their names in its `*Rules` message (`kind`: which message). */
@@ -126,16 +162,6 @@ export function violations(schema: z.ZodType, value: unknown): Violation[] {
     .map(({ field, ruleId, message }) => ({ field, ruleId, message }));
 }
 
-/**
- * The custom (CEL) rules at and below `schema`'s message that only the server checks, as
- * ``field.path: `rule id` `` (`[]` marks a list's items or a map's values); empty when none.
- */
-export function uncheckedRules(schema: z.ZodType): string[] {
-  const desc = $registry.get(schema);
-  if (desc === undefined) throw new TypeError("uncheckedRules() takes one of the …Schema exports of validate.ts");
-  return [...(desc.x ?? [])];
-}
-
 function $walk(desc: $Msg, value: unknown): $Issue[] {
   const out: $Issue[] = [];
   if ($isObject(value)) $message(desc, value, [], [], out);
@@ -171,6 +197,15 @@ function $get(obj: Record<string, unknown>, f: { j: string; n: string }): [unkno
 }
 
 function $message(desc: $Msg, obj: Record<string, unknown>, fp: string[], jp: (string | number)[], out: $Issue[]) {
+  // The message's own custom rules first, at its place, as the server reports them.
+  if (desc.c !== undefined && desc.s !== undefined) {
+    try {
+      desc.c.check({ m: desc.s() }, obj, (id, msg) => $report(out, fp, jp, id, msg));
+    } catch (e) {
+      if (!(e instanceof $Bad)) throw e;
+      out.push({ field: fp.join("."), path: jp, ruleId: "", message: e.message });
+    }
+  }
   for (const f of desc.f) $field(f, obj, fp, jp, out);
   for (const o of desc.o ?? []) {
     const set = o.members.some(([j, n]) => $present(obj[j]) || $present(obj[n]));
@@ -268,13 +303,19 @@ function $field(f: $Field, obj: Record<string, unknown>, fp: string[], jp: (stri
 function $checks(f: $Field, raw: unknown, here: string[], jhere: (string | number)[], out: $Issue[]) {
   const last = here.length - 1;
   const name = here[last];
+  // Custom rules come first, as the server reports them.
+  const custom = (cel: $Cel | undefined, at: $CelAt, x: unknown, fp: string[], jp: (string | number)[]) =>
+    cel?.check(at, x, (id, msg) => $report(out, fp, jp, id, msg));
   if (f.c === "list") {
     if (!Array.isArray(raw)) throw new $Bad("must be a JSON array");
     const items = raw.map((x) => $decode(f, f.t, x));
+    custom(f.x, { f, part: "value" }, raw, here, jhere);
     if (f.r) $repeated(items, f.r, (id, msg) => $report(out, here, jhere, id, msg));
     items.forEach((item, i) => {
+      if ($skip(f.ig, f.t, item)) return;
       const at = [...here.slice(0, last), `${name}[${i}]`];
       const jat = [...jhere, i];
+      custom(f.ix, { f, part: "element" }, raw[i], at, jat);
       if (f.i) $value(f.i, item, (id, msg) => $report(out, at, jat, id, msg));
       if (f.m && $isObject(item)) $message(f.m(), item, at, jat, out);
     });
@@ -283,22 +324,37 @@ function $checks(f: $Field, raw: unknown, here: string[], jhere: (string | numbe
   if (f.c === "map") {
     if (!$isObject(raw)) throw new $Bad("must be a JSON object");
     const entries = Object.entries(raw);
+    custom(f.x, { f, part: "value" }, raw, here, jhere);
     if (f.r) $mapRules(entries.length, f.r, (id, msg) => $report(out, here, jhere, id, msg));
     for (const [k, x] of entries) {
       const key = $decode(f, f.k ?? "string", k);
       const at = [...here.slice(0, last), `${name}[${$subscript(f.k ?? "string", key)}]`];
       const jat = [...jhere, k];
-      if (f.i) $value(f.i, key, (id, msg) => $report(out, at, jat, id, msg));
+      if (!$skip(f.ig, f.k ?? "string", key)) {
+        custom(f.ix, { f, part: "key" }, k, at, jat);
+        if (f.i) $value(f.i, key, (id, msg) => $report(out, at, jat, id, msg));
+      }
       if (!$present(x)) continue;
       const value = $decode(f, f.t, x);
+      if ($skip(f.vg, f.t, value)) continue;
+      custom(f.vx, { f, part: "element" }, x, at, jat);
       if (f.v) $value(f.v, value, (id, msg) => $report(out, at, jat, id, msg));
       if (f.m && $isObject(value)) $message(f.m(), value, at, jat, out);
     }
     return;
   }
   const value = $decode(f, f.t, raw);
+  custom(f.x, { f, part: "value" }, raw, here, jhere);
   if (f.r) $value(f.r, value, (id, msg) => $report(out, here, jhere, id, msg));
   if (f.m && $isObject(value)) $message(f.m(), value, here, jhere, out);
+}
+
+/** Whether an element's rules are skipped (`ignore` on items, keys or values). */
+function $skip(ignore: "zero" | "always" | undefined, t: string, value: unknown): boolean {
+  if (ignore === "always") return true;
+  if (ignore !== "zero") return false;
+  if (t === "message") return $isObject(value) && Object.keys(value).length === 0;
+  return $isZero(t, value);
 }
 
 function $subscript(t: string, key: unknown): string {
