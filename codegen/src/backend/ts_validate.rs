@@ -17,16 +17,8 @@ use crate::model::{
 
 /// The messages with rules at or below them (map entries aside), by full name.
 fn checked(messages: &BTreeMap<&str, &Message>) -> BTreeSet<String> {
-    let mut set: BTreeSet<String> = messages
-        .values()
-        .filter(|m| {
-            !m.oneof_rules.is_empty()
-                || !m.custom_rules.is_empty()
-                || m.oneofs.iter().any(|o| o.required)
-                || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(|r| r.ignore != Ignore::Always))
-        })
-        .map(|m| m.full_name.clone())
-        .collect();
+    let mut set: BTreeSet<String> =
+        messages.values().filter(|m| super::validate::has_rules(m)).map(|m| m.full_name.clone()).collect();
     loop {
         let before = set.len();
         for m in messages.values() {
@@ -85,44 +77,6 @@ fn literal(v: &RuleValue) -> String {
         RuleValue::Time(s, n) => format!("[{s}, {n}]"),
         RuleValue::List(items) => format!("[{}]", items.iter().map(literal).collect::<Vec<_>>().join(", ")),
     }
-}
-
-/// Whether `rules`, or the rules of its items, keys or values, are custom.
-fn has_custom(rules: &FieldRules) -> bool {
-    !rules.custom.is_empty()
-        || rules
-            .typed
-            .as_ref()
-            .is_some_and(|t| t.items.as_deref().is_some_and(has_custom) || t.values.as_deref().is_some_and(has_custom))
-}
-
-/// The messages a custom rule sees as a value, directly or inside another (as
-/// the server's `ToCel` impls), well-known types aside.
-fn cel_values(messages: &BTreeMap<&str, &Message>, checked: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut set: BTreeSet<String> = BTreeSet::new();
-    for m in messages.values().filter(|m| checked.contains(&m.full_name)) {
-        if !m.custom_rules.is_empty() {
-            set.insert(m.full_name.clone());
-        }
-        for f in &m.fields {
-            if f.rules.as_ref().is_some_and(has_custom)
-                && let Some(t) = super::input::message_type(f)
-            {
-                set.insert(t.to_owned());
-            }
-        }
-    }
-    let mut todo: Vec<String> = set.iter().cloned().collect();
-    while let Some(name) = todo.pop() {
-        let Some(m) = messages.get(name.as_str()) else { continue };
-        for t in m.fields.iter().filter_map(super::input::message_type) {
-            if set.insert(t.to_owned()) {
-                todo.push(t.to_owned());
-            }
-        }
-    }
-    set.retain(|t| wkt(t).is_none() && messages.contains_key(t.as_str()));
-    set
 }
 
 /// How CEL sees a well-known type whose JSON is not an object of its fields
@@ -366,10 +320,11 @@ pub fn generate(api: &Api, sources: &[String]) -> Option<String> {
     if ordered.is_empty() {
         return None;
     }
-    let cel_values = cel_values(&messages, &checked);
-    let has_cel = ordered
-        .iter()
-        .any(|m| !m.custom_rules.is_empty() || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(has_custom)));
+    let mut cel_values = super::validate::cel_values(&messages, &checked);
+    cel_values.retain(|t| wkt(t).is_none() && messages.contains_key(t.as_str()));
+    let has_cel = ordered.iter().any(|m| {
+        !m.custom_rules.is_empty() || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(super::validate::has_custom))
+    });
     let mut writer = Writer {
         names: super::ts::names(api),
         enums: api.enums_by_name(),

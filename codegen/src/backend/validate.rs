@@ -24,46 +24,52 @@ pub struct Checked {
 impl Checked {
     pub fn new(api: &Api) -> Checked {
         let messages = api.messages_by_name();
-        let direct = messages
-            .values()
-            .filter(|m| {
-                !m.oneof_rules.is_empty()
-                    || !m.custom_rules.is_empty()
-                    || m.oneofs.iter().any(|o| o.required)
-                    || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(|r| r.ignore != Ignore::Always))
-            })
-            .map(|m| m.full_name.clone())
-            .collect();
+        let direct = messages.values().filter(|m| has_rules(m)).map(|m| m.full_name.clone()).collect();
         let messages_checked = super::input::reaching(&messages, direct, api);
-        let mut cel_values: BTreeSet<String> = BTreeSet::new();
-        for m in messages.values().filter(|m| messages_checked.contains(&m.full_name)) {
-            if !m.custom_rules.is_empty() {
-                cel_values.insert(m.full_name.clone());
-            }
-            for f in &m.fields {
-                if f.rules.as_ref().is_some_and(has_custom)
-                    && let Some(t) = super::input::message_type(f)
-                {
-                    cel_values.insert(t.to_owned());
-                }
-            }
-        }
-        // What a message's value holds, CEL sees too.
-        let mut todo: Vec<String> = cel_values.iter().cloned().collect();
-        while let Some(name) = todo.pop() {
-            let Some(m) = messages.get(name.as_str()) else { continue };
-            for t in m.fields.iter().filter_map(super::input::message_type) {
-                if cel_values.insert(t.to_owned()) {
-                    todo.push(t.to_owned());
-                }
-            }
-        }
+        let cel_values = cel_values(&messages, &messages_checked);
         Checked { messages: messages_checked, cel_values }
     }
 }
 
+/// Whether `m` has rules of its own to check (not counting its fields' messages').
+pub(super) fn has_rules(m: &Message) -> bool {
+    !m.oneof_rules.is_empty()
+        || !m.custom_rules.is_empty()
+        || m.oneofs.iter().any(|o| o.required)
+        || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(|r| r.ignore != Ignore::Always))
+}
+
+/// The messages a custom rule of the `checked` messages sees as a value,
+/// directly or inside another.
+pub(super) fn cel_values(messages: &BTreeMap<&str, &Message>, checked: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = BTreeSet::new();
+    for m in messages.values().filter(|m| checked.contains(&m.full_name)) {
+        if !m.custom_rules.is_empty() {
+            set.insert(m.full_name.clone());
+        }
+        for f in &m.fields {
+            if f.rules.as_ref().is_some_and(has_custom)
+                && let Some(t) = super::input::message_type(f)
+            {
+                set.insert(t.to_owned());
+            }
+        }
+    }
+    // What a message's value holds, CEL sees too.
+    let mut todo: Vec<String> = set.iter().cloned().collect();
+    while let Some(name) = todo.pop() {
+        let Some(m) = messages.get(name.as_str()) else { continue };
+        for t in m.fields.iter().filter_map(super::input::message_type) {
+            if set.insert(t.to_owned()) {
+                todo.push(t.to_owned());
+            }
+        }
+    }
+    set
+}
+
 /// Whether `rules`, or the rules of its items, keys or values, are custom.
-fn has_custom(rules: &FieldRules) -> bool {
+pub(super) fn has_custom(rules: &FieldRules) -> bool {
     !rules.custom.is_empty()
         || rules
             .typed
