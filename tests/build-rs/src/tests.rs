@@ -409,10 +409,10 @@ async fn a_service_option_tightens_the_graphql_depth_limit() {
     let server = apigen_runtime::Server::builder().add_service(v1::type_service(Impl));
     tokio::spawn(server.serve(listener, std::future::pending()));
     let client = v1::TypeGraphqlClient::new(format!("http://{addr}"));
-    let shallow = client.raw(r#"mutation { match(type: "t") { match { type } } }"#, serde_json::json!({})).await;
+    let shallow = client.raw(r#"query { match(type: "t") { match { type } } }"#, serde_json::json!({})).await;
     assert_eq!(shallow.expect("depth 3 is allowed"), serde_json::json!({"match": {"match": {"type": "t"}}}));
     let deep =
-        client.raw(r#"mutation { match(type: "t") { nested { match { type } } } }"#, serde_json::json!({})).await;
+        client.raw(r#"query { match(type: "t") { nested { match { type } } } }"#, serde_json::json!({})).await;
     assert!(deep.expect_err("depth 4 is refused").message().contains("too deep"));
 }
 
