@@ -411,8 +411,7 @@ async fn a_service_option_tightens_the_graphql_depth_limit() {
     let client = v1::TypeGraphqlClient::new(format!("http://{addr}"));
     let shallow = client.raw(r#"query { match(type: "t") { match { type } } }"#, serde_json::json!({})).await;
     assert_eq!(shallow.expect("depth 3 is allowed"), serde_json::json!({"match": {"match": {"type": "t"}}}));
-    let deep =
-        client.raw(r#"query { match(type: "t") { nested { match { type } } } }"#, serde_json::json!({})).await;
+    let deep = client.raw(r#"query { match(type: "t") { nested { match { type } } } }"#, serde_json::json!({})).await;
     assert!(deep.expect_err("depth 4 is refused").message().contains("too deep"));
 }
 
