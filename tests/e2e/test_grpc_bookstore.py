@@ -72,8 +72,11 @@ def scene(store):
     book = store.book(shelf)
     gone_shelf, gone_book = store.vanished()
     moving = store.book(shelf, title="Moved away")
-    store.api.MoveBook(store.bs.MoveBookRequest(name=moving.name, other_shelf=store.shelf().name))
-    return types.SimpleNamespace(shelf=shelf, book=book, gone_shelf=gone_shelf, gone_book=gone_book, gone_book_here=moving.name)
+    elsewhere = store.shelf()
+    store.api.MoveBook(store.bs.MoveBookRequest(name=moving.name, other_shelf=elsewhere.name))
+    return types.SimpleNamespace(
+        shelf=shelf, book=book, gone_shelf=gone_shelf, gone_book=gone_book, gone_book_here=moving.name, elsewhere=elsewhere
+    )
 
 
 def pages(method, request_type, field, page_size=0, **request):
@@ -426,7 +429,8 @@ NOT_FOUND = {
     "GetBook, missing shelf": lambda bs, x: bs.GetBookRequest(name=x.gone_book),
     "CreateBook": lambda bs, x: bs.CreateBookRequest(parent=x.gone_shelf, book=bs.Book(title="x")),
     "UpdateBook": lambda bs, x: bs.UpdateBookRequest(book=bs.Book(name=x.gone_book_here, title="x")),
-    "MoveBook, missing book": lambda bs, x: bs.MoveBookRequest(name=x.gone_book_here, other_shelf=x.shelf.name),
+    # (to another shelf: a move to the book's own shelf breaks MoveBookRequest's CEL rule first)
+    "MoveBook, missing book": lambda bs, x: bs.MoveBookRequest(name=x.gone_book_here, other_shelf=x.elsewhere.name),
     "MoveBook, missing other_shelf": lambda bs, x: bs.MoveBookRequest(name=x.book.name, other_shelf=x.gone_shelf),
     "WatchShelf": lambda bs, x: bs.WatchShelfRequest(name=x.gone_shelf),
     "GetShelf, made-up name": lambda bs, x: bs.GetShelfRequest(name="shelves/no-such-shelf"),
