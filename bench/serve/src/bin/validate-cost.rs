@@ -114,7 +114,6 @@ fn main() {
         with_rules / plain
     );
     println!("| the rules check alone | {rules_alone:.0} | {:.2}× of decoding |", rules_alone / plain);
-    custom_rule(rounds, n);
     #[cfg(feature = "prost-protovalidate")]
     crate_check.print(crate_results.map(median), plain, with_rules, rules_alone, native_first);
     #[cfg(not(feature = "prost-protovalidate"))]
@@ -126,6 +125,7 @@ fn main() {
             "(Rows for the prost-protovalidate crate: build with `--features prost-protovalidate`, which needs `protoc`.)"
         );
     }
+    custom_rule(rounds, n);
 }
 
 /// The prost-protovalidate rows.
