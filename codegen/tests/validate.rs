@@ -105,3 +105,25 @@ fn the_sdl_and_typescript_name_the_rules() {
     let counts = doc["components"]["schemas"]["v.v1.Req"]["properties"]["counts"]["description"].as_str();
     assert!(counts.unwrap_or_default().contains("`cel = \"size(this) != 2\"`"), "{counts:?}");
 }
+
+/// A service compiles its package's `CEL_RULES` exactly when the package
+/// declares them: a custom rule under `IGNORE_ALWAYS` is never checked and
+/// declares nothing (the service once named a list that did not exist).
+#[test]
+fn services_compile_only_the_custom_rules_their_packages_declare() {
+    for (field, declared) in [
+        ("string name = 1 [(buf.validate.field) = {ignore: IGNORE_ALWAYS, cel_expression: \"this != 'x'\"}];", false),
+        ("string name = 1 [(buf.validate.field).cel_expression = \"this != 'x'\"];", true),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.proto");
+        let schema = format!(
+            "syntax = \"proto3\";\npackage c.v1;\nimport \"buf/validate/validate.proto\";\nmessage R {{\n  {field}\n  string t = 2 [(buf.validate.field).string.max_len = 3];\n}}\nservice S {{ rpc Get(R) returns (R); }}\n"
+        );
+        std::fs::write(&file, schema).expect("write");
+        let generated = apigen::generate(&[file], &[]).map_err(|e| e.render(false)).expect("generates");
+        let code = generated.files.0.get("c.v1.rs").expect("c.v1.rs");
+        assert_eq!(code.contains("pub static CEL_RULES"), declared, "{field}");
+        assert_eq!(code.contains("prepare(CEL_RULES)"), declared, "{field}");
+    }
+}

@@ -103,7 +103,8 @@ pub fn generate(package: &Package, checked: &Checked, api: &Api) -> String {
     for m in package.messages.iter().filter(|m| checked.cel_values.contains(&m.full_name)) {
         to_cel(&mut out, m);
     }
-    if !cel.is_empty() {
+    // The one test of whether `CEL_RULES` exists, which `prepare` asks too.
+    if has_cel(package, checked) {
         for (name, rules) in &cel {
             let _ = writeln!(out, "static {name}: ::apigen_runtime::validate::Cel = {};", cel_static(rules));
         }
@@ -121,11 +122,10 @@ pub fn generate(package: &Package, checked: &Checked, api: &Api) -> String {
 
 /// Whether `package` declares `CEL_RULES`.
 fn has_cel(package: &Package, checked: &Checked) -> bool {
-    package
-        .messages
-        .iter()
-        .filter(|m| checked.messages.contains(&m.full_name))
-        .any(|m| !m.custom_rules.is_empty() || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(has_custom)))
+    package.messages.iter().filter(|m| checked.messages.contains(&m.full_name)).any(|m| {
+        !m.custom_rules.is_empty()
+            || m.fields.iter().any(|f| f.rules.as_ref().is_some_and(|r| r.ignore != Ignore::Always && has_custom(r)))
+    })
 }
 
 /// The lines a service of `package` runs as it is built: compiling every
