@@ -289,20 +289,20 @@ impl Lowerer<'_> {
         }
         let expressions: Vec<String> = custom.all().map(|(_, _, e)| e.to_owned()).collect();
         for expression in expressions {
-            if let Err(e) = check_cel(&expression) {
-                self.error(
+            match ENV.compile(&expression) {
+                Err(e) => self.error(
                     pos,
                     None,
-                    format!("the CEL rule `{expression}` of {subject} does not compile: {e}"),
+                    format!("the CEL rule `{expression}` of {subject} does not compile: {}", e.to_string().trim()),
                     "fix the expression; the value checked is `this` (and `now` is the current time)",
-                );
-            } else if mentions(&expression, &["rule", "rules"]) {
-                self.error(
+                ),
+                Ok(program) if ["rule", "rules"].iter().any(|n| program.references().has_variable(n)) => self.error(
                     pos,
                     None,
                     format!("the CEL rule `{expression}` of {subject} uses `rule` or `rules`, which only predefined rules have"),
                     "write the value into the expression; predefined rule extensions are not supported yet",
-                );
+                ),
+                Ok(_) => {}
             }
         }
         custom
@@ -388,12 +388,3 @@ static ENV: std::sync::LazyLock<cel::Env> = std::sync::LazyLock::new(|| {
     let _ = env.add_extension(cel::extensions::strings);
     env
 });
-
-fn check_cel(expression: &str) -> Result<(), String> {
-    ENV.compile(expression).map(|_| ()).map_err(|e| e.to_string().trim().to_owned())
-}
-
-/// Whether `expression` refers to any of the variables `names`.
-fn mentions(expression: &str, names: &[&str]) -> bool {
-    ENV.compile(expression).is_ok_and(|p| names.iter().any(|n| p.references().has_variable(n)))
-}

@@ -77,9 +77,7 @@ impl tower::Service<axum::extract::Request> for Served {
     fn call(&mut self, mut req: axum::extract::Request) -> ServedFuture {
         if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
             // The traced path calls the edge as a tower service, which reads the peer from the request.
-            if let Some(peer) = self.peer {
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            }
+            carry_peer(&mut req, self.peer);
             let traced = self.traced.call(req).map(|r| match r {
                 Ok(response) => response.map(axum::body::Body::new),
                 Err(never) => match never {},
@@ -217,9 +215,7 @@ impl EdgeInner {
     fn route_now(&self, mut req: axum::extract::Request, peer: Option<SocketAddr>) -> Answer {
         if self.fixed_paths.contains(&req.uri().path()) {
             // The axum routes (GraphQL, /ws) read the peer from the request.
-            if let Some(peer) = peer {
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            }
+            carry_peer(&mut req, peer);
             let fixed = self.fixed.clone();
             return Box::pin(async move { fixed.oneshot(req).await.unwrap_or_else(|e| match e {}) });
         }
@@ -246,9 +242,7 @@ impl Routers {
         let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if content_type.starts_with("application/grpc-web") {
             // tonic-web's layer stands between: the gRPC router reads the peer from the request.
-            if let Some(peer) = peer {
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            }
+            carry_peer(&mut req, peer);
             let grpc_web = routers.grpc_web.clone();
             return Box::pin(async move {
                 let req = req.map(tonic::body::Body::new);
@@ -350,6 +344,14 @@ impl Routers {
             }
             Found::None => http_error(&Status::not_found(format!("nothing is served at {path}"))),
         }
+    }
+}
+
+/// Puts the peer into the request, for the routes that read it from there
+/// (axum's, and the gRPC router behind tonic-web) rather than take it as an argument.
+fn carry_peer(req: &mut axum::extract::Request, peer: Option<SocketAddr>) {
+    if let Some(peer) = peer {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
     }
 }
 

@@ -230,7 +230,6 @@ def proto_text(f, pool0, names):
         if payload:
             out.append(f"  option (buf.validate.message) = {option_text(pool0, 'buf.validate.MessageRules', payload)};")
         entries = {e.name: e for e in m.nested_type if e.options.map_entry}
-        real = [o for o in m.oneof_decl if not o.name.startswith("_")]
         for fld in m.field:
             if fld.HasField("oneof_index") and not m.oneof_decl[fld.oneof_index].name.startswith("_"):
                 continue
@@ -257,7 +256,6 @@ def proto_text(f, pool0, names):
                     opt = f" [(buf.validate.field) = {option_text(pool0, 'buf.validate.FieldRules', payload)}]" if payload else ""
                     out.append(f"    {type_of(fld)} {fld.name} = {fld.number}{opt};")
             out.append("  }")
-        del real
         out.append("}")
     out.append("")
     out.append("// One field per case message, in cases.json's order; a request sets one.")

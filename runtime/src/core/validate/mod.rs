@@ -14,7 +14,7 @@ mod rules;
 
 use std::borrow::Cow;
 
-pub use self::cel::{Cel, CelMessage, CelRule, ToCel, ToCelKey, check as check_cel, prepare};
+pub use self::cel::{Cel, CelMessage, CelRule, ToCel, ToCelKey, prepare};
 pub use ::cel::Value as CelValue;
 pub use checks::Number;
 pub use proto::{FieldPathElement, Subscript};
