@@ -15,7 +15,7 @@ mod rules;
 use crate::Error;
 use crate::model::{
     Api, Body, Cardinality, Enum, Field, FieldBehavior, FieldType, GraphqlOperation, HttpBinding, Idempotency, Message,
-    Method, MethodKind, Protocol, Service, Span, TrpcProcedure,
+    Method, MethodKind, Protocol, Relation, RelationKind, Service, Span, TrpcProcedure,
 };
 
 /// The clients a breaking change breaks.
@@ -201,6 +201,7 @@ impl Diff<'_> {
             };
             let usage = Usage { input: inputs.contains(*name), output: outputs.contains(*name) };
             self.fields(before, after, usage);
+            self.relations(before, after);
             if usage.input {
                 for message in rules::oneofs(before, after) {
                     self.report(Category::Validation, &after.span, "input-rule-tightened", message);
@@ -255,6 +256,33 @@ impl Diff<'_> {
                 for message in rules::added_field(new.rules.as_ref(), &format!("{owner}.{}", new.name)) {
                     self.report(Category::Validation, &new.span, "input-rule-tightened", message);
                 }
+            }
+        }
+    }
+
+    /// GraphQL relations: fields of the output type only, which a query may select.
+    fn relations(&mut self, before: &Message, after: &Message) {
+        let owner = &after.full_name;
+        for old in &before.relations {
+            let Some(new) = after.relations.iter().find(|r| r.name == old.name) else {
+                let message = format!("relation `{}` of `{owner}` was removed", old.name);
+                self.report(Category::Graphql, &after.span, "relation-removed", message);
+                continue;
+            };
+            let list = |r: &Relation| r.kind != RelationKind::One;
+            if list(old) != list(new) || old.batch.result_type != new.batch.result_type {
+                let shape = |r: &Relation| {
+                    let target = r.batch.result_type.rsplit('.').next().unwrap_or_default().to_owned();
+                    if list(r) { format!("[{target}!]") } else { target }
+                };
+                let message = format!("relation `{}` of `{owner}` is {} now, was {}", old.name, shape(new), shape(old));
+                self.report(Category::Graphql, &new.span, "relation-type-changed", message);
+            } else if new.required && !old.required {
+                let message = format!(
+                    "relation `{}` of `{owner}` is required now: a key without a result is an error where it was null",
+                    old.name
+                );
+                self.report(Category::Graphql, &new.span, "relation-made-required", message);
             }
         }
     }

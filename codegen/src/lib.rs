@@ -71,7 +71,8 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
     }
     let openapi = backend::openapi::generate(&api)?;
     let sdl = backend::graphql::generate(&api)?;
-    let mut files = output::assemble(&api, code, openapi.is_some(), sdl.is_some())?;
+    let relations = backend::graphql::relations_table(&api);
+    let mut files = output::assemble(&api, code, openapi.is_some(), sdl.is_some(), relations.as_deref())?;
     if let Some((json, yaml)) = openapi {
         files.0.insert("openapi.json".to_owned(), json);
         files.0.insert("openapi.yaml".to_owned(), yaml);

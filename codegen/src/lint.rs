@@ -63,6 +63,12 @@ pub const RULES: &[Rule] = &[
                   well-known format): clients can store strings up to the request size limit.",
     },
     Rule {
+        name: "batch-max-size",
+        summary: "A batch loader (`(apigen.method).batch`) has no `max_batch_size`, or one larger than its \
+                  keys field's `max_items`: one GraphQL query can then send any number of keys in one call, \
+                  or batches that the loader's own validation refuses.",
+    },
+    Rule {
         name: "page-size-max",
         summary: "A request's integer `page_size` has no upper bound (`lte`, `lt`, `in` or `const`): a client \
                   can ask for every item at once.",
@@ -112,6 +118,34 @@ pub fn lint(
                 );
             }
             let input = messages.get(method.input.full_name.as_str());
+            if let Some(batch) = &method.batch {
+                let keys = input.and_then(|m| m.fields.iter().find(|f| f.name == batch.keys.name));
+                let max_items = keys.and_then(|f| f.rules.as_ref()).and_then(|r| r.typed.as_ref());
+                let max_items = max_items.filter(|t| t.kind == "repeated").and_then(|t| match t.get("max_items") {
+                    Some(crate::model::RuleValue::Uint(n)) => Some(*n),
+                    _ => None,
+                });
+                let max = u64::from(batch.max_batch_size);
+                let problem = match max_items {
+                    _ if max == 0 => Some("has no `max_batch_size`: a query can send any number of keys in one call"),
+                    Some(items) if max > items => {
+                        Some("takes more keys per call than its keys field's `max_items` allows")
+                    }
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    let help = match max_items {
+                        Some(items) => format!(
+                            "set `max_batch_size: {items}` (the keys field's `max_items`) in its `batch` option"
+                        ),
+                        None => format!(
+                            "set `max_batch_size` in its `batch` option, and bound `{}` with `[(buf.validate.field).repeated.max_items = …]`",
+                            batch.keys.name
+                        ),
+                    };
+                    lint.report("batch-max-size", &method.span, format!("batch loader `{name}` {problem}"), help);
+                }
+            }
             for binding in &method.http {
                 for variable in binding.path.variables() {
                     let field = input.and_then(|m| leaf_field(m, &variable.field_path, &messages));

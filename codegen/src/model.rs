@@ -135,9 +135,78 @@ pub struct Method {
     pub success_status: u16,
     /// Protocols that do not serve this method.
     pub excluded: Vec<Protocol>,
+    /// `(apigen.method).batch`: the method loads many results at once for relations.
+    pub batch: Option<BatchLoader>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
+}
+
+/// A batch loader (`(apigen.method).batch`), checked against its request and
+/// response: keys in, results out, each result carrying its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchLoader {
+    /// The repeated scalar request field that carries the keys.
+    pub keys: FieldName,
+    /// The repeated message field of the response that carries the results.
+    pub results: FieldName,
+    /// The field of a result that holds its key.
+    pub key: FieldName,
+    /// The result message's full name.
+    pub result_type: String,
+    /// The keys' type (scalar or enum).
+    pub key_type: FieldType,
+    /// The most keys per call; 0 for no limit.
+    pub max_batch_size: u32,
+}
+
+/// A field's protobuf and JSON names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldName {
+    pub name: String,
+    pub json_name: String,
+}
+
+/// A GraphQL-only field of a message that loads related messages through a
+/// batch loader (`(apigen.message).relations`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relation {
+    /// The GraphQL field name.
+    pub name: String,
+    /// The loader's service (full name) and method.
+    pub service: String,
+    pub method: String,
+    /// The loader's batch settings, copied from the method.
+    pub batch: BatchLoader,
+    /// The field of the parent message that holds the key(s).
+    pub key: FieldName,
+    pub kind: RelationKind,
+    /// A key without a result is a field error.
+    pub required: bool,
+    pub docs: Vec<String>,
+    pub span: Span,
+}
+
+/// How a relation's results map to its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// One key, one result.
+    One,
+    /// A repeated key field: one result per key, in order.
+    Many,
+    /// Every result whose key field equals the parent's key.
+    Group,
+}
+
+impl RelationKind {
+    /// The name of the runtime's `RelationKind` variant.
+    pub fn runtime_variant(self) -> &'static str {
+        match self {
+            RelationKind::One => "One",
+            RelationKind::Many => "Many",
+            RelationKind::Group => "Group",
+        }
+    }
 }
 
 /// What a method is on the tRPC endpoint.
@@ -337,6 +406,8 @@ pub struct Message {
     pub oneof_rules: Vec<MessageOneofRule>,
     /// `(buf.validate.message)` custom rules.
     pub custom_rules: CustomRules,
+    /// GraphQL-only relation fields (`(apigen.message).relations`).
+    pub relations: Vec<Relation>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,

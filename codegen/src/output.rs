@@ -70,6 +70,7 @@ pub fn assemble(
     mut code: BTreeMap<String, PackageCode>,
     openapi: bool,
     graphql: bool,
+    relations: Option<&str>,
 ) -> Result<Files, Error> {
     let mut files = BTreeMap::new();
     // The module tree: package `a.b` lives in `pub mod a { pub mod b { .. } }`.
@@ -114,6 +115,10 @@ pub fn assemble(
     }
     if graphql {
         mod_rs.push_str("#[doc = \" The GraphQL schema (SDL), served at `/graphql/schema.graphql`.\"]\npub const GRAPHQL_SDL: &str = include_str!(\"schema.graphql\");\n");
+    }
+    if let Some(table) = relations.filter(|_| graphql) {
+        // prettyplease and rustfmt indent method chains differently; this file is rustfmt's to check.
+        mod_rs.push_str(&format!("#[doc = \" The GraphQL relations, which the server loads in batches.\"]\n#[rustfmt::skip]\npub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = {table};\n"));
     }
     render(&root, &mut mod_rs);
     files.insert("mod.rs".to_owned(), format!("{}{}", header(&api.roots), format_rust(&mod_rs)?));

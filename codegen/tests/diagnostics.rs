@@ -318,3 +318,113 @@ fn validation_rules_that_cannot_be_enforced() {
     let err = fails(&schema("repeated R rs = 1 [(buf.validate.field).repeated.unique = true];"));
     assert_has(&err, &["`repeated.unique` cannot apply to field `rs`, a repeated message"]);
 }
+
+/// A schema with an author loader and a book that relates to it through `relation`.
+fn relation_schema(loader: &str, relation: &str) -> String {
+    format!(
+        "{HEADER}import \"apigen/options.proto\";
+message Author {{ string name = 1; int32 age = 2; }}
+message Book {{
+  option (apigen.message) = {{ relations: {{ {relation} }} }};
+  string title = 1;
+  repeated string authors = 2;
+  int64 isbn = 3;
+  map<string, string> labels = 4;
+}}
+message GetAuthorsRequest {{ repeated string names = 1; int32 limit = 2; }}
+message GetAuthorsResponse {{ repeated Author authors = 1; Author first = 2; }}
+message GetBookRequest {{ string title = 1; }}
+service Library {{
+  rpc GetBook(GetBookRequest) returns (Book) {{ option idempotency_level = NO_SIDE_EFFECTS; }}
+  rpc GetAuthors(GetAuthorsRequest) returns (GetAuthorsResponse) {{
+    option idempotency_level = NO_SIDE_EFFECTS;
+    {loader}
+  }}
+  rpc Plain(GetAuthorsRequest) returns (GetAuthorsResponse) {{ option idempotency_level = NO_SIDE_EFFECTS; }}
+}}
+"
+    )
+}
+
+const LOADER: &str = "option (apigen.method) = {batch: {keys: \"names\" results: \"authors\" key: \"name\"}};";
+
+#[test]
+fn batch_loaders_that_do_not_fit_their_messages() {
+    let relation = "name: \"writers\" method: \"Library.GetAuthors\" key: \"authors\"";
+    let cases = [
+        ("keys: \"limit\" results: \"authors\" key: \"name\"", "`keys: \"limit\"`", "candidates: `names`"),
+        ("keys: \"names\" results: \"first\" key: \"name\"", "`results: \"first\"`", "candidates: `authors`"),
+        ("keys: \"names\" results: \"authors\" key: \"age\"", "`key: \"age\"`", "candidates: `name`"),
+    ];
+    for (batch, message, help) in cases {
+        let err = fails(&relation_schema(&format!("option (apigen.method) = {{batch: {{{batch}}}}};"), relation));
+        assert_has(&err, &["bad.proto:20:5", message, help]);
+        assert!(!err.contains("is not a batch loader"), "a broken loader is reported once:\n{err}");
+    }
+    // A loader must only read: relations call it while a query runs.
+    let writes = relation_schema(LOADER, relation).replace(
+        "rpc GetAuthors(GetAuthorsRequest) returns (GetAuthorsResponse) {\n    option idempotency_level = NO_SIDE_EFFECTS;",
+        "rpc GetAuthors(GetAuthorsRequest) returns (GetAuthorsResponse) {",
+    );
+    assert_has(&fails(&writes), &["bad.proto:19:", "must be a unary method that only reads", "NO_SIDE_EFFECTS"]);
+}
+
+#[test]
+fn relations_that_cannot_be_loaded() {
+    let cases = [
+        (
+            "name: \"writers\" method: \"Library.Nope\" key: \"authors\"",
+            "there is no method `Library.Nope`",
+            "`t.v1.Library.GetAuthors`",
+        ),
+        (
+            "name: \"writers\" method: \"Library.Plain\" key: \"authors\"",
+            "t.v1.Library.Plain is not a batch loader",
+            "batch: {keys:",
+        ),
+        (
+            "name: \"writers\" method: \"Library.GetAuthors\" key: \"nope\"",
+            "has no field `nope`",
+            "candidates: `title`, `authors`",
+        ),
+        (
+            "name: \"writers\" method: \"Library.GetAuthors\" key: \"isbn\"",
+            "does not hold keys of the loader's type",
+            "`names`",
+        ),
+        (
+            "name: \"writers\" method: \"Library.GetAuthors\" key: \"labels\"",
+            "does not hold keys of the loader's type",
+            "`names`",
+        ),
+        (
+            "name: \"title\" method: \"Library.GetAuthors\" key: \"authors\"",
+            "already has a field `title`",
+            "pick a name",
+        ),
+        ("name: \"2x\" method: \"Library.GetAuthors\" key: \"authors\"", "`2x` is not a valid GraphQL name", "letters"),
+        (
+            "name: \"writers\" method: \"Library.GetAuthors\" key: \"authors\" group: true",
+            "`group` needs a singular key field",
+            "drop `group`",
+        ),
+        (
+            "name: \"w\" method: \"Library.GetAuthors\" key: \"title\" group: true required: true",
+            "`required` does not apply to a group",
+            "drop `required`",
+        ),
+    ];
+    for (relation, message, help) in cases {
+        let err = fails(&relation_schema(LOADER, relation));
+        assert_has(&err, &["bad.proto:7:3", "relation `", message, help]);
+    }
+    let excluded = relation_schema(
+        &format!(
+            "{}\n    option (apigen.method) = {{exclude: [PROTOCOL_GRAPHQL]}};",
+            LOADER.replace("};", "exclude: [PROTOCOL_GRAPHQL]};")
+        ),
+        "name: \"writers\" method: \"t.v1.Library.GetAuthors\" key: \"authors\"",
+    );
+    let excluded = excluded.replace("\n    option (apigen.method) = {exclude: [PROTOCOL_GRAPHQL]};", "");
+    assert_has(&fails(&excluded), &["bad.proto:7:3", "is excluded from GraphQL", "remove PROTOCOL_GRAPHQL"]);
+}

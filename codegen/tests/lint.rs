@@ -53,11 +53,13 @@ fn unbounded_inputs_name_the_option_to_add() {
     let (code, out, err) = apigen(&["lint", "unbounded.proto"]);
     assert_eq!(code, 1, "{out}{err}");
     let expected = [
-        ("./unbounded.proto:39:3", "string-max-len"),
-        ("./unbounded.proto:44:3", "string-max-len"),
-        ("./unbounded.proto:56:3", "string-max-len"),
-        ("./unbounded.proto:66:3", "string-max-len"),
-        ("./unbounded.proto:72:3", "page-size-max"),
+        ("./unbounded.proto:40:3", "string-max-len"),
+        ("./unbounded.proto:45:3", "string-max-len"),
+        ("./unbounded.proto:57:3", "string-max-len"),
+        ("./unbounded.proto:67:3", "string-max-len"),
+        ("./unbounded.proto:73:3", "page-size-max"),
+        ("./unbounded.proto:89:3", "batch-max-size"),
+        ("./unbounded.proto:94:3", "batch-max-size"),
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(l, r)| (l.to_string(), r.to_string())).collect();
     assert_eq!(rules(&out), expected, "{out}");
@@ -71,6 +73,9 @@ fn unbounded_inputs_name_the_option_to_add() {
         "`unbounded.v1.Attachment.caption` is a string",
         "`unbounded.v1.ListDraftsRequest.page_size` of `unbounded.v1.Drafts/ListDrafts` has no upper bound",
         "help: add `[(buf.validate.field).int32.lte = …]`",
+        "batch loader `unbounded.v1.Lookups/BatchGetDrafts` has no `max_batch_size`",
+        "batch loader `unbounded.v1.Lookups/BatchGetMany` takes more keys per call than its keys field's `max_items` allows",
+        "help: set `max_batch_size: 100` (the keys field's `max_items`)",
     ] {
         assert!(out.contains(text), "missing {text:?} in\n{out}");
     }
@@ -79,7 +84,8 @@ fn unbounded_inputs_name_the_option_to_add() {
     for quiet in ["Draft.name", "title", "slug", "status", "topics", "subtitle", "labels", "GetDraftRequest"] {
         assert!(!out.contains(quiet), "{quiet} is bounded or not an input of a create method: {out}");
     }
-    let (code, out, _) = apigen(&["lint", "unbounded.proto", "--allow", "string-max-len", "--allow", "page-size-max"]);
+    let allow = ["--allow", "string-max-len", "--allow", "page-size-max", "--allow", "batch-max-size"];
+    let (code, out, _) = apigen(&[&["lint", "unbounded.proto"][..], &allow[..]].concat());
     assert_eq!((code, out.as_str()), (0, "no lint findings\n"));
 }
 

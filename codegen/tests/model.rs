@@ -26,7 +26,7 @@ fn methods_have_kinds_operations_and_http_bindings() {
     assert_eq!(get_book.http.len(), 2, "additional_bindings");
     assert_eq!(get_book.http[1].path.raw, "/v1/books/{name=shelves/*/books/*}");
     assert_eq!(get_book.docs, ["Returns one book."]);
-    assert_eq!((get_book.span.line, get_book.span.column), (54, 3));
+    assert_eq!((get_book.span.line, get_book.span.column), (55, 3));
 
     let update = method("UpdateBook");
     assert_eq!(update.graphql, Some(GraphqlOperation::Mutation));
@@ -217,4 +217,32 @@ service S {
             ("Write", false, Some(Mutation), Some(TrpcProcedure::Mutation)),
         ]
     );
+}
+
+#[test]
+fn relations_resolve_to_their_loaders() {
+    let api = bookstore();
+    let messages = api.messages_by_name();
+    let relations = |name: &str| -> Vec<(String, String, RelationKind, bool)> {
+        messages[name]
+            .relations
+            .iter()
+            .map(|r| (r.name.clone(), format!("{}.{}", r.service, r.method), r.kind, r.required))
+            .collect()
+    };
+    assert_eq!(
+        relations("bookstore.v1.Shelf"),
+        [("books".into(), "bookstore.v1.Bookstore.ListBooksByShelves".into(), RelationKind::Group, false)]
+    );
+    assert_eq!(
+        relations("bookstore.v1.Book"),
+        [
+            ("shelfDetails".into(), "bookstore.v1.Bookstore.BatchGetShelves".into(), RelationKind::One, true),
+            ("authorDetails".into(), "bookstore.v1.Bookstore.BatchGetAuthors".into(), RelationKind::Many, false),
+        ]
+    );
+    let book = &messages["bookstore.v1.Book"].relations[1];
+    assert_eq!((book.key.json_name.as_str(), book.batch.keys.json_name.as_str()), ("authors", "names"));
+    assert_eq!((book.batch.key.name.as_str(), book.batch.max_batch_size), ("name", 50));
+    assert_eq!(book.batch.result_type, "bookstore.v1.Author");
 }

@@ -35,7 +35,8 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
     FILE_DESCRIPTOR_SET,
 )
 .openapi({{ s.openapi }}){% if s.has_sdl %}
-.graphql({{ s.graphql }}){% endif %}{% if s.max_depth != 0 || s.max_complexity != 0 %}
+.graphql({{ s.graphql }}){% endif %}{% if !s.relations.is_empty() %}
+.graphql_relations({{ s.relations }}){% endif %}{% if s.max_depth != 0 || s.max_complexity != 0 %}
 .graphql_limits({{ s.max_depth }}, {{ s.max_complexity }}){% endif %};
 
 #[doc = " Wraps an implementation of [`{{ s.rust_name }}`] so that protocol adapters can call it through one interface."]
@@ -157,7 +158,7 @@ impl {{ s.graphql_client_name }} {
     #[doc = " A client of the server at `base_url`, for example `http://127.0.0.1:8080`."]
     pub fn new(base_url: impl ::core::convert::Into<::std::string::String>) -> Self {
         register_json_types();
-        Self { inner: ::apigen_runtime::client::graphql::Client::new(base_url, {{ s.graphql }}) }
+        Self { inner: ::apigen_runtime::client::graphql::Client::new(base_url, {{ s.graphql }}){% if !s.relations.is_empty() %}.relations({{ s.relations }}){% endif %} }
     }
 
     #[doc = " Headers sent with every call, for example `authorization`."]

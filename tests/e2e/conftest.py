@@ -46,7 +46,7 @@ def pb(tmp_path_factory):
     out = tmp_path_factory.mktemp("stubs")
     wkt = importlib.resources.files("grpc_tools") / "_proto"  # google/protobuf/*.proto
     protos = sorted(p.relative_to(SCHEMAS).as_posix() for p in (SCHEMAS / "google" / "api").glob("*.proto"))
-    protos += ["buf/validate/validate.proto", "examples/bookstore.proto", "examples/chat.proto"]
+    protos += ["apigen/options.proto", "buf/validate/validate.proto", "examples/bookstore.proto", "examples/chat.proto"]
     cmd = [
         sys.executable, "-m", "grpc_tools.protoc",
         f"-I{SCHEMAS}", f"-I{wkt}",

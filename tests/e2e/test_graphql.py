@@ -25,7 +25,9 @@ from graphql import (
     is_list_type,
     is_non_null_type,
     is_object_type,
+    parse,
     print_schema,
+    validate,
     validate_schema,
 )
 
@@ -45,7 +47,7 @@ SUBPROTOCOL = "graphql-transport-ws"
 QUIET = 1.0  # how long "nothing more arrives" is watched for
 
 COVER = b"\x89PNG\r\n\x1a\n\x00\xff"
-OUTPUT_ONLY = {"name", "createTime", "updateTime"}
+OUTPUT_ONLY = {"name", "createTime", "updateTime", "shelf"}
 FULL_BOOK = {
     "title": "Dune",
     "authors": ["Frank Herbert"],
@@ -67,10 +69,17 @@ def sdl_schema(example):
 BOOKSTORE = sdl_schema("bookstore")
 
 
+# The bookstore's relations (`apigen.message` `relations`): GraphQL-only fields that load related
+# messages, so "every field" of a message leaves them out, as the typed Rust client does.
+RELATIONS = {("Shelf", "books"), ("Book", "shelfDetails"), ("Book", "authorDetails")}
+
+
 def selection(schema, type_name):
     """Every field of an object type, object fields with every field of theirs (no recursion here)."""
     parts = []
     for name, field in schema.get_type(type_name).fields.items():
+        if (type_name, name) in RELATIONS:
+            continue
         named = get_named_type(field.type)
         parts.append(f"{name} {{ {selection(schema, named.name)} }}" if is_object_type(named) else name)
     return " ".join(parts)
@@ -92,7 +101,8 @@ def writable(book):
 
 def expected(book_input):
     """What a Book returned for BOOK_INPUT holds in its writable fields: unset fields are zero or null."""
-    fields = {name: zero(field.type) for name, field in BOOKSTORE.get_type("Book").fields.items()}
+    book = BOOKSTORE.get_type("Book").fields.items()
+    fields = {name: zero(field.type) for name, field in book if ("Book", name) not in RELATIONS}
     fields.update({k: v for k, v in book_input.items() if v is not None})
     return writable(fields)
 
@@ -367,6 +377,35 @@ def test_corpus_sdl_builds(tmp_path, entry):
 
 # ---------------------------------------------------------------------------------------------
 # 2. Queries and mutations over HTTP
+
+
+def test_relations_load_related_messages_in_one_request(gql):
+    """README's first GraphQL example: shelves, their books and each book's authors and shelf."""
+    shelf = new_shelf(gql, "Relations")
+    first = new_book(gql, shelf, title="Kindred", authors=["Octavia E. Butler"])
+    second = new_book(gql, shelf, title="Dawn", authors=["Octavia E. Butler", "Nobody Known"])
+    query = """query($n: String!) { getShelf(name: $n) { name books { title shelf
+        shelfDetails { theme bookCount } authorDetails { name bookCount } } } }"""
+    result = gql.run(query, {"n": shelf["name"]})["getShelf"]
+    assert validate(BOOKSTORE, parse(query)) == [], "the relation query is valid against the committed SDL"
+    assert [b["title"] for b in result["books"]] == ["Kindred", "Dawn"], result
+    for book in result["books"]:
+        assert book["shelf"] == shelf["name"]
+        assert book["shelfDetails"] == {"theme": "Relations", "bookCount": 2}
+    butler = {"name": "Octavia E. Butler", "bookCount": 2}
+    assert result["books"][0]["authorDetails"] == [butler]
+    assert result["books"][1]["authorDetails"] == [butler, {"name": "Nobody Known", "bookCount": 1}]
+    assert first["name"] != second["name"]
+
+
+def test_relation_types_are_graphql_only(gql):
+    """Relations are fields of the output types, never of inputs, and are described."""
+    book = BOOKSTORE.get_type("Book")
+    assert "authorDetails" in book.fields and "authorDetails" not in BOOKSTORE.get_type("BookInput").fields
+    assert str(book.fields["authorDetails"].type) == "[Author!]"
+    assert str(book.fields["shelfDetails"].type) == "Shelf"
+    assert str(BOOKSTORE.get_type("Shelf").fields["books"].type) == "[Book!]"
+    assert "in batches" in book.fields["authorDetails"].description
 
 
 def test_create_shelf_with_literal_arguments_and_get_it(gql):
@@ -746,7 +785,7 @@ def test_a_book_as_graphql_returns_it_is_valid_book_input(gql):
     """A value copied out of one response is valid input (DESIGN.md, One data shape): the null
     members of the oneof that GraphQL returns next to the set one mean "not set"."""
     original = new_book(gql, new_shelf(gql), **FULL_BOOK)
-    book = {k: v for k, v in original.items() if k not in ("createTime", "updateTime")}
+    book = {k: v for k, v in original.items() if k not in ("createTime", "updateTime", "shelf")}
     query = f"mutation($b: BookInput!) {{ updateBook(book: $b) {{ {BOOK} }} }}"
     response = gql.post(query, {"b": book})
     body = ok(response)
@@ -1161,6 +1200,8 @@ def assert_same(graphql_value, rest_value, gtype, path):
         unknown = set(rest_value) - set(named.fields)
         assert not unknown, f"{path}: REST has fields GraphQL's {named.name} lacks: {unknown}"
         for name, field in named.fields.items():
+            if (named.name, name) in RELATIONS:
+                continue  # GraphQL only: REST has no such field
             where = f"{path}.{name}"
             assert name in graphql_value, f"{where}: not in the GraphQL result {graphql_value}"
             if name in rest_value:

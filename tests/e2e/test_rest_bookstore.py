@@ -23,7 +23,7 @@ from support import (
 # gRPC codes, as REST error bodies carry them.
 INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, UNAUTHENTICATED = 3, 5, 9, 16
 
-OUTPUT_ONLY = {"name", "createTime", "updateTime"}  # what the server sets on a book ("name" is its IDENTIFIER)
+OUTPUT_ONLY = {"name", "createTime", "updateTime", "shelf"}  # what the server sets on a book ("name" is its IDENTIFIER)
 COVER = b"\x89PNG\r\n\x1a\n\x00\xff"
 
 FULL_BOOK = {
@@ -192,7 +192,7 @@ def test_default_values_are_omitted(store):
     shelf = store.shelf()
     sent = {"title": "Bare", "authors": [], "genre": "GENRE_UNSPECIFIED", "isbn": "0", "price": 0, "labels": {}, "coverThumbnail": ""}
     book = ok(store.http.post(f"/v1/{shelf['name']}/books", json=sent))
-    assert set(book) == {"name", "title", "createTime", "updateTime"}, book
+    assert set(book) == {"name", "title", "createTime", "updateTime", "shelf"}, book
 
 
 # (what the client sends besides a title, what the server answers with besides name, title and times)

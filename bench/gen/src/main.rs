@@ -301,7 +301,9 @@ fn time_phases(bench: &Bench, runs: usize) -> Result<Vec<(&'static str, Duration
         phase!(6, "openapi");
         let sdl = backend::graphql::generate(&api).map_err(err)?;
         phase!(7, "graphql");
-        let files = output::assemble(&api, code, openapi.is_some(), sdl.is_some()).map_err(err)?;
+        let relations = backend::graphql::relations_table(&api);
+        let files =
+            output::assemble(&api, code, openapi.is_some(), sdl.is_some(), relations.as_deref()).map_err(err)?;
         phase!(8, "output (syn + prettyplease)");
         let ts = (backend::ts::generate(&api, &api.roots), backend::ts::websocket_client(&api.roots));
         phase!(9, "ts");

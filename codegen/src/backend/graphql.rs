@@ -208,6 +208,26 @@ impl<'a> Builder<'a> {
             let dep = if input { "" } else { deprecated(field.deprecated) };
             let _ = writeln!(out, "  {}: {ty}{dep}", field.json_name);
         }
+        if !input {
+            for relation in &message.relations {
+                any = true;
+                let target = self.message_type(&relation.batch.result_type, false);
+                // Nullable, even when required: a failed load is null with its
+                // error at exactly this field (async-graphql's dynamic schema
+                // would drop a failed non-null field instead of nulling its parent).
+                let ty = match relation.kind {
+                    RelationKind::One => target,
+                    RelationKind::Many | RelationKind::Group => format!("[{target}!]"),
+                };
+                let mut docs = relation.docs.clone();
+                if !docs.is_empty() {
+                    docs.push(String::new());
+                }
+                docs.push(relation_sentence(relation));
+                description(&mut out, &docs, "  ");
+                let _ = writeln!(out, "  {}: {ty}", relation.name);
+            }
+        }
         if !any {
             // GraphQL types need a field; an empty message has none.
             let _ = writeln!(out, "  \"Always null: the message has no fields.\"\n  _: Boolean");
@@ -372,6 +392,59 @@ impl<'a> Builder<'a> {
             let _ = writeln!(out, "\"{doc}\"\nscalar {name}\n");
         }
         Some(out.trim_end().to_owned() + "\n")
+    }
+}
+
+/// The API's relations as the runtime's `Relation` table (a Rust
+/// expression for `mod.rs`); `None` when no message has one.
+pub fn relations_table(api: &Api) -> Option<String> {
+    let mut items = Vec::new();
+    for m in api.packages.iter().flat_map(|p| &p.messages) {
+        for r in &m.relations {
+            let b = &r.batch;
+            let mut item = format!(
+                "::apigen_runtime::Relation::new({:?}, {:?}, \"{}/{}\", ::apigen_runtime::RelationKind::{})\n.key({:?})\n.loader({:?}, {:?}, {:?})",
+                m.graphql_name,
+                r.name,
+                r.service,
+                r.method,
+                r.kind.runtime_variant(),
+                r.key.json_name,
+                b.keys.json_name,
+                b.results.json_name,
+                b.key.json_name
+            );
+            if b.max_batch_size > 0 {
+                let _ = write!(item, "\n.max_batch_size({})", b.max_batch_size);
+            }
+            if r.required {
+                item.push_str("\n.required(true)");
+            }
+            items.push(item);
+        }
+    }
+    (!items.is_empty()).then(|| format!("&[{}]", items.join(",\n")))
+}
+
+/// What a relation field's description says about how it loads.
+fn relation_sentence(r: &Relation) -> String {
+    let by = format!("`{}.{}`", r.service, r.method);
+    match r.kind {
+        RelationKind::One if r.required => {
+            format!("Loaded by `{}` through {by}, in batches; a key without a result is an error.", r.key.json_name)
+        }
+        RelationKind::One => format!("Loaded by `{}` through {by}, in batches.", r.key.json_name),
+        RelationKind::Many if r.required => format!(
+            "One per key of `{}`, in order, loaded through {by} in batches; a key without a result is an error.",
+            r.key.json_name
+        ),
+        RelationKind::Many => {
+            format!("One per key of `{}` that has one, in order, loaded through {by} in batches.", r.key.json_name)
+        }
+        RelationKind::Group => format!(
+            "The results of {by} whose `{}` is this `{}`, loaded in batches.",
+            r.batch.key.json_name, r.key.json_name
+        ),
     }
 }
 

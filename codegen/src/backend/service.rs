@@ -28,6 +28,8 @@ struct ServiceView {
     connect_client_name: String,
     openapi: String,
     graphql: String,
+    /// The path of the run's relation table; empty without relations.
+    relations: String,
     /// Whether the run has a GraphQL schema (`graphql` names it).
     has_sdl: bool,
     /// Empty when no method of the service is a query or mutation.
@@ -238,6 +240,11 @@ pub fn generate(
                     String::new()
                 },
                 has_sdl: !graphql_names.is_empty(),
+                relations: if !graphql_names.is_empty() && messages.values().any(|m| !m.relations.is_empty()) {
+                    format!("{}GRAPHQL_RELATIONS", "super::".repeat(crate::lower::names::package_module(&package.name).len()))
+                } else {
+                    String::new()
+                },
                 graphql: if graphql_names.is_empty() {
                     "\"\"".to_owned()
                 } else {

@@ -5,6 +5,7 @@
 mod checks;
 mod http;
 pub mod names;
+mod relations;
 pub mod template;
 mod validate;
 
@@ -45,7 +46,9 @@ pub fn lower(compiled: &Compiled) -> Result<Api, Error> {
             package.services.push(service);
         }
     }
-    let api = Api { packages: packages.into_values().collect(), roots: compiled.roots.clone() };
+    let mut api = Api { packages: packages.into_values().collect(), roots: compiled.roots.clone() };
+    l.prefix_imported_graphql_names(&mut api);
+    l.resolve_relations(&mut api);
     l.check_names(&api);
     l.check_duplicate_bindings(&api);
     if l.diags.is_empty() { Ok(api) } else { Err(Error::Schema(l.diags)) }
@@ -64,6 +67,12 @@ pub(crate) struct Lowerer<'a> {
     ext_validate_field: Option<ExtensionDescriptor>,
     ext_validate_oneof: Option<ExtensionDescriptor>,
     ext_validate_message: Option<ExtensionDescriptor>,
+    /// Relations read from messages, resolved once every method is lowered.
+    relations: Vec<relations::Pending>,
+    /// Batch loaders whose options were wrong (already reported).
+    broken_loaders: BTreeSet<String>,
+    /// Types whose GraphQL name an option sets.
+    explicit_graphql_names: BTreeSet<String>,
 }
 
 /// A resolved source position: the model's span and the byte range for diagnostics.
@@ -94,6 +103,9 @@ impl<'a> Lowerer<'a> {
             ext_validate_field: c.pool.get_extension_by_name("buf.validate.field"),
             ext_validate_oneof: c.pool.get_extension_by_name("buf.validate.oneof"),
             ext_validate_message: c.pool.get_extension_by_name("buf.validate.message"),
+            relations: Vec::new(),
+            broken_loaders: BTreeSet::new(),
+            explicit_graphql_names: BTreeSet::new(),
         }
     }
 
@@ -254,6 +266,13 @@ impl<'a> Lowerer<'a> {
             m.path(),
         );
         let (oneof_rules, custom_rules) = self.message_rules(m);
+        let options = m.options();
+        if let Some(ext) = self.ext_message.clone().filter(|e| options.has_extension(e))
+            && let Some(value) = options.get_extension(&ext).as_message()
+        {
+            let pos = self.pos(file.name(), &[m.path(), &[7]].concat());
+            self.read_relations(m, value, pos);
+        }
         package.messages.push(Message {
             name: m.name().to_owned(),
             full_name: m.full_name().to_owned(),
@@ -264,6 +283,7 @@ impl<'a> Lowerer<'a> {
             is_map_entry: false,
             oneof_rules,
             custom_rules,
+            relations: Vec::new(),
             docs: self.docs(file.name(), m.path()),
             span: self.pos(file.name(), m.path()).span,
             deprecated,
@@ -305,7 +325,46 @@ impl<'a> Lowerer<'a> {
             );
             return default;
         }
+        self.explicit_graphql_names.insert(full_name.to_owned());
         name
+    }
+
+    /// Two types that would share a GraphQL name, one of them from a file
+    /// the user did not name (an import such as `google/rpc/status.proto`):
+    /// each imported one takes its package as a prefix (`GoogleRpcStatus`),
+    /// since nobody can set an option in a file they do not own. Names an
+    /// option sets are kept; two of the user's own types stay an error
+    /// (`backend/graphql.rs`), with the option as the fix.
+    fn prefix_imported_graphql_names(&self, api: &mut Api) {
+        let own = |file: &str| api.roots.iter().any(|r| r == file);
+        let mut by_name: BTreeMap<String, BTreeSet<(String, String, bool)>> = BTreeMap::new();
+        let types = api.packages.iter().flat_map(|p| {
+            let messages = p.messages.iter().map(|m| (&m.graphql_name, &m.full_name, &m.span));
+            messages.chain(p.enums.iter().map(|e| (&e.graphql_name, &e.full_name, &e.span))).map(move |t| (p, t))
+        });
+        for (package, (graphql, full, span)) in types {
+            let movable = !own(&span.file) && !self.explicit_graphql_names.contains(full) && !package.name.is_empty();
+            by_name.entry(graphql.clone()).or_default().insert((full.clone(), package.name.clone(), movable));
+        }
+        let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+        for (name, owners) in by_name.iter().filter(|(_, owners)| owners.len() > 1) {
+            for (full, package, _) in owners.iter().filter(|(_, _, movable)| *movable) {
+                let prefix: String = package.split('.').map(heck::ToUpperCamelCase::to_upper_camel_case).collect();
+                renamed.insert(full.clone(), format!("{prefix}{name}"));
+            }
+        }
+        for package in &mut api.packages {
+            for m in &mut package.messages {
+                if let Some(name) = renamed.get(&m.full_name) {
+                    m.graphql_name = name.clone();
+                }
+            }
+            for e in &mut package.enums {
+                if let Some(name) = renamed.get(&e.full_name) {
+                    e.graphql_name = name.clone();
+                }
+            }
+        }
     }
 
     fn field(&mut self, f: &FieldDescriptor, oneofs: &[String]) -> Field {
@@ -534,6 +593,14 @@ impl<'a> Lowerer<'a> {
                 "use letters, digits and `_`, not starting with a digit or `__`",
             );
         }
+        let batch = apigen.and_then(|a| sub_message(a, "batch")).and_then(|b| {
+            let p = self.pos(file.name(), &option_path);
+            let loader = self.batch_loader(m, &b, reads, &p);
+            if loader.is_none() {
+                self.broken_loaders.insert(m.full_name().to_owned());
+            }
+            loader
+        });
         let success_status = apigen.and_then(|a| sub_message(a, "rest")).map_or(0, |r| u32_field(&r, "success_status"));
         let success_status = match success_status {
             0 => 200,
@@ -568,6 +635,7 @@ impl<'a> Lowerer<'a> {
             http,
             success_status,
             excluded,
+            batch,
             docs: self.docs(file.name(), m.path()),
             span: pos.span,
             deprecated: proto_options.deprecated(),

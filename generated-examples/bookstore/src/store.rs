@@ -1,6 +1,6 @@
 //! An in-memory bookstore: the one implementation every protocol serves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use apigen_runtime::wkt::{Empty, FieldMask, Timestamp};
@@ -131,6 +131,7 @@ impl State {
         self.last_book += 1;
         let now = Timestamp::now();
         book.name = format!("shelves/{shelf}/books/{}", self.last_book);
+        book.shelf = format!("shelves/{shelf}");
         book.create_time = Some(now);
         book.update_time = Some(now);
         self.books.insert(self.last_book, (shelf, book.clone()));
@@ -145,6 +146,7 @@ fn apply_mask(target: &mut Book, source: Book, mask: Option<FieldMask>) -> Resul
     if paths.is_empty() {
         *target = Book {
             name: target.name.clone(),
+            shelf: target.shelf.clone(),
             create_time: target.create_time,
             update_time: target.update_time,
             ..source
@@ -172,7 +174,7 @@ fn apply_mask(target: &mut Book, source: Book, mask: Option<FieldMask>) -> Resul
             }
             "availability" | "in_stock" | "restock_time" | "out_of_print" => target.availability = source.availability,
             "cover_thumbnail" => target.cover_thumbnail = source.cover_thumbnail.clone(),
-            "name" | "create_time" | "update_time" => {
+            "name" | "shelf" | "create_time" | "update_time" => {
                 return Err(Status::invalid_argument(format!("`{path}` cannot be changed")));
             }
             other => {
@@ -283,8 +285,12 @@ impl v1::Bookstore for Store {
         let (from, _) = book_id(&request.name, "name")?;
         let to = shelf_id(&request.other_shelf, "other_shelf")?;
         state.shelf(to, &request.other_shelf)?;
-        let book =
-            Book { name: format!("shelves/{to}/books/{id}"), update_time: Some(Timestamp::now()), ..old.clone() };
+        let book = Book {
+            name: format!("shelves/{to}/books/{id}"),
+            shelf: format!("shelves/{to}"),
+            update_time: Some(Timestamp::now()),
+            ..old.clone()
+        };
         state.books.insert(id, (to, book.clone()));
         state.notify(from, Kind::BookRemoved, &old);
         state.notify(to, Kind::BookAdded, &book);
@@ -348,6 +354,47 @@ impl v1::Bookstore for Store {
         }
         let names: Vec<String> = batch.into_iter().map(|(shelf, _, book)| state.add_book(shelf, book).name).collect();
         Ok(v1::ImportBooksResponse { imported_count: i32::try_from(names.len()).unwrap_or(i32::MAX), names })
+    }
+
+    async fn batch_get_shelves(
+        &self,
+        _ctx: Context,
+        request: v1::BatchGetShelvesRequest,
+    ) -> Result<v1::BatchGetShelvesResponse> {
+        // A name that names no shelf, well-formed or not, is left out.
+        let state = self.state();
+        let ids = request.names.iter().filter_map(|name| shelf_id(name, "names").ok());
+        Ok(v1::BatchGetShelvesResponse { shelves: ids.filter_map(|id| state.shelf_view(id)).collect() })
+    }
+
+    async fn list_books_by_shelves(
+        &self,
+        _ctx: Context,
+        request: v1::ListBooksByShelvesRequest,
+    ) -> Result<v1::ListBooksByShelvesResponse> {
+        // A name that names no shelf, well-formed or not, has no books.
+        let wanted: BTreeSet<u64> = request.shelves.iter().filter_map(|name| shelf_id(name, "shelves").ok()).collect();
+        let state = self.state();
+        let books = state.books.values().filter(|(shelf, _)| wanted.contains(shelf)).map(|(_, b)| b.clone()).collect();
+        Ok(v1::ListBooksByShelvesResponse { books })
+    }
+
+    async fn batch_get_authors(
+        &self,
+        _ctx: Context,
+        request: v1::BatchGetAuthorsRequest,
+    ) -> Result<v1::BatchGetAuthorsResponse> {
+        let wanted: BTreeSet<&str> = request.names.iter().map(String::as_str).collect();
+        let mut counts: BTreeMap<&str, i32> = BTreeMap::new();
+        let state = self.state();
+        for (_, book) in state.books.values() {
+            for author in book.authors.iter().filter(|a| wanted.contains(a.as_str())) {
+                *counts.entry(author).or_default() += 1;
+            }
+        }
+        let authors =
+            counts.into_iter().map(|(name, book_count)| v1::Author { name: name.to_owned(), book_count }).collect();
+        Ok(v1::BatchGetAuthorsResponse { authors })
     }
 }
 

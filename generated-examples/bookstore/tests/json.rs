@@ -20,6 +20,7 @@ fn full_book() -> Book {
         cover_thumbnail: vec![0, 1, 2, 255],
         create_time: Some(Timestamp { seconds: 0, nanos: 5_000_000 }),
         update_time: Some(Timestamp { seconds: 1, nanos: 0 }),
+        shelf: "shelves/1".into(),
     }
 }
 
@@ -41,7 +42,8 @@ fn a_full_book_uses_the_proto3_json_mapping() {
             "restockTime": "2023-11-14T22:13:20Z",
             "coverThumbnail": "AAEC/w==",
             "createTime": "1970-01-01T00:00:00.005Z",
-            "updateTime": "1970-01-01T00:00:01Z"
+            "updateTime": "1970-01-01T00:00:01Z",
+            "shelf": "shelves/1"
         })
     );
     let back: Book = serde_json::from_value(json).expect("parses its own output");

@@ -82,15 +82,21 @@ fn is_entry(schema: &Schema, name: &str) -> bool {
 }
 
 /// `{ a b c { d } }`: every field of `ty`, messages followed `depth` levels.
-fn selection(schema: &Schema, ty: &Type, depth: usize) -> String {
-    let Some(TypeKind::Object(o)) = schema.types.get(base_name(ty)) else { return String::new() };
+/// Relations are left out: they are not fields of the message, and each
+/// would cost the server a loader call.
+fn selection(schema: &Schema, relations: &[crate::Relation], ty: &Type, depth: usize) -> String {
+    let type_name = base_name(ty);
+    let Some(TypeKind::Object(o)) = schema.types.get(type_name) else { return String::new() };
     let mut parts = Vec::new();
     for f in &o.fields {
         let name = f.node.name.node.to_string();
+        if relations.iter().any(|r| r.parent == type_name && r.field == name) {
+            continue;
+        }
         let inner = &f.node.ty.node;
         match schema.types.get(base_name(inner)) {
             Some(TypeKind::Object(_)) if depth > 0 => {
-                parts.push(format!("{name} {}", selection(schema, inner, depth - 1)))
+                parts.push(format!("{name} {}", selection(schema, relations, inner, depth - 1)))
             }
             Some(TypeKind::Object(_)) => {}
             _ => parts.push(name),
@@ -144,6 +150,7 @@ pub struct Client {
     endpoint: crate::client::Endpoint,
     url: String,
     sdl: &'static str,
+    relations: &'static [crate::Relation],
     schema: Arc<OnceLock<Result<Schema, Status>>>,
 }
 
@@ -158,7 +165,13 @@ impl Client {
     pub fn new(base: impl Into<String>, sdl: &'static str) -> Client {
         let endpoint = crate::client::Endpoint::new(base);
         let url = endpoint.url("/graphql");
-        Client { endpoint, url, sdl, schema: Arc::default() }
+        Client { endpoint, url, sdl, relations: &[], schema: Arc::default() }
+    }
+
+    /// The schema's relations, which the default selection leaves out.
+    pub fn relations(mut self, relations: &'static [crate::Relation]) -> Client {
+        self.relations = relations;
+        self
     }
 
     /// Headers sent with every call, for example `authorization`.
@@ -219,8 +232,10 @@ impl Client {
         }
         let definitions = if definitions.is_empty() { String::new() } else { format!("({})", definitions.join(", ")) };
         let arguments = if arguments.is_empty() { String::new() } else { format!("({})", arguments.join(", ")) };
-        let query =
-            format!("{keyword}{definitions} {{ {field}{arguments} {} }}", selection(schema, result, SELECTION_DEPTH));
+        let query = format!(
+            "{keyword}{definitions} {{ {field}{arguments} {} }}",
+            selection(schema, self.relations, result, SELECTION_DEPTH)
+        );
         let data = self.raw(&query, Value::Object(variables)).await?;
         let value = data.get(field).cloned().unwrap_or(Value::Null);
         // `Boolean` results stand for `Empty`.

@@ -64,6 +64,8 @@ pub struct ServiceInfo {
     pub graphql: &'static str,
     /// `apigen.service` GraphQL limits: (max depth, max complexity); 0 keeps the server's.
     pub graphql_limits: (u32, u32),
+    /// The GraphQL relations of that generation run.
+    pub graphql_relations: &'static [Relation],
 }
 
 impl MethodInfo {
@@ -148,7 +150,15 @@ impl ServiceInfo {
         methods: &'static [MethodInfo],
         file_descriptor_set: &'static [u8],
     ) -> ServiceInfo {
-        ServiceInfo { name, methods, file_descriptor_set, openapi: "", graphql: "", graphql_limits: (0, 0) }
+        ServiceInfo {
+            name,
+            methods,
+            file_descriptor_set,
+            openapi: "",
+            graphql: "",
+            graphql_limits: (0, 0),
+            graphql_relations: &[],
+        }
     }
 
     /// Sets the OpenAPI document of the generation run.
@@ -169,9 +179,98 @@ impl ServiceInfo {
         self
     }
 
+    /// Sets the GraphQL relations of the generation run.
+    pub const fn graphql_relations(mut self, relations: &'static [Relation]) -> ServiceInfo {
+        self.graphql_relations = relations;
+        self
+    }
+
     /// The index of the method called `name`.
     pub fn method_index(&self, name: &str) -> Option<usize> {
         self.methods.iter().position(|m| m.name == name)
+    }
+}
+
+/// A GraphQL relation (`(apigen.message).relations`): a field of an object
+/// type that loads related messages through a batch loader, matched by key.
+/// Names are JSON names. Generated code builds it with [`Relation::new`] and
+/// the `const` setters.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Relation {
+    /// The parent GraphQL type, `Shelf`.
+    pub parent: &'static str,
+    /// The field, `books`.
+    pub field: &'static str,
+    /// The loader, `bookstore.v1.Bookstore/ListBooksByShelves`.
+    pub method: &'static str,
+    pub kind: RelationKind,
+    /// The parent's field that holds the key(s).
+    pub key: &'static str,
+    /// The loader request's repeated key field.
+    pub keys: &'static str,
+    /// The loader response's repeated result field.
+    pub results: &'static str,
+    /// The field of a result that holds its key.
+    pub result_key: &'static str,
+    /// The most keys per call; 0 for no limit.
+    pub max_batch_size: u32,
+    /// A key without a result is a field error.
+    pub required: bool,
+}
+
+/// How a relation's results map to its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// One key, one result.
+    One,
+    /// A list of keys, one result per key in order.
+    Many,
+    /// One key, every result whose key field equals it.
+    Group,
+}
+
+impl Relation {
+    /// A relation without keys; [`Relation::key`] and [`Relation::loader`] add them.
+    pub const fn new(parent: &'static str, field: &'static str, method: &'static str, kind: RelationKind) -> Relation {
+        Relation {
+            parent,
+            field,
+            method,
+            kind,
+            key: "",
+            keys: "",
+            results: "",
+            result_key: "",
+            max_batch_size: 0,
+            required: false,
+        }
+    }
+
+    /// Sets the parent's key field.
+    pub const fn key(mut self, field: &'static str) -> Relation {
+        self.key = field;
+        self
+    }
+
+    /// Sets the loader's key, result and result-key fields.
+    pub const fn loader(mut self, keys: &'static str, results: &'static str, result_key: &'static str) -> Relation {
+        self.keys = keys;
+        self.results = results;
+        self.result_key = result_key;
+        self
+    }
+
+    /// Sets the most keys per call.
+    pub const fn max_batch_size(mut self, max: u32) -> Relation {
+        self.max_batch_size = max;
+        self
+    }
+
+    /// Makes a key without a result a field error.
+    pub const fn required(mut self, required: bool) -> Relation {
+        self.required = required;
+        self
     }
 }
 

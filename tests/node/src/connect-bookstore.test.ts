@@ -165,7 +165,16 @@ test("the descriptor set keeps idempotency_level, so Connect's useHttpGet sends 
   const noSideEffects = Bookstore.methods
     .filter((m) => m.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS)
     .map((m) => m.name);
-  assert.deepEqual(noSideEffects, ["ListShelves", "GetShelf", "ListBooks", "GetBook", "SearchBooks"]);
+  assert.deepEqual(noSideEffects, [
+    "ListShelves",
+    "GetShelf",
+    "ListBooks",
+    "GetBook",
+    "SearchBooks",
+    "BatchGetShelves",
+    "ListBooksByShelves",
+    "BatchGetAuthors",
+  ]);
 });
 
 describe("Connect with gzip", { timeout: 30_000 }, () => {

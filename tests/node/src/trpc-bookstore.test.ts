@@ -71,8 +71,9 @@ describe("tRPC over httpLink", { timeout: 60_000 }, () => {
     const shelf = await within(trpc.bookstore.createShelf.mutate({ shelf: { theme: "Round trips" } }), "createShelf");
     const created = await within(trpc.bookstore.createBook.mutate({ parent: shelf.name!, book: FULL_BOOK }), "createBook");
     assert.ok(created.name?.startsWith(`${shelf.name}/books/`), `a name on the shelf: ${created.name}`);
-    const { name: _name, createTime, updateTime: _updateTime, ...fields } = created;
+    const { name: _name, createTime, updateTime: _updateTime, shelf: onShelf, ...fields } = created;
     assert.deepEqual(fields, FULL_BOOK);
+    assert.equal(onShelf, shelf.name, "an output-only field naming the book's shelf");
     assert.equal(typeof createTime, "string");
 
     assert.deepEqual(await within(trpc.bookstore.getBook.query({ name: created.name! }), "getBook"), created);

@@ -59,6 +59,9 @@ pub struct Book {
     pub create_time: ::core::option::Option<::apigen_runtime::wkt::Timestamp>,
     #[prost(message, optional, tag = "15")]
     pub update_time: ::core::option::Option<::apigen_runtime::wkt::Timestamp>,
+    /// The shelf the book stands on, `shelves/{shelf}`.
+    #[prost(string, tag = "16")]
+    pub shelf: ::apigen_runtime::prost::alloc::string::String,
     #[prost(oneof = "book::Availability", tags = "10, 11, 12")]
     pub availability: ::core::option::Option<book::Availability>,
 }
@@ -74,6 +77,17 @@ pub mod book {
         #[prost(bool, tag = "12")]
         OutOfPrint(bool),
     }
+}
+/// Someone books list as an author. Authors are known through their books.
+#[derive(Clone, PartialEq, Eq, Hash, ::apigen_runtime::prost::Message)]
+#[prost(prost_path = "::apigen_runtime::prost")]
+pub struct Author {
+    /// The name as books list it.
+    #[prost(string, tag = "1")]
+    pub name: ::apigen_runtime::prost::alloc::string::String,
+    /// How many books list the author.
+    #[prost(int32, tag = "2")]
+    pub book_count: i32,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::apigen_runtime::prost::Message)]
 #[prost(prost_path = "::apigen_runtime::prost")]
@@ -272,6 +286,52 @@ pub struct ImportBooksResponse {
         ::apigen_runtime::prost::alloc::string::String,
     >,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::apigen_runtime::prost::Message)]
+#[prost(prost_path = "::apigen_runtime::prost")]
+pub struct BatchGetShelvesRequest {
+    /// `shelves/{shelf}`, at most 100.
+    #[prost(string, repeated, tag = "1")]
+    pub names: ::apigen_runtime::prost::alloc::vec::Vec<
+        ::apigen_runtime::prost::alloc::string::String,
+    >,
+}
+#[derive(Clone, PartialEq, ::apigen_runtime::prost::Message)]
+#[prost(prost_path = "::apigen_runtime::prost")]
+pub struct BatchGetShelvesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub shelves: ::apigen_runtime::prost::alloc::vec::Vec<Shelf>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::apigen_runtime::prost::Message)]
+#[prost(prost_path = "::apigen_runtime::prost")]
+pub struct ListBooksByShelvesRequest {
+    /// `shelves/{shelf}`, at most 100.
+    #[prost(string, repeated, tag = "1")]
+    pub shelves: ::apigen_runtime::prost::alloc::vec::Vec<
+        ::apigen_runtime::prost::alloc::string::String,
+    >,
+}
+#[derive(Clone, PartialEq, ::apigen_runtime::prost::Message)]
+#[prost(prost_path = "::apigen_runtime::prost")]
+pub struct ListBooksByShelvesResponse {
+    /// The books of every shelf asked for; each names its `shelf`.
+    #[prost(message, repeated, tag = "1")]
+    pub books: ::apigen_runtime::prost::alloc::vec::Vec<Book>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::apigen_runtime::prost::Message)]
+#[prost(prost_path = "::apigen_runtime::prost")]
+pub struct BatchGetAuthorsRequest {
+    /// Author names, at most 50.
+    #[prost(string, repeated, tag = "1")]
+    pub names: ::apigen_runtime::prost::alloc::vec::Vec<
+        ::apigen_runtime::prost::alloc::string::String,
+    >,
+}
+#[derive(Clone, PartialEq, ::apigen_runtime::prost::Message)]
+#[prost(prost_path = "::apigen_runtime::prost")]
+pub struct BatchGetAuthorsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub authors: ::apigen_runtime::prost::alloc::vec::Vec<Author>,
+}
 #[derive(
     Clone,
     Copy,
@@ -391,6 +451,7 @@ impl ::apigen_runtime::serde::Serialize for Book {
         w.scalar::<__json::Bytes>("coverThumbnail", &self.cover_thumbnail)?;
         w.message("createTime", &self.create_time)?;
         w.message("updateTime", &self.update_time)?;
+        w.scalar::<__json::Str>("shelf", &self.shelf)?;
         w.end()
     }
 }
@@ -418,6 +479,30 @@ impl __json::JsonMessage for Book {
             "coverThumbnail" | "cover_thumbnail" => f.scalar::<__json::Bytes>(12, &mut self.cover_thumbnail),
             "createTime" | "create_time" => f.message(13, &mut self.create_time),
             "updateTime" | "update_time" => f.message(14, &mut self.update_time),
+            "shelf" => f.scalar::<__json::Str>(15, &mut self.shelf),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for Author {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.scalar::<__json::Str>("name", &self.name)?;
+        w.scalar::<__json::I32>("bookCount", &self.book_count)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for Author {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for Author {
+    const NAME: &'static str = "bookstore.v1.Author";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "name" => f.scalar::<__json::Str>(0, &mut self.name),
+            "bookCount" | "book_count" => f.scalar::<__json::I32>(1, &mut self.book_count),
             _ => ::core::result::Result::Ok(false),
         }
     }
@@ -819,6 +904,132 @@ impl __json::JsonMessage for ImportBooksResponse {
         }
     }
 }
+impl ::apigen_runtime::serde::Serialize for BatchGetShelvesRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.repeated::<__json::Str>("names", &self.names)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for BatchGetShelvesRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for BatchGetShelvesRequest {
+    const NAME: &'static str = "bookstore.v1.BatchGetShelvesRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "names" => f.repeated::<__json::Str>(0, &mut self.names),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for BatchGetShelvesResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.messages("shelves", &self.shelves)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for BatchGetShelvesResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for BatchGetShelvesResponse {
+    const NAME: &'static str = "bookstore.v1.BatchGetShelvesResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "shelves" => f.messages(0, &mut self.shelves),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ListBooksByShelvesRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.repeated::<__json::Str>("shelves", &self.shelves)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksByShelvesRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ListBooksByShelvesRequest {
+    const NAME: &'static str = "bookstore.v1.ListBooksByShelvesRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "shelves" => f.repeated::<__json::Str>(0, &mut self.shelves),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for ListBooksByShelvesResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.messages("books", &self.books)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for ListBooksByShelvesResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for ListBooksByShelvesResponse {
+    const NAME: &'static str = "bookstore.v1.ListBooksByShelvesResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "books" => f.messages(0, &mut self.books),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for BatchGetAuthorsRequest {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.repeated::<__json::Str>("names", &self.names)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for BatchGetAuthorsRequest {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for BatchGetAuthorsRequest {
+    const NAME: &'static str = "bookstore.v1.BatchGetAuthorsRequest";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "names" => f.repeated::<__json::Str>(0, &mut self.names),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+impl ::apigen_runtime::serde::Serialize for BatchGetAuthorsResponse {
+    fn serialize<S: ::apigen_runtime::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+        let mut w = __json::Writer::new(serializer)?;
+        w.messages("authors", &self.authors)?;
+        w.end()
+    }
+}
+impl<'de> ::apigen_runtime::serde::Deserialize<'de> for BatchGetAuthorsResponse {
+    fn deserialize<D: ::apigen_runtime::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+        __json::read_message(deserializer)
+    }
+}
+impl __json::JsonMessage for BatchGetAuthorsResponse {
+    const NAME: &'static str = "bookstore.v1.BatchGetAuthorsResponse";
+    fn read_field<'de, A: ::apigen_runtime::serde::de::MapAccess<'de>>(&mut self, f: __json::Fields<'_, 'de, A>) -> ::core::result::Result<bool, A::Error> {
+        match f.key() {
+            "authors" => f.messages(0, &mut self.authors),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
 impl __json::JsonEnum for shelf_event::Kind {
     const NAME: &'static str = "bookstore.v1.ShelfEvent.Kind";
     fn from_name(name: &str) -> ::core::option::Option<i32> {
@@ -868,6 +1079,7 @@ pub const JSON_TYPES: &[::apigen_runtime::json::AnyType] = &[
     ::apigen_runtime::json::AnyType::of::<Shelf>("bookstore.v1.Shelf"),
     ::apigen_runtime::json::AnyType::of::<Publisher>("bookstore.v1.Publisher"),
     ::apigen_runtime::json::AnyType::of::<Book>("bookstore.v1.Book"),
+    ::apigen_runtime::json::AnyType::of::<Author>("bookstore.v1.Author"),
     ::apigen_runtime::json::AnyType::of::<ListShelvesRequest>("bookstore.v1.ListShelvesRequest"),
     ::apigen_runtime::json::AnyType::of::<ListShelvesResponse>("bookstore.v1.ListShelvesResponse"),
     ::apigen_runtime::json::AnyType::of::<CreateShelfRequest>("bookstore.v1.CreateShelfRequest"),
@@ -885,6 +1097,12 @@ pub const JSON_TYPES: &[::apigen_runtime::json::AnyType] = &[
     ::apigen_runtime::json::AnyType::of::<ShelfEvent>("bookstore.v1.ShelfEvent"),
     ::apigen_runtime::json::AnyType::of::<ImportBooksRequest>("bookstore.v1.ImportBooksRequest"),
     ::apigen_runtime::json::AnyType::of::<ImportBooksResponse>("bookstore.v1.ImportBooksResponse"),
+    ::apigen_runtime::json::AnyType::of::<BatchGetShelvesRequest>("bookstore.v1.BatchGetShelvesRequest"),
+    ::apigen_runtime::json::AnyType::of::<BatchGetShelvesResponse>("bookstore.v1.BatchGetShelvesResponse"),
+    ::apigen_runtime::json::AnyType::of::<ListBooksByShelvesRequest>("bookstore.v1.ListBooksByShelvesRequest"),
+    ::apigen_runtime::json::AnyType::of::<ListBooksByShelvesResponse>("bookstore.v1.ListBooksByShelvesResponse"),
+    ::apigen_runtime::json::AnyType::of::<BatchGetAuthorsRequest>("bookstore.v1.BatchGetAuthorsRequest"),
+    ::apigen_runtime::json::AnyType::of::<BatchGetAuthorsResponse>("bookstore.v1.BatchGetAuthorsResponse"),
 ];
 impl ::apigen_runtime::Input for Shelf {
     fn validate(
@@ -912,8 +1130,10 @@ impl ::apigen_runtime::Input for Book {
     fn clear_output_only(&mut self) {
         self.create_time = ::core::default::Default::default();
         self.update_time = ::core::default::Default::default();
+        self.shelf = ::core::default::Default::default();
     }
 }
+impl ::apigen_runtime::Input for Author {}
 impl ::apigen_runtime::Input for ListShelvesRequest {}
 impl ::apigen_runtime::Input for ListShelvesResponse {}
 impl ::apigen_runtime::Input for CreateShelfRequest {
@@ -1046,6 +1266,12 @@ impl ::apigen_runtime::Input for ImportBooksRequest {
     }
 }
 impl ::apigen_runtime::Input for ImportBooksResponse {}
+impl ::apigen_runtime::Input for BatchGetShelvesRequest {}
+impl ::apigen_runtime::Input for BatchGetShelvesResponse {}
+impl ::apigen_runtime::Input for ListBooksByShelvesRequest {}
+impl ::apigen_runtime::Input for ListBooksByShelvesResponse {}
+impl ::apigen_runtime::Input for BatchGetAuthorsRequest {}
+impl ::apigen_runtime::Input for BatchGetAuthorsResponse {}
 impl ::apigen_runtime::validate::Validate for Shelf {
     fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {
         use ::apigen_runtime::validate as pv;
@@ -1155,6 +1381,7 @@ impl ::apigen_runtime::validate::Validate for Book {
         v.at(&F_COVER_THUMBNAIL, |v| v.bytes(&self.cover_thumbnail, &R_COVER_THUMBNAIL));
     }
 }
+impl ::apigen_runtime::validate::Validate for Author {}
 impl ::apigen_runtime::validate::Validate for ListShelvesRequest {
     fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {
         use ::apigen_runtime::validate as pv;
@@ -1294,6 +1521,74 @@ impl ::apigen_runtime::validate::Validate for ImportBooksRequest {
     }
 }
 impl ::apigen_runtime::validate::Validate for ImportBooksResponse {}
+impl ::apigen_runtime::validate::Validate for BatchGetShelvesRequest {
+    fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {
+        use ::apigen_runtime::validate as pv;
+        static F_NAMES: pv::Field = pv::Field::new(1, "names", pv::FieldType::String);
+        static R_NAMES: pv::RepeatedRules = pv::RepeatedRules {
+            max_items: ::core::option::Option::Some(100),
+            ..pv::RepeatedRules::NONE
+        };
+        static R_NAMES_ITEMS: pv::StringRules = pv::StringRules {
+            max_len: ::core::option::Option::Some(200u64),
+            ..pv::StringRules::NONE
+        };
+        v.at(
+            &F_NAMES,
+            |v| v.repeated(&self.names, &R_NAMES, |v, x| v.string(x, &R_NAMES_ITEMS)),
+        );
+    }
+}
+impl ::apigen_runtime::validate::Validate for BatchGetShelvesResponse {}
+impl ::apigen_runtime::validate::Validate for ListBooksByShelvesRequest {
+    fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {
+        use ::apigen_runtime::validate as pv;
+        static F_SHELVES: pv::Field = pv::Field::new(
+            1,
+            "shelves",
+            pv::FieldType::String,
+        );
+        static R_SHELVES: pv::RepeatedRules = pv::RepeatedRules {
+            max_items: ::core::option::Option::Some(100),
+            ..pv::RepeatedRules::NONE
+        };
+        static R_SHELVES_ITEMS: pv::StringRules = pv::StringRules {
+            max_len: ::core::option::Option::Some(200u64),
+            ..pv::StringRules::NONE
+        };
+        v.at(
+            &F_SHELVES,
+            |v| {
+                v
+                    .repeated(
+                        &self.shelves,
+                        &R_SHELVES,
+                        |v, x| v.string(x, &R_SHELVES_ITEMS),
+                    )
+            },
+        );
+    }
+}
+impl ::apigen_runtime::validate::Validate for ListBooksByShelvesResponse {}
+impl ::apigen_runtime::validate::Validate for BatchGetAuthorsRequest {
+    fn validate_rules(&self, v: &mut ::apigen_runtime::validate::Validator) {
+        use ::apigen_runtime::validate as pv;
+        static F_NAMES: pv::Field = pv::Field::new(1, "names", pv::FieldType::String);
+        static R_NAMES: pv::RepeatedRules = pv::RepeatedRules {
+            max_items: ::core::option::Option::Some(50),
+            ..pv::RepeatedRules::NONE
+        };
+        static R_NAMES_ITEMS: pv::StringRules = pv::StringRules {
+            max_len: ::core::option::Option::Some(200u64),
+            ..pv::StringRules::NONE
+        };
+        v.at(
+            &F_NAMES,
+            |v| v.repeated(&self.names, &R_NAMES, |v, x| v.string(x, &R_NAMES_ITEMS)),
+        );
+    }
+}
+impl ::apigen_runtime::validate::Validate for BatchGetAuthorsResponse {}
 impl ::apigen_runtime::validate::ToCel for MoveBookRequest {
     fn to_cel(&self) -> ::apigen_runtime::validate::CelValue {
         ::apigen_runtime::validate::CelMessage::new()
@@ -1315,7 +1610,7 @@ static CEL_MOVE_BOOK_REQUEST: ::apigen_runtime::validate::Cel = ::apigen_runtime
 /// The custom (CEL) rules of this package, which services compile as they are built.
 pub static CEL_RULES: &[&::apigen_runtime::validate::Cel] = &[&CEL_MOVE_BOOK_REQUEST];
 /// The descriptors of this package's files and their imports, for gRPC server reflection.
-pub static FILE_DESCRIPTOR_SET: &[u8] = b"\n\xd4\x04\n\x15google/api/http.proto\x12\ngoogle.api\"y\n\x04Http\x12*\n\x05rules\x18\x01 \x03(\x0b2\x14.google.api.HttpRuleR\x05rules\x12E\n\x1ffully_decode_reserved_expansion\x18\x02 \x01(\x08R\x1cfullyDecodeReservedExpansion\"\xda\x02\n\x08HttpRule\x12\x1a\n\x08selector\x18\x01 \x01(\tR\x08selector\x12\x12\n\x03get\x18\x02 \x01(\tH\x00R\x03get\x12\x12\n\x03put\x18\x03 \x01(\tH\x00R\x03put\x12\x14\n\x04post\x18\x04 \x01(\tH\x00R\x04post\x12\x18\n\x06delete\x18\x05 \x01(\tH\x00R\x06delete\x12\x16\n\x05patch\x18\x06 \x01(\tH\x00R\x05patch\x127\n\x06custom\x18\x08 \x01(\x0b2\x1d.google.api.CustomHttpPatternH\x00R\x06custom\x12\x12\n\x04body\x18\x07 \x01(\tR\x04body\x12#\n\rresponse_body\x18\x0c \x01(\tR\x0cresponseBody\x12E\n\x13additional_bindings\x18\x0b \x03(\x0b2\x14.google.api.HttpRuleR\x12additionalBindingsB\t\n\x07pattern\";\n\x11CustomHttpPattern\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n\x04path\x18\x02 \x01(\tR\x04pathB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xe6X\n google/protobuf/descriptor.proto\x12\x0fgoogle.protobuf\"M\n\x11FileDescriptorSet\x128\n\x04file\x18\x01 \x03(\x0b2$.google.protobuf.FileDescriptorProtoR\x04file\"\x98\x05\n\x13FileDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07package\x18\x02 \x01(\tR\x07package\x12\x1e\n\ndependency\x18\x03 \x03(\tR\ndependency\x12+\n\x11public_dependency\x18\n \x03(\x05R\x10publicDependency\x12\'\n\x0fweak_dependency\x18\x0b \x03(\x05R\x0eweakDependency\x12C\n\x0cmessage_type\x18\x04 \x03(\x0b2 .google.protobuf.DescriptorProtoR\x0bmessageType\x12A\n\tenum_type\x18\x05 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12A\n\x07service\x18\x06 \x03(\x0b2\'.google.protobuf.ServiceDescriptorProtoR\x07service\x12C\n\textension\x18\x07 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x126\n\x07options\x18\x08 \x01(\x0b2\x1c.google.protobuf.FileOptionsR\x07options\x12I\n\x10source_code_info\x18\t \x01(\x0b2\x1f.google.protobuf.SourceCodeInfoR\x0esourceCodeInfo\x12\x16\n\x06syntax\x18\x0c \x01(\tR\x06syntax\x122\n\x07edition\x18\x0e \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\"\xb9\x06\n\x0fDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12;\n\x05field\x18\x02 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x05field\x12C\n\textension\x18\x06 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x12A\n\x0bnested_type\x18\x03 \x03(\x0b2 .google.protobuf.DescriptorProtoR\nnestedType\x12A\n\tenum_type\x18\x04 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12X\n\x0fextension_range\x18\x05 \x03(\x0b2/.google.protobuf.DescriptorProto.ExtensionRangeR\x0eextensionRange\x12D\n\noneof_decl\x18\x08 \x03(\x0b2%.google.protobuf.OneofDescriptorProtoR\toneofDecl\x129\n\x07options\x18\x07 \x01(\x0b2\x1f.google.protobuf.MessageOptionsR\x07options\x12U\n\x0ereserved_range\x18\t \x03(\x0b2..google.protobuf.DescriptorProto.ReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\n \x03(\tR\x0creservedName\x1az\n\x0eExtensionRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\x12@\n\x07options\x18\x03 \x01(\x0b2&.google.protobuf.ExtensionRangeOptionsR\x07options\x1a7\n\rReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\xc4\x04\n\x15ExtensionRangeOptions\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x12V\n\x0bdeclaration\x18\x02 \x03(\x0b22.google.protobuf.ExtensionRangeOptions.DeclarationB\x00R\x0bdeclaration\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12h\n\x0cverification\x18\x03 \x01(\x0e28.google.protobuf.ExtensionRangeOptions.VerificationState:\nUNVERIFIEDR\x0cverification\x1a\x94\x01\n\x0bDeclaration\x12\x16\n\x06number\x18\x01 \x01(\x05R\x06number\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08fullName\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1a\n\x08reserved\x18\x05 \x01(\x08R\x08reserved\x12\x1a\n\x08repeated\x18\x06 \x01(\x08R\x08repeatedJ\x04\x08\x04\x10\x05\"4\n\x11VerificationState\x12\x0f\n\x0bDECLARATION\x10\x00\x12\x0e\n\nUNVERIFIED\x10\x01*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x06\n\x14FieldDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x03 \x01(\x05R\x06number\x12A\n\x05label\x18\x04 \x01(\x0e2+.google.protobuf.FieldDescriptorProto.LabelR\x05label\x12>\n\x04type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x04type\x12\x1b\n\ttype_name\x18\x06 \x01(\tR\x08typeName\x12\x1a\n\x08extendee\x18\x02 \x01(\tR\x08extendee\x12#\n\rdefault_value\x18\x07 \x01(\tR\x0cdefaultValue\x12\x1f\n\x0boneof_index\x18\t \x01(\x05R\noneofIndex\x12\x1b\n\tjson_name\x18\n \x01(\tR\x08jsonName\x127\n\x07options\x18\x08 \x01(\x0b2\x1d.google.protobuf.FieldOptionsR\x07options\x12\'\n\x0fproto3_optional\x18\x11 \x01(\x08R\x0eproto3Optional\"\xb6\x02\n\x04Type\x12\x0f\n\x0bTYPE_DOUBLE\x10\x01\x12\x0e\n\nTYPE_FLOAT\x10\x02\x12\x0e\n\nTYPE_INT64\x10\x03\x12\x0f\n\x0bTYPE_UINT64\x10\x04\x12\x0e\n\nTYPE_INT32\x10\x05\x12\x10\n\x0cTYPE_FIXED64\x10\x06\x12\x10\n\x0cTYPE_FIXED32\x10\x07\x12\r\n\tTYPE_BOOL\x10\x08\x12\x0f\n\x0bTYPE_STRING\x10\t\x12\x0e\n\nTYPE_GROUP\x10\n\x12\x10\n\x0cTYPE_MESSAGE\x10\x0b\x12\x0e\n\nTYPE_BYTES\x10\x0c\x12\x0f\n\x0bTYPE_UINT32\x10\r\x12\r\n\tTYPE_ENUM\x10\x0e\x12\x11\n\rTYPE_SFIXED32\x10\x0f\x12\x11\n\rTYPE_SFIXED64\x10\x10\x12\x0f\n\x0bTYPE_SINT32\x10\x11\x12\x0f\n\x0bTYPE_SINT64\x10\x12\"C\n\x05Label\x12\x12\n\x0eLABEL_OPTIONAL\x10\x01\x12\x12\n\x0eLABEL_REPEATED\x10\x03\x12\x12\n\x0eLABEL_REQUIRED\x10\x02\"c\n\x14OneofDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x127\n\x07options\x18\x02 \x01(\x0b2\x1d.google.protobuf.OneofOptionsR\x07options\"\xe3\x02\n\x13EnumDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12?\n\x05value\x18\x02 \x03(\x0b2).google.protobuf.EnumValueDescriptorProtoR\x05value\x126\n\x07options\x18\x03 \x01(\x0b2\x1c.google.protobuf.EnumOptionsR\x07options\x12]\n\x0ereserved_range\x18\x04 \x03(\x0b26.google.protobuf.EnumDescriptorProto.EnumReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\x05 \x03(\tR\x0creservedName\x1a;\n\x11EnumReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\x83\x01\n\x18EnumValueDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x02 \x01(\x05R\x06number\x12;\n\x07options\x18\x03 \x01(\x0b2!.google.protobuf.EnumValueOptionsR\x07options\"\xa7\x01\n\x16ServiceDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\x06method\x18\x02 \x03(\x0b2&.google.protobuf.MethodDescriptorProtoR\x06method\x129\n\x07options\x18\x03 \x01(\x0b2\x1f.google.protobuf.ServiceOptionsR\x07options\"\x89\x02\n\x15MethodDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n\ninput_type\x18\x02 \x01(\tR\tinputType\x12\x1f\n\x0boutput_type\x18\x03 \x01(\tR\noutputType\x128\n\x07options\x18\x04 \x01(\x0b2\x1e.google.protobuf.MethodOptionsR\x07options\x120\n\x10client_streaming\x18\x05 \x01(\x08:\x05falseR\x0fclientStreaming\x120\n\x10server_streaming\x18\x06 \x01(\x08:\x05falseR\x0fserverStreaming\"\xca\t\n\x0bFileOptions\x12!\n\x0cjava_package\x18\x01 \x01(\tR\x0bjavaPackage\x120\n\x14java_outer_classname\x18\x08 \x01(\tR\x12javaOuterClassname\x125\n\x13java_multiple_files\x18\n \x01(\x08:\x05falseR\x11javaMultipleFiles\x12D\n\x1djava_generate_equals_and_hash\x18\x14 \x01(\x08B\x02\x18\x01R\x19javaGenerateEqualsAndHash\x12:\n\x16java_string_check_utf8\x18\x1b \x01(\x08:\x05falseR\x13javaStringCheckUtf8\x12S\n\x0coptimize_for\x18\t \x01(\x0e2).google.protobuf.FileOptions.OptimizeMode:\x05SPEEDR\x0boptimizeFor\x12\x1d\n\ngo_package\x18\x0b \x01(\tR\tgoPackage\x125\n\x13cc_generic_services\x18\x10 \x01(\x08:\x05falseR\x11ccGenericServices\x129\n\x15java_generic_services\x18\x11 \x01(\x08:\x05falseR\x13javaGenericServices\x125\n\x13py_generic_services\x18\x12 \x01(\x08:\x05falseR\x11pyGenericServices\x127\n\x14php_generic_services\x18* \x01(\x08:\x05falseR\x12phpGenericServices\x12%\n\ndeprecated\x18\x17 \x01(\x08:\x05falseR\ndeprecated\x12.\n\x10cc_enable_arenas\x18\x1f \x01(\x08:\x04trueR\x0eccEnableArenas\x12*\n\x11objc_class_prefix\x18$ \x01(\tR\x0fobjcClassPrefix\x12)\n\x10csharp_namespace\x18% \x01(\tR\x0fcsharpNamespace\x12!\n\x0cswift_prefix\x18\' \x01(\tR\x0bswiftPrefix\x12(\n\x10php_class_prefix\x18( \x01(\tR\x0ephpClassPrefix\x12#\n\rphp_namespace\x18) \x01(\tR\x0cphpNamespace\x124\n\x16php_metadata_namespace\x18, \x01(\tR\x14phpMetadataNamespace\x12!\n\x0cruby_package\x18- \x01(\tR\x0brubyPackage\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\":\n\x0cOptimizeMode\x12\t\n\x05SPEED\x10\x01\x12\r\n\tCODE_SIZE\x10\x02\x12\x10\n\x0cLITE_RUNTIME\x10\x03*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08&\x10\'\"\xf4\x03\n\x0eMessageOptions\x12<\n\x17message_set_wire_format\x18\x01 \x01(\x08:\x05falseR\x14messageSetWireFormat\x12L\n\x1fno_standard_descriptor_accessor\x18\x02 \x01(\x08:\x05falseR\x1cnoStandardDescriptorAccessor\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x1b\n\tmap_entry\x18\x07 \x01(\x08R\x08mapEntry\x12V\n&deprecated_legacy_json_field_conflicts\x18\x0b \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x0c \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07J\x04\x08\x08\x10\tJ\x04\x08\t\x10\n\"\xad\n\n\x0cFieldOptions\x12A\n\x05ctype\x18\x01 \x01(\x0e2#.google.protobuf.FieldOptions.CType:\x06STRINGR\x05ctype\x12\x16\n\x06packed\x18\x02 \x01(\x08R\x06packed\x12G\n\x06jstype\x18\x06 \x01(\x0e2$.google.protobuf.FieldOptions.JSType:\tJS_NORMALR\x06jstype\x12\x19\n\x04lazy\x18\x05 \x01(\x08:\x05falseR\x04lazy\x12.\n\x0funverified_lazy\x18\x0f \x01(\x08:\x05falseR\x0eunverifiedLazy\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x19\n\x04weak\x18\n \x01(\x08:\x05falseR\x04weak\x12(\n\x0cdebug_redact\x18\x10 \x01(\x08:\x05falseR\x0bdebugRedact\x12K\n\tretention\x18\x11 \x01(\x0e2-.google.protobuf.FieldOptions.OptionRetentionR\tretention\x12H\n\x07targets\x18\x13 \x03(\x0e2..google.protobuf.FieldOptions.OptionTargetTypeR\x07targets\x12W\n\x10edition_defaults\x18\x14 \x03(\x0b2,.google.protobuf.FieldOptions.EditionDefaultR\x0feditionDefaults\x127\n\x08features\x18\x15 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x1aZ\n\x0eEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\"/\n\x05CType\x12\n\n\x06STRING\x10\x00\x12\x08\n\x04CORD\x10\x01\x12\x10\n\x0cSTRING_PIECE\x10\x02\"5\n\x06JSType\x12\r\n\tJS_NORMAL\x10\x00\x12\r\n\tJS_STRING\x10\x01\x12\r\n\tJS_NUMBER\x10\x02\"U\n\x0fOptionRetention\x12\x15\n\x11RETENTION_UNKNOWN\x10\x00\x12\x15\n\x11RETENTION_RUNTIME\x10\x01\x12\x14\n\x10RETENTION_SOURCE\x10\x02\"\x8c\x02\n\x10OptionTargetType\x12\x17\n\x13TARGET_TYPE_UNKNOWN\x10\x00\x12\x14\n\x10TARGET_TYPE_FILE\x10\x01\x12\x1f\n\x1bTARGET_TYPE_EXTENSION_RANGE\x10\x02\x12\x17\n\x13TARGET_TYPE_MESSAGE\x10\x03\x12\x15\n\x11TARGET_TYPE_FIELD\x10\x04\x12\x15\n\x11TARGET_TYPE_ONEOF\x10\x05\x12\x14\n\x10TARGET_TYPE_ENUM\x10\x06\x12\x1a\n\x16TARGET_TYPE_ENUM_ENTRY\x10\x07\x12\x17\n\x13TARGET_TYPE_SERVICE\x10\x08\x12\x16\n\x12TARGET_TYPE_METHOD\x10\t*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x12\x10\x13\"\xac\x01\n\x0cOneofOptions\x127\n\x08features\x18\x01 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd1\x02\n\x0bEnumOptions\x12\x1f\n\x0ballow_alias\x18\x02 \x01(\x08R\nallowAlias\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12V\n&deprecated_legacy_json_field_conflicts\x18\x06 \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x07 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x05\x10\x06\"\x81\x02\n\x10EnumValueOptions\x12%\n\ndeprecated\x18\x01 \x01(\x08:\x05falseR\ndeprecated\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12(\n\x0cdebug_redact\x18\x03 \x01(\x08:\x05falseR\x0bdebugRedact\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd5\x01\n\x0eServiceOptions\x127\n\x08features\x18\" \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x99\x03\n\rMethodOptions\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12q\n\x11idempotency_level\x18\" \x01(\x0e2/.google.protobuf.MethodOptions.IdempotencyLevel:\x13IDEMPOTENCY_UNKNOWNR\x10idempotencyLevel\x127\n\x08features\x18# \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\"P\n\x10IdempotencyLevel\x12\x17\n\x13IDEMPOTENCY_UNKNOWN\x10\x00\x12\x13\n\x0fNO_SIDE_EFFECTS\x10\x01\x12\x0e\n\nIDEMPOTENT\x10\x02*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9a\x03\n\x13UninterpretedOption\x12A\n\x04name\x18\x02 \x03(\x0b2-.google.protobuf.UninterpretedOption.NamePartR\x04name\x12)\n\x10identifier_value\x18\x03 \x01(\tR\x0fidentifierValue\x12,\n\x12positive_int_value\x18\x04 \x01(\x04R\x10positiveIntValue\x12,\n\x12negative_int_value\x18\x05 \x01(\x03R\x10negativeIntValue\x12!\n\x0cdouble_value\x18\x06 \x01(\x01R\x0bdoubleValue\x12!\n\x0cstring_value\x18\x07 \x01(\x0cR\x0bstringValue\x12\'\n\x0faggregate_value\x18\x08 \x01(\tR\x0eaggregateValue\x1aJ\n\x08NamePart\x12\x1b\n\tname_part\x18\x01 \x02(\tR\x08namePart\x12!\n\x0cis_extension\x18\x02 \x02(\x08R\x0bisExtension\"\x81\x08\n\nFeatureSet\x12R\n\x0efield_presence\x18\x01 \x01(\x0e2).google.protobuf.FeatureSet.FieldPresenceB\x00R\rfieldPresence\x12C\n\tenum_type\x18\x02 \x01(\x0e2$.google.protobuf.FeatureSet.EnumTypeB\x00R\x08enumType\x12k\n\x17repeated_field_encoding\x18\x03 \x01(\x0e21.google.protobuf.FeatureSet.RepeatedFieldEncodingB\x00R\x15repeatedFieldEncoding\x12U\n\x0futf8_validation\x18\x04 \x01(\x0e2*.google.protobuf.FeatureSet.Utf8ValidationB\x00R\x0eutf8Validation\x12X\n\x10message_encoding\x18\x05 \x01(\x0e2+.google.protobuf.FeatureSet.MessageEncodingB\x00R\x0fmessageEncoding\x12I\n\x0bjson_format\x18\x06 \x01(\x0e2&.google.protobuf.FeatureSet.JsonFormatB\x00R\njsonFormat\"\\\n\rFieldPresence\x12\x1a\n\x16FIELD_PRESENCE_UNKNOWN\x10\x00\x12\x0c\n\x08EXPLICIT\x10\x01\x12\x0c\n\x08IMPLICIT\x10\x02\x12\x13\n\x0fLEGACY_REQUIRED\x10\x03\"7\n\x08EnumType\x12\x15\n\x11ENUM_TYPE_UNKNOWN\x10\x00\x12\x08\n\x04OPEN\x10\x01\x12\n\n\x06CLOSED\x10\x02\"V\n\x15RepeatedFieldEncoding\x12#\n\x1fREPEATED_FIELD_ENCODING_UNKNOWN\x10\x00\x12\n\n\x06PACKED\x10\x01\x12\x0c\n\x08EXPANDED\x10\x02\"C\n\x0eUtf8Validation\x12\x1b\n\x17UTF8_VALIDATION_UNKNOWN\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\n\n\x06VERIFY\x10\x02\"S\n\x0fMessageEncoding\x12\x1c\n\x18MESSAGE_ENCODING_UNKNOWN\x10\x00\x12\x13\n\x0fLENGTH_PREFIXED\x10\x01\x12\r\n\tDELIMITED\x10\x02\"H\n\nJsonFormat\x12\x17\n\x13JSON_FORMAT_UNKNOWN\x10\x00\x12\t\n\x05ALLOW\x10\x01\x12\x16\n\x12LEGACY_BEST_EFFORT\x10\x02*\x06\x08\xe8\x07\x10\xe9\x07*\x06\x08\xe9\x07\x10\xea\x07*\x06\x08\x8bN\x10\x90NJ\x06\x08\xe7\x07\x10\xe8\x07\"\xfe\x02\n\x12FeatureSetDefaults\x12X\n\x08defaults\x18\x01 \x03(\x0b2<.google.protobuf.FeatureSetDefaults.FeatureSetEditionDefaultR\x08defaults\x12A\n\x0fminimum_edition\x18\x04 \x01(\x0e2\x18.google.protobuf.EditionR\x0eminimumEdition\x12A\n\x0fmaximum_edition\x18\x05 \x01(\x0e2\x18.google.protobuf.EditionR\x0emaximumEdition\x1a\x87\x01\n\x18FeatureSetEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\"\xa7\x02\n\x0eSourceCodeInfo\x12D\n\x08location\x18\x01 \x03(\x0b2(.google.protobuf.SourceCodeInfo.LocationR\x08location\x1a\xce\x01\n\x08Location\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x16\n\x04span\x18\x02 \x03(\x05B\x02\x10\x01R\x04span\x12)\n\x10leading_comments\x18\x03 \x01(\tR\x0fleadingComments\x12+\n\x11trailing_comments\x18\x04 \x01(\tR\x10trailingComments\x12:\n\x19leading_detached_comments\x18\x06 \x03(\tR\x17leadingDetachedComments\"\xd0\x02\n\x11GeneratedCodeInfo\x12M\n\nannotation\x18\x01 \x03(\x0b2-.google.protobuf.GeneratedCodeInfo.AnnotationR\nannotation\x1a\xeb\x01\n\nAnnotation\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x1f\n\x0bsource_file\x18\x02 \x01(\tR\nsourceFile\x12\x14\n\x05begin\x18\x03 \x01(\x05R\x05begin\x12\x10\n\x03end\x18\x04 \x01(\x05R\x03end\x12R\n\x08semantic\x18\x05 \x01(\x0e26.google.protobuf.GeneratedCodeInfo.Annotation.SemanticR\x08semantic\"(\n\x08Semantic\x12\x08\n\x04NONE\x10\x00\x12\x07\n\x03SET\x10\x01\x12\t\n\x05ALIAS\x10\x02*\xea\x01\n\x07Edition\x12\x13\n\x0fEDITION_UNKNOWN\x10\x00\x12\x13\n\x0eEDITION_PROTO2\x10\xe6\x07\x12\x13\n\x0eEDITION_PROTO3\x10\xe7\x07\x12\x11\n\x0cEDITION_2023\x10\xe8\x07\x12\x17\n\x13EDITION_1_TEST_ONLY\x10\x01\x12\x17\n\x13EDITION_2_TEST_ONLY\x10\x02\x12\x1d\n\x17EDITION_99997_TEST_ONLY\x10\x9d\x8d\x06\x12\x1d\n\x17EDITION_99998_TEST_ONLY\x10\x9e\x8d\x06\x12\x1d\n\x17EDITION_99999_TEST_ONLY\x10\x9f\x8d\x06B~\n\x13com.google.protobufB\x10DescriptorProtosH\x01Z-google.golang.org/protobuf/types/descriptorpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1aGoogle.Protobuf.Reflection\n\xcc\x01\n\x1cgoogle/api/annotations.proto\x12\ngoogle.api\x1a\x15google/api/http.proto\x1a google/protobuf/descriptor.proto:K\n\x04http\x12\x1e.google.protobuf.MethodOptions\x18\xb0\xca\xbc\" \x01(\x0b2\x14.google.api.HttpRuleR\x04httpB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\x8a\x03\n\x1fgoogle/api/field_behavior.proto\x12\ngoogle.api\x1a google/protobuf/descriptor.proto*\xb6\x01\n\rFieldBehavior\x12\x1e\n\x1aFIELD_BEHAVIOR_UNSPECIFIED\x10\x00\x12\x0c\n\x08OPTIONAL\x10\x01\x12\x0c\n\x08REQUIRED\x10\x02\x12\x0f\n\x0bOUTPUT_ONLY\x10\x03\x12\x0e\n\nINPUT_ONLY\x10\x04\x12\r\n\tIMMUTABLE\x10\x05\x12\x12\n\x0eUNORDERED_LIST\x10\x06\x12\x15\n\x11NON_EMPTY_DEFAULT\x10\x07\x12\x0e\n\nIDENTIFIER\x10\x08:d\n\x0efield_behavior\x12\x1d.google.protobuf.FieldOptions\x18\x9c\x08 \x03(\x0e2\x19.google.api.FieldBehaviorB\x02\x10\x00R\rfieldBehaviorB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xfb\x01\n\x1egoogle/protobuf/duration.proto\x12\x0fgoogle.protobuf\":\n\x08Duration\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x83\x01\n\x13com.google.protobufB\rDurationProtoP\x01Z1google.golang.org/protobuf/types/known/durationpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xe6\x01\n google/protobuf/field_mask.proto\x12\x0fgoogle.protobuf\"!\n\tFieldMask\x12\x14\n\x05paths\x18\x01 \x03(\tR\x05pathsB\x85\x01\n\x13com.google.protobufB\x0eFieldMaskProtoP\x01Z2google.golang.org/protobuf/types/known/fieldmaskpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xff\x01\n\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xd8H\n\x1bbuf/validate/validate.proto\x12\x0cbuf.validate\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n\x04Rule\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12\x1e\n\nexpression\x18\x03 \x01(\tR\nexpression\"\xa1\x01\n\x0cMessageRules\x12%\n\x0ecel_expression\x18\x05 \x03(\tR\rcelExpression\x12$\n\x03cel\x18\x03 \x03(\x0b2\x12.buf.validate.RuleR\x03cel\x124\n\x05oneof\x18\x04 \x03(\x0b2\x1e.buf.validate.MessageOneofRuleR\x05oneofJ\x04\x08\x01\x10\x02R\x08disabled\"F\n\x10MessageOneofRule\x12\x16\n\x06fields\x18\x01 \x03(\tR\x06fields\x12\x1a\n\x08required\x18\x02 \x01(\x08R\x08required\"(\n\nOneofRules\x12\x1a\n\x08required\x18\x01 \x01(\x08R\x08required\"\xe3\n\n\nFieldRules\x12%\n\x0ecel_expression\x18\x1d \x03(\tR\rcelExpression\x12$\n\x03cel\x18\x17 \x03(\x0b2\x12.buf.validate.RuleR\x03cel\x12\x1a\n\x08required\x18\x19 \x01(\x08R\x08required\x12,\n\x06ignore\x18\x1b \x01(\x0e2\x14.buf.validate.IgnoreR\x06ignore\x120\n\x05float\x18\x01 \x01(\x0b2\x18.buf.validate.FloatRulesH\x00R\x05float\x123\n\x06double\x18\x02 \x01(\x0b2\x19.buf.validate.DoubleRulesH\x00R\x06double\x120\n\x05int32\x18\x03 \x01(\x0b2\x18.buf.validate.Int32RulesH\x00R\x05int32\x120\n\x05int64\x18\x04 \x01(\x0b2\x18.buf.validate.Int64RulesH\x00R\x05int64\x123\n\x06uint32\x18\x05 \x01(\x0b2\x19.buf.validate.UInt32RulesH\x00R\x06uint32\x123\n\x06uint64\x18\x06 \x01(\x0b2\x19.buf.validate.UInt64RulesH\x00R\x06uint64\x123\n\x06sint32\x18\x07 \x01(\x0b2\x19.buf.validate.SInt32RulesH\x00R\x06sint32\x123\n\x06sint64\x18\x08 \x01(\x0b2\x19.buf.validate.SInt64RulesH\x00R\x06sint64\x126\n\x07fixed32\x18\t \x01(\x0b2\x1a.buf.validate.Fixed32RulesH\x00R\x07fixed32\x126\n\x07fixed64\x18\n \x01(\x0b2\x1a.buf.validate.Fixed64RulesH\x00R\x07fixed64\x129\n\x08sfixed32\x18\x0b \x01(\x0b2\x1b.buf.validate.SFixed32RulesH\x00R\x08sfixed32\x129\n\x08sfixed64\x18\x0c \x01(\x0b2\x1b.buf.validate.SFixed64RulesH\x00R\x08sfixed64\x12-\n\x04bool\x18\r \x01(\x0b2\x17.buf.validate.BoolRulesH\x00R\x04bool\x123\n\x06string\x18\x0e \x01(\x0b2\x19.buf.validate.StringRulesH\x00R\x06string\x120\n\x05bytes\x18\x0f \x01(\x0b2\x18.buf.validate.BytesRulesH\x00R\x05bytes\x12-\n\x04enum\x18\x10 \x01(\x0b2\x17.buf.validate.EnumRulesH\x00R\x04enum\x129\n\x08repeated\x18\x12 \x01(\x0b2\x1b.buf.validate.RepeatedRulesH\x00R\x08repeated\x12*\n\x03map\x18\x13 \x01(\x0b2\x16.buf.validate.MapRulesH\x00R\x03map\x12*\n\x03any\x18\x14 \x01(\x0b2\x16.buf.validate.AnyRulesH\x00R\x03any\x129\n\x08duration\x18\x15 \x01(\x0b2\x1b.buf.validate.DurationRulesH\x00R\x08duration\x12=\n\nfield_mask\x18\x1c \x01(\x0b2\x1c.buf.validate.FieldMaskRulesH\x00R\tfieldMask\x12<\n\ttimestamp\x18\x16 \x01(\x0b2\x1c.buf.validate.TimestampRulesH\x00R\ttimestampB\x06\n\x04typeJ\x04\x08\x18\x10\x19J\x04\x08\x1a\x10\x1bR\x07skippedR\x0cignore_empty\"Z\n\x0fPredefinedRules\x12$\n\x03cel\x18\x01 \x03(\x0b2\x12.buf.validate.RuleR\x03celJ\x04\x08\x18\x10\x19J\x04\x08\x1a\x10\x1bR\x07skippedR\x0cignore_empty\"\xef\x01\n\nFloatRules\x12\x14\n\x05const\x18\x01 \x01(\x02R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x02H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x02H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x02H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x02H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x02R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x02R\x05notIn\x12\x16\n\x06finite\x18\x08 \x01(\x08R\x06finite\x12\x18\n\x07example\x18\t \x03(\x02R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xf0\x01\n\x0bDoubleRules\x12\x14\n\x05const\x18\x01 \x01(\x01R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x01H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x01H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x01H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x01H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x01R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x01R\x05notIn\x12\x16\n\x06finite\x18\x08 \x01(\x08R\x06finite\x12\x18\n\x07example\x18\t \x03(\x01R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd7\x01\n\nInt32Rules\x12\x14\n\x05const\x18\x01 \x01(\x05R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x05H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x05H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x05H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x05H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x05R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x05R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x05R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd7\x01\n\nInt64Rules\x12\x14\n\x05const\x18\x01 \x01(\x03R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x03H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x03H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x03H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x03H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x03R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x03R\x05notIn\x12\x18\n\x07example\x18\t \x03(\x03R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bUInt32Rules\x12\x14\n\x05const\x18\x01 \x01(\rR\x05const\x12\x10\n\x02lt\x18\x02 \x01(\rH\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\rH\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\rH\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\rH\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\rR\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\rR\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\rR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bUInt64Rules\x12\x14\n\x05const\x18\x01 \x01(\x04R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x04H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x04H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x04H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x04H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x04R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x04R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x04R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bSInt32Rules\x12\x14\n\x05const\x18\x01 \x01(\x11R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x11H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x11H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x11H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x11H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x11R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x11R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x11R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bSInt64Rules\x12\x14\n\x05const\x18\x01 \x01(\x12R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x12H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x12H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x12H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x12H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x12R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x12R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x12R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd9\x01\n\x0cFixed32Rules\x12\x14\n\x05const\x18\x01 \x01(\x07R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x07H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x07H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x07H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x07H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x07R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x07R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x07R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd9\x01\n\x0cFixed64Rules\x12\x14\n\x05const\x18\x01 \x01(\x06R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x06H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x06H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x06H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x06H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x06R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x06R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x06R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xda\x01\n\rSFixed32Rules\x12\x14\n\x05const\x18\x01 \x01(\x0fR\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x0fH\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x0fH\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x0fH\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x0fH\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x0fR\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x0fR\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x0fR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xda\x01\n\rSFixed64Rules\x12\x14\n\x05const\x18\x01 \x01(\x10R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x10H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x10H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x10H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x10H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x10R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x10R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x10R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"F\n\tBoolRules\x12\x14\n\x05const\x18\x01 \x01(\x08R\x05const\x12\x18\n\x07example\x18\x02 \x03(\x08R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xf0\x08\n\x0bStringRules\x12\x14\n\x05const\x18\x01 \x01(\tR\x05const\x12\x10\n\x03len\x18\x13 \x01(\x04R\x03len\x12\x17\n\x07min_len\x18\x02 \x01(\x04R\x06minLen\x12\x17\n\x07max_len\x18\x03 \x01(\x04R\x06maxLen\x12\x1b\n\tlen_bytes\x18\x14 \x01(\x04R\x08lenBytes\x12\x1b\n\tmin_bytes\x18\x04 \x01(\x04R\x08minBytes\x12\x1b\n\tmax_bytes\x18\x05 \x01(\x04R\x08maxBytes\x12\x18\n\x07pattern\x18\x06 \x01(\tR\x07pattern\x12\x16\n\x06prefix\x18\x07 \x01(\tR\x06prefix\x12\x16\n\x06suffix\x18\x08 \x01(\tR\x06suffix\x12\x1a\n\x08contains\x18\t \x01(\tR\x08contains\x12!\n\x0cnot_contains\x18\x17 \x01(\tR\x0bnotContains\x12\x0e\n\x02in\x18\n \x03(\tR\x02in\x12\x15\n\x06not_in\x18\x0b \x03(\tR\x05notIn\x12\x16\n\x05email\x18\x0c \x01(\x08H\x00R\x05email\x12\x1c\n\x08hostname\x18\r \x01(\x08H\x00R\x08hostname\x12\x10\n\x02ip\x18\x0e \x01(\x08H\x00R\x02ip\x12\x14\n\x04ipv4\x18\x0f \x01(\x08H\x00R\x04ipv4\x12\x14\n\x04ipv6\x18\x10 \x01(\x08H\x00R\x04ipv6\x12\x12\n\x03uri\x18\x11 \x01(\x08H\x00R\x03uri\x12\x19\n\x07uri_ref\x18\x12 \x01(\x08H\x00R\x06uriRef\x12\x1a\n\x07address\x18\x15 \x01(\x08H\x00R\x07address\x12\x14\n\x04uuid\x18\x16 \x01(\x08H\x00R\x04uuid\x12\x16\n\x05tuuid\x18! \x01(\x08H\x00R\x05tuuid\x12,\n\x11ip_with_prefixlen\x18\x1a \x01(\x08H\x00R\x0fipWithPrefixlen\x120\n\x13ipv4_with_prefixlen\x18\x1b \x01(\x08H\x00R\x11ipv4WithPrefixlen\x120\n\x13ipv6_with_prefixlen\x18\x1c \x01(\x08H\x00R\x11ipv6WithPrefixlen\x12\x1d\n\tip_prefix\x18\x1d \x01(\x08H\x00R\x08ipPrefix\x12!\n\x0bipv4_prefix\x18\x1e \x01(\x08H\x00R\nipv4Prefix\x12!\n\x0bipv6_prefix\x18\x1f \x01(\x08H\x00R\nipv6Prefix\x12$\n\rhost_and_port\x18  \x01(\x08H\x00R\x0bhostAndPort\x12\x14\n\x04ulid\x18# \x01(\x08H\x00R\x04ulid\x12#\n\x0cprotobuf_fqn\x18% \x01(\x08H\x00R\x0bprotobufFqn\x12*\n\x10protobuf_dot_fqn\x18& \x01(\x08H\x00R\x0eprotobufDotFqn\x12D\n\x10well_known_regex\x18\x18 \x01(\x0e2\x18.buf.validate.KnownRegexH\x00R\x0ewellKnownRegex\x12\x16\n\x06strict\x18\x19 \x01(\x08R\x06strict\x12\x18\n\x07example\x18\" \x03(\tR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0c\n\nwell_known\"\xfa\x02\n\nBytesRules\x12\x14\n\x05const\x18\x01 \x01(\x0cR\x05const\x12\x10\n\x03len\x18\r \x01(\x04R\x03len\x12\x17\n\x07min_len\x18\x02 \x01(\x04R\x06minLen\x12\x17\n\x07max_len\x18\x03 \x01(\x04R\x06maxLen\x12\x18\n\x07pattern\x18\x04 \x01(\tR\x07pattern\x12\x16\n\x06prefix\x18\x05 \x01(\x0cR\x06prefix\x12\x16\n\x06suffix\x18\x06 \x01(\x0cR\x06suffix\x12\x1a\n\x08contains\x18\x07 \x01(\x0cR\x08contains\x12\x0e\n\x02in\x18\x08 \x03(\x0cR\x02in\x12\x15\n\x06not_in\x18\t \x03(\x0cR\x05notIn\x12\x10\n\x02ip\x18\n \x01(\x08H\x00R\x02ip\x12\x14\n\x04ipv4\x18\x0b \x01(\x08H\x00R\x04ipv4\x12\x14\n\x04ipv6\x18\x0c \x01(\x08H\x00R\x04ipv6\x12\x14\n\x04uuid\x18\x0f \x01(\x08H\x00R\x04uuid\x12\x18\n\x07example\x18\x0e \x03(\x0cR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0c\n\nwell_known\"\x90\x01\n\tEnumRules\x12\x14\n\x05const\x18\x01 \x01(\x05R\x05const\x12!\n\x0cdefined_only\x18\x02 \x01(\x08R\x0bdefinedOnly\x12\x0e\n\x02in\x18\x03 \x03(\x05R\x02in\x12\x15\n\x06not_in\x18\x04 \x03(\x05R\x05notIn\x12\x18\n\x07example\x18\x05 \x03(\x05R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9c\x01\n\rRepeatedRules\x12\x1b\n\tmin_items\x18\x01 \x01(\x04R\x08minItems\x12\x1b\n\tmax_items\x18\x02 \x01(\x04R\x08maxItems\x12\x16\n\x06unique\x18\x03 \x01(\x08R\x06unique\x12.\n\x05items\x18\x04 \x01(\x0b2\x18.buf.validate.FieldRulesR\x05items*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xaf\x01\n\x08MapRules\x12\x1b\n\tmin_pairs\x18\x01 \x01(\x04R\x08minPairs\x12\x1b\n\tmax_pairs\x18\x02 \x01(\x04R\x08maxPairs\x12,\n\x04keys\x18\x04 \x01(\x0b2\x18.buf.validate.FieldRulesR\x04keys\x120\n\x06values\x18\x05 \x01(\x0b2\x18.buf.validate.FieldRulesR\x06values*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"1\n\x08AnyRules\x12\x0e\n\x02in\x18\x02 \x03(\tR\x02in\x12\x15\n\x06not_in\x18\x03 \x03(\tR\x05notIn\"\xb2\x03\n\rDurationRules\x12/\n\x05const\x18\x02 \x01(\x0b2\x19.google.protobuf.DurationR\x05const\x12+\n\x02lt\x18\x03 \x01(\x0b2\x19.google.protobuf.DurationH\x00R\x02lt\x12-\n\x03lte\x18\x04 \x01(\x0b2\x19.google.protobuf.DurationH\x00R\x03lte\x12+\n\x02gt\x18\x05 \x01(\x0b2\x19.google.protobuf.DurationH\x01R\x02gt\x12-\n\x03gte\x18\x06 \x01(\x0b2\x19.google.protobuf.DurationH\x01R\x03gte\x12)\n\x02in\x18\x07 \x03(\x0b2\x19.google.protobuf.DurationR\x02in\x120\n\x06not_in\x18\x08 \x03(\x0b2\x19.google.protobuf.DurationR\x05notIn\x123\n\x07example\x18\t \x03(\x0b2\x19.google.protobuf.DurationR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xaa\x01\n\x0eFieldMaskRules\x120\n\x05const\x18\x01 \x01(\x0b2\x1a.google.protobuf.FieldMaskR\x05const\x12\x0e\n\x02in\x18\x02 \x03(\tR\x02in\x12\x15\n\x06not_in\x18\x03 \x03(\tR\x05notIn\x124\n\x07example\x18\x04 \x03(\x0b2\x1a.google.protobuf.FieldMaskR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x03\n\x0eTimestampRules\x120\n\x05const\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05const\x12,\n\x02lt\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x02lt\x12.\n\x03lte\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x03lte\x12\x17\n\x06lt_now\x18\x07 \x01(\x08H\x00R\x05ltNow\x12,\n\x02gt\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampH\x01R\x02gt\x12.\n\x03gte\x18\x06 \x01(\x0b2\x1a.google.protobuf.TimestampH\x01R\x03gte\x12\x17\n\x06gt_now\x18\x08 \x01(\x08H\x01R\x05gtNow\x121\n\x06within\x18\t \x01(\x0b2\x19.google.protobuf.DurationR\x06within\x124\n\x07example\x18\n \x03(\x0b2\x1a.google.protobuf.TimestampR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"E\n\nViolations\x127\n\nviolations\x18\x01 \x03(\x0b2\x17.buf.validate.ViolationR\nviolations\"\xc5\x01\n\tViolation\x12-\n\x05field\x18\x05 \x01(\x0b2\x17.buf.validate.FieldPathR\x05field\x12+\n\x04rule\x18\x06 \x01(\x0b2\x17.buf.validate.FieldPathR\x04rule\x12\x17\n\x07rule_id\x18\x02 \x01(\tR\x06ruleId\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12\x17\n\x07for_key\x18\x04 \x01(\x08R\x06forKeyJ\x04\x08\x01\x10\x02R\nfield_path\"G\n\tFieldPath\x12:\n\x08elements\x18\x01 \x03(\x0b2\x1e.buf.validate.FieldPathElementR\x08elements\"\xcc\x03\n\x10FieldPathElement\x12!\n\x0cfield_number\x18\x01 \x01(\x05R\x0bfieldNumber\x12\x1d\n\nfield_name\x18\x02 \x01(\tR\tfieldName\x12I\n\nfield_type\x18\x03 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\tfieldType\x12E\n\x08key_type\x18\x04 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x07keyType\x12I\n\nvalue_type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\tvalueType\x12\x16\n\x05index\x18\x06 \x01(\x04H\x00R\x05index\x12\x1b\n\x08bool_key\x18\x07 \x01(\x08H\x00R\x07boolKey\x12\x19\n\x07int_key\x18\x08 \x01(\x03H\x00R\x06intKey\x12\x1b\n\x08uint_key\x18\t \x01(\x04H\x00R\x07uintKey\x12\x1f\n\nstring_key\x18\n \x01(\tH\x00R\tstringKeyB\x0b\n\tsubscript*\xa1\x01\n\x06Ignore\x12\x16\n\x12IGNORE_UNSPECIFIED\x10\x00\x12\x18\n\x14IGNORE_IF_ZERO_VALUE\x10\x01\x12\x11\n\rIGNORE_ALWAYS\x10\x03\"\x04\x08\x02\x10\x02*\x0cIGNORE_EMPTY*\x0eIGNORE_DEFAULT*\x17IGNORE_IF_DEFAULT_VALUE*\x15IGNORE_IF_UNPOPULATED*n\n\nKnownRegex\x12\x1b\n\x17KNOWN_REGEX_UNSPECIFIED\x10\x00\x12 \n\x1cKNOWN_REGEX_HTTP_HEADER_NAME\x10\x01\x12!\n\x1dKNOWN_REGEX_HTTP_HEADER_VALUE\x10\x02:V\n\x07message\x12\x1f.google.protobuf.MessageOptions\x18\x87\t \x01(\x0b2\x1a.buf.validate.MessageRulesR\x07message:N\n\x05oneof\x12\x1d.google.protobuf.OneofOptions\x18\x87\t \x01(\x0b2\x18.buf.validate.OneofRulesR\x05oneof:N\n\x05field\x12\x1d.google.protobuf.FieldOptions\x18\x87\t \x01(\x0b2\x18.buf.validate.FieldRulesR\x05field:]\n\npredefined\x12\x1d.google.protobuf.FieldOptions\x18\x88\t \x01(\x0b2\x1d.buf.validate.PredefinedRulesR\npredefined\n\xbe\x01\n\x1bgoogle/protobuf/empty.proto\x12\x0fgoogle.protobuf\"\x07\n\x05EmptyB}\n\x13com.google.protobufB\nEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\x86\x04\n\x1egoogle/protobuf/wrappers.proto\x12\x0fgoogle.protobuf\"#\n\x0bDoubleValue\x12\x14\n\x05value\x18\x01 \x01(\x01R\x05value\"\"\n\nFloatValue\x12\x14\n\x05value\x18\x01 \x01(\x02R\x05value\"\"\n\nInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05value\"#\n\x0bUInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x04R\x05value\"\"\n\nInt32Value\x12\x14\n\x05value\x18\x01 \x01(\x05R\x05value\"#\n\x0bUInt32Value\x12\x14\n\x05value\x18\x01 \x01(\rR\x05value\"!\n\tBoolValue\x12\x14\n\x05value\x18\x01 \x01(\x08R\x05value\"#\n\x0bStringValue\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\"\"\n\nBytesValue\x12\x14\n\x05value\x18\x01 \x01(\x0cR\x05valueB\x83\x01\n\x13com.google.protobufB\rWrappersProtoP\x01Z1google.golang.org/protobuf/types/known/wrapperspb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xa7%\n\x0fbookstore.proto\x12\x0cbookstore.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"\xaf\x01\n\x05Shelf\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12$\n\x05theme\x18\x02 \x01(\tB\x0e\xe2A\x01\x02\xbaH\x07r\x05\x18\x80\x80\x80\x02R\x05theme\x12A\n\x0bcreate_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\ncreateTime\x12#\n\nbook_count\x18\x04 \x01(\x05B\x04\xe2A\x01\x03R\tbookCount\"Y\n\tPublisher\x12\x1c\n\x04name\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12.\n\x07country\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\x07country\"\x97\x06\n\x04Book\x12 \n\x04name\x18\x01 \x01(\tB\x0c\xe2A\x01\x08\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12\"\n\x05title\x18\x02 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xac\x02R\x05title\x12)\n\x07authors\x18\x03 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x102\"\x05r\x03\x18\xc8\x01R\x07authors\x12)\n\x05genre\x18\x04 \x01(\x0e2\x13.bookstore.v1.GenreR\x05genre\x12#\n\x04isbn\x18\x05 \x01(\x03B\x0f\xbaH\x0c\"\n\x18\xff\xbf\xca\xf3\x84\xa3\x02(\x00R\x04isbn\x12\x14\n\x05price\x18\x06 \x01(\x01R\x05price\x128\n\x08subtitle\x18\x07 \x01(\x0b2\x1c.google.protobuf.StringValueR\x08subtitle\x12@\n\x06labels\x18\x08 \x03(\x0b2\x1e.bookstore.v1.Book.LabelsEntryB\x08\xbaH\x05\x9a\x01\x02\x10@R\x06labels\x125\n\tpublisher\x18\t \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\x1b\n\x08in_stock\x18\n \x01(\x05H\x00R\x07inStock\x12?\n\x0crestock_time\x18\x0b \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x0brestockTime\x12\"\n\x0cout_of_print\x18\x0c \x01(\x08H\x00R\noutOfPrint\x122\n\x0fcover_thumbnail\x18\r \x01(\x0cB\t\xbaH\x06z\x04\x18\x80\x80\x04R\x0ecoverThumbnail\x12A\n\x0bcreate_time\x18\x0e \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\ncreateTime\x12A\n\x0bupdate_time\x18\x0f \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\nupdateTime\x1a9\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n\x0cavailability\"\\\n\x12ListShelvesRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05B\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"l\n\x13ListShelvesResponse\x12-\n\x07shelves\x18\x01 \x03(\x0b2\x13.bookstore.v1.ShelfR\x07shelves\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"E\n\x12CreateShelfRequest\x12/\n\x05shelf\x18\x01 \x01(\x0b2\x13.bookstore.v1.ShelfB\x04\xe2A\x01\x02R\x05shelf\"+\n\x0fGetShelfRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"D\n\x12DeleteShelfRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12\x14\n\x05force\x18\x02 \x01(\x08R\x05force\"x\n\x10ListBooksRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05B\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"e\n\x11ListBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"*\n\x0eGetBookRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"g\n\x11CreateBookRequest\x12$\n\x06parent\x18\x01 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x06parent\x12,\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\"~\n\x11UpdateBookRequest\x12,\n\x04book\x18\x01 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b2\x1a.google.protobuf.FieldMaskR\nupdateMask\"\xd2\x01\n\x0fMoveBookRequest\x12 \n\x04name\x18\x01 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12-\n\x0bother_shelf\x18\x02 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\notherShelf:n\xbaHk\x1ai\n\x15move_book.other_shelf\x12!the book is already on that shelf\x1a-!this.name.startsWith(this.other_shelf + \'/\')\"\x86\x02\n\x12SearchBooksRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12+\n\x06genres\x18\x02 \x03(\x0e2\x13.bookstore.v1.GenreR\x06genres\x12 \n\tmax_price\x18\x03 \x01(\x01H\x00R\x08maxPrice\x88\x01\x01\x125\n\tpublisher\x18\x04 \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\'\n\tpage_size\x18\x05 \x01(\x05B\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x06 \x01(\tR\tpageTokenB\x0c\n\n_max_price\"\x86\x01\n\x13SearchBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize\"C\n\x11WatchShelfRequest\x12.\n\x04name\x18\x01 \x01(\tB\x1a\xe2A\x01\x02\xbaH\x13r\x112\x0f^shelves/[^/]+$R\x04name\"\x83\x02\n\nShelfEvent\x121\n\x04kind\x18\x01 \x01(\x0e2\x1d.bookstore.v1.ShelfEvent.KindR\x04kind\x12&\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookR\x04book\x129\n\nevent_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\teventTime\"_\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_BOOK_ADDED\x10\x01\x12\x15\n\x11KIND_BOOK_UPDATED\x10\x02\x12\x15\n\x11KIND_BOOK_REMOVED\x10\x03\"`\n\x12ImportBooksRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12,\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\"R\n\x13ImportBooksResponse\x12%\n\x0eimported_count\x18\x01 \x01(\x05R\rimportedCount\x12\x14\n\x05names\x18\x02 \x03(\tR\x05names*i\n\x05Genre\x12\x15\n\x11GENRE_UNSPECIFIED\x10\x00\x12\x11\n\rGENRE_FICTION\x10\x01\x12\x11\n\rGENRE_SCIENCE\x10\x02\x12\x11\n\rGENRE_HISTORY\x10\x03\x12\x10\n\x0cGENRE_POETRY\x10\x042\xab\n\n\tBookstore\x12j\n\x0bListShelves\x12 .bookstore.v1.ListShelvesRequest\x1a!.bookstore.v1.ListShelvesResponse\"\x16\x90\x02\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/shelves\x12`\n\x0bCreateShelf\x12 .bookstore.v1.CreateShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0b/v1/shelves:\x05shelf\x12_\n\x08GetShelf\x12\x1d.bookstore.v1.GetShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x1f\x90\x02\x01\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=shelves/*}\x12e\n\x0bDeleteShelf\x12 .bookstore.v1.DeleteShelfRequest\x1a\x16.google.protobuf.Empty\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=shelves/*}\x12u\n\tListBooks\x12\x1e.bookstore.v1.ListBooksRequest\x1a\x1f.bookstore.v1.ListBooksResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=shelves/*}/books\x12\x8a\x01\n\x07GetBook\x12\x1c.bookstore.v1.GetBookRequest\x1a\x12.bookstore.v1.Book\"M\x90\x02\x01\x82\xd3\xe4\x93\x02D\x12\x1c/v1/{name=shelves/*/books/*}Z$\x12\"/v1/books/{name=shelves/*/books/*}\x12m\n\nCreateBook\x12\x1f.bookstore.v1.CreateBookRequest\x1a\x12.bookstore.v1.Book\"*\x82\xd3\xe4\x93\x02$\"\x1c/v1/{parent=shelves/*}/books:\x04book\x12r\n\nUpdateBook\x12\x1f.bookstore.v1.UpdateBookRequest\x1a\x12.bookstore.v1.Book\"/\x82\xd3\xe4\x93\x02)2!/v1/{book.name=shelves/*/books/*}:\x04book\x12k\n\x08MoveBook\x12\x1d.bookstore.v1.MoveBookRequest\x1a\x12.bookstore.v1.Book\",\x82\xd3\xe4\x93\x02&\"!/v1/{name=shelves/*/books/*}:move:\x01*\x12o\n\x0bSearchBooks\x12 .bookstore.v1.SearchBooksRequest\x1a!.bookstore.v1.SearchBooksResponse\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/books:search\x12m\n\nWatchShelf\x12\x1f.bookstore.v1.WatchShelfRequest\x1a\x18.bookstore.v1.ShelfEvent\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=shelves/*}:watch0\x01\x12T\n\x0bImportBooks\x12 .bookstore.v1.ImportBooksRequest\x1a!.bookstore.v1.ImportBooksResponse(\x01b\x06proto3";
+pub static FILE_DESCRIPTOR_SET: &[u8] = b"\n\xd4\x04\n\x15google/api/http.proto\x12\ngoogle.api\"y\n\x04Http\x12*\n\x05rules\x18\x01 \x03(\x0b2\x14.google.api.HttpRuleR\x05rules\x12E\n\x1ffully_decode_reserved_expansion\x18\x02 \x01(\x08R\x1cfullyDecodeReservedExpansion\"\xda\x02\n\x08HttpRule\x12\x1a\n\x08selector\x18\x01 \x01(\tR\x08selector\x12\x12\n\x03get\x18\x02 \x01(\tH\x00R\x03get\x12\x12\n\x03put\x18\x03 \x01(\tH\x00R\x03put\x12\x14\n\x04post\x18\x04 \x01(\tH\x00R\x04post\x12\x18\n\x06delete\x18\x05 \x01(\tH\x00R\x06delete\x12\x16\n\x05patch\x18\x06 \x01(\tH\x00R\x05patch\x127\n\x06custom\x18\x08 \x01(\x0b2\x1d.google.api.CustomHttpPatternH\x00R\x06custom\x12\x12\n\x04body\x18\x07 \x01(\tR\x04body\x12#\n\rresponse_body\x18\x0c \x01(\tR\x0cresponseBody\x12E\n\x13additional_bindings\x18\x0b \x03(\x0b2\x14.google.api.HttpRuleR\x12additionalBindingsB\t\n\x07pattern\";\n\x11CustomHttpPattern\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n\x04path\x18\x02 \x01(\tR\x04pathB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\xe6X\n google/protobuf/descriptor.proto\x12\x0fgoogle.protobuf\"M\n\x11FileDescriptorSet\x128\n\x04file\x18\x01 \x03(\x0b2$.google.protobuf.FileDescriptorProtoR\x04file\"\x98\x05\n\x13FileDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07package\x18\x02 \x01(\tR\x07package\x12\x1e\n\ndependency\x18\x03 \x03(\tR\ndependency\x12+\n\x11public_dependency\x18\n \x03(\x05R\x10publicDependency\x12\'\n\x0fweak_dependency\x18\x0b \x03(\x05R\x0eweakDependency\x12C\n\x0cmessage_type\x18\x04 \x03(\x0b2 .google.protobuf.DescriptorProtoR\x0bmessageType\x12A\n\tenum_type\x18\x05 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12A\n\x07service\x18\x06 \x03(\x0b2\'.google.protobuf.ServiceDescriptorProtoR\x07service\x12C\n\textension\x18\x07 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x126\n\x07options\x18\x08 \x01(\x0b2\x1c.google.protobuf.FileOptionsR\x07options\x12I\n\x10source_code_info\x18\t \x01(\x0b2\x1f.google.protobuf.SourceCodeInfoR\x0esourceCodeInfo\x12\x16\n\x06syntax\x18\x0c \x01(\tR\x06syntax\x122\n\x07edition\x18\x0e \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\"\xb9\x06\n\x0fDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12;\n\x05field\x18\x02 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x05field\x12C\n\textension\x18\x06 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\textension\x12A\n\x0bnested_type\x18\x03 \x03(\x0b2 .google.protobuf.DescriptorProtoR\nnestedType\x12A\n\tenum_type\x18\x04 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12X\n\x0fextension_range\x18\x05 \x03(\x0b2/.google.protobuf.DescriptorProto.ExtensionRangeR\x0eextensionRange\x12D\n\noneof_decl\x18\x08 \x03(\x0b2%.google.protobuf.OneofDescriptorProtoR\toneofDecl\x129\n\x07options\x18\x07 \x01(\x0b2\x1f.google.protobuf.MessageOptionsR\x07options\x12U\n\x0ereserved_range\x18\t \x03(\x0b2..google.protobuf.DescriptorProto.ReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\n \x03(\tR\x0creservedName\x1az\n\x0eExtensionRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\x12@\n\x07options\x18\x03 \x01(\x0b2&.google.protobuf.ExtensionRangeOptionsR\x07options\x1a7\n\rReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\xc4\x04\n\x15ExtensionRangeOptions\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x12V\n\x0bdeclaration\x18\x02 \x03(\x0b22.google.protobuf.ExtensionRangeOptions.DeclarationB\x00R\x0bdeclaration\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12h\n\x0cverification\x18\x03 \x01(\x0e28.google.protobuf.ExtensionRangeOptions.VerificationState:\nUNVERIFIEDR\x0cverification\x1a\x94\x01\n\x0bDeclaration\x12\x16\n\x06number\x18\x01 \x01(\x05R\x06number\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08fullName\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1a\n\x08reserved\x18\x05 \x01(\x08R\x08reserved\x12\x1a\n\x08repeated\x18\x06 \x01(\x08R\x08repeatedJ\x04\x08\x04\x10\x05\"4\n\x11VerificationState\x12\x0f\n\x0bDECLARATION\x10\x00\x12\x0e\n\nUNVERIFIED\x10\x01*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x06\n\x14FieldDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x03 \x01(\x05R\x06number\x12A\n\x05label\x18\x04 \x01(\x0e2+.google.protobuf.FieldDescriptorProto.LabelR\x05label\x12>\n\x04type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x04type\x12\x1b\n\ttype_name\x18\x06 \x01(\tR\x08typeName\x12\x1a\n\x08extendee\x18\x02 \x01(\tR\x08extendee\x12#\n\rdefault_value\x18\x07 \x01(\tR\x0cdefaultValue\x12\x1f\n\x0boneof_index\x18\t \x01(\x05R\noneofIndex\x12\x1b\n\tjson_name\x18\n \x01(\tR\x08jsonName\x127\n\x07options\x18\x08 \x01(\x0b2\x1d.google.protobuf.FieldOptionsR\x07options\x12\'\n\x0fproto3_optional\x18\x11 \x01(\x08R\x0eproto3Optional\"\xb6\x02\n\x04Type\x12\x0f\n\x0bTYPE_DOUBLE\x10\x01\x12\x0e\n\nTYPE_FLOAT\x10\x02\x12\x0e\n\nTYPE_INT64\x10\x03\x12\x0f\n\x0bTYPE_UINT64\x10\x04\x12\x0e\n\nTYPE_INT32\x10\x05\x12\x10\n\x0cTYPE_FIXED64\x10\x06\x12\x10\n\x0cTYPE_FIXED32\x10\x07\x12\r\n\tTYPE_BOOL\x10\x08\x12\x0f\n\x0bTYPE_STRING\x10\t\x12\x0e\n\nTYPE_GROUP\x10\n\x12\x10\n\x0cTYPE_MESSAGE\x10\x0b\x12\x0e\n\nTYPE_BYTES\x10\x0c\x12\x0f\n\x0bTYPE_UINT32\x10\r\x12\r\n\tTYPE_ENUM\x10\x0e\x12\x11\n\rTYPE_SFIXED32\x10\x0f\x12\x11\n\rTYPE_SFIXED64\x10\x10\x12\x0f\n\x0bTYPE_SINT32\x10\x11\x12\x0f\n\x0bTYPE_SINT64\x10\x12\"C\n\x05Label\x12\x12\n\x0eLABEL_OPTIONAL\x10\x01\x12\x12\n\x0eLABEL_REPEATED\x10\x03\x12\x12\n\x0eLABEL_REQUIRED\x10\x02\"c\n\x14OneofDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x127\n\x07options\x18\x02 \x01(\x0b2\x1d.google.protobuf.OneofOptionsR\x07options\"\xe3\x02\n\x13EnumDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12?\n\x05value\x18\x02 \x03(\x0b2).google.protobuf.EnumValueDescriptorProtoR\x05value\x126\n\x07options\x18\x03 \x01(\x0b2\x1c.google.protobuf.EnumOptionsR\x07options\x12]\n\x0ereserved_range\x18\x04 \x03(\x0b26.google.protobuf.EnumDescriptorProto.EnumReservedRangeR\rreservedRange\x12#\n\rreserved_name\x18\x05 \x03(\tR\x0creservedName\x1a;\n\x11EnumReservedRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n\x03end\x18\x02 \x01(\x05R\x03end\"\x83\x01\n\x18EnumValueDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06number\x18\x02 \x01(\x05R\x06number\x12;\n\x07options\x18\x03 \x01(\x0b2!.google.protobuf.EnumValueOptionsR\x07options\"\xa7\x01\n\x16ServiceDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\x06method\x18\x02 \x03(\x0b2&.google.protobuf.MethodDescriptorProtoR\x06method\x129\n\x07options\x18\x03 \x01(\x0b2\x1f.google.protobuf.ServiceOptionsR\x07options\"\x89\x02\n\x15MethodDescriptorProto\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n\ninput_type\x18\x02 \x01(\tR\tinputType\x12\x1f\n\x0boutput_type\x18\x03 \x01(\tR\noutputType\x128\n\x07options\x18\x04 \x01(\x0b2\x1e.google.protobuf.MethodOptionsR\x07options\x120\n\x10client_streaming\x18\x05 \x01(\x08:\x05falseR\x0fclientStreaming\x120\n\x10server_streaming\x18\x06 \x01(\x08:\x05falseR\x0fserverStreaming\"\xca\t\n\x0bFileOptions\x12!\n\x0cjava_package\x18\x01 \x01(\tR\x0bjavaPackage\x120\n\x14java_outer_classname\x18\x08 \x01(\tR\x12javaOuterClassname\x125\n\x13java_multiple_files\x18\n \x01(\x08:\x05falseR\x11javaMultipleFiles\x12D\n\x1djava_generate_equals_and_hash\x18\x14 \x01(\x08B\x02\x18\x01R\x19javaGenerateEqualsAndHash\x12:\n\x16java_string_check_utf8\x18\x1b \x01(\x08:\x05falseR\x13javaStringCheckUtf8\x12S\n\x0coptimize_for\x18\t \x01(\x0e2).google.protobuf.FileOptions.OptimizeMode:\x05SPEEDR\x0boptimizeFor\x12\x1d\n\ngo_package\x18\x0b \x01(\tR\tgoPackage\x125\n\x13cc_generic_services\x18\x10 \x01(\x08:\x05falseR\x11ccGenericServices\x129\n\x15java_generic_services\x18\x11 \x01(\x08:\x05falseR\x13javaGenericServices\x125\n\x13py_generic_services\x18\x12 \x01(\x08:\x05falseR\x11pyGenericServices\x127\n\x14php_generic_services\x18* \x01(\x08:\x05falseR\x12phpGenericServices\x12%\n\ndeprecated\x18\x17 \x01(\x08:\x05falseR\ndeprecated\x12.\n\x10cc_enable_arenas\x18\x1f \x01(\x08:\x04trueR\x0eccEnableArenas\x12*\n\x11objc_class_prefix\x18$ \x01(\tR\x0fobjcClassPrefix\x12)\n\x10csharp_namespace\x18% \x01(\tR\x0fcsharpNamespace\x12!\n\x0cswift_prefix\x18\' \x01(\tR\x0bswiftPrefix\x12(\n\x10php_class_prefix\x18( \x01(\tR\x0ephpClassPrefix\x12#\n\rphp_namespace\x18) \x01(\tR\x0cphpNamespace\x124\n\x16php_metadata_namespace\x18, \x01(\tR\x14phpMetadataNamespace\x12!\n\x0cruby_package\x18- \x01(\tR\x0brubyPackage\x127\n\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\":\n\x0cOptimizeMode\x12\t\n\x05SPEED\x10\x01\x12\r\n\tCODE_SIZE\x10\x02\x12\x10\n\x0cLITE_RUNTIME\x10\x03*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08&\x10\'\"\xf4\x03\n\x0eMessageOptions\x12<\n\x17message_set_wire_format\x18\x01 \x01(\x08:\x05falseR\x14messageSetWireFormat\x12L\n\x1fno_standard_descriptor_accessor\x18\x02 \x01(\x08:\x05falseR\x1cnoStandardDescriptorAccessor\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x1b\n\tmap_entry\x18\x07 \x01(\x08R\x08mapEntry\x12V\n&deprecated_legacy_json_field_conflicts\x18\x0b \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x0c \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07J\x04\x08\x08\x10\tJ\x04\x08\t\x10\n\"\xad\n\n\x0cFieldOptions\x12A\n\x05ctype\x18\x01 \x01(\x0e2#.google.protobuf.FieldOptions.CType:\x06STRINGR\x05ctype\x12\x16\n\x06packed\x18\x02 \x01(\x08R\x06packed\x12G\n\x06jstype\x18\x06 \x01(\x0e2$.google.protobuf.FieldOptions.JSType:\tJS_NORMALR\x06jstype\x12\x19\n\x04lazy\x18\x05 \x01(\x08:\x05falseR\x04lazy\x12.\n\x0funverified_lazy\x18\x0f \x01(\x08:\x05falseR\x0eunverifiedLazy\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12\x19\n\x04weak\x18\n \x01(\x08:\x05falseR\x04weak\x12(\n\x0cdebug_redact\x18\x10 \x01(\x08:\x05falseR\x0bdebugRedact\x12K\n\tretention\x18\x11 \x01(\x0e2-.google.protobuf.FieldOptions.OptionRetentionR\tretention\x12H\n\x07targets\x18\x13 \x03(\x0e2..google.protobuf.FieldOptions.OptionTargetTypeR\x07targets\x12W\n\x10edition_defaults\x18\x14 \x03(\x0b2,.google.protobuf.FieldOptions.EditionDefaultR\x0feditionDefaults\x127\n\x08features\x18\x15 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x1aZ\n\x0eEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\"/\n\x05CType\x12\n\n\x06STRING\x10\x00\x12\x08\n\x04CORD\x10\x01\x12\x10\n\x0cSTRING_PIECE\x10\x02\"5\n\x06JSType\x12\r\n\tJS_NORMAL\x10\x00\x12\r\n\tJS_STRING\x10\x01\x12\r\n\tJS_NUMBER\x10\x02\"U\n\x0fOptionRetention\x12\x15\n\x11RETENTION_UNKNOWN\x10\x00\x12\x15\n\x11RETENTION_RUNTIME\x10\x01\x12\x14\n\x10RETENTION_SOURCE\x10\x02\"\x8c\x02\n\x10OptionTargetType\x12\x17\n\x13TARGET_TYPE_UNKNOWN\x10\x00\x12\x14\n\x10TARGET_TYPE_FILE\x10\x01\x12\x1f\n\x1bTARGET_TYPE_EXTENSION_RANGE\x10\x02\x12\x17\n\x13TARGET_TYPE_MESSAGE\x10\x03\x12\x15\n\x11TARGET_TYPE_FIELD\x10\x04\x12\x15\n\x11TARGET_TYPE_ONEOF\x10\x05\x12\x14\n\x10TARGET_TYPE_ENUM\x10\x06\x12\x1a\n\x16TARGET_TYPE_ENUM_ENTRY\x10\x07\x12\x17\n\x13TARGET_TYPE_SERVICE\x10\x08\x12\x16\n\x12TARGET_TYPE_METHOD\x10\t*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x12\x10\x13\"\xac\x01\n\x0cOneofOptions\x127\n\x08features\x18\x01 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd1\x02\n\x0bEnumOptions\x12\x1f\n\x0ballow_alias\x18\x02 \x01(\x08R\nallowAlias\x12%\n\ndeprecated\x18\x03 \x01(\x08:\x05falseR\ndeprecated\x12V\n&deprecated_legacy_json_field_conflicts\x18\x06 \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\n\x08features\x18\x07 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x05\x10\x06\"\x81\x02\n\x10EnumValueOptions\x12%\n\ndeprecated\x18\x01 \x01(\x08:\x05falseR\ndeprecated\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12(\n\x0cdebug_redact\x18\x03 \x01(\x08:\x05falseR\x0bdebugRedact\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd5\x01\n\x0eServiceOptions\x127\n\x08features\x18\" \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x99\x03\n\rMethodOptions\x12%\n\ndeprecated\x18! \x01(\x08:\x05falseR\ndeprecated\x12q\n\x11idempotency_level\x18\" \x01(\x0e2/.google.protobuf.MethodOptions.IdempotencyLevel:\x13IDEMPOTENCY_UNKNOWNR\x10idempotencyLevel\x127\n\x08features\x18# \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\n\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\"P\n\x10IdempotencyLevel\x12\x17\n\x13IDEMPOTENCY_UNKNOWN\x10\x00\x12\x13\n\x0fNO_SIDE_EFFECTS\x10\x01\x12\x0e\n\nIDEMPOTENT\x10\x02*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9a\x03\n\x13UninterpretedOption\x12A\n\x04name\x18\x02 \x03(\x0b2-.google.protobuf.UninterpretedOption.NamePartR\x04name\x12)\n\x10identifier_value\x18\x03 \x01(\tR\x0fidentifierValue\x12,\n\x12positive_int_value\x18\x04 \x01(\x04R\x10positiveIntValue\x12,\n\x12negative_int_value\x18\x05 \x01(\x03R\x10negativeIntValue\x12!\n\x0cdouble_value\x18\x06 \x01(\x01R\x0bdoubleValue\x12!\n\x0cstring_value\x18\x07 \x01(\x0cR\x0bstringValue\x12\'\n\x0faggregate_value\x18\x08 \x01(\tR\x0eaggregateValue\x1aJ\n\x08NamePart\x12\x1b\n\tname_part\x18\x01 \x02(\tR\x08namePart\x12!\n\x0cis_extension\x18\x02 \x02(\x08R\x0bisExtension\"\x81\x08\n\nFeatureSet\x12R\n\x0efield_presence\x18\x01 \x01(\x0e2).google.protobuf.FeatureSet.FieldPresenceB\x00R\rfieldPresence\x12C\n\tenum_type\x18\x02 \x01(\x0e2$.google.protobuf.FeatureSet.EnumTypeB\x00R\x08enumType\x12k\n\x17repeated_field_encoding\x18\x03 \x01(\x0e21.google.protobuf.FeatureSet.RepeatedFieldEncodingB\x00R\x15repeatedFieldEncoding\x12U\n\x0futf8_validation\x18\x04 \x01(\x0e2*.google.protobuf.FeatureSet.Utf8ValidationB\x00R\x0eutf8Validation\x12X\n\x10message_encoding\x18\x05 \x01(\x0e2+.google.protobuf.FeatureSet.MessageEncodingB\x00R\x0fmessageEncoding\x12I\n\x0bjson_format\x18\x06 \x01(\x0e2&.google.protobuf.FeatureSet.JsonFormatB\x00R\njsonFormat\"\\\n\rFieldPresence\x12\x1a\n\x16FIELD_PRESENCE_UNKNOWN\x10\x00\x12\x0c\n\x08EXPLICIT\x10\x01\x12\x0c\n\x08IMPLICIT\x10\x02\x12\x13\n\x0fLEGACY_REQUIRED\x10\x03\"7\n\x08EnumType\x12\x15\n\x11ENUM_TYPE_UNKNOWN\x10\x00\x12\x08\n\x04OPEN\x10\x01\x12\n\n\x06CLOSED\x10\x02\"V\n\x15RepeatedFieldEncoding\x12#\n\x1fREPEATED_FIELD_ENCODING_UNKNOWN\x10\x00\x12\n\n\x06PACKED\x10\x01\x12\x0c\n\x08EXPANDED\x10\x02\"C\n\x0eUtf8Validation\x12\x1b\n\x17UTF8_VALIDATION_UNKNOWN\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\n\n\x06VERIFY\x10\x02\"S\n\x0fMessageEncoding\x12\x1c\n\x18MESSAGE_ENCODING_UNKNOWN\x10\x00\x12\x13\n\x0fLENGTH_PREFIXED\x10\x01\x12\r\n\tDELIMITED\x10\x02\"H\n\nJsonFormat\x12\x17\n\x13JSON_FORMAT_UNKNOWN\x10\x00\x12\t\n\x05ALLOW\x10\x01\x12\x16\n\x12LEGACY_BEST_EFFORT\x10\x02*\x06\x08\xe8\x07\x10\xe9\x07*\x06\x08\xe9\x07\x10\xea\x07*\x06\x08\x8bN\x10\x90NJ\x06\x08\xe7\x07\x10\xe8\x07\"\xfe\x02\n\x12FeatureSetDefaults\x12X\n\x08defaults\x18\x01 \x03(\x0b2<.google.protobuf.FeatureSetDefaults.FeatureSetEditionDefaultR\x08defaults\x12A\n\x0fminimum_edition\x18\x04 \x01(\x0e2\x18.google.protobuf.EditionR\x0eminimumEdition\x12A\n\x0fmaximum_edition\x18\x05 \x01(\x0e2\x18.google.protobuf.EditionR\x0emaximumEdition\x1a\x87\x01\n\x18FeatureSetEditionDefault\x122\n\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x127\n\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\"\xa7\x02\n\x0eSourceCodeInfo\x12D\n\x08location\x18\x01 \x03(\x0b2(.google.protobuf.SourceCodeInfo.LocationR\x08location\x1a\xce\x01\n\x08Location\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x16\n\x04span\x18\x02 \x03(\x05B\x02\x10\x01R\x04span\x12)\n\x10leading_comments\x18\x03 \x01(\tR\x0fleadingComments\x12+\n\x11trailing_comments\x18\x04 \x01(\tR\x10trailingComments\x12:\n\x19leading_detached_comments\x18\x06 \x03(\tR\x17leadingDetachedComments\"\xd0\x02\n\x11GeneratedCodeInfo\x12M\n\nannotation\x18\x01 \x03(\x0b2-.google.protobuf.GeneratedCodeInfo.AnnotationR\nannotation\x1a\xeb\x01\n\nAnnotation\x12\x16\n\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x1f\n\x0bsource_file\x18\x02 \x01(\tR\nsourceFile\x12\x14\n\x05begin\x18\x03 \x01(\x05R\x05begin\x12\x10\n\x03end\x18\x04 \x01(\x05R\x03end\x12R\n\x08semantic\x18\x05 \x01(\x0e26.google.protobuf.GeneratedCodeInfo.Annotation.SemanticR\x08semantic\"(\n\x08Semantic\x12\x08\n\x04NONE\x10\x00\x12\x07\n\x03SET\x10\x01\x12\t\n\x05ALIAS\x10\x02*\xea\x01\n\x07Edition\x12\x13\n\x0fEDITION_UNKNOWN\x10\x00\x12\x13\n\x0eEDITION_PROTO2\x10\xe6\x07\x12\x13\n\x0eEDITION_PROTO3\x10\xe7\x07\x12\x11\n\x0cEDITION_2023\x10\xe8\x07\x12\x17\n\x13EDITION_1_TEST_ONLY\x10\x01\x12\x17\n\x13EDITION_2_TEST_ONLY\x10\x02\x12\x1d\n\x17EDITION_99997_TEST_ONLY\x10\x9d\x8d\x06\x12\x1d\n\x17EDITION_99998_TEST_ONLY\x10\x9e\x8d\x06\x12\x1d\n\x17EDITION_99999_TEST_ONLY\x10\x9f\x8d\x06B~\n\x13com.google.protobufB\x10DescriptorProtosH\x01Z-google.golang.org/protobuf/types/descriptorpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1aGoogle.Protobuf.Reflection\n\xcc\x01\n\x1cgoogle/api/annotations.proto\x12\ngoogle.api\x1a\x15google/api/http.proto\x1a google/protobuf/descriptor.proto:K\n\x04http\x12\x1e.google.protobuf.MethodOptions\x18\xb0\xca\xbc\" \x01(\x0b2\x14.google.api.HttpRuleR\x04httpB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\x8a\x03\n\x1fgoogle/api/field_behavior.proto\x12\ngoogle.api\x1a google/protobuf/descriptor.proto*\xb6\x01\n\rFieldBehavior\x12\x1e\n\x1aFIELD_BEHAVIOR_UNSPECIFIED\x10\x00\x12\x0c\n\x08OPTIONAL\x10\x01\x12\x0c\n\x08REQUIRED\x10\x02\x12\x0f\n\x0bOUTPUT_ONLY\x10\x03\x12\x0e\n\nINPUT_ONLY\x10\x04\x12\r\n\tIMMUTABLE\x10\x05\x12\x12\n\x0eUNORDERED_LIST\x10\x06\x12\x15\n\x11NON_EMPTY_DEFAULT\x10\x07\x12\x0e\n\nIDENTIFIER\x10\x08:d\n\x0efield_behavior\x12\x1d.google.protobuf.FieldOptions\x18\x9c\x08 \x03(\x0e2\x19.google.api.FieldBehaviorB\x02\x10\x00R\rfieldBehaviorB\x12\n\x0ecom.google.apiP\x01b\x06proto3\n\x8a\r\n\x14apigen/options.proto\x12\x06apigen\x1a google/protobuf/descriptor.proto\"`\n\x0bTypeOptions\x12!\n\x0cgraphql_name\x18\x01 \x01(\tR\x0bgraphqlName\x12.\n\trelations\x18\x02 \x03(\x0b2\x10.apigen.RelationR\trelations\"\x9c\x01\n\x08Relation\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06method\x18\x02 \x01(\tR\x06method\x12\x10\n\x03key\x18\x03 \x01(\tR\x03key\x12\x14\n\x05group\x18\x04 \x01(\x08R\x05group\x12\x1a\n\x08required\x18\x05 \x01(\x08R\x08required\x12 \n\x0bdescription\x18\x06 \x01(\tR\x0bdescription\"\xbf\x01\n\rMethodOptions\x12/\n\x07graphql\x18\x01 \x01(\x0b2\x15.apigen.GraphqlMethodR\x07graphql\x12&\n\x04rest\x18\x02 \x01(\x0b2\x12.apigen.RestMethodR\x04rest\x12*\n\x07exclude\x18\x03 \x03(\x0e2\x10.apigen.ProtocolR\x07exclude\x12)\n\x05batch\x18\x04 \x01(\x0b2\x13.apigen.BatchLoaderR\x05batch\"s\n\x0bBatchLoader\x12\x12\n\x04keys\x18\x01 \x01(\tR\x04keys\x12\x18\n\x07results\x18\x02 \x01(\tR\x07results\x12\x10\n\x03key\x18\x03 \x01(\tR\x03key\x12$\n\x0emax_batch_size\x18\x04 \x01(\rR\x0cmaxBatchSize\"[\n\rGraphqlMethod\x126\n\toperation\x18\x01 \x01(\x0e2\x18.apigen.GraphqlOperationR\toperation\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"3\n\nRestMethod\x12%\n\x0esuccess_status\x18\x01 \x01(\rR\rsuccessStatus\"z\n\x0eServiceOptions\x12*\n\x07exclude\x18\x01 \x03(\x0e2\x10.apigen.ProtocolR\x07exclude\x12<\n\x0egraphql_limits\x18\x02 \x01(\x0b2\x15.apigen.GraphqlLimitsR\rgraphqlLimits\"S\n\rGraphqlLimits\x12\x1b\n\tmax_depth\x18\x01 \x01(\rR\x08maxDepth\x12%\n\x0emax_complexity\x18\x02 \x01(\rR\rmaxComplexity*\xca\x01\n\x08Protocol\x12\x18\n\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x11\n\rPROTOCOL_GRPC\x10\x01\x12\x15\n\x11PROTOCOL_GRPC_WEB\x10\x02\x12\x11\n\rPROTOCOL_REST\x10\x03\x12\x14\n\x10PROTOCOL_GRAPHQL\x10\x04\x12\x14\n\x10PROTOCOL_CONNECT\x10\x05\x12\x11\n\rPROTOCOL_TRPC\x10\x06\x12\x16\n\x12PROTOCOL_WEBSOCKET\x10\x07\x12\x10\n\x0cPROTOCOL_SSE\x10\x08*\x96\x01\n\x10GraphqlOperation\x12!\n\x1dGRAPHQL_OPERATION_UNSPECIFIED\x10\x00\x12\x1b\n\x17GRAPHQL_OPERATION_QUERY\x10\x01\x12\x1e\n\x1aGRAPHQL_OPERATION_MUTATION\x10\x02\x12\"\n\x1eGRAPHQL_OPERATION_SUBSCRIPTION\x10\x03:S\n\x07service\x12\x1f.google.protobuf.ServiceOptions\x18\xf4\x93\x03 \x01(\x0b2\x16.apigen.ServiceOptionsR\x07service:O\n\x06method\x12\x1e.google.protobuf.MethodOptions\x18\xf4\x93\x03 \x01(\x0b2\x15.apigen.MethodOptionsR\x06method:P\n\x07message\x12\x1f.google.protobuf.MessageOptions\x18\xf4\x93\x03 \x01(\x0b2\x13.apigen.TypeOptionsR\x07message:G\n\x04enum\x12\x1c.google.protobuf.EnumOptions\x18\xf4\x93\x03 \x01(\x0b2\x13.apigen.TypeOptionsR\x04enumb\x06proto3\n\xfb\x01\n\x1egoogle/protobuf/duration.proto\x12\x0fgoogle.protobuf\":\n\x08Duration\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x83\x01\n\x13com.google.protobufB\rDurationProtoP\x01Z1google.golang.org/protobuf/types/known/durationpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xe6\x01\n google/protobuf/field_mask.proto\x12\x0fgoogle.protobuf\"!\n\tFieldMask\x12\x14\n\x05paths\x18\x01 \x03(\tR\x05pathsB\x85\x01\n\x13com.google.protobufB\x0eFieldMaskProtoP\x01Z2google.golang.org/protobuf/types/known/fieldmaskpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xff\x01\n\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xd8H\n\x1bbuf/validate/validate.proto\x12\x0cbuf.validate\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n\x04Rule\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12\x1e\n\nexpression\x18\x03 \x01(\tR\nexpression\"\xa1\x01\n\x0cMessageRules\x12%\n\x0ecel_expression\x18\x05 \x03(\tR\rcelExpression\x12$\n\x03cel\x18\x03 \x03(\x0b2\x12.buf.validate.RuleR\x03cel\x124\n\x05oneof\x18\x04 \x03(\x0b2\x1e.buf.validate.MessageOneofRuleR\x05oneofJ\x04\x08\x01\x10\x02R\x08disabled\"F\n\x10MessageOneofRule\x12\x16\n\x06fields\x18\x01 \x03(\tR\x06fields\x12\x1a\n\x08required\x18\x02 \x01(\x08R\x08required\"(\n\nOneofRules\x12\x1a\n\x08required\x18\x01 \x01(\x08R\x08required\"\xe3\n\n\nFieldRules\x12%\n\x0ecel_expression\x18\x1d \x03(\tR\rcelExpression\x12$\n\x03cel\x18\x17 \x03(\x0b2\x12.buf.validate.RuleR\x03cel\x12\x1a\n\x08required\x18\x19 \x01(\x08R\x08required\x12,\n\x06ignore\x18\x1b \x01(\x0e2\x14.buf.validate.IgnoreR\x06ignore\x120\n\x05float\x18\x01 \x01(\x0b2\x18.buf.validate.FloatRulesH\x00R\x05float\x123\n\x06double\x18\x02 \x01(\x0b2\x19.buf.validate.DoubleRulesH\x00R\x06double\x120\n\x05int32\x18\x03 \x01(\x0b2\x18.buf.validate.Int32RulesH\x00R\x05int32\x120\n\x05int64\x18\x04 \x01(\x0b2\x18.buf.validate.Int64RulesH\x00R\x05int64\x123\n\x06uint32\x18\x05 \x01(\x0b2\x19.buf.validate.UInt32RulesH\x00R\x06uint32\x123\n\x06uint64\x18\x06 \x01(\x0b2\x19.buf.validate.UInt64RulesH\x00R\x06uint64\x123\n\x06sint32\x18\x07 \x01(\x0b2\x19.buf.validate.SInt32RulesH\x00R\x06sint32\x123\n\x06sint64\x18\x08 \x01(\x0b2\x19.buf.validate.SInt64RulesH\x00R\x06sint64\x126\n\x07fixed32\x18\t \x01(\x0b2\x1a.buf.validate.Fixed32RulesH\x00R\x07fixed32\x126\n\x07fixed64\x18\n \x01(\x0b2\x1a.buf.validate.Fixed64RulesH\x00R\x07fixed64\x129\n\x08sfixed32\x18\x0b \x01(\x0b2\x1b.buf.validate.SFixed32RulesH\x00R\x08sfixed32\x129\n\x08sfixed64\x18\x0c \x01(\x0b2\x1b.buf.validate.SFixed64RulesH\x00R\x08sfixed64\x12-\n\x04bool\x18\r \x01(\x0b2\x17.buf.validate.BoolRulesH\x00R\x04bool\x123\n\x06string\x18\x0e \x01(\x0b2\x19.buf.validate.StringRulesH\x00R\x06string\x120\n\x05bytes\x18\x0f \x01(\x0b2\x18.buf.validate.BytesRulesH\x00R\x05bytes\x12-\n\x04enum\x18\x10 \x01(\x0b2\x17.buf.validate.EnumRulesH\x00R\x04enum\x129\n\x08repeated\x18\x12 \x01(\x0b2\x1b.buf.validate.RepeatedRulesH\x00R\x08repeated\x12*\n\x03map\x18\x13 \x01(\x0b2\x16.buf.validate.MapRulesH\x00R\x03map\x12*\n\x03any\x18\x14 \x01(\x0b2\x16.buf.validate.AnyRulesH\x00R\x03any\x129\n\x08duration\x18\x15 \x01(\x0b2\x1b.buf.validate.DurationRulesH\x00R\x08duration\x12=\n\nfield_mask\x18\x1c \x01(\x0b2\x1c.buf.validate.FieldMaskRulesH\x00R\tfieldMask\x12<\n\ttimestamp\x18\x16 \x01(\x0b2\x1c.buf.validate.TimestampRulesH\x00R\ttimestampB\x06\n\x04typeJ\x04\x08\x18\x10\x19J\x04\x08\x1a\x10\x1bR\x07skippedR\x0cignore_empty\"Z\n\x0fPredefinedRules\x12$\n\x03cel\x18\x01 \x03(\x0b2\x12.buf.validate.RuleR\x03celJ\x04\x08\x18\x10\x19J\x04\x08\x1a\x10\x1bR\x07skippedR\x0cignore_empty\"\xef\x01\n\nFloatRules\x12\x14\n\x05const\x18\x01 \x01(\x02R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x02H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x02H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x02H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x02H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x02R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x02R\x05notIn\x12\x16\n\x06finite\x18\x08 \x01(\x08R\x06finite\x12\x18\n\x07example\x18\t \x03(\x02R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xf0\x01\n\x0bDoubleRules\x12\x14\n\x05const\x18\x01 \x01(\x01R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x01H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x01H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x01H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x01H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x01R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x01R\x05notIn\x12\x16\n\x06finite\x18\x08 \x01(\x08R\x06finite\x12\x18\n\x07example\x18\t \x03(\x01R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd7\x01\n\nInt32Rules\x12\x14\n\x05const\x18\x01 \x01(\x05R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x05H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x05H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x05H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x05H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x05R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x05R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x05R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd7\x01\n\nInt64Rules\x12\x14\n\x05const\x18\x01 \x01(\x03R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x03H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x03H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x03H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x03H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x03R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x03R\x05notIn\x12\x18\n\x07example\x18\t \x03(\x03R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bUInt32Rules\x12\x14\n\x05const\x18\x01 \x01(\rR\x05const\x12\x10\n\x02lt\x18\x02 \x01(\rH\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\rH\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\rH\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\rH\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\rR\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\rR\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\rR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bUInt64Rules\x12\x14\n\x05const\x18\x01 \x01(\x04R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x04H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x04H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x04H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x04H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x04R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x04R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x04R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bSInt32Rules\x12\x14\n\x05const\x18\x01 \x01(\x11R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x11H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x11H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x11H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x11H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x11R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x11R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x11R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd8\x01\n\x0bSInt64Rules\x12\x14\n\x05const\x18\x01 \x01(\x12R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x12H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x12H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x12H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x12H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x12R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x12R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x12R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd9\x01\n\x0cFixed32Rules\x12\x14\n\x05const\x18\x01 \x01(\x07R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x07H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x07H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x07H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x07H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x07R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x07R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x07R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xd9\x01\n\x0cFixed64Rules\x12\x14\n\x05const\x18\x01 \x01(\x06R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x06H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x06H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x06H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x06H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x06R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x06R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x06R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xda\x01\n\rSFixed32Rules\x12\x14\n\x05const\x18\x01 \x01(\x0fR\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x0fH\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x0fH\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x0fH\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x0fH\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x0fR\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x0fR\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x0fR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xda\x01\n\rSFixed64Rules\x12\x14\n\x05const\x18\x01 \x01(\x10R\x05const\x12\x10\n\x02lt\x18\x02 \x01(\x10H\x00R\x02lt\x12\x12\n\x03lte\x18\x03 \x01(\x10H\x00R\x03lte\x12\x10\n\x02gt\x18\x04 \x01(\x10H\x01R\x02gt\x12\x12\n\x03gte\x18\x05 \x01(\x10H\x01R\x03gte\x12\x0e\n\x02in\x18\x06 \x03(\x10R\x02in\x12\x15\n\x06not_in\x18\x07 \x03(\x10R\x05notIn\x12\x18\n\x07example\x18\x08 \x03(\x10R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"F\n\tBoolRules\x12\x14\n\x05const\x18\x01 \x01(\x08R\x05const\x12\x18\n\x07example\x18\x02 \x03(\x08R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xf0\x08\n\x0bStringRules\x12\x14\n\x05const\x18\x01 \x01(\tR\x05const\x12\x10\n\x03len\x18\x13 \x01(\x04R\x03len\x12\x17\n\x07min_len\x18\x02 \x01(\x04R\x06minLen\x12\x17\n\x07max_len\x18\x03 \x01(\x04R\x06maxLen\x12\x1b\n\tlen_bytes\x18\x14 \x01(\x04R\x08lenBytes\x12\x1b\n\tmin_bytes\x18\x04 \x01(\x04R\x08minBytes\x12\x1b\n\tmax_bytes\x18\x05 \x01(\x04R\x08maxBytes\x12\x18\n\x07pattern\x18\x06 \x01(\tR\x07pattern\x12\x16\n\x06prefix\x18\x07 \x01(\tR\x06prefix\x12\x16\n\x06suffix\x18\x08 \x01(\tR\x06suffix\x12\x1a\n\x08contains\x18\t \x01(\tR\x08contains\x12!\n\x0cnot_contains\x18\x17 \x01(\tR\x0bnotContains\x12\x0e\n\x02in\x18\n \x03(\tR\x02in\x12\x15\n\x06not_in\x18\x0b \x03(\tR\x05notIn\x12\x16\n\x05email\x18\x0c \x01(\x08H\x00R\x05email\x12\x1c\n\x08hostname\x18\r \x01(\x08H\x00R\x08hostname\x12\x10\n\x02ip\x18\x0e \x01(\x08H\x00R\x02ip\x12\x14\n\x04ipv4\x18\x0f \x01(\x08H\x00R\x04ipv4\x12\x14\n\x04ipv6\x18\x10 \x01(\x08H\x00R\x04ipv6\x12\x12\n\x03uri\x18\x11 \x01(\x08H\x00R\x03uri\x12\x19\n\x07uri_ref\x18\x12 \x01(\x08H\x00R\x06uriRef\x12\x1a\n\x07address\x18\x15 \x01(\x08H\x00R\x07address\x12\x14\n\x04uuid\x18\x16 \x01(\x08H\x00R\x04uuid\x12\x16\n\x05tuuid\x18! \x01(\x08H\x00R\x05tuuid\x12,\n\x11ip_with_prefixlen\x18\x1a \x01(\x08H\x00R\x0fipWithPrefixlen\x120\n\x13ipv4_with_prefixlen\x18\x1b \x01(\x08H\x00R\x11ipv4WithPrefixlen\x120\n\x13ipv6_with_prefixlen\x18\x1c \x01(\x08H\x00R\x11ipv6WithPrefixlen\x12\x1d\n\tip_prefix\x18\x1d \x01(\x08H\x00R\x08ipPrefix\x12!\n\x0bipv4_prefix\x18\x1e \x01(\x08H\x00R\nipv4Prefix\x12!\n\x0bipv6_prefix\x18\x1f \x01(\x08H\x00R\nipv6Prefix\x12$\n\rhost_and_port\x18  \x01(\x08H\x00R\x0bhostAndPort\x12\x14\n\x04ulid\x18# \x01(\x08H\x00R\x04ulid\x12#\n\x0cprotobuf_fqn\x18% \x01(\x08H\x00R\x0bprotobufFqn\x12*\n\x10protobuf_dot_fqn\x18& \x01(\x08H\x00R\x0eprotobufDotFqn\x12D\n\x10well_known_regex\x18\x18 \x01(\x0e2\x18.buf.validate.KnownRegexH\x00R\x0ewellKnownRegex\x12\x16\n\x06strict\x18\x19 \x01(\x08R\x06strict\x12\x18\n\x07example\x18\" \x03(\tR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0c\n\nwell_known\"\xfa\x02\n\nBytesRules\x12\x14\n\x05const\x18\x01 \x01(\x0cR\x05const\x12\x10\n\x03len\x18\r \x01(\x04R\x03len\x12\x17\n\x07min_len\x18\x02 \x01(\x04R\x06minLen\x12\x17\n\x07max_len\x18\x03 \x01(\x04R\x06maxLen\x12\x18\n\x07pattern\x18\x04 \x01(\tR\x07pattern\x12\x16\n\x06prefix\x18\x05 \x01(\x0cR\x06prefix\x12\x16\n\x06suffix\x18\x06 \x01(\x0cR\x06suffix\x12\x1a\n\x08contains\x18\x07 \x01(\x0cR\x08contains\x12\x0e\n\x02in\x18\x08 \x03(\x0cR\x02in\x12\x15\n\x06not_in\x18\t \x03(\x0cR\x05notIn\x12\x10\n\x02ip\x18\n \x01(\x08H\x00R\x02ip\x12\x14\n\x04ipv4\x18\x0b \x01(\x08H\x00R\x04ipv4\x12\x14\n\x04ipv6\x18\x0c \x01(\x08H\x00R\x04ipv6\x12\x14\n\x04uuid\x18\x0f \x01(\x08H\x00R\x04uuid\x12\x18\n\x07example\x18\x0e \x03(\x0cR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0c\n\nwell_known\"\x90\x01\n\tEnumRules\x12\x14\n\x05const\x18\x01 \x01(\x05R\x05const\x12!\n\x0cdefined_only\x18\x02 \x01(\x08R\x0bdefinedOnly\x12\x0e\n\x02in\x18\x03 \x03(\x05R\x02in\x12\x15\n\x06not_in\x18\x04 \x03(\x05R\x05notIn\x12\x18\n\x07example\x18\x05 \x03(\x05R\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9c\x01\n\rRepeatedRules\x12\x1b\n\tmin_items\x18\x01 \x01(\x04R\x08minItems\x12\x1b\n\tmax_items\x18\x02 \x01(\x04R\x08maxItems\x12\x16\n\x06unique\x18\x03 \x01(\x08R\x06unique\x12.\n\x05items\x18\x04 \x01(\x0b2\x18.buf.validate.FieldRulesR\x05items*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xaf\x01\n\x08MapRules\x12\x1b\n\tmin_pairs\x18\x01 \x01(\x04R\x08minPairs\x12\x1b\n\tmax_pairs\x18\x02 \x01(\x04R\x08maxPairs\x12,\n\x04keys\x18\x04 \x01(\x0b2\x18.buf.validate.FieldRulesR\x04keys\x120\n\x06values\x18\x05 \x01(\x0b2\x18.buf.validate.FieldRulesR\x06values*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"1\n\x08AnyRules\x12\x0e\n\x02in\x18\x02 \x03(\tR\x02in\x12\x15\n\x06not_in\x18\x03 \x03(\tR\x05notIn\"\xb2\x03\n\rDurationRules\x12/\n\x05const\x18\x02 \x01(\x0b2\x19.google.protobuf.DurationR\x05const\x12+\n\x02lt\x18\x03 \x01(\x0b2\x19.google.protobuf.DurationH\x00R\x02lt\x12-\n\x03lte\x18\x04 \x01(\x0b2\x19.google.protobuf.DurationH\x00R\x03lte\x12+\n\x02gt\x18\x05 \x01(\x0b2\x19.google.protobuf.DurationH\x01R\x02gt\x12-\n\x03gte\x18\x06 \x01(\x0b2\x19.google.protobuf.DurationH\x01R\x03gte\x12)\n\x02in\x18\x07 \x03(\x0b2\x19.google.protobuf.DurationR\x02in\x120\n\x06not_in\x18\x08 \x03(\x0b2\x19.google.protobuf.DurationR\x05notIn\x123\n\x07example\x18\t \x03(\x0b2\x19.google.protobuf.DurationR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"\xaa\x01\n\x0eFieldMaskRules\x120\n\x05const\x18\x01 \x01(\x0b2\x1a.google.protobuf.FieldMaskR\x05const\x12\x0e\n\x02in\x18\x02 \x03(\tR\x02in\x12\x15\n\x06not_in\x18\x03 \x03(\tR\x05notIn\x124\n\x07example\x18\x04 \x03(\x0b2\x1a.google.protobuf.FieldMaskR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x03\n\x0eTimestampRules\x120\n\x05const\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05const\x12,\n\x02lt\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x02lt\x12.\n\x03lte\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x03lte\x12\x17\n\x06lt_now\x18\x07 \x01(\x08H\x00R\x05ltNow\x12,\n\x02gt\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampH\x01R\x02gt\x12.\n\x03gte\x18\x06 \x01(\x0b2\x1a.google.protobuf.TimestampH\x01R\x03gte\x12\x17\n\x06gt_now\x18\x08 \x01(\x08H\x01R\x05gtNow\x121\n\x06within\x18\t \x01(\x0b2\x19.google.protobuf.DurationR\x06within\x124\n\x07example\x18\n \x03(\x0b2\x1a.google.protobuf.TimestampR\x07example*\t\x08\xe8\x07\x10\x80\x80\x80\x80\x02B\x0b\n\tless_thanB\x0e\n\x0cgreater_than\"E\n\nViolations\x127\n\nviolations\x18\x01 \x03(\x0b2\x17.buf.validate.ViolationR\nviolations\"\xc5\x01\n\tViolation\x12-\n\x05field\x18\x05 \x01(\x0b2\x17.buf.validate.FieldPathR\x05field\x12+\n\x04rule\x18\x06 \x01(\x0b2\x17.buf.validate.FieldPathR\x04rule\x12\x17\n\x07rule_id\x18\x02 \x01(\tR\x06ruleId\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12\x17\n\x07for_key\x18\x04 \x01(\x08R\x06forKeyJ\x04\x08\x01\x10\x02R\nfield_path\"G\n\tFieldPath\x12:\n\x08elements\x18\x01 \x03(\x0b2\x1e.buf.validate.FieldPathElementR\x08elements\"\xcc\x03\n\x10FieldPathElement\x12!\n\x0cfield_number\x18\x01 \x01(\x05R\x0bfieldNumber\x12\x1d\n\nfield_name\x18\x02 \x01(\tR\tfieldName\x12I\n\nfield_type\x18\x03 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\tfieldType\x12E\n\x08key_type\x18\x04 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x07keyType\x12I\n\nvalue_type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\tvalueType\x12\x16\n\x05index\x18\x06 \x01(\x04H\x00R\x05index\x12\x1b\n\x08bool_key\x18\x07 \x01(\x08H\x00R\x07boolKey\x12\x19\n\x07int_key\x18\x08 \x01(\x03H\x00R\x06intKey\x12\x1b\n\x08uint_key\x18\t \x01(\x04H\x00R\x07uintKey\x12\x1f\n\nstring_key\x18\n \x01(\tH\x00R\tstringKeyB\x0b\n\tsubscript*\xa1\x01\n\x06Ignore\x12\x16\n\x12IGNORE_UNSPECIFIED\x10\x00\x12\x18\n\x14IGNORE_IF_ZERO_VALUE\x10\x01\x12\x11\n\rIGNORE_ALWAYS\x10\x03\"\x04\x08\x02\x10\x02*\x0cIGNORE_EMPTY*\x0eIGNORE_DEFAULT*\x17IGNORE_IF_DEFAULT_VALUE*\x15IGNORE_IF_UNPOPULATED*n\n\nKnownRegex\x12\x1b\n\x17KNOWN_REGEX_UNSPECIFIED\x10\x00\x12 \n\x1cKNOWN_REGEX_HTTP_HEADER_NAME\x10\x01\x12!\n\x1dKNOWN_REGEX_HTTP_HEADER_VALUE\x10\x02:V\n\x07message\x12\x1f.google.protobuf.MessageOptions\x18\x87\t \x01(\x0b2\x1a.buf.validate.MessageRulesR\x07message:N\n\x05oneof\x12\x1d.google.protobuf.OneofOptions\x18\x87\t \x01(\x0b2\x18.buf.validate.OneofRulesR\x05oneof:N\n\x05field\x12\x1d.google.protobuf.FieldOptions\x18\x87\t \x01(\x0b2\x18.buf.validate.FieldRulesR\x05field:]\n\npredefined\x12\x1d.google.protobuf.FieldOptions\x18\x88\t \x01(\x0b2\x1d.buf.validate.PredefinedRulesR\npredefined\n\xbe\x01\n\x1bgoogle/protobuf/empty.proto\x12\x0fgoogle.protobuf\"\x07\n\x05EmptyB}\n\x13com.google.protobufB\nEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\x86\x04\n\x1egoogle/protobuf/wrappers.proto\x12\x0fgoogle.protobuf\"#\n\x0bDoubleValue\x12\x14\n\x05value\x18\x01 \x01(\x01R\x05value\"\"\n\nFloatValue\x12\x14\n\x05value\x18\x01 \x01(\x02R\x05value\"\"\n\nInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05value\"#\n\x0bUInt64Value\x12\x14\n\x05value\x18\x01 \x01(\x04R\x05value\"\"\n\nInt32Value\x12\x14\n\x05value\x18\x01 \x01(\x05R\x05value\"#\n\x0bUInt32Value\x12\x14\n\x05value\x18\x01 \x01(\rR\x05value\"!\n\tBoolValue\x12\x14\n\x05value\x18\x01 \x01(\x08R\x05value\"#\n\x0bStringValue\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\"\"\n\nBytesValue\x12\x14\n\x05value\x18\x01 \x01(\x0cR\x05valueB\x83\x01\n\x13com.google.protobufB\rWrappersProtoP\x01Z1google.golang.org/protobuf/types/known/wrapperspb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xcf/\n\x0fbookstore.proto\x12\x0cbookstore.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x14apigen/options.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"\x90\x02\n\x05Shelf\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12$\n\x05theme\x18\x02 \x01(\tB\x0e\xe2A\x01\x02\xbaH\x07r\x05\x18\x80\x80\x80\x02R\x05theme\x12A\n\x0bcreate_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\ncreateTime\x12#\n\nbook_count\x18\x04 \x01(\x05B\x04\xe2A\x01\x03R\tbookCount:_\xa2\x9f\x19[\x12Y\n\x05books\x12\x1cBookstore.ListBooksByShelves\x1a\x04name \x012*The books on the shelf, in creation order.\"Y\n\tPublisher\x12\x1c\n\x04name\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12.\n\x07country\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\x07country\"\xfb\x07\n\x04Book\x12 \n\x04name\x18\x01 \x01(\tB\x0c\xe2A\x01\x08\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12\"\n\x05title\x18\x02 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xac\x02R\x05title\x12)\n\x07authors\x18\x03 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x102\"\x05r\x03\x18\xc8\x01R\x07authors\x12)\n\x05genre\x18\x04 \x01(\x0e2\x13.bookstore.v1.GenreR\x05genre\x12#\n\x04isbn\x18\x05 \x01(\x03B\x0f\xbaH\x0c\"\n\x18\xff\xbf\xca\xf3\x84\xa3\x02(\x00R\x04isbn\x12\x14\n\x05price\x18\x06 \x01(\x01R\x05price\x128\n\x08subtitle\x18\x07 \x01(\x0b2\x1c.google.protobuf.StringValueR\x08subtitle\x12@\n\x06labels\x18\x08 \x03(\x0b2\x1e.bookstore.v1.Book.LabelsEntryB\x08\xbaH\x05\x9a\x01\x02\x10@R\x06labels\x125\n\tpublisher\x18\t \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\x1b\n\x08in_stock\x18\n \x01(\x05H\x00R\x07inStock\x12?\n\x0crestock_time\x18\x0b \x01(\x0b2\x1a.google.protobuf.TimestampH\x00R\x0brestockTime\x12\"\n\x0cout_of_print\x18\x0c \x01(\x08H\x00R\noutOfPrint\x122\n\x0fcover_thumbnail\x18\r \x01(\x0cB\t\xbaH\x06z\x04\x18\x80\x80\x04R\x0ecoverThumbnail\x12A\n\x0bcreate_time\x18\x0e \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\ncreateTime\x12A\n\x0bupdate_time\x18\x0f \x01(\x0b2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\nupdateTime\x12\x1a\n\x05shelf\x18\x10 \x01(\tB\x04\xe2A\x01\x03R\x05shelf\x1a9\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\xc5\x01\xa2\x9f\x19\xc0\x01\x12Q\n\x0cshelfDetails\x12\x19Bookstore.BatchGetShelves\x1a\x05shelf(\x012\x1dThe shelf the book stands on.\x12k\n\rauthorDetails\x12\x19Bookstore.BatchGetAuthors\x1a\x07authors26The book\'s authors, in the order `authors` lists them.B\x0e\n\x0cavailability\";\n\x06Author\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n\nbook_count\x18\x02 \x01(\x05R\tbookCount\"\\\n\x12ListShelvesRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05B\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"l\n\x13ListShelvesResponse\x12-\n\x07shelves\x18\x01 \x03(\x0b2\x13.bookstore.v1.ShelfR\x07shelves\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"E\n\x12CreateShelfRequest\x12/\n\x05shelf\x18\x01 \x01(\x0b2\x13.bookstore.v1.ShelfB\x04\xe2A\x01\x02R\x05shelf\"+\n\x0fGetShelfRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"D\n\x12DeleteShelfRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12\x14\n\x05force\x18\x02 \x01(\x08R\x05force\"x\n\x10ListBooksRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05B\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"e\n\x11ListBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"*\n\x0eGetBookRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"g\n\x11CreateBookRequest\x12$\n\x06parent\x18\x01 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x06parent\x12,\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\"~\n\x11UpdateBookRequest\x12,\n\x04book\x18\x01 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b2\x1a.google.protobuf.FieldMaskR\nupdateMask\"\xd2\x01\n\x0fMoveBookRequest\x12 \n\x04name\x18\x01 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12-\n\x0bother_shelf\x18\x02 \x01(\tB\x0c\xe2A\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\notherShelf:n\xbaHk\x1ai\n\x15move_book.other_shelf\x12!the book is already on that shelf\x1a-!this.name.startsWith(this.other_shelf + \'/\')\"\x86\x02\n\x12SearchBooksRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12+\n\x06genres\x18\x02 \x03(\x0e2\x13.bookstore.v1.GenreR\x06genres\x12 \n\tmax_price\x18\x03 \x01(\x01H\x00R\x08maxPrice\x88\x01\x01\x125\n\tpublisher\x18\x04 \x01(\x0b2\x17.bookstore.v1.PublisherR\tpublisher\x12\'\n\tpage_size\x18\x05 \x01(\x05B\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x06 \x01(\tR\tpageTokenB\x0c\n\n_max_price\"\x86\x01\n\x13SearchBooksResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize\"C\n\x11WatchShelfRequest\x12.\n\x04name\x18\x01 \x01(\tB\x1a\xe2A\x01\x02\xbaH\x13r\x112\x0f^shelves/[^/]+$R\x04name\"\x83\x02\n\nShelfEvent\x121\n\x04kind\x18\x01 \x01(\x0e2\x1d.bookstore.v1.ShelfEvent.KindR\x04kind\x12&\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookR\x04book\x129\n\nevent_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\teventTime\"_\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_BOOK_ADDED\x10\x01\x12\x15\n\x11KIND_BOOK_UPDATED\x10\x02\x12\x15\n\x11KIND_BOOK_REMOVED\x10\x03\"`\n\x12ImportBooksRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12,\n\x04book\x18\x02 \x01(\x0b2\x12.bookstore.v1.BookB\x04\xe2A\x01\x02R\x04book\"R\n\x13ImportBooksResponse\x12%\n\x0eimported_count\x18\x01 \x01(\x05R\rimportedCount\x12\x14\n\x05names\x18\x02 \x03(\tR\x05names\"?\n\x16BatchGetShelvesRequest\x12%\n\x05names\x18\x01 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10d\"\x05r\x03\x18\xc8\x01R\x05names\"H\n\x17BatchGetShelvesResponse\x12-\n\x07shelves\x18\x01 \x03(\x0b2\x13.bookstore.v1.ShelfR\x07shelves\"F\n\x19ListBooksByShelvesRequest\x12)\n\x07shelves\x18\x01 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10d\"\x05r\x03\x18\xc8\x01R\x07shelves\"F\n\x1aListBooksByShelvesResponse\x12(\n\x05books\x18\x01 \x03(\x0b2\x12.bookstore.v1.BookR\x05books\"?\n\x16BatchGetAuthorsRequest\x12%\n\x05names\x18\x01 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x102\"\x05r\x03\x18\xc8\x01R\x05names\"I\n\x17BatchGetAuthorsResponse\x12.\n\x07authors\x18\x01 \x03(\x0b2\x14.bookstore.v1.AuthorR\x07authors*i\n\x05Genre\x12\x15\n\x11GENRE_UNSPECIFIED\x10\x00\x12\x11\n\rGENRE_FICTION\x10\x01\x12\x11\n\rGENRE_SCIENCE\x10\x02\x12\x11\n\rGENRE_HISTORY\x10\x03\x12\x10\n\x0cGENRE_POETRY\x10\x042\x94\x0e\n\tBookstore\x12j\n\x0bListShelves\x12 .bookstore.v1.ListShelvesRequest\x1a!.bookstore.v1.ListShelvesResponse\"\x16\x90\x02\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/shelves\x12`\n\x0bCreateShelf\x12 .bookstore.v1.CreateShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0b/v1/shelves:\x05shelf\x12_\n\x08GetShelf\x12\x1d.bookstore.v1.GetShelfRequest\x1a\x13.bookstore.v1.Shelf\"\x1f\x90\x02\x01\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=shelves/*}\x12e\n\x0bDeleteShelf\x12 .bookstore.v1.DeleteShelfRequest\x1a\x16.google.protobuf.Empty\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=shelves/*}\x12u\n\tListBooks\x12\x1e.bookstore.v1.ListBooksRequest\x1a\x1f.bookstore.v1.ListBooksResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=shelves/*}/books\x12\x8a\x01\n\x07GetBook\x12\x1c.bookstore.v1.GetBookRequest\x1a\x12.bookstore.v1.Book\"M\x90\x02\x01\x82\xd3\xe4\x93\x02D\x12\x1c/v1/{name=shelves/*/books/*}Z$\x12\"/v1/books/{name=shelves/*/books/*}\x12m\n\nCreateBook\x12\x1f.bookstore.v1.CreateBookRequest\x1a\x12.bookstore.v1.Book\"*\x82\xd3\xe4\x93\x02$\"\x1c/v1/{parent=shelves/*}/books:\x04book\x12r\n\nUpdateBook\x12\x1f.bookstore.v1.UpdateBookRequest\x1a\x12.bookstore.v1.Book\"/\x82\xd3\xe4\x93\x02)2!/v1/{book.name=shelves/*/books/*}:\x04book\x12k\n\x08MoveBook\x12\x1d.bookstore.v1.MoveBookRequest\x1a\x12.bookstore.v1.Book\",\x82\xd3\xe4\x93\x02&\"!/v1/{name=shelves/*/books/*}:move:\x01*\x12o\n\x0bSearchBooks\x12 .bookstore.v1.SearchBooksRequest\x1a!.bookstore.v1.SearchBooksResponse\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/books:search\x12m\n\nWatchShelf\x12\x1f.bookstore.v1.WatchShelfRequest\x1a\x18.bookstore.v1.ShelfEvent\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=shelves/*}:watch0\x01\x12T\n\x0bImportBooks\x12 .bookstore.v1.ImportBooksRequest\x1a!.bookstore.v1.ImportBooksResponse(\x01\x12\x9d\x01\n\x0fBatchGetShelves\x12$.bookstore.v1.BatchGetShelvesRequest\x1a%.bookstore.v1.BatchGetShelvesResponse\"=\x90\x02\x01\xa2\x9f\x19\x1a\"\x18\n\x05names\x12\x07shelves\x1a\x04name d\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/shelves:batchGet\x12\xa6\x01\n\x12ListBooksByShelves\x12\'.bookstore.v1.ListBooksByShelvesRequest\x1a(.bookstore.v1.ListBooksByShelvesResponse\"=\x90\x02\x01\xa2\x9f\x19\x1b\"\x19\n\x07shelves\x12\x05books\x1a\x05shelf d\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/books:byShelves\x12\x9d\x01\n\x0fBatchGetAuthors\x12$.bookstore.v1.BatchGetAuthorsRequest\x1a%.bookstore.v1.BatchGetAuthorsResponse\"=\x90\x02\x01\xa2\x9f\x19\x1a\"\x18\n\x05names\x12\x07authors\x1a\x04name 2\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/authors:batchGetb\x06proto3";
 /// Makes every message of the schema known to `google.protobuf.Any` in JSON.
 fn register_json_types() {
     ::apigen_runtime::json::register(JSON_TYPES);
@@ -1418,6 +1713,33 @@ pub trait Bookstore: ::core::marker::Send + ::core::marker::Sync + 'static {
         requests: ::apigen_runtime::RequestStream<ImportBooksRequest>,
     ) -> impl ::core::future::Future<
         Output = ::apigen_runtime::Result<ImportBooksResponse>,
+    > + ::core::marker::Send;
+    /// Returns the shelves named that exist, in any order (AIP-231). GraphQL
+    /// loads `Book.shelfDetails` through it.
+    fn batch_get_shelves(
+        &self,
+        ctx: ::apigen_runtime::Context,
+        request: BatchGetShelvesRequest,
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<BatchGetShelvesResponse>,
+    > + ::core::marker::Send;
+    /// Lists the books of many shelves at once, in creation order. GraphQL loads
+    /// `Shelf.books` through it.
+    fn list_books_by_shelves(
+        &self,
+        ctx: ::apigen_runtime::Context,
+        request: ListBooksByShelvesRequest,
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<ListBooksByShelvesResponse>,
+    > + ::core::marker::Send;
+    /// Returns the authors named that some book lists, in any order. GraphQL
+    /// loads `Book.authorDetails` through it.
+    fn batch_get_authors(
+        &self,
+        ctx: ::apigen_runtime::Context,
+        request: BatchGetAuthorsRequest,
+    ) -> impl ::core::future::Future<
+        Output = ::apigen_runtime::Result<BatchGetAuthorsResponse>,
     > + ::core::marker::Send;
 }
 /// What protocol adapters need to know about `bookstore.v1.Bookstore`.
@@ -1779,11 +2101,87 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
                 "bookstore.v1.ImportBooksRequest",
                 "bookstore.v1.ImportBooksResponse",
             ),
+            ::apigen_runtime::MethodInfo::new(
+                    "BatchGetShelves",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.BatchGetShelvesRequest",
+                    "bookstore.v1.BatchGetShelvesResponse",
+                )
+                .no_side_effects(true)
+                .reads(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/shelves:batchGet",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Literal("shelves"),
+                            ],
+                            verb: Some("batchGet"),
+                            body: "",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
+                .graphql("batchGetShelves"),
+            ::apigen_runtime::MethodInfo::new(
+                    "ListBooksByShelves",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.ListBooksByShelvesRequest",
+                    "bookstore.v1.ListBooksByShelvesResponse",
+                )
+                .no_side_effects(true)
+                .reads(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/books:byShelves",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Literal("books"),
+                            ],
+                            verb: Some("byShelves"),
+                            body: "",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
+                .graphql("listBooksByShelves"),
+            ::apigen_runtime::MethodInfo::new(
+                    "BatchGetAuthors",
+                    ::apigen_runtime::MethodKind::Unary,
+                    "bookstore.v1.BatchGetAuthorsRequest",
+                    "bookstore.v1.BatchGetAuthorsResponse",
+                )
+                .no_side_effects(true)
+                .reads(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "GET",
+                            template: "/v1/authors:batchGet",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal("v1"),
+                                ::apigen_runtime::__private::Segment::Literal("authors"),
+                            ],
+                            verb: Some("batchGet"),
+                            body: "",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
+                .graphql("batchGetAuthors"),
         ],
         FILE_DESCRIPTOR_SET,
     )
     .openapi(super::super::OPENAPI_JSON)
-    .graphql(super::super::GRAPHQL_SDL);
+    .graphql(super::super::GRAPHQL_SDL)
+    .graphql_relations(super::super::GRAPHQL_RELATIONS);
 /// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.
 pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceDef {
     register_json_types();
@@ -1885,6 +2283,30 @@ pub fn bookstore_service<T: Bookstore>(service: T) -> ::apigen_runtime::ServiceD
                     call,
                     move |ctx, request| async move {
                         service.import_books(ctx, request).await
+                    },
+                )
+            }
+            12 => {
+                ::apigen_runtime::__private::unary(
+                    call,
+                    move |ctx, request| async move {
+                        service.batch_get_shelves(ctx, request).await
+                    },
+                )
+            }
+            13 => {
+                ::apigen_runtime::__private::unary(
+                    call,
+                    move |ctx, request| async move {
+                        service.list_books_by_shelves(ctx, request).await
+                    },
+                )
+            }
+            14 => {
+                ::apigen_runtime::__private::unary(
+                    call,
+                    move |ctx, request| async move {
+                        service.batch_get_authors(ctx, request).await
                     },
                 )
             }
@@ -1998,6 +2420,30 @@ impl BookstoreClient {
             .client_streaming("/bookstore.v1.Bookstore/ImportBooks", requests)
             .await
     }
+    /// Returns the shelves named that exist, in any order (AIP-231). GraphQL
+    /// loads `Book.shelfDetails` through it.
+    pub async fn batch_get_shelves(
+        &mut self,
+        request: BatchGetShelvesRequest,
+    ) -> ::apigen_runtime::Result<BatchGetShelvesResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/BatchGetShelves", request).await
+    }
+    /// Lists the books of many shelves at once, in creation order. GraphQL loads
+    /// `Shelf.books` through it.
+    pub async fn list_books_by_shelves(
+        &mut self,
+        request: ListBooksByShelvesRequest,
+    ) -> ::apigen_runtime::Result<ListBooksByShelvesResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/ListBooksByShelves", request).await
+    }
+    /// Returns the authors named that some book lists, in any order. GraphQL
+    /// loads `Book.authorDetails` through it.
+    pub async fn batch_get_authors(
+        &mut self,
+        request: BatchGetAuthorsRequest,
+    ) -> ::apigen_runtime::Result<BatchGetAuthorsResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/BatchGetAuthors", request).await
+    }
 }
 /// A typed REST client of `bookstore.v1.Bookstore`: its methods that have an HTTP binding.
 #[derive(Debug, Clone)]
@@ -2085,6 +2531,30 @@ impl BookstoreRestClient {
         request: SearchBooksRequest,
     ) -> ::apigen_runtime::Result<SearchBooksResponse> {
         self.inner.call(BOOKSTORE_INFO.methods[9].http, &request).await
+    }
+    /// Returns the shelves named that exist, in any order (AIP-231). GraphQL
+    /// loads `Book.shelfDetails` through it.
+    pub async fn batch_get_shelves(
+        &self,
+        request: BatchGetShelvesRequest,
+    ) -> ::apigen_runtime::Result<BatchGetShelvesResponse> {
+        self.inner.call(BOOKSTORE_INFO.methods[12].http, &request).await
+    }
+    /// Lists the books of many shelves at once, in creation order. GraphQL loads
+    /// `Shelf.books` through it.
+    pub async fn list_books_by_shelves(
+        &self,
+        request: ListBooksByShelvesRequest,
+    ) -> ::apigen_runtime::Result<ListBooksByShelvesResponse> {
+        self.inner.call(BOOKSTORE_INFO.methods[13].http, &request).await
+    }
+    /// Returns the authors named that some book lists, in any order. GraphQL
+    /// loads `Book.authorDetails` through it.
+    pub async fn batch_get_authors(
+        &self,
+        request: BatchGetAuthorsRequest,
+    ) -> ::apigen_runtime::Result<BatchGetAuthorsResponse> {
+        self.inner.call(BOOKSTORE_INFO.methods[14].http, &request).await
     }
 }
 /// A typed Connect client of `bookstore.v1.Bookstore` (binary protobuf over HTTP, gzip accepted): its unary and
@@ -2189,6 +2659,30 @@ impl BookstoreConnectClient {
     ) -> ::apigen_runtime::Result<::apigen_runtime::ResponseStream<ShelfEvent>> {
         self.inner.server_streaming("/bookstore.v1.Bookstore/WatchShelf", &request).await
     }
+    /// Returns the shelves named that exist, in any order (AIP-231). GraphQL
+    /// loads `Book.shelfDetails` through it.
+    pub async fn batch_get_shelves(
+        &self,
+        request: BatchGetShelvesRequest,
+    ) -> ::apigen_runtime::Result<BatchGetShelvesResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/BatchGetShelves", &request).await
+    }
+    /// Lists the books of many shelves at once, in creation order. GraphQL loads
+    /// `Shelf.books` through it.
+    pub async fn list_books_by_shelves(
+        &self,
+        request: ListBooksByShelvesRequest,
+    ) -> ::apigen_runtime::Result<ListBooksByShelvesResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/ListBooksByShelves", &request).await
+    }
+    /// Returns the authors named that some book lists, in any order. GraphQL
+    /// loads `Book.authorDetails` through it.
+    pub async fn batch_get_authors(
+        &self,
+        request: BatchGetAuthorsRequest,
+    ) -> ::apigen_runtime::Result<BatchGetAuthorsResponse> {
+        self.inner.unary("/bookstore.v1.Bookstore/BatchGetAuthors", &request).await
+    }
 }
 /// A typed GraphQL client of `bookstore.v1.Bookstore`: its queries and mutations, each reading every field of the result.
 #[derive(Debug, Clone)]
@@ -2201,9 +2695,10 @@ impl BookstoreGraphqlClient {
         register_json_types();
         Self {
             inner: ::apigen_runtime::client::graphql::Client::new(
-                base_url,
-                super::super::GRAPHQL_SDL,
-            ),
+                    base_url,
+                    super::super::GRAPHQL_SDL,
+                )
+                .relations(super::super::GRAPHQL_RELATIONS),
         }
     }
     /// Headers sent with every call, for example `authorization`.
@@ -2287,5 +2782,29 @@ impl BookstoreGraphqlClient {
         request: SearchBooksRequest,
     ) -> ::apigen_runtime::Result<SearchBooksResponse> {
         self.inner.call("searchBooks", &request).await
+    }
+    /// Returns the shelves named that exist, in any order (AIP-231). GraphQL
+    /// loads `Book.shelfDetails` through it.
+    pub async fn batch_get_shelves(
+        &self,
+        request: BatchGetShelvesRequest,
+    ) -> ::apigen_runtime::Result<BatchGetShelvesResponse> {
+        self.inner.call("batchGetShelves", &request).await
+    }
+    /// Lists the books of many shelves at once, in creation order. GraphQL loads
+    /// `Shelf.books` through it.
+    pub async fn list_books_by_shelves(
+        &self,
+        request: ListBooksByShelvesRequest,
+    ) -> ::apigen_runtime::Result<ListBooksByShelvesResponse> {
+        self.inner.call("listBooksByShelves", &request).await
+    }
+    /// Returns the authors named that some book lists, in any order. GraphQL
+    /// loads `Book.authorDetails` through it.
+    pub async fn batch_get_authors(
+        &self,
+        request: BatchGetAuthorsRequest,
+    ) -> ::apigen_runtime::Result<BatchGetAuthorsResponse> {
+        self.inner.call("batchGetAuthors", &request).await
     }
 }

@@ -3,6 +3,38 @@
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 /// The GraphQL schema (SDL), served at `/graphql/schema.graphql`.
 pub const GRAPHQL_SDL: &str = include_str!("schema.graphql");
+/// The GraphQL relations, which the server loads in batches.
+#[rustfmt::skip]
+pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
+    ::apigen_runtime::Relation::new(
+            "Shelf",
+            "books",
+            "bookstore.v1.Bookstore/ListBooksByShelves",
+            ::apigen_runtime::RelationKind::Group,
+        )
+        .key("name")
+        .loader("shelves", "books", "shelf")
+        .max_batch_size(100),
+    ::apigen_runtime::Relation::new(
+            "Book",
+            "shelfDetails",
+            "bookstore.v1.Bookstore/BatchGetShelves",
+            ::apigen_runtime::RelationKind::One,
+        )
+        .key("shelf")
+        .loader("names", "shelves", "name")
+        .max_batch_size(100)
+        .required(true),
+    ::apigen_runtime::Relation::new(
+            "Book",
+            "authorDetails",
+            "bookstore.v1.Bookstore/BatchGetAuthors",
+            ::apigen_runtime::RelationKind::Many,
+        )
+        .key("authors")
+        .loader("names", "authors", "name")
+        .max_batch_size(50),
+];
 pub mod bookstore {
     #[allow(dead_code)]
     #[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]

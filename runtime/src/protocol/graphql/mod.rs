@@ -20,6 +20,7 @@ use crate::core::call::{Output, Payload, Requests};
 use crate::core::pipeline::{self, Pipeline};
 use crate::{Context, Identity, Protocol, Status};
 
+mod relations;
 mod routes;
 mod ws;
 
@@ -228,7 +229,14 @@ fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema,
             TypeSystemDefinition::Directive(_) => {}
         }
     }
+    let relations: Vec<_> = pipeline
+        .services()
+        .iter()
+        .filter(|s| s.info().graphql == sdl)
+        .flat_map(|s| s.info().graphql_relations)
+        .collect();
     let resolvers = Resolvers {
+        relations: relations::plans(pipeline, &relations),
         methods: pipeline.served(Protocol::Graphql).map(|m| (m.info().graphql.to_owned(), Arc::new(m))).collect(),
         types: Arc::new(defs.iter().map(|d| (d.name.node.to_string(), d.kind.clone())).collect()),
         pipeline: Arc::clone(pipeline),
@@ -289,6 +297,8 @@ fn arguments(field: &async_graphql::parser::types::FieldDefinition) -> Vec<(Stri
 /// types (to convert values), and the pipeline that calls the methods.
 struct Resolvers {
     methods: HashMap<String, Arc<pipeline::Method>>,
+    /// Relation fields by (type, field).
+    relations: HashMap<(String, String), Arc<relations::Plan>>,
     types: Types,
     pipeline: Arc<Pipeline>,
 }
@@ -343,10 +353,12 @@ impl Resolvers {
         for f in &o.fields {
             let field = f.node.name.node.to_string();
             let ty = f.node.ty.node.clone();
-            let gf = match (root, self.methods.get(&field)) {
-                (true, Some(method)) => self.root_field(&field, &f.node, Arc::clone(method)),
-                (true, None) => Field::new(&field, type_ref(&ty), |_| FieldFuture::from_value(Some(true.into()))),
-                (false, _) => {
+            let relation = self.relations.get(&(name.to_owned(), field.clone()));
+            let gf = match (root, self.methods.get(&field), relation) {
+                (true, Some(method), _) => self.root_field(&field, &f.node, Arc::clone(method)),
+                (true, None, _) => Field::new(&field, type_ref(&ty), |_| FieldFuture::from_value(Some(true.into()))),
+                (false, _, Some(plan)) => relations::field(Arc::clone(plan), &ty, &self.pipeline),
+                (false, _, None) => {
                     let types = Arc::clone(&self.types);
                     Field::new(&field, type_ref(&ty), move |ctx| {
                         let parent = ctx.parent_value.downcast_ref::<Json>();

@@ -66,7 +66,10 @@ pub(crate) fn routes(
                     let identity = pipeline.authenticate(&parts.headers).await?;
                     let caller = Caller { headers: parts.headers, peer: peer(&parts.extensions), identity };
                     queries.prepare(&mut request);
-                    Ok(axum::Json(schema.execute(request.data(caller)).await).into_response())
+                    let loaders = super::relations::Loaders::default();
+                    let request = request.data(caller).data(loaders.clone());
+                    let response = super::relations::Batched::new(loaders, schema.execute(request)).await;
+                    Ok(axum::Json(response).into_response())
                 };
                 result.await.unwrap_or_else(|status| error_response(&status))
             }

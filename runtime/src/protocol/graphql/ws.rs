@@ -139,8 +139,11 @@ pub(crate) async fn serve(
     let shutdown = pipeline.shutdown();
     let peer = peer(&upgrade.extensions);
     let headers = upgrade.headers;
+    // The connection's relation batches, sealed by the stream that resolves its events.
+    let loaders = super::relations::Loaders::default();
+    let sealer = loaders.clone();
     let build = move |frames| {
-        async_graphql::http::WebSocket::new(schema, frames, protocol).on_connection_init(
+        let socket = async_graphql::http::WebSocket::new(schema, frames, protocol).on_connection_init(
             move |payload: Value| async move {
                 // Browsers cannot set headers on a WebSocket: credentials come in the payload.
                 let mut metadata = headers;
@@ -151,6 +154,8 @@ pub(crate) async fn serve(
                     Ok(identity) => {
                         let mut data = async_graphql::Data::default();
                         data.insert(Caller { headers: metadata, peer, identity });
+                        // Per connection: its operations share its caller.
+                        data.insert(loaders);
                         Ok(data)
                     }
                     Err(status) => {
@@ -160,7 +165,8 @@ pub(crate) async fn serve(
                     }
                 }
             },
-        )
+        );
+        super::relations::Batched::new(sealer, socket)
     };
     run(socket, protocol, build, refused, shutdown, limits).await;
 }

@@ -93,6 +93,24 @@ export interface Book {
   coverThumbnail?: string;
   createTime?: string;
   updateTime?: string;
+  /**
+   * The shelf the book stands on, `shelves/{shelf}`.
+   */
+  shelf?: string;
+}
+
+/**
+ * Someone books list as an author. Authors are known through their books.
+ */
+export interface Author {
+  /**
+   * The name as books list it.
+   */
+  name?: string;
+  /**
+   * How many books list the author.
+   */
+  bookCount?: number;
 }
 
 export interface ListShelvesRequest {
@@ -224,6 +242,45 @@ export interface ImportBooksResponse {
   names?: string[];
 }
 
+export interface BatchGetShelvesRequest {
+  /**
+   * `shelves/{shelf}`, at most 100.
+   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 200`.
+   */
+  names?: string[];
+}
+
+export interface BatchGetShelvesResponse {
+  shelves?: Shelf[];
+}
+
+export interface ListBooksByShelvesRequest {
+  /**
+   * `shelves/{shelf}`, at most 100.
+   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 200`.
+   */
+  shelves?: string[];
+}
+
+export interface ListBooksByShelvesResponse {
+  /**
+   * The books of every shelf asked for; each names its `shelf`.
+   */
+  books?: Book[];
+}
+
+export interface BatchGetAuthorsRequest {
+  /**
+   * Author names, at most 50.
+   * Validation: `repeated.max_items = 50`, `repeated.items.string.max_len = 200`.
+   */
+  names?: string[];
+}
+
+export interface BatchGetAuthorsResponse {
+  authors?: Author[];
+}
+
 /**
  * The tRPC router of the API, for `createTRPCClient<AppRouter>()`: served at
  * `/trpc/{service}.{method}`. Methods with `NO_SIDE_EFFECTS` are queries, server-streaming
@@ -277,6 +334,21 @@ export type AppRouter = TRPCBuiltRouter<
        * Streams what happens on a shelf from now on, until the client goes away.
        */
       watchShelf: TRPCSubscriptionProcedure<{ input: WatchShelfRequest; output: AsyncIterable<ShelfEvent, void, any>; meta: object }>;
+      /**
+       * Returns the shelves named that exist, in any order (AIP-231). GraphQL
+       * loads `Book.shelfDetails` through it.
+       */
+      batchGetShelves: TRPCQueryProcedure<{ input: BatchGetShelvesRequest; output: BatchGetShelvesResponse; meta: object }>;
+      /**
+       * Lists the books of many shelves at once, in creation order. GraphQL loads
+       * `Shelf.books` through it.
+       */
+      listBooksByShelves: TRPCQueryProcedure<{ input: ListBooksByShelvesRequest; output: ListBooksByShelvesResponse; meta: object }>;
+      /**
+       * Returns the authors named that some book lists, in any order. GraphQL
+       * loads `Book.authorDetails` through it.
+       */
+      batchGetAuthors: TRPCQueryProcedure<{ input: BatchGetAuthorsRequest; output: BatchGetAuthorsResponse; meta: object }>;
     };
   }
 >;
@@ -298,4 +370,7 @@ export type Methods = {
   "bookstore.v1.Bookstore/SearchBooks": { input: SearchBooksRequest; output: SearchBooksResponse };
   "bookstore.v1.Bookstore/WatchShelf": { input: WatchShelfRequest; output: ShelfEvent };
   "bookstore.v1.Bookstore/ImportBooks": { input: ImportBooksRequest; output: ImportBooksResponse };
+  "bookstore.v1.Bookstore/BatchGetShelves": { input: BatchGetShelvesRequest; output: BatchGetShelvesResponse };
+  "bookstore.v1.Bookstore/ListBooksByShelves": { input: ListBooksByShelvesRequest; output: ListBooksByShelvesResponse };
+  "bookstore.v1.Bookstore/BatchGetAuthors": { input: BatchGetAuthorsRequest; output: BatchGetAuthorsResponse };
 };

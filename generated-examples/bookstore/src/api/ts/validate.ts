@@ -1562,6 +1562,36 @@ const $M_ImportBooksRequest: $Msg = {
   ],
 };
 
+const $M_BatchGetShelvesRequest: $Msg = {
+  f: [
+    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "200" } },
+  ],
+};
+
+const $M_BatchGetShelvesResponse: $Msg = {
+  f: [
+    { n: "shelves", j: "shelves", t: "message", c: "list", m: () => $M_Shelf },
+  ],
+};
+
+const $M_ListBooksByShelvesRequest: $Msg = {
+  f: [
+    { n: "shelves", j: "shelves", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "200" } },
+  ],
+};
+
+const $M_ListBooksByShelvesResponse: $Msg = {
+  f: [
+    { n: "books", j: "books", t: "message", c: "list", m: () => $M_Book },
+  ],
+};
+
+const $M_BatchGetAuthorsRequest: $Msg = {
+  f: [
+    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "50" }, i: { kind: "string", max_len: "200" } },
+  ],
+};
+
 /**
  * `bookstore.v1.Shelf` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
  */
@@ -1641,4 +1671,29 @@ export const ShelfEventSchema: z.ZodType<$T.ShelfEvent> = $schema<$T.ShelfEvent>
  * `bookstore.v1.ImportBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
  */
 export const ImportBooksRequestSchema: z.ZodType<$T.ImportBooksRequest> = $schema<$T.ImportBooksRequest>($M_ImportBooksRequest);
+
+/**
+ * `bookstore.v1.BatchGetShelvesRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
+export const BatchGetShelvesRequestSchema: z.ZodType<$T.BatchGetShelvesRequest> = $schema<$T.BatchGetShelvesRequest>($M_BatchGetShelvesRequest);
+
+/**
+ * `bookstore.v1.BatchGetShelvesResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
+export const BatchGetShelvesResponseSchema: z.ZodType<$T.BatchGetShelvesResponse> = $schema<$T.BatchGetShelvesResponse>($M_BatchGetShelvesResponse);
+
+/**
+ * `bookstore.v1.ListBooksByShelvesRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
+export const ListBooksByShelvesRequestSchema: z.ZodType<$T.ListBooksByShelvesRequest> = $schema<$T.ListBooksByShelvesRequest>($M_ListBooksByShelvesRequest);
+
+/**
+ * `bookstore.v1.ListBooksByShelvesResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
+export const ListBooksByShelvesResponseSchema: z.ZodType<$T.ListBooksByShelvesResponse> = $schema<$T.ListBooksByShelvesResponse>($M_ListBooksByShelvesResponse);
+
+/**
+ * `bookstore.v1.BatchGetAuthorsRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
+export const BatchGetAuthorsRequestSchema: z.ZodType<$T.BatchGetAuthorsRequest> = $schema<$T.BatchGetAuthorsRequest>($M_BatchGetAuthorsRequest);
 
