@@ -374,13 +374,30 @@ impl Lint<'_> {
         for t in crate::backend::ts::local_types(api) {
             types.entry(t.base).or_default().push((t.full_name, t.span));
         }
+        // Lowering gives an imported type a package-prefixed GraphQL name when it collides.
+        let graphql: BTreeMap<&str, &str> = api
+            .packages
+            .iter()
+            .flat_map(|p| {
+                let messages = p.messages.iter().map(|m| (m.full_name.as_str(), m.graphql_name.as_str()));
+                messages.chain(p.enums.iter().map(|e| (e.full_name.as_str(), e.graphql_name.as_str())))
+            })
+            .collect();
         for (local, owners) in types.iter().filter(|(_, owners)| owners.len() > 1) {
             let all: Vec<&str> = owners.iter().map(|(full, _)| *full).collect();
+            let renamed: Vec<String> = all
+                .iter()
+                .filter_map(|full| {
+                    graphql.get(full).filter(|g| **g != local.as_str()).map(|g| format!("`{full}` is `{g}`"))
+                })
+                .collect();
+            let graphql_note =
+                if renamed.is_empty() { String::new() } else { format!(" (in GraphQL, {})", renamed.join(", ")) };
             for (full, span) in owners {
                 self.report(
                     "name-collision",
                     span,
-                    format!("`{full}` shares its name `{local}` with {}", others(&all, full)),
+                    format!("`{full}` shares its name `{local}` with {}{graphql_note}", others(&all, full)),
                     "rename one, or set (apigen.message) = {graphql_name: \"...\"} on both",
                 );
             }

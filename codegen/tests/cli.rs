@@ -241,3 +241,34 @@ fn files_under_google_protobuf_are_generated_unless_they_are_well_known_types() 
     assert!(stderr.contains("google/protobuf/timestamp.proto") && stderr.contains("well-known types"), "{stderr}");
     assert!(stderr.contains("apigen_runtime::wkt"), "says where the types come from: {stderr}");
 }
+
+/// grpc-gateway's two examples in one run: `google.rpc.Status` and the examples' own
+/// `sub2.Status`, both from imports nobody edits, would be one GraphQL type `Status`; each
+/// takes its package as a prefix instead of the run failing.
+#[test]
+fn imported_types_that_share_a_graphql_name_take_their_package_as_a_prefix() {
+    let corpus = std::env::var_os("APIGEN_REALWORLD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/realworld"));
+    assert!(corpus.join("README.md").is_file(), "the real-world corpus is not at {}", corpus.display());
+    let examples = corpus.join("grpc-gateway/examples/internal/proto/examplepb");
+    let out = tempfile::tempdir().expect("tempdir");
+    let status = Command::new(env!("CARGO_BIN_EXE_apigen"))
+        .arg("generate")
+        .arg(examples.join("a_bit_of_everything.proto"))
+        .arg(examples.join("response_body_service.proto"))
+        .arg("-I")
+        .arg(corpus.join("grpc-gateway"))
+        .arg("-I")
+        .arg(corpus.join("googleapis"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("runs");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let sdl = std::fs::read_to_string(out.path().join("schema.graphql")).expect("the SDL");
+    for name in ["type GoogleRpcStatus {", "type GrpcGatewayExamplesInternalProtoSub2Status {"] {
+        assert!(sdl.contains(name), "missing {name}");
+    }
+    assert!(!sdl.contains("type Status {"), "neither keeps the bare name");
+}

@@ -216,6 +216,8 @@ fn files_without_a_package_or_in_editions_syntax() {
     assert_has(&err, &["bad.proto:1:1", "edition"]);
 }
 
+/// Two types with one GraphQL name: an error between the user's own files (the option is the fix),
+/// resolved by a package prefix when one comes from an import nobody named (nobody edits it).
 #[test]
 fn graphql_type_names_that_collide_across_packages() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -227,16 +229,20 @@ fn graphql_type_names_that_collide_across_packages() {
     let main = "syntax = \"proto3\";\npackage t.v1;\nimport \"other.proto\";\nmessage Book { string title = 1; }\nmessage Both { Book mine = 1; other.v1.Book theirs = 2; }\nservice S { rpc Get(Both) returns (Both) { option idempotency_level = NO_SIDE_EFFECTS; } }\n";
     let file = dir.path().join("main.proto");
     std::fs::write(&file, main).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_apigen"))
-        .arg("generate")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .expect("runs");
+    let generate = |files: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_apigen"));
+        command.arg("generate").args(files.iter().map(|f| dir.path().join(f))).arg("--out").arg(dir.path().join("out"));
+        command.output().expect("runs")
+    };
+    let out = generate(&["main.proto", "other.proto"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "both files are the user's: {stderr}");
     assert_has(&stderr, &["would both be the GraphQL type `Book", "graphql_name", ".proto:"]);
+
+    let out = generate(&["main.proto"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let sdl = std::fs::read_to_string(dir.path().join("out/schema.graphql")).expect("the SDL");
+    assert_has(&sdl, &["type Book {", "type OtherV1Book {", "theirs: OtherV1Book", "mine: Book"]);
 }
 
 #[test]
