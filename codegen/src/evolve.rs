@@ -260,9 +260,26 @@ impl Diff<'_> {
         }
     }
 
-    /// GraphQL relations: fields of the output type only, which a query may select.
+    /// GraphQL relations: fields of the output type only, which a query may select;
+    /// and the entity a federation gateway finds by its key.
     fn relations(&mut self, before: &Message, after: &Message) {
         let owner = &after.full_name;
+        if let Some(old) = &before.entity {
+            match &after.entity {
+                None => {
+                    let message = format!("`{owner}` is no longer a federation entity: gateways cannot find it");
+                    self.report(Category::Graphql, &after.span, "entity-removed", message);
+                }
+                Some(new) if new.key.json_name != old.key.json_name => {
+                    let message = format!(
+                        "the federation key of `{owner}` is `{}` now, was `{}`",
+                        new.key.json_name, old.key.json_name
+                    );
+                    self.report(Category::Graphql, &new.span, "entity-key-changed", message);
+                }
+                Some(_) => {}
+            }
+        }
         for old in &before.relations {
             let Some(new) = after.relations.iter().find(|r| r.name == old.name) else {
                 let message = format!("relation `{}` of `{owner}` was removed", old.name);

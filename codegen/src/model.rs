@@ -187,6 +187,18 @@ pub struct Relation {
     pub span: Span,
 }
 
+/// An Apollo Federation entity: its key field and the loader that finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    /// The key field (`@key(fields: …)`).
+    pub key: FieldName,
+    /// The loader's service (full name) and method.
+    pub service: String,
+    pub method: String,
+    pub batch: BatchLoader,
+    pub span: Span,
+}
+
 /// How a relation's results map to its parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelationKind {
@@ -408,6 +420,8 @@ pub struct Message {
     pub custom_rules: CustomRules,
     /// GraphQL-only relation fields (`(apigen.message).relations`).
     pub relations: Vec<Relation>,
+    /// `(apigen.message).entity`: an Apollo Federation entity, loaded by key.
+    pub entity: Option<Entity>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,

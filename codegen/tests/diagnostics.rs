@@ -434,3 +434,43 @@ fn relations_that_cannot_be_loaded() {
     let excluded = excluded.replace("\n    option (apigen.method) = {exclude: [PROTOCOL_GRAPHQL]};", "");
     assert_has(&fails(&excluded), &["bad.proto:7:3", "is excluded from GraphQL", "remove PROTOCOL_GRAPHQL"]);
 }
+
+#[test]
+fn entities_that_cannot_be_found() {
+    let schema = |entity: &str| {
+        relation_schema(LOADER, "name: \"writers\" method: \"Library.GetAuthors\" key: \"authors\"").replace(
+            "message Author { string name = 1; int32 age = 2; }",
+            &format!("message Author {{ option (apigen.message) = {{ {entity} }}; string name = 1; int32 age = 2; }}"),
+        )
+    };
+    let cases = [
+        (
+            "entity: {key: \"age\" method: \"Library.GetAuthors\"}",
+            "is not a singular key field of the loader's key type",
+            "`name` matches",
+        ),
+        (
+            "entity: {key: \"name\" method: \"Library.Plain\"}",
+            "t.v1.Library.Plain is not a batch loader",
+            "batch: {keys:",
+        ),
+        (
+            "entity: {key: \"name\" method: \"Library.Nope\"}",
+            "there is no method `Library.Nope`",
+            "`t.v1.Library.GetAuthors`",
+        ),
+    ];
+    for (entity, message, help) in cases {
+        let err = fails(&schema(entity));
+        assert_has(&err, &["bad.proto:5:", "entity t.v1.Author", message, help]);
+    }
+    // The loader must return the entity itself.
+    let book = relation_schema(LOADER, "name: \"writers\" method: \"Library.GetAuthors\" key: \"authors\"").replace(
+        "relations: { name: \"writers\" method: \"Library.GetAuthors\" key: \"authors\" }",
+        "entity: {key: \"title\" method: \"Library.GetAuthors\"}",
+    );
+    assert_has(
+        &fails(&book),
+        &["bad.proto:7:3", "entity t.v1.Book: t.v1.Library.GetAuthors loads t.v1.Author, not t.v1.Book"],
+    );
+}

@@ -148,7 +148,7 @@ impl {{ s.connect_client_name }} {
 }
 {% if !s.graphql_client_name.is_empty() %}
 
-#[doc = " A typed GraphQL client of `{{ s.full_name }}`: its queries and mutations, each reading every field of the result."]
+#[doc = " A typed GraphQL client of `{{ s.full_name }}`: its queries and mutations, each reading every field of the result (relations when asked for), and its subscriptions over `/graphql/ws`."]
 #[derive(Debug, Clone)]
 pub struct {{ s.graphql_client_name }} {
     inner: ::apigen_runtime::client::graphql::Client,
@@ -170,13 +170,18 @@ impl {{ s.graphql_client_name }} {
     pub async fn raw(&self, query: &str, variables: ::apigen_runtime::serde_json::Value) -> ::apigen_runtime::Result<::apigen_runtime::serde_json::Value> {
         self.inner.raw(query, variables).await
     }
+
+    #[doc = " Calls the query or mutation `field` (`listShelves`) as its method does, also selecting the GraphQL relations named by their path from the result (`shelves.books`), and returns the result as proto3 JSON."]
+    pub async fn with_relations<Req: ::apigen_runtime::ApiMessage>(&self, field: &str, request: &Req, relations: &[&str]) -> ::apigen_runtime::Result<::apigen_runtime::serde_json::Value> {
+        self.inner.call_selecting(field, request, relations).await
+    }
 {% for m in s.methods %}{% if m.graphql_call %}
     {{ m.docs }}
 {% if m.self_convention %}
     #[allow(clippy::wrong_self_convention)] // The name comes from the schema.
 {% endif %}
     pub async fn {{ m.graphql_client_fn }}(&self, request: {{ m.input_rust }}) -> ::apigen_runtime::Result<{{ m.ret }}> {
-        self.inner.call("{{ m.graphql }}", &request).await
+        self.inner.{% if m.kind == "ServerStreaming" %}subscribe{% else %}call{% endif %}("{{ m.graphql }}", &request).await
     }
 {% endif %}{% endfor %}
 }

@@ -26,6 +26,11 @@ pub fn generate(api: &Api) -> Result<Option<String>, Error> {
     Ok(Some(sdl))
 }
 
+/// The directive that marks entities, declared so that the file is a valid
+/// schema on its own; the server adds Federation's `_entities` and `_service`.
+const FEDERATION: &str = "\"An Apollo Federation entity: a gateway finds it by these fields through `_entities`.\"\n\
+directive @key(fields: String!, resolvable: Boolean = true) repeatable on OBJECT | INTERFACE\n\n";
+
 /// The scalars apigen adds, with what they carry.
 const SCALARS: &[(&str, &str)] = &[
     ("Int64", "A 64-bit signed integer, as a string (numbers are accepted)."),
@@ -181,7 +186,8 @@ impl<'a> Builder<'a> {
         } else {
             ("type", message.graphql_name.clone())
         };
-        let _ = writeln!(out, "{keyword} {name} {{");
+        let key = message.entity.as_ref().filter(|_| !input).map(|e| format!(" @key(fields: \"{}\")", e.key.json_name));
+        let _ = writeln!(out, "{keyword} {name}{} {{", key.unwrap_or_default());
         let mut any = false;
         for field in &message.fields {
             if input && field.has(FieldBehavior::OutputOnly) {
@@ -356,6 +362,15 @@ impl<'a> Builder<'a> {
             let _ = writeln!(out, "schema {{\n{}\n}}\n", entries.join("\n"));
         }
         out.push_str(&root_text);
+        // Entities are reachable through `_entities`, whether or not a method returns them.
+        let entities: Vec<String> =
+            self.messages.values().filter(|m| m.entity.is_some()).map(|m| m.full_name.clone()).collect();
+        if !entities.is_empty() {
+            out.push_str(FEDERATION);
+        }
+        for full_name in entities {
+            self.message_type(&full_name, false);
+        }
         let mut types = BTreeMap::new();
         while let Some((full_name, input)) = self.wanted.pop_first() {
             let Some(m) = self.messages.get(full_name.as_str()).copied() else { continue };
@@ -395,8 +410,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The API's relations as the runtime's `Relation` table (a Rust
-/// expression for `mod.rs`); `None` when no message has one.
+/// The API's relations and entities as the runtime's `Relation` table (a
+/// Rust expression for `mod.rs`); `None` when no message has either.
 pub fn relations_table(api: &Api) -> Option<String> {
     let mut items = Vec::new();
     for m in api.packages.iter().flat_map(|p| &p.messages) {
@@ -419,6 +434,25 @@ pub fn relations_table(api: &Api) -> Option<String> {
             }
             if r.required {
                 item.push_str("\n.required(true)");
+            }
+            items.push(item);
+        }
+    }
+    for m in api.packages.iter().flat_map(|p| &p.messages) {
+        if let Some(e) = &m.entity {
+            let b = &e.batch;
+            let mut item = format!(
+                "::apigen_runtime::Relation::new({:?}, \"\", \"{}/{}\", ::apigen_runtime::RelationKind::Entity)\n.key({:?})\n.loader({:?}, {:?}, {:?})",
+                m.graphql_name,
+                e.service,
+                e.method,
+                e.key.json_name,
+                b.keys.json_name,
+                b.results.json_name,
+                b.key.json_name
+            );
+            if b.max_batch_size > 0 {
+                let _ = write!(item, "\n.max_batch_size({})", b.max_batch_size);
             }
             items.push(item);
         }

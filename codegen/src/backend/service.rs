@@ -234,7 +234,7 @@ pub fn generate(
                 openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
                 max_depth: s.graphql_limits.max_depth,
                 max_complexity: s.graphql_limits.max_complexity,
-                graphql_client_name: if s.methods.iter().any(|m| m.kind == MethodKind::Unary && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone()))) {
+                graphql_client_name: if s.methods.iter().any(|m| matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming) && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone()))) {
                     s.graphql_client_name.clone()
                 } else {
                     String::new()
@@ -295,11 +295,11 @@ pub fn generate(
                                 || m.rust_name.starts_with("into_"),
                             grpc_client_fn: client_fn(&m.rust_name, &["new", "connect", "metadata_mut"]),
                             rest_client_fn: client_fn(&m.rust_name, &["new", "headers_mut"]),
-                            graphql_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "raw"]),
+                            graphql_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "raw", "with_relations"]),
                             connect_client_fn: client_fn(&m.rust_name, &["new", "headers_mut", "with_timeout"]),
                             connect: matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming)
                                 && s.serves(m, Protocol::Connect),
-                            graphql_call: m.kind == MethodKind::Unary
+                            graphql_call: matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming)
                                 && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone())),
                             excluded: excluded(&s.excluded, &m.excluded),
                             rest: m.kind == MethodKind::Unary && s.serves(m, Protocol::Rest),

@@ -284,6 +284,7 @@ impl<'a> Lowerer<'a> {
             oneof_rules,
             custom_rules,
             relations: Vec::new(),
+            entity: None,
             docs: self.docs(file.name(), m.path()),
             span: self.pos(file.name(), m.path()).span,
             deprecated,

@@ -19,6 +19,8 @@ pub(super) struct Pending {
     group: bool,
     required: bool,
     description: String,
+    /// An `entity` option rather than a relation: `key` and `method` only.
+    entity: bool,
     pos: Pos,
 }
 
@@ -123,7 +125,10 @@ impl Lowerer<'_> {
 
     /// Records a message's `(apigen.message).relations` for [`Self::resolve_relations`].
     pub(super) fn read_relations(&mut self, m: &MessageDescriptor, options: &DynamicMessage, pos: Pos) {
-        let Some(Value::List(items)) = options.get_field_by_name("relations").as_deref().cloned() else { return };
+        let items = match options.get_field_by_name("relations").as_deref() {
+            Some(Value::List(items)) => items.clone(),
+            _ => Vec::new(),
+        };
         for item in items.iter().filter_map(Value::as_message) {
             self.relations.push(Pending {
                 message: m.full_name().to_owned(),
@@ -134,7 +139,24 @@ impl Lowerer<'_> {
                 group: item.get_field_by_name("group").and_then(|v| v.as_bool()).unwrap_or(false),
                 required: item.get_field_by_name("required").and_then(|v| v.as_bool()).unwrap_or(false),
                 description: str_field(item, "description"),
+                entity: false,
                 pos: pos.clone(),
+            });
+        }
+        if let Some(Value::Message(entity)) =
+            options.get_field_by_name("entity").as_deref().filter(|_| options.has_field_by_name("entity"))
+        {
+            self.relations.push(Pending {
+                message: m.full_name().to_owned(),
+                package: m.package_name().to_owned(),
+                name: String::new(),
+                method: str_field(entity, "method"),
+                key: str_field(entity, "key"),
+                group: false,
+                required: false,
+                description: String::new(),
+                entity: true,
+                pos,
             });
         }
     }
@@ -143,7 +165,12 @@ impl Lowerer<'_> {
     /// it on its message; each mistake is a diagnostic at the message's options.
     pub(super) fn resolve_relations(&mut self, api: &mut Api) {
         let mut resolved: Vec<(String, Relation)> = Vec::new();
+        let mut entities: Vec<(String, Entity)> = Vec::new();
         for p in std::mem::take(&mut self.relations) {
+            if p.entity {
+                entities.extend(self.entity(api, &p).map(|e| (p.message.clone(), e)));
+                continue;
+            }
             if let Some(r) = self.relation(api, &p) {
                 let duplicate = resolved.iter().any(|(m, other)| *m == p.message && other.name == r.name);
                 if duplicate {
@@ -161,22 +188,12 @@ impl Lowerer<'_> {
         for message in api.packages.iter_mut().flat_map(|p| &mut p.messages) {
             message.relations =
                 resolved.iter().filter(|(m, _)| *m == message.full_name).map(|(_, r)| r.clone()).collect();
+            message.entity = entities.iter().find(|(m, _)| *m == message.full_name).map(|(_, e)| e.clone());
         }
     }
 
-    fn relation(&mut self, api: &Api, p: &Pending) -> Option<Relation> {
-        let what = format!("relation `{}` of {}", p.name, p.message);
-        let message = api.messages_by_name().get(p.message.as_str()).copied()?;
-        if !super::is_graphql_name(&p.name) {
-            let help = "use letters, digits and `_`, not starting with a digit or `__`";
-            self.error(&p.pos, None, format!("{what}: `{}` is not a valid GraphQL name", p.name), help);
-            return None;
-        }
-        if message.fields.iter().any(|f| f.json_name == p.name) {
-            let help = "relations add a field beside the message's own: pick a name that is not one of its fields";
-            self.error(&p.pos, None, format!("{what}: {} already has a field `{}`", p.message, p.name), help);
-            return None;
-        }
+    /// The batch loader `p` names: its service's full name, its name and its batch settings.
+    fn loader(&mut self, api: &Api, p: &Pending, what: &str) -> Option<(String, String, BatchLoader)> {
         // `Service.Method` in the message's package, else fully qualified.
         let (service, method) = p.method.rsplit_once('.').unwrap_or(("", p.method.as_str()));
         let local = if p.package.is_empty() { service.to_owned() } else { format!("{}.{service}", p.package) };
@@ -223,6 +240,59 @@ impl Lowerer<'_> {
             );
             return None;
         }
+        Some((service.full_name.clone(), method.name.clone(), batch))
+    }
+
+    /// An `entity` option, checked: its loader returns this message by its key.
+    fn entity(&mut self, api: &Api, p: &Pending) -> Option<Entity> {
+        let what = format!("entity {}", p.message);
+        let message = api.messages_by_name().get(p.message.as_str()).copied()?;
+        let (service, method, batch) = self.loader(api, p, &what)?;
+        if batch.result_type != p.message {
+            let help = format!("name a batch loader whose results are {} messages", p.message);
+            let message = format!("{what}: {service}.{method} loads {}, not {}", batch.result_type, p.message);
+            self.error(&p.pos, None, message, help);
+            return None;
+        }
+        let key = message.fields.iter().find(|f| f.name == p.key);
+        let Some(key) = key.filter(|k| {
+            k.ty == batch.key_type && !matches!(k.cardinality, Cardinality::Repeated | Cardinality::Map(..))
+        }) else {
+            let help = format!(
+                "name the singular field of {} that the loader's key `{}` matches (of the keys' type)",
+                p.message, batch.key.name
+            );
+            self.error(
+                &p.pos,
+                None,
+                format!("{what}: `{}` is not a singular key field of the loader's key type", p.key),
+                help,
+            );
+            return None;
+        };
+        Some(Entity {
+            key: FieldName { name: key.name.clone(), json_name: key.json_name.clone() },
+            service,
+            method,
+            batch,
+            span: p.pos.span.clone(),
+        })
+    }
+
+    fn relation(&mut self, api: &Api, p: &Pending) -> Option<Relation> {
+        let what = format!("relation `{}` of {}", p.name, p.message);
+        let message = api.messages_by_name().get(p.message.as_str()).copied()?;
+        if !super::is_graphql_name(&p.name) {
+            let help = "use letters, digits and `_`, not starting with a digit or `__`";
+            self.error(&p.pos, None, format!("{what}: `{}` is not a valid GraphQL name", p.name), help);
+            return None;
+        }
+        if message.fields.iter().any(|f| f.json_name == p.name) {
+            let help = "relations add a field beside the message's own: pick a name that is not one of its fields";
+            self.error(&p.pos, None, format!("{what}: {} already has a field `{}`", p.message, p.name), help);
+            return None;
+        }
+        let (service, method, batch) = self.loader(api, p, &what)?;
         let Some(key) = message.fields.iter().find(|f| f.name == p.key) else {
             let candidates: Vec<String> = message
                 .fields
@@ -240,8 +310,8 @@ impl Lowerer<'_> {
         };
         if key.ty != batch.key_type || matches!(key.cardinality, Cardinality::Map(..)) {
             let help = format!(
-                "the key field must have the type of {}.{}'s keys (`{}`), as a singular or repeated field",
-                service.full_name, method.name, batch.keys.name
+                "the key field must have the type of {service}.{method}'s keys (`{}`), as a singular or repeated field",
+                batch.keys.name
             );
             self.error(
                 &p.pos,
@@ -273,8 +343,8 @@ impl Lowerer<'_> {
         }
         Some(Relation {
             name: p.name.clone(),
-            service: service.full_name.clone(),
-            method: method.name.clone(),
+            service,
+            method,
             batch,
             key: FieldName { name: key.name.clone(), json_name: key.json_name.clone() },
             kind,

@@ -123,6 +123,14 @@ impl v1::Bookstore for Counting {
         }
         Ok(response)
     }
+    async fn batch_get_books(
+        &self,
+        ctx: Context,
+        request: v1::BatchGetBooksRequest,
+    ) -> Result<v1::BatchGetBooksResponse> {
+        self.record(&ctx, "BatchGetBooks", &request.names).await;
+        self.store.batch_get_books(ctx, request).await
+    }
     async fn list_books_by_shelves(
         &self,
         ctx: Context,
@@ -462,4 +470,121 @@ async fn depth_and_complexity_limits_count_relation_fields() {
     let message = response["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("nested too deep") || message.contains("depth"), "{response}");
     assert!(calls.lock().expect("calls").is_empty(), "refused before any call");
+}
+
+#[tokio::test]
+async fn federation_entities_load_in_one_call_per_type_in_the_request_order() {
+    let store = Bookstore::start(Chaos::default()).await;
+    store.stock(3, 2, shared_authors).await;
+    let query = r#"query($r: [_Any!]!) { _entities(representations: $r) {
+        __typename ... on Book { name title authorDetails { name } } ... on Shelf { name theme } } }"#;
+    let representations = json!([
+        {"__typename": "Book", "name": "shelves/2/books/4"},
+        {"__typename": "Shelf", "name": "shelves/3"},
+        {"__typename": "Book", "name": "shelves/1/books/1"},
+        {"__typename": "Book", "name": "shelves/2/books/4"},
+    ]);
+    let response: Value = store
+        .http
+        .post(format!("{}/graphql", store.base))
+        .json(&json!({"query": query, "variables": {"r": representations}}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(response.get("errors").is_none(), "{response}");
+    let entities = &response["data"]["_entities"];
+    assert_eq!(entities[0]["title"], json!("book 1.1"), "in the representations' order: {entities}");
+    assert_eq!(entities[1], json!({"__typename": "Shelf", "name": "shelves/3", "theme": "theme 2"}));
+    assert_eq!(entities[2]["title"], json!("book 0.0"));
+    assert_eq!(entities[3], entities[0]);
+    let calls = store.take();
+    let books: Vec<&Call> = calls.iter().filter(|c| c.method == "BatchGetBooks").collect();
+    assert_eq!(books.len(), 1, "one call for every book: {calls:?}");
+    assert_eq!(books[0].keys, ["shelves/2/books/4", "shelves/1/books/1"], "each key once");
+    assert_eq!(count(&calls, "BatchGetShelves"), 1);
+    assert_eq!(count(&calls, "BatchGetAuthors"), 1, "the entities' relations batch too");
+
+    // `_service` gives the subgraph's SDL, with the entities' keys.
+    let sdl: Value = store
+        .http
+        .post(format!("{}/graphql", store.base))
+        .json(&json!({"query": "{ _service { sdl } }"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    let sdl = sdl["data"]["_service"]["sdl"].as_str().unwrap_or_default();
+    assert!(sdl.contains("@key(fields: \"name\")"), "{sdl}");
+    assert!(sdl.contains("specs.apollo.dev/federation/v2"), "a Federation 2 subgraph: {sdl}");
+
+    // A representation nothing matches fails the field: gateways match by position.
+    let missing = json!([{"__typename": "Book", "name": "shelves/9/books/99"}]);
+    let response: Value = store
+        .http
+        .post(format!("{}/graphql", store.base))
+        .json(&json!({"query": query, "variables": {"r": missing}}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(response["errors"][0]["extensions"]["code"], json!("NOT_FOUND"), "{response}");
+}
+
+#[tokio::test]
+async fn the_typed_client_selects_relations_only_when_asked() {
+    let store = Bookstore::start(Chaos::default()).await;
+    store.stock(2, 2, shared_authors).await;
+    let client = v1::BookstoreGraphqlClient::new(store.base.clone());
+    let request = v1::ListShelvesRequest::default();
+    let shelves = client.list_shelves(request.clone()).await.expect("lists");
+    assert_eq!(shelves.shelves.len(), 2);
+    assert_eq!(store.take().iter().map(|c| c.method).collect::<Vec<_>>(), ["ListShelves"], "no relation by default");
+
+    let json = client
+        .with_relations("listShelves", &request, &["shelves.books", "shelves.books.authorDetails"])
+        .await
+        .expect("lists with relations");
+    let book = &json["shelves"][1]["books"][0];
+    assert_eq!(book["title"], json!("book 1.0"), "{json}");
+    assert_eq!(book["authorDetails"][0], json!({"name": "Ada", "bookCount": 4}));
+    assert!(book.get("shelfDetails").is_none(), "only the relations asked for");
+    assert_eq!(json["shelves"][0]["theme"], json!("theme 0"), "every field, as the typed call reads");
+    let methods: Vec<&str> = store.take().iter().map(|c| c.method).collect();
+    assert_eq!(methods, ["ListShelves", "ListBooksByShelves", "BatchGetAuthors"]);
+
+    let wrong = client.with_relations("listShelves", &request, &["shelves.nope"]).await.expect_err("no such relation");
+    assert_eq!(wrong.code(), Code::InvalidArgument, "{wrong:?}");
+}
+
+#[tokio::test]
+async fn the_typed_client_subscribes_over_graphql_ws() {
+    let store = Bookstore::start(Chaos::default()).await;
+    store.stock(1, 0, shared_authors).await;
+    let client = v1::BookstoreGraphqlClient::new(store.base.clone());
+    let mut events = client.watch_shelf(v1::WatchShelfRequest { name: "shelves/1".into() }).await.expect("subscribes");
+    // The subscription is live once the server has started the call; give it a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rest = v1::BookstoreRestClient::new(store.base.clone());
+    for title in ["First", "Second"] {
+        let book = v1::Book { title: title.into(), ..Default::default() };
+        rest.create_book(v1::CreateBookRequest { parent: "shelves/1".into(), book: Some(book) }).await.expect("book");
+    }
+    for title in ["First", "Second"] {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("in time");
+        let event = event.expect("an event").expect("not an error");
+        assert_eq!(event.kind(), v1::shelf_event::Kind::BookAdded);
+        assert_eq!(event.book.map(|b| b.title), Some(title.to_owned()));
+    }
+
+    // A refused subscription is the server's status.
+    let mut missing = client.watch_shelf(v1::WatchShelfRequest { name: "not a shelf".into() }).await.expect("opens");
+    let refused = tokio::time::timeout(Duration::from_secs(5), missing.next()).await.expect("in time");
+    assert_eq!(refused.expect("an item").expect_err("refused").code(), Code::InvalidArgument);
 }

@@ -24,6 +24,11 @@ impl Endpoint {
         &mut self.headers
     }
 
+    /// Headers sent with every request.
+    pub(crate) fn headers(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+
     /// The URL of `path` (which starts with `/`) on the server.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

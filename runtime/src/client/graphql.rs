@@ -1,13 +1,16 @@
 //! The typed GraphQL client's transport: a request message becomes the
 //! operation's variables, and the selection set is every field of the
 //! result, nested messages included to a bounded depth, read from the
-//! generated SDL. `raw` runs any query.
+//! generated SDL (relations only when asked for). `raw` runs any query;
+//! subscriptions run over `/graphql/ws` (graphql-transport-ws).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
 use serde_json::{Map, Value};
+
+use futures_util::StreamExt;
 
 use crate::core::message::ApiMessage;
 use crate::{Code, Status};
@@ -32,7 +35,11 @@ struct Schema {
 fn parse(sdl: &str) -> Result<Schema, Status> {
     let doc = async_graphql::parser::parse_schema(sdl)
         .map_err(|e| Status::internal(format!("the GraphQL schema does not parse: {e}")))?;
-    let mut roots = HashMap::from([("Query".to_owned(), "query"), ("Mutation".to_owned(), "mutation")]);
+    let mut roots = HashMap::from([
+        ("Query".to_owned(), "query"),
+        ("Mutation".to_owned(), "mutation"),
+        ("Subscription".to_owned(), "subscription"),
+    ]);
     let mut types = HashMap::new();
     for def in doc.definitions {
         match def {
@@ -43,6 +50,9 @@ fn parse(sdl: &str) -> Result<Schema, Status> {
                 }
                 if let Some(m) = &s.node.mutation {
                     roots.insert(m.node.to_string(), "mutation");
+                }
+                if let Some(m) = &s.node.subscription {
+                    roots.insert(m.node.to_string(), "subscription");
                 }
             }
             TypeSystemDefinition::Type(t) => {
@@ -82,27 +92,50 @@ fn is_entry(schema: &Schema, name: &str) -> bool {
 }
 
 /// `{ a b c { d } }`: every field of `ty`, messages followed `depth` levels.
-/// Relations are left out: they are not fields of the message, and each
-/// would cost the server a loader call.
-fn selection(schema: &Schema, relations: &[crate::Relation], ty: &Type, depth: usize) -> String {
+/// Relations are left out unless `wanted` names their path from the result
+/// (`books`, `books.authorDetails`): they are not fields of the message, and
+/// each costs the server a loader call. `prefix` is the path of `ty`.
+fn selection(
+    schema: &Schema,
+    relations: &[crate::Relation],
+    ty: &Type,
+    depth: usize,
+    prefix: &str,
+    wanted: &[&str],
+) -> String {
     let type_name = base_name(ty);
     let Some(TypeKind::Object(o)) = schema.types.get(type_name) else { return String::new() };
     let mut parts = Vec::new();
     for f in &o.fields {
         let name = f.node.name.node.to_string();
-        if relations.iter().any(|r| r.parent == type_name && r.field == name) {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let deeper = wanted.iter().any(|w| w.starts_with(&format!("{path}.")));
+        if relations.iter().any(|r| r.parent == type_name && r.field == name) && !wanted.contains(&path.as_str()) {
             continue;
         }
         let inner = &f.node.ty.node;
         match schema.types.get(base_name(inner)) {
-            Some(TypeKind::Object(_)) if depth > 0 => {
-                parts.push(format!("{name} {}", selection(schema, relations, inner, depth - 1)))
+            Some(TypeKind::Object(_)) if depth > 0 || deeper => {
+                let nested = selection(schema, relations, inner, depth.saturating_sub(1), &path, wanted);
+                parts.push(format!("{name} {nested}"))
             }
             Some(TypeKind::Object(_)) => {}
             _ => parts.push(name),
         }
     }
     format!("{{ {} }}", parts.join(" "))
+}
+
+/// Whether `path` (`books.authorDetails`) names a relation from `ty` on.
+fn relation_path(schema: &Schema, relations: &[crate::Relation], ty: &Type, path: &str) -> bool {
+    let (head, rest) = path.split_once('.').map_or((path, None), |(h, r)| (h, Some(r)));
+    let type_name = base_name(ty);
+    let Some(TypeKind::Object(o)) = schema.types.get(type_name) else { return false };
+    let Some(field) = o.fields.iter().find(|f| f.node.name.node.as_str() == head) else { return false };
+    match rest {
+        None => relations.iter().any(|r| r.parent == type_name && r.field == head),
+        Some(rest) => relation_path(schema, relations, &field.node.ty.node, rest),
+    }
 }
 
 /// Maps as `{key, value}` entry lists (to GraphQL) or back (from GraphQL).
@@ -210,14 +243,23 @@ impl Client {
         Ok(reply.get("data").cloned().unwrap_or(Value::Null))
     }
 
-    /// Calls the root field `field` with `request` as its arguments and reads
-    /// every field of the result.
-    pub async fn call<Req: ApiMessage, Resp: ApiMessage>(&self, field: &str, request: &Req) -> Result<Resp, Status> {
+    /// The operation that calls root field `field` with `request` as its
+    /// arguments (as variables), selecting every field of the result and the
+    /// relations `wanted` names; and the field's result type.
+    fn operation<Req: ApiMessage>(
+        &self,
+        field: &str,
+        request: &Req,
+        wanted: &[&str],
+    ) -> Result<(String, Value, &Type), Status> {
         let schema = self.schema()?;
         let RootField { keyword, args, result } = schema
             .fields
             .get(field)
             .ok_or_else(|| Status::unimplemented(format!("the schema has no field `{field}`")))?;
+        if let Some(unknown) = wanted.iter().find(|w| !relation_path(schema, self.relations, result, w)) {
+            return Err(Status::invalid_argument(format!("`{unknown}` is not a relation of `{field}`'s result")));
+        }
         let Value::Object(fields) = serde_json::to_value(request).map_err(|e| Status::internal(e.to_string()))? else {
             return Err(Status::internal("a request message is not a JSON object"));
         };
@@ -232,20 +274,196 @@ impl Client {
         }
         let definitions = if definitions.is_empty() { String::new() } else { format!("({})", definitions.join(", ")) };
         let arguments = if arguments.is_empty() { String::new() } else { format!("({})", arguments.join(", ")) };
-        let query = format!(
-            "{keyword}{definitions} {{ {field}{arguments} {} }}",
-            selection(schema, self.relations, result, SELECTION_DEPTH)
-        );
-        let data = self.raw(&query, Value::Object(variables)).await?;
-        let value = data.get(field).cloned().unwrap_or(Value::Null);
-        // `Boolean` results stand for `Empty`.
-        let value = if value.is_boolean() {
-            Value::Object(Map::new())
-        } else {
-            strip_nulls(convert(schema, value, result, false))
-        };
+        let selection = selection(schema, self.relations, result, SELECTION_DEPTH, "", wanted);
+        let query = format!("{keyword}{definitions} {{ {field}{arguments} {selection} }}");
+        Ok((query, Value::Object(variables), result))
+    }
+
+    /// A root field's value as proto3 JSON: maps back from entry lists,
+    /// GraphQL's nulls left out, `Boolean` (for `Empty`) as `{}`.
+    fn result_json(&self, value: Value, result: &Type) -> Result<Value, Status> {
+        if value.is_boolean() {
+            return Ok(Value::Object(Map::new()));
+        }
+        Ok(strip_nulls(convert(self.schema()?, value, result, false)))
+    }
+
+    /// Calls the root field `field` with `request` as its arguments and reads
+    /// every field of the result.
+    pub async fn call<Req: ApiMessage, Resp: ApiMessage>(&self, field: &str, request: &Req) -> Result<Resp, Status> {
+        let value = self.call_selecting(field, request, &[]).await?;
         serde_json::from_value(value)
             .map_err(|e| Status::internal(format!("the GraphQL result does not fit its type: {e}")))
+    }
+
+    /// Calls the root field `field` like [`Client::call`], selecting the
+    /// relations `relations` names by path from the result too
+    /// (`["shelves.books", "shelves.books.authorDetails"]`), and returns the
+    /// result as proto3 JSON with the relations in it.
+    pub async fn call_selecting<Req: ApiMessage>(
+        &self,
+        field: &str,
+        request: &Req,
+        relations: &[&str],
+    ) -> Result<Value, Status> {
+        let (query, variables, result) = self.operation(field, request, relations)?;
+        let data = self.raw(&query, variables).await?;
+        self.result_json(data.get(field).cloned().unwrap_or(Value::Null), result)
+    }
+
+    /// Subscribes to the root field `field` over `/graphql/ws`
+    /// (graphql-transport-ws, one socket per subscription): every `next` is
+    /// one message; an error ends the stream with its status. The headers
+    /// go in the upgrade and in `connection_init`'s payload.
+    pub async fn subscribe<Req: ApiMessage, Resp: ApiMessage + 'static>(
+        &self,
+        field: &str,
+        request: &Req,
+    ) -> Result<crate::ResponseStream<Resp>, Status> {
+        let (query, variables, result) = self.operation(field, request, &[])?;
+        let result = result.clone();
+        let url = match self.url.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}/ws"),
+            Some((_, rest)) => format!("ws://{rest}/ws"),
+            None => return Err(Status::invalid_argument(format!("{} is not an http(s) URL", self.url))),
+        };
+        let socket = subscription::open(&url, self.endpoint.headers(), &query, variables).await?;
+        let (client, field) = (self.clone(), field.to_owned());
+        let messages = subscription::messages(socket, url).map(move |data| {
+            let value = data?.get(&field).cloned().unwrap_or(Value::Null);
+            let json = client.result_json(value, &result)?;
+            serde_json::from_value(json)
+                .map_err(|e| Status::internal(format!("a GraphQL event does not fit its type: {e}")))
+        });
+        Ok(crate::ResponseStream::new(messages))
+    }
+}
+
+/// graphql-transport-ws, client side, for one subscription per socket.
+mod subscription {
+    use futures_util::{SinkExt, Stream, StreamExt};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    use crate::{Code, Status};
+
+    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    /// How long the server may take to acknowledge `connection_init`.
+    const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// Connects, initialises with `headers` and subscribes to `query`.
+    pub(super) async fn open(
+        url: &str,
+        headers: &http::HeaderMap,
+        query: &str,
+        variables: Value,
+    ) -> Result<Socket, Status> {
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| Status::invalid_argument(format!("{url} is not a WebSocket URL: {e}")))?;
+        request.headers_mut().extend(headers.clone());
+        let protocol = http::HeaderValue::from_static("graphql-transport-ws");
+        request.headers_mut().insert(http::header::SEC_WEBSOCKET_PROTOCOL, protocol);
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot open {url}: {e}")))?;
+        // Browsers cannot set headers, so servers read credentials here too.
+        let payload: serde_json::Map<String, Value> = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned()))))
+            .collect();
+        send(&mut socket, json!({"type": "connection_init", "payload": payload}), url).await?;
+        let acked = tokio::time::timeout(ACK_TIMEOUT, async {
+            while let Some(frame) = socket.next().await {
+                match frame {
+                    Ok(Message::Text(text)) if text.contains("connection_ack") => return Ok(()),
+                    Ok(Message::Close(frame)) => {
+                        return Err(closed(frame.map(|f| (u16::from(f.code), f.reason.to_string()))));
+                    }
+                    Ok(_) => continue,
+                    Err(e) => return Err(Status::unavailable(format!("{url}: {e}"))),
+                }
+            }
+            Err(Status::unavailable(format!("{url} closed before connection_ack")))
+        });
+        acked.await.map_err(|_| Status::deadline_exceeded(format!("{url} sent no connection_ack")))??;
+        let subscribe = json!({"type": "subscribe", "id": "1", "payload": {"query": query, "variables": variables}});
+        send(&mut socket, subscribe, url).await?;
+        Ok(socket)
+    }
+
+    async fn send(socket: &mut Socket, frame: Value, url: &str) -> Result<(), Status> {
+        socket
+            .send(Message::text(frame.to_string()))
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot write to {url}: {e}")))
+    }
+
+    /// A close frame as a status: 4401/4403 are credentials, 1000 is the end.
+    fn closed(frame: Option<(u16, String)>) -> Status {
+        match frame {
+            Some((4401, reason)) => Status::unauthenticated(reason),
+            Some((4403, reason)) => Status::permission_denied(reason),
+            Some((code, reason)) => Status::unavailable(format!("the socket closed ({code}): {reason}")),
+            None => Status::unavailable("the socket closed"),
+        }
+    }
+
+    /// The error a `next` with `errors`, or an `error` frame, carries.
+    fn error(errors: &Value) -> Status {
+        let first = errors.get(0).unwrap_or(errors);
+        let message = first.get("message").and_then(Value::as_str).unwrap_or("GraphQL error");
+        let code = first
+            .pointer("/extensions/code")
+            .and_then(Value::as_str)
+            .and_then(|c| Code::from_name(&c.to_ascii_lowercase()))
+            .unwrap_or(Code::Unknown);
+        Status::new(code, message)
+    }
+
+    /// Each `next`'s `data` until `complete`; pings answered.
+    pub(super) fn messages(socket: Socket, url: String) -> impl Stream<Item = Result<Value, Status>> + Send + 'static {
+        futures_util::stream::unfold(Some(socket), move |state| {
+            let url = url.clone();
+            async move {
+                let mut socket = state?;
+                loop {
+                    let frame = match socket.next().await {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Close(frame))) => {
+                            let frame = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                            return match frame {
+                                Some((1000, _)) => None,
+                                other => Some((Err(closed(other)), None)),
+                            };
+                        }
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => return Some((Err(Status::unavailable(format!("{url}: {e}"))), None)),
+                        None => {
+                            return Some((Err(Status::unavailable(format!("{url} closed the subscription"))), None));
+                        }
+                    };
+                    let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
+                    match frame.get("type").and_then(Value::as_str) {
+                        Some("next") => {
+                            let payload = frame.get("payload").cloned().unwrap_or(Value::Null);
+                            if let Some(errors) = payload.get("errors").filter(|e| !e.is_null()) {
+                                return Some((Err(error(errors)), None));
+                            }
+                            return Some((Ok(payload.get("data").cloned().unwrap_or(Value::Null)), Some(socket)));
+                        }
+                        Some("error") => return Some((Err(error(frame.get("payload").unwrap_or(&Value::Null))), None)),
+                        Some("complete") => return None,
+                        Some("ping") => {
+                            let _ = socket.send(Message::text(json!({"type": "pong"}).to_string())).await;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })
     }
 }
 

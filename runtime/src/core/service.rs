@@ -228,6 +228,9 @@ pub enum RelationKind {
     Many,
     /// One key, every result whose key field equals it.
     Group,
+    /// Not a field: an Apollo Federation entity (`parent`, found by `key`)
+    /// that `_entities` loads.
+    Entity,
 }
 
 impl Relation {

@@ -173,6 +173,7 @@ test("the descriptor set keeps idempotency_level, so Connect's useHttpGet sends 
     "SearchBooks",
     "BatchGetShelves",
     "ListBooksByShelves",
+    "BatchGetBooks",
     "BatchGetAuthors",
   ]);
 });

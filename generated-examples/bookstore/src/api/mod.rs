@@ -34,6 +34,24 @@ pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
         .key("authors")
         .loader("names", "authors", "name")
         .max_batch_size(50),
+    ::apigen_runtime::Relation::new(
+            "Shelf",
+            "",
+            "bookstore.v1.Bookstore/BatchGetShelves",
+            ::apigen_runtime::RelationKind::Entity,
+        )
+        .key("name")
+        .loader("names", "shelves", "name")
+        .max_batch_size(100),
+    ::apigen_runtime::Relation::new(
+            "Book",
+            "",
+            "bookstore.v1.Bookstore/BatchGetBooks",
+            ::apigen_runtime::RelationKind::Entity,
+        )
+        .key("name")
+        .loader("names", "books", "name")
+        .max_batch_size(100),
 ];
 pub mod bookstore {
     #[allow(dead_code)]

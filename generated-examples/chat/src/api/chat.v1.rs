@@ -649,7 +649,7 @@ impl ChatConnectClient {
         self.inner.server_streaming("/chat.v1.Chat/Subscribe", &request).await
     }
 }
-/// A typed GraphQL client of `chat.v1.Chat`: its queries and mutations, each reading every field of the result.
+/// A typed GraphQL client of `chat.v1.Chat`: its queries and mutations, each reading every field of the result (relations when asked for), and its subscriptions over `/graphql/ws`.
 #[derive(Debug, Clone)]
 pub struct ChatGraphqlClient {
     inner: ::apigen_runtime::client::graphql::Client,
@@ -677,6 +677,15 @@ impl ChatGraphqlClient {
     ) -> ::apigen_runtime::Result<::apigen_runtime::serde_json::Value> {
         self.inner.raw(query, variables).await
     }
+    /// Calls the query or mutation `field` (`listShelves`) as its method does, also selecting the GraphQL relations named by their path from the result (`shelves.books`), and returns the result as proto3 JSON.
+    pub async fn with_relations<Req: ::apigen_runtime::ApiMessage>(
+        &self,
+        field: &str,
+        request: &Req,
+        relations: &[&str],
+    ) -> ::apigen_runtime::Result<::apigen_runtime::serde_json::Value> {
+        self.inner.call_selecting(field, request, relations).await
+    }
     /// Posts a message to a room.
     pub async fn post_message(
         &self,
@@ -690,5 +699,12 @@ impl ChatGraphqlClient {
         request: GetHistoryRequest,
     ) -> ::apigen_runtime::Result<GetHistoryResponse> {
         self.inner.call("getHistory", &request).await
+    }
+    /// Streams every message posted to a room from now on.
+    pub async fn subscribe(
+        &self,
+        request: SubscribeRequest,
+    ) -> ::apigen_runtime::Result<::apigen_runtime::ResponseStream<ChatMessage>> {
+        self.inner.subscribe("subscribe", &request).await
     }
 }

@@ -241,6 +241,12 @@ fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema,
         types: Arc::new(defs.iter().map(|d| (d.name.node.to_string(), d.kind.clone())).collect()),
         pipeline: Arc::clone(pipeline),
     };
+    let entities: HashMap<String, Arc<relations::Plan>> = resolvers
+        .relations
+        .iter()
+        .filter(|((_, field), _)| field.is_empty())
+        .map(|((parent, _), plan)| (parent.clone(), Arc::clone(plan)))
+        .collect();
     let has = |name: &str| !name.is_empty() && resolvers.types.contains_key(name);
     let mut builder = Schema::build(
         &query,
@@ -251,6 +257,11 @@ fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema,
     .limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection();
+    }
+    if !entities.is_empty() {
+        // An Apollo Federation 2 subgraph: `_entities` and `_service` beside the roots.
+        builder =
+            builder.enable_federation().entity_resolver(relations::entities(Arc::new(entities.clone()), pipeline));
     }
     for def in &defs {
         let name = def.name.node.to_string();
@@ -272,7 +283,11 @@ fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema,
             TypeKind::Object(o) if name == subscription => builder.register(resolvers.subscription_root(&name, o)),
             TypeKind::Object(o) => {
                 let root = name == query || name == mutation;
-                builder.register(described(resolvers.object(&name, o, root), description, Object::description))
+                let mut object = resolvers.object(&name, o, root);
+                if let Some(entity) = entities.get(&name) {
+                    object = object.key(entity.key());
+                }
+                builder.register(described(object, description, Object::description))
             }
             TypeKind::Interface(_) | TypeKind::Union(_) => builder,
         };

@@ -40,7 +40,14 @@ pub(super) struct Plan {
     loader: usize,
 }
 
-/// The plans by (parent type, field).
+impl Plan {
+    /// The parent's key field (an entity's `@key`).
+    pub(super) fn key(&self) -> &'static str {
+        self.relation.key
+    }
+}
+
+/// The plans by (parent type, field); an entity's field is empty.
 pub(super) fn plans(pipeline: &Pipeline, relations: &[&'static Relation]) -> HashMap<(String, String), Arc<Plan>> {
     let mut loaders: Vec<&str> = Vec::new();
     let mut out = HashMap::new();
@@ -366,7 +373,7 @@ pub(super) fn field(plan: Arc<Plan>, ty: &Type, pipeline: &Arc<Pipeline>) -> Fie
                         );
                         fail(&ctx, nullable, Status::not_found(message))
                     }
-                    RelationKind::One => Ok(None),
+                    RelationKind::One | RelationKind::Entity => Ok(None),
                     RelationKind::Many | RelationKind::Group => Ok(Some(FieldValue::list(Vec::<FieldValue>::new()))),
                 };
             }
@@ -394,7 +401,7 @@ pub(super) fn field(plan: Arc<Plan>, ty: &Type, pipeline: &Arc<Pipeline>) -> Fie
                 ))
             };
             match relation.kind {
-                RelationKind::One => match rows.first().and_then(|(_, found)| found.first()) {
+                RelationKind::One | RelationKind::Entity => match rows.first().and_then(|(_, found)| found.first()) {
                     Some(row) => Ok(Some(FieldValue::owned_any(row.clone()))),
                     None if relation.required => fail(&ctx, nullable, missing(rows[0].0)),
                     None => Ok(None),
@@ -419,6 +426,74 @@ pub(super) fn field(plan: Arc<Plan>, ty: &Type, pipeline: &Arc<Pipeline>) -> Fie
             }
         })
     })
+}
+
+/// Federation's `_entities`: every representation of one request, loaded
+/// through its type's loader (one batch per loader), in the request's order.
+/// A representation whose entity does not exist fails the field: a gateway
+/// matches entities by position, so none can be left out.
+pub(super) fn entities(
+    plans: Arc<HashMap<String, Arc<Plan>>>,
+    pipeline: &Arc<Pipeline>,
+) -> impl for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync + 'static {
+    let pipeline = Arc::clone(pipeline);
+    move |ctx| {
+        let representations = ctx.args.get("representations").and_then(|v| v.as_value().clone().into_json().ok());
+        let (plans, pipeline) = (Arc::clone(&plans), Arc::clone(&pipeline));
+        let loaders = ctx.data_opt::<Loaders>().cloned().unwrap_or_else(Loaders::unbatched);
+        let call_ctx = call_context(&ctx, &pipeline);
+        FieldFuture::new(async move {
+            let Some(Json::Array(representations)) = representations else {
+                return Err(error(Status::invalid_argument("`representations` must be a list")));
+            };
+            // (type, key) per representation, and each type's keys.
+            let mut wanted: Vec<(Arc<Plan>, Json)> = Vec::with_capacity(representations.len());
+            let mut by_type: Vec<(Arc<Plan>, Vec<Json>)> = Vec::new();
+            for representation in &representations {
+                let typename = representation.get("__typename").and_then(Json::as_str).unwrap_or_default();
+                let Some(plan) = plans.get(typename) else {
+                    let message = format!("`{typename}` is not an entity of this subgraph");
+                    return Err(error(Status::invalid_argument(message)));
+                };
+                let key = representation.get(plan.relation.key).cloned().unwrap_or(Json::Null);
+                match by_type.iter_mut().find(|(p, _)| Arc::ptr_eq(p, plan)) {
+                    Some((_, keys)) => keys.push(key.clone()),
+                    None => by_type.push((Arc::clone(plan), vec![key.clone()])),
+                }
+                wanted.push((Arc::clone(plan), key));
+            }
+            let loads = by_type.iter().map(|(plan, keys)| {
+                let (loaders, pipeline, call_ctx) = (&loaders, &pipeline, call_ctx.clone());
+                async move {
+                    let Some(method) = &plan.method else {
+                        let message = format!(
+                            "`{}` needs {}, which this server does not serve",
+                            plan.relation.parent, plan.relation.method
+                        );
+                        return Err(Status::unimplemented(message));
+                    };
+                    Ok(loaders.load(plan, method, keys, pipeline, call_ctx).await)
+                }
+            });
+            let loaded: Vec<Vec<Arc<Loaded>>> = futures_util::future::try_join_all(loads).await.map_err(error)?;
+            let mut items = Vec::with_capacity(wanted.len());
+            for (plan, key) in wanted {
+                let at = by_type.iter().position(|(p, _)| Arc::ptr_eq(p, &plan)).unwrap_or_default();
+                let text = key.to_string();
+                let row = match loaded.get(at).and_then(|batches| batches.iter().find_map(|b| b.get(&text))) {
+                    Some(Ok(rows)) => rows.first().cloned(),
+                    Some(Err(status)) => return Err(error(status.clone())),
+                    None => None,
+                };
+                let Some(row) = row else {
+                    let (entity, field) = (plan.relation.parent, plan.relation.key);
+                    return Err(error(Status::not_found(format!("no {entity} with `{field}` {key}"))));
+                };
+                items.push(FieldValue::owned_any(row).with_type(plan.relation.parent));
+            }
+            Ok(Some(FieldValue::list(items)))
+        })
+    }
 }
 
 /// A relation that failed: null with its error at its own path when the

@@ -269,6 +269,18 @@ export interface ListBooksByShelvesResponse {
   books?: Book[];
 }
 
+export interface BatchGetBooksRequest {
+  /**
+   * `shelves/{shelf}/books/{book}`, at most 100.
+   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 200`.
+   */
+  names?: string[];
+}
+
+export interface BatchGetBooksResponse {
+  books?: Book[];
+}
+
 export interface BatchGetAuthorsRequest {
   /**
    * Author names, at most 50.
@@ -345,6 +357,11 @@ export type AppRouter = TRPCBuiltRouter<
        */
       listBooksByShelves: TRPCQueryProcedure<{ input: ListBooksByShelvesRequest; output: ListBooksByShelvesResponse; meta: object }>;
       /**
+       * Returns the books named that exist, in any order (AIP-231). A federation
+       * gateway finds books through it (`Book` is an entity).
+       */
+      batchGetBooks: TRPCQueryProcedure<{ input: BatchGetBooksRequest; output: BatchGetBooksResponse; meta: object }>;
+      /**
        * Returns the authors named that some book lists, in any order. GraphQL
        * loads `Book.authorDetails` through it.
        */
@@ -372,5 +389,6 @@ export type Methods = {
   "bookstore.v1.Bookstore/ImportBooks": { input: ImportBooksRequest; output: ImportBooksResponse };
   "bookstore.v1.Bookstore/BatchGetShelves": { input: BatchGetShelvesRequest; output: BatchGetShelvesResponse };
   "bookstore.v1.Bookstore/ListBooksByShelves": { input: ListBooksByShelvesRequest; output: ListBooksByShelvesResponse };
+  "bookstore.v1.Bookstore/BatchGetBooks": { input: BatchGetBooksRequest; output: BatchGetBooksResponse };
   "bookstore.v1.Bookstore/BatchGetAuthors": { input: BatchGetAuthorsRequest; output: BatchGetAuthorsResponse };
 };

@@ -1586,6 +1586,18 @@ const $M_ListBooksByShelvesResponse: $Msg = {
   ],
 };
 
+const $M_BatchGetBooksRequest: $Msg = {
+  f: [
+    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "200" } },
+  ],
+};
+
+const $M_BatchGetBooksResponse: $Msg = {
+  f: [
+    { n: "books", j: "books", t: "message", c: "list", m: () => $M_Book },
+  ],
+};
+
 const $M_BatchGetAuthorsRequest: $Msg = {
   f: [
     { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "50" }, i: { kind: "string", max_len: "200" } },
@@ -1691,6 +1703,16 @@ export const ListBooksByShelvesRequestSchema: z.ZodType<$T.ListBooksByShelvesReq
  * `bookstore.v1.ListBooksByShelvesResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
  */
 export const ListBooksByShelvesResponseSchema: z.ZodType<$T.ListBooksByShelvesResponse> = $schema<$T.ListBooksByShelvesResponse>($M_ListBooksByShelvesResponse);
+
+/**
+ * `bookstore.v1.BatchGetBooksRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
+export const BatchGetBooksRequestSchema: z.ZodType<$T.BatchGetBooksRequest> = $schema<$T.BatchGetBooksRequest>($M_BatchGetBooksRequest);
+
+/**
+ * `bookstore.v1.BatchGetBooksResponse` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
+ */
+export const BatchGetBooksResponseSchema: z.ZodType<$T.BatchGetBooksResponse> = $schema<$T.BatchGetBooksResponse>($M_BatchGetBooksResponse);
 
 /**
  * `bookstore.v1.BatchGetAuthorsRequest` with its protovalidate rules: for `safeParse`, a form resolver or `violations`.
