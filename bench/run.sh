@@ -44,6 +44,7 @@ bench/gen/compile.sh $quick_flag --no-variants > "$work/compile.md"
 echo "== 3/4 served throughput (and the JSON codec alone, and its conformance)" >&2
 "$CARGO_TARGET_DIR/release/json-codec" $quick_flag > "$work/codec.md"
 "$CARGO_TARGET_DIR/release/validate-cost" $quick_flag > "$work/validate.md"
+"$CARGO_TARGET_DIR/release/relations-bench" $quick_flag > "$work/relations.md"
 cargo build -q -p apigen-conformance
 # The whole output first: grep -m1 on the pipe would end run.sh early (SIGPIPE under pipefail).
 bash tests/conformance/run.sh > "$work/conformance.log" 2>&1 || true
@@ -85,6 +86,10 @@ bench/stream/run.sh "--$mode" > "$work/stream.md"
   echo "### What protovalidate's rules cost a request (bench/serve/src/bin/validate-cost.rs)"
   echo
   cat "$work/validate.md"
+  echo
+  echo "### GraphQL relations against REST's N+1 (bench/serve/src/bin/relations-bench.rs)"
+  echo
+  cat "$work/relations.md"
   echo
   echo "## 4. Streaming fan-out (bench/stream)"
   echo
