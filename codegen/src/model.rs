@@ -137,6 +137,8 @@ pub struct Method {
     pub excluded: Vec<Protocol>,
     /// `(apigen.method).batch`: the method loads many results at once for relations.
     pub batch: Option<BatchLoader>,
+    /// `(apigen.method).cache`: how long HTTP caches may keep a read's response.
+    pub cache: Option<CacheHint>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
@@ -158,6 +160,13 @@ pub struct BatchLoader {
     pub key_type: FieldType,
     /// The most keys per call; 0 for no limit.
     pub max_batch_size: u32,
+}
+
+/// A cache hint (`apigen.CacheHint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheHint {
+    pub max_age: u32,
+    pub private: bool,
 }
 
 /// A field's protobuf and JSON names.
@@ -422,6 +431,8 @@ pub struct Message {
     pub relations: Vec<Relation>,
     /// `(apigen.message).entity`: an Apollo Federation entity, loaded by key.
     pub entity: Option<Entity>,
+    /// `(apigen.message).cache`: the hint of relation fields that load it.
+    pub cache: Option<CacheHint>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,

@@ -474,3 +474,13 @@ fn entities_that_cannot_be_found() {
         &["bad.proto:7:3", "entity t.v1.Book: t.v1.Library.GetAuthors loads t.v1.Author, not t.v1.Book"],
     );
 }
+
+#[test]
+fn a_cache_hint_on_a_method_that_writes() {
+    let schema = with_service(
+        "import \"apigen/options.proto\";\nmessage R { string name = 1; }",
+        "  rpc Save(R) returns (R) {\n    option (google.api.http) = {post: \"/v1/r\" body: \"*\"};\n    option (apigen.method) = {cache: {max_age_seconds: 60}};\n  }",
+    );
+    let err = fails(&schema);
+    assert_has(&err, &["bad.proto:9:5", "t.v1.S.Save has a cache hint but does not only read", "NO_SIDE_EFFECTS"]);
+}

@@ -26,7 +26,7 @@ fn methods_have_kinds_operations_and_http_bindings() {
     assert_eq!(get_book.http.len(), 2, "additional_bindings");
     assert_eq!(get_book.http[1].path.raw, "/v1/books/{name=shelves/*/books/*}");
     assert_eq!(get_book.docs, ["Returns one book."]);
-    assert_eq!((get_book.span.line, get_book.span.column), (55, 3));
+    assert_eq!((get_book.span.line, get_book.span.column), (57, 3));
 
     let update = method("UpdateBook");
     assert_eq!(update.graphql, Some(GraphqlOperation::Mutation));

@@ -34,7 +34,7 @@ pub use crate::core::call::BoxFuture;
 pub use crate::core::context::{Context, Identity, Protocol};
 pub use crate::core::input::{FieldPath, Input};
 pub use crate::core::message::{ApiMessage, DynMessage};
-pub use crate::core::service::{MethodInfo, MethodKind, Relation, RelationKind, ServiceDef, ServiceInfo};
+pub use crate::core::service::{CacheHint, MethodInfo, MethodKind, Relation, RelationKind, ServiceDef, ServiceInfo};
 pub use crate::core::status::{Code, RpcStatus, Status};
 pub use crate::core::stream::{RequestStream, ResponseStream};
 pub use crate::core::{json, validate, wkt};

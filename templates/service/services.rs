@@ -28,7 +28,8 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
         .no_side_effects(true){% endif %}{% if m.reads %}
         .reads(true){% endif %}{% if m.http != "&[]" %}
         .http({{ m.http }}){% endif %}{% if !m.graphql.is_empty() %}
-        .graphql("{{ m.graphql }}"){% endif %}{% if m.excluded != "&[]" %}
+        .graphql("{{ m.graphql }}"){% endif %}{% if !m.cache.is_empty() %}
+        .cache({{ m.cache }}){% endif %}{% if m.excluded != "&[]" %}
         .excluded({{ m.excluded }}){% endif %},
 {% endfor %}
     ],

@@ -435,6 +435,9 @@ pub fn relations_table(api: &Api) -> Option<String> {
             if r.required {
                 item.push_str("\n.required(true)");
             }
+            if let Some(hint) = api.messages_by_name().get(r.batch.result_type.as_str()).and_then(|t| t.cache) {
+                let _ = write!(item, "\n.cache({}, {})", hint.max_age, hint.private);
+            }
             items.push(item);
         }
     }

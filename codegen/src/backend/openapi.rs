@@ -357,16 +357,45 @@ impl<'a> Builder<'a> {
                 }));
             }
         }
+        // A read by GET: validated by its ETag, kept as its cache hint says (`core/http_cache.rs`).
+        let cached = !streams && binding.method == crate::model::HttpMethod::Get && method.success_status == 200;
+        if cached {
+            parameters.push(json!({
+                "name": "If-None-Match", "in": "header", "schema": {"type": "string"},
+                "description": "The `ETag` of a response already held: when it still matches, the answer is 304 without a body.",
+            }));
+        }
         if !parameters.is_empty() {
             op.insert("parameters".into(), Value::Array(parameters));
         }
-        let responses = if streams {
+        let mut responses = if streams {
             let on_binding = !binding.path.raw.starts_with("/sse/");
             self.event_responses(method, on_binding)
         } else {
             let rb = binding.response_body.clone();
             self.responses(method, rb.as_deref(), ERROR_SCHEMA)
         };
+        if cached && let Some(ok) = responses.get_mut("200").and_then(Value::as_object_mut) {
+            let mut headers = serde_json::Map::new();
+            headers.insert(
+                "ETag".into(),
+                json!({"description": "A strong validator of the response's bytes.", "schema": {"type": "string"}}),
+            );
+            if let Some(hint) = method.cache {
+                let value = format!("{}, max-age={}", if hint.private { "private" } else { "public" }, hint.max_age);
+                headers.insert(
+                    "Cache-Control".into(),
+                    json!({"description": format!("How long caches may keep the response: `{value}`."), "schema": {"type": "string", "example": value}}),
+                );
+            }
+            ok.insert("headers".into(), Value::Object(headers));
+            if let Some(all) = responses.as_object_mut() {
+                all.insert(
+                    "304".into(),
+                    json!({"description": "Not modified: the `If-None-Match` tag still names the response; no body."}),
+                );
+            }
+        }
         op.insert("responses".into(), responses);
         self.placed.push(Placed {
             service: service.full_name.clone(),

@@ -63,6 +63,8 @@ struct MethodView {
     graphql: String,
     /// Whether the GraphQL client has this method (a query or mutation).
     graphql_call: bool,
+    /// `max_age, private` of the method's cache hint; empty without one.
+    cache: String,
     /// Whether the Connect client has this method (unary or server
     /// streaming, served over Connect).
     connect: bool,
@@ -306,6 +308,7 @@ pub fn generate(
                             output: m.output.full_name.clone(),
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                             reads: m.reads,
+                            cache: m.cache.map(|c| format!("{}, {}", c.max_age, c.private)).unwrap_or_default(),
                         }
                     })
                     .collect(),

@@ -285,6 +285,7 @@ impl<'a> Lowerer<'a> {
             custom_rules,
             relations: Vec::new(),
             entity: None,
+            cache: self.message_cache(m),
             docs: self.docs(file.name(), m.path()),
             span: self.pos(file.name(), m.path()).span,
             deprecated,
@@ -295,6 +296,14 @@ impl<'a> Lowerer<'a> {
         for en in m.child_enums() {
             self.enumeration(&en, package);
         }
+    }
+
+    /// `(apigen.message).cache`.
+    fn message_cache(&self, m: &MessageDescriptor) -> Option<CacheHint> {
+        let options = m.options();
+        let ext = self.ext_message.clone().filter(|e| options.has_extension(e))?;
+        let value = options.get_extension(&ext);
+        value.as_message().and_then(|v| sub_message(v, "cache")).map(|c| cache_hint(&c))
     }
 
     /// The GraphQL name of a type: the `graphql_name` option, else its name
@@ -602,6 +611,16 @@ impl<'a> Lowerer<'a> {
             }
             loader
         });
+        let cache = apigen.and_then(|a| sub_message(a, "cache")).map(|c| cache_hint(&c));
+        if cache.is_some() && !reads {
+            let p = self.pos(file.name(), &option_path);
+            self.error(
+                &p,
+                None,
+                format!("{} has a cache hint but does not only read", m.full_name()),
+                "caches keep reads: mark the method `option idempotency_level = NO_SIDE_EFFECTS;` or bind it to GET, or drop `cache`",
+            );
+        }
         let success_status = apigen.and_then(|a| sub_message(a, "rest")).map_or(0, |r| u32_field(&r, "success_status"));
         let success_status = match success_status {
             0 => 200,
@@ -637,6 +656,7 @@ impl<'a> Lowerer<'a> {
             success_status,
             excluded,
             batch,
+            cache,
             docs: self.docs(file.name(), m.path()),
             span: pos.span,
             deprecated: proto_options.deprecated(),
@@ -786,6 +806,11 @@ pub(crate) fn sub_message(m: &DynamicMessage, name: &str) -> Option<DynamicMessa
 
 pub(crate) fn str_field(m: &DynamicMessage, name: &str) -> String {
     m.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn cache_hint(m: &DynamicMessage) -> CacheHint {
+    let private = m.get_field_by_name("private").and_then(|v| v.as_bool()).unwrap_or(false);
+    CacheHint { max_age: u32_field(m, "max_age_seconds"), private }
 }
 
 fn u32_field(m: &DynamicMessage, name: &str) -> u32 {

@@ -13,6 +13,7 @@ pub(crate) mod body;
 pub(crate) mod call;
 pub(crate) mod compression;
 pub(crate) mod context;
+pub(crate) mod http_cache;
 pub(crate) mod http_rule;
 pub(crate) mod input;
 pub mod json;

@@ -39,6 +39,17 @@ pub struct MethodInfo {
     pub graphql: &'static str,
     /// Protocols that do not serve this method (`apigen.method`/`apigen.service` `exclude`).
     pub excluded: &'static [crate::core::context::Protocol],
+    /// How long caches may keep a read's response (`(apigen.method).cache`).
+    pub cache: Option<CacheHint>,
+}
+
+/// A cache hint (`apigen.CacheHint`): how long, and by whom, a response may be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheHint {
+    /// Seconds a cache may serve the response without asking again.
+    pub max_age: u32,
+    /// Only the client's own cache may keep it, not shared ones (a proxy, a CDN).
+    pub private: bool,
 }
 
 impl std::fmt::Debug for MethodInfo {
@@ -82,7 +93,14 @@ impl MethodInfo {
             http: &[],
             graphql: "",
             excluded: &[],
+            cache: None,
         }
+    }
+
+    /// Sets its cache hint.
+    pub const fn cache(mut self, max_age: u32, private: bool) -> MethodInfo {
+        self.cache = Some(CacheHint { max_age, private });
+        self
     }
 
     /// Marks the method `NO_SIDE_EFFECTS`.
@@ -217,6 +235,8 @@ pub struct Relation {
     pub max_batch_size: u32,
     /// A key without a result is a field error.
     pub required: bool,
+    /// The target message's cache hint (`(apigen.message).cache`).
+    pub cache: Option<CacheHint>,
 }
 
 /// How a relation's results map to its parent.
@@ -247,7 +267,14 @@ impl Relation {
             result_key: "",
             max_batch_size: 0,
             required: false,
+            cache: None,
         }
+    }
+
+    /// Sets the target's cache hint.
+    pub const fn cache(mut self, max_age: u32, private: bool) -> Relation {
+        self.cache = Some(CacheHint { max_age, private });
+        self
     }
 
     /// Sets the parent's key field.

@@ -154,6 +154,19 @@ impl ConnectRouter {
         };
         let (content_type, body) =
             if proto { ("application/proto", m.encode_proto()) } else { ("application/json", m.to_json()?) };
+        if get {
+            // A read by GET: cacheable, with a validator of the bytes sent.
+            let mut out = ctx.response_metadata();
+            out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            let body = if compression::accepts_gzip(headers, header::ACCEPT_ENCODING) {
+                out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                compression::gzip(&body)?
+            } else {
+                body
+            };
+            return Ok(crate::core::http_cache::respond(headers, info.cache, out, body.into()));
+        }
         let mut response = if compression::accepts_gzip(headers, header::ACCEPT_ENCODING) {
             let headers = [(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, "gzip")];
             (headers, compression::gzip(&body)?).into_response()

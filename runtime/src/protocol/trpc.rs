@@ -292,6 +292,13 @@ impl TrpcRouter {
             }
             let (result, metadata) = self.unary(procedure, input, &headers, peer, identity).await;
             let (http, body) = envelope(&result, paths[0]);
+            if parts.method == Method::GET && result.is_ok() {
+                // A query by GET: cacheable, with a validator of the bytes sent.
+                let mut out = metadata;
+                out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let hint = procedure.method.info().cache;
+                return Ok(crate::core::http_cache::respond(&headers, hint, out, body.into()));
+            }
             let mut response = json_bytes_response(StatusCode::from_u16(http).unwrap_or(StatusCode::OK), body);
             response.headers_mut().extend(metadata);
             return Ok(response);

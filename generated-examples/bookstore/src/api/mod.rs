@@ -14,7 +14,8 @@ pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
         )
         .key("name")
         .loader("shelves", "books", "shelf")
-        .max_batch_size(100),
+        .max_batch_size(100)
+        .cache(30, false),
     ::apigen_runtime::Relation::new(
             "Book",
             "shelfDetails",
@@ -24,7 +25,8 @@ pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
         .key("shelf")
         .loader("names", "shelves", "name")
         .max_batch_size(100)
-        .required(true),
+        .required(true)
+        .cache(30, false),
     ::apigen_runtime::Relation::new(
             "Book",
             "authorDetails",
@@ -33,7 +35,8 @@ pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
         )
         .key("authors")
         .loader("names", "authors", "name")
-        .max_batch_size(50),
+        .max_batch_size(50)
+        .cache(300, false),
     ::apigen_runtime::Relation::new(
             "Shelf",
             "",

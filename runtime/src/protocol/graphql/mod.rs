@@ -55,6 +55,37 @@ struct Caller {
     identity: Option<Identity>,
 }
 
+/// The cache hints of the fields an operation resolved, as Apollo Server
+/// combines them: the shortest max age, private when any field is; no
+/// caching when a field had no hint (a mutation, an unhinted relation) or
+/// none was resolved.
+#[derive(Clone, Default)]
+pub(crate) struct CachePolicy(Arc<std::sync::Mutex<(usize, Option<crate::CacheHint>, bool)>>);
+
+impl CachePolicy {
+    /// Records the hint of one resolved root or relation field.
+    pub(crate) fn record(&self, hint: Option<crate::CacheHint>) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (seen, combined, unhinted) = &mut *state;
+        *seen += 1;
+        match (hint, *combined) {
+            (None, _) => *unhinted = true,
+            (Some(h), None) => *combined = Some(h),
+            (Some(h), Some(c)) => {
+                *combined =
+                    Some(crate::CacheHint { max_age: h.max_age.min(c.max_age), private: h.private || c.private })
+            }
+        }
+    }
+
+    /// The response's hint, when it may be cached at all.
+    pub(crate) fn hint(&self) -> Option<crate::CacheHint> {
+        let state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (seen, combined, unhinted) = *state;
+        combined.filter(|_| seen > 0 && !unhinted)
+    }
+}
+
 /// The error a failed call becomes: its message, `extensions.code` the gRPC code name.
 fn error(status: Status) -> async_graphql::Error {
     let code = code_name(&status);
@@ -401,6 +432,9 @@ impl Resolvers {
                 (Arc::clone(&method), Arc::clone(&types), ty.clone(), Arc::clone(&pipeline));
             let json = request(&ctx, &names, &types);
             let call_ctx = call_context(&ctx, &pipeline);
+            if let Some(policy) = ctx.data_opt::<CachePolicy>() {
+                policy.record(method.info().cache);
+            }
             FieldFuture::new(async move {
                 let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
                 let message = match pipeline.call(&method, &call_ctx, Requests::Single(payload)).await {

@@ -362,6 +362,9 @@ pub(super) fn field(plan: Arc<Plan>, ty: &Type, pipeline: &Arc<Pipeline>) -> Fie
         let (plan, pipeline, target) = (Arc::clone(&plan), Arc::clone(&pipeline), target.clone());
         let loaders = ctx.data_opt::<Loaders>().cloned().unwrap_or_else(Loaders::unbatched);
         let call_ctx = call_context(&ctx, &pipeline);
+        if let Some(policy) = ctx.data_opt::<super::CachePolicy>() {
+            policy.record(plan.relation.cache);
+        }
         FieldFuture::new(async move {
             let relation = plan.relation;
             if keys.is_empty() {
@@ -442,6 +445,9 @@ pub(super) fn entities(
         let (plans, pipeline) = (Arc::clone(&plans), Arc::clone(&pipeline));
         let loaders = ctx.data_opt::<Loaders>().cloned().unwrap_or_else(Loaders::unbatched);
         let call_ctx = call_context(&ctx, &pipeline);
+        if let Some(policy) = ctx.data_opt::<super::CachePolicy>() {
+            policy.record(None); // gateways do not cache entity fetches by HTTP
+        }
         FieldFuture::new(async move {
             let Some(Json::Array(representations)) = representations else {
                 return Err(error(Status::invalid_argument("`representations` must be a list")));

@@ -64,12 +64,29 @@ pub(crate) fn routes(
                         return Err(Status::resource_exhausted(message).with_http_status(413));
                     }
                     let identity = pipeline.authenticate(&parts.headers).await?;
+                    let get = parts.method == http::Method::GET;
+                    let if_none_match = parts.headers.get(http::header::IF_NONE_MATCH).cloned();
                     let caller = Caller { headers: parts.headers, peer: peer(&parts.extensions), identity };
                     queries.prepare(&mut request);
-                    let loaders = super::relations::Loaders::default();
-                    let request = request.data(caller).data(loaders.clone());
+                    let (loaders, policy) = (super::relations::Loaders::default(), super::CachePolicy::default());
+                    let request = request.data(caller).data(loaders.clone()).data(policy.clone());
                     let response = super::relations::Batched::new(loaders, schema.execute(request)).await;
-                    Ok(axum::Json(response).into_response())
+                    // Apollo Server's rule: cacheable only without errors, every field hinted.
+                    let hint = policy.hint().filter(|_| response.is_ok());
+                    if get {
+                        let body = serde_json::to_vec(&response).map_err(|e| Status::internal(e.to_string()))?;
+                        let mut request = http::HeaderMap::new();
+                        request.extend(if_none_match.map(|v| (http::header::IF_NONE_MATCH, v)));
+                        let mut headers = http::HeaderMap::new();
+                        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                        return Ok(crate::core::http_cache::respond(&request, hint, headers, body.into()));
+                    }
+                    let mut response = axum::Json(response).into_response();
+                    if let Some(hint) = hint {
+                        let value = crate::core::http_cache::cache_control(hint);
+                        response.headers_mut().insert(http::header::CACHE_CONTROL, value);
+                    }
+                    Ok(response)
                 };
                 result.await.unwrap_or_else(|status| error_response(&status))
             }
