@@ -5,6 +5,7 @@ same data as REST; and --token on HTTP and WebSocket."""
 
 import base64
 import collections
+import hashlib
 import json
 import os
 import re
@@ -44,6 +45,8 @@ EDGE_PROTO = "tests/build-rs/proto/edge/v1/edge.proto"
 EDGE_INCLUDE = "tests/build-rs/proto"  # relative to REPO, like EDGE_PROTO
 
 SUBPROTOCOL = "graphql-transport-ws"
+# What a GET needs to pass CSRF prevention (Apollo Server's rule): a header only a preflighted request carries.
+PREFLIGHT = {"apollo-require-preflight": "true"}
 QUIET = 1.0  # how long "nothing more arrives" is watched for
 
 COVER = b"\x89PNG\r\n\x1a\n\x00\xff"
@@ -800,15 +803,15 @@ def test_a_book_as_graphql_returns_it_is_valid_book_input(gql):
 
 def test_get_runs_a_query(gql, scene):
     query = "query($n: String!) { getShelf(name: $n) { name theme } }"
-    response = gql.http.get("/graphql", params={"query": query, "variables": json.dumps({"n": scene.shelf})})
+    response = gql.http.get("/graphql", params={"query": query, "variables": json.dumps({"n": scene.shelf})}, headers=PREFLIGHT)
     assert ok(response) == {"data": {"getShelf": {"name": scene.shelf, "theme": "Science fiction"}}}
-    response = gql.http.get("/graphql", params={"query": "query A { listShelves(pageSize: 1) { nextPageToken } } query B { __typename }", "operationName": "B"})
+    response = gql.http.get("/graphql", params={"query": "query A { listShelves(pageSize: 1) { nextPageToken } } query B { __typename }", "operationName": "B"}, headers=PREFLIGHT)
     assert ok(response) == {"data": {"__typename": "Query"}}
 
 
 def test_get_refuses_a_mutation_and_does_not_run_it(gql):
     before = len(gql.run("{ listShelves(pageSize: 1000) { shelves { name } } }")["listShelves"]["shelves"])
-    response = gql.http.get("/graphql", params={"query": 'mutation { createShelf(shelf: {theme: "via GET"}) { name } }'})
+    response = gql.http.get("/graphql", params={"query": 'mutation { createShelf(shelf: {theme: "via GET"}) { name } }'}, headers=PREFLIGHT)
     assert response.status_code == 405, describe(response)
     assert json_body(response).get("errors"), describe(response)
     after = len(gql.run("{ listShelves(pageSize: 1000) { shelves { name } } }")["listShelves"]["shelves"])
@@ -817,10 +820,36 @@ def test_get_refuses_a_mutation_and_does_not_run_it(gql):
 
 def test_get_mutation_405_says_post_is_allowed(gql):
     """RFC 9110: a 405 response MUST carry Allow (REST's 405s do)."""
-    response = gql.http.get("/graphql", params={"query": 'mutation { deleteShelf(name: "shelves/0") }'})
+    response = gql.http.get("/graphql", params={"query": 'mutation { deleteShelf(name: "shelves/0") }'}, headers=PREFLIGHT)
     assert response.status_code == 405, describe(response)
     allowed = {m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()}
     assert "POST" in allowed, f"no `Allow: POST` on the 405: headers {dict(response.headers)}"
+
+
+def test_get_and_form_posts_without_a_preflight_header_are_refused_as_csrf(gql):
+    """Apollo Server's CSRF prevention: what a browser sends cross-site without a preflight needs a header."""
+    query = {"query": "{ listShelves(pageSize: 1) { nextPageToken } }"}
+    for response in [
+        gql.http.get("/graphql", params=query),
+        gql.http.post("/graphql", data=json.dumps(query), headers={"content-type": "text/plain"}),
+    ]:
+        assert response.status_code == 400, describe(response)
+        message = json_body(response)["errors"][0]["message"]
+        assert "CSRF" in message and "apollo-require-preflight" in message, describe(response)
+    assert ok(gql.http.get("/graphql", params=query, headers={"x-apollo-operation-name": "Q"}))["data"]
+    assert ok(gql.http.post("/graphql", data=json.dumps(query), headers={"content-type": "text/plain", **PREFLIGHT}))["data"]
+
+
+def test_get_runs_a_persisted_query_by_hash(gql):
+    """Automatic persisted queries: registered by POST with the query, then a hash-only GET runs it."""
+    query = "query PersistedByHash { __typename }"
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+    by_hash = {"extensions": json.dumps(extensions)}
+    response = gql.http.get("/graphql", params=by_hash, headers=PREFLIGHT)
+    assert response.status_code == 200, describe(response)
+    assert json_body(response)["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND", describe(response)
+    assert ok(gql.http.post("/graphql", json={"query": query, "extensions": extensions}))["data"]
+    assert ok(gql.http.get("/graphql", params=by_hash, headers=PREFLIGHT)) == {"data": {"__typename": "Query"}}
 
 
 def test_get_without_a_query_is_graphiql(gql):
@@ -1288,7 +1317,7 @@ def test_with_token_post_without_the_right_token_is_401(request, server, headers
 
 def test_with_token_get_without_it_is_401_and_mutations_do_not_run(bookstore_http_with_token):
     http = bookstore_http_with_token
-    response = http.get("/graphql", params={"query": "{ listShelves { nextPageToken } }"})
+    response = http.get("/graphql", params={"query": "{ listShelves { nextPageToken } }"}, headers=PREFLIGHT)
     assert response.status_code == 401, describe(response)
     assert json_body(response)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     response = http.post("/graphql", json={"query": 'mutation { createShelf(shelf: {theme: "intruder"}) { name } }'})
@@ -1304,7 +1333,7 @@ def test_with_token_the_right_token_works(request, server):
     authorized = {"authorization": f"Bearer {TOKEN}"}
     body = ok(http.post("/graphql", json={"query": "{ __typename }"}, headers=authorized))
     assert body == {"data": {"__typename": "Query"}}
-    body = ok(http.get("/graphql", params={"query": "{ __typename }"}, headers=authorized))
+    body = ok(http.get("/graphql", params={"query": "{ __typename }"}, headers={**authorized, **PREFLIGHT}))
     assert body == {"data": {"__typename": "Query"}}
 
 

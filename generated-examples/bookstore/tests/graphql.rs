@@ -94,12 +94,211 @@ async fn a_mutation_cannot_sneak_past_get() {
         "query%20A%20%7B%20listShelves%20%7B%20nextPageToken%20%7D%20%7D%20mutation%20B%20%7B%20deleteShelf(name%3A%20%22shelves%2F1%22)%20%7D&operationName=B",
     ] {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connects");
-        let request = format!("GET /graphql?query={query} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+        let request = format!(
+            "GET /graphql?query={query} HTTP/1.1\r\nhost: {addr}\r\napollo-require-preflight: true\r\nconnection: close\r\n\r\n"
+        );
         stream.write_all(request.as_bytes()).await.expect("writes");
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("reads");
         assert!(response.starts_with("HTTP/1.1 405"), "{response}");
         assert!(response.to_ascii_lowercase().contains("allow: post"), "{response}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Automatic persisted queries (Apollo's APQ), GET and CSRF prevention (issue 18).
+
+mod persisted {
+    use apigen_runtime::server::GraphqlLimits;
+    use serde_json::{Value, json};
+    use sha2::Digest;
+
+    /// Each byte but letters and digits as `%XX`: a query string's value.
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+            .collect()
+    }
+
+    fn sha256(query: &str) -> String {
+        format!("{:x}", sha2::Sha256::digest(query.as_bytes()))
+    }
+
+    fn extension(hash: &str) -> Value {
+        json!({"persistedQuery": {"version": 1, "sha256Hash": hash}})
+    }
+
+    /// An HTTP status, `Allow` and the JSON body of one request.
+    async fn send(request: reqwest::RequestBuilder) -> (u16, String, Value) {
+        let response = request.send().await.expect("answered");
+        let status = response.status().as_u16();
+        let allow = response.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        (status, allow, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /graphql` with the CSRF header, `params` encoded.
+    async fn get(base: &str, params: &[(&str, &str)]) -> (u16, String, Value) {
+        let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        let url = format!("{base}/graphql?{}", query.join("&"));
+        send(reqwest::Client::new().get(url).header("apollo-require-preflight", "true")).await
+    }
+
+    async fn post(base: &str, body: Value) -> (u16, String, Value) {
+        send(reqwest::Client::new().post(format!("{base}/graphql")).json(&body)).await
+    }
+
+    fn code(body: &Value) -> &str {
+        body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
+    }
+
+    const SHELVES: &str = "query Shelves { listShelves { nextPageToken } }";
+
+    #[tokio::test]
+    async fn a_hash_registers_with_its_query_then_runs_alone_by_get_and_post() {
+        let base = super::start().await;
+        let (hash, done) = (sha256(SHELVES), json!({"data": {"listShelves": {"nextPageToken": ""}}}));
+        let pq = extension(&hash).to_string();
+        let not_found = json!({"errors": [{
+            "message": "PersistedQueryNotFound",
+            "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+        }]});
+        // Unknown: exactly the answer Apollo Client's link retries on, over GET and POST.
+        assert_eq!(
+            get(&base, &[("operationName", "Shelves"), ("extensions", &pq)]).await,
+            (200, String::new(), not_found.clone())
+        );
+        assert_eq!(post(&base, json!({"extensions": extension(&hash)})).await, (200, String::new(), not_found));
+        // With its query: checked, kept and run.
+        assert_eq!(post(&base, json!({"query": SHELVES, "extensions": extension(&hash)})).await.2, done);
+        // Then the hash alone runs it, GET (the link's second try) and POST, upper-case hex too.
+        assert_eq!(
+            get(&base, &[("operationName", "Shelves"), ("extensions", &pq)]).await,
+            (200, String::new(), done.clone())
+        );
+        assert_eq!(post(&base, json!({"extensions": extension(&hash.to_uppercase())})).await.2, done);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_hash_or_version_is_refused() {
+        let base = super::start().await;
+        let (status, _, body) =
+            post(&base, json!({"query": SHELVES, "extensions": extension(&sha256("{ other }"))})).await;
+        assert_eq!((status, code(&body)), (400, "PERSISTED_QUERY_HASH_MISMATCH"), "{body}");
+        // Nothing was kept under either hash.
+        for hash in [sha256("{ other }"), sha256(SHELVES)] {
+            let (_, _, body) = post(&base, json!({"extensions": extension(&hash)})).await;
+            assert_eq!(code(&body), "PERSISTED_QUERY_NOT_FOUND");
+        }
+        let v2 = json!({"persistedQuery": {"version": 2, "sha256Hash": sha256(SHELVES)}});
+        let (status, _, body) = post(&base, json!({"query": SHELVES, "extensions": v2})).await;
+        assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("version 2"), "{body}");
+        let (status, _, body) = get(&base, &[("extensions", "{not json")]).await;
+        assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_persisted_mutation_is_refused_over_get() {
+        let base = super::start().await;
+        let mutation = r#"mutation { createShelf(shelf: {theme: "by hash"}) { name } }"#;
+        let hash = sha256(mutation);
+        let (status, _, body) = post(&base, json!({"query": mutation, "extensions": extension(&hash)})).await;
+        assert_eq!((status, &body["data"]["createShelf"]["name"]), (200, &json!("shelves/1")), "{body}");
+        let (status, allow, body) = get(&base, &[("extensions", &extension(&hash).to_string())]).await;
+        assert_eq!((status, allow.as_str()), (405, "POST"), "{body}");
+        let count = "{ listShelves { shelves { name } } }";
+        let (_, _, body) = post(&base, json!({"query": count})).await;
+        assert_eq!(body["data"]["listShelves"]["shelves"].as_array().map(Vec::len), Some(1), "GET ran nothing");
+        // POST runs it by hash.
+        let (_, _, body) = post(&base, json!({"extensions": extension(&hash)})).await;
+        assert_eq!(body["data"]["createShelf"]["name"], "shelves/2", "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_store_keeps_the_most_recently_used_and_no_oversized_query() {
+        let limits = GraphqlLimits { max_persisted_queries: 2, max_query_bytes: 200, ..Default::default() };
+        let base = super::start_with(limits).await;
+        let queries = ["{ a: __typename }", "{ b: __typename }", "{ c: __typename }"];
+        let by_hash = |query: &str| post(&base, json!({"extensions": extension(&sha256(query))}));
+        for query in &queries[..2] {
+            let (_, _, body) = post(&base, json!({"query": query, "extensions": extension(&sha256(query))})).await;
+            assert!(body["errors"].is_null(), "{body}");
+        }
+        assert_eq!(by_hash(queries[0]).await.2, json!({"data": {"a": "Query"}}), "a is now the most recent");
+        post(&base, json!({"query": queries[2], "extensions": extension(&sha256(queries[2]))})).await;
+        assert_eq!(code(&by_hash(queries[1]).await.2), "PERSISTED_QUERY_NOT_FOUND", "b, least recently used, left");
+        assert_eq!(by_hash(queries[0]).await.2, json!({"data": {"a": "Query"}}));
+        assert_eq!(by_hash(queries[2]).await.2, json!({"data": {"c": "Query"}}));
+        // A query over max_query_bytes is neither run nor kept.
+        let big = format!("{{ {} }}", "__typename ".repeat(30));
+        let (status, _, _) = post(&base, json!({"query": big, "extensions": extension(&sha256(&big))})).await;
+        assert_eq!(status, 413);
+        assert_eq!(code(&by_hash(&big).await.2), "PERSISTED_QUERY_NOT_FOUND");
+
+        let off = super::start_with(GraphqlLimits { max_persisted_queries: 0, ..Default::default() }).await;
+        let (status, _, body) = post(&off, json!({"query": SHELVES, "extensions": extension(&sha256(SHELVES))})).await;
+        assert_eq!((status, code(&body)), (200, "PERSISTED_QUERY_NOT_SUPPORTED"), "{body}");
+    }
+
+    /// Apollo Server's rule: without a content type that forces a CORS
+    /// preflight, a request needs `apollo-require-preflight` or
+    /// `x-apollo-operation-name`.
+    #[tokio::test]
+    async fn requests_a_browser_sends_without_preflight_need_a_header() {
+        let base = super::start().await;
+        let client = reqwest::Client::new();
+        let url = format!("{base}/graphql?query={}", encode(SHELVES));
+        let mutation = json!({"query": r#"mutation { createShelf(shelf: {theme: "forged"}) { name } }"#}).to_string();
+        let refused = [
+            client.get(&url),
+            client.get(&url).header("apollo-require-preflight", ""),
+            client.get(&url).header("content-type", "text/plain"),
+            client.post(format!("{base}/graphql")).body(mutation.clone()),
+            client.post(format!("{base}/graphql")).header("content-type", "text/plain").body(mutation.clone()),
+            client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "Text/Plain; charset=utf-8")
+                .body(mutation.clone()),
+            client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "multipart/form-data; boundary=x")
+                .body(mutation.clone()),
+            client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(mutation),
+        ];
+        for request in refused {
+            let (status, _, body) = send(request).await;
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{body}");
+            assert!(message.contains("CSRF") && message.contains("apollo-require-preflight"), "{message}");
+        }
+        let accepted = [
+            client.get(&url).header("apollo-require-preflight", "true"),
+            client.get(&url).header("x-apollo-operation-name", "Shelves"),
+            // Apollo Client sends this on its GETs too.
+            client.get(&url).header("content-type", "application/json"),
+            client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "text/plain")
+                .header("apollo-require-preflight", "1")
+                .body(json!({"query": SHELVES}).to_string()),
+            client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "application/json; charset=utf-8")
+                .body(json!({"query": SHELVES}).to_string()),
+        ];
+        for request in accepted {
+            let (status, _, body) = send(request).await;
+            assert_eq!((status, &body["data"]["listShelves"]["nextPageToken"]), (200, &json!("")), "{body}");
+        }
+        let (_, _, body) = post(&base, json!({"query": "{ listShelves { shelves { name } } }"})).await;
+        assert_eq!(body["data"]["listShelves"]["shelves"], json!([]), "no forged mutation ran");
+        // GraphiQL stays a plain GET.
+        let page = client.get(format!("{base}/graphql")).send().await.expect("answered");
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap_or_default().to_lowercase().contains("graphiql"));
     }
 }
 

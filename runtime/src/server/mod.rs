@@ -100,7 +100,8 @@ impl Server {
         self
     }
 
-    /// GraphQL's depth, complexity and size limits and introspection.
+    /// GraphQL's depth, complexity and size limits, introspection, and how
+    /// many persisted queries (APQ) the server keeps.
     pub fn graphql_limits(mut self, limits: GraphqlLimits) -> Server {
         self.graphql = limits;
         self

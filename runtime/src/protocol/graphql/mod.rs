@@ -20,6 +20,7 @@ use crate::core::call::{Output, Payload, Requests};
 use crate::core::pipeline::{self, Pipeline};
 use crate::{Context, Identity, Protocol, Status};
 
+mod persisted;
 mod relations;
 mod routes;
 mod ws;
@@ -38,11 +39,21 @@ pub struct Limits {
     pub max_query_bytes: usize,
     /// Whether introspection queries are answered (default yes).
     pub introspection: bool,
+    /// How many documents Automatic Persisted Queries keep by hash, the most
+    /// recently used first (default 1,000, each at most `max_query_bytes`);
+    /// 0 turns APQ off (`PERSISTED_QUERY_NOT_SUPPORTED`).
+    pub max_persisted_queries: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 16, max_complexity: 2000, max_query_bytes: 64 * 1024, introspection: true }
+        Limits {
+            max_depth: 16,
+            max_complexity: 2000,
+            max_query_bytes: 64 * 1024,
+            introspection: true,
+            max_persisted_queries: 1000,
+        }
     }
 }
 
@@ -106,6 +117,15 @@ fn code_name(status: &Status) -> String {
         crate::Code::Cancelled => "CANCELLED".to_owned(),
         other => other.as_str().to_ascii_uppercase(),
     }
+}
+
+/// An HTTP answer of GraphQL errors with its own status and `extensions.code`,
+/// also for codes that are not gRPC's (Apollo's `PERSISTED_QUERY_NOT_FOUND`).
+fn graphql_error(http: u16, message: &str, code: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let http = ::http::StatusCode::from_u16(http).unwrap_or(::http::StatusCode::BAD_REQUEST);
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
+    (http, axum::Json(body)).into_response()
 }
 
 type Types = Arc<HashMap<String, TypeKind>>;
@@ -461,69 +481,123 @@ impl Resolvers {
     }
 }
 
-/// Parsed queries by their text. Clients send the same few documents again
-/// and again, and parsing was a third of a GraphQL call's CPU; the cache
-/// keeps the most recent `capacity` of them (validation still runs per call).
-struct QueryCache {
-    parsed: std::sync::Mutex<Parsed>,
+/// The most recently used `capacity` values by key: parsed documents by
+/// query text ([`QueryCache`]) and persisted queries by hash (APQ). A lookup
+/// refreshes its entry, so the documents clients keep sending stay and
+/// one-offs leave first.
+struct Lru<V> {
+    state: std::sync::Mutex<LruState<V>>,
     capacity: usize,
 }
 
-/// The documents by query text, and the texts oldest first.
-type Parsed =
-    (HashMap<Arc<str>, async_graphql::parser::types::ExecutableDocument>, std::collections::VecDeque<Arc<str>>);
+/// The values with the tick of their last use, and the keys by that tick
+/// (oldest first), so both a lookup and an eviction cost O(log n).
+struct LruState<V> {
+    entries: HashMap<Arc<str>, (V, u64)>,
+    by_use: std::collections::BTreeMap<u64, Arc<str>>,
+    tick: u64,
+}
 
-impl QueryCache {
-    fn new(capacity: usize) -> QueryCache {
-        QueryCache { parsed: std::sync::Mutex::default(), capacity }
+impl<V: Clone> Lru<V> {
+    fn new(capacity: usize) -> Lru<V> {
+        let state = LruState { entries: HashMap::new(), by_use: Default::default(), tick: 0 };
+        Lru { state: std::sync::Mutex::new(state), capacity }
     }
 
-    /// Gives `request` its parsed document, from the cache or parsed now (and kept).
-    fn prepare(&self, request: &mut async_graphql::Request) {
-        let cached = self.lock().0.get(request.query.as_str()).cloned();
-        if let Some(document) = cached {
-            request.set_parsed_query(document);
+    /// The value of `key`, now the most recently used.
+    fn get(&self, key: &str) -> Option<V> {
+        let mut guard = self.lock();
+        let LruState { entries, by_use, tick } = &mut *guard;
+        let (value, used) = entries.get_mut(key)?;
+        *tick += 1;
+        if let Some(key) = by_use.remove(used) {
+            by_use.insert(*tick, key);
+        }
+        *used = *tick;
+        Some(value.clone())
+    }
+
+    /// Keeps `value` under `key`, dropping the least recently used beyond `capacity`.
+    fn insert(&self, key: &str, value: V) {
+        if self.capacity == 0 {
             return;
         }
-        // A query that does not parse is left for execution to report.
-        let Ok(document) = request.parsed_query() else { return };
-        let document = document.clone();
-        let key: Arc<str> = Arc::from(request.query.as_str());
         let mut guard = self.lock();
-        let (parsed, order) = &mut *guard;
-        if parsed.insert(Arc::clone(&key), document).is_none() {
-            order.push_back(key);
+        let LruState { entries, by_use, tick } = &mut *guard;
+        *tick += 1;
+        let key: Arc<str> = Arc::from(key);
+        if let Some((_, used)) = entries.insert(Arc::clone(&key), (value, *tick)) {
+            by_use.remove(&used);
         }
-        while order.len() > self.capacity {
-            if let Some(oldest) = order.pop_front() {
-                parsed.remove(&oldest);
-            }
+        by_use.insert(*tick, key);
+        while entries.len() > self.capacity {
+            let Some((_, oldest)) = by_use.pop_first() else { break };
+            entries.remove(&oldest);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Parsed> {
-        self.parsed.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruState<V>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Parsed queries by their text. Clients send the same few documents again
+/// and again, and parsing was a third of a GraphQL call's CPU; the cache
+/// keeps the most recently used `capacity` of them (validation still runs
+/// per call).
+type QueryCache = Lru<async_graphql::parser::types::ExecutableDocument>;
+
+impl QueryCache {
+    /// Gives `request` its parsed document, from the cache or parsed now (and
+    /// kept); false when the query does not parse (execution reports it).
+    fn prepare(&self, request: &mut async_graphql::Request) -> bool {
+        if let Some(document) = self.get(&request.query) {
+            request.set_parsed_query(document);
+            return true;
+        }
+        let Ok(document) = request.parsed_query() else { return false };
+        let document = document.clone();
+        self.insert(&request.query, document);
+        true
     }
 }
 
 #[cfg(test)]
 mod query_cache_tests {
-    use super::QueryCache;
+    use super::{Lru, QueryCache};
 
     #[test]
     fn documents_are_reused_and_the_cache_stays_bounded() {
         let cache = QueryCache::new(2);
-        for query in ["{ a }", "{ b }", "{ a }", "{ c }", "not graphql {"] {
-            let mut request = async_graphql::Request::new(query);
-            cache.prepare(&mut request);
-        }
-        {
-            let (parsed, order) = &*cache.lock();
-            assert_eq!(order.iter().map(|q| &**q).collect::<Vec<_>>(), ["{ b }", "{ c }"], "the oldest goes first");
-            assert_eq!(parsed.len(), 2, "a query that does not parse is not kept");
-        }
+        let parsed: Vec<bool> = ["{ a }", "{ b }", "{ a }", "{ c }", "not graphql {"]
+            .into_iter()
+            .map(|query| cache.prepare(&mut async_graphql::Request::new(query)))
+            .collect();
+        assert_eq!(parsed, [true, true, true, true, false]);
+        // `{ a }` was used after `{ b }`, so `{ b }` left for `{ c }`.
+        let kept: Vec<bool> = ["{ a }", "{ b }", "{ c }"].into_iter().map(|q| cache.get(q).is_some()).collect();
+        assert_eq!(kept, [true, false, true]);
+        assert_eq!(cache.lock().entries.len(), 2, "a query that does not parse is not kept");
         let mut again = async_graphql::Request::new("{ c }");
-        cache.prepare(&mut again);
+        assert!(cache.prepare(&mut again));
         assert!(again.parsed_query().is_ok());
+    }
+
+    #[test]
+    fn the_least_recently_used_goes_first_and_zero_keeps_nothing() {
+        let lru = Lru::new(3);
+        for (key, value) in [("a", 1), ("b", 2), ("c", 3)] {
+            lru.insert(key, value);
+        }
+        assert_eq!(lru.get("a"), Some(1));
+        lru.insert("b", 20); // replaced, and now the newest
+        lru.insert("d", 4); // `c` is the least recently used
+        assert_eq!(["a", "b", "c", "d"].map(|k| lru.get(k)), [Some(1), Some(20), None, Some(4)]);
+        let state = lru.lock();
+        assert_eq!((state.entries.len(), state.by_use.len()), (3, 3));
+        drop(state);
+        let off = Lru::new(0);
+        off.insert("a", 1);
+        assert_eq!(off.get("a"), None);
     }
 }
