@@ -217,6 +217,8 @@ pub enum RelationKind {
     Many,
     /// Every result whose key field equals the parent's key.
     Group,
+    /// Not a field: a federation entity that `_entities` loads by its key.
+    Entity,
 }
 
 impl RelationKind {
@@ -226,6 +228,7 @@ impl RelationKind {
             RelationKind::One => "One",
             RelationKind::Many => "Many",
             RelationKind::Group => "Group",
+            RelationKind::Entity => "Entity",
         }
     }
 }

@@ -222,7 +222,7 @@ impl<'a> Builder<'a> {
                 // error at exactly this field (async-graphql's dynamic schema
                 // would drop a failed non-null field instead of nulling its parent).
                 let ty = match relation.kind {
-                    RelationKind::One => target,
+                    RelationKind::One | RelationKind::Entity => target,
                     RelationKind::Many | RelationKind::Group => format!("[{target}!]"),
                 };
                 let mut docs = relation.docs.clone();
@@ -413,54 +413,49 @@ impl<'a> Builder<'a> {
 /// The API's relations and entities as the runtime's `Relation` table (a
 /// Rust expression for `mod.rs`); `None` when no message has either.
 pub fn relations_table(api: &Api) -> Option<String> {
+    let messages = api.messages_by_name();
     let mut items = Vec::new();
     for m in api.packages.iter().flat_map(|p| &p.messages) {
         for r in &m.relations {
-            let b = &r.batch;
-            let mut item = format!(
-                "::apigen_runtime::Relation::new({:?}, {:?}, \"{}/{}\", ::apigen_runtime::RelationKind::{})\n.key({:?})\n.loader({:?}, {:?}, {:?})",
-                m.graphql_name,
-                r.name,
-                r.service,
-                r.method,
-                r.kind.runtime_variant(),
-                r.key.json_name,
-                b.keys.json_name,
-                b.results.json_name,
-                b.key.json_name
-            );
-            if b.max_batch_size > 0 {
-                let _ = write!(item, "\n.max_batch_size({})", b.max_batch_size);
-            }
+            let mut item = table_entry(&m.graphql_name, &r.name, &r.service, &r.method, r.kind, &r.key, &r.batch);
             if r.required {
                 item.push_str("\n.required(true)");
             }
-            if let Some(hint) = api.messages_by_name().get(r.batch.result_type.as_str()).and_then(|t| t.cache) {
+            if let Some(hint) = messages.get(r.batch.result_type.as_str()).and_then(|t| t.cache) {
                 let _ = write!(item, "\n.cache({}, {})", hint.max_age, hint.private);
             }
             items.push(item);
         }
-    }
-    for m in api.packages.iter().flat_map(|p| &p.messages) {
         if let Some(e) = &m.entity {
-            let b = &e.batch;
-            let mut item = format!(
-                "::apigen_runtime::Relation::new({:?}, \"\", \"{}/{}\", ::apigen_runtime::RelationKind::Entity)\n.key({:?})\n.loader({:?}, {:?}, {:?})",
-                m.graphql_name,
-                e.service,
-                e.method,
-                e.key.json_name,
-                b.keys.json_name,
-                b.results.json_name,
-                b.key.json_name
-            );
-            if b.max_batch_size > 0 {
-                let _ = write!(item, "\n.max_batch_size({})", b.max_batch_size);
-            }
-            items.push(item);
+            items.push(table_entry(&m.graphql_name, "", &e.service, &e.method, RelationKind::Entity, &e.key, &e.batch));
         }
     }
     (!items.is_empty()).then(|| format!("&[{}]", items.join(",\n")))
+}
+
+/// One `Relation` of the table: parent type, field (empty for an entity),
+/// loader, kind, the parent's key and the loader's fields.
+fn table_entry(
+    parent: &str,
+    field: &str,
+    service: &str,
+    method: &str,
+    kind: RelationKind,
+    key: &FieldName,
+    b: &BatchLoader,
+) -> String {
+    let mut item = format!(
+        "::apigen_runtime::Relation::new({parent:?}, {field:?}, \"{service}/{method}\", ::apigen_runtime::RelationKind::{})\n.key({:?})\n.loader({:?}, {:?}, {:?})",
+        kind.runtime_variant(),
+        key.json_name,
+        b.keys.json_name,
+        b.results.json_name,
+        b.key.json_name
+    );
+    if b.max_batch_size > 0 {
+        let _ = write!(item, "\n.max_batch_size({})", b.max_batch_size);
+    }
+    item
 }
 
 /// What a relation field's description says about how it loads.
@@ -470,7 +465,9 @@ fn relation_sentence(r: &Relation) -> String {
         RelationKind::One if r.required => {
             format!("Loaded by `{}` through {by}, in batches; a key without a result is an error.", r.key.json_name)
         }
-        RelationKind::One => format!("Loaded by `{}` through {by}, in batches.", r.key.json_name),
+        RelationKind::One | RelationKind::Entity => {
+            format!("Loaded by `{}` through {by}, in batches.", r.key.json_name)
+        }
         RelationKind::Many if r.required => format!(
             "One per key of `{}`, in order, loaded through {by} in batches; a key without a result is an error.",
             r.key.json_name

@@ -230,8 +230,8 @@ fn shared_authors(i: usize, _: usize) -> Vec<String> {
 async fn each_level_is_one_call_for_1_10_and_100_shelves() {
     for shelves in [1, 10, 100] {
         let store = Bookstore::start(Chaos::default()).await;
-        // Two authors on every book and one of 40 more per shelf: at most 42 keys, under the 50 a call takes.
-        store.stock(shelves, 3, |i, _| vec!["Ada".into(), "Grace".into(), format!("Author {}", i % 40)]).await;
+        // Two authors on every book and one of 20 more per shelf: at most 22 keys, under the 25 a call takes.
+        store.stock(shelves, 3, |i, _| vec!["Ada".into(), "Grace".into(), format!("Author {}", i % 20)]).await;
         let response = store.graphql(THREE_LEVELS, "one").await;
         assert!(response.get("errors").is_none(), "{response}");
         let calls = store.take();
@@ -246,7 +246,7 @@ async fn each_level_is_one_call_for_1_10_and_100_shelves() {
         distinct.sort();
         distinct.dedup();
         assert_eq!(distinct.len(), authors.keys.len(), "shared authors are asked for once: {:?}", authors.keys);
-        assert_eq!(authors.keys.len(), 2 + shelves.min(40));
+        assert_eq!(authors.keys.len(), 2 + shelves.min(20));
 
         // The rows landed on their parents.
         let listed = response["data"]["listShelves"]["shelves"].as_array().expect("shelves").clone();
@@ -272,14 +272,14 @@ async fn each_level_is_one_call_for_1_10_and_100_shelves() {
 #[tokio::test]
 async fn more_keys_than_the_maximum_make_ceil_n_over_max_calls() {
     let store = Bookstore::start(Chaos::default()).await;
-    // 120 distinct authors over 40 books; BatchGetAuthors takes at most 50 keys.
+    // 120 distinct authors over 40 books; BatchGetAuthors takes at most 25 keys.
     store.stock(4, 10, |i, j| (0..3).map(|k| format!("Author {}", (i * 10 + j) * 3 + k)).collect()).await;
     let response = store.graphql("{ listShelves { shelves { books { authorDetails { name } } } } }", "big").await;
     assert!(response.get("errors").is_none(), "{response}");
     let calls = store.take();
     let batches: Vec<&Call> = calls.iter().filter(|c| c.method == "BatchGetAuthors").collect();
-    assert_eq!(batches.len(), 3, "ceil(120 / 50) calls");
-    assert!(batches.iter().all(|c| c.keys.len() <= 50), "{batches:?}");
+    assert_eq!(batches.len(), 5, "ceil(120 / 25) calls");
+    assert!(batches.iter().all(|c| c.keys.len() <= 25), "{batches:?}");
     let mut all: Vec<&String> = batches.iter().flat_map(|c| &c.keys).collect();
     all.sort();
     all.dedup();

@@ -123,7 +123,7 @@ async fn main() {
         let shelf = v1::Shelf { theme: format!("theme {i}"), ..Default::default() };
         let shelf = rest_client.create_shelf(v1::CreateShelfRequest { shelf: Some(shelf) }).await.expect("a shelf");
         for j in 0..books {
-            let authors = vec!["Ada Lovelace".to_owned(), format!("Author {}", (i * books + j) % 25)];
+            let authors = vec!["Ada Lovelace".to_owned(), format!("Author {}", (i * books + j) % 20)];
             let book = v1::Book { title: format!("book {i}.{j}"), authors, ..Default::default() };
             rest_client
                 .create_book(v1::CreateBookRequest { parent: shelf.name.clone(), book: Some(book) })

@@ -17,6 +17,15 @@ pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
         .max_batch_size(100)
         .cache(30, false),
     ::apigen_runtime::Relation::new(
+            "Shelf",
+            "",
+            "bookstore.v1.Bookstore/BatchGetShelves",
+            ::apigen_runtime::RelationKind::Entity,
+        )
+        .key("name")
+        .loader("names", "shelves", "name")
+        .max_batch_size(100),
+    ::apigen_runtime::Relation::new(
             "Book",
             "shelfDetails",
             "bookstore.v1.Bookstore/BatchGetShelves",
@@ -35,17 +44,8 @@ pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
         )
         .key("authors")
         .loader("names", "authors", "name")
-        .max_batch_size(50)
+        .max_batch_size(25)
         .cache(300, false),
-    ::apigen_runtime::Relation::new(
-            "Shelf",
-            "",
-            "bookstore.v1.Bookstore/BatchGetShelves",
-            ::apigen_runtime::RelationKind::Entity,
-        )
-        .key("name")
-        .loader("names", "shelves", "name")
-        .max_batch_size(100),
     ::apigen_runtime::Relation::new(
             "Book",
             "",
@@ -54,7 +54,7 @@ pub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = &[
         )
         .key("name")
         .loader("names", "books", "name")
-        .max_batch_size(100),
+        .max_batch_size(25),
 ];
 pub mod bookstore {
     #[allow(dead_code)]

@@ -242,10 +242,14 @@ export interface ImportBooksResponse {
   names?: string[];
 }
 
+/**
+ * Batch requests are bounded so that their GET query string stays under the
+ * 64 KiB a URI may have, whatever characters the names hold.
+ */
 export interface BatchGetShelvesRequest {
   /**
    * `shelves/{shelf}`, at most 100.
-   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 200`.
+   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 50`.
    */
   names?: string[];
 }
@@ -257,7 +261,7 @@ export interface BatchGetShelvesResponse {
 export interface ListBooksByShelvesRequest {
   /**
    * `shelves/{shelf}`, at most 100.
-   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 200`.
+   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 50`.
    */
   shelves?: string[];
 }
@@ -271,8 +275,8 @@ export interface ListBooksByShelvesResponse {
 
 export interface BatchGetBooksRequest {
   /**
-   * `shelves/{shelf}/books/{book}`, at most 100.
-   * Validation: `repeated.max_items = 100`, `repeated.items.string.max_len = 200`.
+   * `shelves/{shelf}/books/{book}`, at most 25.
+   * Validation: `repeated.max_items = 25`, `repeated.items.string.max_len = 200`.
    */
   names?: string[];
 }
@@ -283,8 +287,8 @@ export interface BatchGetBooksResponse {
 
 export interface BatchGetAuthorsRequest {
   /**
-   * Author names, at most 50.
-   * Validation: `repeated.max_items = 50`, `repeated.items.string.max_len = 200`.
+   * Author names, at most 25.
+   * Validation: `repeated.max_items = 25`, `repeated.items.string.max_len = 200`.
    */
   names?: string[];
 }

@@ -1564,7 +1564,7 @@ const $M_ImportBooksRequest: $Msg = {
 
 const $M_BatchGetShelvesRequest: $Msg = {
   f: [
-    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "200" } },
+    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "50" } },
   ],
 };
 
@@ -1576,7 +1576,7 @@ const $M_BatchGetShelvesResponse: $Msg = {
 
 const $M_ListBooksByShelvesRequest: $Msg = {
   f: [
-    { n: "shelves", j: "shelves", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "200" } },
+    { n: "shelves", j: "shelves", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "50" } },
   ],
 };
 
@@ -1588,7 +1588,7 @@ const $M_ListBooksByShelvesResponse: $Msg = {
 
 const $M_BatchGetBooksRequest: $Msg = {
   f: [
-    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "100" }, i: { kind: "string", max_len: "200" } },
+    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "25" }, i: { kind: "string", max_len: "200" } },
   ],
 };
 
@@ -1600,7 +1600,7 @@ const $M_BatchGetBooksResponse: $Msg = {
 
 const $M_BatchGetAuthorsRequest: $Msg = {
   f: [
-    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "50" }, i: { kind: "string", max_len: "200" } },
+    { n: "names", j: "names", t: "string", c: "list", r: { kind: "repeated", max_items: "25" }, i: { kind: "string", max_len: "200" } },
   ],
 };
 
