@@ -243,6 +243,6 @@ fn relations_resolve_to_their_loaders() {
     );
     let book = &messages["bookstore.v1.Book"].relations[1];
     assert_eq!((book.key.json_name.as_str(), book.batch.keys.json_name.as_str()), ("authors", "names"));
-    assert_eq!((book.batch.key.name.as_str(), book.batch.max_batch_size), ("name", 50));
+    assert_eq!((book.batch.key.name.as_str(), book.batch.max_batch_size), ("name", 25));
     assert_eq!(book.batch.result_type, "bookstore.v1.Author");
 }

@@ -448,28 +448,49 @@ async fn subscription_events_resolve_their_relations() {
 
 #[tokio::test]
 async fn depth_and_complexity_limits_count_relation_fields() {
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let service =
-        Counting { store: Store::default(), calls: Arc::clone(&calls), chaos: Chaos::default(), rng: Mutex::new(0) };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let limits = apigen_runtime::server::GraphqlLimits { max_depth: 5, ..Default::default() };
-    let server = Server::builder().add_service(v1::bookstore_service(service)).graphql_limits(limits);
-    tokio::spawn(server.serve(listener, std::future::pending()));
-    // listShelves > shelves > books > shelfDetails > books > title: depth 6.
+    // listShelves > shelves > books > shelfDetails > books > title: depth 6, and 6 fields.
     let query = "{ listShelves { shelves { books { shelfDetails { books { title } } } } } }";
-    let response: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
-        .json(&json!({"query": query}))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
-    let message = response["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("nested too deep") || message.contains("depth"), "{response}");
-    assert!(calls.lock().expect("calls").is_empty(), "refused before any call");
+    let limits = [
+        apigen_runtime::server::GraphqlLimits { max_depth: 5, ..Default::default() },
+        apigen_runtime::server::GraphqlLimits { max_complexity: 5, ..Default::default() },
+    ];
+    for (limits, refusal) in limits.into_iter().zip(["nested too deep", "too complex"]) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let service = Counting {
+            store: Store::default(),
+            calls: Arc::clone(&calls),
+            chaos: Chaos::default(),
+            rng: Mutex::new(0),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = Server::builder().add_service(v1::bookstore_service(service)).graphql_limits(limits);
+        tokio::spawn(server.serve(listener, std::future::pending()));
+        let response: Value = reqwest::Client::new()
+            .post(format!("http://{addr}/graphql"))
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON");
+        let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(refusal), "{refusal}: {response}");
+        assert!(calls.lock().expect("calls").is_empty(), "refused before any call");
+        // One level less passes both limits.
+        let fine = "{ listShelves { shelves { books { title } } } }";
+        let response: Value = reqwest::Client::new()
+            .post(format!("http://{addr}/graphql"))
+            .json(&json!({"query": fine}))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON");
+        assert!(response.get("errors").is_none(), "{response}");
+    }
 }
 
 #[tokio::test]
