@@ -404,10 +404,10 @@ pub(super) fn field(plan: Arc<Plan>, ty: &Type, pipeline: &Arc<Pipeline>) -> Fie
                 ))
             };
             match relation.kind {
-                RelationKind::One | RelationKind::Entity => match rows.first().and_then(|(_, found)| found.first()) {
-                    Some(row) => Ok(Some(FieldValue::owned_any(row.clone()))),
-                    None if relation.required => fail(&ctx, nullable, missing(rows[0].0)),
-                    None => Ok(None),
+                RelationKind::One | RelationKind::Entity => match rows.first() {
+                    Some((_, [row, ..])) => Ok(Some(FieldValue::owned_any(row.clone()))),
+                    Some((key, _)) if relation.required => fail(&ctx, nullable, missing(key)),
+                    _ => Ok(None),
                 },
                 RelationKind::Many => {
                     let mut items = Vec::with_capacity(rows.len());
