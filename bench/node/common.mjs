@@ -1,4 +1,4 @@
-// What the Node.js peers share: the seeded book (bench/serve/book.json with the name and
+// What the Node.js peers share: the seeded book (bench/serve/book.json with the name, shelf and
 // timestamps the server sets), GetBook's lookup in an in-memory Map, `--addr HOST:PORT`, and
 // the `listening on http://ADDR` line bench/serve/run.sh waits for.
 
@@ -14,7 +14,7 @@ export const BOOK_NAME = "shelves/1/books/1";
 export function seedBookJson() {
   const book = JSON.parse(readFileSync(join(HERE, "../serve/book.json"), "utf8"));
   const now = new Date().toISOString();
-  return { name: BOOK_NAME, ...book, createTime: now, updateTime: now };
+  return { name: BOOK_NAME, ...book, createTime: now, updateTime: now, shelf: "shelves/1" };
 }
 
 /** A Map of name → book, holding one book built by `make` from the seeded JSON. */

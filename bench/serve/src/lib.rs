@@ -54,11 +54,12 @@ pub fn now() -> pbjson_types::Timestamp {
     pbjson_types::Timestamp { seconds: since.as_secs() as i64, nanos: since.subsec_nanos() as i32 }
 }
 
-/// The seeded book: `book.json` with its name and timestamps set, as the bookstore sets them.
+/// The seeded book: `book.json` with its name, shelf and timestamps set, as the bookstore sets them.
 pub fn seed_book() -> Book {
     let mut book: Book = serde_json::from_str(BOOK_JSON).expect("book.json is a valid Book");
     let now = now();
     book.name = BOOK_NAME.to_owned();
+    book.shelf = "shelves/1".to_owned();
     book.create_time = Some(now);
     book.update_time = Some(now);
     book
