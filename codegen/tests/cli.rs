@@ -272,3 +272,28 @@ fn imported_types_that_share_a_graphql_name_take_their_package_as_a_prefix() {
     }
     assert!(!sdl.contains("type Status {"), "neither keeps the bare name");
 }
+
+/// A schema whose only `GRAPHQL_RELATIONS` entry is a federation entity: its services still
+/// carry the table, or the server would never learn the entity.
+#[test]
+fn an_entity_without_relations_reaches_the_service_info() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("entity.proto");
+    std::fs::write(
+        &file,
+        "syntax = \"proto3\";\npackage t.v1;\nimport \"apigen/options.proto\";\n\
+         message Item { option (apigen.message) = {entity: {key: \"name\" method: \"Items.BatchGet\"}}; string name = 1; }\n\
+         message BatchGetRequest { repeated string names = 1; }\nmessage BatchGetResponse { repeated Item items = 1; }\n\
+         service Items { rpc BatchGet(BatchGetRequest) returns (BatchGetResponse) {\n\
+           option idempotency_level = NO_SIDE_EFFECTS;\n\
+           option (apigen.method) = {batch: {keys: \"names\" results: \"items\" key: \"name\" max_batch_size: 10}};\n} }\n",
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let status = generate(&file, &out, &[]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let code = std::fs::read_to_string(out.join("t.v1.rs")).expect("the package");
+    assert!(code.contains(".graphql_relations(super::super::GRAPHQL_RELATIONS)"), "{code}");
+    let sdl = std::fs::read_to_string(out.join("schema.graphql")).expect("the SDL");
+    assert!(sdl.contains("type Item @key(fields: \"name\")"), "{sdl}");
+}

@@ -242,7 +242,10 @@ pub fn generate(
                     String::new()
                 },
                 has_sdl: !graphql_names.is_empty(),
-                relations: if !graphql_names.is_empty() && messages.values().any(|m| !m.relations.is_empty()) {
+                // The table `relations_table` writes: relations and federation entities.
+                relations: if !graphql_names.is_empty()
+                    && messages.values().any(|m| !m.relations.is_empty() || m.entity.is_some())
+                {
                     format!("{}GRAPHQL_RELATIONS", "super::".repeat(crate::lower::names::package_module(&package.name).len()))
                 } else {
                     String::new()
