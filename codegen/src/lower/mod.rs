@@ -257,19 +257,25 @@ impl<'a> Lowerer<'a> {
         let oneof_names: Vec<String> = oneofs.iter().map(|o| o.name.clone()).collect();
         let fields = m.fields().map(|f| self.field(&f, &oneof_names)).collect();
         let deprecated = m.descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated());
+        let options = m.options();
         let graphql_name = self.graphql_type_name(
             m.full_name(),
             m.package_name(),
-            &m.options(),
+            &options,
             self.ext_message.clone(),
             file.name(),
             m.path(),
         );
         let (oneof_rules, custom_rules) = self.message_rules(m);
-        let options = m.options();
-        if let Some(ext) = self.ext_message.clone().filter(|e| options.has_extension(e))
-            && let Some(value) = options.get_extension(&ext).as_message()
-        {
+        // `(apigen.message)`: relations and an entity (resolved later), a cache hint.
+        let apigen = self
+            .ext_message
+            .clone()
+            .filter(|e| options.has_extension(e))
+            .map(|e| options.get_extension(&e).into_owned());
+        let apigen = apigen.as_ref().and_then(Value::as_message);
+        let cache = apigen.and_then(|a| sub_message(a, "cache")).map(|c| cache_hint(&c));
+        if let Some(value) = apigen {
             let pos = self.pos(file.name(), &[m.path(), &[7]].concat());
             self.read_relations(m, value, pos);
         }
@@ -285,7 +291,7 @@ impl<'a> Lowerer<'a> {
             custom_rules,
             relations: Vec::new(),
             entity: None,
-            cache: self.message_cache(m),
+            cache,
             docs: self.docs(file.name(), m.path()),
             span: self.pos(file.name(), m.path()).span,
             deprecated,
@@ -296,14 +302,6 @@ impl<'a> Lowerer<'a> {
         for en in m.child_enums() {
             self.enumeration(&en, package);
         }
-    }
-
-    /// `(apigen.message).cache`.
-    fn message_cache(&self, m: &MessageDescriptor) -> Option<CacheHint> {
-        let options = m.options();
-        let ext = self.ext_message.clone().filter(|e| options.has_extension(e))?;
-        let value = options.get_extension(&ext);
-        value.as_message().and_then(|v| sub_message(v, "cache")).map(|c| cache_hint(&c))
     }
 
     /// The GraphQL name of a type: the `graphql_name` option, else its name

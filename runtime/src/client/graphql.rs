@@ -232,13 +232,7 @@ impl Client {
             .await
             .map_err(|e| Status::internal(format!("the GraphQL response is not JSON ({status}): {e}")))?;
         if let Some(error) = reply.get("errors").and_then(Value::as_array).and_then(|e| e.first()) {
-            let message = error.get("message").and_then(Value::as_str).unwrap_or("GraphQL error");
-            let code = error
-                .pointer("/extensions/code")
-                .and_then(Value::as_str)
-                .and_then(|c| Code::from_name(&c.to_ascii_lowercase()))
-                .unwrap_or(Code::InvalidArgument);
-            return Err(Status::new(code, message));
+            return Err(error_status(error, Code::InvalidArgument));
         }
         Ok(reply.get("data").cloned().unwrap_or(Value::Null))
     }
@@ -413,14 +407,7 @@ mod subscription {
 
     /// The error a `next` with `errors`, or an `error` frame, carries.
     fn error(errors: &Value) -> Status {
-        let first = errors.get(0).unwrap_or(errors);
-        let message = first.get("message").and_then(Value::as_str).unwrap_or("GraphQL error");
-        let code = first
-            .pointer("/extensions/code")
-            .and_then(Value::as_str)
-            .and_then(|c| Code::from_name(&c.to_ascii_lowercase()))
-            .unwrap_or(Code::Unknown);
-        Status::new(code, message)
+        super::error_status(errors.get(0).unwrap_or(errors), Code::Unknown)
     }
 
     /// Each `next`'s `data` until `complete`; pings answered.
@@ -465,6 +452,18 @@ mod subscription {
             }
         })
     }
+}
+
+/// A GraphQL error object as a status: its message, and the gRPC code its
+/// `extensions.code` names (`default` without one).
+fn error_status(error: &Value, default: Code) -> Status {
+    let message = error.get("message").and_then(Value::as_str).unwrap_or("GraphQL error");
+    let code = error
+        .pointer("/extensions/code")
+        .and_then(Value::as_str)
+        .and_then(|c| Code::from_name(&c.to_ascii_lowercase()))
+        .unwrap_or(default);
+    Status::new(code, message)
 }
 
 /// GraphQL's nulls are proto3 JSON's absent fields.

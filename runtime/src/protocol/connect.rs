@@ -154,29 +154,21 @@ impl ConnectRouter {
         };
         let (content_type, body) =
             if proto { ("application/proto", m.encode_proto()) } else { ("application/json", m.to_json()?) };
+        let gzip = compression::accepts_gzip(headers, header::ACCEPT_ENCODING);
+        let body = if gzip { compression::gzip(&body)? } else { body };
+        let mut out = http::HeaderMap::new();
+        out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if gzip {
+            out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        // GET responses are cacheable, and their encoding depends on this header.
+        out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        out.extend(ctx.response_metadata());
         if get {
-            // A read by GET: cacheable, with a validator of the bytes sent.
-            let mut out = ctx.response_metadata();
-            out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-            let body = if compression::accepts_gzip(headers, header::ACCEPT_ENCODING) {
-                out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                compression::gzip(&body)?
-            } else {
-                body
-            };
+            // A read by GET: with a validator of the bytes sent (`core/http_cache.rs`).
             return Ok(crate::core::http_cache::respond(headers, info.cache, out, body.into()));
         }
-        let mut response = if compression::accepts_gzip(headers, header::ACCEPT_ENCODING) {
-            let headers = [(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, "gzip")];
-            (headers, compression::gzip(&body)?).into_response()
-        } else {
-            ([(header::CONTENT_TYPE, content_type)], body).into_response()
-        };
-        // GET responses are cacheable, and their encoding depends on this header.
-        response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        response.headers_mut().extend(ctx.response_metadata());
-        Ok(response)
+        Ok((out, body).into_response())
     }
 
     /// Authenticates the call and builds its context, with `Connect-Timeout-Ms`.

@@ -90,37 +90,29 @@ impl RestRouter {
         };
         let rule = binding.rule;
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
-        // A read by GET: cacheable, with a validator (`core/http_cache.rs`).
-        if parts.method == http::Method::GET && status == StatusCode::OK {
-            let body = if rule.response_body.is_empty() {
-                message.to_json()?
-            } else {
-                let mut json = message.to_json_value()?;
-                for part in rule.response_body.split('.').filter(|p| !p.is_empty()) {
-                    let key = output_key(&json, part);
-                    json = json.get(&key).cloned().unwrap_or(Value::Null);
-                }
-                serde_json::to_vec(&json).map_err(|e| Status::internal(e.to_string()))?
-            };
-            let mut headers = ctx.response_metadata();
-            headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-            return Ok(crate::core::http_cache::respond(ctx.metadata(), info.cache, headers, body.into()));
-        }
-        let mut response = if status == StatusCode::NO_CONTENT {
-            status.into_response()
+        let body = if status == StatusCode::NO_CONTENT {
+            let mut response = status.into_response();
+            response.headers_mut().extend(ctx.response_metadata());
+            return Ok(response);
         } else if rule.response_body.is_empty() {
             // The message's own JSON, fields in declaration order, with no `Value` in between.
-            (status, [(header::CONTENT_TYPE, "application/json")], message.to_json()?).into_response()
+            message.to_json()?
         } else {
             let mut json = message.to_json_value()?;
             for part in rule.response_body.split('.').filter(|p| !p.is_empty()) {
                 let key = output_key(&json, part);
                 json = json.get(&key).cloned().unwrap_or(Value::Null);
             }
-            (status, axum::Json(json)).into_response()
+            serde_json::to_vec(&json).map_err(|e| Status::internal(e.to_string()))?
         };
-        response.headers_mut().extend(ctx.response_metadata());
-        Ok(response)
+        let mut headers = http::HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        headers.extend(ctx.response_metadata());
+        // A read by GET: cacheable, with a validator (`core/http_cache.rs`).
+        if parts.method == http::Method::GET && status == StatusCode::OK {
+            return Ok(crate::core::http_cache::respond(ctx.metadata(), info.cache, headers, body.into()));
+        }
+        Ok((status, headers, body).into_response())
     }
 }
 

@@ -294,8 +294,9 @@ impl TrpcRouter {
             let (http, body) = envelope(&result, paths[0]);
             if parts.method == Method::GET && result.is_ok() {
                 // A query by GET: cacheable, with a validator of the bytes sent.
-                let mut out = metadata;
+                let mut out = HeaderMap::new();
                 out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                out.extend(metadata);
                 let hint = procedure.method.info().cache;
                 return Ok(crate::core::http_cache::respond(&headers, hint, out, body.into()));
             }
