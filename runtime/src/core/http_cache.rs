@@ -11,9 +11,14 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use crate::core::service::CacheHint;
 
 /// `Cache-Control` for a hint: `public, max-age=60` or `private, max-age=60`.
+/// Written without `format!`: every read by GET with a hint sends one.
 pub(crate) fn cache_control(hint: CacheHint) -> HeaderValue {
-    let scope = if hint.private { "private" } else { "public" };
-    HeaderValue::try_from(format!("{scope}, max-age={}", hint.max_age)).unwrap_or(HeaderValue::from_static("no-cache"))
+    let scope: &[u8] = if hint.private { b"private, max-age=" } else { b"public, max-age=" };
+    let mut digits = itoa::Buffer::new();
+    let mut value = Vec::with_capacity(scope.len() + 10);
+    value.extend_from_slice(scope);
+    value.extend_from_slice(digits.format(hint.max_age).as_bytes());
+    HeaderValue::from_maybe_shared(Bytes::from(value)).unwrap_or(HeaderValue::from_static("no-cache"))
 }
 
 /// A strong entity tag of `body`: its 128-bit XXH3, quoted. Two different
@@ -22,8 +27,15 @@ pub(crate) fn cache_control(hint: CacheHint) -> HeaderValue {
 /// by GET, so a fast non-cryptographic hash: nothing depends on an
 /// adversary being unable to forge a tag for their own response.
 pub(crate) fn etag(body: &[u8]) -> HeaderValue {
-    let hash = xxhash_rust::xxh3::xxh3_128(body);
-    HeaderValue::try_from(format!("\"{hash:032x}\"")).unwrap_or(HeaderValue::from_static("\"\""))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = xxhash_rust::xxh3::xxh3_128(body).to_be_bytes();
+    let mut tag = Vec::with_capacity(34);
+    tag.push(b'"');
+    for byte in hash {
+        tag.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
+    }
+    tag.push(b'"');
+    HeaderValue::from_maybe_shared(Bytes::from(tag)).unwrap_or(HeaderValue::from_static("\"\""))
 }
 
 /// Whether the request's `If-None-Match` names `tag` (or is `*`), compared

@@ -5,6 +5,10 @@
 //! - Connect: `POST /bookstore.v1.Bookstore/GetBook` with a JSON body → the book;
 //! - tRPC: `GET /trpc/bookstore.getBook?input={"name":…}` → `{"result":{"data":book}}`.
 //!
+//! The reads by GET answer with the HTTP caching contract the schema gives GetBook (as apigen's
+//! do): `Cache-Control: public, max-age=30`, a strong `ETag` of the body, and 304 when the
+//! request's `If-None-Match` names it.
+//!
 //! `baseline-axum [--addr HOST:PORT]`; prints `listening on http://ADDR` once ready.
 
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use std::sync::Arc;
 use apigen_bench_serve::pb::GetBookRequest;
 use apigen_bench_serve::{Book, Error, Store, addr_from_args};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -29,9 +33,35 @@ fn status(error: &Error) -> StatusCode {
     }
 }
 
-async fn rest(State(store): Shared, Path((shelf, book)): Path<(String, String)>) -> Response {
+/// A read's JSON body with its validators, or 304 when the client holds it already.
+fn cached(request: &HeaderMap, value: &impl Serialize) -> Response {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let Ok(body) = serde_json::to_vec(value) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut tag = Vec::with_capacity(34);
+    tag.push(b'"');
+    for byte in xxhash_rust::xxh3::xxh3_128(&body).to_be_bytes() {
+        tag.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
+    }
+    tag.push(b'"');
+    let not_modified = request
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|sent| sent.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii() == tag.as_slice()));
+    let Ok(etag) = HeaderValue::from_maybe_shared(bytes::Bytes::from(tag)) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let validators = [(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=30")), (header::ETAG, etag)];
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, validators).into_response();
+    }
+    let json = HeaderValue::from_static("application/json");
+    (validators, [(header::CONTENT_TYPE, json)], body).into_response()
+}
+
+async fn rest(State(store): Shared, headers: HeaderMap, Path((shelf, book)): Path<(String, String)>) -> Response {
     match store.get_book(&format!("shelves/{shelf}/books/{book}")) {
-        Ok(book) => Json(book).into_response(),
+        Ok(book) => cached(&headers, &book),
         Err(e) => {
             let code = if matches!(e, Error::NotFound(_)) { 5 } else { 3 };
             (status(&e), Json(json!({"code": code, "message": e.message()}))).into_response()
@@ -64,7 +94,7 @@ struct TrpcData {
     data: Book,
 }
 
-async fn trpc(State(store): Shared, Query(query): Query<TrpcQuery>) -> Response {
+async fn trpc(State(store): Shared, headers: HeaderMap, Query(query): Query<TrpcQuery>) -> Response {
     let request: Result<GetBookRequest, _> = match &query.input {
         Some(input) => serde_json::from_str(input),
         None => Ok(GetBookRequest::default()),
@@ -74,7 +104,7 @@ async fn trpc(State(store): Shared, Query(query): Query<TrpcQuery>) -> Response 
         Err(e) => Err(Error::InvalidArgument(e.to_string())),
     };
     match result {
-        Ok(book) => Json(TrpcResult { result: TrpcData { data: book } }).into_response(),
+        Ok(book) => cached(&headers, &TrpcResult { result: TrpcData { data: book } }),
         Err(e) => {
             let (code, number) = match e {
                 Error::NotFound(_) => ("NOT_FOUND", -32004),

@@ -23,7 +23,11 @@ macro_rules! integer {
                 *value == 0
             }
             fn write<S: Serializer>(value: &$ty, serializer: S) -> Result<S::Ok, S::Error> {
-                if $quoted { serializer.collect_str(value) } else { value.serialize(serializer) }
+                if $quoted {
+                    serializer.serialize_str(itoa::Buffer::new().format(*value))
+                } else {
+                    value.serialize(serializer)
+                }
             }
             fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<$ty>, D::Error> {
                 deserializer.deserialize_any(IntegerVisitor::<$ty>(PhantomData)).map(Some)
@@ -32,7 +36,7 @@ macro_rules! integer {
 
         impl MapKey for $codec {
             fn write_key<S: Serializer>(value: &$ty, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(value)
+                serializer.serialize_str(itoa::Buffer::new().format(*value))
             }
             fn parse_key(key: &str) -> Option<$ty> {
                 key.parse().ok()
