@@ -21,6 +21,8 @@ pub mod evolve;
 pub mod frontend;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod lint;
 pub mod lower;
 pub mod model;

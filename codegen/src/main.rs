@@ -119,6 +119,45 @@ enum Command {
         #[arg(long)]
         list_rules: bool,
     },
+    /// Serve every protocol (REST with OpenAPI, GraphQL, gRPC and gRPC-Web,
+    /// Connect, tRPC, WebSocket, SSE) in front of an existing gRPC server,
+    /// from its schema: no code generation, no Rust.
+    ///
+    /// Example: apigen gateway proto/orders.proto -I proto --upstream http://127.0.0.1:50051
+    ///
+    /// Every call is forwarded to the upstream over gRPC. Prints `listening on
+    /// http://ADDR` once ready; stops on Ctrl-C or SIGTERM. Exit status: 1 on
+    /// errors in the schema, 2 on usage errors.
+    #[cfg(feature = "gateway")]
+    Gateway {
+        /// The .proto files that define the upstream's services.
+        #[arg(value_name = "FILE.proto", required_unless_present = "descriptor_set")]
+        files: Vec<PathBuf>,
+        /// A directory that imports resolve against, as for `generate`.
+        #[arg(short = 'I', long = "include", value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// Read the schema from an encoded FileDescriptorSet with imports
+        /// included (protoc --include_imports, buf build -o, apigen
+        /// descriptor-set) instead of .proto files.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "includes"])]
+        descriptor_set: Option<PathBuf>,
+        /// The gRPC server to forward to, for example http://127.0.0.1:50051.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// Where to listen.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Require `authorization: Bearer SECRET` on every call (checked by
+        /// the gateway, not forwarded upstream).
+        #[arg(long, value_name = "SECRET")]
+        token: Option<String>,
+        /// Forward this request header to the upstream too (besides
+        /// authorization, traceparent, tracestate, grpc-trace-bin, baggage,
+        /// x-request-id, accept-language and every x-… header); a trailing *
+        /// makes it a prefix. Repeat for several.
+        #[arg(long, value_name = "NAME")]
+        forward_header: Vec<String>,
+    },
     /// Create a crate that serves a small annotated service on every
     /// protocol on its first `cargo run`.
     ///
@@ -178,6 +217,10 @@ fn main() -> ExitCode {
             breaking(&files, &includes, &against, &against_includes, format)
         }
         Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
+        #[cfg(feature = "gateway")]
+        Command::Gateway { files, includes, descriptor_set, upstream, addr, token, forward_header } => {
+            gateway(GatewayArgs { files, includes, descriptor_set, upstream, addr, token, forward_header })
+        }
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             // Built from a checkout that is still there: depend on it, so the crate builds
@@ -274,6 +317,78 @@ fn new_crate(new: &apigen::scaffold::NewCrate) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => report(&e),
+    }
+}
+
+#[cfg(feature = "gateway")]
+struct GatewayArgs {
+    files: Vec<PathBuf>,
+    includes: Vec<PathBuf>,
+    descriptor_set: Option<PathBuf>,
+    upstream: String,
+    addr: String,
+    token: Option<String>,
+    forward_header: Vec<String>,
+}
+
+#[cfg(feature = "gateway")]
+fn gateway(args: GatewayArgs) -> ExitCode {
+    let schema = match &args.descriptor_set {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => apigen::gateway::Schema::from_descriptor_set(&bytes),
+            Err(e) => Err(apigen::Error::Usage(format!("cannot read {}: {e}", path.display()))),
+        },
+        None => apigen::gateway::Schema::from_files(&args.files, &args.includes),
+    };
+    let schema = match schema {
+        Ok(schema) => schema,
+        Err(e) => return report(&e),
+    };
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return usage(format!("cannot start the async runtime: {e}")),
+    };
+    // The upstream's connection is driven by a task on this runtime.
+    let _entered = runtime.enter();
+    let mut upstream = match apigen_runtime::proxy::Upstream::new(&args.upstream) {
+        Ok(upstream) => upstream,
+        Err(status) => return usage(status.message().to_owned()),
+    };
+    for name in &args.forward_header {
+        upstream = upstream.forward_header(name);
+    }
+    let mut server_args = vec!["--addr".to_owned(), args.addr.clone()];
+    if let Some(token) = &args.token {
+        server_args.extend(["--token".to_owned(), token.clone()]);
+        upstream = upstream.keep_authorization();
+    }
+    let server_args = match apigen_runtime::server::Args::parse(server_args) {
+        Ok(parsed) => parsed,
+        Err(message) => return usage(message),
+    };
+    let services = match schema.services(&upstream) {
+        Ok(services) => services,
+        Err(e) => return report(&e),
+    };
+    apigen_runtime::server::init_logging();
+    let served = runtime.block_on(async {
+        let mut server = apigen_runtime::Server::builder();
+        for service in services {
+            server = server.add_service(service);
+        }
+        eprintln!("forwarding {} to {}", schema.service_names().join(", "), upstream.uri());
+        server.run(&server_args).await
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the gateway stopped: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

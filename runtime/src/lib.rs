@@ -27,6 +27,7 @@ pub mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
 mod protocol;
+pub mod proxy;
 pub mod server;
 
 pub use crate::core::auth::{Authenticator, Authorizer, BearerToken};

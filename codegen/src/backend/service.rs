@@ -113,7 +113,7 @@ pub type Messages<'a> = std::collections::BTreeMap<&'a str, &'a crate::model::Me
 
 /// A proto field path as JSON names (`book.update_time` → `book.updateTime`),
 /// the form the REST client reads from a request's JSON.
-fn json_path(messages: &Messages, message: &str, path: &[String]) -> String {
+pub(crate) fn json_path(messages: &Messages, message: &str, path: &[String]) -> String {
     let mut current = message.to_owned();
     let mut out = Vec::new();
     for name in path {
@@ -128,7 +128,7 @@ fn json_path(messages: &Messages, message: &str, path: &[String]) -> String {
 
 /// The text of the default value of the field at `path`, which the JSON
 /// mapping omits but a URL path still needs (`0`, `false`, `GENRE_UNSPECIFIED`).
-fn default_text(messages: &Messages, message: &str, path: &[String]) -> String {
+pub(crate) fn default_text(messages: &Messages, message: &str, path: &[String]) -> String {
     use crate::model::FieldType as T;
     let mut current = message.to_owned();
     for (i, name) in path.iter().enumerate() {

@@ -19,6 +19,7 @@ pub(crate) mod input;
 pub mod json;
 pub(crate) mod message;
 pub(crate) mod pipeline;
+pub(crate) mod raw;
 pub(crate) mod service;
 pub(crate) mod status;
 pub(crate) mod stream;

@@ -12,6 +12,7 @@ use tonic::codec::CompressionEncoding;
 
 use crate::core::call::{BoxFuture, Output, Payload, Requests};
 use crate::core::pipeline::{Method, Pipeline, within};
+use crate::core::raw::RawCodec;
 use crate::{Context, MethodKind, Status};
 
 /// The HTTP body gRPC requests and responses travel in.
@@ -62,47 +63,6 @@ fn encoded_stream(output: Output, shutdown: tokio::sync::watch::Receiver<bool>) 
     crate::core::stream::UntilError::new(stream)
         .map(|item| item.map(|m| Bytes::from(m.encode_proto())).map_err(tonic::Status::from))
         .boxed()
-}
-
-/// Messages as bytes both ways: the dispatch encodes responses and decodes
-/// requests, as for every other protocol; tonic does the framing.
-struct RawCodec;
-
-struct Raw;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Raw;
-    type Decoder = Raw;
-
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl tonic::codec::Encoder for Raw {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for Raw {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        use bytes::Buf;
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }
 
 /// A failure reading the request stream, in the code gRPC gives it: tonic's framing

@@ -1,0 +1,283 @@
+//! Gateway mode (`apigen gateway`, feature `gateway`): every protocol in
+//! front of an existing gRPC server, from its schema read at start-up. The
+//! schema goes through the same frontend and lowering as `apigen generate`;
+//! instead of printing the service tables as Rust, this builds them as
+//! values, and `apigen_runtime::proxy` puts an upstream call where a
+//! generated server calls the trait method.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let schema = apigen::gateway::Schema::from_files(&["proto/orders.proto".into()], &["proto".into()])?;
+//! let upstream = apigen_runtime::proxy::Upstream::new("http://127.0.0.1:50051")?;
+//! let mut server = apigen_runtime::Server::builder();
+//! for service in schema.services(&upstream)? {
+//!     server = server.add_service(service);
+//! }
+//! // Services implemented in Rust can be added to the same server.
+//! # Ok(()) }
+//! ```
+//!
+//! The tables live as long as the process (they are leaked once, as a
+//! generated server's are `static`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use apigen_runtime::__private::{HttpRule, Segment as RtSegment};
+use apigen_runtime::{MethodInfo, Protocol as RtProtocol, Relation, RelationKind as RtRelationKind, ServiceInfo};
+use prost::Message as _;
+
+use crate::backend::service::{Messages, default_text, json_path};
+use crate::diagnostics::Error;
+use crate::frontend::{Compiled, Sources};
+use crate::model::{Api, Body, Method, MethodKind, Protocol, RelationKind, Segment, Service};
+
+/// A schema loaded for the gateway: the services it serves and the
+/// descriptors their messages are read and written with.
+pub struct Schema {
+    services: Vec<&'static ServiceInfo>,
+    pool: prost_reflect::DescriptorPool,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schema").field("services", &self.service_names()).finish_non_exhaustive()
+    }
+}
+
+impl Schema {
+    /// Compiles `.proto` files, as `apigen generate` does (`includes` as
+    /// import roots; without any, each file's directory).
+    pub fn from_files(files: &[PathBuf], includes: &[PathBuf]) -> Result<Schema, Error> {
+        Schema::from_compiled(&crate::frontend::compile(files, includes)?)
+    }
+
+    /// Reads an encoded `FileDescriptorSet` with every import included
+    /// (`protoc --include_imports --descriptor_set_out`, `buf build -o`,
+    /// `apigen descriptor-set`). Every service in it is served, except
+    /// protobuf's and gRPC's own.
+    pub fn from_descriptor_set(bytes: &[u8]) -> Result<Schema, Error> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            Error::Usage(format!(
+                "the descriptor set is not valid: {e}; write one with every import included \
+                 (protoc --include_imports --descriptor_set_out=FILE, buf build -o FILE, or apigen descriptor-set)"
+            ))
+        };
+        let files = prost_types::FileDescriptorSet::decode(bytes).map_err(|e| invalid(&e))?;
+        let pool = prost_reflect::DescriptorPool::decode(bytes).map_err(|e| invalid(&e))?;
+        let roots: Vec<String> = files
+            .file
+            .iter()
+            .filter(|f| !f.service.is_empty() && !own_file(f.name()))
+            .map(|f| f.name().to_owned())
+            .collect();
+        if roots.is_empty() {
+            return Err(Error::Usage("the descriptor set defines no service to serve".to_owned()));
+        }
+        Schema::from_compiled(&Compiled { pool, files, roots, sources: Sources::default() })
+    }
+
+    fn from_compiled(compiled: &Compiled) -> Result<Schema, Error> {
+        let api = crate::lower::lower(compiled)?;
+        let openapi = crate::backend::openapi::generate(&api)?.map(|(json, _)| leak_str(json)).unwrap_or("");
+        let sdl = crate::backend::graphql::generate(&api)?.map(leak_str).unwrap_or("");
+        let graphql_names = crate::backend::graphql::field_names(&api);
+        let relations = leak(relations(&api));
+        let descriptors = leak(crate::backend::descriptor::encode_set(compiled, |_| true, false));
+        let messages: Messages = api.messages_by_name();
+        let mut services = Vec::new();
+        for service in api.packages.iter().flat_map(|p| &p.services) {
+            let methods = service.methods.iter().map(|m| method_info(service, m, &messages, &graphql_names)).collect();
+            let info = ServiceInfo::new(leak_str(service.full_name.clone()), leak(methods), descriptors)
+                .openapi(openapi)
+                .graphql(sdl)
+                .graphql_limits(service.graphql_limits.max_depth, service.graphql_limits.max_complexity)
+                .graphql_relations(relations);
+            services.push(&*Box::leak(Box::new(info)));
+        }
+        if services.is_empty() {
+            return Err(Error::Usage("the schema defines no service to serve".to_owned()));
+        }
+        Ok(Schema { services, pool: compiled.pool.clone() })
+    }
+
+    /// The full names of the services, `bookstore.v1.Bookstore`.
+    pub fn service_names(&self) -> Vec<&'static str> {
+        self.services.iter().map(|s| s.name).collect()
+    }
+
+    /// Every service, each forwarding its calls to `upstream`.
+    pub fn services(
+        &self,
+        upstream: &apigen_runtime::proxy::Upstream,
+    ) -> Result<Vec<apigen_runtime::ServiceDef>, Error> {
+        self.services.iter().map(|info| self.proxy(info, upstream)).collect()
+    }
+
+    /// The service called `name` (its full name), forwarding to `upstream`:
+    /// for a server that proxies some services and implements others.
+    pub fn service(
+        &self,
+        name: &str,
+        upstream: &apigen_runtime::proxy::Upstream,
+    ) -> Result<apigen_runtime::ServiceDef, Error> {
+        let info = self.services.iter().find(|s| s.name == name).ok_or_else(|| {
+            Error::Usage(format!("the schema has no service {name}; it has {}", self.service_names().join(", ")))
+        })?;
+        self.proxy(info, upstream)
+    }
+
+    fn proxy(
+        &self,
+        info: &'static ServiceInfo,
+        upstream: &apigen_runtime::proxy::Upstream,
+    ) -> Result<apigen_runtime::ServiceDef, Error> {
+        apigen_runtime::proxy::service(info, &self.pool, upstream.clone()).map_err(Error::Internal)
+    }
+}
+
+/// Files whose services the gateway leaves out: protobuf's own and gRPC's
+/// (health and reflection, which the server serves itself).
+fn own_file(name: &str) -> bool {
+    name.starts_with("google/protobuf/") || name.starts_with("grpc/")
+}
+
+fn leak<T>(items: Vec<T>) -> &'static [T] {
+    Box::leak(items.into_boxed_slice())
+}
+
+fn leak_str(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn method_info(
+    service: &Service,
+    m: &Method,
+    messages: &Messages,
+    graphql_names: &BTreeMap<(String, String), String>,
+) -> MethodInfo {
+    let kind = match m.kind {
+        MethodKind::Unary => apigen_runtime::MethodKind::Unary,
+        MethodKind::ServerStreaming => apigen_runtime::MethodKind::ServerStreaming,
+        MethodKind::ClientStreaming => apigen_runtime::MethodKind::ClientStreaming,
+        MethodKind::BidiStreaming => apigen_runtime::MethodKind::BidiStreaming,
+    };
+    let mut excluded: Vec<RtProtocol> = service.excluded.iter().chain(&m.excluded).map(|p| protocol(*p)).collect();
+    excluded.sort_by_key(|p| *p as u8);
+    excluded.dedup();
+    let graphql = graphql_names.get(&(service.full_name.clone(), m.name.clone())).cloned().unwrap_or_default();
+    let info = MethodInfo::new(
+        leak_str(m.name.clone()),
+        kind,
+        leak_str(m.input.full_name.clone()),
+        leak_str(m.output.full_name.clone()),
+    )
+    .no_side_effects(m.idempotency == crate::model::Idempotency::NoSideEffects)
+    .reads(m.reads)
+    .http(leak(m.http.iter().map(|b| http_rule(m, b, messages)).collect()))
+    .graphql(leak_str(graphql))
+    .excluded(leak(excluded));
+    match m.cache {
+        Some(hint) => info.cache(hint.max_age, hint.private),
+        None => info,
+    }
+}
+
+fn protocol(p: Protocol) -> RtProtocol {
+    match p {
+        Protocol::Grpc => RtProtocol::Grpc,
+        Protocol::GrpcWeb => RtProtocol::GrpcWeb,
+        Protocol::Rest => RtProtocol::Rest,
+        Protocol::Graphql => RtProtocol::Graphql,
+        Protocol::Connect => RtProtocol::Connect,
+        Protocol::Trpc => RtProtocol::Trpc,
+        Protocol::WebSocket => RtProtocol::WebSocket,
+        Protocol::Sse => RtProtocol::Sse,
+    }
+}
+
+/// A binding as the runtime's `HttpRule`, with the values the service
+/// backend prints for a generated server.
+fn http_rule(m: &Method, b: &crate::model::HttpBinding, messages: &Messages) -> HttpRule {
+    let input = m.input.full_name.as_str();
+    fn segments(template: &[Segment], messages: &Messages, input: &str) -> &'static [RtSegment] {
+        leak(
+            template
+                .iter()
+                .map(|s| match s {
+                    Segment::Literal(l) => RtSegment::Literal(leak_str(l.clone())),
+                    Segment::Wildcard => RtSegment::Any,
+                    Segment::DeepWildcard => RtSegment::Rest,
+                    Segment::Variable(v) => RtSegment::Var {
+                        field: leak_str(json_path(messages, input, &v.field_path)),
+                        pattern: segments(&v.pattern, messages, input),
+                        default: leak_str(default_text(messages, input, &v.field_path)),
+                    },
+                })
+                .collect(),
+        )
+    }
+    let body = match &b.body {
+        Body::None => String::new(),
+        Body::All => "*".to_owned(),
+        Body::Field(path) => json_path(messages, input, path),
+    };
+    HttpRule {
+        method: leak_str(b.method.as_str().to_owned()),
+        template: leak_str(b.path.raw.clone()),
+        segments: segments(&b.path.segments, messages, input),
+        verb: b.path.verb.clone().map(leak_str),
+        body: leak_str(body),
+        response_body: leak_str(
+            b.response_body.as_ref().map(|p| json_path(messages, &m.output.full_name, p)).unwrap_or_default(),
+        ),
+        status: m.success_status,
+    }
+}
+
+/// The relations and federation entities, as `relations_table` prints them.
+fn relations(api: &Api) -> Vec<Relation> {
+    let messages = api.messages_by_name();
+    let mut out = Vec::new();
+    let entry = |parent: &str,
+                 field: &str,
+                 service: &str,
+                 method: &str,
+                 kind,
+                 key: &crate::model::FieldName,
+                 b: &crate::model::BatchLoader| {
+        Relation::new(
+            leak_str(parent.to_owned()),
+            leak_str(field.to_owned()),
+            leak_str(format!("{service}/{method}")),
+            kind,
+        )
+        .key(leak_str(key.json_name.clone()))
+        .loader(
+            leak_str(b.keys.json_name.clone()),
+            leak_str(b.results.json_name.clone()),
+            leak_str(b.key.json_name.clone()),
+        )
+        .max_batch_size(b.max_batch_size)
+    };
+    for m in api.packages.iter().flat_map(|p| &p.messages) {
+        for r in &m.relations {
+            let kind = match r.kind {
+                RelationKind::One => RtRelationKind::One,
+                RelationKind::Many => RtRelationKind::Many,
+                RelationKind::Group => RtRelationKind::Group,
+                RelationKind::Entity => RtRelationKind::Entity,
+            };
+            let mut relation =
+                entry(&m.graphql_name, &r.name, &r.service, &r.method, kind, &r.key, &r.batch).required(r.required);
+            if let Some(hint) = messages.get(r.batch.result_type.as_str()).and_then(|t| t.cache) {
+                relation = relation.cache(hint.max_age, hint.private);
+            }
+            out.push(relation);
+        }
+        if let Some(e) = &m.entity {
+            out.push(entry(&m.graphql_name, "", &e.service, &e.method, RtRelationKind::Entity, &e.key, &e.batch));
+        }
+    }
+    out
+}

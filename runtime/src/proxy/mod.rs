@@ -1,0 +1,379 @@
+//! Gateway mode's call side: a service whose methods are calls to an upstream
+//! gRPC server, written in any language, so that every protocol adapter
+//! serves it exactly as it serves a generated service. Messages are dynamic
+//! (prost-reflect descriptors): protobuf requests pass through as bytes, JSON
+//! ones are converted with the method's descriptor, and responses stay the
+//! upstream's bytes until a JSON protocol asks for their JSON form.
+//!
+//! What is forwarded, and why (README, "Gateway mode"):
+//! - request headers on the allow-list ([`Upstream::forward_header`]):
+//!   `authorization` (unless the gateway checks credentials itself), W3C and
+//!   gRPC trace context, `x-request-id`, `accept-language` and every `x-…`
+//!   header; plus `x-forwarded-for` with the client's address and
+//!   `apigen-subject` with the identity the gateway's authenticator found;
+//! - the deadline, as `grpc-timeout` (the earlier of the client's and the
+//!   server's default, as for every call);
+//! - cancellation: a client that goes away drops the call, which resets the
+//!   upstream's HTTP/2 stream;
+//! - the upstream's response headers and, for calls with one response, its
+//!   trailers, as the call's response metadata; its status with details.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+
+use crate::core::call::{BoxFuture, Call, Output, Payload, Requests};
+use crate::core::context::Context;
+use crate::core::message::DynMessage;
+use crate::core::raw::RawCodec;
+use crate::core::service::{MethodKind, ServiceDef, ServiceInfo};
+use crate::core::status::Status;
+
+/// Headers forwarded by name unless configured otherwise.
+const FORWARDED: &[&str] =
+    &["authorization", "traceparent", "tracestate", "grpc-trace-bin", "baggage", "x-request-id", "accept-language"];
+
+/// Upstream response headers that belong to the upstream's own HTTP/2 and gRPC
+/// framing, never copied to the client's response.
+const NOT_COPIED: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "date",
+    "server",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "grpc-encoding",
+    "grpc-accept-encoding",
+];
+
+/// The upstream gRPC server the gateway forwards to: one HTTP/2 connection
+/// (calls are multiplexed on it; it reconnects when it drops), kept alive
+/// with pings, and the request-header rules.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    uri: Arc<str>,
+    grpc: tonic::client::Grpc<tonic::transport::Channel>,
+    rules: Arc<Rules>,
+}
+
+#[derive(Debug, Clone)]
+struct Rules {
+    /// Exact names, lowercase.
+    names: Vec<String>,
+    /// Name prefixes (`x-`), lowercase.
+    prefixes: Vec<String>,
+}
+
+impl Upstream {
+    /// The upstream at `uri` (`http://127.0.0.1:50051`). Connects on the
+    /// first call, and again after the connection drops; fails only for a
+    /// URI that is not one.
+    pub fn new(uri: &str) -> Result<Upstream, Status> {
+        let endpoint = tonic::transport::Endpoint::from_shared(uri.to_owned())
+            .map_err(|e| Status::invalid_argument(format!("{uri} is not a valid upstream URI: {e}")))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let rules =
+            Rules { names: FORWARDED.iter().map(|n| (*n).to_owned()).collect(), prefixes: vec!["x-".to_owned()] };
+        Ok(Upstream {
+            uri: uri.into(),
+            grpc: tonic::client::Grpc::new(endpoint.connect_lazy()),
+            rules: Arc::new(rules),
+        })
+    }
+
+    /// Forwards the request header `name` too; a name ending in `*` is a prefix
+    /// (`my-app-*`).
+    pub fn forward_header(mut self, name: &str) -> Upstream {
+        let rules = Arc::make_mut(&mut self.rules);
+        let name = name.to_ascii_lowercase();
+        match name.strip_suffix('*') {
+            Some(prefix) => rules.prefixes.push(prefix.to_owned()),
+            None => rules.names.push(name),
+        }
+        self
+    }
+
+    /// Keeps the client's `authorization` header from the upstream: for a
+    /// gateway that checks a credential of its own (`--token`), which the
+    /// upstream has no business seeing. The identity it found still goes
+    /// upstream as `apigen-subject`.
+    pub fn keep_authorization(mut self) -> Upstream {
+        Arc::make_mut(&mut self.rules).names.retain(|n| n != "authorization");
+        self
+    }
+
+    /// The URI calls go to.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn forwards(&self, name: &str) -> bool {
+        self.rules.names.iter().any(|n| n == name) || self.rules.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+    }
+
+    /// The request metadata to send: allowed headers, the client's address
+    /// and identity.
+    fn metadata(&self, ctx: &Context) -> tonic::metadata::MetadataMap {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in ctx.metadata() {
+            if self.forwards(name.as_str()) && name.as_str() != "x-forwarded-for" {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        let mut forwarded_for: Vec<String> = ctx
+            .metadata()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        if let Some(peer) = ctx.peer() {
+            forwarded_for.push(peer.ip().to_string());
+        }
+        if let Ok(value) = http::HeaderValue::try_from(forwarded_for.join(", "))
+            && !forwarded_for.is_empty()
+        {
+            headers.insert("x-forwarded-for", value);
+        }
+        if let Some(identity) = ctx.identity()
+            && let Ok(value) = http::HeaderValue::try_from(identity.subject.as_str())
+        {
+            headers.insert("apigen-subject", value);
+        }
+        tonic::metadata::MetadataMap::from_headers(headers)
+    }
+
+    /// A request to the upstream: the message(s), the forwarded metadata and
+    /// the call's deadline as `grpc-timeout`.
+    fn request<T>(&self, message: T, ctx: &Context) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = self.metadata(ctx);
+        if let Some(deadline) = ctx.deadline() {
+            request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+        request
+    }
+
+    /// An upstream failure as the client sees it: the upstream's own status,
+    /// or UNAVAILABLE with advice when it cannot be reached.
+    fn failure(&self, status: tonic::Status, ctx: &Context) -> Status {
+        copy_metadata(status.metadata(), ctx);
+        let transport = status.code() == tonic::Code::Unavailable && status.metadata().is_empty();
+        let status = Status::from(status);
+        if transport {
+            ctx.insert_response_metadata(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            return Status::unavailable(format!(
+                "the upstream gRPC server at {} is not answering ({}); retry in a moment",
+                self.uri,
+                status.message()
+            ));
+        }
+        status
+    }
+}
+
+/// Copies an upstream response's headers (or trailers) to the call's
+/// response metadata, leaving out the upstream's own framing.
+fn copy_metadata(metadata: &tonic::metadata::MetadataMap, ctx: &Context) {
+    for (name, value) in metadata.clone().into_headers() {
+        if let Some(name) = name
+            && !NOT_COPIED.contains(&name.as_str())
+        {
+            ctx.insert_response_metadata(name, value);
+        }
+    }
+}
+
+/// One method of a proxied service.
+#[derive(Debug, Clone)]
+struct Route {
+    path: http::uri::PathAndQuery,
+    kind: MethodKind,
+    input: MessageDescriptor,
+    output: MessageDescriptor,
+}
+
+/// The implementation behind a proxied [`ServiceDef`].
+struct Forwarder {
+    upstream: Upstream,
+    routes: Vec<Route>,
+}
+
+/// A service whose methods call `upstream`: `info` says what it serves (as a
+/// generated service's table does), `pool` holds its messages' descriptors.
+/// Fails when `pool` lacks the service or a message it names.
+pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upstream) -> Result<ServiceDef, String> {
+    let mut routes = Vec::with_capacity(info.methods.len());
+    for method in info.methods {
+        let message = |name: &str| {
+            pool.get_message_by_name(name).ok_or_else(|| {
+                format!("the descriptors do not define {name}, which {}.{} uses", info.name, method.name)
+            })
+        };
+        let path = format!("/{}/{}", info.name, method.name);
+        routes.push(Route {
+            path: http::uri::PathAndQuery::try_from(path.as_str()).map_err(|e| format!("{path}: {e}"))?,
+            kind: method.kind,
+            input: message(method.input)?,
+            output: message(method.output)?,
+        });
+    }
+    Ok(ServiceDef::new(info, Forwarder { upstream, routes }, dispatch))
+}
+
+fn dispatch(forwarder: Arc<Forwarder>, method: usize, call: Call) -> BoxFuture<Result<Output, Status>> {
+    Box::pin(async move {
+        let Some(route) = forwarder.routes.get(method) else {
+            return Err(Status::unimplemented(format!("no method with index {method}")));
+        };
+        forwarder.call(route, call).await
+    })
+}
+
+impl Forwarder {
+    async fn call(&self, route: &Route, call: Call) -> Result<Output, Status> {
+        let Call { ctx, input, json } = call;
+        let mut grpc = self.upstream.grpc.clone();
+        grpc.ready().await.map_err(|e| self.upstream.failure(tonic::Status::unavailable(e.to_string()), &ctx))?;
+        let request = |message| self.upstream.request(message, &ctx);
+        let stream_request = |messages| self.upstream.request(messages, &ctx);
+        let path = route.path.clone();
+        let output = route.output.clone();
+        let answer = move |message: Bytes| -> Box<dyn DynMessage> {
+            Box::new(Upstreamed { bytes: message, desc: output.clone() })
+        };
+        match (route.kind, input) {
+            (MethodKind::Unary | MethodKind::ServerStreaming, Requests::Single(payload)) => {
+                let bytes = encode(payload, &route.input, json)?;
+                if route.kind == MethodKind::Unary {
+                    let response = grpc.unary(request(bytes), path, RawCodec).await;
+                    let (metadata, message, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
+                    copy_metadata(&metadata, &ctx);
+                    return Ok(Output::Single(answer(message)));
+                }
+                let response = grpc.server_streaming(request(bytes), path, RawCodec).await;
+                let (metadata, stream, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
+                copy_metadata(&metadata, &ctx);
+                Ok(Output::Stream(stream.map(move |item| item.map(&answer).map_err(Status::from)).boxed()))
+            }
+            (MethodKind::ClientStreaming | MethodKind::BidiStreaming, Requests::Stream(payloads)) => {
+                // A request that cannot be encoded ends the upstream call with
+                // its error, which the client then gets.
+                let (failed_tx, mut failed_rx) = tokio::sync::oneshot::channel::<Status>();
+                let input = route.input.clone();
+                let mut failed_tx = Some(failed_tx);
+                let requests = payloads
+                    .map(move |payload| payload.and_then(|p| encode(p, &input, json)))
+                    .take_while(move |item| {
+                        let go_on = match item {
+                            Ok(_) => true,
+                            Err(status) => {
+                                if let Some(tx) = failed_tx.take() {
+                                    let _ = tx.send(status.clone());
+                                }
+                                false
+                            }
+                        };
+                        std::future::ready(go_on)
+                    })
+                    .filter_map(|item| std::future::ready(item.ok()));
+                if route.kind == MethodKind::ClientStreaming {
+                    let response = grpc.client_streaming(stream_request(requests), path, RawCodec).await;
+                    if let Ok(status) = failed_rx.try_recv() {
+                        return Err(status);
+                    }
+                    let (metadata, message, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
+                    copy_metadata(&metadata, &ctx);
+                    return Ok(Output::Single(answer(message)));
+                }
+                let response = grpc.streaming(stream_request(requests), path, RawCodec).await;
+                let (metadata, stream, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
+                copy_metadata(&metadata, &ctx);
+                let stream = stream.map(move |item| match failed_rx.try_recv() {
+                    Ok(status) => Err(status),
+                    Err(_) => item.map(&answer).map_err(Status::from),
+                });
+                Ok(Output::Stream(stream.boxed()))
+            }
+            _ => Err(Status::internal("the call's requests do not fit the method's kind")),
+        }
+    }
+}
+
+/// A request's protobuf bytes: as received, or converted from JSON with the
+/// method's descriptor.
+fn encode(payload: Payload, desc: &MessageDescriptor, json: crate::core::json::Options) -> Result<Bytes, Status> {
+    match payload {
+        Payload::Proto(bytes) => Ok(bytes),
+        Payload::Json(bytes) => {
+            let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(!json.ignore_unknown_fields);
+            let mut reader = serde_json::Deserializer::from_slice(&bytes);
+            let message = DynamicMessage::deserialize_with_options(desc.clone(), &mut reader, &options)
+                .and_then(|m| reader.end().map(|()| m))
+                .map_err(|e| {
+                    Status::invalid_argument(format!("the request is not a valid {}: {e}", desc.full_name()))
+                })?;
+            Ok(Bytes::from(prost::Message::encode_to_vec(&message)))
+        }
+        Payload::Message(_) => {
+            Err(Status::internal("a proxied method takes requests as bytes or JSON, not Rust values"))
+        }
+    }
+}
+
+/// A response as the upstream sent it: its bytes, decoded only when a JSON
+/// protocol needs its JSON form.
+struct Upstreamed {
+    bytes: Bytes,
+    desc: MessageDescriptor,
+}
+
+impl Upstreamed {
+    fn decoded(&self) -> Result<DynamicMessage, Status> {
+        DynamicMessage::decode(self.desc.clone(), self.bytes.clone()).map_err(|e| {
+            Status::internal(format!("the upstream's response is not a valid {}: {e}", self.desc.full_name()))
+        })
+    }
+}
+
+const JSON: prost_reflect::SerializeOptions = prost_reflect::SerializeOptions::new();
+
+impl DynMessage for Upstreamed {
+    fn encode_proto(&self) -> Vec<u8> {
+        self.bytes.to_vec()
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn to_json_value(&self) -> Result<serde_json::Value, Status> {
+        self.decoded()?
+            .serialize_with_options(serde_json::value::Serializer, &JSON)
+            .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+    }
+
+    /// Through a `serde_json::Value`, whose objects keep their keys sorted:
+    /// a dynamic message's maps iterate in hash order, and the same response
+    /// must give the same bytes (and `ETag`) every time.
+    fn to_json(&self) -> Result<Vec<u8>, Status> {
+        serde_json::to_vec(&self.to_json_value()?)
+            .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
