@@ -24,6 +24,8 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("google/api/field_behavior.proto", include_str!("../../schemas/google/api/field_behavior.proto")),
     ("google/api/http.proto", include_str!("../../schemas/google/api/http.proto")),
     ("google/api/httpbody.proto", include_str!("../../schemas/google/api/httpbody.proto")),
+    ("google/rpc/error_details.proto", include_str!("../../schemas/google/rpc/error_details.proto")),
+    ("google/rpc/status.proto", include_str!("../../schemas/google/rpc/status.proto")),
 ];
 
 /// The files apigen reads as annotations. Their types are generated only when

@@ -98,6 +98,14 @@ impl Schema {
         if services.is_empty() {
             return Err(Error::Usage("the schema defines no service to serve".to_owned()));
         }
+        // An Any in a message or an error's details may hold any type of the
+        // schema, or one of google.rpc's error details.
+        apigen_runtime::json::register_descriptors(&compiled.pool);
+        let details = crate::frontend::compile_memory(&[(
+            "apigen/gateway/details.proto",
+            "syntax = \"proto3\";\nimport \"google/rpc/error_details.proto\";\nimport \"google/rpc/status.proto\";\n",
+        )])?;
+        apigen_runtime::json::register_descriptors(&details.pool);
         Ok(Schema { services, pool: compiled.pool.clone() })
     }
 

@@ -25,7 +25,7 @@ SCHEMAS = REPO / "schemas"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 LISTENING = re.compile(r"listening on http://(\S+:\d+)")
-BUILD_HINT = "run `cargo build -p bookstore-example -p chat-example` first"
+BUILD_HINT = "run `cargo build -p apigen -p bookstore-example -p chat-example` first"
 
 
 def bin_dir():
@@ -102,14 +102,15 @@ def _stop(process):
 
 
 @contextlib.contextmanager
-def running(binary, *args):
-    """Starts `binary --addr 127.0.0.1:0 ARGS`, yields a Server once it is listening, stops it after."""
+def running(binary, *args, command=()):
+    """Starts `binary COMMAND --addr 127.0.0.1:0 ARGS` (COMMAND: a subcommand such as `apigen
+    gateway`'s), yields a Server once it is listening, stops it after."""
     path = bin_dir() / binary
     if not (path.is_file() and os.access(path, os.X_OK)):
         pytest.fail(f"the example server {path} does not exist: {BUILD_HINT}", pytrace=False)
     stderr = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        [str(path), "--addr", "127.0.0.1:0", *args],
+        [str(path), *command, "--addr", "127.0.0.1:0", *args],
         cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
         start_new_session=True,  # its own process group, so that stopping it stops anything it started
     )  # fmt: skip
@@ -148,7 +149,7 @@ def running(binary, *args):
 def launch():
     """Starts servers for one test: `launch("bookstore-example", "--token", TOKEN)` returns a Server."""
     with contextlib.ExitStack() as stack:
-        yield lambda binary, *args: stack.enter_context(running(binary, *args))
+        yield lambda binary, *args, command=(): stack.enter_context(running(binary, *args, command=command))
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,37 @@ pub const SSE_END_ID: &str = "end";
 pub(crate) fn http_error(status: &Status) -> axum::response::Response {
     use axum::response::IntoResponse;
     let http = http::StatusCode::from_u16(status.http_status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    (http, axum::Json(http_error_body(status))).into_response()
+    let mut response = (http, axum::Json(http_error_body(status))).into_response();
+    if let Some(seconds) = retry_after(status) {
+        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// `google.rpc.RetryInfo`: how long a client should wait before it tries again.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<crate::core::wkt::Duration>,
+}
+
+impl RetryInfo {
+    pub(crate) const NAME: &'static str = "google.rpc.RetryInfo";
+
+    /// Advice to retry after `seconds`.
+    pub(crate) fn after(seconds: i64) -> Any {
+        let delay = crate::core::wkt::Duration { seconds, nanos: 0 };
+        Any::pack(RetryInfo::NAME, &RetryInfo { retry_delay: Some(delay) })
+    }
+}
+
+/// The whole seconds (rounded up) a status's `google.rpc.RetryInfo` detail
+/// asks a client to wait: HTTP's `Retry-After`.
+pub(crate) fn retry_after(status: &Status) -> Option<u64> {
+    let detail = status.details().iter().find(|d| d.type_name() == RetryInfo::NAME)?;
+    let delay = <RetryInfo as prost::Message>::decode(detail.value.as_slice()).ok()?.retry_delay?;
+    let seconds = u64::try_from(delay.seconds).ok()?;
+    Some(if delay.nanos > 0 { seconds + 1 } else { seconds })
 }
 
 /// `{"code": 5, "message": "…", "details": [{"@type": "…", "value": "…"}]}`.

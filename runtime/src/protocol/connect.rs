@@ -27,7 +27,11 @@ use crate::{Context, MethodKind, Protocol, Status};
 /// Connect's error response: the code's HTTP status and its error object.
 fn error_response(status: &Status) -> Response {
     let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (http, axum::Json(crate::core::wire::connect_error(status))).into_response()
+    let mut response = (http, axum::Json(crate::core::wire::connect_error(status))).into_response();
+    if let Some(seconds) = crate::core::wire::retry_after(status) {
+        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// A Connect request refused before it was routed (a body over the limit,

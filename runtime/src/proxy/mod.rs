@@ -31,6 +31,7 @@ use crate::core::message::DynMessage;
 use crate::core::raw::RawCodec;
 use crate::core::service::{MethodKind, ServiceDef, ServiceInfo};
 use crate::core::status::Status;
+use crate::core::wire::RetryInfo;
 
 /// Headers forwarded by name unless configured otherwise.
 const FORWARDED: &[&str] =
@@ -166,19 +167,24 @@ impl Upstream {
         request
     }
 
-    /// An upstream failure as the client sees it: the upstream's own status,
-    /// or UNAVAILABLE with advice when it cannot be reached.
+    /// An upstream failure as the client sees it: the upstream's own status;
+    /// DEADLINE_EXCEEDED once the call's deadline has passed (the upstream
+    /// may only see its stream reset); or UNAVAILABLE with a
+    /// `google.rpc.RetryInfo` (HTTP's `Retry-After`) when it cannot be reached.
     fn failure(&self, status: tonic::Status, ctx: &Context) -> Status {
         copy_metadata(status.metadata(), ctx);
+        if ctx.deadline().is_some_and(|d| d <= Instant::now()) {
+            return Status::deadline_exceeded("the deadline passed before the upstream answered");
+        }
         let transport = status.code() == tonic::Code::Unavailable && status.metadata().is_empty();
         let status = Status::from(status);
         if transport {
-            ctx.insert_response_metadata(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
             return Status::unavailable(format!(
                 "the upstream gRPC server at {} is not answering ({}); retry in a moment",
                 self.uri,
                 status.message()
-            ));
+            ))
+            .with_detail(RetryInfo::after(1));
         }
         status
     }

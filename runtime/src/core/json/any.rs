@@ -98,3 +98,60 @@ pub(crate) fn lookup(name: &str) -> Option<AnyType> {
     let r = registry().read().unwrap_or_else(|poisoned| poisoned.into_inner());
     r.0.get(name).copied()
 }
+
+/// Descriptor pools whose messages an Any may hold, for servers whose types
+/// are not compiled in (the gateway's, read at start-up).
+fn pools() -> &'static RwLock<Vec<prost_reflect::DescriptorPool>> {
+    static POOLS: OnceLock<RwLock<Vec<prost_reflect::DescriptorPool>>> = OnceLock::new();
+    POOLS.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+/// Makes every message of `pool` known to `google.protobuf.Any` in JSON, in
+/// this process, converted through its descriptor (after the types
+/// [`register`] makes known).
+pub fn register_descriptors(pool: &prost_reflect::DescriptorPool) {
+    let mut pools = pools().write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !pools.contains(pool) {
+        pools.push(pool.clone());
+    }
+}
+
+/// How to convert a type an Any holds: its registered functions, or its descriptor.
+pub(crate) enum Converter {
+    Typed(AnyType),
+    Described(prost_reflect::MessageDescriptor),
+}
+
+impl Converter {
+    /// The converter for `name`: `typed` (the well-known types, then the
+    /// registered ones), else a registered pool's descriptor.
+    pub(crate) fn find(name: &str, typed: Option<AnyType>) -> Option<Converter> {
+        if let Some(ty) = typed.or_else(|| lookup(name)) {
+            return Some(Converter::Typed(ty));
+        }
+        let pools = pools().read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pools.iter().find_map(|p| p.get_message_by_name(name)).map(Converter::Described)
+    }
+
+    pub(crate) fn json_of(&self, bytes: &[u8]) -> Result<serde_json::Value, String> {
+        match self {
+            Converter::Typed(ty) => ty.json_of(bytes),
+            Converter::Described(desc) => {
+                let message = prost_reflect::DynamicMessage::decode(desc.clone(), bytes)
+                    .map_err(|e| format!("its bytes are not a valid message of its type: {e}"))?;
+                message
+                    .serialize_with_options(serde_json::value::Serializer, &prost_reflect::SerializeOptions::new())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    pub(crate) fn bytes_of(&self, json: serde_json::Value) -> Result<Vec<u8>, String> {
+        match self {
+            Converter::Typed(ty) => ty.bytes_of(json),
+            Converter::Described(desc) => prost_reflect::DynamicMessage::deserialize(desc.clone(), json)
+                .map(|m| prost::Message::encode_to_vec(&m))
+                .map_err(|e| e.to_string()),
+        }
+    }
+}

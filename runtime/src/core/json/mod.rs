@@ -35,7 +35,7 @@ pub(crate) mod scalar;
 
 use codec::with_options;
 
-pub use any::{AnyType, register};
+pub use any::{AnyType, register, register_descriptors};
 
 use crate::core::status::Status;
 

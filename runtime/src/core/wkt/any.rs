@@ -6,11 +6,11 @@ use serde::de::{self, Deserializer};
 use serde::ser::{self, SerializeMap};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::core::json::any::AnyType;
+use crate::core::json::any::Converter;
 
 /// The type called `name`: a well-known type, or one registered.
-fn lookup(name: &str) -> Option<AnyType> {
-    super::JSON_TYPES.iter().find(|t| t.name() == name).copied().or_else(|| crate::core::json::any::lookup(name))
+fn lookup(name: &str) -> Option<Converter> {
+    Converter::find(name, super::JSON_TYPES.iter().find(|t| t.name() == name).copied())
 }
 
 /// `google.protobuf.Any`: a message of any type, as its type's URL and its
