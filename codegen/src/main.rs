@@ -32,8 +32,9 @@ enum Command {
         /// A directory that imports resolve against; repeat for several, for
         /// example -I proto -I third_party/googleapis. Defaults to each
         /// file's own directory. google/api/{annotations,http,field_behavior,
-        /// httpbody}.proto, apigen/options.proto and the well-known types are
-        /// built in.
+        /// httpbody}.proto, google/rpc/{status,error_details}.proto,
+        /// apigen/options.proto, buf/validate/validate.proto and the
+        /// well-known types are built in.
         #[arg(short = 'I', long = "include", value_name = "DIR")]
         includes: Vec<PathBuf>,
         /// The directory to write into, for example src/gen.

@@ -269,3 +269,43 @@ def test_real_world_descriptor_sets_start_and_serve_valid_documents(launch, entr
         sdl = client.get("/graphql/schema.graphql")
         if sdl.status_code == 200:
             build_schema(sdl.text)  # raises on an invalid schema
+
+
+def test_websocket_calls_and_a_bidi_conversation_go_through_the_gateway(gateway, shelf, upstream):
+    from test_websocket import Socket
+
+    room = f"rooms/ws-{time.time_ns()}"
+    with Socket(gateway.address) as ws:
+        ws.init()
+        assert ws.call("bookstore.v1.Bookstore/GetShelf", {"name": shelf})["name"] == shelf
+        talk = ws.subscribe("chat.v1.Chat/Converse", {"room": room, "author": "ada", "text": "hello"})
+        assert ws.next(talk)["text"] == "hello"
+        ws.send({"type": "next", "id": talk, "payload": {"author": "ada", "text": "anyone?"}})
+        assert ws.next(talk)["text"] == "anyone?"
+        since = len(upstream.events())
+        ws.send({"type": "cancel", "id": talk})
+    upstream.wait_for(lambda e: e["event"] == "cancelled" and e["method"] == "/chat.v1.Chat/Converse", since=since)
+
+
+def test_an_upstream_restart_ends_open_streams_with_an_error_and_later_calls_reconnect(pb, upstream, launch):
+    # A gateway of its own, so that the restart leaves the other tests' gateway alone.
+    gateway = launch("apigen", command=gateway_command(upstream.address))
+    with Http(gateway.address) as client:
+        shelf = client.post("/v1/shelves", json={"theme": "Restarts"}).json()["name"]
+        with requests.get(
+            f"http://{gateway.address}/v1/{shelf}:watch", headers={"accept": "text/event-stream"}, stream=True, timeout=30
+        ) as stream:
+            assert stream.status_code == 200
+            upstream.wait_for(lambda e: e["event"] == "call" and e["method"].endswith("/WatchShelf"))
+            upstream.restart()
+            lines = list(stream.iter_lines(decode_unicode=True))
+        end = [json.loads(line[len("data:") :]) for line in lines if line.startswith("data:")]
+        assert "event: end" in lines, f"the stream ends with SSE's end event, not silently: {lines}"
+        assert end[-1]["code"] in ("unavailable", "cancelled", "internal"), end[-1]
+        # The upstream is back, empty: the gateway's connection to it comes back by itself.
+        for _ in range(50):
+            answer = client.post("/v1/shelves", json={"theme": "After"})
+            if answer.status_code == 200:
+                break
+            time.sleep(0.1)
+        assert answer.status_code == 200, answer.text
