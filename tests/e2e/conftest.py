@@ -87,7 +87,7 @@ class Server:
         return f"--- stdout ---\n{''.join(self._stdout)}--- stderr ---\n{self.stderr()}"
 
 
-def _stop(process):
+def stop_process_group(process):
     """SIGTERM, up to STOP_TIMEOUT seconds to finish, then SIGKILL; to the server's own process group."""
     for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, None)):
         try:
@@ -141,7 +141,7 @@ def running(binary, *args, command=()):
         if status is not None:
             pytest.fail(f"{binary} exited on its own during the tests with status {status}\n{server.output()}", pytrace=False)
     finally:
-        _stop(process)
+        stop_process_group(process)
         stderr.close()
 
 

@@ -11,9 +11,7 @@ every later line is one JSON event (see server.py's docstring for the format).
 
 import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stop_process_group
+
 SERVER = Path(__file__).resolve().parent / "upstream" / "server.py"
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 LISTENING = re.compile(r"^listening on (127\.0\.0\.1:(\d+))$")
 
 
@@ -37,7 +36,7 @@ class Upstream:
     - `events()`: the JSON events printed so far, in order, across restarts;
     - `wait_for(predicate, timeout=10.0, since=0)`: the first event from index `since` on for which
       `predicate(event)` is true, waiting up to `timeout` seconds for it (fails the test if none);
-    - `stop()`: SIGTERM (SIGKILL after STOP_TIMEOUT s); `restart()`: stop, then start on the same port;
+    - `stop()`: SIGTERM (SIGKILL after conftest.STOP_TIMEOUT s); `restart()`: stop, then start on the same port;
     - `output()`: its stdout and stderr so far, for failure messages."""
 
     def __init__(self, stubs=None, args=()):
@@ -94,22 +93,13 @@ class Upstream:
         found.set()  # EOF: the process is gone
 
     def stop(self):
-        """Stops the server (its whole process group): SIGTERM, then SIGKILL after STOP_TIMEOUT s.
+        """Stops the server (its whole process group): SIGTERM, then SIGKILL after conftest.STOP_TIMEOUT s.
         Returns its exit status; stopping a stopped server does nothing."""
         process = self.process
         if process is None:
             return None
         self._stopped_by_us = True
-        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, None)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                pass  # the whole group is gone already
-            try:
-                process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(process)
         return process.returncode
 
     def restart(self):
