@@ -16,14 +16,18 @@ import sys
 
 # (protocol, server) rows in table order: (label, role). The role says what the row is compared
 # with: "apigen" (goal: ≥ 0.9× the baseline), "baseline", "peer" (goal: apigen ≥ 10× it),
-# "ceiling" (compared with the REST baseline, no goal).
+# "ceiling" (compared with the REST baseline, no goal), "gateway" (`apigen gateway` in front of
+# bookstore-example: compared with apigen's own row of the protocol; REST's goal: ≥ 1×, the
+# gateway costing no more CPU per call than apigen's own REST path).
 ROWS = [
     ("REST", "apigen", "apigen", "apigen"),
     ("REST", "axum", "baseline: axum + serde", "baseline"),
     ("REST", "hyper", "ceiling: hyper 1, fixed body", "ceiling"),
+    ("REST", "gateway", "gateway: apigen gateway → gRPC upstream", "gateway"),
     ("Connect", "apigen", "apigen", "apigen"),
     ("Connect", "axum", "baseline: axum + serde (POST JSON)", "baseline"),
     ("Connect", "connect-node", "peer: @connectrpc/connect-node", "peer"),
+    ("Connect", "gateway", "gateway: apigen gateway → gRPC upstream", "gateway"),
     ("tRPC", "apigen", "apigen", "apigen"),
     ("tRPC", "axum", "baseline: axum + serde (GET ?input=)", "baseline"),
     ("tRPC", "trpc-node", "peer: @trpc/server standalone", "peer"),
@@ -33,6 +37,7 @@ ROWS = [
     ("gRPC", "apigen", "apigen", "apigen"),
     ("gRPC", "tonic", "baseline: tonic", "baseline"),
     ("gRPC", "grpc-js", "peer: @grpc/grpc-js", "peer"),
+    ("gRPC", "gateway", "gateway: apigen gateway → gRPC upstream", "gateway"),
 ]
 
 APIGEN_VS_BASELINE = 0.9
@@ -87,13 +92,15 @@ def table(path):
         rps, p50, p99, core = med[(protocol, server)]
         if role == "ceiling":
             base_key = ("REST", "axum")
+        elif role == "gateway":
+            base_key = (protocol, "apigen")
         else:
             base_key = next((protocol, s) for p, s, _, r in ROWS if p == protocol and r == "baseline")
         base = med.get(base_key)
         apigen = med.get((protocol, "apigen"))
 
         def vs(value, i):
-            if role == "baseline" or not base or base[i] <= 0:
+            if role in ("baseline", "gateway") or not base or base[i] <= 0:
                 return ""
             return f" ({value / base[i]:.2f}×)"
 
@@ -111,6 +118,11 @@ def table(path):
                 goal, met = f"apigen ≥ {APIGEN_VS_PEER:g}× this", "n/a"
         elif role == "ceiling":
             ratio += " of REST baseline"
+        elif role == "gateway":
+            ratio += f" of apigen's own ({1e6 / core:.1f} µs CPU per call)" if core > 0 else ""
+            if protocol == "REST" and base and base[3] > 0:
+                goal = "≥ 1× apigen's own REST"
+                met = "yes" if core >= base[3] else "**no**"
         out.append(
             f"| {protocol} | {label} | {core:,.0f} | {rps:,.0f}{vs(rps, 0)} | {p50:.3f}{vs(p50, 1)} "
             f"| {p99:.3f}{vs(p99, 2)} | {ratio} | {goal} | {met} |"

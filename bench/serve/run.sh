@@ -61,8 +61,8 @@ if [ ! -x "$oha" ]; then
 fi
 
 cd "$repo"
-echo "building (release): bookstore-example apigen-bench-serve" >&2
-cargo build --release --quiet -p bookstore-example -p apigen-bench-serve
+echo "building (release): apigen bookstore-example apigen-bench-serve" >&2
+cargo build --release --quiet -p apigen -p bookstore-example -p apigen-bench-serve
 target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="$target/release"
 
@@ -79,8 +79,10 @@ stop_server() {
     server_pid=""
   fi
 }
+upstream_pid=""
 cleanup() {
   stop_server
+  [ -z "$upstream_pid" ] || kill "$upstream_pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -198,6 +200,30 @@ for round in $(seq 1 "$rounds"); do
   graphql apigen
   grpc gRPC apigen
   stop_server
+
+  # Gateway mode: `apigen gateway` (measured, on the server core) in front of bookstore-example
+  # as its gRPC upstream (on the load core, not measured), against apigen's own path above.
+  nice -n "$nice" taskset -c "$load_core" "$bin/bookstore-example" --addr 127.0.0.1:0 >"$tmp/upstream.log" 2>&1 &
+  upstream_pid=$!
+  upstream_addr=""
+  for _ in $(seq 1 300); do
+    upstream_addr="$(sed -n 's|^listening on http://\([0-9.]*:[0-9]*\).*|\1|p' "$tmp/upstream.log" | head -n 1)"
+    [ -n "$upstream_addr" ] && break
+    sleep 0.1
+  done
+  [ -n "$upstream_addr" ] || fail "the gateway's upstream bookstore-example did not start: $(cat "$tmp/upstream.log")"
+  start_server "$bin/apigen" gateway "$repo/schemas/examples/bookstore.proto" -I "$repo/schemas" \
+    --upstream "http://$upstream_addr"
+  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" -d '{"theme": "Science fiction"}' ||
+    fail "cannot create the shelf through the gateway"
+  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves/1/books" "${json[@]}" -d @"$here/book.json" ||
+    fail "cannot create the book through the gateway"
+  rest gateway
+  connect gateway
+  grpc gRPC gateway
+  stop_server
+  kill "$upstream_pid" 2>/dev/null || true
+  wait "$upstream_pid" 2>/dev/null || true
 
   start_server "$bin/baseline-axum"
   rest axum

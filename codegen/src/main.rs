@@ -132,7 +132,7 @@ enum Command {
     #[cfg(feature = "gateway")]
     Gateway {
         /// The .proto files that define the upstream's services.
-        #[arg(value_name = "FILE.proto", required_unless_present = "descriptor_set")]
+        #[arg(value_name = "FILE.proto", required_unless_present_any = ["descriptor_set", "reflect"])]
         files: Vec<PathBuf>,
         /// A directory that imports resolve against, as for `generate`.
         #[arg(short = 'I', long = "include", value_name = "DIR")]
@@ -142,6 +142,10 @@ enum Command {
         /// descriptor-set) instead of .proto files.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "includes"])]
         descriptor_set: Option<PathBuf>,
+        /// Read the schema from the upstream's gRPC server reflection (v1 or
+        /// v1alpha) at start-up instead.
+        #[arg(long, conflicts_with_all = ["files", "includes", "descriptor_set"])]
+        reflect: bool,
         /// The gRPC server to forward to, for example http://127.0.0.1:50051.
         #[arg(long, value_name = "URL")]
         upstream: String,
@@ -219,8 +223,8 @@ fn main() -> ExitCode {
         }
         Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
         #[cfg(feature = "gateway")]
-        Command::Gateway { files, includes, descriptor_set, upstream, addr, token, forward_header } => {
-            gateway(GatewayArgs { files, includes, descriptor_set, upstream, addr, token, forward_header })
+        Command::Gateway { files, includes, descriptor_set, reflect, upstream, addr, token, forward_header } => {
+            gateway(GatewayArgs { files, includes, descriptor_set, reflect, upstream, addr, token, forward_header })
         }
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
@@ -326,6 +330,7 @@ struct GatewayArgs {
     files: Vec<PathBuf>,
     includes: Vec<PathBuf>,
     descriptor_set: Option<PathBuf>,
+    reflect: bool,
     upstream: String,
     addr: String,
     token: Option<String>,
@@ -334,17 +339,6 @@ struct GatewayArgs {
 
 #[cfg(feature = "gateway")]
 fn gateway(args: GatewayArgs) -> ExitCode {
-    let schema = match &args.descriptor_set {
-        Some(path) => match std::fs::read(path) {
-            Ok(bytes) => apigen::gateway::Schema::from_descriptor_set(&bytes),
-            Err(e) => Err(apigen::Error::Usage(format!("cannot read {}: {e}", path.display()))),
-        },
-        None => apigen::gateway::Schema::from_files(&args.files, &args.includes),
-    };
-    let schema = match schema {
-        Ok(schema) => schema,
-        Err(e) => return report(&e),
-    };
     let usage = |message: String| {
         eprintln!("error: {message}");
         ExitCode::from(2)
@@ -362,6 +356,23 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     for name in &args.forward_header {
         upstream = upstream.forward_header(name);
     }
+    let schema = if args.reflect {
+        runtime
+            .block_on(upstream.reflect())
+            .map_err(|status| apigen::Error::Usage(status.message().to_owned()))
+            .and_then(|bytes| apigen::gateway::Schema::from_descriptor_set(&bytes))
+    } else if let Some(path) = &args.descriptor_set {
+        match std::fs::read(path) {
+            Ok(bytes) => apigen::gateway::Schema::from_descriptor_set(&bytes),
+            Err(e) => Err(apigen::Error::Usage(format!("cannot read {}: {e}", path.display()))),
+        }
+    } else {
+        apigen::gateway::Schema::from_files(&args.files, &args.includes)
+    };
+    let schema = match schema {
+        Ok(schema) => schema,
+        Err(e) => return report(&e),
+    };
     let mut server_args = vec!["--addr".to_owned(), args.addr.clone()];
     if let Some(token) = &args.token {
         server_args.extend(["--token".to_owned(), token.clone()]);

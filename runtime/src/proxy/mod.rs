@@ -18,6 +18,8 @@
 //! - the upstream's response headers and, for calls with one response, its
 //!   trailers, as the call's response metadata; its status with details.
 
+mod reflect;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -209,6 +211,9 @@ struct Route {
     kind: MethodKind,
     input: MessageDescriptor,
     output: MessageDescriptor,
+    /// Whether a response can hold a map, whose keys a dynamic message keeps
+    /// in hash order (so its JSON must sort them).
+    output_maps: bool,
 }
 
 /// The implementation behind a proxied [`ServiceDef`].
@@ -234,6 +239,7 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
             kind: method.kind,
             input: message(method.input)?,
             output: message(method.output)?,
+            output_maps: may_hold_maps(&message(method.output)?, &mut Vec::new()),
         });
     }
     Ok(ServiceDef::new(info, Forwarder { upstream, routes }, dispatch))
@@ -257,8 +263,9 @@ impl Forwarder {
         let stream_request = |messages| self.upstream.request(messages, &ctx);
         let path = route.path.clone();
         let output = route.output.clone();
+        let sorted = route.output_maps;
         let answer = move |message: Bytes| -> Box<dyn DynMessage> {
-            Box::new(Upstreamed { bytes: message, desc: output.clone() })
+            Box::new(Upstreamed { bytes: message, desc: output.clone(), sorted })
         };
         match (route.kind, input) {
             (MethodKind::Unary | MethodKind::ServerStreaming, Requests::Single(payload)) => {
@@ -344,6 +351,21 @@ fn encode(payload: Payload, desc: &MessageDescriptor, json: crate::core::json::O
 struct Upstreamed {
     bytes: Bytes,
     desc: MessageDescriptor,
+    /// Its JSON goes through a `serde_json::Value`, which sorts map keys.
+    sorted: bool,
+}
+
+/// Whether a message of `desc` can hold a map at any depth (a `Struct` is
+/// one, and an `Any` can hold anything).
+fn may_hold_maps(desc: &MessageDescriptor, seen: &mut Vec<String>) -> bool {
+    if matches!(desc.full_name(), "google.protobuf.Struct" | "google.protobuf.Value" | "google.protobuf.Any") {
+        return true;
+    }
+    if seen.iter().any(|s| s == desc.full_name()) {
+        return false;
+    }
+    seen.push(desc.full_name().to_owned());
+    desc.fields().any(|f| f.is_map() || matches!(f.kind(), prost_reflect::Kind::Message(m) if may_hold_maps(&m, seen)))
 }
 
 impl Upstreamed {
@@ -371,12 +393,18 @@ impl DynMessage for Upstreamed {
             .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
     }
 
-    /// Through a `serde_json::Value`, whose objects keep their keys sorted:
-    /// a dynamic message's maps iterate in hash order, and the same response
+    /// Written directly, unless the message can hold a map: then through a
+    /// `serde_json::Value`, whose objects keep their keys sorted, as a
+    /// dynamic message's maps iterate in hash order and the same response
     /// must give the same bytes (and `ETag`) every time.
     fn to_json(&self) -> Result<Vec<u8>, Status> {
-        serde_json::to_vec(&self.to_json_value()?)
-            .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+        let failed = |e: serde_json::Error| Status::internal(format!("cannot write the response as JSON: {e}"));
+        if self.sorted {
+            return serde_json::to_vec(&self.to_json_value()?).map_err(failed);
+        }
+        let mut out = Vec::with_capacity(self.bytes.len() * 2);
+        self.decoded()?.serialize_with_options(&mut serde_json::Serializer::new(&mut out), &JSON).map_err(failed)?;
+        Ok(out)
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {

@@ -90,6 +90,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 REPO = Path(__file__).resolve().parents[3]
@@ -954,6 +955,9 @@ def serve(pb, port):
     )
     pb.bookstore_grpc.add_BookstoreServicer_to_server(Bookstore(pb.bookstore), server)
     pb.chat_grpc.add_ChatServicer_to_server(Chat(pb.chat), server)
+    # Server reflection (grpcio serves v1alpha only), for `apigen gateway --reflect`.
+    services = [f.services_by_name[n].full_name for f, n in ((pb.bookstore.DESCRIPTOR, "Bookstore"), (pb.chat.DESCRIPTOR, "Chat"))]
+    reflection.enable_server_reflection([*services, reflection.SERVICE_NAME], server)
     try:
         bound = server.add_insecure_port(f"127.0.0.1:{port}")
     except RuntimeError as err:  # grpcio raises this when it cannot bind
