@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 export const BUILD_HINT = "run `cargo build --workspace --bins` first";
 const STARTUP_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
-const LISTENING = /listening on (http:\/\/\S+:\d+)/;
+/** `listening on http://HOST:PORT` (apigen's servers) or `listening on HOST:PORT` (the gRPC upstream). */
+const LISTENING = /listening on (?:http:\/\/)?(\S+:\d+)/;
 
 /** The token the servers of the authentication tests are started with. */
 export const TOKEN = "node-e2e-token-3b9d";
@@ -69,8 +70,33 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 /** Starts `name --addr 127.0.0.1:0 ...args` and resolves once it prints `listening on http://…`. */
 export async function startServer(name: "bookstore-example" | "chat-example", ...args: string[]): Promise<Server> {
-  const path = binary(name);
-  const child = spawn(path, ["--addr", "127.0.0.1:0", ...args], {
+  return startCommand(name, binary(name), ["--addr", "127.0.0.1:0", ...args]);
+}
+
+/**
+ * `apigen gateway` with both example schemas in front of tests/e2e/upstream/server.py, a plain
+ * grpcio bookstore and chat (Python from the e2e suite's virtualenv, $APIGEN_VENV or
+ * ~/.cache/apigen-venv, which tests/e2e/run.sh creates): the gateway, and the upstream to stop after it.
+ */
+export async function startGateway(): Promise<{ gateway: Server; upstream: Server }> {
+  const venv = process.env.APIGEN_VENV || join(homedir(), ".cache", "apigen-venv");
+  const python = join(venv, "bin", "python");
+  if (!existsSync(python)) {
+    throw new Error(`${python} does not exist: run tests/e2e/run.sh first (it makes the virtualenv with grpcio), or set APIGEN_VENV`);
+  }
+  const upstream = await startCommand("upstream", python, [join(REPO, "tests", "e2e", "upstream", "server.py"), "--port", "0"]);
+  try {
+    const schemas = ["schemas/examples/bookstore.proto", "schemas/examples/chat.proto", "-I", "schemas"];
+    const args = ["gateway", ...schemas, "--upstream", upstream.url, "--addr", "127.0.0.1:0"];
+    return { gateway: await startCommand("apigen gateway", binary("apigen"), args), upstream };
+  } catch (err) {
+    await upstream.stop();
+    throw err;
+  }
+}
+
+async function startCommand(name: string, path: string, args: string[]): Promise<Server> {
+  const child = spawn(path, args, {
     cwd: REPO,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -99,7 +125,7 @@ export async function startServer(name: "bookstore-example" | "chat-example", ..
       const match = LISTENING.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolve(match[1]!);
+        resolve(`http://${match[1]!}`);
       }
     });
     child.on("error", (err) => {
