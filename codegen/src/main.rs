@@ -158,10 +158,13 @@ enum Command {
         token: Option<String>,
         /// Forward this request header to the upstream too (besides
         /// authorization, traceparent, tracestate, grpc-trace-bin, baggage,
-        /// x-request-id, accept-language and every x-… header); a trailing *
+        /// x-request-id, accept-language, last-event-id and every x-… header); a trailing *
         /// makes it a prefix. Repeat for several.
         #[arg(long, value_name = "NAME")]
         forward_header: Vec<String>,
+        /// How many HTTP/2 connections to the upstream to spread calls over.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        upstream_connections: u16,
     },
     /// Create a crate that serves a small annotated service on every
     /// protocol on its first `cargo run`.
@@ -223,9 +226,27 @@ fn main() -> ExitCode {
         }
         Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
         #[cfg(feature = "gateway")]
-        Command::Gateway { files, includes, descriptor_set, reflect, upstream, addr, token, forward_header } => {
-            gateway(GatewayArgs { files, includes, descriptor_set, reflect, upstream, addr, token, forward_header })
-        }
+        Command::Gateway {
+            files,
+            includes,
+            descriptor_set,
+            reflect,
+            upstream,
+            addr,
+            token,
+            forward_header,
+            upstream_connections,
+        } => gateway(GatewayArgs {
+            files,
+            includes,
+            descriptor_set,
+            reflect,
+            upstream,
+            addr,
+            token,
+            forward_header,
+            upstream_connections,
+        }),
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             // Built from a checkout that is still there: depend on it, so the crate builds
@@ -335,6 +356,7 @@ struct GatewayArgs {
     addr: String,
     token: Option<String>,
     forward_header: Vec<String>,
+    upstream_connections: u16,
 }
 
 #[cfg(feature = "gateway")]
@@ -353,6 +375,7 @@ fn gateway(args: GatewayArgs) -> ExitCode {
         Ok(upstream) => upstream,
         Err(status) => return usage(status.message().to_owned()),
     };
+    upstream = upstream.connections(usize::from(args.upstream_connections));
     for name in &args.forward_header {
         upstream = upstream.forward_header(name);
     }

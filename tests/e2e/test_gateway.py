@@ -330,3 +330,64 @@ def test_reflect_reads_the_schema_from_the_upstreams_reflection_service(launch, 
         assert graphql == {"data": {"getShelf": {"theme": "Reflected"}}}
         paths = client.get("/openapi.json").json()["paths"]
         assert any(p.startswith("/v1/shelves") for p in paths), sorted(paths)
+
+
+def test_upstream_connections_spread_calls_over_that_many_connections(launch, upstream):
+    from concurrent.futures import ThreadPoolExecutor
+
+    command = (*gateway_command(upstream.address), "--upstream-connections", "3")
+    gateway = launch("apigen", command=command)
+    since = len(upstream.events())
+    with Http(gateway.address) as client:
+        assert client.get("/v1/shelves").status_code == 200  # connects
+    time.sleep(0.5)  # every connection of the pool is up
+
+    def call(_):
+        with Http(gateway.address) as client:
+            return client.get("/v1/shelves").status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        assert set(pool.map(call, range(60))) == {200}
+    peers = {e["peer"] for e in upstream.events()[since:] if e["event"] == "call" and e["method"].endswith("/ListShelves")}
+    assert len(peers) == 3, f"the calls came over {sorted(peers)}"
+
+
+def test_an_sse_reconnect_passes_last_event_id_to_an_upstream_that_resumes(gateway, http):
+    room = f"rooms/resume-{time.time_ns()}"
+    for text in ("one", "two", "three"):
+        assert http.connect("chat.v1.Chat/PostMessage", {"room": room, "author": "ann", "text": text}).status_code == 200
+    # The upstream replays what follows the id (its messages' sequence numbers), then goes on live.
+    with requests.get(
+        f"http://{gateway.address}/sse/chat.v1.Chat/Subscribe",
+        params={"room": room},
+        headers={"accept": "text/event-stream", "last-event-id": "1"},
+        stream=True,
+        timeout=30,
+    ) as stream:
+        assert stream.status_code == 200
+        texts = []
+        for line in stream.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                texts.append(json.loads(line[len("data:") :])["text"])
+                if len(texts) == 2:
+                    break
+    assert texts == ["two", "three"]
+
+
+def test_graphql_subscriptions_and_connect_get_go_through_the_gateway(gateway, http, shelf, upstream):
+    from test_graphql import Socket as GraphqlSocket
+
+    query = "subscription($n: String!) { watchShelf(name: $n) { kind book { title } } }"
+    with GraphqlSocket(gateway.address) as socket:
+        socket.init()
+        since = len(upstream.events())
+        socket.subscribe("w", query, {"n": shelf})
+        last_call(upstream, "/bookstore.v1.Bookstore/WatchShelf", since)
+        time.sleep(0.3)  # the upstream has subscribed once it has seen the call
+        create_book(http, shelf, "Subscribed")
+        event = socket.next("w")
+        assert event == {"watchShelf": {"kind": "KIND_BOOK_ADDED", "book": {"title": "Subscribed"}}}
+    # Connect's GET, for a NO_SIDE_EFFECTS method, through to the upstream.
+    message = json.dumps({"name": shelf})
+    got = http.get("/bookstore.v1.Bookstore/GetShelf", params={"connect": "v1", "encoding": "json", "message": message})
+    assert got.status_code == 200 and got.json()["name"] == shelf, got.text

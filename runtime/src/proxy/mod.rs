@@ -8,8 +8,8 @@
 //! What is forwarded, and why (README, "Gateway mode"):
 //! - request headers on the allow-list ([`Upstream::forward_header`]):
 //!   `authorization` (unless the gateway checks credentials itself), W3C and
-//!   gRPC trace context, `x-request-id`, `accept-language` and every `x-…`
-//!   header; plus `x-forwarded-for` with the client's address and
+//!   gRPC trace context, `x-request-id`, `accept-language`, `last-event-id`
+//!   and every `x-…` header; plus `x-forwarded-for` with the client's address and
 //!   `apigen-subject` with the identity the gateway's authenticator found;
 //! - the deadline, as `grpc-timeout` (the earlier of the client's and the
 //!   server's default, as for every call);
@@ -36,8 +36,17 @@ use crate::core::status::Status;
 use crate::core::wire::RetryInfo;
 
 /// Headers forwarded by name unless configured otherwise.
-const FORWARDED: &[&str] =
-    &["authorization", "traceparent", "tracestate", "grpc-trace-bin", "baggage", "x-request-id", "accept-language"];
+const FORWARDED: &[&str] = &[
+    "authorization",
+    "traceparent",
+    "tracestate",
+    "grpc-trace-bin",
+    "baggage",
+    "x-request-id",
+    "accept-language",
+    // An SSE client's reconnect, for an upstream that can resume its stream.
+    "last-event-id",
+];
 
 /// Upstream response headers that belong to the upstream's own HTTP/2 and gRPC
 /// framing, never copied to the client's response.
@@ -57,12 +66,13 @@ const NOT_COPIED: &[&str] = &[
     "grpc-accept-encoding",
 ];
 
-/// The upstream gRPC server the gateway forwards to: one HTTP/2 connection
-/// (calls are multiplexed on it; it reconnects when it drops), kept alive
-/// with pings, and the request-header rules.
+/// The upstream gRPC server the gateway forwards to: HTTP/2 connections
+/// (one by default; calls are multiplexed on each, and each reconnects when
+/// it drops), kept alive with pings, and the request-header rules.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     uri: Arc<str>,
+    endpoint: tonic::transport::Endpoint,
     grpc: tonic::client::Grpc<tonic::transport::Channel>,
     rules: Arc<Rules>,
 }
@@ -92,8 +102,24 @@ impl Upstream {
         Ok(Upstream {
             uri: uri.into(),
             grpc: tonic::client::Grpc::new(endpoint.connect_lazy()),
+            endpoint,
             rules: Arc::new(rules),
         })
+    }
+
+    /// Spreads calls over `count` connections (each call to the one with the
+    /// fewest calls in flight of two picked at random), for loads that one
+    /// HTTP/2 connection's framing, done on one task, cannot carry.
+    pub fn connections(mut self, count: usize) -> Upstream {
+        if count > 1 {
+            let (channel, changes) = tonic::transport::Channel::balance_channel::<usize>(count);
+            for i in 0..count {
+                // The channel's capacity is `count`: every insert fits.
+                let _ = changes.try_send(tonic::transport::channel::Change::Insert(i, self.endpoint.clone()));
+            }
+            self.grpc = tonic::client::Grpc::new(channel);
+        }
+        self
     }
 
     /// Forwards the request header `name` too; a name ending in `*` is a prefix

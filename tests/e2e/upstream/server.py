@@ -53,10 +53,11 @@ Test hooks:
 Events, one JSON object per line on stdout after the listening line, flushed as they happen
 (`id` numbers the calls of this process, so tests can pair a call with its outcome):
   {"event": "call", "id": 7, "method": "/bookstore.v1.Bookstore/GetBook",
-   "metadata": {"key": "value", ...}, "timeout": 9.98}
+   "metadata": {"key": "value", ...}, "timeout": 9.98, "peer": "ipv4:127.0.0.1:40112"}
       every call, before its handler runs: all invocation metadata (`-bin` values base64, a
-      repeated key's values joined with ", "), and the seconds left until the call's deadline
-      (context.time_remaining()), or null when it has none;
+      repeated key's values joined with ", "), the seconds left until the call's deadline
+      (context.time_remaining()), or null when it has none, and the caller's address (one per
+      connection);
   {"event": "cancelled", "id": 7, "method": ...}
       the client went away (cancelled, disconnected, or its deadline passed) before the handler
       finished; also when this server's shutdown cancels a call;
@@ -245,7 +246,10 @@ class Call:
         self._headers_sent = False
         metadata = tuple(context.invocation_metadata())
         self.echo = tuple((ECHOED + key[len(ECHO) :], value) for key, value in metadata if key.startswith(ECHO))
-        emit("call", id=self.id, method=method, metadata=metadata_json(metadata), timeout=deadline_of(context))
+        emit(
+            "call", id=self.id, method=method, metadata=metadata_json(metadata), timeout=deadline_of(context),
+            peer=context.peer(),
+        )  # fmt: skip
         context.set_trailing_metadata(TRAILER)
         # The termination callback runs when the call ends for any reason. If the handler has not
         # claimed an outcome by then, the client went away first: that is the cancellation.
