@@ -584,7 +584,9 @@ impl Diff<'_> {
     fn routes(&mut self, name: &str, old: &Method, new: &Method) {
         let old_messages = self.old.api.messages_by_name();
         let new_messages = self.new.api.messages_by_name();
-        for binding in &old.http {
+        // A default binding that gives way to one of the method's own is no break: its path still
+        // answers the same request (as a Connect call, whose successes are the same JSON).
+        for binding in old.http.iter().filter(|b| !(b.implicit && new.http.iter().any(|n| !n.implicit))) {
             let same = new.http.iter().find(|b| b.method == binding.method && b.path.raw == binding.path.raw);
             let Some(now) = same else {
                 let span = new.http.first().map_or(&new.span, |b| &b.span);

@@ -22,8 +22,9 @@ pub struct Rule {
 pub const RULES: &[Rule] = &[
     Rule {
         name: "http-binding",
-        summary: "A unary or server-streaming method has no google.api.http binding, so it is not served \
-                  over REST or SSE and is missing from the OpenAPI document.",
+        summary: "A unary or server-streaming method has no google.api.http binding of its own: a unary one \
+                  is served over REST only at its default binding (POST /package.Service/Method), a \
+                  server-streaming one not over REST at all.",
     },
     Rule {
         name: "path-variable-required",
@@ -108,11 +109,16 @@ pub fn lint(
             let name = format!("{}/{}", service.full_name, method.name);
             let rest = !service.excluded.contains(&Protocol::Rest) && !method.excluded.contains(&Protocol::Rest);
             let bindable = matches!(method.kind, MethodKind::Unary | MethodKind::ServerStreaming);
-            if rest && bindable && method.http.is_empty() {
+            if rest && bindable && method.http.iter().all(|b| b.implicit) {
+                let served = if method.http.is_empty() {
+                    "it is not served over REST or SSE".to_owned()
+                } else {
+                    format!("REST serves it only at its default binding, POST /{}/{}", service.full_name, method.name)
+                };
                 lint.report(
                     "http-binding",
                     &method.span,
-                    format!("`{name}` has no HTTP binding: it is not served over REST or SSE"),
+                    format!("`{name}` has no HTTP binding of its own: {served}"),
                     "add option (google.api.http) = {get: \"/v1/...\"} (or post with a body), or exclude REST \
                      with option (apigen.method) = {exclude: PROTOCOL_REST}",
                 );
@@ -146,7 +152,7 @@ pub fn lint(
                     lint.report("batch-max-size", &method.span, format!("batch loader `{name}` {problem}"), help);
                 }
             }
-            for binding in &method.http {
+            for binding in method.http.iter().filter(|b| !b.implicit) {
                 for variable in binding.path.variables() {
                     let field = input.and_then(|m| leaf_field(m, &variable.field_path, &messages));
                     let marked =
@@ -473,7 +479,7 @@ fn leaf_field<'a>(
 
 /// A create method, as AIP-133 names and binds them: `Create…`, or any POST binding.
 fn is_create(method: &Method) -> bool {
-    method.name.starts_with("Create") || method.http.iter().any(|b| b.method == HttpMethod::Post)
+    method.name.starts_with("Create") || method.http.iter().any(|b| b.method == HttpMethod::Post && !b.implicit)
 }
 
 /// The string rules that bound a value's length, besides the well-known formats.

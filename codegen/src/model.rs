@@ -332,6 +332,29 @@ pub struct HttpBinding {
     /// The response field sent as the body, as a field path.
     pub response_body: Option<Vec<String>>,
     pub span: Span,
+    /// The default binding of a unary method the schema binds to nothing:
+    /// `POST /{package}.{Service}/{Method}` with the request as the body (what
+    /// grpc-gateway's unbound methods and Envoy's `auto_mapping` use), on the
+    /// path Connect shares; a request without `Connect-Protocol-Version` is REST.
+    pub implicit: bool,
+}
+
+impl HttpBinding {
+    /// The default binding of a unary method of `service` (full name) called `method`.
+    pub fn default_for(service: &str, method: &str, span: Span) -> HttpBinding {
+        HttpBinding {
+            method: HttpMethod::Post,
+            path: PathTemplate {
+                segments: vec![Segment::Literal(service.to_owned()), Segment::Literal(method.to_owned())],
+                verb: None,
+                raw: format!("/{service}/{method}"),
+            },
+            body: Body::All,
+            response_body: None,
+            span,
+            implicit: true,
+        }
+    }
 }
 
 /// An HTTP method.

@@ -104,3 +104,57 @@ async fn one_server_proxies_a_service_and_implements_another() {
         assert_eq!(authorization, &None, "{method}: the gateway's credential does not");
     }
 }
+
+#[tokio::test]
+async fn a_method_without_a_binding_is_served_at_its_default_rest_binding() {
+    let upstream =
+        Server::builder().add_service(bookstore_example::v1::bookstore_service(bookstore_example::Store::default()));
+    let (upstream_url, _stop_upstream) = serve(upstream).await;
+    // The bookstore with GetShelf's binding taken away: the wire to the upstream is the same.
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let text = std::fs::read_to_string(repo().join("schemas/examples/bookstore.proto")).expect("the schema");
+    let unbound = text.replace("    option (google.api.http) = {get: \"/v1/{name=shelves/*}\"};\n", "");
+    assert_ne!(unbound, text, "GetShelf's binding is gone");
+    std::fs::create_dir_all(dir.path().join("examples")).expect("a directory");
+    std::fs::write(dir.path().join("examples/bookstore.proto"), unbound).expect("written");
+    let schema = apigen::gateway::Schema::from_files(
+        &[dir.path().join("examples/bookstore.proto")],
+        &[dir.path().to_owned(), repo().join("schemas")],
+    )
+    .expect("the schema loads");
+    let upstream = apigen_runtime::proxy::Upstream::new(&upstream_url).expect("a URI");
+    let (url, _stop) =
+        serve(Server::builder().add_service(schema.service("bookstore.v1.Bookstore", &upstream).expect("the service")))
+            .await;
+
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: &'static str, connect: bool| {
+        let mut request = http.post(format!("{url}{path}")).header("content-type", "application/json").body(body);
+        if connect {
+            request = request.header("connect-protocol-version", "1");
+        }
+        request.send()
+    };
+    let created = post("/v1/shelves", r#"{"theme": "Default"}"#, false).await.expect("createShelf");
+    assert_eq!(created.status(), 200);
+    let shelf: serde_json::Value = created.json().await.expect("JSON");
+    let got = post("/bookstore.v1.Bookstore/GetShelf", r#"{"name": "shelves/1"}"#, false).await.expect("getShelf");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.json::<serde_json::Value>().await.expect("JSON"), shelf);
+    // The same path and body: a REST error without Connect's header, Connect's with it.
+    let rest = post("/bookstore.v1.Bookstore/GetShelf", r#"{"name": "shelves/9"}"#, false).await.expect("REST");
+    assert_eq!(rest.status(), 404);
+    assert_eq!(rest.json::<serde_json::Value>().await.expect("JSON")["code"], 5);
+    let connect = post("/bookstore.v1.Bookstore/GetShelf", r#"{"name": "shelves/9"}"#, true).await.expect("Connect");
+    assert_eq!(connect.status(), 404);
+    assert_eq!(connect.json::<serde_json::Value>().await.expect("JSON")["code"], "not_found");
+    // The OpenAPI document describes it as a REST operation, with REST's error body.
+    let document: serde_json::Value =
+        http.get(format!("{url}/openapi.json")).send().await.expect("openapi").json().await.expect("JSON");
+    let operation = &document["paths"]["/bookstore.v1.Bookstore/GetShelf"]["post"];
+    assert_eq!(operation["operationId"], "Bookstore_GetShelf");
+    assert_eq!(
+        operation["responses"]["default"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/google.rpc.Status"
+    );
+}

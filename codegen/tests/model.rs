@@ -47,6 +47,35 @@ fn methods_have_kinds_operations_and_http_bindings() {
     let import = method("ImportBooks");
     assert_eq!((import.kind, import.graphql, import.http.len()), (MethodKind::ClientStreaming, None, 0));
     assert_eq!(import.success_status, 200);
+    assert!(get_book.http.iter().all(|b| !b.implicit), "the schema's bindings are its own");
+}
+
+#[test]
+fn a_unary_method_without_a_binding_gets_the_default_one() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let file = dir.path().join("unbound.proto");
+    let schema = r#"syntax = "proto3";
+package unbound.v1;
+message M { string name = 1; }
+service S {
+  rpc Get(M) returns (M);
+  rpc Watch(M) returns (stream M);
+}
+"#;
+    std::fs::write(&file, schema).expect("written");
+    let api = lower(&file);
+    let service = &api.packages[0].services[0];
+    let get = &service.methods[0];
+    assert_eq!(get.http.len(), 1);
+    let binding = &get.http[0];
+    assert!(binding.implicit);
+    assert_eq!(
+        (&binding.method, binding.path.raw.as_str(), &binding.body),
+        (&HttpMethod::Post, "/unbound.v1.S/Get", &Body::All)
+    );
+    assert!(!get.reads, "a POST binding does not make a read");
+    assert!(service.serves(get, Protocol::Rest));
+    assert!(service.methods[1].http.is_empty(), "server streams keep /sse/… only");
 }
 
 #[test]
@@ -163,8 +192,12 @@ service Mixed {
     let paths: Vec<&str> = doc["paths"].as_object().expect("paths").keys().map(String::as_str).collect();
     // REST excluded: documented where it is served, at its Connect path, not at its binding.
     assert!(paths.contains(&"/served.v1.NoRest/Bound") && !paths.contains(&"/v1/bound"), "{paths:?}");
-    // Unbound and not served over Connect: nowhere to call it over HTTP/JSON.
-    assert!(!paths.iter().any(|p| p.contains("NoConnect")), "{paths:?}");
+    // Unbound and not served over Connect: REST serves it at its default binding, the RPC path.
+    let no_connect = &doc["paths"]["/served.v1.Mixed/NoConnect"]["post"];
+    assert_eq!(
+        no_connect["responses"]["default"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/google.rpc.Status"
+    );
     assert!(paths.contains(&"/served.v1.Mixed/NoTrpc"), "{paths:?}");
 
     let ts = generated.files.0.get("ts/index.ts").expect("TypeScript");

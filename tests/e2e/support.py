@@ -185,8 +185,11 @@ class Http:
         return self.request("DELETE", path, **kwargs)
 
     def connect(self, method, message, **kwargs):
-        """Calls `method` ("package.Service/Method") with Connect's unary JSON encoding."""
-        return self.post(f"/{method}", json=message, **kwargs)
+        """Calls `method` ("package.Service/Method") with Connect's unary JSON encoding, saying so
+        with `Connect-Protocol-Version` as Connect clients do (without it, a method's default REST
+        binding at the same path answers)."""
+        headers = {"connect-protocol-version": "1", **kwargs.pop("headers", {})}
+        return self.post(f"/{method}", json=message, headers=headers, **kwargs)
 
     def close(self):
         self.session.close()

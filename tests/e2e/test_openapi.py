@@ -399,7 +399,7 @@ def test_bookstore_errors_are_documented(bookstore_doc):
     assert {"code", "message", "details"} <= set(status), status
 
 
-def test_chat_method_without_binding_is_documented_at_its_connect_path():
+def test_chat_method_without_binding_is_documented_at_its_default_rest_binding():
     doc, _ = committed("chat")
     item = doc["paths"].get("/chat.v1.Chat/GetHistory")
     assert item is not None, f"no /chat.v1.Chat/GetHistory among {sorted(doc['paths'])}"
@@ -410,6 +410,8 @@ def test_chat_method_without_binding_is_documented_at_its_connect_path():
     assert body == {"$ref": "#/components/schemas/chat.v1.GetHistoryRequest"}, body
     result = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert result == {"$ref": "#/components/schemas/chat.v1.GetHistoryResponse"}, result
+    error = op["responses"]["default"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/google.rpc.Status"}, "REST's error body, not Connect's"
 
 
 # ---------------------------------------------------------------------------------------------

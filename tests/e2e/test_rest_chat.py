@@ -101,6 +101,14 @@ def test_get_history_with_bad_input_is_invalid_argument_in_connects_form(chat_ht
     connect_error(chat_http.connect("chat.v1.Chat/GetHistory", request_body), 400, "invalid_argument", *mentions)
 
 
+def test_get_history_has_a_default_rest_binding_at_its_rpc_path(chat_http, room):
+    # The same path and body as Connect's call: without Connect's header it is REST, errors included.
+    post(chat_http, room, "hello")
+    answer = chat_http.post("/chat.v1.Chat/GetHistory", json={"room": room})
+    assert [m["text"] for m in ok(answer)["messages"]] == ["hello"]
+    rest_error(chat_http.post("/chat.v1.Chat/GetHistory", json={"room": "lobby"}), 400, INVALID_ARGUMENT, "room")
+
+
 def test_every_protocol_shares_the_rooms_sequence(chat_http, chat, pb, room):
     over_rest = ok(post(chat_http, room, "by REST"))
     over_connect = ok(chat_http.connect("chat.v1.Chat/PostMessage", {"room": room, "author": "bob", "text": "by Connect"}))

@@ -146,6 +146,7 @@ impl<'a> Builder<'a> {
                                 body,
                                 response_body: None,
                                 span: Span::default(),
+                                implicit: false,
                             };
                             let verb = binding.method.as_str().to_ascii_lowercase();
                             let (path, op) = self.operation(service, method, &binding, i, &mut used_ids);

@@ -156,7 +156,7 @@ impl Lowerer<'_> {
             }
             Some(fp)
         };
-        ok.then_some(HttpBinding { method, path, body, response_body, span: span_pos.span })
+        ok.then_some(HttpBinding { method, path, body, response_body, span: span_pos.span, implicit: false })
     }
 
     /// The byte offset of the string literal `"text"` inside the option at `pos`.

@@ -634,6 +634,10 @@ impl<'a> Lowerer<'a> {
                 200
             }
         };
+        let mut http = http;
+        if http.is_empty() && kind == MethodKind::Unary {
+            http.push(HttpBinding::default_for(m.parent_service().full_name(), m.name(), pos.span.clone()));
+        }
         Method {
             name: m.name().to_owned(),
             rust_name: names::to_snake(m.name()),

@@ -295,7 +295,7 @@ impl Routers {
         let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mut response = if path.starts_with("/trpc/") {
             trpc::request_error(status)
-        } else if self.connect.method(path).is_some() {
+        } else if self.connect.method(path).is_some_and(|m| !rest_at_rpc_path(m, &parts.method, &parts.headers, path)) {
             connect::early_error(content_type, status)
         } else {
             http_error(status)
@@ -318,7 +318,9 @@ impl Routers {
             return Box::pin(async move { routers.trpc.handle(req, peer).await });
         }
         // A Connect call is one lookup away; REST bindings need matching.
-        if let Some(method) = routers.connect.method(path) {
+        if let Some(method) = routers.connect.method(path)
+            && !rest_at_rpc_path(method, req.method(), req.headers(), path)
+        {
             let method = method.clone();
             return Box::pin(async move { routers.connect.handle(&method, req, peer).await });
         }
@@ -353,6 +355,26 @@ fn carry_peer(req: &mut axum::extract::Request, peer: Option<SocketAddr>) {
     if let Some(peer) = peer {
         req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
     }
+}
+
+/// Whether a request to a method's RPC path is a REST call: a unary method
+/// the schema binds to nothing has its default REST binding there (`POST`,
+/// the request as the JSON body), and Connect clients say who they are with
+/// `Connect-Protocol-Version` (or a `Connect-Timeout-Ms`), which a REST call lacks.
+fn rest_at_rpc_path(
+    method: &crate::core::pipeline::Method,
+    verb: &http::Method,
+    headers: &http::HeaderMap,
+    path: &str,
+) -> bool {
+    verb == http::Method::POST
+        && !headers.contains_key("connect-protocol-version")
+        && !headers.contains_key("connect-timeout-ms")
+        && method.info().http.iter().any(|rule| rule.method == "POST" && rule.template == path)
+        && headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")))
 }
 
 fn accepts_events(headers: &http::HeaderMap) -> bool {

@@ -542,6 +542,8 @@ async fn rpcs_named_like_client_functions_get_an_rpc_suffix_there() {
     );
     let rest = v1::ShadowsRestClient::new(format!("http://{addr}"));
     assert_eq!(rest.new_rpc(v1::Into::default()).await.expect("called").x, "new");
+    // A method without a binding: the REST client calls its default binding.
+    assert_eq!(rest.connect(v1::Into::default()).await.expect("called").x, "connect");
     let graphql = v1::ShadowsGraphqlClient::new(format!("http://{addr}"));
     assert_eq!(graphql.raw_rpc(v1::Into::default()).await.expect("called").x, "raw");
     let mut grpc = v1::ShadowsClient::connect(format!("http://{addr}")).await.expect("connects");

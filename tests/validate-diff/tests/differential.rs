@@ -122,6 +122,8 @@ async fn the_server_gives_protovalidates_verdict_on_every_case() {
         let reply = http
             .post(format!("http://{addr}/t.Diff/Check"))
             .header("content-type", "application/json")
+            // A Connect call (without it, Check's default REST binding at the same path answers).
+            .header("connect-protocol-version", "1")
             .body(body.to_string())
             .send()
             .await

@@ -444,6 +444,24 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
                 )
                 .no_side_effects(true)
                 .reads(true)
+                .http(
+                    &[
+                        ::apigen_runtime::__private::HttpRule {
+                            method: "POST",
+                            template: "/chat.v1.Chat/GetHistory",
+                            segments: &[
+                                ::apigen_runtime::__private::Segment::Literal(
+                                    "chat.v1.Chat",
+                                ),
+                                ::apigen_runtime::__private::Segment::Literal("GetHistory"),
+                            ],
+                            verb: None,
+                            body: "*",
+                            response_body: "",
+                            status: 200,
+                        },
+                    ],
+                )
                 .graphql("getHistory"),
             ::apigen_runtime::MethodInfo::new(
                     "Subscribe",
@@ -600,6 +618,13 @@ impl ChatRestClient {
         request: PostMessageRequest,
     ) -> ::apigen_runtime::Result<ChatMessage> {
         self.inner.call(CHAT_INFO.methods[0].http, &request).await
+    }
+    /// Returns the newest messages of a room, newest last.
+    pub async fn get_history(
+        &self,
+        request: GetHistoryRequest,
+    ) -> ::apigen_runtime::Result<GetHistoryResponse> {
+        self.inner.call(CHAT_INFO.methods[1].http, &request).await
     }
 }
 /// A typed Connect client of `chat.v1.Chat` (binary protobuf over HTTP, gzip accepted): its unary and
