@@ -90,6 +90,7 @@ pub struct Finding {
 }
 
 /// The fields that let a stream resume, by name.
+/// The names `apigen_runtime::proxy` also reads a gateway stream's event ids from.
 const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
 
 /// Runs every rule not in `allowed`; `display` maps import names to the

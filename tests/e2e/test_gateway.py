@@ -391,3 +391,48 @@ def test_graphql_subscriptions_and_connect_get_go_through_the_gateway(gateway, h
     message = json.dumps({"name": shelf})
     got = http.get("/bookstore.v1.Bookstore/GetShelf", params={"connect": "v1", "encoding": "json", "message": message})
     assert got.status_code == 200 and got.json()["name"] == shelf, got.text
+
+
+def sse_events(response, count):
+    """The first COUNT (id, data) events of an open SSE response."""
+    events, event_id = [], None
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("id:"):
+            event_id = line[len("id:") :].strip()
+        elif line.startswith("data:"):
+            events.append((event_id, json.loads(line[len("data:") :])))
+            if len(events) == count:
+                break
+    return events
+
+
+def test_two_gateways_resume_a_stream_across_instances_through_the_upstream(gateway, http, launch, upstream):
+    # The gateway keeps no state: events take their ids from the response's cursor field
+    # (ChatMessage.sequence), and a reconnect's Last-Event-ID goes upstream, which resumes there.
+    other = launch("apigen", command=gateway_command(upstream.address))
+    room = f"rooms/two-{time.time_ns()}"
+    url = "/sse/chat.v1.Chat/Subscribe"
+    with requests.get(
+        f"http://{gateway.address}{url}", params={"room": room}, headers={"accept": "text/event-stream"}, stream=True, timeout=30
+    ) as first:
+        assert first.status_code == 200
+        since = len(upstream.events())
+        time.sleep(0.3)  # subscribed upstream once the headers are out
+        for text in ("one", "two", "three"):
+            http.connect("chat.v1.Chat/PostMessage", {"room": room, "author": "ann", "text": text})
+        got = sse_events(first, 2)
+    assert [(i, m["text"]) for i, m in got] == [("1", "one"), ("2", "two")], got
+    upstream.wait_for(lambda e: e["event"] == "cancelled" and e["method"] == "/chat.v1.Chat/Subscribe", since=since)
+    # The client comes back through the other gateway after the last event it saw.
+    with requests.get(
+        f"http://{other.address}{url}",
+        params={"room": room},
+        headers={"accept": "text/event-stream", "last-event-id": got[-1][0]},
+        stream=True,
+        timeout=30,
+    ) as second:
+        assert second.status_code == 200
+        time.sleep(0.3)
+        http.connect("chat.v1.Chat/PostMessage", {"room": room, "author": "ann", "text": "four"})
+        rest = sse_events(second, 2)
+    assert [(i, m["text"]) for i, m in rest] == [("3", "three"), ("4", "four")], "nothing lost, nothing repeated"

@@ -240,6 +240,9 @@ struct Route {
     /// Whether a response can hold a map, whose keys a dynamic message keeps
     /// in hash order (so its JSON must sort them).
     output_maps: bool,
+    /// A streamed response's cursor field, whose value is the event's id
+    /// (SSE's `id:`), so that a client resumes through any gateway.
+    cursor: Option<prost_reflect::FieldDescriptor>,
 }
 
 /// The implementation behind a proxied [`ServiceDef`].
@@ -266,6 +269,11 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
             input: message(method.input)?,
             output: message(method.output)?,
             output_maps: may_hold_maps(&message(method.output)?, &mut Vec::new()),
+            cursor: if matches!(method.kind, MethodKind::ServerStreaming | MethodKind::BidiStreaming) {
+                cursor_field(&message(method.output)?)
+            } else {
+                None
+            },
         });
     }
     Ok(ServiceDef::new(info, Forwarder { upstream, routes }, dispatch))
@@ -290,8 +298,10 @@ impl Forwarder {
         let path = route.path.clone();
         let output = route.output.clone();
         let sorted = route.output_maps;
+        let cursor = route.cursor.clone();
         let answer = move |message: Bytes| -> Box<dyn DynMessage> {
-            Box::new(Upstreamed { bytes: message, desc: output.clone(), sorted })
+            let cursor = cursor.as_ref().and_then(|field| cursor_of(&message, &output, field));
+            Box::new(Upstreamed { bytes: message, desc: output.clone(), sorted, cursor })
         };
         match (route.kind, input) {
             (MethodKind::Unary | MethodKind::ServerStreaming, Requests::Single(payload)) => {
@@ -379,6 +389,40 @@ struct Upstreamed {
     desc: MessageDescriptor,
     /// Its JSON goes through a `serde_json::Value`, which sorts map keys.
     sorted: bool,
+    /// Its cursor field's value, in a stream whose messages have one.
+    cursor: Option<String>,
+}
+
+/// The names a cursor field goes by (those `apigen lint`'s `stream-cursor`
+/// rule looks for), singular and scalar: a sequence number or an opaque token.
+const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
+
+fn cursor_field(desc: &MessageDescriptor) -> Option<prost_reflect::FieldDescriptor> {
+    use prost_reflect::Kind;
+    desc.fields().find(|f| {
+        CURSOR_FIELDS.contains(&f.name())
+            && !f.is_list()
+            && !f.is_map()
+            && matches!(
+                f.kind(),
+                Kind::String | Kind::Int64 | Kind::Uint64 | Kind::Int32 | Kind::Uint32 | Kind::Fixed64 | Kind::Sint64
+            )
+    })
+}
+
+/// The value of a response's cursor field, unless it is unset.
+fn cursor_of(bytes: &Bytes, desc: &MessageDescriptor, field: &prost_reflect::FieldDescriptor) -> Option<String> {
+    use prost_reflect::Value;
+    let message = DynamicMessage::decode(desc.clone(), bytes.clone()).ok()?;
+    let text = match &*message.get_field(field) {
+        Value::String(s) => s.clone(),
+        Value::I64(n) => n.to_string(),
+        Value::U64(n) => n.to_string(),
+        Value::I32(n) => n.to_string(),
+        Value::U32(n) => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty() && text != "0").then_some(text)
 }
 
 /// Whether a message of `desc` can hold a map at any depth (a `Struct` is
@@ -435,5 +479,9 @@ impl DynMessage for Upstreamed {
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
         self
+    }
+
+    fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
     }
 }
