@@ -436,3 +436,26 @@ def test_two_gateways_resume_a_stream_across_instances_through_the_upstream(gate
         http.connect("chat.v1.Chat/PostMessage", {"room": room, "author": "ann", "text": "four"})
         rest = sse_events(second, 2)
     assert [(i, m["text"]) for i, m in rest] == [("3", "three"), ("4", "four")], "nothing lost, nothing repeated"
+
+
+def connect_envelopes(*messages):
+    """Connect streaming's request body: each message as a JSON envelope (flags 0, length, data)."""
+    out = b""
+    for message in messages:
+        data = json.dumps(message).encode()
+        out += b"\x00" + len(data).to_bytes(4, "big") + data
+    return out
+
+
+def test_connect_client_streaming_goes_through_the_gateway(http):
+    room = f"rooms/upload-{time.time_ns()}"
+    body = connect_envelopes(*({"room": room, "author": "ann", "text": f"m{i}"} for i in range(3)))
+    headers = {"content-type": "application/connect+json", "connect-protocol-version": "1"}
+    response = http.post("/chat.v1.Chat/Upload", data=body, headers=headers)
+    assert response.status_code == 200, response.content
+    frames, data = [], response.content
+    while data:
+        flags, size = data[0], int.from_bytes(data[1:5], "big")
+        frames.append((flags, json.loads(data[5 : 5 + size])))
+        data = data[5 + size :]
+    assert frames == [(0, {"postedCount": 3}), (2, {})], frames
