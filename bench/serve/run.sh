@@ -182,6 +182,14 @@ graphql() {
   check "$url" "${json[@]}" -d "$graphql_body" && http GraphQL "$1" "$url" -m POST "${json[@]}" -d "$graphql_body"
 }
 
+# seed WHAT: the bookstore at $addr starts empty; this makes one shelf and one book (shelves/1/books/1).
+seed() {
+  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" -d '{"theme": "Science fiction"}' ||
+    fail "cannot create the shelf in $1"
+  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves/1/books" "${json[@]}" -d @"$here/book.json" ||
+    fail "cannot create the book in $1"
+}
+
 node_dir="$repo/bench/node"
 echo "mode $mode: $rounds round(s), ${warmup} s warm-up + ${duration} s per cell, concurrency $concurrency," \
   "server on core $server_core, load on core $load_core" >&2
@@ -189,11 +197,7 @@ for round in $(seq 1 "$rounds"); do
   echo "round $round/$rounds" >&2
 
   start_server "$bin/bookstore-example"
-  # The bookstore starts empty: one shelf, one book (shelves/1/books/1).
-  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" -d '{"theme": "Science fiction"}' ||
-    fail "cannot create the shelf in bookstore-example"
-  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves/1/books" "${json[@]}" -d @"$here/book.json" ||
-    fail "cannot create the book in bookstore-example"
+  seed bookstore-example
   rest apigen
   connect apigen
   trpc apigen
@@ -214,10 +218,7 @@ for round in $(seq 1 "$rounds"); do
   [ -n "$upstream_addr" ] || fail "the gateway's upstream bookstore-example did not start: $(cat "$tmp/upstream.log")"
   start_server "$bin/apigen" gateway "$repo/schemas/examples/bookstore.proto" -I "$repo/schemas" \
     --upstream "http://$upstream_addr"
-  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" -d '{"theme": "Science fiction"}' ||
-    fail "cannot create the shelf through the gateway"
-  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves/1/books" "${json[@]}" -d @"$here/book.json" ||
-    fail "cannot create the book through the gateway"
+  seed "the gateway"
   rest gateway
   connect gateway
   grpc gRPC gateway

@@ -130,42 +130,7 @@ enum Command {
     /// http://ADDR` once ready; stops on Ctrl-C or SIGTERM. Exit status: 1 on
     /// errors in the schema, 2 on usage errors.
     #[cfg(feature = "gateway")]
-    Gateway {
-        /// The .proto files that define the upstream's services.
-        #[arg(value_name = "FILE.proto", required_unless_present_any = ["descriptor_set", "reflect"])]
-        files: Vec<PathBuf>,
-        /// A directory that imports resolve against, as for `generate`.
-        #[arg(short = 'I', long = "include", value_name = "DIR")]
-        includes: Vec<PathBuf>,
-        /// Read the schema from an encoded FileDescriptorSet with imports
-        /// included (protoc --include_imports, buf build -o, apigen
-        /// descriptor-set) instead of .proto files.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "includes"])]
-        descriptor_set: Option<PathBuf>,
-        /// Read the schema from the upstream's gRPC server reflection (v1 or
-        /// v1alpha) at start-up instead.
-        #[arg(long, conflicts_with_all = ["files", "includes", "descriptor_set"])]
-        reflect: bool,
-        /// The gRPC server to forward to, for example http://127.0.0.1:50051.
-        #[arg(long, value_name = "URL")]
-        upstream: String,
-        /// Where to listen.
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
-        addr: String,
-        /// Require `authorization: Bearer SECRET` on every call (checked by
-        /// the gateway, not forwarded upstream).
-        #[arg(long, value_name = "SECRET")]
-        token: Option<String>,
-        /// Forward this request header to the upstream too (besides
-        /// authorization, traceparent, tracestate, grpc-trace-bin, baggage,
-        /// x-request-id, accept-language, last-event-id and every x-… header); a trailing *
-        /// makes it a prefix. Repeat for several.
-        #[arg(long, value_name = "NAME")]
-        forward_header: Vec<String>,
-        /// How many HTTP/2 connections to the upstream to spread calls over.
-        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-        upstream_connections: u16,
-    },
+    Gateway(GatewayArgs),
     /// Create a crate that serves a small annotated service on every
     /// protocol on its first `cargo run`.
     ///
@@ -226,27 +191,7 @@ fn main() -> ExitCode {
         }
         Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
         #[cfg(feature = "gateway")]
-        Command::Gateway {
-            files,
-            includes,
-            descriptor_set,
-            reflect,
-            upstream,
-            addr,
-            token,
-            forward_header,
-            upstream_connections,
-        } => gateway(GatewayArgs {
-            files,
-            includes,
-            descriptor_set,
-            reflect,
-            upstream,
-            addr,
-            token,
-            forward_header,
-            upstream_connections,
-        }),
+        Command::Gateway(args) => gateway(args),
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             // Built from a checkout that is still there: depend on it, so the crate builds
@@ -346,16 +291,43 @@ fn new_crate(new: &apigen::scaffold::NewCrate) -> ExitCode {
     }
 }
 
+// `apigen gateway`'s arguments (its help is the `Gateway` variant's).
 #[cfg(feature = "gateway")]
+#[derive(clap::Args)]
 struct GatewayArgs {
+    /// The .proto files that define the upstream's services.
+    #[arg(value_name = "FILE.proto", required_unless_present_any = ["descriptor_set", "reflect"])]
     files: Vec<PathBuf>,
+    /// A directory that imports resolve against, as for `generate`.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
     includes: Vec<PathBuf>,
+    /// Read the schema from an encoded FileDescriptorSet with imports
+    /// included (protoc --include_imports, buf build -o, apigen
+    /// descriptor-set) instead of .proto files.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "includes"])]
     descriptor_set: Option<PathBuf>,
+    /// Read the schema from the upstream's gRPC server reflection (v1 or
+    /// v1alpha) at start-up instead.
+    #[arg(long, conflicts_with_all = ["files", "includes", "descriptor_set"])]
     reflect: bool,
+    /// The gRPC server to forward to, for example http://127.0.0.1:50051.
+    #[arg(long, value_name = "URL")]
     upstream: String,
+    /// Where to listen.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     addr: String,
+    /// Require `authorization: Bearer SECRET` on every call (checked by
+    /// the gateway, not forwarded upstream).
+    #[arg(long, value_name = "SECRET")]
     token: Option<String>,
+    /// Forward this request header to the upstream too (besides
+    /// authorization, traceparent, tracestate, grpc-trace-bin, baggage,
+    /// x-request-id, accept-language, last-event-id and every x-… header); a trailing *
+    /// makes it a prefix. Repeat for several.
+    #[arg(long, value_name = "NAME")]
     forward_header: Vec<String>,
+    /// How many HTTP/2 connections to the upstream to spread calls over.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     upstream_connections: u16,
 }
 
