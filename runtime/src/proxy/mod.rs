@@ -263,17 +263,15 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
             })
         };
         let path = format!("/{}/{}", info.name, method.name);
+        let output = message(method.output)?;
+        let streams = matches!(method.kind, MethodKind::ServerStreaming | MethodKind::BidiStreaming);
         routes.push(Route {
             path: http::uri::PathAndQuery::try_from(path.as_str()).map_err(|e| format!("{path}: {e}"))?,
             kind: method.kind,
             input: message(method.input)?,
-            output: message(method.output)?,
-            output_maps: may_hold_maps(&message(method.output)?, &mut Vec::new()),
-            cursor: if matches!(method.kind, MethodKind::ServerStreaming | MethodKind::BidiStreaming) {
-                cursor_field(&message(method.output)?)
-            } else {
-                None
-            },
+            output_maps: may_hold_maps(&output, &mut Vec::new()),
+            cursor: streams.then(|| cursor_field(&output)).flatten(),
+            output,
         });
     }
     Ok(ServiceDef::new(info, Forwarder { upstream, routes }, dispatch))
