@@ -158,3 +158,33 @@ async fn a_method_without_a_binding_is_served_at_its_default_rest_binding() {
         "#/components/schemas/google.rpc.Status"
     );
 }
+
+#[test]
+fn a_descriptor_set_that_is_not_one_is_a_clear_error() {
+    let error = |bytes: &[u8]| match apigen::gateway::Schema::from_descriptor_set(bytes) {
+        Ok(schema) => panic!("accepted {bytes:?} as {schema:?}"),
+        Err(e) => e.render(false),
+    };
+    // Nothing at all, and bytes that are no protobuf.
+    assert!(error(b"").contains("no service to serve"), "{}", error(b""));
+    assert!(error(b"\xff\xff\xff\xff").contains("not valid"), "{}", error(b"\xff\xff\xff\xff"));
+    // A file that imports one the set leaves out.
+    let file = prost_types::FileDescriptorProto {
+        name: Some("a.proto".into()),
+        package: Some("a".into()),
+        dependency: vec!["missing.proto".into()],
+        ..Default::default()
+    };
+    let set = prost::Message::encode_to_vec(&prost_types::FileDescriptorSet { file: vec![file] });
+    let missing = error(&set);
+    assert!(missing.contains("missing.proto") && missing.contains("--include_imports"), "{missing}");
+    // A valid set that defines no service.
+    let lonely = prost_types::FileDescriptorProto {
+        name: Some("m.proto".into()),
+        package: Some("m".into()),
+        message_type: vec![prost_types::DescriptorProto { name: Some("M".into()), ..Default::default() }],
+        ..Default::default()
+    };
+    let set = prost::Message::encode_to_vec(&prost_types::FileDescriptorSet { file: vec![lonely] });
+    assert!(error(&set).contains("no service"), "{}", error(&set));
+}
