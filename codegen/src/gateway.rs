@@ -27,10 +27,10 @@ use apigen_runtime::__private::{HttpRule, Segment as RtSegment};
 use apigen_runtime::{MethodInfo, Protocol as RtProtocol, Relation, RelationKind as RtRelationKind, ServiceInfo};
 use prost::Message as _;
 
-use crate::backend::service::{Messages, default_text, json_path};
+use crate::backend::service::{Messages, RuleSegment, rule};
 use crate::diagnostics::Error;
 use crate::frontend::{Compiled, Sources};
-use crate::model::{Api, Body, Method, MethodKind, Protocol, RelationKind, Segment, Service};
+use crate::model::{Api, Method, MethodKind, Protocol, RelationKind, Service};
 
 /// A schema loaded for the gateway: the services it serves and the
 /// descriptors their messages are read and written with.
@@ -204,42 +204,35 @@ fn protocol(p: Protocol) -> RtProtocol {
     }
 }
 
-/// A binding as the runtime's `HttpRule`, with the values the service
-/// backend prints for a generated server.
+/// A binding as the runtime's `HttpRule`: the service backend's [`rule`],
+/// leaked instead of printed.
 fn http_rule(m: &Method, b: &crate::model::HttpBinding, messages: &Messages) -> HttpRule {
-    let input = m.input.full_name.as_str();
-    fn segments(template: &[Segment], messages: &Messages, input: &str) -> &'static [RtSegment] {
+    fn segments(parts: Vec<RuleSegment>) -> &'static [RtSegment] {
         leak(
-            template
-                .iter()
+            parts
+                .into_iter()
                 .map(|s| match s {
-                    Segment::Literal(l) => RtSegment::Literal(leak_str(l.clone())),
-                    Segment::Wildcard => RtSegment::Any,
-                    Segment::DeepWildcard => RtSegment::Rest,
-                    Segment::Variable(v) => RtSegment::Var {
-                        field: leak_str(json_path(messages, input, &v.field_path)),
-                        pattern: segments(&v.pattern, messages, input),
-                        default: leak_str(default_text(messages, input, &v.field_path)),
+                    RuleSegment::Literal(l) => RtSegment::Literal(leak_str(l)),
+                    RuleSegment::Any => RtSegment::Any,
+                    RuleSegment::Rest => RtSegment::Rest,
+                    RuleSegment::Var { field, pattern, default } => RtSegment::Var {
+                        field: leak_str(field),
+                        pattern: segments(pattern),
+                        default: leak_str(default),
                     },
                 })
                 .collect(),
         )
     }
-    let body = match &b.body {
-        Body::None => String::new(),
-        Body::All => "*".to_owned(),
-        Body::Field(path) => json_path(messages, input, path),
-    };
+    let r = rule(m, b, messages);
     HttpRule {
-        method: leak_str(b.method.as_str().to_owned()),
-        template: leak_str(b.path.raw.clone()),
-        segments: segments(&b.path.segments, messages, input),
-        verb: b.path.verb.clone().map(leak_str),
-        body: leak_str(body),
-        response_body: leak_str(
-            b.response_body.as_ref().map(|p| json_path(messages, &m.output.full_name, p)).unwrap_or_default(),
-        ),
-        status: m.success_status,
+        method: leak_str(r.method),
+        template: leak_str(r.template),
+        segments: segments(r.segments),
+        verb: r.verb.map(leak_str),
+        body: leak_str(r.body),
+        response_body: leak_str(r.response_body),
+        status: r.status,
     }
 }
 

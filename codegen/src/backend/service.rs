@@ -7,7 +7,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase};
 
 use super::doc_attrs;
 use crate::diagnostics::Error;
-use crate::model::{Body, Idempotency, Method, MethodKind, Package, Protocol, Segment};
+use crate::model::{Body, HttpBinding, Idempotency, Method, MethodKind, Package, Protocol, Segment};
 
 #[derive(Template)]
 #[template(path = "service/services.rs", escape = "none")]
@@ -113,7 +113,7 @@ pub type Messages<'a> = std::collections::BTreeMap<&'a str, &'a crate::model::Me
 
 /// A proto field path as JSON names (`book.update_time` → `book.updateTime`),
 /// the form the REST client reads from a request's JSON.
-pub(crate) fn json_path(messages: &Messages, message: &str, path: &[String]) -> String {
+fn json_path(messages: &Messages, message: &str, path: &[String]) -> String {
     let mut current = message.to_owned();
     let mut out = Vec::new();
     for name in path {
@@ -128,7 +128,7 @@ pub(crate) fn json_path(messages: &Messages, message: &str, path: &[String]) -> 
 
 /// The text of the default value of the field at `path`, which the JSON
 /// mapping omits but a URL path still needs (`0`, `false`, `GENRE_UNSPECIFIED`).
-pub(crate) fn default_text(messages: &Messages, message: &str, path: &[String]) -> String {
+fn default_text(messages: &Messages, message: &str, path: &[String]) -> String {
     use crate::model::FieldType as T;
     let mut current = message.to_owned();
     for (i, name) in path.iter().enumerate() {
@@ -156,47 +156,95 @@ pub(crate) fn default_text(messages: &Messages, message: &str, path: &[String]) 
     String::new()
 }
 
-/// The method's bindings as the runtime's `HttpRule`s.
-fn http_rules(method: &Method, messages: &Messages) -> String {
+/// A binding as the runtime's `HttpRule` holds it: field paths as JSON names,
+/// a path variable's default value as text. Generated code prints it
+/// (`http_rules`); the gateway builds it as values.
+pub(crate) struct Rule {
+    pub method: String,
+    pub template: String,
+    pub segments: Vec<RuleSegment>,
+    pub verb: Option<String>,
+    pub body: String,
+    pub response_body: String,
+    pub status: u16,
+}
+
+/// A segment of a [`Rule`]'s template: the runtime's `Segment`.
+pub(crate) enum RuleSegment {
+    Literal(String),
+    Any,
+    Rest,
+    Var { field: String, pattern: Vec<RuleSegment>, default: String },
+}
+
+/// `binding` of `method` as the runtime holds it.
+pub(crate) fn rule(method: &Method, binding: &HttpBinding, messages: &Messages) -> Rule {
     let input = method.input.full_name.as_str();
-    let segments = |template: &[Segment]| -> String {
-        fn render(template: &[Segment], var: &dyn Fn(&[String]) -> (String, String)) -> String {
-            let items: Vec<String> = template
-                .iter()
-                .map(|s| match s {
-                    Segment::Literal(l) => format!("::apigen_runtime::__private::Segment::Literal({l:?})"),
-                    Segment::Wildcard => "::apigen_runtime::__private::Segment::Any".to_owned(),
-                    Segment::DeepWildcard => "::apigen_runtime::__private::Segment::Rest".to_owned(),
-                    Segment::Variable(v) => {
-                        let (field, default) = var(&v.field_path);
-                        format!(
-                            "::apigen_runtime::__private::Segment::Var {{ field: {field:?}, pattern: {}, default: {default:?} }}",
-                            render(&v.pattern, var)
-                        )
-                    }
-                })
-                .collect();
-            format!("&[{}]", items.join(", "))
-        }
-        render(template, &|path| (json_path(messages, input, path), default_text(messages, input, path)))
-    };
+    fn segments(template: &[Segment], messages: &Messages, input: &str) -> Vec<RuleSegment> {
+        template
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => RuleSegment::Literal(l.clone()),
+                Segment::Wildcard => RuleSegment::Any,
+                Segment::DeepWildcard => RuleSegment::Rest,
+                Segment::Variable(v) => RuleSegment::Var {
+                    field: json_path(messages, input, &v.field_path),
+                    pattern: segments(&v.pattern, messages, input),
+                    default: default_text(messages, input, &v.field_path),
+                },
+            })
+            .collect()
+    }
+    Rule {
+        method: binding.method.as_str().to_owned(),
+        template: binding.path.raw.clone(),
+        segments: segments(&binding.path.segments, messages, input),
+        verb: binding.path.verb.clone(),
+        body: match &binding.body {
+            Body::None => String::new(),
+            Body::All => "*".to_owned(),
+            Body::Field(path) => json_path(messages, input, path),
+        },
+        response_body: binding
+            .response_body
+            .as_ref()
+            .map(|p| json_path(messages, &method.output.full_name, p))
+            .unwrap_or_default(),
+        status: method.success_status,
+    }
+}
+
+/// The method's bindings as the runtime's `HttpRule`s, in Rust.
+fn http_rules(method: &Method, messages: &Messages) -> String {
+    fn render(segments: &[RuleSegment]) -> String {
+        let items: Vec<String> = segments
+            .iter()
+            .map(|s| match s {
+                RuleSegment::Literal(l) => format!("::apigen_runtime::__private::Segment::Literal({l:?})"),
+                RuleSegment::Any => "::apigen_runtime::__private::Segment::Any".to_owned(),
+                RuleSegment::Rest => "::apigen_runtime::__private::Segment::Rest".to_owned(),
+                RuleSegment::Var { field, pattern, default } => format!(
+                    "::apigen_runtime::__private::Segment::Var {{ field: {field:?}, pattern: {}, default: {default:?} }}",
+                    render(pattern)
+                ),
+            })
+            .collect();
+        format!("&[{}]", items.join(", "))
+    }
     let rules: Vec<String> = method
         .http
         .iter()
         .map(|b| {
-            let body = match &b.body {
-                Body::None => String::new(),
-                Body::All => "*".to_owned(),
-                Body::Field(path) => json_path(messages, input, path),
-            };
+            let r = rule(method, b, messages);
             format!(
-                "::apigen_runtime::__private::HttpRule {{ method: {:?}, template: {:?}, segments: {}, verb: {}, body: {body:?}, response_body: {:?}, status: {} }}",
-                b.method.as_str(),
-                b.path.raw,
-                segments(&b.path.segments),
-                b.path.verb.as_ref().map_or("None".to_owned(), |v| format!("Some({v:?})")),
-                b.response_body.as_ref().map(|p| json_path(messages, &method.output.full_name, p)).unwrap_or_default(),
-                method.success_status,
+                "::apigen_runtime::__private::HttpRule {{ method: {:?}, template: {:?}, segments: {}, verb: {}, body: {:?}, response_body: {:?}, status: {} }}",
+                r.method,
+                r.template,
+                render(&r.segments),
+                r.verb.as_ref().map_or("None".to_owned(), |v| format!("Some({v:?})")),
+                r.body,
+                r.response_body,
+                r.status,
             )
         })
         .collect();

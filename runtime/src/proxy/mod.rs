@@ -171,8 +171,8 @@ impl Upstream {
         if let Some(peer) = ctx.peer() {
             forwarded_for.push(peer.ip().to_string());
         }
-        if let Ok(value) = http::HeaderValue::try_from(forwarded_for.join(", "))
-            && !forwarded_for.is_empty()
+        if !forwarded_for.is_empty()
+            && let Ok(value) = http::HeaderValue::try_from(forwarded_for.join(", "))
         {
             headers.insert("x-forwarded-for", value);
         }
@@ -298,8 +298,10 @@ impl Forwarder {
         let sorted = route.output_maps;
         let cursor = route.cursor.clone();
         let answer = move |message: Bytes| -> Box<dyn DynMessage> {
-            let cursor = cursor.as_ref().and_then(|field| cursor_of(&message, &output, field));
-            Box::new(Upstreamed { bytes: message, desc: output.clone(), sorted, cursor })
+            // Reading the cursor decodes the message: kept for its JSON.
+            let decoded = cursor.as_ref().and_then(|_| DynamicMessage::decode(output.clone(), message.clone()).ok());
+            let cursor = cursor.as_ref().zip(decoded.as_ref()).and_then(|(field, m)| cursor_of(m, field));
+            Box::new(Upstreamed { bytes: message, desc: output.clone(), sorted, cursor, decoded })
         };
         match (route.kind, input) {
             (MethodKind::Unary | MethodKind::ServerStreaming, Requests::Single(payload)) => {
@@ -389,6 +391,8 @@ struct Upstreamed {
     sorted: bool,
     /// Its cursor field's value, in a stream whose messages have one.
     cursor: Option<String>,
+    /// The message, when reading its cursor decoded it already.
+    decoded: Option<DynamicMessage>,
 }
 
 /// The names a cursor field goes by (those `apigen lint`'s `stream-cursor`
@@ -409,9 +413,8 @@ fn cursor_field(desc: &MessageDescriptor) -> Option<prost_reflect::FieldDescript
 }
 
 /// The value of a response's cursor field, unless it is unset.
-fn cursor_of(bytes: &Bytes, desc: &MessageDescriptor, field: &prost_reflect::FieldDescriptor) -> Option<String> {
+fn cursor_of(message: &DynamicMessage, field: &prost_reflect::FieldDescriptor) -> Option<String> {
     use prost_reflect::Value;
-    let message = DynamicMessage::decode(desc.clone(), bytes.clone()).ok()?;
     let text = match &*message.get_field(field) {
         Value::String(s) => s.clone(),
         Value::I64(n) => n.to_string(),
@@ -437,8 +440,11 @@ fn may_hold_maps(desc: &MessageDescriptor, seen: &mut Vec<String>) -> bool {
 }
 
 impl Upstreamed {
-    fn decoded(&self) -> Result<DynamicMessage, Status> {
-        DynamicMessage::decode(self.desc.clone(), self.bytes.clone()).map_err(|e| {
+    fn decoded(&self) -> Result<std::borrow::Cow<'_, DynamicMessage>, Status> {
+        if let Some(message) = &self.decoded {
+            return Ok(std::borrow::Cow::Borrowed(message));
+        }
+        DynamicMessage::decode(self.desc.clone(), self.bytes.clone()).map(std::borrow::Cow::Owned).map_err(|e| {
             Status::internal(format!("the upstream's response is not a valid {}: {e}", self.desc.full_name()))
         })
     }
