@@ -119,7 +119,31 @@ impl Schema {
         &self,
         upstream: &apigen_runtime::proxy::Upstream,
     ) -> Result<Vec<apigen_runtime::ServiceDef>, Error> {
+        self.check_fan_out(upstream)?;
         self.services.iter().map(|info| self.proxy(info, upstream)).collect()
+    }
+
+    /// Every method the upstream shares (`--fan-out`) is a server-streaming
+    /// method of the schema.
+    fn check_fan_out(&self, upstream: &apigen_runtime::proxy::Upstream) -> Result<(), Error> {
+        use apigen_runtime::MethodKind;
+        let streams: Vec<String> = self
+            .services
+            .iter()
+            .flat_map(|s| s.methods.iter().filter(|m| m.kind == MethodKind::ServerStreaming).map(|m| (s.name, m.name)))
+            .map(|(service, method)| format!("{service}/{method}"))
+            .collect();
+        for path in upstream.shared_methods() {
+            let name = path.trim_start_matches('/');
+            if !streams.iter().any(|s| s == name) {
+                let known = if streams.is_empty() { "none".to_owned() } else { streams.join(", ") };
+                return Err(Error::Usage(format!(
+                    "--fan-out {name}: the schema has no server-streaming method by that name (only those \
+                     can be shared); its server-streaming methods: {known}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The service called `name` (its full name), forwarding to `upstream`:

@@ -329,6 +329,16 @@ struct GatewayArgs {
     /// How many HTTP/2 connections to the upstream to spread calls over.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     upstream_connections: u16,
+    /// Share the upstream calls of this server-streaming method
+    /// (package.Service/Method): one call per distinct request, fanned out
+    /// to every subscriber, whose events then carry the gateway's ids.
+    /// Repeat for several.
+    #[arg(long, value_name = "METHOD")]
+    fan_out: Vec<String>,
+    /// Share the --fan-out streams across every gateway on this Redis
+    /// (redis://HOST:PORT): one gateway feeds each, any resumes it.
+    #[arg(long, value_name = "URL", requires = "fan_out")]
+    redis: Option<String>,
 }
 
 #[cfg(feature = "gateway")]
@@ -350,6 +360,16 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     upstream = upstream.connections(usize::from(args.upstream_connections));
     for name in &args.forward_header {
         upstream = upstream.forward_header(name);
+    }
+    if !args.fan_out.is_empty() {
+        let fan_out = match &args.redis {
+            Some(url) => match runtime.block_on(apigen_runtime::proxy::FanOut::redis(url)) {
+                Ok(fan_out) => fan_out,
+                Err(status) => return usage(format!("--redis {url}: {}", status.message())),
+            },
+            None => apigen_runtime::proxy::FanOut::in_process(),
+        };
+        upstream = upstream.fan_out(args.fan_out.iter().fold(fan_out, |f, method| f.method(method)));
     }
     let schema = if args.reflect {
         runtime

@@ -21,6 +21,8 @@ pub(super) const FIRST_SWEEP: usize = 64;
 
 pub(super) struct Memory<T> {
     shared: Arc<Shared<T>>,
+    /// Topic leases: holder and expiry. Few (one per fed topic) and short-lived.
+    leases: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 struct Shared<T> {
@@ -186,7 +188,10 @@ impl<T: Clone + Send + 'static> Memory<T> {
             max_topics: max_topics.max(1),
             sweep_at: FIRST_SWEEP,
         };
-        Memory { shared: Arc::new(Shared { rooms: Mutex::new(rooms), history: history.max(1), retention }) }
+        Memory {
+            shared: Arc::new(Shared { rooms: Mutex::new(rooms), history: history.max(1), retention }),
+            leases: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -231,6 +236,25 @@ impl<T: Clone + Send + Sync + 'static> Backend<T> for Memory<T> {
             let (shared, topic) = (Arc::clone(&self.shared), topic.to_owned());
             Live { messages, _leave: Leave::new(move || shared.rooms().leave(&topic, shared.retention)) }
         }))
+    }
+
+    fn claim(&self, topic: &str, holder: &str, ttl: Duration) -> BoxFuture<Result<bool, Status>> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        leases.retain(|_, (_, until)| *until > now);
+        let held = leases.get(topic).is_some_and(|(h, _)| h != holder);
+        if !held {
+            leases.insert(topic.to_owned(), (holder.to_owned(), now + ttl));
+        }
+        ready(Ok(!held))
+    }
+
+    fn release(&self, topic: &str, holder: &str) -> BoxFuture<Result<(), Status>> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if leases.get(topic).is_some_and(|(h, _)| h == holder) {
+            leases.remove(topic);
+        }
+        ready(Ok(()))
     }
 
     fn set_max_topics(&self, max: usize) {

@@ -84,6 +84,11 @@ trait Backend<T>: Send + Sync + 'static {
     /// Joins the topic's live broadcast in this process; dropping the
     /// [`Live`] leaves it. Fails with `RESOURCE_EXHAUSTED` at the cap.
     fn live(&self, topic: &str) -> BoxFuture<Result<Live<T>, Status>>;
+    /// Takes or renews the lease on `topic` for `holder` for `ttl`: true
+    /// when `holder` has it now (no one else held it, or it was `holder`'s).
+    fn claim(&self, topic: &str, holder: &str, ttl: std::time::Duration) -> BoxFuture<Result<bool, Status>>;
+    /// Gives up `holder`'s lease on `topic`, if it still has it.
+    fn release(&self, topic: &str, holder: &str) -> BoxFuture<Result<(), Status>>;
     /// Sets the cap on the topics kept in this process (at least 1).
     fn set_max_topics(&self, max: usize);
     /// How many topics are kept in this process.
@@ -190,6 +195,23 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
                 m
             })
             .collect())
+    }
+
+    /// Takes or renews a lease on `topic` for `holder` (a name unique to
+    /// one process and task) for `ttl`, and says whether `holder` has it.
+    /// At most one holder has a topic's lease at a time, across every
+    /// process sharing the backend: it elects the one process that feeds a
+    /// topic from elsewhere (the gateway's shared upstream streams). A holder
+    /// renews well within `ttl`; one that stops renewing loses the lease
+    /// when `ttl` runs out, and another can take it.
+    pub async fn claim(&self, topic: &str, holder: &str, ttl: std::time::Duration) -> Result<bool, Status> {
+        self.backend.claim(topic, holder, ttl).await
+    }
+
+    /// Gives up `holder`'s lease on `topic` now, so another can take it
+    /// without waiting for it to run out.
+    pub async fn release(&self, topic: &str, holder: &str) -> Result<(), Status> {
+        self.backend.release(topic, holder).await
     }
 
     /// The messages published to `topic` after the one numbered `after`
@@ -520,6 +542,22 @@ mod tests {
         assert_eq!(topics.kept(), 1, "a subscriber keeps an expired topic");
         drop(subscribed);
         assert_eq!(topics.kept(), 0, "then it is forgotten");
+    }
+
+    #[tokio::test]
+    async fn one_holder_has_a_topics_lease_until_it_releases_it_or_stops_renewing() {
+        let topics = Topics::in_process(4, stamp);
+        let ttl = std::time::Duration::from_millis(200);
+        assert!(topics.claim("r", "a", ttl).await.expect("claims"));
+        assert!(!topics.claim("r", "b", ttl).await.expect("claims"), "a holds it");
+        assert!(topics.claim("other", "b", ttl).await.expect("claims"), "each topic has its own");
+        assert!(topics.claim("r", "a", ttl).await.expect("renews"));
+        topics.release("r", "b").await.expect("releases");
+        assert!(!topics.claim("r", "b", ttl).await.expect("claims"), "only the holder releases");
+        topics.release("r", "a").await.expect("releases");
+        assert!(topics.claim("r", "b", ttl).await.expect("claims"), "released");
+        tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
+        assert!(topics.claim("r", "a", ttl).await.expect("claims"), "b stopped renewing");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,21 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return n
 ";
 
+/// Takes KEYS[1], the lease, for ARGV[1] for ARGV[2] ms, unless another
+/// holder has it; 1 when ARGV[1] holds it now.
+const CLAIM: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
+/// Deletes KEYS[1], the lease, if ARGV[1] still holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// Attempts of a command when the connection drops under it; the
 /// connection manager reconnects in between.
 const ATTEMPTS: u32 = 3;
@@ -82,6 +97,8 @@ struct Redis<T> {
     max_len: usize,
     readers: Shared<T>,
     script: redis::Script,
+    claim: redis::Script,
+    release: redis::Script,
 }
 
 /// The reader tasks of one process: one per topic with subscribers here.
@@ -170,6 +187,10 @@ fn keys(topic: &str) -> (String, String) {
     (format!("apigen:topic:{{{topic}}}:seq"), format!("apigen:topic:{{{topic}}}"))
 }
 
+fn lease_key(topic: &str) -> String {
+    format!("apigen:topic:{{{topic}}}:lease")
+}
+
 fn entry<T: ApiMessage>(entry: &StreamId) -> Result<(u64, T), Status> {
     let n =
         entry.id.split('-').next().and_then(|n| n.parse().ok()).ok_or_else(|| {
@@ -200,6 +221,8 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
             max_len: max_len.max(1),
             readers: new_readers(MAX_TOPICS),
             script: redis::Script::new(APPEND),
+            claim: redis::Script::new(CLAIM),
+            release: redis::Script::new(RELEASE),
         };
         Ok(Topics { backend: Arc::new(backend), stamp })
     }
@@ -292,6 +315,37 @@ impl<T: ApiMessage + Clone + Send + Sync> Backend<T> for Redis<T> {
             join_or_start(&readers, &topic, |live| {
                 tokio::spawn(tail(client, stream, start, live, topic.clone())).abort_handle()
             })
+        })
+    }
+
+    fn claim(&self, topic: &str, holder: &str, ttl: Duration) -> BoxFuture<Result<bool, Status>> {
+        let (key, holder, script) = (lease_key(topic), holder.to_owned(), self.claim.clone());
+        let conn = self.commands.clone();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        Box::pin(async move {
+            let held: i64 = retrying(|| {
+                let mut invocation = script.key(&key);
+                invocation.arg(&holder).arg(ms);
+                let mut conn = conn.clone();
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+            Ok(held == 1)
+        })
+    }
+
+    fn release(&self, topic: &str, holder: &str) -> BoxFuture<Result<(), Status>> {
+        let (key, holder, script) = (lease_key(topic), holder.to_owned(), self.release.clone());
+        let conn = self.commands.clone();
+        Box::pin(async move {
+            retrying(|| {
+                let mut invocation = script.key(&key);
+                invocation.arg(&holder);
+                let mut conn = conn.clone();
+                async move { invocation.invoke_async::<i64>(&mut conn).await }
+            })
+            .await
+            .map(drop)
         })
     }
 

@@ -19,6 +19,9 @@
 //!   trailers, as the call's response metadata; its status with details.
 
 mod reflect;
+mod shared;
+
+pub use shared::{FanOut, LEASE};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +78,7 @@ pub struct Upstream {
     endpoint: tonic::transport::Endpoint,
     grpc: tonic::client::Grpc<tonic::transport::Channel>,
     rules: Arc<Rules>,
+    fan_out: Option<FanOut>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +108,7 @@ impl Upstream {
             grpc: tonic::client::Grpc::new(endpoint.connect_lazy()),
             endpoint,
             rules: Arc::new(rules),
+            fan_out: None,
         })
     }
 
@@ -141,6 +146,18 @@ impl Upstream {
     pub fn keep_authorization(mut self) -> Upstream {
         Arc::make_mut(&mut self.rules).names.retain(|n| n != "authorization");
         self
+    }
+
+    /// Shares the upstream calls of `fan_out`'s methods among their
+    /// subscribers (see [`FanOut`]).
+    pub fn fan_out(mut self, fan_out: FanOut) -> Upstream {
+        self.fan_out = Some(fan_out);
+        self
+    }
+
+    /// The methods whose calls are shared, as gRPC paths.
+    pub fn shared_methods(&self) -> &[String] {
+        self.fan_out.as_ref().map_or(&[], FanOut::methods)
     }
 
     /// The URI calls go to.
@@ -243,6 +260,8 @@ struct Route {
     /// A streamed response's cursor field, whose value is the event's id
     /// (SSE's `id:`), so that a client resumes through any gateway.
     cursor: Option<prost_reflect::FieldDescriptor>,
+    /// Whether its upstream calls are shared ([`FanOut`]).
+    shared: bool,
 }
 
 /// The implementation behind a proxied [`ServiceDef`].
@@ -265,6 +284,13 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
         let path = format!("/{}/{}", info.name, method.name);
         let output = message(method.output)?;
         let streams = matches!(method.kind, MethodKind::ServerStreaming | MethodKind::BidiStreaming);
+        let shared = upstream.fan_out.as_ref().is_some_and(|f| f.methods().contains(&path));
+        if shared && method.kind != MethodKind::ServerStreaming {
+            return Err(format!(
+                "{}.{} is not a server-streaming method, so its calls cannot be shared (--fan-out)",
+                info.name, method.name
+            ));
+        }
         routes.push(Route {
             path: http::uri::PathAndQuery::try_from(path.as_str()).map_err(|e| format!("{path}: {e}"))?,
             kind: method.kind,
@@ -272,6 +298,7 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
             output_maps: may_hold_maps(&output, &mut Vec::new()),
             cursor: streams.then(|| cursor_field(&output)).flatten(),
             output,
+            shared,
         });
     }
     Ok(ServiceDef::new(info, Forwarder { upstream, routes }, dispatch))
@@ -289,6 +316,12 @@ fn dispatch(forwarder: Arc<Forwarder>, method: usize, call: Call) -> BoxFuture<R
 impl Forwarder {
     async fn call(&self, route: &Route, call: Call) -> Result<Output, Status> {
         let Call { ctx, input, json } = call;
+        let input = match (&self.upstream.fan_out, input) {
+            (Some(fan_out), Requests::Single(payload)) if route.shared => {
+                return fan_out.subscribe(&self.upstream, route, payload, json, &ctx).await;
+            }
+            (_, input) => input,
+        };
         let mut grpc = self.upstream.grpc.clone();
         grpc.ready().await.map_err(|e| self.upstream.failure(tonic::Status::unavailable(e.to_string()), &ctx))?;
         let request = |message| self.upstream.request(message, &ctx);
