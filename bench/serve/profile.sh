@@ -5,7 +5,8 @@
 #
 #   bench/serve/profile.sh PROTOCOL [SERVER] [SECONDS]
 #
-# PROTOCOL: rest, connect, trpc, graphql or grpc. SERVER: apigen (default) or baseline. SECONDS:
+# PROTOCOL: rest, connect, trpc, graphql or grpc. SERVER: apigen (default), baseline, or gateway
+# (`apigen gateway` in front of bookstore-example, which runs on the load core). SECONDS:
 # 5 by default; PERF_FREQ sets the sampling rate (999 Hz by default). Uses the release binaries
 # run.sh builds (run it, or its cargo build, first) and oha; needs perf (Debian: linux-perf) and
 # root or perf_event_paranoid <= 1. Leaves the recording in $TMPDIR/apigen-profile-PROTOCOL-SERVER.data
@@ -18,18 +19,31 @@ protocol="${1:-}"
 server="${2:-apigen}"
 seconds="${3:-5}"
 usage() {
-  sed -n '6,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 case "$protocol" in rest | connect | trpc | graphql | grpc) ;; *) usage ;; esac
-case "$server" in apigen | baseline) ;; *) usage ;; esac
+case "$server" in apigen | baseline | gateway) ;; *) usage ;; esac
 command -v perf >/dev/null 2>&1 || { echo "error: perf is missing (Debian: apt-get install linux-perf)" >&2; exit 1; }
 oha="$(command -v oha || echo "$HOME/.cargo/bin/oha")"
 target="$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="$target/release"
 
+upstream_pid=""
 if [ "$server" = apigen ]; then
   cmd="$bin/bookstore-example"
+elif [ "$server" = gateway ]; then
+  upstream_log="$(mktemp)"
+  taskset -c 1 "$bin/bookstore-example" --addr 127.0.0.1:0 >"$upstream_log" 2>&1 &
+  upstream_pid=$!
+  upstream_addr=""
+  for _ in $(seq 1 100); do
+    upstream_addr="$(sed -n 's|^listening on http://\([0-9.]*:[0-9]*\).*|\1|p' "$upstream_log" | head -n 1)"
+    [ -n "$upstream_addr" ] && break
+    sleep 0.1
+  done
+  [ -n "$upstream_addr" ] || { cat "$upstream_log" >&2; echo "error: the upstream did not start" >&2; exit 1; }
+  cmd="$bin/apigen gateway $repo/schemas/examples/bookstore.proto -I $repo/schemas --upstream http://$upstream_addr"
 else
   case "$protocol" in
     graphql) cmd="$bin/baseline-graphql" ;;
@@ -37,7 +51,7 @@ else
     *) cmd="$bin/baseline-axum" ;;
   esac
 fi
-for f in "$cmd" "$bin/grpc-load"; do
+for f in "${cmd%% *}" "$bin/grpc-load"; do
   [ -x "$f" ] || { echo "error: $f is missing: run cargo build --release -p bookstore-example -p apigen-bench-serve" >&2; exit 1; }
 done
 
@@ -48,12 +62,14 @@ load_pid=""
 cleanup() {
   [ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null || true
   [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  [ -z "$upstream_pid" ] || kill "$upstream_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -f "$log"
 }
 trap cleanup EXIT
 
-taskset -c 0 "$cmd" --addr 127.0.0.1:0 >"$log" 2>&1 &
+# shellcheck disable=SC2086 # $cmd holds the gateway's arguments
+taskset -c 0 $cmd --addr 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
 addr=""
 for _ in $(seq 1 100); do
@@ -63,7 +79,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$addr" ] || { cat "$log" >&2; echo "error: $cmd did not start" >&2; exit 1; }
 json=(-H 'content-type: application/json')
-if [ "$server" = apigen ]; then
+if [ "$server" != baseline ]; then
   curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" -d '{"theme": "Science fiction"}'
   curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves/1/books" "${json[@]}" -d @"$here/book.json"
 fi

@@ -208,7 +208,8 @@ fn method_info(
     .reads(m.reads)
     .http(leak(m.http.iter().map(|b| http_rule(m, b, messages)).collect()))
     .graphql(leak_str(graphql))
-    .excluded(leak(excluded));
+    .excluded(leak(excluded))
+    .scopes(leak(m.scopes.iter().map(|s| leak_str(s.clone())).collect()));
     match m.cache {
         Some(hint) => info.cache(hint.max_age, hint.private),
         None => info,

@@ -320,6 +320,17 @@ struct GatewayArgs {
     /// the gateway, not forwarded upstream).
     #[arg(long, value_name = "SECRET")]
     token: Option<String>,
+    /// Accept JWT bearer tokens signed with a key of this JSON Web Key Set
+    /// (an https:// URL, such as an OpenID provider's jwks_uri, or a file)
+    /// instead of --token; the token still goes upstream.
+    #[arg(long, value_name = "URL|FILE", conflicts_with = "token")]
+    jwks: Option<String>,
+    /// The `iss` JWTs must have (repeat for several).
+    #[arg(long, value_name = "ISS", requires = "jwks")]
+    issuer: Vec<String>,
+    /// An `aud` JWTs must have (repeat for several).
+    #[arg(long, value_name = "AUD", requires = "jwks")]
+    audience: Vec<String>,
     /// Forward this request header to the upstream too (besides
     /// authorization, traceparent, tracestate, grpc-trace-bin, baggage,
     /// x-request-id, accept-language, last-event-id and every x-… header); a trailing *
@@ -392,6 +403,15 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     if let Some(token) = &args.token {
         server_args.extend(["--token".to_owned(), token.clone()]);
         upstream = upstream.keep_authorization();
+    }
+    if let Some(jwks) = &args.jwks {
+        server_args.extend(["--jwks".to_owned(), jwks.clone()]);
+    }
+    for issuer in &args.issuer {
+        server_args.extend(["--issuer".to_owned(), issuer.clone()]);
+    }
+    for audience in &args.audience {
+        server_args.extend(["--audience".to_owned(), audience.clone()]);
     }
     let server_args = match apigen_runtime::server::Args::parse(server_args) {
         Ok(parsed) => parsed,

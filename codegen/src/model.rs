@@ -139,6 +139,8 @@ pub struct Method {
     pub batch: Option<BatchLoader>,
     /// `(apigen.method).cache`: how long HTTP caches may keep a read's response.
     pub cache: Option<CacheHint>,
+    /// `(apigen.method).scopes`: the scopes a caller's credential must grant.
+    pub scopes: Vec<String>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
@@ -245,6 +247,18 @@ pub enum TrpcProcedure {
 }
 
 impl Method {
+    /// The sentence documents add about the scopes the method requires.
+    pub fn scopes_sentence(&self) -> Option<String> {
+        let (last, rest) = self.scopes.split_last()?;
+        let quoted = |s: &String| format!("`{s}`");
+        Some(if rest.is_empty() {
+            format!("Requires the scope {} in the caller's credential.", quoted(last))
+        } else {
+            let rest: Vec<String> = rest.iter().map(quoted).collect();
+            format!("Requires the scopes {} and {} in the caller's credential.", rest.join(", "), quoted(last))
+        })
+    }
+
     /// How tRPC serves the method; `None` for request streams, which it cannot.
     pub fn trpc_procedure(&self) -> Option<TrpcProcedure> {
         match self.kind {

@@ -179,6 +179,11 @@ fn apigen_options_are_checked() {
     );
     let err = fails(&schema);
     assert_has(&err, &["bad.proto:7:", "cannot be a GraphQL Mutation", "`success_status: 404` is not a 2xx status"]);
+    let schema = format!(
+        "{HEADER}import \"apigen/options.proto\";\nmessage R {{}}\nservice S {{\n  rpc W(R) returns (R) {{ option (apigen.method) = {{scopes: \"books write\"}}; }}\n}}\n"
+    );
+    let err = fails(&schema);
+    assert_has(&err, &["bad.proto:7:", "`books write` is not a scope", "one word"]);
 }
 
 #[test]

@@ -16,11 +16,7 @@ impl apigen_runtime::Authenticator for Alice {
     fn authenticate(&self, metadata: &http::HeaderMap) -> BoxFuture<Result<Identity, Status>> {
         let alice = metadata.get("authorization").is_some_and(|v| v == "Bearer alice-token");
         Box::pin(async move {
-            if alice {
-                Ok(Identity { subject: "alice".to_owned() })
-            } else {
-                Err(Status::unauthenticated("send Alice's token"))
-            }
+            if alice { Ok(Identity::new("alice")) } else { Err(Status::unauthenticated("send Alice's token")) }
         })
     }
 }

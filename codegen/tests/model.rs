@@ -26,7 +26,8 @@ fn methods_have_kinds_operations_and_http_bindings() {
     assert_eq!(get_book.http.len(), 2, "additional_bindings");
     assert_eq!(get_book.http[1].path.raw, "/v1/books/{name=shelves/*/books/*}");
     assert_eq!(get_book.docs, ["Returns one book."]);
-    assert_eq!((get_book.span.line, get_book.span.column), (57, 3));
+    assert_eq!((get_book.span.line, get_book.span.column), (58, 3));
+    assert!(get_book.scopes.is_empty());
 
     let update = method("UpdateBook");
     assert_eq!(update.graphql, Some(GraphqlOperation::Mutation));
@@ -44,6 +45,11 @@ fn methods_have_kinds_operations_and_http_bindings() {
     assert_eq!(method("SearchBooks").http[0].body, Body::None);
     let watch = method("WatchShelf");
     assert_eq!((watch.kind, watch.graphql), (MethodKind::ServerStreaming, Some(GraphqlOperation::Subscription)));
+    assert_eq!(watch.scopes, ["shelves.watch"], "(apigen.method).scopes");
+    assert_eq!(
+        watch.scopes_sentence().as_deref(),
+        Some("Requires the scope `shelves.watch` in the caller's credential.")
+    );
     let import = method("ImportBooks");
     assert_eq!((import.kind, import.graphql, import.http.len()), (MethodKind::ClientStreaming, None, 0));
     assert_eq!(import.success_status, 200);

@@ -34,6 +34,8 @@ pub use crate::core::auth::{Authenticator, Authorizer, BearerToken};
 pub use crate::core::call::BoxFuture;
 pub use crate::core::context::{Context, Identity, Protocol};
 pub use crate::core::input::{FieldPath, Input};
+#[cfg(feature = "jwt")]
+pub use crate::core::jwt::Jwt;
 pub use crate::core::message::{ApiMessage, DynMessage};
 pub use crate::core::service::{CacheHint, MethodInfo, MethodKind, Relation, RelationKind, ServiceDef, ServiceInfo};
 pub use crate::core::status::{Code, RpcStatus, Status};

@@ -127,7 +127,7 @@ fn imports_flow_one_way() {
         ("protocol", &["core"]),
         ("client", &["core", "client"]),
         ("fanout", &["core", "fanout"]),
-        ("proxy", &["core", "proxy"]),
+        ("proxy", &["core", "fanout", "proxy"]),
         ("server", &["core", "protocol", "server"]),
     ];
     let mut wrong = Vec::new();

@@ -29,7 +29,8 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
         .reads(true){% endif %}{% if m.http != "&[]" %}
         .http({{ m.http }}){% endif %}{% if !m.graphql.is_empty() %}
         .graphql("{{ m.graphql }}"){% endif %}{% if !m.cache.is_empty() %}
-        .cache({{ m.cache }}){% endif %}{% if m.excluded != "&[]" %}
+        .cache({{ m.cache }}){% endif %}{% if !m.scopes.is_empty() %}
+        .scopes({{ m.scopes }}){% endif %}{% if m.excluded != "&[]" %}
         .excluded({{ m.excluded }}){% endif %},
 {% endfor %}
     ],

@@ -305,6 +305,12 @@ impl<'a> Builder<'a> {
                     }
                     docs.push(rules);
                 }
+                if let Some(scopes) = m.scopes_sentence() {
+                    if !docs.is_empty() {
+                        docs.push(String::new());
+                    }
+                    docs.push(scopes);
+                }
                 description(&mut field, &docs, "  ");
                 let _ = write!(field, "  {name}{args}: {ty}{}", deprecated(m.deprecated || s.deprecated));
                 if let Some((_, fields)) = ops.iter_mut().find(|(k, _)| *k == kind) {

@@ -65,6 +65,8 @@ struct MethodView {
     graphql_call: bool,
     /// `max_age, private` of the method's cache hint; empty without one.
     cache: String,
+    /// The scopes a caller needs, as a Rust slice; empty without any.
+    scopes: String,
     /// Whether the Connect client has this method (unary or server
     /// streaming, served over Connect).
     connect: bool,
@@ -360,6 +362,11 @@ pub fn generate(
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                             reads: m.reads,
                             cache: m.cache.map(|c| format!("{}, {}", c.max_age, c.private)).unwrap_or_default(),
+                            scopes: if m.scopes.is_empty() {
+                                String::new()
+                            } else {
+                                format!("&[{}]", m.scopes.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "))
+                            },
                         }
                     })
                     .collect(),

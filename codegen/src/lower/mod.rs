@@ -619,6 +619,16 @@ impl<'a> Lowerer<'a> {
                 "caches keep reads: mark the method `option idempotency_level = NO_SIDE_EFFECTS;` or bind it to GET, or drop `cache`",
             );
         }
+        let scopes = apigen.map(|a| string_list(a, "scopes")).unwrap_or_default();
+        if let Some(bad) = scopes.iter().find(|s| s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '"')) {
+            let p = self.pos(file.name(), &option_path);
+            self.error(
+                &p,
+                None,
+                format!("`{bad}` is not a scope"),
+                "a scope is one word without spaces or quotes, as OAuth 2.0 writes them: `books.write`",
+            );
+        }
         let success_status = apigen.and_then(|a| sub_message(a, "rest")).map_or(0, |r| u32_field(&r, "success_status"));
         let success_status = match success_status {
             0 => 200,
@@ -659,6 +669,7 @@ impl<'a> Lowerer<'a> {
             excluded,
             batch,
             cache,
+            scopes,
             docs: self.docs(file.name(), m.path()),
             span: pos.span,
             deprecated: proto_options.deprecated(),
@@ -821,6 +832,13 @@ fn u32_field(m: &DynamicMessage, name: &str) -> u32 {
 
 fn enum_field(m: &DynamicMessage, name: &str) -> i32 {
     m.get_field_by_name(name).and_then(|v| v.as_enum_number()).unwrap_or_default()
+}
+
+fn string_list(m: &DynamicMessage, name: &str) -> Vec<String> {
+    match m.get_field_by_name(name).as_deref() {
+        Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn enum_list(m: &DynamicMessage, name: &str) -> Vec<i32> {

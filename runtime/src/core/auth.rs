@@ -79,6 +79,47 @@ impl ServiceDef {
     }
 }
 
+impl ServiceDef {
+    /// The same service refusing callers whose credential lacks a scope the
+    /// method requires (`(apigen.method).scopes`); unchanged when no method
+    /// requires any.
+    pub(crate) fn with_scopes(self) -> ServiceDef {
+        if self.info.methods.iter().all(|m| m.scopes.is_empty()) {
+            return self;
+        }
+        let (info, inner) = (self.info, self.handler);
+        let handler = move |method: usize, call: Call| -> BoxFuture<Result<Output, Status>> {
+            if let Some(m) = info.methods.get(method)
+                && let Err(status) = check_scopes(&call.ctx, m)
+            {
+                return Box::pin(std::future::ready(Err(status)));
+            }
+            inner(method, call)
+        };
+        ServiceDef { info, handler: Arc::new(handler) }
+    }
+}
+
+/// Whether the caller's credential grants every scope `method` requires. A
+/// call without an identity passes: the server has no authenticator.
+pub(crate) fn check_scopes(ctx: &Context, method: &MethodInfo) -> Result<(), Status> {
+    let Some(identity) = ctx.identity() else { return Ok(()) };
+    let missing: Vec<&str> = method.scopes.iter().copied().filter(|s| !identity.has_scope(s)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let granted = match identity.scopes.as_deref() {
+        Some([]) | None => "none".to_owned(),
+        Some(scopes) => scopes.join(" "),
+    };
+    Err(Status::permission_denied(format!(
+        "{} needs the scope{} `{}`, which the credential does not grant (it grants: {granted})",
+        method.name,
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join("` `"),
+    )))
+}
+
 /// Adds `values` to `metadata` under the names it does not have yet (see the
 /// module's rule). Names are lowercased; values that are not strings, and
 /// names or values that cannot be headers, are skipped.
@@ -144,11 +185,7 @@ impl BearerToken {
         // Compare in constant time so the token cannot be guessed byte by byte.
         let (a, b) = (presented.as_bytes(), self.token.as_bytes());
         let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
-        if same {
-            Ok(Identity { subject: "bearer".to_owned() })
-        } else {
-            Err(Status::unauthenticated("the bearer token is not valid"))
-        }
+        if same { Ok(Identity::new("bearer")) } else { Err(Status::unauthenticated("the bearer token is not valid")) }
     }
 }
 
@@ -181,6 +218,24 @@ mod tests {
         assert_eq!(sse["authorization"], "Bearer t k");
         fill_in_access_token(&mut metadata, Some("access_token=other"));
         assert_eq!(metadata["authorization"], "Bearer from-proxy");
+    }
+
+    #[test]
+    fn a_method_with_scopes_needs_every_one_unless_the_credential_is_unlimited() {
+        static METHOD: MethodInfo = MethodInfo::new("DeleteBook", crate::MethodKind::Unary, "a.In", "a.Out")
+            .scopes(&["books.write", "books.admin"]);
+        let ctx = |identity: Option<Identity>| Context::default().with_identity(identity);
+        assert!(check_scopes(&ctx(None), &METHOD).is_ok(), "no authenticator, no check");
+        assert!(check_scopes(&ctx(Some(Identity::new("bearer"))), &METHOD).is_ok(), "the static token is unlimited");
+        let both = Identity::new("ann").with_scopes(["books.admin".to_owned(), "books.write".to_owned()]);
+        assert!(check_scopes(&ctx(Some(both)), &METHOD).is_ok());
+        let one = Identity::new("ann").with_scopes(["books.write".to_owned(), "other".to_owned()]);
+        let refused = check_scopes(&ctx(Some(one)), &METHOD).expect_err("one is missing");
+        assert_eq!(refused.code(), Code::PermissionDenied);
+        assert_eq!(
+            refused.message(),
+            "DeleteBook needs the scope `books.admin`, which the credential does not grant (it grants: books.write other)"
+        );
     }
 
     #[test]

@@ -22,9 +22,40 @@ pub enum Protocol {
 
 /// Who made the call, as established by the server's authenticator.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Identity {
     /// The subject: a user id, a service account, a token's name.
     pub subject: String,
+    /// The scopes the credential grants (a JWT's `scope` or `scp` claim), or
+    /// `None` for a credential not limited to scopes (the static `--token`),
+    /// which meets every method's scope requirement.
+    pub scopes: Option<Arc<[String]>>,
+    /// The credential's claims (a JWT's payload), when it has any.
+    pub claims: Option<Arc<serde_json::Value>>,
+}
+
+impl Identity {
+    /// An identity not limited to scopes, without claims.
+    pub fn new(subject: impl Into<String>) -> Identity {
+        Identity { subject: subject.into(), scopes: None, claims: None }
+    }
+
+    /// The same identity, limited to `scopes`.
+    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = String>) -> Identity {
+        self.scopes = Some(scopes.into_iter().collect());
+        self
+    }
+
+    /// The same identity with the credential's `claims`.
+    pub fn with_claims(mut self, claims: serde_json::Value) -> Identity {
+        self.claims = Some(Arc::new(claims));
+        self
+    }
+
+    /// Whether the credential grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.as_ref().is_none_or(|scopes| scopes.iter().any(|s| s == scope))
+    }
 }
 
 /// Call metadata, handed to every method with the request.

@@ -17,6 +17,8 @@ pub(crate) mod http_cache;
 pub(crate) mod http_rule;
 pub(crate) mod input;
 pub mod json;
+#[cfg(feature = "jwt")]
+pub(crate) mod jwt;
 pub(crate) mod message;
 pub(crate) mod pipeline;
 pub(crate) mod raw;

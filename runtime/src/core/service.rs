@@ -41,6 +41,8 @@ pub struct MethodInfo {
     pub excluded: &'static [crate::core::context::Protocol],
     /// How long caches may keep a read's response (`(apigen.method).cache`).
     pub cache: Option<CacheHint>,
+    /// The scopes a caller's credential must grant (`(apigen.method).scopes`).
+    pub scopes: &'static [&'static str],
 }
 
 /// A cache hint (`apigen.CacheHint`): how long, and by whom, a response may be kept.
@@ -94,7 +96,14 @@ impl MethodInfo {
             graphql: "",
             excluded: &[],
             cache: None,
+            scopes: &[],
         }
+    }
+
+    /// Sets the scopes a caller's credential must grant.
+    pub const fn scopes(mut self, scopes: &'static [&'static str]) -> MethodInfo {
+        self.scopes = scopes;
+        self
     }
 
     /// Sets its cache hint.

@@ -37,6 +37,17 @@ pub mod ws_close {
     pub const TOO_MANY_CALLS: u16 = 4429;
 }
 
+/// A WebSocket close reason cut to fit a control frame: at most 123 bytes
+/// (RFC 6455 §5.5), on a character boundary. Longer reasons (an error
+/// message, say) would make the frame invalid and the close a protocol error.
+pub(crate) fn truncate(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
 /// The close code of a WebSocket whose `connection_init` the authenticator
 /// refused: `credentials` (4401 on `/ws`, 4403 on `/graphql/ws`) when the
 /// credentials are the problem; 1013 (try again later) when it could not
@@ -222,6 +233,14 @@ pub(crate) fn entries_to_map(items: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        assert_eq!(truncate("short"), "short");
+        let long = "é".repeat(100);
+        let cut = truncate(&long);
+        assert!(cut.len() <= 123 && long.starts_with(&cut));
+    }
 
     #[test]
     fn status_objects_carry_details_both_ways() {

@@ -17,6 +17,16 @@ pub struct Args {
     pub token: Option<String>,
     /// The Redis of the fan-out topics (`redis://127.0.0.1:6379`), when set.
     pub redis: Option<String>,
+    /// `--jwks URL|FILE`: accept JWT bearer tokens signed with a key of this
+    /// JSON Web Key Set (feature `jwt`) instead of one static token.
+    pub jwks: Option<String>,
+    /// `--issuer ISS` (repeatable): the `iss` JWTs must have.
+    pub issuers: Vec<String>,
+    /// `--audience AUD` (repeatable): an `aud` JWTs must have.
+    pub audiences: Vec<String>,
+    /// `--jwks-cool-down-ms` (hidden, for tests): the least time between two
+    /// fetches of the key set for an unknown `kid`.
+    pub jwks_cool_down: Option<Duration>,
     /// `--ws-init-timeout-ms` (hidden, for tests): how long a WebSocket client
     /// has to send `connection_init`.
     pub ws_init_timeout: Option<Duration>,
@@ -34,7 +44,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
+usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL]"
                 );
                 std::process::exit(2);
             }
@@ -47,6 +57,10 @@ usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: None,
             redis: None,
+            jwks: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            jwks_cool_down: None,
             ws_init_timeout: None,
             idle_timeouts: None,
         };
@@ -62,6 +76,14 @@ usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
                 }
                 "--token" => out.token = Some(value("--token")?).filter(|t| !t.is_empty()),
                 "--redis" => out.redis = Some(value("--redis")?),
+                "--jwks" => out.jwks = Some(value("--jwks")?),
+                "--issuer" => out.issuers.push(value("--issuer")?),
+                "--audience" => out.audiences.push(value("--audience")?),
+                "--jwks-cool-down-ms" => {
+                    let v = value("--jwks-cool-down-ms")?;
+                    let ms = v.parse().map_err(|e| format!("--jwks-cool-down-ms {v}: {e}"))?;
+                    out.jwks_cool_down = Some(Duration::from_millis(ms));
+                }
                 "--ws-init-timeout-ms" => {
                     let v = value("--ws-init-timeout-ms")?;
                     let ms = v.parse().map_err(|e| format!("--ws-init-timeout-ms {v}: {e}"))?;
@@ -74,6 +96,17 @@ usage: {program} [--addr HOST:PORT] [--token SECRET] [--redis URL]"
                 }
                 other => return Err(format!("unknown argument `{other}`")),
             }
+        }
+        if out.token.is_some() && out.jwks.is_some() {
+            return Err("--token and --jwks both set: a server checks one kind of bearer token; choose one".to_owned());
+        }
+        if out.jwks.is_none() && !(out.issuers.is_empty() && out.audiences.is_empty()) {
+            return Err(
+                "--issuer and --audience check JWTs: add --jwks URL|FILE with the keys that sign them".to_owned()
+            );
+        }
+        if out.jwks.is_some() && !cfg!(feature = "jwt") {
+            return Err("--jwks needs JWT support: build apigen-runtime with its `jwt` feature".to_owned());
         }
         Ok(out)
     }

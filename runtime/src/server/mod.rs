@@ -153,6 +153,25 @@ impl Server {
         if let Some(token) = &args.token {
             self = self.authenticator(crate::BearerToken::new(token.clone()));
         }
+        #[cfg(feature = "jwt")]
+        if let Some(jwks) = &args.jwks {
+            let mut jwt = if jwks.starts_with("http://") || jwks.starts_with("https://") {
+                crate::Jwt::jwks_url(jwks)
+                    .map_err(|s| std::io::Error::new(std::io::ErrorKind::InvalidInput, s.message().to_owned()))?
+            } else {
+                crate::Jwt::jwks_file(jwks)
+            };
+            for issuer in &args.issuers {
+                jwt = jwt.issuer(issuer.clone());
+            }
+            for audience in &args.audiences {
+                jwt = jwt.audience(audience.clone());
+            }
+            if let Some(cool_down) = args.jwks_cool_down {
+                jwt = jwt.refresh_cool_down(cool_down);
+            }
+            self = self.authenticator(jwt);
+        }
         if let Some(timeout) = args.ws_init_timeout {
             self.ws.init_timeout = timeout;
         }
@@ -213,6 +232,14 @@ impl Server {
             let services = std::mem::take(&mut self.services);
             self.services = services.into_iter().map(|s| s.with_authorizer(Arc::clone(&authorizer))).collect();
         }
+        let scoped = self.services.iter().flat_map(|s| s.info.methods).filter(|m| !m.scopes.is_empty()).count();
+        if scoped > 0 && self.authenticator.is_none() {
+            tracing::warn!(
+                "{scoped} methods require scopes, but the server has no authenticator: every caller may call them \
+                 (configure one, for example --jwks URL)"
+            );
+        }
+        self.services = std::mem::take(&mut self.services).into_iter().map(ServiceDef::with_scopes).collect();
         let openapi = docs::openapi_document(&self.services);
         let pipeline = Arc::new(
             Pipeline::new(

@@ -111,7 +111,7 @@ impl Connection {
 
 /// Sends a close frame, unless the client has stopped reading.
 async fn close(socket: &mut WebSocket, code: u16, reason: String) {
-    let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    let frame = Message::Close(Some(CloseFrame { code, reason: crate::core::wire::truncate(&reason).into() }));
     let _ = tokio::time::timeout(CLOSE_GRACE, socket.send(frame)).await;
 }
 

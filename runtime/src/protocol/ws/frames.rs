@@ -57,15 +57,6 @@ pub(crate) fn parse(text: &str) -> Result<ClientFrame, String> {
     })
 }
 
-/// A close reason fits in a control frame: at most 123 bytes.
-pub(crate) fn truncate(reason: &str) -> String {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_owned()
-}
-
 pub(super) fn frame(kind: &str, id: &str) -> String {
     serde_json::json!({"type": kind, "id": id}).to_string()
 }
@@ -108,13 +99,5 @@ mod tests {
                 Ok(_) => panic!("{bad} parsed"),
             }
         }
-    }
-
-    #[test]
-    fn close_reasons_fit_a_control_frame() {
-        assert_eq!(truncate("short"), "short");
-        let long = "é".repeat(100);
-        let cut = truncate(&long);
-        assert!(cut.len() <= 123 && long.starts_with(&cut));
     }
 }

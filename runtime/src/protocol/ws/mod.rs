@@ -58,10 +58,11 @@ use tokio::task::{AbortHandle, JoinSet};
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::message::DynMessage;
 use crate::core::pipeline::{Method, Pipeline, peer};
+pub(crate) use crate::core::wire::truncate;
 use crate::core::wire::{WS_SUBPROTOCOL as SUBPROTOCOL, http_error, ws_close as close, ws_refusal};
 use crate::{Context, Identity, MethodKind, Protocol, Status};
 use frames::frame;
-pub(crate) use frames::{ClientFrame, error_frame, json_payload, parse, truncate};
+pub(crate) use frames::{ClientFrame, error_frame, json_payload, parse};
 
 /// Limits of one WebSocket connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
