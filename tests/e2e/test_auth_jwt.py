@@ -261,6 +261,7 @@ def test_the_openapi_document_and_the_sdl_show_the_scopes(env):
     delete = document["paths"]["/v1/shelves/{shelf}"]["delete"]
     assert delete["security"] == [{"bearerAuth": []}] and delete["x-apigen-scopes"] == ["shelves.delete"], delete
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearerAuth": []}], "with an authenticator every call needs a credential"
     assert "Requires the scope `shelves.watch`" in sdl
 
 

@@ -20,6 +20,7 @@ pub mod json;
 #[cfg(feature = "jwt")]
 pub(crate) mod jwt;
 pub(crate) mod message;
+pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod raw;
 pub(crate) mod service;

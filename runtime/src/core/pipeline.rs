@@ -29,6 +29,7 @@ use crate::core::auth::Authenticator;
 use crate::core::call::{Call, Output, Requests};
 use crate::core::context::{Context, Identity, Protocol};
 use crate::core::message::DynMessage;
+use crate::core::metrics::{InFlight, Metrics, protocol_label};
 use crate::core::service::{MethodInfo, ServiceDef, ServiceInfo};
 use crate::core::status::Status;
 
@@ -66,6 +67,7 @@ pub(crate) struct Pipeline {
     default_timeout: Option<Duration>,
     shutdown: watch::Receiver<bool>,
     json: crate::core::json::Options,
+    metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
@@ -91,7 +93,13 @@ impl Pipeline {
             default_timeout,
             shutdown,
             json: crate::core::json::Options::default(),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// The server's metrics.
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The services, in the order they were added.
@@ -133,7 +141,7 @@ impl Pipeline {
     /// without an authenticator.
     pub(crate) async fn authenticate(&self, metadata: &http::HeaderMap) -> Result<Option<Identity>, Status> {
         match &self.authenticator {
-            Some(auth) => auth.authenticate(metadata).await.map(Some),
+            Some(auth) => auth.authenticate(metadata).await.map(Some).inspect_err(|s| self.metrics.refused(s.code())),
             None => Ok(None),
         }
     }
@@ -179,12 +187,24 @@ impl Pipeline {
     /// Calls `method` with `ctx`'s deadline and the message limit applied to
     /// what it returns (see the module's rules).
     pub(crate) async fn call(&self, method: &Method, ctx: &Context, input: Requests) -> Result<Output, Status> {
+        let labels = [
+            ("service", method.service_info().name),
+            ("method", method.info().name),
+            ("protocol", protocol_label(ctx.protocol())),
+        ];
+        let mut flight = self.metrics.start(labels, request_bytes(&input));
         let started = method.service.call(method.index, Call { ctx: ctx.clone(), input, json: self.json });
         let limit = self.max_message_size;
-        match within(ctx.deadline(), started).await? {
-            Output::Single(message) => Ok(Output::Single(within_limit(message, limit)?)),
+        let output = within(ctx.deadline(), started).await.inspect_err(|s| flight.end(s.code()))?;
+        match output {
+            Output::Single(message) => {
+                let message = within_limit(message, limit, &flight).inspect_err(|s| flight.end(s.code()))?;
+                flight.end(crate::Code::Ok);
+                Ok(Output::Single(message))
+            }
             Output::Stream(stream) => {
-                let stream = stream.map(move |item| item.and_then(|m| within_limit(m, limit))).boxed();
+                flight.streaming();
+                let stream = Metered { inner: stream, flight, limit }.boxed();
                 Ok(Output::Stream(until_deadline(stream, ctx.deadline())))
             }
         }
@@ -223,9 +243,44 @@ pub(crate) fn until_deadline<T: Send + 'static>(
     crate::core::call::stop_when(stream, stop, farewell).boxed()
 }
 
-/// `message`, unless its encoding is over `limit` bytes.
-fn within_limit(message: Box<dyn DynMessage>, limit: usize) -> Result<Box<dyn DynMessage>, Status> {
+/// The bytes of a call's single request, as received.
+fn request_bytes(input: &Requests) -> usize {
+    match input {
+        Requests::Single(crate::core::call::Payload::Proto(b) | crate::core::call::Payload::Json(b)) => b.len(),
+        _ => 0,
+    }
+}
+
+/// A response stream whose messages are held to the limit and counted, and
+/// whose end ends its call in the metrics.
+struct Metered {
+    inner: BoxStream<'static, Result<Box<dyn DynMessage>, Status>>,
+    flight: InFlight,
+    limit: usize,
+}
+
+impl futures_util::Stream for Metered {
+    type Item = Result<Box<dyn DynMessage>, Status>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let item = std::task::ready!(this.inner.poll_next_unpin(cx));
+        let item = item.map(|item| item.and_then(|m| within_limit(m, this.limit, &this.flight)));
+        match &item {
+            Some(Err(status)) => this.flight.end(status.code()),
+            None => this.flight.end(crate::Code::Ok),
+            Some(Ok(_)) => {}
+        }
+        std::task::Poll::Ready(item)
+    }
+}
+
+/// `message`, unless its encoding is over `limit` bytes; counted as sent.
+fn within_limit(message: Box<dyn DynMessage>, limit: usize, flight: &InFlight) -> Result<Box<dyn DynMessage>, Status> {
     let size = message.encoded_len();
+    flight.sent(size);
     if size > limit {
         return Err(Status::resource_exhausted(format!(
             "the response message is {size} bytes, over the server's limit of {limit}"

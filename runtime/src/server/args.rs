@@ -24,6 +24,9 @@ pub struct Args {
     pub issuers: Vec<String>,
     /// `--audience AUD` (repeatable): an `aud` JWTs must have.
     pub audiences: Vec<String>,
+    /// `--metrics-addr HOST:PORT`: serve `GET /metrics` there, open, instead
+    /// of on `addr` behind the authenticator.
+    pub metrics_addr: Option<SocketAddr>,
     /// `--jwks-cool-down-ms` (hidden, for tests): the least time between two
     /// fetches of the key set for an unknown `kid`.
     pub jwks_cool_down: Option<Duration>,
@@ -44,7 +47,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL]"
+usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--metrics-addr HOST:PORT]"
                 );
                 std::process::exit(2);
             }
@@ -61,6 +64,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
             issuers: Vec::new(),
             audiences: Vec::new(),
             jwks_cool_down: None,
+            metrics_addr: None,
             ws_init_timeout: None,
             idle_timeouts: None,
         };
@@ -77,6 +81,12 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
                 "--token" => out.token = Some(value("--token")?).filter(|t| !t.is_empty()),
                 "--redis" => out.redis = Some(value("--redis")?),
                 "--jwks" => out.jwks = Some(value("--jwks")?),
+                "--metrics-addr" => {
+                    let v = value("--metrics-addr")?;
+                    out.metrics_addr = Some(v.parse().map_err(|e| {
+                        format!("--metrics-addr {v}: {e}; write it as HOST:PORT, for example 127.0.0.1:9090")
+                    })?);
+                }
                 "--issuer" => out.issuers.push(value("--issuer")?),
                 "--audience" => out.audiences.push(value("--audience")?),
                 "--jwks-cool-down-ms" => {

@@ -44,6 +44,7 @@ pub struct Server {
     ws: WebSocketConfig,
     connections: ConnectionLimits,
     trpc_max_batch: usize,
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Server {
@@ -72,7 +73,16 @@ impl Server {
             ws: WebSocketConfig::default(),
             connections: ConnectionLimits::default(),
             trpc_max_batch: crate::protocol::trpc::DEFAULT_MAX_BATCH,
+            metrics_addr: None,
         }
+    }
+
+    /// Serves `GET /metrics` (Prometheus text) on a listener of its own at
+    /// `addr`, open to whoever can reach it, instead of on the server's port
+    /// behind the authenticator (see `core/metrics.rs` for the series).
+    pub fn metrics_addr(mut self, addr: std::net::SocketAddr) -> Server {
+        self.metrics_addr = Some(addr);
+        self
     }
 
     /// Adds a service (made by a generated `<service>_service` function).
@@ -175,6 +185,9 @@ impl Server {
         if let Some(timeout) = args.ws_init_timeout {
             self.ws.init_timeout = timeout;
         }
+        if let Some(addr) = args.metrics_addr {
+            self.metrics_addr = Some(addr);
+        }
         if let Some(quiet) = args.idle_timeouts {
             self.connections.idle_timeout = quiet;
             self.connections.body_timeout = quiet;
@@ -240,7 +253,7 @@ impl Server {
             );
         }
         self.services = std::mem::take(&mut self.services).into_iter().map(ServiceDef::with_scopes).collect();
-        let openapi = docs::openapi_document(&self.services);
+        let openapi = docs::openapi_document(&self.services, self.authenticator.is_some());
         let pipeline = Arc::new(
             Pipeline::new(
                 self.services,
@@ -276,9 +289,14 @@ impl Server {
             // Owned here so that the shutdown signal lives as long as the routes.
             _shutdown: shutdown,
         };
+        let metrics = Arc::clone(&pipeline);
+        let metrics_here = self.metrics_addr.is_none();
+        if let Some(addr) = self.metrics_addr {
+            serve_metrics(addr, Arc::clone(&pipeline)).await?;
+        }
         let ws = ws::WsRouter::new(pipeline, self.ws);
         // Routes matched by path alone; every other request goes straight to `routers`.
-        let fixed_paths = [&graphql::PATHS[..], &["/healthz", "/openapi.json", "/docs", "/ws"]].concat();
+        let fixed_paths = [&graphql::PATHS[..], &["/healthz", "/openapi.json", "/docs", "/ws", "/metrics"]].concat();
         let fixed = axum::Router::new()
             .merge(graphql)
             .route("/healthz", axum::routing::get(|| async { "ok" }))
@@ -290,10 +308,63 @@ impl Server {
                 }),
             )
             .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
-            .route("/ws", ws.route());
+            .route("/ws", ws.route())
+            .route(
+                "/metrics",
+                axum::routing::get(move |headers: http::HeaderMap| async move {
+                    if !metrics_here {
+                        return crate::core::wire::http_error(&crate::Status::not_found(
+                            "metrics are served on the server's metrics address",
+                        ));
+                    }
+                    metrics_response(&metrics, Some(&headers)).await
+                }),
+            );
         let router = route::Served::new(route::Edge::new(routers, fixed, fixed_paths));
         Ok((health, router))
     }
+}
+
+/// `GET /metrics`: the text, after the authenticator's check when
+/// `headers` are given (on the server's own port).
+async fn metrics_response(pipeline: &Pipeline, headers: Option<&http::HeaderMap>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(headers) = headers
+        && let Err(status) = pipeline.authenticate(headers).await
+    {
+        let mut response = crate::core::wire::http_error(&status);
+        if response.status() == http::StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        return response;
+    }
+    ([(http::header::CONTENT_TYPE, crate::core::metrics::CONTENT_TYPE)], pipeline.metrics().render()).into_response()
+}
+
+/// Serves `GET /metrics` alone on `addr`, open, until the process ends.
+async fn serve_metrics(addr: std::net::SocketAddr, pipeline: Arc<Pipeline>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let pipeline = Arc::clone(&pipeline);
+            async move { metrics_response(&pipeline, None).await }
+        }),
+    );
+    tracing::info!("metrics on http://{bound}/metrics");
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "metrics on http://{bound}/metrics")?;
+        out.flush()?;
+    }
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("the metrics listener stopped: {e}");
+        }
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -127,6 +127,7 @@ pub(crate) async fn serve(
     upgrade: http::request::Parts,
     limits: SocketLimits,
 ) {
+    let _open = pipeline.metrics().socket("graphql-ws");
     // The subprotocol the upgrade chose; graphql-transport-ws when none was offered.
     let protocol = socket
         .protocol()

@@ -165,6 +165,7 @@ impl WsRouter {
     /// Runs one connection: a reader (frames in, calls started) and a writer
     /// (every frame out), until both are done.
     async fn serve(self: Arc<Self>, socket: WebSocket, headers: HeaderMap, peer: Option<SocketAddr>) {
+        let _open = self.pipeline.metrics().socket("websocket");
         let (sink, stream) = socket.split();
         let (control, control_rx) = mpsc::channel(CONTROL_BUFFER);
         let reader = self.read(stream, control, headers, peer);
