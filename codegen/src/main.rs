@@ -372,15 +372,18 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     for name in &args.forward_header {
         upstream = upstream.forward_header(name);
     }
+    let mut fan_out = None;
     if !args.fan_out.is_empty() {
-        let fan_out = match &args.redis {
+        let shared = match &args.redis {
             Some(url) => match runtime.block_on(apigen_runtime::proxy::FanOut::redis(url)) {
                 Ok(fan_out) => fan_out,
                 Err(status) => return usage(format!("--redis {url}: {}", status.message())),
             },
             None => apigen_runtime::proxy::FanOut::in_process(),
         };
-        upstream = upstream.fan_out(args.fan_out.iter().fold(fan_out, |f, method| f.method(method)));
+        let shared = args.fan_out.iter().fold(shared, |f, method| f.method(method));
+        upstream = upstream.fan_out(shared.clone());
+        fan_out = Some(shared);
     }
     let schema = if args.reflect {
         runtime
@@ -424,6 +427,12 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     apigen_runtime::server::init_logging();
     let served = runtime.block_on(async {
         let mut server = apigen_runtime::Server::builder();
+        if let Some(fan_out) = fan_out {
+            server = server.readiness("fan-out", move || {
+                let fan_out = fan_out.clone();
+                async move { fan_out.ready().await }
+            });
+        }
         for service in services {
             server = server.add_service(service);
         }

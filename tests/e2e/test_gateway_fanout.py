@@ -10,8 +10,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+import requests
 
-from conftest import bin_dir
+from conftest import REPO, bin_dir
 from redis_support import redis_server
 from support import Http, open_channel
 from test_fanout import Sse, sse_path
@@ -166,6 +167,9 @@ def test_two_gateways_on_redis_share_one_feed_and_take_it_over_when_its_gateway_
     command = gateway_command(upstream.address)
     a = launch("apigen", *FAN_OUT, "--redis", redis.url, command=command)
     b = launch("apigen", *FAN_OUT, "--redis", redis.url, command=command)
+    for gateway in (a, b):
+        ready = requests.get(f"http://{gateway.address}/readyz", timeout=10)
+        assert (ready.status_code, ready.text) == (200, "ready"), "its fan-out store (Redis) answers"
     room = new_room("redis")
     since = len(upstream.events())
     on_a = subscribe(a.address, room)
@@ -208,7 +212,7 @@ def test_fan_out_flags_are_checked_before_the_gateway_starts(upstream):
     for flags, mention in cases:
         run = subprocess.run(
             [apigen, *gateway_command(upstream.address), "--addr", "127.0.0.1:0", *flags],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True, text=True, timeout=30, cwd=REPO,
         )  # fmt: skip
         assert run.returncode == 2, (flags, run.returncode, run.stderr)
         assert mention in run.stderr, (flags, run.stderr)

@@ -12,5 +12,13 @@ async fn main() -> std::io::Result<()> {
         })?,
         None => chat_example::Rooms::default(),
     };
-    apigen_runtime::Server::builder().add_service(chat_example::v1::chat_service(rooms)).run(&args).await
+    let fan_out = rooms.clone();
+    apigen_runtime::Server::builder()
+        .readiness("fan-out", move || {
+            let rooms = fan_out.clone();
+            async move { rooms.ready().await }
+        })
+        .add_service(chat_example::v1::chat_service(rooms))
+        .run(&args)
+        .await
 }

@@ -40,6 +40,11 @@ impl Rooms {
         Ok(Rooms { topics: Topics::redis(url, MAX_HISTORY, stamp).await? })
     }
 
+    /// Whether the rooms' store answers: the server's readiness check.
+    pub async fn ready(&self) -> Result<()> {
+        self.topics.ready().await
+    }
+
     /// Posts to `room`, which gets the room's next sequence number.
     async fn post(&self, room: &str, author: String, text: String) -> Result<ChatMessage> {
         check_room(room, "room")?;

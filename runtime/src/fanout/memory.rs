@@ -238,6 +238,10 @@ impl<T: Clone + Send + Sync + 'static> Backend<T> for Memory<T> {
         }))
     }
 
+    fn ping(&self) -> BoxFuture<Result<(), Status>> {
+        ready(Ok(()))
+    }
+
     fn claim(&self, topic: &str, holder: &str, ttl: Duration) -> BoxFuture<Result<bool, Status>> {
         let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();

@@ -89,6 +89,8 @@ trait Backend<T>: Send + Sync + 'static {
     fn claim(&self, topic: &str, holder: &str, ttl: std::time::Duration) -> BoxFuture<Result<bool, Status>>;
     /// Gives up `holder`'s lease on `topic`, if it still has it.
     fn release(&self, topic: &str, holder: &str) -> BoxFuture<Result<(), Status>>;
+    /// Whether the backend answers now (Redis: a `PING`).
+    fn ping(&self) -> BoxFuture<Result<(), Status>>;
     /// Sets the cap on the topics kept in this process (at least 1).
     fn set_max_topics(&self, max: usize);
     /// How many topics are kept in this process.
@@ -195,6 +197,14 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
                 m
             })
             .collect())
+    }
+
+    /// Whether the backend answers now: always in process; on Redis, a
+    /// `PING` within 2 s. For a server's readiness check
+    /// (`Server::readiness`), so that a load balancer stops sending clients
+    /// to an instance whose fan-out cannot work.
+    pub async fn ready(&self) -> Result<(), Status> {
+        self.backend.ping().await
     }
 
     /// Takes or renews a lease on `topic` for `holder` (a name unique to

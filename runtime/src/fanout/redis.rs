@@ -318,6 +318,18 @@ impl<T: ApiMessage + Clone + Send + Sync> Backend<T> for Redis<T> {
         })
     }
 
+    fn ping(&self) -> BoxFuture<Result<(), Status>> {
+        let mut conn = self.commands.clone();
+        Box::pin(async move {
+            let ping = redis::cmd("PING");
+            match tokio::time::timeout(Duration::from_secs(2), ping.query_async::<String>(&mut conn)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(unavailable(e)),
+                Err(_) => Err(Status::unavailable("Redis did not answer PING within 2 s")),
+            }
+        })
+    }
+
     fn claim(&self, topic: &str, holder: &str, ttl: Duration) -> BoxFuture<Result<bool, Status>> {
         let (key, holder, script) = (lease_key(topic), holder.to_owned(), self.claim.clone());
         let conn = self.commands.clone();

@@ -127,6 +127,12 @@ impl FanOut {
         self
     }
 
+    /// Whether the topics' backend answers (Redis: a `PING`), for the
+    /// gateway's readiness check.
+    pub async fn ready(&self) -> Result<(), Status> {
+        self.topics.ready().await
+    }
+
     /// The shared methods, as gRPC paths (`/package.Service/Method`).
     pub fn methods(&self) -> &[String] {
         &self.methods

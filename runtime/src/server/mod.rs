@@ -45,6 +45,32 @@ pub struct Server {
     connections: ConnectionLimits,
     trpc_max_batch: usize,
     metrics_addr: Option<std::net::SocketAddr>,
+    readiness: Vec<Readiness>,
+}
+
+/// A named readiness check (`Server::readiness`).
+#[derive(Clone)]
+struct Readiness {
+    name: &'static str,
+    check: Arc<dyn Fn() -> crate::BoxFuture<Result<(), crate::Status>> + Send + Sync>,
+}
+
+/// How long one readiness check may take before it counts as failed.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs every check; the first failure says why the server is not ready.
+async fn not_ready(checks: &[Readiness], pipeline: Option<&Pipeline>) -> Option<String> {
+    if pipeline.is_some_and(Pipeline::stopping) {
+        return Some("the server is shutting down".to_owned());
+    }
+    for readiness in checks {
+        match tokio::time::timeout(READINESS_TIMEOUT, (readiness.check)()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(status)) => return Some(format!("{}: {}", readiness.name, status.message())),
+            Err(_) => return Some(format!("{}: no answer within {} s", readiness.name, READINESS_TIMEOUT.as_secs())),
+        }
+    }
+    None
 }
 
 impl Default for Server {
@@ -74,7 +100,24 @@ impl Server {
             connections: ConnectionLimits::default(),
             trpc_max_batch: crate::protocol::trpc::DEFAULT_MAX_BATCH,
             metrics_addr: None,
+            readiness: Vec::new(),
         }
+    }
+
+    /// Adds a readiness check named `name`: while it fails (or takes over
+    /// 2 s), `GET /readyz` answers 503 and the gRPC health service reports
+    /// `NOT_SERVING` (checked every second), so load balancers send clients
+    /// elsewhere; `GET /healthz` (liveness) stays 200. For example the fan-out
+    /// backend: `.readiness("redis", move || { let t = topics.clone(); async move { t.ready().await } })`.
+    /// The server is also not ready while it shuts down.
+    pub fn readiness<F, Fut>(mut self, name: &'static str, check: F) -> Server
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), crate::Status>> + Send + 'static,
+    {
+        let check = Arc::new(move || -> crate::BoxFuture<Result<(), crate::Status>> { Box::pin(check()) });
+        self.readiness.push(Readiness { name, check });
+        self
     }
 
     /// Serves `GET /metrics` (Prometheus text) on a listener of its own at
@@ -215,7 +258,29 @@ impl Server {
     ) -> std::io::Result<()> {
         let stop = Arc::new(tokio::sync::watch::channel(false).0);
         let limits = self.connections;
+        let checks = self.readiness.clone();
         let (health, router) = self.router(Arc::clone(&stop)).await?;
+        if !checks.is_empty() {
+            // The gRPC health service follows the readiness checks until shutdown.
+            let (health, mut stopping) = (health.clone(), stop.subscribe());
+            tokio::spawn(async move {
+                let mut serving = true;
+                loop {
+                    let ready = not_ready(&checks, None).await.is_none();
+                    if *stopping.borrow() {
+                        return;
+                    }
+                    if ready != serving {
+                        serving = ready;
+                        health.set_all(ready).await;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stopping.changed() => return,
+                    }
+                }
+            });
+        }
         let stopping = stop.subscribe();
         let stopped = Arc::clone(&stop);
         let graceful = async move {
@@ -290,16 +355,33 @@ impl Server {
             _shutdown: shutdown,
         };
         let metrics = Arc::clone(&pipeline);
+        let (ready_pipeline, checks) = (Arc::clone(&pipeline), self.readiness.clone());
         let metrics_here = self.metrics_addr.is_none();
         if let Some(addr) = self.metrics_addr {
             serve_metrics(addr, Arc::clone(&pipeline)).await?;
         }
         let ws = ws::WsRouter::new(pipeline, self.ws);
         // Routes matched by path alone; every other request goes straight to `routers`.
-        let fixed_paths = [&graphql::PATHS[..], &["/healthz", "/openapi.json", "/docs", "/ws", "/metrics"]].concat();
+        let fixed_paths =
+            [&graphql::PATHS[..], &["/healthz", "/readyz", "/openapi.json", "/docs", "/ws", "/metrics"]].concat();
         let fixed = axum::Router::new()
             .merge(graphql)
             .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/readyz",
+                axum::routing::get(move || {
+                    let (pipeline, checks) = (Arc::clone(&ready_pipeline), checks.clone());
+                    async move {
+                        use axum::response::IntoResponse;
+                        match not_ready(&checks, Some(&pipeline)).await {
+                            None => "ready".into_response(),
+                            Some(why) => {
+                                crate::core::wire::http_error(&crate::Status::unavailable(format!("not ready: {why}")))
+                            }
+                        }
+                    }
+                }),
+            )
             .route(
                 "/openapi.json",
                 axum::routing::get(move || {
