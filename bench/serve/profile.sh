@@ -29,20 +29,39 @@ oha="$(command -v oha || echo "$HOME/.cargo/bin/oha")"
 target="$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="$target/release"
 
+log="$(mktemp)"
+upstream_log="$(mktemp)"
+data="${TMPDIR:-/tmp}/apigen-profile-$protocol-$server.data"
+pid=""
+load_pid=""
 upstream_pid=""
+cleanup() {
+  [ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null || true
+  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  [ -z "$upstream_pid" ] || kill "$upstream_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -f "$log" "$upstream_log"
+}
+trap cleanup EXIT
+
+# The address a server started with its output in $1 prints, within 10 s; $2 names it in the error.
+listening_address() {
+  local found=""
+  for _ in $(seq 1 100); do
+    found="$(sed -n 's|^listening on http://\([0-9.]*:[0-9]*\).*|\1|p' "$1" | head -n 1)"
+    [ -n "$found" ] && break
+    sleep 0.1
+  done
+  [ -n "$found" ] || { cat "$1" >&2; echo "error: $2 did not start" >&2; exit 1; }
+  echo "$found"
+}
+
 if [ "$server" = apigen ]; then
   cmd="$bin/bookstore-example"
 elif [ "$server" = gateway ]; then
-  upstream_log="$(mktemp)"
   taskset -c 1 "$bin/bookstore-example" --addr 127.0.0.1:0 >"$upstream_log" 2>&1 &
   upstream_pid=$!
-  upstream_addr=""
-  for _ in $(seq 1 100); do
-    upstream_addr="$(sed -n 's|^listening on http://\([0-9.]*:[0-9]*\).*|\1|p' "$upstream_log" | head -n 1)"
-    [ -n "$upstream_addr" ] && break
-    sleep 0.1
-  done
-  [ -n "$upstream_addr" ] || { cat "$upstream_log" >&2; echo "error: the upstream did not start" >&2; exit 1; }
+  upstream_addr="$(listening_address "$upstream_log" "the gateway's upstream")"
   cmd="$bin/apigen gateway $repo/schemas/examples/bookstore.proto -I $repo/schemas --upstream http://$upstream_addr"
 else
   case "$protocol" in
@@ -55,29 +74,10 @@ for f in "${cmd%% *}" "$bin/grpc-load"; do
   [ -x "$f" ] || { echo "error: $f is missing: run cargo build --release -p bookstore-example -p apigen-bench-serve" >&2; exit 1; }
 done
 
-log="$(mktemp)"
-data="${TMPDIR:-/tmp}/apigen-profile-$protocol-$server.data"
-pid=""
-load_pid=""
-cleanup() {
-  [ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null || true
-  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-  [ -z "$upstream_pid" ] || kill "$upstream_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -f "$log"
-}
-trap cleanup EXIT
-
 # shellcheck disable=SC2086 # $cmd holds the gateway's arguments
 taskset -c 0 $cmd --addr 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
-addr=""
-for _ in $(seq 1 100); do
-  addr="$(sed -n 's|^listening on http://\([0-9.]*:[0-9]*\).*|\1|p' "$log" | head -n 1)"
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$log" >&2; echo "error: $cmd did not start" >&2; exit 1; }
+addr="$(listening_address "$log" "$cmd")"
 json=(-H 'content-type: application/json')
 if [ "$server" != baseline ]; then
   curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" -d '{"theme": "Science fiction"}'
