@@ -130,7 +130,7 @@ enum Command {
     /// http://ADDR` once ready; stops on Ctrl-C or SIGTERM. Exit status: 1 on
     /// errors in the schema, 2 on usage errors.
     #[cfg(feature = "gateway")]
-    Gateway(GatewayArgs),
+    Gateway(Box<GatewayArgs>),
     /// Create a crate that serves a small annotated service on every
     /// protocol on its first `cargo run`.
     ///
@@ -191,7 +191,7 @@ fn main() -> ExitCode {
         }
         Command::Lint { files, includes, allow, list_rules } => lint(&files, &includes, &allow, list_rules),
         #[cfg(feature = "gateway")]
-        Command::Gateway(args) => gateway(args),
+        Command::Gateway(args) => gateway(*args),
         Command::New { name, dir, apigen_path } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             // Built from a checkout that is still there: depend on it, so the crate builds
@@ -325,6 +325,10 @@ struct GatewayArgs {
     /// instead of --token; the token still goes upstream.
     #[arg(long, value_name = "URL|FILE", conflicts_with = "token")]
     jwks: Option<String>,
+    /// Let browsers call only from this origin (https://app.example.com, or
+    /// https://*.example.com; repeat for several) instead of from any.
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
     /// The `iss` JWTs must have (repeat for several).
     #[arg(long, value_name = "ISS", requires = "jwks")]
     issuer: Vec<String>,
@@ -409,6 +413,9 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     }
     if let Some(jwks) = &args.jwks {
         server_args.extend(["--jwks".to_owned(), jwks.clone()]);
+    }
+    for origin in &args.cors_origin {
+        server_args.extend(["--cors-origin".to_owned(), origin.clone()]);
     }
     for issuer in &args.issuer {
         server_args.extend(["--issuer".to_owned(), issuer.clone()]);

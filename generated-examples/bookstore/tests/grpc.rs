@@ -172,4 +172,7 @@ async fn browsers_get_cors_preflight_answers() {
     let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
     assert!(text.starts_with("http/1.1 200"), "{text}");
     assert!(text.contains("access-control-allow-origin: *"), "{text}");
+    // Named, not `*`, which browsers do not extend to `authorization`.
+    assert!(text.contains("access-control-allow-headers:") && text.contains("x-grpc-web"), "{text}");
+    assert!(!text.contains("access-control-allow-headers: *"), "{text}");
 }

@@ -24,6 +24,9 @@ pub struct Args {
     pub issuers: Vec<String>,
     /// `--audience AUD` (repeatable): an `aud` JWTs must have.
     pub audiences: Vec<String>,
+    /// `--cors-origin ORIGIN` (repeatable): the origins browsers may call
+    /// from (`Server::cors_origins`); any when none is given.
+    pub cors_origins: Vec<String>,
     /// `--metrics-addr HOST:PORT`: serve `GET /metrics` there, open, instead
     /// of on `addr` behind the authenticator.
     pub metrics_addr: Option<SocketAddr>,
@@ -47,7 +50,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--metrics-addr HOST:PORT]"
+usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--metrics-addr HOST:PORT] [--cors-origin ORIGIN]..."
                 );
                 std::process::exit(2);
             }
@@ -65,6 +68,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
             audiences: Vec::new(),
             jwks_cool_down: None,
             metrics_addr: None,
+            cors_origins: Vec::new(),
             ws_init_timeout: None,
             idle_timeouts: None,
         };
@@ -81,6 +85,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
                 "--token" => out.token = Some(value("--token")?).filter(|t| !t.is_empty()),
                 "--redis" => out.redis = Some(value("--redis")?),
                 "--jwks" => out.jwks = Some(value("--jwks")?),
+                "--cors-origin" => out.cors_origins.push(value("--cors-origin")?),
                 "--metrics-addr" => {
                     let v = value("--metrics-addr")?;
                     out.metrics_addr = Some(v.parse().map_err(|e| {
@@ -107,6 +112,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
+        crate::server::cors::Cors::new(Some(&out.cors_origins)).map_err(|e| format!("--cors-origin: {e}"))?;
         if out.token.is_some() && out.jwks.is_some() {
             return Err("--token and --jwks both set: a server checks one kind of bearer token; choose one".to_owned());
         }

@@ -5,6 +5,7 @@
 
 mod args;
 pub(crate) mod conn;
+mod cors;
 mod docs;
 mod route;
 
@@ -46,6 +47,7 @@ pub struct Server {
     trpc_max_batch: usize,
     metrics_addr: Option<std::net::SocketAddr>,
     readiness: Vec<Readiness>,
+    cors_origins: Option<Vec<String>>,
 }
 
 /// A named readiness check (`Server::readiness`).
@@ -101,7 +103,22 @@ impl Server {
             trpc_max_batch: crate::protocol::trpc::DEFAULT_MAX_BATCH,
             metrics_addr: None,
             readiness: Vec::new(),
+            cors_origins: None,
         }
+    }
+
+    /// Lets browsers call only from these origins (every protocol, and
+    /// WebSocket upgrades), instead of from any: exact origins
+    /// (`https://app.example.com`, `http://127.0.0.1:3000`), subdomain patterns
+    /// (`https://*.example.com`), or `*` for any. An entry that is neither
+    /// makes the server fail to start, saying how to write it.
+    pub fn cors_origins<I, S>(mut self, origins: I) -> Server
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cors_origins.get_or_insert_with(Vec::new).extend(origins.into_iter().map(Into::into));
+        self
     }
 
     /// Adds a readiness check named `name`: while it fails (or takes over
@@ -230,6 +247,9 @@ impl Server {
         }
         if let Some(addr) = args.metrics_addr {
             self.metrics_addr = Some(addr);
+        }
+        if !args.cors_origins.is_empty() {
+            self = self.cors_origins(args.cors_origins.iter().cloned());
         }
         if let Some(quiet) = args.idle_timeouts {
             self.connections.idle_timeout = quiet;
@@ -402,7 +422,9 @@ impl Server {
                     metrics_response(&metrics, Some(&headers)).await
                 }),
             );
-        let router = route::Served::new(route::Edge::new(routers, fixed, fixed_paths));
+        let cors = cors::Cors::new(self.cors_origins.as_deref())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let router = route::Served::new(route::Edge::new(routers, fixed, fixed_paths, cors));
         Ok((health, router))
     }
 }

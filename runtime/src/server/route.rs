@@ -82,7 +82,7 @@ impl tower::Service<axum::extract::Request> for Served {
                 Ok(response) => response.map(axum::body::Body::new),
                 Err(never) => match never {},
             });
-            return ServedFuture { inner: Box::pin(traced), finish: None, failures_since: None };
+            return ServedFuture { inner: Box::pin(traced), finish: None, origin: None, failures_since: None };
         }
         let logged = tracing::enabled!(target: FAILURE_TARGET, tracing::Level::ERROR);
         // Embedded in another router (`Server::into_router`), the peer is the request's `ConnectInfo`.
@@ -103,6 +103,8 @@ pub(crate) struct ServedFuture {
     inner: Answer,
     /// The edge whose CORS headers and challenge the answer gets (not a preflight's).
     finish: Option<Arc<EdgeInner>>,
+    /// The request's `Origin`, which the CORS headers depend on.
+    origin: Option<http::HeaderValue>,
     /// When the request arrived, if its failure would be logged.
     failures_since: Option<std::time::Instant>,
 }
@@ -113,7 +115,7 @@ impl Future for ServedFuture {
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         let mut response = std::task::ready!(self.inner.as_mut().poll(cx));
         if let Some(edge) = &self.finish {
-            edge.finish(&mut response);
+            edge.finish(&mut response, self.origin.as_ref());
         }
         if let Some(since) = self.failures_since
             && response.status().is_server_error()
@@ -148,24 +150,24 @@ struct EdgeInner {
     fixed: axum::Router,
     /// Every path `fixed` has a route for.
     fixed_paths: Vec<&'static str>,
-    cors: tower_http::cors::CorsLayer,
-    /// What `cors` adds to every response but a preflight's: its policy
-    /// (any origin) does not depend on the request.
-    cors_headers: http::HeaderMap,
+    cors: super::cors::Cors,
 }
 
 impl Edge {
     /// `fixed` serves `fixed_paths` (and may serve fewer); everything else is `routers`'.
-    pub(super) fn new(routers: Routers, fixed: axum::Router, fixed_paths: Vec<&'static str>) -> Edge {
+    pub(super) fn new(
+        routers: Routers,
+        fixed: axum::Router,
+        fixed_paths: Vec<&'static str>,
+        cors: super::cors::Cors,
+    ) -> Edge {
         let routers = Arc::new(routers);
         let fallback = Arc::clone(&routers);
         let fixed = fixed.fallback_service(tower::service_fn(move |req: axum::extract::Request| {
             let peer = crate::core::pipeline::peer(req.extensions());
             Routers::route(&fallback, req, peer).map(Ok::<_, std::convert::Infallible>)
         }));
-        let cors = cors();
-        let cors_headers = cors_headers(&cors);
-        Edge(Arc::new(EdgeInner { routers, fixed, fixed_paths, cors, cors_headers }))
+        Edge(Arc::new(EdgeInner { routers, fixed, fixed_paths, cors }))
     }
 }
 
@@ -192,19 +194,32 @@ impl Edge {
     /// and no other's.
     fn answer(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> ServedFuture {
         let edge = Arc::clone(&self.0);
+        let origin = req.headers().get(http::header::ORIGIN).cloned();
+        if edge.cors.refuses_upgrade(req.headers()) {
+            // Browsers apply no CORS to WebSockets: the server checks the origin itself.
+            let status = crate::Status::permission_denied("this server does not accept WebSockets from that origin")
+                .with_http_status(403);
+            let answer = crate::core::wire::http_error(&status);
+            return ServedFuture {
+                inner: Box::pin(std::future::ready(answer)),
+                finish: Some(edge),
+                origin,
+                failures_since: None,
+            };
+        }
         if req.method() == http::Method::OPTIONS {
             // A preflight: tower-http's CORS answers it (without calling the routes).
             let inner = Box::pin(async move {
-                let cors = edge.cors.clone();
+                let cors = edge.cors.layer();
                 let routes = tower::service_fn(move |req: axum::extract::Request| {
                     let edge = Arc::clone(&edge);
                     async move { Ok::<_, std::convert::Infallible>(edge.route_now(req, peer).await) }
                 });
                 cors.layer(routes).oneshot(req).await.unwrap_or_else(|e| match e {})
             });
-            ServedFuture { inner, finish: None, failures_since: None }
+            ServedFuture { inner, finish: None, origin: None, failures_since: None }
         } else {
-            ServedFuture { inner: edge.route_now(req, peer), finish: Some(edge), failures_since: None }
+            ServedFuture { inner: edge.route_now(req, peer), finish: Some(edge), origin, failures_since: None }
         }
     }
 }
@@ -223,16 +238,9 @@ impl EdgeInner {
     }
 
     /// The challenge and the CORS headers every answer but a preflight's carries.
-    fn finish(&self, response: &mut Response) {
+    fn finish(&self, response: &mut Response, origin: Option<&http::HeaderValue>) {
         challenge(response);
-        for (name, value) in &self.cors_headers {
-            // As tower-http does: `Vary` joins the response's own, the others replace theirs.
-            if name == http::header::VARY {
-                response.headers_mut().append(name, value.clone());
-            } else {
-                response.headers_mut().insert(name, value.clone());
-            }
-        }
+        self.cors.finish(origin, response.headers_mut());
     }
 }
 
@@ -387,36 +395,5 @@ fn challenge(response: &mut Response) {
         && !response.headers().contains_key(http::header::WWW_AUTHENTICATE)
     {
         response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-    }
-}
-
-/// Browsers may call from any origin; credentials are headers, not cookies.
-fn cors() -> tower_http::cors::CorsLayer {
-    use http::header::HeaderName;
-    tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_methods(tower_http::cors::Any)
-        .allow_headers(tower_http::cors::Any)
-        .expose_headers([
-            HeaderName::from_static("grpc-status"),
-            HeaderName::from_static("grpc-message"),
-            HeaderName::from_static("grpc-status-details-bin"),
-        ])
-        .max_age(Duration::from_secs(86400))
-}
-
-/// The headers `cors` adds to the response of a request that is not a
-/// preflight, read off the layer itself: a constant, as its policy allows
-/// any origin.
-fn cors_headers(cors: &tower_http::cors::CorsLayer) -> http::HeaderMap {
-    use futures_util::FutureExt;
-    let bare = tower::service_fn(|_: axum::extract::Request| async {
-        Ok::<_, std::convert::Infallible>(Response::new(axum::body::Body::empty()))
-    });
-    let mut probe = axum::extract::Request::new(axum::body::Body::empty());
-    probe.headers_mut().insert(http::header::ORIGIN, http::HeaderValue::from_static("https://example.test"));
-    match cors.layer(bare).oneshot(probe).now_or_never() {
-        Some(Ok(response)) => response.into_parts().0.headers,
-        None | Some(Err(_)) => unreachable!("the CORS layer answers at once"),
     }
 }
