@@ -18,24 +18,14 @@ import { tmpdir } from "node:os";
 import { join, normalize, sep } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 
 import type { Book, Shelf } from "../../../generated-examples/bookstore/src/api/ts/index.js";
 import type { ChatMessage } from "../../../generated-examples/chat/src/api/ts/index.js";
 import { explain, unique, WAIT_MS, within } from "./support/async.js";
+import { launchChromium } from "./support/chromium.js";
 import { REPO, startServer, type Server } from "./support/servers.js";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-/** The machine's network is closed: these keep Chromium from trying to reach Google's services. */
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const PAGE_HTML = join(REPO, "tests", "node", "src", "browser", "page.html");
 /** What tsconfig.browser.json compiles: the site's root, which page.html's script is under. */
 const SITE = join(REPO, "tests", "node", "dist", "browser");
@@ -169,17 +159,12 @@ async function onPage(name: string, body: () => Promise<void>): Promise<void> {
 }
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium), or set $CHROMIUM to a Chromium executable`,
-    );
-  }
   if (!existsSync(join(SITE, PAGE_SCRIPT))) {
     throw new Error(`${join(SITE, PAGE_SCRIPT)} is missing: run tests/node/run.sh (it compiles tsconfig.browser.json)`);
   }
   shots = mkdtempSync(join(tmpdir(), "apigen-browser-"));
   [bookstore, chat, site] = await Promise.all([startServer("bookstore-example"), startServer("chat-example"), serveSite()]);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);
   page.on("console", (message) => pageLog.push(`console.${message.type()}: ${message.text()}`));

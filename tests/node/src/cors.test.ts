@@ -6,25 +6,14 @@
 // the WebSocket upgrade itself, as browsers apply no CORS to WebSockets.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 
+import { launchChromium } from "./support/chromium.js";
 import { startServer, type Server } from "./support/servers.js";
-
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** A site serving one blank page at /, on a loopback port: one web origin. */
 async function serveBlank(): Promise<{ url: string; server: HttpServer }> {
@@ -46,7 +35,6 @@ let browser: Browser;
 let shelf: string;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package, or set $CHROMIUM`);
   [allowed, refused] = await Promise.all([serveBlank(), serveBlank()]);
   bookstore = await startServer("bookstore-example", "--cors-origin", allowed.url, "--cors-origin", "https://*.example.test");
   const created = await fetch(`${bookstore.url}/v1/shelves`, {
@@ -55,7 +43,7 @@ before(async () => {
     body: JSON.stringify({ theme: "CORS" }),
   });
   shelf = ((await created.json()) as { name: string }).name;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {
