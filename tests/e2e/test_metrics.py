@@ -6,7 +6,6 @@ in-flight calls, open streams and WebSockets, bytes, and refusals by reason. One
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,17 +15,12 @@ import pytest
 import requests
 
 from conftest import running
+from redis_support import free_port
 from support import TOKEN, Http, JsonSocket, open_channel
 
 pytestmark = pytest.mark.timeout(120)
 
 WAIT = 30.0  # the longest Prometheus may take to start, scrape and answer
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Prometheus:

@@ -153,6 +153,15 @@ pub(crate) fn fill_in_access_token(metadata: &mut http::HeaderMap, query: Option
     }
 }
 
+/// The token of `authorization: Bearer <token>` in `metadata`, if any.
+pub(crate) fn bearer(metadata: &http::HeaderMap) -> Option<&str> {
+    bearer_of(metadata.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+}
+
+fn bearer_of(authorization: Option<&str>) -> Option<&str> {
+    authorization.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+}
+
 /// Decides who a caller is from its metadata.
 pub trait Authenticator: Send + Sync + 'static {
     /// The caller's identity, or `UNAUTHENTICATED` (or another status) to refuse the call.
@@ -179,9 +188,8 @@ impl BearerToken {
 
     /// Whether `authorization` carries the token.
     pub fn check(&self, authorization: Option<&str>) -> Result<Identity, Status> {
-        let presented = authorization
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .ok_or_else(|| Status::unauthenticated("send `authorization: Bearer <token>`"))?;
+        let presented =
+            bearer_of(authorization).ok_or_else(|| Status::unauthenticated("send `authorization: Bearer <token>`"))?;
         // Compare in constant time so the token cannot be guessed byte by byte.
         let (a, b) = (presented.as_bytes(), self.token.as_bytes());
         let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;

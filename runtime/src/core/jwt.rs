@@ -335,11 +335,7 @@ fn scopes(claims: &serde_json::Value) -> Vec<String> {
 
 impl Authenticator for Jwt {
     fn authenticate(&self, metadata: &http::HeaderMap) -> BoxFuture<Result<Identity, Status>> {
-        let token = metadata
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::to_owned);
+        let token = crate::core::auth::bearer(metadata).map(str::to_owned);
         let jwt = self.clone();
         Box::pin(async move {
             let token = token.ok_or_else(|| refuse("send `authorization: Bearer <JWT>`".to_owned()))?;

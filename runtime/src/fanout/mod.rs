@@ -68,6 +68,15 @@ pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3
 /// `maxclients` (10,000).
 pub const MAX_TOPICS: usize = 1024;
 
+/// A name unique across processes and time: a publish's (so that a retry
+/// cannot post twice) or a lease holder's.
+pub(crate) fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Sets the fields of a message that depend on its sequence number.
 pub type Stamp<T> = fn(&mut T, u64);
 

@@ -72,14 +72,6 @@ where
     }
 }
 
-/// A name for one publish, unique across processes and time.
-fn publish_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
 /// How long one XREAD blocks.
 const BLOCK: Duration = Duration::from_secs(2);
 
@@ -231,7 +223,7 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
 impl<T: ApiMessage + Clone + Send + Sync> Backend<T> for Redis<T> {
     fn append(&self, topic: &str, message: &T) -> BoxFuture<Result<u64, Status>> {
         let (seq, stream) = keys(topic);
-        let once = format!("apigen:topic:{{{topic}}}:published:{}", publish_id());
+        let once = format!("apigen:topic:{{{topic}}}:published:{}", super::unique_name());
         let (script, max_len, bytes) = (self.script.clone(), self.max_len, message.encode_to_vec());
         let conn = self.commands.clone();
         Box::pin(async move {

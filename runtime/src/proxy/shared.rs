@@ -164,7 +164,7 @@ impl FanOut {
             let feeder = Feeder {
                 topics: self.topics.clone(),
                 topic: topic.clone(),
-                holder: holder_name(),
+                holder: crate::fanout::unique_name(),
                 upstream: upstream.clone(),
                 route: route.clone(),
                 request,
@@ -262,14 +262,6 @@ fn topic_name(path: &str, request: &[u8]) -> String {
     let digest = sha2::Sha256::digest(request);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("gateway:{path}:{hex}")
-}
-
-/// A name for one feed, unique across processes and time.
-fn holder_name() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Why a feed's upstream call stopped.

@@ -436,11 +436,8 @@ async fn metrics_response(pipeline: &Pipeline, headers: Option<&http::HeaderMap>
     if let Some(headers) = headers
         && let Err(status) = pipeline.authenticate(headers).await
     {
-        let mut response = crate::core::wire::http_error(&status);
-        if response.status() == http::StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-        }
-        return response;
+        // The edge adds `WWW-Authenticate` to a 401, as to every other.
+        return crate::core::wire::http_error(&status);
     }
     ([(http::header::CONTENT_TYPE, crate::core::metrics::CONTENT_TYPE)], pipeline.metrics().render()).into_response()
 }
