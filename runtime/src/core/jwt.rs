@@ -47,27 +47,33 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Validates JWT bearer tokens against a JSON Web Key Set.
 #[derive(Clone)]
 pub struct Jwt {
-    inner: Arc<Inner>,
+    config: Arc<Config>,
+    /// The keys and their fetching, shared by every clone.
+    state: Arc<State>,
 }
 
 impl std::fmt::Debug for Jwt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jwt").field("keys", &self.inner.source).finish_non_exhaustive()
+        f.debug_struct("Jwt").field("keys", &self.config.source).finish_non_exhaustive()
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Source {
     Url(String),
     File(PathBuf),
 }
 
-struct Inner {
+#[derive(Clone)]
+struct Config {
     source: Source,
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: Duration,
     cool_down: Duration,
+}
+
+struct State {
     keys: RwLock<Keys>,
     /// One fetch at a time; callers that waited use its result.
     fetching: tokio::sync::Mutex<()>,
@@ -106,12 +112,14 @@ impl Jwt {
 
     fn with_source(source: Source) -> Jwt {
         Jwt {
-            inner: Arc::new(Inner {
+            config: Arc::new(Config {
                 source,
                 issuers: Vec::new(),
                 audiences: Vec::new(),
                 leeway: Duration::from_secs(30),
                 cool_down: Duration::from_secs(10),
+            }),
+            state: Arc::new(State {
                 keys: RwLock::default(),
                 fetching: tokio::sync::Mutex::new(()),
                 http: reqwest::Client::builder()
@@ -122,11 +130,9 @@ impl Jwt {
         }
     }
 
-    fn configure(mut self, change: impl FnOnce(&mut Inner)) -> Jwt {
-        // Configured before it is shared: the Arc has one owner.
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            change(inner);
-        }
+    fn configure(mut self, change: impl FnOnce(&mut Config)) -> Jwt {
+        // Copied when a clone shares it, so that no setting is ever lost.
+        change(Arc::make_mut(&mut self.config));
         self
     }
 
@@ -134,25 +140,25 @@ impl Jwt {
     /// claim is then required.
     pub fn issuer(self, issuer: impl Into<String>) -> Jwt {
         let issuer = issuer.into();
-        self.configure(|inner| inner.issuers.push(issuer))
+        self.configure(|config| config.issuers.push(issuer))
     }
 
     /// Accepts tokens whose `aud` holds `audience` (repeat for several); the
     /// claim is then required.
     pub fn audience(self, audience: impl Into<String>) -> Jwt {
         let audience = audience.into();
-        self.configure(|inner| inner.audiences.push(audience))
+        self.configure(|config| config.audiences.push(audience))
     }
 
     /// The clock skew allowed on `exp` and `nbf` (30 s by default).
     pub fn leeway(self, leeway: Duration) -> Jwt {
-        self.configure(|inner| inner.leeway = leeway)
+        self.configure(|config| config.leeway = leeway)
     }
 
     /// The least time between two fetches of the key set for a `kid` it
     /// lacks (10 s by default).
     pub fn refresh_cool_down(self, cool_down: Duration) -> Jwt {
-        self.configure(|inner| inner.cool_down = cool_down)
+        self.configure(|config| config.cool_down = cool_down)
     }
 
     /// Checks `token` and returns the identity it carries.
@@ -167,16 +173,16 @@ impl Jwt {
         }
         let key = self.key(header.kid.as_deref(), header.alg).await?;
         let mut validation = Validation::new(header.alg);
-        validation.leeway = self.inner.leeway.as_secs();
+        validation.leeway = self.config.leeway.as_secs();
         validation.validate_nbf = true;
-        validation.validate_aud = !self.inner.audiences.is_empty();
+        validation.validate_aud = !self.config.audiences.is_empty();
         let mut required = vec!["exp"];
-        if !self.inner.issuers.is_empty() {
-            validation.set_issuer(&self.inner.issuers);
+        if !self.config.issuers.is_empty() {
+            validation.set_issuer(&self.config.issuers);
             required.push("iss");
         }
-        if !self.inner.audiences.is_empty() {
-            validation.set_audience(&self.inner.audiences);
+        if !self.config.audiences.is_empty() {
+            validation.set_audience(&self.config.audiences);
             required.push("aud");
         }
         validation.set_required_spec_claims(&required);
@@ -196,7 +202,7 @@ impl Jwt {
             {
                 return Ok(key);
             }
-            keys.fetched.is_none_or(|f| f.elapsed() >= self.inner.cool_down)
+            keys.fetched.is_none_or(|f| f.elapsed() >= self.config.cool_down)
                 || keys.expires.is_some_and(|e| e <= Instant::now())
         };
         if stale {
@@ -210,13 +216,13 @@ impl Jwt {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
-        self.inner.keys.read().unwrap_or_else(|e| e.into_inner())
+        self.state.keys.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Fetches the key set again, once for every caller waiting on it.
     async fn refresh(&self) {
         let started = Instant::now();
-        let _one = self.inner.fetching.lock().await;
+        let _one = self.state.fetching.lock().await;
         if self.read().fetched.is_some_and(|f| f >= started) {
             return;
         }
@@ -232,24 +238,24 @@ impl Jwt {
                         None => keys.anonymous.push(key),
                     }
                 }
-                *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+                *self.state.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
             }
             Err(why) => {
                 tracing::warn!(
                     "cannot refresh the JWT key set from {:?}: {why}; keeping the keys known",
-                    self.inner.source
+                    self.config.source
                 );
-                let mut keys = self.inner.keys.write().unwrap_or_else(|e| e.into_inner());
+                let mut keys = self.state.keys.write().unwrap_or_else(|e| e.into_inner());
                 keys.fetched = Some(Instant::now());
                 // Stale keys serve on; the next try waits out the cool-down.
-                let retry = Instant::now() + self.inner.cool_down;
+                let retry = Instant::now() + self.config.cool_down;
                 keys.expires = keys.expires.map(|e| e.max(retry));
             }
         }
     }
 
     async fn fetch(&self) -> Result<(JwkSet, Duration), String> {
-        match &self.inner.source {
+        match &self.config.source {
             Source::File(path) => {
                 let text = tokio::fs::read_to_string(path)
                     .await
@@ -258,7 +264,7 @@ impl Jwt {
                 Ok((set, DEFAULT_MAX_AGE))
             }
             Source::Url(url) => {
-                let response = self.inner.http.get(url).send().await.map_err(|e| e.to_string())?;
+                let response = self.state.http.get(url).send().await.map_err(|e| e.to_string())?;
                 if !response.status().is_success() {
                     return Err(format!("GET {url} answered {}", response.status()));
                 }
@@ -276,8 +282,8 @@ impl Jwt {
         let why = match error.kind() {
             K::ExpiredSignature => "the token has expired (`exp`); get a new one".to_owned(),
             K::ImmatureSignature => "the token is not valid yet (`nbf`)".to_owned(),
-            K::InvalidIssuer => format!("the token's issuer (`iss`) is not {}", self.inner.issuers.join(" or ")),
-            K::InvalidAudience => format!("the token's audience (`aud`) is not {}", self.inner.audiences.join(" or ")),
+            K::InvalidIssuer => format!("the token's issuer (`iss`) is not {}", self.config.issuers.join(" or ")),
+            K::InvalidAudience => format!("the token's audience (`aud`) is not {}", self.config.audiences.join(" or ")),
             K::InvalidSignature => {
                 format!("the token's signature does not verify with key `{}`", kid.unwrap_or("(no kid)"))
             }
@@ -394,6 +400,12 @@ mod tests {
         other["aud"] = serde_json::json!("elsewhere");
         let token = jsonwebtoken::encode(&header, &other, &key).expect("signs");
         let refused = jwt.verify(&token).await.expect_err("wrong audience");
+        assert!(refused.message().contains("audience"), "{}", refused.message());
+        // A setting made after a clone is shared still applies.
+        let shared = Jwt::jwks_file(&path);
+        let _kept = shared.clone();
+        let strict = shared.audience("api");
+        let refused = strict.verify(&token).await.expect_err("the audience still checked");
         assert!(refused.message().contains("audience"), "{}", refused.message());
 
         header.kid = Some("k2".to_owned());
