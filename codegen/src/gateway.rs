@@ -198,7 +198,7 @@ fn method_info(
     excluded.sort_by_key(|p| *p as u8);
     excluded.dedup();
     let graphql = graphql_names.get(&(service.full_name.clone(), m.name.clone())).cloned().unwrap_or_default();
-    let info = MethodInfo::new(
+    let mut info = MethodInfo::new(
         leak_str(m.name.clone()),
         kind,
         leak_str(m.input.full_name.clone()),
@@ -210,6 +210,9 @@ fn method_info(
     .graphql(leak_str(graphql))
     .excluded(leak(excluded))
     .scopes(leak(m.scopes.iter().map(|s| leak_str(s.clone())).collect()));
+    if let Some(l) = m.rate_limit {
+        info = info.rate_limit(l.calls, l.period_seconds, l.burst);
+    }
     match m.cache {
         Some(hint) => info.cache(hint.max_age, hint.private),
         None => info,

@@ -350,10 +350,20 @@ struct GatewayArgs {
     /// Repeat for several.
     #[arg(long, value_name = "METHOD")]
     fan_out: Vec<String>,
-    /// Share the --fan-out streams across every gateway on this Redis
-    /// (redis://HOST:PORT): one gateway feeds each, any resumes it.
-    #[arg(long, value_name = "URL", requires = "fan_out")]
+    /// Share the --fan-out streams and the --rate-limit buckets across every
+    /// gateway on this Redis (redis://HOST:PORT): one gateway feeds each
+    /// stream, any resumes it.
+    #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Limit how often one caller (its token's subject, else its IP address)
+    /// may call each method: CALLS/UNIT[,burst=N] such as 100/s or 5/min;
+    /// METHOD=CALLS/UNIT for one package.Service/Method. Repeat for several.
+    #[arg(long, value_name = "[METHOD=]RATE")]
+    rate_limit: Vec<String>,
+    /// Serve GET /metrics (Prometheus) on this address, open, instead of on
+    /// --addr behind the token.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
 }
 
 #[cfg(feature = "gateway")]
@@ -362,6 +372,11 @@ fn gateway(args: GatewayArgs) -> ExitCode {
         eprintln!("error: {message}");
         ExitCode::from(2)
     };
+    if args.redis.is_some() && args.fan_out.is_empty() && args.rate_limit.is_empty() {
+        return usage(
+            "--redis shares --fan-out streams and --rate-limit buckets: add one of them, or drop --redis".into(),
+        );
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => return usage(format!("cannot start the async runtime: {e}")),
@@ -422,6 +437,15 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     }
     for audience in &args.audience {
         server_args.extend(["--audience".to_owned(), audience.clone()]);
+    }
+    for limit in &args.rate_limit {
+        server_args.extend(["--rate-limit".to_owned(), limit.clone()]);
+    }
+    if let Some(addr) = &args.metrics_addr {
+        server_args.extend(["--metrics-addr".to_owned(), addr.clone()]);
+    }
+    if let Some(url) = &args.redis {
+        server_args.extend(["--redis".to_owned(), url.clone()]);
     }
     let server_args = match apigen_runtime::server::Args::parse(server_args) {
         Ok(parsed) => parsed,

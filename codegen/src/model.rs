@@ -141,6 +141,8 @@ pub struct Method {
     pub cache: Option<CacheHint>,
     /// `(apigen.method).scopes`: the scopes a caller's credential must grant.
     pub scopes: Vec<String>,
+    /// `(apigen.method).rate_limit`: how often one caller may call it.
+    pub rate_limit: Option<RateLimit>,
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
@@ -169,6 +171,33 @@ pub struct BatchLoader {
 pub struct CacheHint {
     pub max_age: u32,
     pub private: bool,
+}
+
+/// A rate limit (`apigen.RateLimit`): `calls` per `period_seconds`, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub calls: u32,
+    pub period_seconds: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// The period's name: `second`, `minute` or `hour`.
+    pub fn per(&self) -> &'static str {
+        match self.period_seconds {
+            1 => "second",
+            60 => "minute",
+            _ => "hour",
+        }
+    }
+
+    /// `10 calls per minute per caller`, with the burst when it differs.
+    pub fn describe(&self) -> String {
+        let per = self.per();
+        let burst =
+            if self.burst == self.calls { String::new() } else { format!(", in bursts of up to {}", self.burst) };
+        format!("{} calls per {per} per caller{burst}", self.calls)
+    }
 }
 
 /// A field's protobuf and JSON names.
@@ -257,6 +286,11 @@ impl Method {
             let rest: Vec<String> = rest.iter().map(quoted).collect();
             format!("Requires the scopes {} and {} in the caller's credential.", rest.join(", "), quoted(last))
         })
+    }
+
+    /// The sentence documents add about the method's rate limit.
+    pub fn rate_limit_sentence(&self) -> Option<String> {
+        self.rate_limit.map(|l| format!("Limited to {}; more fail with RESOURCE_EXHAUSTED (HTTP 429).", l.describe()))
     }
 
     /// How tRPC serves the method; `None` for request streams, which it cannot.

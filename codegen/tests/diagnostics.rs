@@ -184,6 +184,11 @@ fn apigen_options_are_checked() {
     );
     let err = fails(&schema);
     assert_has(&err, &["bad.proto:7:", "`books write` is not a scope", "one word"]);
+    let schema = format!(
+        "{HEADER}import \"apigen/options.proto\";\nmessage R {{}}\nservice S {{\n  rpc W(R) returns (R) {{ option (apigen.method) = {{rate_limit: {{per: MINUTE}}}}; }}\n}}\n"
+    );
+    let err = fails(&schema);
+    assert_has(&err, &["bad.proto:7:", "a rate limit of 0 calls", "set `calls` to 1 or more"]);
 }
 
 #[test]

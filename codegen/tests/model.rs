@@ -57,6 +57,44 @@ fn methods_have_kinds_operations_and_http_bindings() {
 }
 
 #[test]
+fn rate_limits_come_from_the_schema_into_the_model_openapi_sdl_and_generated_code() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let file = dir.path().join("limited.proto");
+    let schema = r#"syntax = "proto3";
+package limited.v1;
+import "apigen/options.proto";
+message M { string name = 1; }
+service S {
+  rpc Get(M) returns (M) { option (apigen.method) = {rate_limit: {calls: 10 per: MINUTE burst: 20}}; }
+  rpc Put(M) returns (M) { option (apigen.method) = {rate_limit: {calls: 5}}; }
+  rpc Free(M) returns (M);
+}
+"#;
+    std::fs::write(&file, schema).expect("written");
+    let api = lower(&file);
+    let methods = &api.packages[0].services[0].methods;
+    let limit = |i: usize| methods[i].rate_limit.map(|l| (l.calls, l.period_seconds, l.burst));
+    assert_eq!([limit(0), limit(1), limit(2)], [Some((10, 60, 20)), Some((5, 1, 5)), None]);
+    assert_eq!(
+        methods[0].rate_limit_sentence().as_deref(),
+        Some(
+            "Limited to 10 calls per minute per caller, in bursts of up to 20; more fail with RESOURCE_EXHAUSTED (HTTP 429)."
+        )
+    );
+    let generated = apigen::generate(std::slice::from_ref(&file), &[]).expect("generates");
+    let files = &generated.files.0;
+    let text = |name: &str| files.iter().find(|(path, _)| path.ends_with(name)).expect(name).1.clone();
+    let rust: String = files.iter().filter(|(path, _)| path.ends_with(".rs")).map(|(_, text)| text.as_str()).collect();
+    assert!(rust.contains(".rate_limit(10, 60, 20)") && rust.contains(".rate_limit(5, 1, 5)"), "{rust}");
+    let openapi: serde_json::Value = serde_json::from_str(&text("openapi.json")).expect("JSON");
+    let get = &openapi["paths"]["/limited.v1.S/Get"]["post"];
+    assert_eq!(get["x-apigen-rate-limit"], serde_json::json!({"calls": 10, "per": "minute", "burst": 20}));
+    assert!(get["responses"]["429"]["headers"]["Retry-After"].is_object(), "{get}");
+    assert!(openapi["paths"]["/limited.v1.S/Free"]["post"]["responses"].get("429").is_none());
+    assert!(text("schema.graphql").contains("Limited to 5 calls per second per caller"));
+}
+
+#[test]
 fn a_unary_method_without_a_binding_gets_the_default_one() {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let file = dir.path().join("unbound.proto");

@@ -37,6 +37,7 @@ pub use crate::core::input::{FieldPath, Input};
 #[cfg(feature = "jwt")]
 pub use crate::core::jwt::Jwt;
 pub use crate::core::message::{ApiMessage, DynMessage};
+pub use crate::core::ratelimit::RateLimit;
 pub use crate::core::service::{CacheHint, MethodInfo, MethodKind, Relation, RelationKind, ServiceDef, ServiceInfo};
 pub use crate::core::status::{Code, RpcStatus, Status};
 pub use crate::core::stream::{RequestStream, ResponseStream};

@@ -305,11 +305,11 @@ impl<'a> Builder<'a> {
                     }
                     docs.push(rules);
                 }
-                if let Some(scopes) = m.scopes_sentence() {
+                for sentence in [m.scopes_sentence(), m.rate_limit_sentence()].into_iter().flatten() {
                     if !docs.is_empty() {
                         docs.push(String::new());
                     }
-                    docs.push(scopes);
+                    docs.push(sentence);
                 }
                 description(&mut field, &docs, "  ");
                 let _ = write!(field, "  {name}{args}: {ty}{}", deprecated(m.deprecated || s.deprecated));

@@ -254,6 +254,16 @@ impl<'a> Builder<'a> {
                 json!({"description": "Success.", "content": {"application/json": {"schema": schema}}}),
             );
         }
+        if method.rate_limit.is_some() {
+            responses.insert(
+                "429".into(),
+                json!({
+                    "description": "Over the method's rate limit: try again after `Retry-After` seconds.",
+                    "headers": {"Retry-After": {"description": "Seconds until the next call is admitted.", "schema": {"type": "integer"}}},
+                    "content": {"application/json": {"schema": reference(error)}},
+                }),
+            );
+        }
         responses.insert(
             "default".into(),
             json!({"description": "An error.", "content": {"application/json": {"schema": reference(error)}}}),
@@ -276,6 +286,16 @@ impl<'a> Builder<'a> {
             self.secured = true;
             op.insert("security".into(), json!([{BEARER_SCHEME: []}]));
             op.insert("x-apigen-scopes".into(), json!(method.scopes));
+            description = Some(match description {
+                Some(d) => format!("{d}\n\n{sentence}"),
+                None => sentence,
+            });
+        }
+        if let (Some(limit), Some(sentence)) = (method.rate_limit, method.rate_limit_sentence()) {
+            op.insert(
+                "x-apigen-rate-limit".into(),
+                json!({"calls": limit.calls, "per": limit.per(), "burst": limit.burst}),
+            );
             description = Some(match description {
                 Some(d) => format!("{d}\n\n{sentence}"),
                 None => sentence,

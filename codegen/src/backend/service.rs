@@ -67,6 +67,8 @@ struct MethodView {
     cache: String,
     /// The scopes a caller needs, as a Rust slice; empty without any.
     scopes: String,
+    /// `calls, period_seconds, burst` of its rate limit; empty without one.
+    rate_limit: String,
     /// Whether the Connect client has this method (unary or server
     /// streaming, served over Connect).
     connect: bool,
@@ -362,6 +364,10 @@ pub fn generate(
                             no_side_effects: m.idempotency == Idempotency::NoSideEffects,
                             reads: m.reads,
                             cache: m.cache.map(|c| format!("{}, {}", c.max_age, c.private)).unwrap_or_default(),
+                            rate_limit: m
+                                .rate_limit
+                                .map(|l| format!("{}, {}, {}", l.calls, l.period_seconds, l.burst))
+                                .unwrap_or_default(),
                             scopes: if m.scopes.is_empty() {
                                 String::new()
                             } else {

@@ -629,6 +629,29 @@ impl<'a> Lowerer<'a> {
                 "a scope is one word without spaces or quotes, as OAuth 2.0 writes them: `books.write`",
             );
         }
+        let rate_limit = apigen.and_then(|a| sub_message(a, "rate_limit")).and_then(|r| {
+            let calls = u32_field(&r, "calls");
+            if calls == 0 {
+                let p = self.pos(file.name(), &option_path);
+                self.error(
+                    &p,
+                    None,
+                    format!("{} has a rate limit of 0 calls", m.full_name()),
+                    "set `calls` to 1 or more, for example `rate_limit: {calls: 10 per: MINUTE}`, or exclude the method",
+                );
+                return None;
+            }
+            let period_seconds = match enum_field(&r, "per") {
+                1 => 60,
+                2 => 3600,
+                _ => 1,
+            };
+            let burst = match u32_field(&r, "burst") {
+                0 => calls,
+                burst => burst,
+            };
+            Some(crate::model::RateLimit { calls, period_seconds, burst })
+        });
         let success_status = apigen.and_then(|a| sub_message(a, "rest")).map_or(0, |r| u32_field(&r, "success_status"));
         let success_status = match success_status {
             0 => 200,
@@ -670,6 +693,7 @@ impl<'a> Lowerer<'a> {
             batch,
             cache,
             scopes,
+            rate_limit,
             docs: self.docs(file.name(), m.path()),
             span: pos.span,
             deprecated: proto_options.deprecated(),

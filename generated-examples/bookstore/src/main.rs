@@ -1,15 +1,12 @@
 //! The bookstore example server: every protocol apigen serves, on one port.
 //!
-//! `bookstore-example --addr 127.0.0.1:8080 [--token SECRET]`
+//! `bookstore-example --addr 127.0.0.1:8080 [--token SECRET] [--rate-limit 100/s] [--redis URL]`
+//! (every flag: `apigen_runtime::server::Args`)
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     apigen_runtime::server::init_logging();
     let args = apigen_runtime::server::Args::from_env("bookstore-example");
-    if args.redis.is_some() {
-        eprintln!("error: the bookstore has no fan-out topics; --redis is for chat-example");
-        std::process::exit(2);
-    }
     apigen_runtime::Server::builder()
         .add_service(bookstore_example::v1::bookstore_service(bookstore_example::Store::default()))
         .run(&args)

@@ -154,6 +154,7 @@ pub(crate) fn fill_in_access_token(metadata: &mut http::HeaderMap, query: Option
 }
 
 /// The token of `authorization: Bearer <token>` in `metadata`, if any.
+#[cfg(feature = "jwt")]
 pub(crate) fn bearer(metadata: &http::HeaderMap) -> Option<&str> {
     bearer_of(metadata.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
 }

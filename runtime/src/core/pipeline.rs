@@ -8,11 +8,13 @@
 //!    ([`auth::fill_in`](crate::core::auth::fill_in)) and authenticate;
 //! 3. build the [`Context`]: metadata, peer, identity, and the deadline, the
 //!    earlier of what the client asked for and the server's default;
-//! 4. call the method through its [`ServiceDef`] (which runs the
+//! 4. take a token of the caller's rate limit for the method, if it has
+//!    one ([`ratelimit`](crate::core::ratelimit));
+//! 5. call the method through its [`ServiceDef`] (which runs the
 //!    authorizer), bounded by the deadline: a method must answer, or start
 //!    its stream, before it passes, and a stream still open at the deadline
 //!    ends with `DEADLINE_EXCEEDED`, on every protocol;
-//! 5. refuse responses over the message limit with `RESOURCE_EXHAUSTED`.
+//! 6. refuse responses over the message limit with `RESOURCE_EXHAUSTED`.
 //!
 //! Encoding the outcome, errors included, is the protocol's own business.
 
@@ -29,7 +31,8 @@ use crate::core::auth::Authenticator;
 use crate::core::call::{Call, Output, Requests};
 use crate::core::context::{Context, Identity, Protocol};
 use crate::core::message::DynMessage;
-use crate::core::metrics::{InFlight, Metrics, protocol_label};
+use crate::core::metrics::{CallLabels, InFlight, Metrics, protocol_label};
+use crate::core::ratelimit::Limiter;
 use crate::core::service::{MethodInfo, ServiceDef, ServiceInfo};
 use crate::core::status::Status;
 
@@ -68,6 +71,7 @@ pub(crate) struct Pipeline {
     shutdown: watch::Receiver<bool>,
     json: crate::core::json::Options,
     metrics: Arc<Metrics>,
+    limiter: Option<Limiter>,
 }
 
 impl Pipeline {
@@ -94,6 +98,7 @@ impl Pipeline {
             shutdown,
             json: crate::core::json::Options::default(),
             metrics: Arc::new(Metrics::new()),
+            limiter: None,
         }
     }
 
@@ -184,14 +189,30 @@ impl Pipeline {
         Ok(self.context(protocol, metadata, peer, identity, asked))
     }
 
-    /// Calls `method` with `ctx`'s deadline and the message limit applied to
-    /// what it returns (see the module's rules).
+    /// Applies rate limits with `limiter`.
+    pub(crate) fn with_limiter(mut self, limiter: Option<Limiter>) -> Pipeline {
+        self.limiter = limiter;
+        self
+    }
+
+    /// Takes a token of the caller's rate limit for `method`; a refusal
+    /// counts as a call that failed.
+    pub(crate) async fn throttle(&self, method: &Method, ctx: &Context) -> Result<(), Status> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        let key = (method.service_info().name, method.info().name);
+        limiter.admit(key, ctx).await.inspect_err(|s| self.metrics.start(labels(method, ctx), 0).end(s.code()))
+    }
+
+    /// Calls `method` after [`Pipeline::throttle`] (see the module's rules).
     pub(crate) async fn call(&self, method: &Method, ctx: &Context, input: Requests) -> Result<Output, Status> {
-        let labels = [
-            ("service", method.service_info().name),
-            ("method", method.info().name),
-            ("protocol", protocol_label(ctx.protocol())),
-        ];
+        self.throttle(method, ctx).await?;
+        self.invoke(method, ctx, input).await
+    }
+
+    /// Calls `method`, admitted by the rate limits already, with `ctx`'s
+    /// deadline and the message limit applied to what it returns.
+    pub(crate) async fn invoke(&self, method: &Method, ctx: &Context, input: Requests) -> Result<Output, Status> {
+        let labels = labels(method, ctx);
         let mut flight = self.metrics.start(labels, request_bytes(&input));
         let started = method.service.call(method.index, Call { ctx: ctx.clone(), input, json: self.json });
         let limit = self.max_message_size;
@@ -209,6 +230,15 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// The metrics labels of a call of `method`.
+fn labels(method: &Method, ctx: &Context) -> CallLabels {
+    [
+        ("service", method.service_info().name),
+        ("method", method.info().name),
+        ("protocol", protocol_label(ctx.protocol())),
+    ]
 }
 
 /// The client's address, which the accept loop records on every request.

@@ -43,6 +43,8 @@ pub struct MethodInfo {
     pub cache: Option<CacheHint>,
     /// The scopes a caller's credential must grant (`(apigen.method).scopes`).
     pub scopes: &'static [&'static str],
+    /// How often one caller may call it (`(apigen.method).rate_limit`).
+    pub rate_limit: Option<crate::RateLimit>,
 }
 
 /// A cache hint (`apigen.CacheHint`): how long, and by whom, a response may be kept.
@@ -97,7 +99,15 @@ impl MethodInfo {
             excluded: &[],
             cache: None,
             scopes: &[],
+            rate_limit: None,
         }
+    }
+
+    /// Sets how often one caller may call it: `calls` per `period_seconds`,
+    /// in bursts of up to `burst`.
+    pub const fn rate_limit(mut self, calls: u32, period_seconds: u32, burst: u32) -> MethodInfo {
+        self.rate_limit = Some(crate::RateLimit::new(calls, period_seconds).burst(burst));
+        self
     }
 
     /// Sets the scopes a caller's credential must grant.

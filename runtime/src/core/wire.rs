@@ -72,28 +72,18 @@ pub(crate) fn http_error(status: &Status) -> axum::response::Response {
     use axum::response::IntoResponse;
     let http = http::StatusCode::from_u16(status.http_status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (http, axum::Json(http_error_body(status))).into_response();
-    if let Some(seconds) = retry_after(status) {
-        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
-    }
+    advise_retry(response.headers_mut(), status);
     response
 }
 
-/// `google.rpc.RetryInfo`: how long a client should wait before it tries again.
-#[derive(Clone, PartialEq, prost::Message)]
-pub(crate) struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<crate::core::wkt::Duration>,
-}
-
-impl RetryInfo {
-    pub(crate) const NAME: &'static str = "google.rpc.RetryInfo";
-
-    /// Advice to retry after `seconds`.
-    pub(crate) fn after(seconds: i64) -> Any {
-        let delay = crate::core::wkt::Duration { seconds, nanos: 0 };
-        Any::pack(RetryInfo::NAME, &RetryInfo { retry_delay: Some(delay) })
+/// Adds `Retry-After` for a status with a `google.rpc.RetryInfo` detail.
+pub(crate) fn advise_retry(headers: &mut http::HeaderMap, status: &Status) {
+    if let Some(seconds) = retry_after(status) {
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
     }
 }
+
+pub(crate) use crate::core::wkt::RetryInfo;
 
 /// The whole seconds (rounded up) a status's `google.rpc.RetryInfo` detail
 /// asks a client to wait: HTTP's `Retry-After`.

@@ -28,9 +28,7 @@ use crate::{Context, MethodKind, Protocol, Status};
 fn error_response(status: &Status) -> Response {
     let http = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (http, axum::Json(crate::core::wire::connect_error(status))).into_response();
-    if let Some(seconds) = crate::core::wire::retry_after(status) {
-        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
-    }
+    crate::core::wire::advise_retry(response.headers_mut(), status);
     response
 }
 

@@ -302,6 +302,9 @@ impl TrpcRouter {
             }
             let mut response = json_bytes_response(StatusCode::from_u16(http).unwrap_or(StatusCode::OK), body);
             response.headers_mut().extend(metadata);
+            if let Err(status) = &result {
+                crate::core::wire::advise_retry(response.headers_mut(), status);
+            }
             return Ok(response);
         }
 

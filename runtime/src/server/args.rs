@@ -7,15 +7,17 @@ use std::time::Duration;
 
 /// What an example or quick-start binary reads from its command line:
 /// `--addr HOST:PORT` (default `127.0.0.1:8080`; port 0 picks a free one)
-/// `--token SECRET` (require `authorization: Bearer SECRET`) and
-/// `--redis URL` (fan-out topics on Redis, for servers that have them).
+/// `--token SECRET` (require `authorization: Bearer SECRET`),
+/// `--redis URL` (fan-out topics and rate limits shared on Redis), and the
+/// production flags (`--jwks`, `--rate-limit`, `--metrics-addr`, …).
 #[derive(Debug, Clone)]
 pub struct Args {
     /// Where to listen.
     pub addr: SocketAddr,
     /// The bearer token every call must carry, when set.
     pub token: Option<String>,
-    /// The Redis of the fan-out topics (`redis://127.0.0.1:6379`), when set.
+    /// The Redis of the fan-out topics and the rate limits
+    /// (`redis://127.0.0.1:6379`), when set.
     pub redis: Option<String>,
     /// `--jwks URL|FILE`: accept JWT bearer tokens signed with a key of this
     /// JSON Web Key Set (feature `jwt`) instead of one static token.
@@ -30,6 +32,10 @@ pub struct Args {
     /// `--metrics-addr HOST:PORT`: serve `GET /metrics` there, open, instead
     /// of on `addr` behind the authenticator.
     pub metrics_addr: Option<SocketAddr>,
+    /// `--rate-limit [METHOD=]CALLS/UNIT[,burst=N]` (repeatable): how often
+    /// one caller may call every method (or the one named
+    /// `package.Service/Method`), as [`RateLimit`](crate::RateLimit) parses it.
+    pub rate_limits: Vec<(Option<String>, crate::RateLimit)>,
     /// `--jwks-cool-down-ms` (hidden, for tests): the least time between two
     /// fetches of the key set for an unknown `kid`.
     pub jwks_cool_down: Option<Duration>,
@@ -50,7 +56,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--metrics-addr HOST:PORT] [--cors-origin ORIGIN]..."
+usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--rate-limit [METHOD=]CALLS/UNIT[,burst=N]]... [--metrics-addr HOST:PORT] [--cors-origin ORIGIN]..."
                 );
                 std::process::exit(2);
             }
@@ -69,6 +75,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
             jwks_cool_down: None,
             metrics_addr: None,
             cors_origins: Vec::new(),
+            rate_limits: Vec::new(),
             ws_init_timeout: None,
             idle_timeouts: None,
         };
@@ -91,6 +98,15 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
                     out.metrics_addr = Some(v.parse().map_err(|e| {
                         format!("--metrics-addr {v}: {e}; write it as HOST:PORT, for example 127.0.0.1:9090")
                     })?);
+                }
+                "--rate-limit" => {
+                    let v = value("--rate-limit")?;
+                    let (method, rate) = match v.split_once('=') {
+                        Some((method, rate)) if method.contains('/') => (Some(method.to_owned()), rate),
+                        _ => (None, v.as_str()),
+                    };
+                    let limit = rate.parse().map_err(|e| format!("--rate-limit: {e}"))?;
+                    out.rate_limits.push((method, limit));
                 }
                 "--issuer" => out.issuers.push(value("--issuer")?),
                 "--audience" => out.audiences.push(value("--audience")?),

@@ -48,6 +48,18 @@ pub struct Server {
     metrics_addr: Option<std::net::SocketAddr>,
     readiness: Vec<Readiness>,
     cors_origins: Option<Vec<String>>,
+    rate_limits: RateLimits,
+}
+
+/// The rate limits set in code or on the command line.
+#[derive(Clone, Default)]
+struct RateLimits {
+    /// Every method without a limit of its own.
+    default: Option<crate::RateLimit>,
+    /// By `package.Service/Method`; these win over the schema's.
+    methods: Vec<(String, crate::RateLimit)>,
+    /// The Redis that shares the buckets between instances.
+    redis: Option<String>,
 }
 
 /// A named readiness check (`Server::readiness`).
@@ -73,6 +85,44 @@ async fn not_ready(checks: &[Readiness], pipeline: Option<&Pipeline>) -> Option<
         }
     }
     None
+}
+
+impl RateLimits {
+    /// Each method's limit: its own, else the schema's, else the default.
+    async fn limiter(&self, services: &[ServiceDef]) -> std::io::Result<Option<crate::core::ratelimit::Limiter>> {
+        let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+        let mut limits = std::collections::HashMap::new();
+        for service in services {
+            for method in service.info().methods {
+                let own = self.methods.iter().rev().find(|(name, _)| {
+                    name.trim_start_matches('/').split_once('/') == Some((service.info().name, method.name))
+                });
+                if let Some(limit) = own.map(|(_, l)| *l).or(method.rate_limit).or(self.default) {
+                    limits.insert((service.info().name, method.name), limit);
+                }
+            }
+        }
+        for (name, _) in &self.methods {
+            let served = services.iter().any(|s| {
+                s.info().methods.iter().any(|m| name.trim_start_matches('/') == format!("{}/{}", s.info().name, m.name))
+            });
+            if !served {
+                return Err(invalid(format!(
+                    "rate limit for `{name}`: the server has no such method; name it `package.Service/Method`"
+                )));
+            }
+        }
+        let Some(limiter) = crate::core::ratelimit::Limiter::new(limits) else { return Ok(None) };
+        match &self.redis {
+            None => Ok(Some(limiter)),
+            #[cfg(feature = "redis")]
+            Some(url) => limiter.shared(url).await.map(Some).map_err(|s| invalid(s.message().to_owned())),
+            #[cfg(not(feature = "redis"))]
+            Some(_) => {
+                Err(invalid("rate limits shared through Redis need apigen-runtime's `redis` feature".to_owned()))
+            }
+        }
+    }
 }
 
 impl Default for Server {
@@ -104,7 +154,33 @@ impl Server {
             metrics_addr: None,
             readiness: Vec::new(),
             cors_origins: None,
+            rate_limits: RateLimits::default(),
         }
+    }
+
+    /// Limits how often one caller (its authenticated subject, or its IP
+    /// address when anonymous) may call each method that has no limit of its
+    /// own, in code or in the schema (`(apigen.method).rate_limit`). Calls over
+    /// it fail with `RESOURCE_EXHAUSTED` (HTTP 429) and a retry delay
+    /// (`Retry-After`).
+    pub fn rate_limit(mut self, limit: crate::RateLimit) -> Server {
+        self.rate_limits.default = Some(limit);
+        self
+    }
+
+    /// Limits how often one caller may call `method` (`package.Service/Method`),
+    /// over the schema's limit for it. A name the server does not serve makes
+    /// it fail to start.
+    pub fn method_rate_limit(mut self, method: impl Into<String>, limit: crate::RateLimit) -> Server {
+        self.rate_limits.methods.push((method.into(), limit));
+        self
+    }
+
+    /// Keeps the rate limits' buckets in the Redis at `url` (feature `redis`),
+    /// so that every instance on it shares one limit per caller.
+    pub fn shared_rate_limits(mut self, url: impl Into<String>) -> Server {
+        self.rate_limits.redis = Some(url.into());
+        self
     }
 
     /// Lets browsers call only from these origins (every protocol, and
@@ -251,6 +327,15 @@ impl Server {
         if !args.cors_origins.is_empty() {
             self = self.cors_origins(args.cors_origins.iter().cloned());
         }
+        for (method, limit) in &args.rate_limits {
+            self = match method {
+                Some(method) => self.method_rate_limit(method.clone(), *limit),
+                None => self.rate_limit(*limit),
+            };
+        }
+        if let Some(url) = &args.redis {
+            self = self.shared_rate_limits(url.clone());
+        }
         if let Some(quiet) = args.idle_timeouts {
             self.connections.idle_timeout = quiet;
             self.connections.body_timeout = quiet;
@@ -339,6 +424,7 @@ impl Server {
         }
         self.services = std::mem::take(&mut self.services).into_iter().map(ServiceDef::with_scopes).collect();
         let openapi = docs::openapi_document(&self.services, self.authenticator.is_some());
+        let limiter = self.rate_limits.limiter(&self.services).await?;
         let pipeline = Arc::new(
             Pipeline::new(
                 self.services,
@@ -347,7 +433,8 @@ impl Server {
                 self.default_timeout,
                 shutdown.subscribe(),
             )
-            .with_json(self.json),
+            .with_json(self.json)
+            .with_limiter(limiter),
         );
         let (grpc, health) = grpc::GrpcRouter::new(Arc::clone(&pipeline)).await?;
         let bindings = Arc::new(crate::core::transcode::Bindings::new(&pipeline));

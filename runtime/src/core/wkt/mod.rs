@@ -11,10 +11,12 @@
 
 mod any;
 mod json_value;
+mod retry;
 
 pub use any::Any;
 pub use json_value::{ListValue, NullValue, Struct, Value, ValueCodec, value};
 pub use pbjson_types::*;
+pub(crate) use retry::RetryInfo;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -386,6 +388,8 @@ pub(crate) const JSON_TYPES: &[AnyType] = &[
     AnyType::of::<Empty>("google.protobuf.Empty"),
     // protovalidate's error detail, which the runtime itself sends.
     AnyType::of::<crate::core::validate::proto::Violations>("buf.validate.Violations"),
+    // The retry advice of refusals (rate limits, an upstream that is down).
+    AnyType::of::<RetryInfo>(RetryInfo::NAME),
 ];
 
 /// Calls `$m!` with every well-known message type, for traits every one of

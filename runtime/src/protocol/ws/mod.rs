@@ -12,7 +12,9 @@
 //! (not JSON, not an object, unknown `type`, missing `id`/`method`/`payload`,
 //! a binary frame, anything but `connection_init`/`ping`/`pong` before the
 //! ack, a second `connection_init`), 4401, 4408, 4409 (an `id` that is
-//! still running), 4429 (more than [`Config::max_calls`] calls at once),
+//! still running), 4429 (more than [`Config::max_calls`] calls at once, or
+//! ten calls in a row refused by the rate limits: each of those is an
+//! `error` frame with `RESOURCE_EXHAUSTED` and its retry delay),
 //! 1009 (a frame over the server's `max_message_size`: read whole and
 //! refused up to twice that, refused at its header beyond), 1001 (shutdown).
 //!
@@ -102,6 +104,10 @@ impl Default for Config {
 /// The read buffer a socket starts with; larger frames grow it. tungstenite's
 /// 128 KiB default made every idle socket cost that much.
 pub(crate) const READ_BUFFER: usize = 8 * 1024;
+
+/// Calls refused by the rate limits in a row after which a socket is
+/// closed with 4429: its client ignores the retry advice.
+const RATE_REFUSALS: u32 = 10;
 
 /// How long closing may take: the close frame out, the client's reply in.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -466,6 +472,7 @@ impl Session<'_> {
         // Queues whose frames the client has not read yet, finished calls' too.
         let queues = Arc::new(Semaphore::new(config.max_calls.saturating_mul(2).max(1)));
         let mut serial: u64 = 0;
+        let mut refused_in_a_row = 0;
         let mut shutdown = router.pipeline.shutdown();
         let mut closing = false;
         let period = config.keep_alive.unwrap_or(Duration::MAX);
@@ -532,6 +539,25 @@ impl Session<'_> {
                         continue;
                     };
                     let info = method.info();
+                    let ctx = router.pipeline.context(
+                        Protocol::WebSocket,
+                        metadata.clone(),
+                        self.peer,
+                        identity.clone(),
+                        None,
+                    );
+                    // Over the rate limit: this call fails; a client that keeps calling regardless is closed.
+                    if let Err(status) = router.pipeline.throttle(method, &ctx).await {
+                        refused_in_a_row += 1;
+                        if refused_in_a_row >= RATE_REFUSALS {
+                            let why =
+                                format!("{refused_in_a_row} calls in a row over the rate limit: {}", status.message());
+                            return Err(End::Close(close::TOO_MANY_CALLS, why));
+                        }
+                        self.send(error_frame(&id, &status)).await?;
+                        continue;
+                    }
+                    refused_in_a_row = 0;
                     // The client has not read what finished calls queued: wait a little, then refuse.
                     let permit =
                         match tokio::time::timeout(config.stall_timeout, Arc::clone(&queues).acquire_owned()).await {
@@ -571,13 +597,6 @@ impl Session<'_> {
                             (Requests::Stream(stream), Some(tx))
                         }
                     };
-                    let ctx = router.pipeline.context(
-                        Protocol::WebSocket,
-                        metadata.clone(),
-                        self.peer,
-                        identity.clone(),
-                        None,
-                    );
                     let (stop, stopped) = oneshot::channel();
                     serial += 1;
                     let run = CallTask {
@@ -691,7 +710,7 @@ impl CallTask {
     }
 
     async fn respond(self, input: Requests) -> Result<(), Status> {
-        match self.pipeline.call(&self.method, &self.ctx, input).await? {
+        match self.pipeline.invoke(&self.method, &self.ctx, input).await? {
             Output::Single(message) => self.next(message).await,
             Output::Stream(mut stream) => {
                 while let Some(message) = stream.next().await {
