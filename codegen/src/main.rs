@@ -364,6 +364,11 @@ struct GatewayArgs {
     /// --addr behind the token.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Export OpenTelemetry traces to this OTLP/HTTP collector
+    /// (http://127.0.0.1:4318): a span per call, a child span per upstream
+    /// call, whose traceparent goes upstream.
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
 }
 
 #[cfg(feature = "gateway")]
@@ -443,6 +448,9 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     }
     if let Some(addr) = &args.metrics_addr {
         server_args.extend(["--metrics-addr".to_owned(), addr.clone()]);
+    }
+    if let Some(url) = &args.otlp {
+        server_args.extend(["--otlp".to_owned(), url.clone()]);
     }
     if let Some(url) = &args.redis {
         server_args.extend(["--redis".to_owned(), url.clone()]);

@@ -72,6 +72,7 @@ pub mod __private {
 pub use bytes;
 pub use futures_util as futures;
 pub use http;
+pub use opentelemetry;
 pub use prost;
 pub use serde;
 pub use serde_json;

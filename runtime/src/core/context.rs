@@ -70,6 +70,7 @@ pub struct Context {
     identity: Option<Identity>,
     response_metadata: Arc<Mutex<http::HeaderMap>>,
     http_binding: Option<&'static str>,
+    traceparent: Option<Arc<str>>,
 }
 
 /// The metadata of contexts that have none, shared rather than allocated per call.
@@ -92,6 +93,7 @@ impl Context {
             identity: None,
             response_metadata: Arc::default(),
             http_binding: None,
+            traceparent: None,
         }
     }
 
@@ -135,6 +137,20 @@ impl Context {
     /// through, for example `/v1/{name=shelves/*}`.
     pub fn http_binding(&self) -> Option<&'static str> {
         self.http_binding
+    }
+
+    /// Sets the W3C `traceparent` of the call's span.
+    pub(crate) fn with_traceparent(mut self, traceparent: Option<Arc<str>>) -> Context {
+        self.traceparent = traceparent;
+        self
+    }
+
+    /// The call's span as a W3C `traceparent` value (the server's span when
+    /// it exports traces, else the client's), to send on to the services
+    /// this call calls so that the trace continues through them. Inside the
+    /// method, `opentelemetry::Context::current()` is the same context.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
     }
 
     /// Sets the authenticated identity.

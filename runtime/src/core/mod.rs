@@ -27,6 +27,7 @@ pub(crate) mod raw;
 pub(crate) mod service;
 pub(crate) mod status;
 pub(crate) mod stream;
+pub(crate) mod trace;
 pub(crate) mod transcode;
 pub mod validate;
 pub(crate) mod wire;

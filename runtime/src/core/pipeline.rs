@@ -35,6 +35,8 @@ use crate::core::metrics::{CallLabels, InFlight, Metrics, protocol_label};
 use crate::core::ratelimit::Limiter;
 use crate::core::service::{MethodInfo, ServiceDef, ServiceInfo};
 use crate::core::status::Status;
+use crate::core::trace::CallSpan;
+use opentelemetry::trace::FutureExt as _;
 
 /// One method of a served service.
 #[derive(Clone)]
@@ -72,6 +74,8 @@ pub(crate) struct Pipeline {
     json: crate::core::json::Options,
     metrics: Arc<Metrics>,
     limiter: Option<Limiter>,
+    /// Records a span per call when the server exports traces.
+    tracer: Option<opentelemetry::global::BoxedTracer>,
 }
 
 impl Pipeline {
@@ -99,6 +103,7 @@ impl Pipeline {
             json: crate::core::json::Options::default(),
             metrics: Arc::new(Metrics::new()),
             limiter: None,
+            tracer: None,
         }
     }
 
@@ -195,6 +200,12 @@ impl Pipeline {
         self
     }
 
+    /// Records a span per call with `tracer`.
+    pub(crate) fn with_tracer(mut self, tracer: Option<opentelemetry::global::BoxedTracer>) -> Pipeline {
+        self.tracer = tracer;
+        self
+    }
+
     /// Takes a token of the caller's rate limit for `method`; a refusal
     /// counts as a call that failed.
     pub(crate) async fn throttle(&self, method: &Method, ctx: &Context) -> Result<(), Status> {
@@ -214,21 +225,41 @@ impl Pipeline {
     pub(crate) async fn invoke(&self, method: &Method, ctx: &Context, input: Requests) -> Result<Output, Status> {
         let labels = labels(method, ctx);
         let mut flight = self.metrics.start(labels, request_bytes(&input));
-        let started = method.service.call(method.index, Call { ctx: ctx.clone(), input, json: self.json });
+        let (service, name) = (method.service_info().name, method.info().name);
+        let mut span = CallSpan::start(self.tracer.as_ref(), service, name, ctx.protocol(), ctx.metadata());
+        let call_ctx = ctx.clone().with_traceparent(span.as_ref().and_then(CallSpan::traceparent));
+        let started = method.service.call(method.index, Call { ctx: call_ctx, input, json: self.json });
         let limit = self.max_message_size;
-        let output = within(ctx.deadline(), started).await.inspect_err(|s| flight.end(s.code()))?;
+        let output = match &span {
+            Some(span) => within(ctx.deadline(), started.with_context(span.context().clone())).await,
+            None => within(ctx.deadline(), started).await,
+        };
+        let output = output.inspect_err(|s| finish(&mut flight, &mut span, s.code()))?;
         match output {
             Output::Single(message) => {
-                let message = within_limit(message, limit, &flight).inspect_err(|s| flight.end(s.code()))?;
-                flight.end(crate::Code::Ok);
+                let message =
+                    within_limit(message, limit, &flight).inspect_err(|s| finish(&mut flight, &mut span, s.code()))?;
+                finish(&mut flight, &mut span, crate::Code::Ok);
                 Ok(Output::Single(message))
             }
             Output::Stream(stream) => {
                 flight.streaming();
-                let stream = Metered { inner: stream, flight, limit }.boxed();
+                let stream = match &span {
+                    Some(span) => stream.with_context(span.context().clone()).boxed(),
+                    None => stream,
+                };
+                let stream = Metered { inner: stream, flight, span, limit }.boxed();
                 Ok(Output::Stream(until_deadline(stream, ctx.deadline())))
             }
         }
+    }
+}
+
+/// A call ended with `code`: in the metrics and its span.
+fn finish(flight: &mut InFlight, span: &mut Option<CallSpan>, code: crate::Code) {
+    flight.end(code);
+    if let Some(span) = span {
+        span.end(code);
     }
 }
 
@@ -286,6 +317,7 @@ fn request_bytes(input: &Requests) -> usize {
 struct Metered {
     inner: BoxStream<'static, Result<Box<dyn DynMessage>, Status>>,
     flight: InFlight,
+    span: Option<CallSpan>,
     limit: usize,
 }
 
@@ -298,11 +330,12 @@ impl futures_util::Stream for Metered {
         let this = &mut *self;
         let item = std::task::ready!(this.inner.poll_next_unpin(cx));
         let item = item.map(|item| item.and_then(|m| within_limit(m, this.limit, &this.flight)));
-        match &item {
-            Some(Err(status)) => this.flight.end(status.code()),
-            None => this.flight.end(crate::Code::Ok),
-            Some(Ok(_)) => {}
-        }
+        let code = match &item {
+            Some(Err(status)) => status.code(),
+            None => crate::Code::Ok,
+            Some(Ok(_)) => return std::task::Poll::Ready(item),
+        };
+        finish(&mut this.flight, &mut this.span, code);
         std::task::Poll::Ready(item)
     }
 }

@@ -49,6 +49,7 @@ use crate::{ResponseStream, Status};
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod traced;
 
 use memory::Memory;
 
@@ -145,11 +146,12 @@ fn too_many(topic: &str, max_topics: usize) -> Status {
 pub struct Topics<T> {
     backend: Arc<dyn Backend<T>>,
     stamp: Stamp<T>,
+    traces: Arc<traced::Traces>,
 }
 
 impl<T> Clone for Topics<T> {
     fn clone(&self) -> Self {
-        Topics { backend: Arc::clone(&self.backend), stamp: self.stamp }
+        Topics { backend: Arc::clone(&self.backend), stamp: self.stamp, traces: Arc::clone(&self.traces) }
     }
 }
 
@@ -163,7 +165,7 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
     /// In-process topics that keep the newest `history` messages of each
     /// topic for replay. `stamp` writes a message's sequence number into it.
     pub fn in_process(history: usize, stamp: Stamp<T>) -> Topics<T> {
-        Topics { backend: Arc::new(Memory::new(history, RETENTION, MAX_TOPICS)), stamp }
+        Topics { backend: Arc::new(Memory::new(history, RETENTION, MAX_TOPICS)), stamp, traces: Arc::default() }
     }
 
     /// Caps the topics this process keeps at `max` (at least 1) instead of
@@ -187,8 +189,13 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
     }
 
     /// Publishes `message` with the topic's next sequence number and returns it stamped.
+    /// In a traced call, the publish is a span of its own (see `traced.rs`).
     pub async fn publish(&self, topic: &str, mut message: T) -> Result<T, Status> {
+        let span = traced::Traces::publishing(topic);
         let sequence = self.backend.append(topic, &message).await?;
+        if let Some(span) = span {
+            self.traces.published(span, topic, sequence);
+        }
         (self.stamp)(&mut message, sequence);
         Ok(message)
     }
@@ -253,6 +260,7 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
             backend: Arc::clone(&self.backend),
             topic: topic.to_owned(),
             stamp: self.stamp,
+            traces: Arc::clone(&self.traces),
             live,
             last,
             pending: VecDeque::new(),
@@ -286,6 +294,7 @@ struct Subscriber<T> {
     backend: Arc<dyn Backend<T>>,
     topic: String,
     stamp: Stamp<T>,
+    traces: Arc<traced::Traces>,
     live: Live<T>,
     /// The sequence number of the last message delivered.
     last: u64,
@@ -313,6 +322,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
                 }
                 self.last = n;
                 (self.stamp)(&mut message, n);
+                self.traces.delivered(&self.topic, n);
                 return Some(Ok((n, message)));
             }
             match self.live.messages.recv().await {
@@ -407,7 +417,7 @@ mod tests {
 
     /// In-process topics with a `retention` other than [`RETENTION`].
     fn in_memory(history: usize, retention: std::time::Duration) -> Topics<Timestamp> {
-        Topics { backend: Arc::new(Memory::new(history, retention, MAX_TOPICS)), stamp }
+        Topics { backend: Arc::new(Memory::new(history, retention, MAX_TOPICS)), stamp, traces: Arc::default() }
     }
 
     fn histories(numbers: &[Timestamp]) -> Vec<i32> {

@@ -216,7 +216,7 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
             claim: redis::Script::new(CLAIM),
             release: redis::Script::new(RELEASE),
         };
-        Ok(Topics { backend: Arc::new(backend), stamp })
+        Ok(Topics { backend: Arc::new(backend), stamp, traces: Arc::default() })
     }
 }
 

@@ -36,6 +36,7 @@ use crate::core::message::DynMessage;
 use crate::core::raw::RawCodec;
 use crate::core::service::{MethodKind, ServiceDef, ServiceInfo};
 use crate::core::status::Status;
+use crate::core::trace::CallSpan;
 use crate::core::wire::RetryInfo;
 
 /// Headers forwarded by name unless configured otherwise.
@@ -203,9 +204,13 @@ impl Upstream {
 
     /// A request to the upstream: the message(s), the forwarded metadata and
     /// the call's deadline as `grpc-timeout`.
-    fn request<T>(&self, message: T, ctx: &Context) -> tonic::Request<T> {
+    /// `traceparent` is the upstream call's span, in place of the client's.
+    fn request<T>(&self, message: T, ctx: &Context, traceparent: Option<&str>) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = self.metadata(ctx);
+        if let Some(value) = traceparent.and_then(|t| tonic::metadata::MetadataValue::try_from(t).ok()) {
+            request.metadata_mut().insert("traceparent", value);
+        }
         if let Some(deadline) = ctx.deadline() {
             request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         }
@@ -322,10 +327,37 @@ impl Forwarder {
             }
             (_, input) => input,
         };
+        let span = CallSpan::upstream(route.path.path().trim_start_matches('/'));
+        let traced = span.as_ref().and_then(CallSpan::traceparent);
+        let output = self.forward(route, &ctx, input, json, traced.as_deref()).await;
+        match (span, output) {
+            (None, output) => output,
+            (Some(mut span), Err(status)) => {
+                span.end(status.code());
+                Err(status)
+            }
+            (Some(mut span), Ok(Output::Single(message))) => {
+                span.end(crate::Code::Ok);
+                Ok(Output::Single(message))
+            }
+            (Some(span), Ok(Output::Stream(stream))) => Ok(Output::Stream(span.around(stream))),
+        }
+    }
+
+    /// Makes the upstream call, sending `traceparent`.
+    async fn forward(
+        &self,
+        route: &Route,
+        ctx: &Context,
+        input: Requests,
+        json: crate::core::json::Options,
+        traceparent: Option<&str>,
+    ) -> Result<Output, Status> {
+        let ctx = ctx.clone();
         let mut grpc = self.upstream.grpc.clone();
         grpc.ready().await.map_err(|e| self.upstream.failure(tonic::Status::unavailable(e.to_string()), &ctx))?;
-        let request = |message| self.upstream.request(message, &ctx);
-        let stream_request = |messages| self.upstream.request(messages, &ctx);
+        let request = |message| self.upstream.request(message, &ctx, traceparent);
+        let stream_request = |messages| self.upstream.request(messages, &ctx, traceparent);
         let path = route.path.clone();
         let output = route.output.clone();
         let sorted = route.output_maps;

@@ -36,6 +36,9 @@ pub struct Args {
     /// one caller may call every method (or the one named
     /// `package.Service/Method`), as [`RateLimit`](crate::RateLimit) parses it.
     pub rate_limits: Vec<(Option<String>, crate::RateLimit)>,
+    /// `--otlp URL`: export OpenTelemetry traces to this OTLP/HTTP collector
+    /// (`http://127.0.0.1:4318`; feature `otlp`).
+    pub otlp: Option<String>,
     /// `--jwks-cool-down-ms` (hidden, for tests): the least time between two
     /// fetches of the key set for an unknown `kid`.
     pub jwks_cool_down: Option<Duration>,
@@ -56,7 +59,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--rate-limit [METHOD=]CALLS/UNIT[,burst=N]]... [--metrics-addr HOST:PORT] [--cors-origin ORIGIN]..."
+usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--rate-limit [METHOD=]CALLS/UNIT[,burst=N]]... [--metrics-addr HOST:PORT] [--otlp URL] [--cors-origin ORIGIN]..."
                 );
                 std::process::exit(2);
             }
@@ -76,6 +79,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
             metrics_addr: None,
             cors_origins: Vec::new(),
             rate_limits: Vec::new(),
+            otlp: None,
             ws_init_timeout: None,
             idle_timeouts: None,
         };
@@ -108,6 +112,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
                     let limit = rate.parse().map_err(|e| format!("--rate-limit: {e}"))?;
                     out.rate_limits.push((method, limit));
                 }
+                "--otlp" => out.otlp = Some(value("--otlp")?),
                 "--issuer" => out.issuers.push(value("--issuer")?),
                 "--audience" => out.audiences.push(value("--audience")?),
                 "--jwks-cool-down-ms" => {
@@ -136,6 +141,9 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
             return Err(
                 "--issuer and --audience check JWTs: add --jwks URL|FILE with the keys that sign them".to_owned()
             );
+        }
+        if out.otlp.is_some() && !cfg!(feature = "otlp") {
+            return Err("--otlp needs trace export: build apigen-runtime with its `otlp` feature".to_owned());
         }
         if out.jwks.is_some() && !cfg!(feature = "jwt") {
             return Err("--jwks needs JWT support: build apigen-runtime with its `jwt` feature".to_owned());

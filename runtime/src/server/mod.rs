@@ -49,6 +49,10 @@ pub struct Server {
     readiness: Vec<Readiness>,
     cors_origins: Option<Vec<String>>,
     rate_limits: RateLimits,
+    /// The OTLP/HTTP collector spans go to.
+    otlp: Option<String>,
+    /// Record a span per call with the process's tracer provider.
+    traces: bool,
 }
 
 /// The rate limits set in code or on the command line.
@@ -155,7 +159,29 @@ impl Server {
             readiness: Vec::new(),
             cors_origins: None,
             rate_limits: RateLimits::default(),
+            otlp: None,
+            traces: false,
         }
+    }
+
+    /// Exports OpenTelemetry traces over OTLP/HTTP to the collector at
+    /// `endpoint` (`http://127.0.0.1:4318`; feature `otlp`): a span per call
+    /// on every protocol, a child of the client's `traceparent`, and child
+    /// spans for fan-out and upstream calls. It installs the process's
+    /// tracer provider, named by `OTEL_SERVICE_NAME` or the first service.
+    /// Without it, traces are off and only the client's context is passed on.
+    pub fn otlp(mut self, endpoint: impl Into<String>) -> Server {
+        self.otlp = Some(endpoint.into());
+        self.traces = true;
+        self
+    }
+
+    /// Records a span per call with the tracer provider the application
+    /// installed itself (`opentelemetry::global::set_tracer_provider`),
+    /// instead of [`Server::otlp`]'s.
+    pub fn traces(mut self, on: bool) -> Server {
+        self.traces = on;
+        self
     }
 
     /// Limits how often one caller (its authenticated subject, or its IP
@@ -336,6 +362,9 @@ impl Server {
         if let Some(url) = &args.redis {
             self = self.shared_rate_limits(url.clone());
         }
+        if let Some(url) = &args.otlp {
+            self = self.otlp(url.clone());
+        }
         if let Some(quiet) = args.idle_timeouts {
             self.connections.idle_timeout = quiet;
             self.connections.body_timeout = quiet;
@@ -357,13 +386,14 @@ impl Server {
     /// Serves on `listener` until `shutdown` resolves; then stops accepting,
     /// ends open streams with `UNAVAILABLE` and waits for calls in flight.
     pub async fn serve(
-        self,
+        mut self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let stop = Arc::new(tokio::sync::watch::channel(false).0);
         let limits = self.connections;
         let checks = self.readiness.clone();
+        let exporter = self.start_exporter()?;
         let (health, router) = self.router(Arc::clone(&stop)).await?;
         if !checks.is_empty() {
             // The gRPC health service follows the readiness checks until shutdown.
@@ -396,13 +426,39 @@ impl Server {
         let ((), served) = tokio::join!(graceful, conn::serve(listener, router, limits, stopping));
         // WebSockets outlive their HTTP connection: give them a moment to end their calls and close (1001).
         let _ = tokio::time::timeout(Duration::from_secs(5), stopped.closed()).await;
+        if let Some(flush) = exporter {
+            // Sends the spans still batched; blocking, so off the async threads.
+            let _ = tokio::task::spawn_blocking(flush).await;
+        }
         served
     }
 
     /// The whole server as an axum router, for hosting it yourself.
-    pub async fn into_router(self) -> std::io::Result<axum::Router> {
+    pub async fn into_router(mut self) -> std::io::Result<axum::Router> {
+        // The exporter flushes on its own schedule; nothing here knows when the host stops.
+        let _ = self.start_exporter()?;
         let served = self.router(Arc::new(tokio::sync::watch::channel(false).0)).await?.1;
         Ok(axum::Router::new().fallback_service(served))
+    }
+
+    /// Installs the OTLP exporter, if one is configured; returns what
+    /// flushes it at shutdown.
+    fn start_exporter(&mut self) -> std::io::Result<Option<Box<dyn FnOnce() + Send>>> {
+        let Some(endpoint) = self.otlp.take() else { return Ok(None) };
+        #[cfg(feature = "otlp")]
+        {
+            let name = self.services.first().map_or("apigen", |s| s.info().name);
+            let provider = crate::core::trace::install_otlp(&endpoint, name)
+                .map_err(|s| std::io::Error::new(std::io::ErrorKind::InvalidInput, s.message().to_owned()))?;
+            Ok(Some(Box::new(move || {
+                let _ = provider.shutdown();
+            })))
+        }
+        #[cfg(not(feature = "otlp"))]
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("exporting traces to {endpoint} needs apigen-runtime's `otlp` feature"),
+        ))
     }
 
     /// The pipeline every protocol calls through, the protocols' routers,
@@ -434,7 +490,8 @@ impl Server {
                 shutdown.subscribe(),
             )
             .with_json(self.json)
-            .with_limiter(limiter),
+            .with_limiter(limiter)
+            .with_tracer(self.traces.then(crate::core::trace::tracer)),
         );
         let (grpc, health) = grpc::GrpcRouter::new(Arc::clone(&pipeline)).await?;
         let bindings = Arc::new(crate::core::transcode::Bindings::new(&pipeline));
