@@ -52,9 +52,13 @@ pub fn create(new: &NewCrate) -> Result<Vec<PathBuf>, Error> {
     let (apigen, apigen_runtime) = match &new.apigen_path {
         Some(checkout) => {
             let checkout = apigen_checkout(checkout)?;
-            (path_dependency(&checkout.join("codegen"))?, path_dependency(&checkout.join("runtime"))?)
+            let runtime = path_dependency(&checkout.join("runtime"))?;
+            let runtime = runtime.strip_suffix(" }").map(|r| format!("{r}, {RUNTIME_FEATURES} }}")).unwrap_or(runtime);
+            (path_dependency(&checkout.join("codegen"))?, runtime)
         }
-        None => (format!("\"{PUBLISHED_VERSION}\""), format!("\"{PUBLISHED_VERSION}\"")),
+        None => {
+            (format!("\"{PUBLISHED_VERSION}\""), format!("{{ version = \"{PUBLISHED_VERSION}\", {RUNTIME_FEATURES} }}"))
+        }
     };
     check_dir(&new.dir)?;
     let render = |template: &str| {
@@ -159,6 +163,10 @@ fn path_dependency(path: &Path) -> Result<String, Error> {
     let quoted = serde_json::Value::from(path).to_string();
     Ok(format!("{{ path = {quoted} }}"))
 }
+
+/// The runtime's features the new crate's production flags need: `--jwks`
+/// and `--otlp`.
+const RUNTIME_FEATURES: &str = "features = [\"jwt\", \"otlp\"]";
 
 /// `dir` must be new or an empty directory.
 fn check_dir(dir: &Path) -> Result<(), Error> {

@@ -116,7 +116,10 @@ fn without_apigen_path_the_checkout_apigen_was_built_from_is_used() {
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("read");
     let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime").canonicalize().expect("the runtime");
     assert!(
-        manifest.contains(&format!("apigen-runtime = {{ path = {:?} }}", runtime.display().to_string())),
+        manifest.contains(&format!(
+            "apigen-runtime = {{ path = {:?}, features = [\"jwt\", \"otlp\"] }}",
+            runtime.display().to_string()
+        )),
         "{manifest}"
     );
     let stdout = text(&out.stdout);
@@ -130,7 +133,10 @@ fn the_library_without_a_checkout_names_the_published_versions() {
     let new = apigen::scaffold::NewCrate { name: "demo_app".into(), dir: dir.clone(), apigen_path: None };
     apigen::scaffold::create(&new).expect("created");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("read");
-    assert!(manifest.contains("apigen-runtime = \"0.1\"\n"), "{manifest}");
+    assert!(
+        manifest.contains("apigen-runtime = { version = \"0.1\", features = [\"jwt\", \"otlp\"] }\n"),
+        "{manifest}"
+    );
     assert!(manifest.contains("apigen = \"0.1\"\n"), "{manifest}");
 }
 
@@ -269,7 +275,8 @@ fn the_new_crate_builds_and_serves_every_protocol() {
     assert_eq!(listed.len(), FILES.len() + 1, "{listed:?}");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("read");
     let runtime = root.canonicalize().expect("root").join("runtime");
-    assert!(manifest.contains(&format!("apigen-runtime = {{ path = \"{}\" }}", runtime.display())), "{manifest}");
+    let runtime = format!("apigen-runtime = {{ path = \"{}\", features = [\"jwt\", \"otlp\"] }}", runtime.display());
+    assert!(manifest.contains(&runtime), "{manifest}");
     assert!(manifest.contains("\n[workspace]\n"), "{manifest}");
 
     // The workspace's lock file: the same versions as the workspace, nothing to download.
@@ -279,7 +286,9 @@ fn the_new_crate_builds_and_serves_every_protocol() {
 
     let mut server = Server(
         Command::new(target_dir().join("debug/demo-app"))
-            .args(["--addr", "127.0.0.1:0"])
+            // The production flags `apigen new` documents; nothing listens for the traces.
+            .args(["--addr", "127.0.0.1:0", "--rate-limit", "demo_app.v1.Notes/GetNote=1000/s"])
+            .args(["--otlp", "http://127.0.0.1:9"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("starts demo-app"),
@@ -333,7 +342,12 @@ fn the_new_crate_builds_and_serves_every_protocol() {
     // The documents, and health
     let openapi = http(addr, "GET", "/openapi.json", &[], b"");
     assert_eq!(openapi.status, 200);
-    assert!(openapi.json()["paths"]["/v1/notes"]["post"].is_object());
+    let create = &openapi.json()["paths"]["/v1/notes"]["post"];
+    assert_eq!(create["x-apigen-rate-limit"], serde_json::json!({"calls": 60, "per": "minute", "burst": 10}));
+    assert!(create["responses"]["429"].is_object(), "{create}");
+    let metrics = http(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(metrics.status, 200);
+    assert!(text(&metrics.body).contains("apigen_calls_total{service=\"demo_app.v1.Notes\",method=\"CreateNote\""));
     let sdl = http(addr, "GET", "/graphql/schema.graphql", &[], b"");
     assert_eq!(sdl.status, 200);
     assert!(text(&sdl.body).contains("watchNotes: NoteEvent!"), "{}", text(&sdl.body));

@@ -1,7 +1,9 @@
 //! The {{name}} server: the `Notes` service of `proto/{{snake_name}}.proto`, kept in
 //! memory and served over every protocol on one port.
 //!
-//! `cargo run -- [--addr 127.0.0.1:8080] [--token SECRET]`
+//! `cargo run -- [--addr 127.0.0.1:8080] [--token SECRET]`, and in production
+//! `--jwks URL --issuer ISS --audience AUD --rate-limit 100/s --redis URL
+//! --metrics-addr HOST:PORT --otlp URL --cors-origin ORIGIN` (see README.md).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
