@@ -18,16 +18,20 @@ import sys
 # with: "apigen" (goal: ≥ 0.9× the baseline), "baseline", "peer" (goal: apigen ≥ 10× it),
 # "ceiling" (compared with the REST baseline, no goal), "gateway" (`apigen gateway` in front of
 # bookstore-example: compared with apigen's own row of the protocol; REST's goal: ≥ 1×, the
-# gateway costing no more CPU per call than apigen's own REST path).
+# gateway costing no more CPU per call than apigen's own REST path), "production" (apigen with
+# JWT authentication, metrics and a traceparent on every request, tracing's export off: compared
+# with apigen's own row; goal ≥ 0.9×, issue 20's cost of running in production).
 ROWS = [
     ("REST", "apigen", "apigen", "apigen"),
     ("REST", "axum", "baseline: axum + serde", "baseline"),
     ("REST", "hyper", "ceiling: hyper 1, fixed body", "ceiling"),
     ("REST", "gateway", "gateway: apigen gateway → gRPC upstream", "gateway"),
+    ("REST", "production", "production: apigen + JWT + metrics + traceparent", "production"),
     ("Connect", "apigen", "apigen", "apigen"),
     ("Connect", "axum", "baseline: axum + serde (POST JSON)", "baseline"),
     ("Connect", "connect-node", "peer: @connectrpc/connect-node", "peer"),
     ("Connect", "gateway", "gateway: apigen gateway → gRPC upstream", "gateway"),
+    ("Connect", "production", "production: apigen + JWT + metrics + traceparent", "production"),
     ("tRPC", "apigen", "apigen", "apigen"),
     ("tRPC", "axum", "baseline: axum + serde (GET ?input=)", "baseline"),
     ("tRPC", "trpc-node", "peer: @trpc/server standalone", "peer"),
@@ -41,6 +45,8 @@ ROWS = [
 ]
 
 APIGEN_VS_BASELINE = 0.9
+# Issue 20: JWT, metrics and tracing cost at most 10%.
+PRODUCTION_VS_APIGEN = 0.9
 # Issue 16: gRPC against plain tonic, whose stack apigen shares, has the tighter goal.
 APIGEN_VS_BASELINE_BY_PROTOCOL = {"gRPC": 0.95}
 APIGEN_VS_PEER = 10.0
@@ -94,7 +100,7 @@ def table(path):
         rps, p50, p99, core = med[(protocol, server)]
         if role == "ceiling":
             base_key = ("REST", "axum")
-        elif role == "gateway":
+        elif role in ("gateway", "production"):
             base_key = (protocol, "apigen")
         else:
             base_key = next((protocol, s) for p, s, _, r in ROWS if p == protocol and r == "baseline")
@@ -102,7 +108,7 @@ def table(path):
         apigen = med.get((protocol, "apigen"))
 
         def vs(value, i):
-            if role in ("baseline", "gateway") or not base or base[i] <= 0:
+            if role in ("baseline", "gateway", "production") or not base or base[i] <= 0:
                 return ""
             return f" ({value / base[i]:.2f}×)"
 
@@ -126,6 +132,11 @@ def table(path):
             if protocol == "REST" and base and base[3] > 0:
                 goal = "≥ 1× apigen's own REST"
                 met = "yes" if core >= base[3] else "**no**"
+        elif role == "production":
+            ratio += " of apigen's own"
+            if base and base[3] > 0:
+                goal = f"≥ {PRODUCTION_VS_APIGEN}× apigen's own"
+                met = "yes" if core >= PRODUCTION_VS_APIGEN * base[3] else "**no**"
         out.append(
             f"| {protocol} | {label} | {core:,.0f} | {rps:,.0f}{vs(rps, 0)} | {p50:.3f}{vs(p50, 1)} "
             f"| {p99:.3f}{vs(p99, 2)} | {ratio} | {goal} | {met} |"

@@ -168,10 +168,17 @@ connect_body='{"name":"shelves/1/books/1"}'
 graphql_body='{"query":"{ getBook(name: \"shelves/1/books/1\") { name title authors genre isbn price subtitle labels { key value } publisher { name country } inStock restockTime outOfPrint coverThumbnail createTime updateTime } }"}'
 json=(-H 'content-type: application/json')
 
-rest() { check "http://$addr$book_url_path" && http REST "$1" "http://$addr$book_url_path"; }
+# rest SERVER [CURL/OHA HEADER ARGS...], connect likewise.
+rest() {
+  local server="$1"
+  shift
+  check "http://$addr$book_url_path" "$@" && http REST "$server" "http://$addr$book_url_path" "$@"
+}
 connect() {
-  local url="http://$addr/bookstore.v1.Bookstore/GetBook"
-  check "$url" "${json[@]}" -d "$connect_body" && http Connect "$1" "$url" -m POST "${json[@]}" -d "$connect_body"
+  local server="$1" url="http://$addr/bookstore.v1.Bookstore/GetBook"
+  shift
+  check "$url" "${json[@]}" "$@" -d "$connect_body" &&
+    http Connect "$server" "$url" -m POST "${json[@]}" "$@" -d "$connect_body"
 }
 trpc() {
   local url="http://$addr/trpc/bookstore.getBook?input=$input"
@@ -182,13 +189,21 @@ graphql() {
   check "$url" "${json[@]}" -d "$graphql_body" && http GraphQL "$1" "$url" -m POST "${json[@]}" -d "$graphql_body"
 }
 
-# seed WHAT: the bookstore at $addr starts empty; this makes one shelf and one book (shelves/1/books/1).
+# seed WHAT [CURL ARGS...]: the bookstore at $addr starts empty; this makes one shelf and one book
+# (shelves/1/books/1).
 seed() {
-  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" -d '{"theme": "Science fiction"}' ||
-    fail "cannot create the shelf in $1"
-  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves/1/books" "${json[@]}" -d @"$here/book.json" ||
-    fail "cannot create the book in $1"
+  local what="$1"
+  shift
+  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves" "${json[@]}" "$@" -d '{"theme": "Science fiction"}' ||
+    fail "cannot create the shelf in $what"
+  curl -sS -f -o /dev/null -X POST "http://$addr/v1/shelves/1/books" "${json[@]}" "$@" -d @"$here/book.json" ||
+    fail "cannot create the book in $what"
 }
+
+# Production: a JWT (ES256, from jwt/: a key set and a token valid until 2100, made for this
+# benchmark only) and a W3C traceparent on every request; metrics are always on.
+production=(-H "authorization: Bearer $(cat "$here/jwt/token")"
+  -H "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 
 node_dir="$repo/bench/node"
 echo "mode $mode: $rounds round(s), ${warmup} s warm-up + ${duration} s per cell, concurrency $concurrency," \
@@ -203,6 +218,15 @@ for round in $(seq 1 "$rounds"); do
   trpc apigen
   graphql apigen
   grpc gRPC apigen
+  stop_server
+
+  # The cost of production settings: the same server checking JWTs against a key set, with
+  # every request traced by its client (tracing's export off).
+  start_server "$bin/bookstore-example" --jwks "$here/jwt/jwks.json" \
+    --issuer https://issuer.bench.test --audience bench
+  seed "bookstore-example with --jwks" "${production[@]}"
+  rest production "${production[@]}"
+  connect production "${production[@]}"
   stop_server
 
   # Gateway mode: `apigen gateway` (measured, on the server core) in front of bookstore-example

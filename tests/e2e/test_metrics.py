@@ -152,12 +152,25 @@ def test_prometheus_scrapes_the_series_every_protocol_produces(servers, promethe
             'apigen_calls_in_flight{job="chat",method="Subscribe",protocol="sse"}': 1,
             'apigen_websocket_connections{job="chat",protocol="websocket"}': 1,
             'apigen_calls_total{job="chat",method="PostMessage",protocol="connect",code="OK"}': 1,
+            # The SSE stream is the chat's one fan-out subscriber; it got the one message, waiting behind none.
+            'apigen_fanout_subscribers{job="chat"}': 1,
+            'apigen_fanout_delivered_total{job="chat"}': 1,
+            'apigen_fanout_lag_messages_bucket{job="chat",le="0"}': 1,
         }
         for expr, want in checks.items():
             assert value(prometheus.wait_for(expr, lambda r, want=want: value(r) == want, expr)) == want
         # The call without a token (and the earlier test's /metrics without one).
         refused = prometheus.wait_for('apigen_rejected_total{job="bookstore",reason="auth"}', lambda r: value(r) >= 1, "auth")
         assert value(refused) >= 1
+        # Refused before any call: a body over the size limit, a malformed WebSocket frame.
+        with Http(bookstore.address) as http:
+            too_big = http.post("/v1/shelves", data=b"x" * (4 * 1024 * 1024 + 1), headers={**auth, "content-type": "application/json"})
+            assert too_big.status_code in (413, 429), too_big.status_code
+        prometheus.wait_for('apigen_rejected_total{job="bookstore",reason="limits"}', lambda r: value(r) >= 1, "limits")
+        with JsonSocket(f"ws://{chat.address}/ws", "apigen.v1") as bad:
+            bad.send("not json")
+            assert bad.closed().code == 4400
+        prometheus.wait_for('apigen_rejected_total{job="chat",reason="bad_input"}', lambda r: value(r) >= 1, "bad input")
         # Latency buckets: every one of the four REST GetShelf calls took under a second.
         under_a_second = prometheus.query(
             'apigen_call_duration_seconds_bucket{job="bookstore",method="GetShelf",protocol="rest",le="1.024"}'

@@ -15,7 +15,15 @@
 //! - `apigen_websocket_connections` (label `protocol`: `websocket` or
 //!   `graphql-ws`): sockets open now;
 //! - `apigen_rejected_total` (label `reason`: `auth`, `limits`, `bad_input`):
-//!   calls refused for their credentials, a limit or their input.
+//!   calls refused for their credentials, a limit or their input, and
+//!   requests and sockets refused before a call (a body over the limit, a
+//!   malformed WebSocket frame);
+//! - fan-out, for the process (topics live outside any one server):
+//!   `apigen_fanout_subscribers` (open now), `apigen_fanout_delivered_total`,
+//!   `apigen_fanout_lag_messages` (a histogram: messages already published
+//!   but still waiting for a subscriber when it gets one) and
+//!   `apigen_fanout_catch_ups_total` (subscribers that fell behind the live
+//!   broadcast and read the missing messages from the backend).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +56,26 @@ pub(crate) struct Metrics {
     response_bytes: Family<CallLabels, Counter>,
     sockets: Family<OneLabel, Gauge>,
     rejected: Family<OneLabel, Counter>,
+}
+
+/// The fan-out topics' series, one set per process.
+pub(crate) struct FanOut {
+    pub(crate) subscribers: Gauge,
+    pub(crate) delivered: Counter,
+    pub(crate) lag: Histogram,
+    pub(crate) catch_ups: Counter,
+}
+
+/// The process's fan-out series.
+pub(crate) fn fan_out() -> &'static FanOut {
+    static FAN_OUT: std::sync::OnceLock<FanOut> = std::sync::OnceLock::new();
+    FAN_OUT.get_or_init(|| FanOut {
+        subscribers: Gauge::default(),
+        delivered: Counter::default(),
+        // 0, then 1 to 1024 doubling.
+        lag: Histogram::new([0.0].into_iter().chain(exponential_buckets(1.0, 2.0, 11))),
+        catch_ups: Counter::default(),
+    })
 }
 
 /// 0.5 ms to about 16 s, doubling.
@@ -106,6 +134,19 @@ impl Metrics {
             "Calls refused for their credentials, a limit or their input",
             metrics.rejected.clone(),
         );
+        let fan_out = fan_out();
+        registry.register("fanout_subscribers", "Fan-out subscribers open now", fan_out.subscribers.clone());
+        registry.register("fanout_delivered", "Fan-out messages delivered to subscribers", fan_out.delivered.clone());
+        registry.register(
+            "fanout_lag_messages",
+            "Messages published but still waiting for a subscriber when it gets one",
+            fan_out.lag.clone(),
+        );
+        registry.register(
+            "fanout_catch_ups",
+            "Subscribers that fell behind the live broadcast and read from the backend",
+            fan_out.catch_ups.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 
@@ -121,8 +162,13 @@ impl Metrics {
     /// A call refused before it reached its method (its credentials).
     pub(crate) fn refused(&self, code: Code) {
         if let Some(reason) = rejection(code) {
-            self.rejected.get_or_create(&[("reason", reason)]).inc();
+            self.rejected(reason);
         }
+    }
+
+    /// A request refused for `reason` (`auth`, `limits`, `bad_input`).
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// A WebSocket of `protocol` opens: counted until the guard drops.

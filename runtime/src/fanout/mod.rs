@@ -256,6 +256,7 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
             }
             None => self.backend.last(topic).await?,
         };
+        crate::core::metrics::fan_out().subscribers.inc();
         let mut state = Subscriber {
             backend: Arc::clone(&self.backend),
             topic: topic.to_owned(),
@@ -303,6 +304,12 @@ struct Subscriber<T> {
     done: bool,
 }
 
+impl<T> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        crate::core::metrics::fan_out().subscribers.dec();
+    }
+}
+
 impl<T: Clone + Send + 'static> Subscriber<T> {
     async fn next(&mut self) -> Option<Result<(u64, T), Status>> {
         if self.done {
@@ -323,13 +330,19 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
                 self.last = n;
                 (self.stamp)(&mut message, n);
                 self.traces.delivered(&self.topic, n);
+                let stats = crate::core::metrics::fan_out();
+                stats.delivered.inc();
+                stats.lag.observe((self.pending.len() + self.live.messages.len()) as f64);
                 return Some(Ok((n, message)));
             }
             match self.live.messages.recv().await {
                 Ok((n, message)) if n <= self.last => drop(message),
                 Ok((n, message)) if n == self.last + 1 => self.pending.push_back((n, message)),
                 // A gap (this reader started late) or lag: read what is missing.
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up = true,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    crate::core::metrics::fan_out().catch_ups.inc();
+                    self.catch_up = true;
+                }
                 Err(broadcast::error::RecvError::Closed) => {
                     self.done = true;
                     return Some(Err(Status::unavailable(format!(

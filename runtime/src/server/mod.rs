@@ -515,6 +515,7 @@ impl Server {
             bindings,
             max_body: self.max_message_size,
             body_timeout: self.connections.body_timeout,
+            metrics: Arc::clone(pipeline.metrics()),
             // Owned here so that the shutdown signal lives as long as the routes.
             _shutdown: shutdown,
         };

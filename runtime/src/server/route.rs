@@ -31,6 +31,8 @@ pub(super) struct Routers {
     pub(super) bindings: Arc<Bindings>,
     pub(super) max_body: usize,
     pub(super) body_timeout: Duration,
+    /// Counts requests refused before they reach the call pipeline.
+    pub(super) metrics: Arc<crate::core::metrics::Metrics>,
     pub(super) _shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -299,6 +301,7 @@ impl Routers {
     /// The answer to a request whose body could not be read, in the form
     /// of the protocol its path names; the connection closes after it.
     fn early_error(&self, parts: &http::request::Parts, status: &Status) -> Response {
+        self.metrics.refused(status.code());
         let path = parts.uri.path();
         let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mut response = if path.starts_with("/trpc/") {

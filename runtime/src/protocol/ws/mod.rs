@@ -192,6 +192,15 @@ impl WsRouter {
         peer: Option<SocketAddr>,
     ) {
         let end = Session { router: self, control: &control, peer }.run(&mut stream, headers).await;
+        // Sockets closed for their input or a limit count as refusals, like calls.
+        let refused = match &end {
+            End::Close(close::MALFORMED | close::DUPLICATE_ID, _) => Some("bad_input"),
+            End::Close(close::TOO_BIG | close::TOO_MANY_CALLS, _) | End::MidFrame(_) => Some("limits"),
+            _ => None,
+        };
+        if let Some(reason) = refused {
+            self.pipeline.metrics().rejected(reason);
+        }
         match end {
             End::Close(code, reason) => {
                 tracing::debug!("closing a WebSocket with {code}: {reason}");
