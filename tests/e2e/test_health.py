@@ -57,3 +57,24 @@ def test_the_chat_server_is_not_ready_while_its_redis_is_down(pb):
             redis.start()
             until(lambda: requests.get(f"{url}/readyz", timeout=10).status_code, 200, "/readyz with Redis back")
             until(lambda: grpc_health(channel), "SERVING", "gRPC health with Redis back")
+
+
+def test_a_draining_server_is_not_ready_but_still_serves_until_it_stops(pb):
+    import signal
+
+    with running("bookstore-example", "--drain-seconds", "3") as server:
+        base = f"http://{server.address}"
+        assert requests.get(f"{base}/readyz", timeout=5).status_code == 200
+        server.killed = True  # stopped on purpose: `running` must not fail the test
+        server.process.send_signal(signal.SIGTERM)
+        until(lambda: requests.get(f"{base}/readyz", timeout=5).status_code, 503, "readiness while draining")
+        ready = requests.get(f"{base}/readyz", timeout=5)
+        assert "draining" in ready.json()["message"], ready.text
+        # New connections and calls are still served on every protocol meanwhile.
+        assert requests.get(f"{base}/v1/shelves", timeout=5).status_code == 200
+        with open_channel(server.address) as channel:
+            assert grpc_health(channel) == "NOT_SERVING"
+            stub = pb.bookstore_grpc.BookstoreStub(channel)
+            stub.ListShelves(pb.bookstore.ListShelvesRequest(), timeout=5)
+        # Then it shuts down on its own.
+        assert server.process.wait(timeout=15) == 0

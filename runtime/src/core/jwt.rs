@@ -14,6 +14,10 @@
 //!   that fails keeps the keys already known.
 //! - The identity: `sub` as the subject, the scopes of `scope` (space
 //!   separated, OAuth 2.0) or `scp` (a list or a string), and every claim.
+//! - A token once verified is remembered (up to [`VERIFIED`] of them), so a
+//!   client's next calls with it skip the signature check, which costs more
+//!   than the rest of a small call: only `exp` and `nbf` are checked again.
+//!   A new key set, or another setting, forgets them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,6 +45,9 @@ const ALGORITHMS: &[Algorithm] = &[
     Algorithm::EdDSA,
 ];
 
+/// Verified tokens remembered; at the cap, expired ones go, then all.
+const VERIFIED: usize = 10_000;
+
 /// How long a fetched key set is kept when its response says nothing.
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 
@@ -50,6 +57,19 @@ pub struct Jwt {
     config: Arc<Config>,
     /// The keys and their fetching, shared by every clone.
     state: Arc<State>,
+    /// Tokens verified with `config`: shared by clones with the same settings.
+    verified: Arc<std::sync::Mutex<HashMap<Box<str>, Verified>>>,
+}
+
+/// A token that passed every check.
+#[derive(Clone)]
+struct Verified {
+    identity: Identity,
+    /// `exp` and `nbf`, in seconds since the epoch.
+    exp: u64,
+    nbf: Option<u64>,
+    /// The key set it was checked against.
+    generation: u64,
 }
 
 impl std::fmt::Debug for Jwt {
@@ -87,6 +107,8 @@ struct Keys {
     anonymous: Vec<Key>,
     fetched: Option<Instant>,
     expires: Option<Instant>,
+    /// Counts the sets fetched: a token verified with an older one is checked again.
+    generation: u64,
 }
 
 #[derive(Clone)]
@@ -94,6 +116,8 @@ struct Key {
     key: DecodingKey,
     /// The key's `alg`, when the set names one.
     alg: Option<Algorithm>,
+    /// The set it came with.
+    generation: u64,
 }
 
 impl Jwt {
@@ -119,6 +143,7 @@ impl Jwt {
                 leeway: Duration::from_secs(30),
                 cool_down: Duration::from_secs(10),
             }),
+            verified: Arc::default(),
             state: Arc::new(State {
                 keys: RwLock::default(),
                 fetching: tokio::sync::Mutex::new(()),
@@ -133,6 +158,8 @@ impl Jwt {
     fn configure(mut self, change: impl FnOnce(&mut Config)) -> Jwt {
         // Copied when a clone shares it, so that no setting is ever lost.
         change(Arc::make_mut(&mut self.config));
+        // Tokens verified under the old settings may not pass the new ones.
+        self.verified = Arc::default();
         self
     }
 
@@ -163,6 +190,46 @@ impl Jwt {
 
     /// Checks `token` and returns the identity it carries.
     pub async fn verify(&self, token: &str) -> Result<Identity, Status> {
+        if let Some(identity) = self.remembered(token) {
+            return Ok(identity);
+        }
+        let (identity, generation) = self.check(token).await?;
+        self.remember(token, &identity, generation);
+        Ok(identity)
+    }
+
+    /// The identity of `token`, verified before, when it is still in time.
+    fn remembered(&self, token: &str) -> Option<Identity> {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = verified.get(token)?;
+        let now = now();
+        let leeway = self.config.leeway.as_secs();
+        let in_time =
+            now < hit.exp.saturating_add(leeway) && hit.nbf.is_none_or(|nbf| nbf <= now.saturating_add(leeway));
+        let current = hit.generation == self.read().generation;
+        (in_time && current).then(|| hit.identity.clone())
+    }
+
+    /// Remembers that `token` passed, against key set `generation`.
+    fn remember(&self, token: &str, identity: &Identity, generation: u64) {
+        let claims = identity.claims.as_deref();
+        let seconds = |name: &str| claims.and_then(|c| c.get(name)).and_then(serde_json::Value::as_u64);
+        let Some(exp) = seconds("exp") else { return };
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED {
+            let now = now();
+            verified.retain(|_, v| v.exp > now);
+            if verified.len() >= VERIFIED {
+                verified.clear();
+            }
+        }
+        let entry = Verified { identity: identity.clone(), exp, nbf: seconds("nbf"), generation };
+        verified.insert(token.into(), entry);
+    }
+
+    /// Every check of `token`, its signature included; the identity and the
+    /// key set that verified it.
+    async fn check(&self, token: &str) -> Result<(Identity, u64), Status> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| refuse(format!("the bearer token is not a JWT: {e}")))?;
         if !ALGORITHMS.contains(&header.alg) {
@@ -190,7 +257,7 @@ impl Jwt {
             .map_err(|e| self.explain(&e, header.kid.as_deref()))?;
         let claims = data.claims;
         let subject = claims.get("sub").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
-        Ok(Identity::new(subject).with_scopes(scopes(&claims)).with_claims(claims))
+        Ok((Identity::new(subject).with_scopes(scopes(&claims)).with_claims(claims), key.generation))
     }
 
     /// The key for `kid`, fetching the set when it is unknown or stale.
@@ -232,13 +299,18 @@ impl Jwt {
                 keys.expires = Some(Instant::now() + max_age);
                 for jwk in &set.keys {
                     let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
-                    let key = Key { key, alg: jwk_alg(jwk) };
+                    let key = Key { key, alg: jwk_alg(jwk), generation: 0 };
                     match &jwk.common.key_id {
                         Some(kid) => drop(keys.by_kid.insert(kid.clone(), key)),
                         None => keys.anonymous.push(key),
                     }
                 }
-                *self.state.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+                let mut current = self.state.keys.write().unwrap_or_else(|e| e.into_inner());
+                keys.generation = current.generation + 1;
+                for key in keys.by_kid.values_mut().chain(&mut keys.anonymous) {
+                    key.generation = keys.generation;
+                }
+                *current = keys;
             }
             Err(why) => {
                 tracing::warn!(
@@ -310,6 +382,11 @@ impl Keys {
     }
 }
 
+/// Seconds since the epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 fn refuse(why: String) -> Status {
     Status::unauthenticated(why)
 }
@@ -374,6 +451,32 @@ mod tests {
     /// A test-only Ed25519 key and its public half as a JWK.
     const TEST_KEY: &str = "MC4CAQAwBQYDK2VwBCIEIBBfvotZMOZaIdhd+l1clNdx3JY2Nzj0077wKJiHXGqq";
     const TEST_JWKS: &str = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "ID38o1pKf4I69Cd-n3rzaXgu3bTQE5SYpGB6SbqC-wA", "kid": "k1"}]}"#;
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires_and_new_settings_check_it_again() {
+        let path = std::env::temp_dir().join(format!("apigen-jwks-remembered-{}.json", std::process::id()));
+        std::fs::write(&path, TEST_JWKS).expect("writes");
+        let jwt = Jwt::jwks_file(&path).leeway(Duration::ZERO);
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD.decode(TEST_KEY).expect("base64");
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".to_owned());
+        let exp = jsonwebtoken::get_current_timestamp() + 2;
+        let token = jsonwebtoken::encode(&header, &serde_json::json!({"sub": "ann", "aud": "api", "exp": exp}), &key)
+            .expect("signs");
+        assert_eq!(jwt.verify(&token).await.expect("accepted").subject, "ann");
+        assert!(jwt.remembered(&token).is_some(), "the second call skips the signature");
+        // Other settings forget what the old ones accepted.
+        let strict = jwt.clone().audience("other");
+        assert!(strict.remembered(&token).is_none());
+        assert!(strict.verify(&token).await.is_err(), "wrong audience");
+        // Expiry is checked on every call, remembered or not.
+        tokio::time::sleep(Duration::from_millis(3100)).await;
+        let expired = jwt.verify(&token).await.expect_err("expired");
+        assert!(expired.message().contains("expired"), "{}", expired.message());
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[tokio::test]
     async fn a_valid_token_gives_its_subject_scopes_and_claims() {

@@ -39,6 +39,9 @@ pub struct Args {
     /// `--otlp URL`: export OpenTelemetry traces to this OTLP/HTTP collector
     /// (`http://127.0.0.1:4318`; feature `otlp`).
     pub otlp: Option<String>,
+    /// `--drain-seconds N`: after SIGTERM, keep serving N seconds while
+    /// readiness fails (`Server::drain_delay`).
+    pub drain_delay: Option<Duration>,
     /// `--jwks-cool-down-ms` (hidden, for tests): the least time between two
     /// fetches of the key set for an unknown `kid`.
     pub jwks_cool_down: Option<Duration>,
@@ -59,7 +62,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--rate-limit [METHOD=]CALLS/UNIT[,burst=N]]... [--metrics-addr HOST:PORT] [--otlp URL] [--cors-origin ORIGIN]..."
+usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--rate-limit [METHOD=]CALLS/UNIT[,burst=N]]... [--metrics-addr HOST:PORT] [--otlp URL] [--drain-seconds N] [--cors-origin ORIGIN]..."
                 );
                 std::process::exit(2);
             }
@@ -80,6 +83,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
             cors_origins: Vec::new(),
             rate_limits: Vec::new(),
             otlp: None,
+            drain_delay: None,
             ws_init_timeout: None,
             idle_timeouts: None,
         };
@@ -113,6 +117,19 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
                     out.rate_limits.push((method, limit));
                 }
                 "--otlp" => out.otlp = Some(value("--otlp")?),
+                "--drain-seconds" => {
+                    let v = value("--drain-seconds")?;
+                    let seconds: f64 = v
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 3600.0)
+                        .ok_or_else(|| {
+                            format!(
+                                "--drain-seconds {v}: write the seconds to keep serving after SIGTERM, for example 5"
+                            )
+                        })?;
+                    out.drain_delay = Some(Duration::from_secs_f64(seconds));
+                }
                 "--issuer" => out.issuers.push(value("--issuer")?),
                 "--audience" => out.audiences.push(value("--audience")?),
                 "--jwks-cool-down-ms" => {

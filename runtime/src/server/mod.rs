@@ -53,6 +53,10 @@ pub struct Server {
     otlp: Option<String>,
     /// Record a span per call with the process's tracer provider.
     traces: bool,
+    /// How long the server keeps serving, not ready, after the shutdown signal.
+    drain_delay: Duration,
+    /// Set while it does.
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The rate limits set in code or on the command line.
@@ -77,7 +81,14 @@ struct Readiness {
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs every check; the first failure says why the server is not ready.
-async fn not_ready(checks: &[Readiness], pipeline: Option<&Pipeline>) -> Option<String> {
+async fn not_ready(
+    checks: &[Readiness],
+    pipeline: Option<&Pipeline>,
+    draining: &std::sync::atomic::AtomicBool,
+) -> Option<String> {
+    if draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Some("the server is draining before it shuts down".to_owned());
+    }
     if pipeline.is_some_and(Pipeline::stopping) {
         return Some("the server is shutting down".to_owned());
     }
@@ -161,7 +172,18 @@ impl Server {
             rate_limits: RateLimits::default(),
             otlp: None,
             traces: false,
+            drain_delay: Duration::ZERO,
+            draining: Arc::default(),
         }
+    }
+
+    /// After the shutdown signal, keeps serving every protocol for `delay`
+    /// while `/readyz` and the gRPC health service say NOT_SERVING, so that
+    /// load balancers stop sending clients before connections close; then
+    /// shuts down as usual. Default: no delay.
+    pub fn drain_delay(mut self, delay: Duration) -> Server {
+        self.drain_delay = delay;
+        self
     }
 
     /// Exports OpenTelemetry traces over OTLP/HTTP to the collector at
@@ -365,6 +387,9 @@ impl Server {
         if let Some(url) = &args.otlp {
             self = self.otlp(url.clone());
         }
+        if let Some(delay) = args.drain_delay {
+            self = self.drain_delay(delay);
+        }
         if let Some(quiet) = args.idle_timeouts {
             self.connections.idle_timeout = quiet;
             self.connections.body_timeout = quiet;
@@ -394,14 +419,15 @@ impl Server {
         let limits = self.connections;
         let checks = self.readiness.clone();
         let exporter = self.start_exporter()?;
+        let (drain_delay, draining) = (self.drain_delay, Arc::clone(&self.draining));
         let (health, router) = self.router(Arc::clone(&stop)).await?;
         if !checks.is_empty() {
             // The gRPC health service follows the readiness checks until shutdown.
-            let (health, mut stopping) = (health.clone(), stop.subscribe());
+            let (health, mut stopping, loop_draining) = (health.clone(), stop.subscribe(), Arc::clone(&draining));
             tokio::spawn(async move {
                 let mut serving = true;
                 loop {
-                    let ready = not_ready(&checks, None).await.is_none();
+                    let ready = not_ready(&checks, None, &loop_draining).await.is_none();
                     if *stopping.borrow() {
                         return;
                     }
@@ -421,6 +447,11 @@ impl Server {
         let graceful = async move {
             shutdown.await;
             health.set_all(false).await;
+            if !drain_delay.is_zero() {
+                draining.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::info!("draining: not ready for {} ms, then shutting down", drain_delay.as_millis());
+                tokio::time::sleep(drain_delay).await;
+            }
             stop.send_replace(true);
         };
         let ((), served) = tokio::join!(graceful, conn::serve(listener, router, limits, stopping));
@@ -521,6 +552,7 @@ impl Server {
         };
         let metrics = Arc::clone(&pipeline);
         let (ready_pipeline, checks) = (Arc::clone(&pipeline), self.readiness.clone());
+        let draining = Arc::clone(&self.draining);
         let metrics_here = self.metrics_addr.is_none();
         if let Some(addr) = self.metrics_addr {
             serve_metrics(addr, Arc::clone(&pipeline)).await?;
@@ -535,10 +567,11 @@ impl Server {
             .route(
                 "/readyz",
                 axum::routing::get(move || {
-                    let (pipeline, checks) = (Arc::clone(&ready_pipeline), checks.clone());
+                    let (pipeline, checks, draining) =
+                        (Arc::clone(&ready_pipeline), checks.clone(), Arc::clone(&draining));
                     async move {
                         use axum::response::IntoResponse;
-                        match not_ready(&checks, Some(&pipeline)).await {
+                        match not_ready(&checks, Some(&pipeline), &draining).await {
                             None => "ready".into_response(),
                             Some(why) => {
                                 crate::core::wire::http_error(&crate::Status::unavailable(format!("not ready: {why}")))
