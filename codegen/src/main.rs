@@ -326,7 +326,8 @@ struct GatewayArgs {
     #[arg(long, value_name = "URL|FILE", conflicts_with = "token")]
     jwks: Option<String>,
     /// Let browsers call only from this origin (https://app.example.com, or
-    /// https://*.example.com; repeat for several) instead of from any.
+    /// https://*.example.com, or * for any; repeat for several) instead of
+    /// only from pages on loopback hosts.
     #[arg(long, value_name = "ORIGIN")]
     cors_origin: Vec<String>,
     /// The `iss` JWTs must have (repeat for several).

@@ -27,7 +27,7 @@ pub struct Args {
     /// `--audience AUD` (repeatable): an `aud` JWTs must have.
     pub audiences: Vec<String>,
     /// `--cors-origin ORIGIN` (repeatable): the origins browsers may call
-    /// from (`Server::cors_origins`); any when none is given.
+    /// from (`Server::cors_origins`); pages on loopback hosts when none is given.
     pub cors_origins: Vec<String>,
     /// `--metrics-addr HOST:PORT`: serve `GET /metrics` there, open, instead
     /// of on `addr` behind the authenticator.

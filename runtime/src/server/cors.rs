@@ -1,9 +1,10 @@
 //! CORS: which web origins a browser may call the server from, on every
-//! protocol. Without a list every origin may (`*`, for development); with
-//! one (`Server::cors_origins`, `--cors-origin`), only the origins it names
-//! or matches, and a WebSocket upgrade (`/ws`, `/graphql/ws`) from another
-//! origin is refused with 403, since browsers do not apply CORS to
-//! WebSockets. Preflights name the methods and headers the protocols use
+//! protocol. Without a list, pages served from this machine may (loopback
+//! hosts on any port: a front end in development); with one
+//! (`Server::cors_origins`, `--cors-origin`), only the origins it names or
+//! matches, and every origin only when it holds `*`. A WebSocket upgrade
+//! (`/ws`, `/graphql/ws`) from another origin is refused with 403, since
+//! browsers do not apply CORS to WebSockets. Preflights name the methods and headers the protocols use
 //! rather than `*`, which the Fetch standard does not extend to
 //! `authorization`.
 
@@ -63,6 +64,8 @@ enum Pattern {
         suffix: String,
         port: String,
     },
+    /// `http(s)://localhost`, `127.0.0.1` or `[::1]`, any port: the default.
+    Loopback,
 }
 
 impl Pattern {
@@ -111,13 +114,24 @@ impl Pattern {
                 let (host, their_port) = rest.rsplit_once(':').unwrap_or((rest, ""));
                 their_port == port && host.len() > suffix.len() && host.ends_with(suffix.as_str())
             }
+            Pattern::Loopback => {
+                let origin = origin.to_ascii_lowercase();
+                let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
+                    return false;
+                };
+                let host = match rest.rsplit_once(':') {
+                    Some((host, port)) if !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+                    _ => rest,
+                };
+                matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+            }
         }
     }
 }
 
 /// The server's CORS policy.
 pub(crate) struct Cors {
-    /// `None`: every origin.
+    /// `None`: every origin (`*` asked for).
     allowed: Option<Vec<Pattern>>,
     layer: tower_http::cors::CorsLayer,
     /// What a response to an allowed origin carries besides its
@@ -126,13 +140,13 @@ pub(crate) struct Cors {
 }
 
 impl Cors {
-    /// The policy for `origins` (`None` or a list holding `*`: every origin).
+    /// The policy for `origins` (`None`: loopback pages; a list holding
+    /// `*`: every origin).
     pub(crate) fn new(origins: Option<&[String]>) -> Result<Cors, String> {
         let allowed = match origins {
-            Some(list) if !list.iter().any(|o| o.trim() == "*") => {
-                Some(list.iter().map(|o| Pattern::parse(o)).collect::<Result<Vec<_>, _>>()?)
-            }
-            _ => None,
+            None => Some(vec![Pattern::Loopback]),
+            Some(list) if list.iter().any(|o| o.trim() == "*") => None,
+            Some(list) => Some(list.iter().map(|o| Pattern::parse(o)).collect::<Result<Vec<_>, _>>()?),
         };
         let origin = match &allowed {
             None => tower_http::cors::AllowOrigin::any(),
@@ -218,6 +232,19 @@ mod tests {
             assert!(!allows(refused), "{refused}");
         }
         assert!(policy(&["*"]).allows(&HeaderValue::from_static("https://anything.test")));
+    }
+
+    #[test]
+    fn without_a_list_only_pages_on_this_machine_may_call() {
+        let cors = Cors::new(None).expect("the default");
+        let allows = |o: &'static str| cors.allows(&HeaderValue::from_static(o));
+        for ok in ["http://localhost:5173", "http://127.0.0.1:3000", "https://localhost", "http://[::1]:8080"] {
+            assert!(allows(ok), "{ok}");
+        }
+        for refused in ["https://app.example.com", "http://localhost.evil.com", "http://127.0.0.1.evil.com:80", "null"]
+        {
+            assert!(!allows(refused), "{refused}");
+        }
     }
 
     #[test]

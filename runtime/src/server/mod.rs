@@ -232,7 +232,8 @@ impl Server {
     }
 
     /// Lets browsers call only from these origins (every protocol, and
-    /// WebSocket upgrades), instead of from any: exact origins
+    /// WebSocket upgrades), instead of from pages on loopback hosts (the
+    /// default, for a front end in development): exact origins
     /// (`https://app.example.com`, `http://127.0.0.1:3000`), subdomain patterns
     /// (`https://*.example.com`), or `*` for any. An entry that is neither
     /// makes the server fail to start, saying how to write it.

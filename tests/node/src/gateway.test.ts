@@ -151,6 +151,8 @@ describe("Chromium's EventSource through the gateway", { timeout: 60_000 }, () =
     });
     try {
       const page = await browser.newPage();
+      // A page of the gateway's own origin: a blank page's origin is `null`, which no server allows by default.
+      await page.goto(`${gateway.url}/healthz`);
       const post = async (path: string, body: unknown) => {
         const response = await fetch(`${gateway.url}${path}`, {
           method: "POST",
