@@ -266,47 +266,34 @@ fn http_rule(m: &Method, b: &crate::model::HttpBinding, messages: &Messages) -> 
 
 /// The relations and federation entities, as `relations_table` prints them.
 fn relations(api: &Api) -> Vec<Relation> {
-    let messages = api.messages_by_name();
-    let mut out = Vec::new();
-    let entry = |parent: &str,
-                 field: &str,
-                 service: &str,
-                 method: &str,
-                 kind,
-                 key: &crate::model::FieldName,
-                 b: &crate::model::BatchLoader| {
-        Relation::new(
-            leak_str(parent.to_owned()),
-            leak_str(field.to_owned()),
-            leak_str(format!("{service}/{method}")),
-            kind,
-        )
-        .key(leak_str(key.json_name.clone()))
-        .loader(
-            leak_str(b.keys.json_name.clone()),
-            leak_str(b.results.json_name.clone()),
-            leak_str(b.key.json_name.clone()),
-        )
-        .max_batch_size(b.max_batch_size)
-    };
-    for m in api.packages.iter().flat_map(|p| &p.messages) {
-        for r in &m.relations {
-            let kind = match r.kind {
+    api.relation_table()
+        .iter()
+        .map(|e| {
+            let kind = match e.kind {
                 RelationKind::One => RtRelationKind::One,
                 RelationKind::Many => RtRelationKind::Many,
                 RelationKind::Group => RtRelationKind::Group,
                 RelationKind::Entity => RtRelationKind::Entity,
             };
-            let mut relation =
-                entry(&m.graphql_name, &r.name, &r.service, &r.method, kind, &r.key, &r.batch).required(r.required);
-            if let Some(hint) = messages.get(r.batch.result_type.as_str()).and_then(|t| t.cache) {
-                relation = relation.cache(hint.max_age, hint.private);
+            let b = e.batch;
+            let relation = Relation::new(
+                leak_str(e.parent.to_owned()),
+                leak_str(e.field.to_owned()),
+                leak_str(format!("{}/{}", e.service, e.method)),
+                kind,
+            )
+            .key(leak_str(e.key.json_name.clone()))
+            .loader(
+                leak_str(b.keys.json_name.clone()),
+                leak_str(b.results.json_name.clone()),
+                leak_str(b.key.json_name.clone()),
+            )
+            .max_batch_size(b.max_batch_size)
+            .required(e.required);
+            match e.cache {
+                Some(hint) => relation.cache(hint.max_age, hint.private),
+                None => relation,
             }
-            out.push(relation);
-        }
-        if let Some(e) = &m.entity {
-            out.push(entry(&m.graphql_name, "", &e.service, &e.method, RtRelationKind::Entity, &e.key, &e.batch));
-        }
-    }
-    out
+        })
+        .collect()
 }

@@ -20,6 +20,59 @@ impl Api {
     pub fn enums_by_name(&self) -> std::collections::BTreeMap<&str, &Enum> {
         self.packages.iter().flat_map(|p| &p.enums).map(|e| (e.full_name.as_str(), e)).collect()
     }
+
+    /// Every GraphQL relation and federation entity, message by message, as
+    /// the runtime's relation table lists them (an entity has no field).
+    pub fn relation_table(&self) -> Vec<RelationEntry<'_>> {
+        let messages = self.messages_by_name();
+        let mut out = Vec::new();
+        for m in self.packages.iter().flat_map(|p| &p.messages) {
+            for r in &m.relations {
+                out.push(RelationEntry {
+                    parent: &m.graphql_name,
+                    field: &r.name,
+                    service: &r.service,
+                    method: &r.method,
+                    kind: r.kind,
+                    key: &r.key,
+                    batch: &r.batch,
+                    required: r.required,
+                    cache: messages.get(r.batch.result_type.as_str()).and_then(|t| t.cache),
+                });
+            }
+            if let Some(e) = &m.entity {
+                out.push(RelationEntry {
+                    parent: &m.graphql_name,
+                    field: "",
+                    service: &e.service,
+                    method: &e.method,
+                    kind: RelationKind::Entity,
+                    key: &e.key,
+                    batch: &e.batch,
+                    required: false,
+                    cache: None,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// One entry of [`Api::relation_table`].
+#[derive(Debug, Clone, Copy)]
+pub struct RelationEntry<'a> {
+    /// The parent's GraphQL type name.
+    pub parent: &'a str,
+    /// The relation's GraphQL field; empty for an entity.
+    pub field: &'a str,
+    pub service: &'a str,
+    pub method: &'a str,
+    pub kind: RelationKind,
+    pub key: &'a FieldName,
+    pub batch: &'a BatchLoader,
+    pub required: bool,
+    /// The cache hint of the message the loader returns.
+    pub cache: Option<CacheHint>,
 }
 
 /// One protobuf package: the unit of a generated Rust module.

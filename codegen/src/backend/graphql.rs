@@ -419,49 +419,36 @@ impl<'a> Builder<'a> {
 /// The API's relations and entities as the runtime's `Relation` table (a
 /// Rust expression for `mod.rs`); `None` when no message has either.
 pub fn relations_table(api: &Api) -> Option<String> {
-    let messages = api.messages_by_name();
-    let mut items = Vec::new();
-    for m in api.packages.iter().flat_map(|p| &p.messages) {
-        for r in &m.relations {
-            let mut item = table_entry(&m.graphql_name, &r.name, &r.service, &r.method, r.kind, &r.key, &r.batch);
-            if r.required {
+    let items: Vec<String> = api
+        .relation_table()
+        .iter()
+        .map(|e| {
+            let b = e.batch;
+            let mut item = format!(
+                "::apigen_runtime::Relation::new({:?}, {:?}, \"{}/{}\", ::apigen_runtime::RelationKind::{})\n.key({:?})\n.loader({:?}, {:?}, {:?})",
+                e.parent,
+                e.field,
+                e.service,
+                e.method,
+                e.kind.runtime_variant(),
+                e.key.json_name,
+                b.keys.json_name,
+                b.results.json_name,
+                b.key.json_name
+            );
+            if b.max_batch_size > 0 {
+                let _ = write!(item, "\n.max_batch_size({})", b.max_batch_size);
+            }
+            if e.required {
                 item.push_str("\n.required(true)");
             }
-            if let Some(hint) = messages.get(r.batch.result_type.as_str()).and_then(|t| t.cache) {
+            if let Some(hint) = e.cache {
                 let _ = write!(item, "\n.cache({}, {})", hint.max_age, hint.private);
             }
-            items.push(item);
-        }
-        if let Some(e) = &m.entity {
-            items.push(table_entry(&m.graphql_name, "", &e.service, &e.method, RelationKind::Entity, &e.key, &e.batch));
-        }
-    }
+            item
+        })
+        .collect();
     (!items.is_empty()).then(|| format!("&[{}]", items.join(",\n")))
-}
-
-/// One `Relation` of the table: parent type, field (empty for an entity),
-/// loader, kind, the parent's key and the loader's fields.
-fn table_entry(
-    parent: &str,
-    field: &str,
-    service: &str,
-    method: &str,
-    kind: RelationKind,
-    key: &FieldName,
-    b: &BatchLoader,
-) -> String {
-    let mut item = format!(
-        "::apigen_runtime::Relation::new({parent:?}, {field:?}, \"{service}/{method}\", ::apigen_runtime::RelationKind::{})\n.key({:?})\n.loader({:?}, {:?}, {:?})",
-        kind.runtime_variant(),
-        key.json_name,
-        b.keys.json_name,
-        b.results.json_name,
-        b.key.json_name
-    );
-    if b.max_batch_size > 0 {
-        let _ = write!(item, "\n.max_batch_size({})", b.max_batch_size);
-    }
-    item
 }
 
 /// What a relation field's description says about how it loads.
