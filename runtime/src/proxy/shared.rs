@@ -63,11 +63,12 @@ impl std::fmt::Debug for FanOut {
 }
 
 /// One upstream message as a topic keeps it, or the error that ended the feed.
+/// Its bytes are shared: every subscriber's copy of a frame is the same buffer.
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
 struct Frame {
     /// The upstream's message, as it sent it.
-    #[prost(bytes = "vec", tag = "1")]
-    payload: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    payload: Bytes,
     /// Its cursor field's value: where a new feed resumes upstream.
     #[prost(string, tag = "2")]
     cursor: String,
@@ -77,8 +78,8 @@ struct Frame {
     code: i32,
     #[prost(string, tag = "4")]
     message: String,
-    #[prost(bytes = "vec", tag = "5")]
-    details: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "5")]
+    details: Bytes,
     /// The topic's sequence number, stamped on reading (never stored).
     #[prost(uint64, tag = "6")]
     sequence: u64,
@@ -178,10 +179,10 @@ impl FanOut {
             let frame = item?;
             if frame.code != 0 {
                 let code = tonic::Code::from_i32(frame.code);
-                return Err(tonic::Status::with_details(code, frame.message, Bytes::from(frame.details)).into());
+                return Err(tonic::Status::with_details(code, frame.message, frame.details).into());
             }
             let message: Box<dyn crate::core::message::DynMessage> = Box::new(Upstreamed {
-                bytes: Bytes::from(frame.payload),
+                bytes: frame.payload,
                 desc: desc.clone(),
                 sorted,
                 cursor: Some(frame.sequence.to_string()),
@@ -316,7 +317,7 @@ impl Feeder {
                 }
                 Stopped::Failed(status) => {
                     // Every subscriber ends with it; new ones try again later.
-                    let details = status.details().to_vec();
+                    let details = Bytes::copy_from_slice(status.details());
                     let frame = Frame {
                         code: status.code() as i32,
                         message: status.message().to_owned(),
@@ -364,7 +365,7 @@ impl Feeder {
                             let message = DynamicMessage::decode(self.route.output.clone(), payload.clone()).ok()?;
                             cursor_of(&message, field)
                         });
-                        let frame = Frame { payload: payload.to_vec(), cursor: cursor.unwrap_or_default(), ..Frame::default() };
+                        let frame = Frame { payload: payload.clone(), cursor: cursor.unwrap_or_default(), ..Frame::default() };
                         if let Err(status) = self.topics.publish(&self.topic, frame).await {
                             tracing::warn!("cannot publish to {}: {status}; resuming upstream", self.topic);
                             return (Stopped::Unpublished, delivered);
