@@ -47,9 +47,14 @@ impl Traces {
         Some(cx.with_span(span))
     }
 
-    /// The publish in `cx` stored message `sequence` of `topic`.
+    /// The publish in `cx` stored message `sequence` of `topic`. Its context
+    /// is kept only when the span is recorded: without an exporter, no
+    /// delivery would be either, and subscribers skip the lookup.
     pub(super) fn published(&self, cx: OtelContext, topic: &str, sequence: u64) {
         let span = cx.span();
+        if !span.is_recording() {
+            return;
+        }
         span.set_attribute(KeyValue::new("messaging.message.id", sequence.to_string()));
         span.end();
         let key: (Arc<str>, u64) = (topic.into(), sequence);

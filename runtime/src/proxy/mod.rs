@@ -353,11 +353,10 @@ impl Forwarder {
         json: crate::core::json::Options,
         traceparent: Option<&str>,
     ) -> Result<Output, Status> {
-        let ctx = ctx.clone();
         let mut grpc = self.upstream.grpc.clone();
-        grpc.ready().await.map_err(|e| self.upstream.failure(tonic::Status::unavailable(e.to_string()), &ctx))?;
-        let request = |message| self.upstream.request(message, &ctx, traceparent);
-        let stream_request = |messages| self.upstream.request(messages, &ctx, traceparent);
+        grpc.ready().await.map_err(|e| self.upstream.failure(tonic::Status::unavailable(e.to_string()), ctx))?;
+        let request = |message| self.upstream.request(message, ctx, traceparent);
+        let stream_request = |messages| self.upstream.request(messages, ctx, traceparent);
         let path = route.path.clone();
         let output = route.output.clone();
         let sorted = route.output_maps;
@@ -373,13 +372,13 @@ impl Forwarder {
                 let bytes = encode(payload, &route.input, json)?;
                 if route.kind == MethodKind::Unary {
                     let response = grpc.unary(request(bytes), path, RawCodec).await;
-                    let (metadata, message, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
-                    copy_metadata(&metadata, &ctx);
+                    let (metadata, message, _) = response.map_err(|s| self.upstream.failure(s, ctx))?.into_parts();
+                    copy_metadata(&metadata, ctx);
                     return Ok(Output::Single(answer(message)));
                 }
                 let response = grpc.server_streaming(request(bytes), path, RawCodec).await;
-                let (metadata, stream, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
-                copy_metadata(&metadata, &ctx);
+                let (metadata, stream, _) = response.map_err(|s| self.upstream.failure(s, ctx))?.into_parts();
+                copy_metadata(&metadata, ctx);
                 Ok(Output::Stream(stream.map(move |item| item.map(&answer).map_err(Status::from)).boxed()))
             }
             (MethodKind::ClientStreaming | MethodKind::BidiStreaming, Requests::Stream(payloads)) => {
@@ -408,13 +407,13 @@ impl Forwarder {
                     if let Ok(status) = failed_rx.try_recv() {
                         return Err(status);
                     }
-                    let (metadata, message, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
-                    copy_metadata(&metadata, &ctx);
+                    let (metadata, message, _) = response.map_err(|s| self.upstream.failure(s, ctx))?.into_parts();
+                    copy_metadata(&metadata, ctx);
                     return Ok(Output::Single(answer(message)));
                 }
                 let response = grpc.streaming(stream_request(requests), path, RawCodec).await;
-                let (metadata, stream, _) = response.map_err(|s| self.upstream.failure(s, &ctx))?.into_parts();
-                copy_metadata(&metadata, &ctx);
+                let (metadata, stream, _) = response.map_err(|s| self.upstream.failure(s, ctx))?.into_parts();
+                copy_metadata(&metadata, ctx);
                 let stream = stream.map(move |item| match failed_rx.try_recv() {
                     Ok(status) => Err(status),
                     Err(_) => item.map(&answer).map_err(Status::from),

@@ -106,25 +106,28 @@ impl RateLimits {
     /// Each method's limit: its own, else the schema's, else the default.
     async fn limiter(&self, services: &[ServiceDef]) -> std::io::Result<Option<crate::core::ratelimit::Limiter>> {
         let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+        // The methods named in code or on the command line; a later one wins.
+        let mut own = std::collections::HashMap::new();
+        for (name, limit) in &self.methods {
+            let path = name.trim_start_matches('/').split_once('/');
+            let key = services
+                .iter()
+                .flat_map(|s| s.info().methods.iter().map(move |m| (s.info().name, m.name)))
+                .find(|key| path == Some(*key))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "rate limit for `{name}`: the server has no such method; name it `package.Service/Method`"
+                    ))
+                })?;
+            own.insert(key, *limit);
+        }
         let mut limits = std::collections::HashMap::new();
         for service in services {
             for method in service.info().methods {
-                let own = self.methods.iter().rev().find(|(name, _)| {
-                    name.trim_start_matches('/').split_once('/') == Some((service.info().name, method.name))
-                });
-                if let Some(limit) = own.map(|(_, l)| *l).or(method.rate_limit).or(self.default) {
-                    limits.insert((service.info().name, method.name), limit);
+                let key = (service.info().name, method.name);
+                if let Some(limit) = own.get(&key).copied().or(method.rate_limit).or(self.default) {
+                    limits.insert(key, limit);
                 }
-            }
-        }
-        for (name, _) in &self.methods {
-            let served = services.iter().any(|s| {
-                s.info().methods.iter().any(|m| name.trim_start_matches('/') == format!("{}/{}", s.info().name, m.name))
-            });
-            if !served {
-                return Err(invalid(format!(
-                    "rate limit for `{name}`: the server has no such method; name it `package.Service/Method`"
-                )));
             }
         }
         let Some(limiter) = crate::core::ratelimit::Limiter::new(limits) else { return Ok(None) };
