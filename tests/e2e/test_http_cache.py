@@ -96,9 +96,18 @@ def shelf(bookstore_http):
     return shelf["name"]
 
 
-def upstream_calls(log, uri):
-    """How many requests for `uri` nginx passed to the bookstore (its upstream address is logged)."""
-    return sum(1 for method, logged, _status, addr, _code in log() if logged == uri and addr != "-")
+def upstream_lines(log, uri, requests_made):
+    """nginx's log lines for `uri` that reached the bookstore (its upstream address is logged).
+
+    nginx writes a request's line after the client has its response, so this waits until every
+    request made has its line.
+    """
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in log() if line[1] == uri]
+        if len(lines) >= requests_made or time.monotonic() > deadline:
+            return [line for line in lines if line[3] != "-"]
+        time.sleep(0.02)
 
 
 def twice(base, log, path, headers=None):
@@ -107,7 +116,7 @@ def twice(base, log, path, headers=None):
     second = requests.get(base + path, headers=headers or {}, timeout=10)
     assert first.status_code == 200 and second.status_code == 200, (first.text, second.text)
     assert first.content == second.content
-    return first, second, upstream_calls(log, path)
+    return first, second, len(upstream_lines(log, path, 2))
 
 
 def quote(value):
@@ -163,10 +172,5 @@ def test_an_expired_response_is_revalidated_with_its_etag(nginx, shelf):
     second = requests.get(base + path, timeout=10)
     assert second.status_code == 200 and second.content == first.content
     assert second.headers["X-Cache-Status"] == "REVALIDATED", second.headers
-    # nginx writes its log line after the response has gone out: wait for it.
-    deadline = time.monotonic() + 5
-    while len(statuses := [code for _m, uri, _s, addr, code in log() if uri == path and addr != "-"]) < 2:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    statuses = [line[4] for line in upstream_lines(log, path, 2)]
     assert statuses == ["200", "304"], f"the bookstore answered the revalidation with 304: {statuses}"
