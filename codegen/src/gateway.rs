@@ -213,6 +213,9 @@ fn method_info(
     if let Some(l) = m.rate_limit {
         info = info.rate_limit(l.calls, l.period_seconds, l.burst);
     }
+    if let Some(cursor) = m.cursor_field(messages) {
+        info = info.cursor(leak_str(cursor.json_name.clone()));
+    }
     match m.cache {
         Some(hint) => info.cache(hint.max_age, hint.private),
         None => info,

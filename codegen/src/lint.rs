@@ -89,10 +89,6 @@ pub struct Finding {
     pub help: String,
 }
 
-/// The fields that let a stream resume, by name.
-/// The names `apigen_runtime::proxy` also reads a gateway stream's event ids from.
-const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
-
 /// Runs every rule not in `allowed`; `display` maps import names to the
 /// paths shown.
 /// Findings are reported only in files `own` accepts (import names).
@@ -187,7 +183,7 @@ pub fn lint(
             }
             if method.kind == MethodKind::ServerStreaming
                 && let Some(output) = messages.get(method.output.full_name.as_str())
-                && !output.fields.iter().any(|f| is_cursor(f.name.as_str(), &f.ty, &f.cardinality))
+                && method.cursor_field(&messages).is_none()
             {
                 lint.report(
                     "stream-cursor",
@@ -518,20 +514,6 @@ fn integer_kind(ty: &FieldType) -> Option<&'static str> {
         FieldType::Sfixed64 => "sfixed64",
         _ => return None,
     })
-}
-
-fn is_cursor(name: &str, ty: &FieldType, cardinality: &Cardinality) -> bool {
-    let scalar = matches!(
-        ty,
-        FieldType::String
-            | FieldType::Int64
-            | FieldType::Uint64
-            | FieldType::Int32
-            | FieldType::Uint32
-            | FieldType::Fixed64
-            | FieldType::Sint64
-    );
-    CURSOR_FIELDS.contains(&name) && scalar && !matches!(cardinality, Cardinality::Repeated | Cardinality::Map(..))
 }
 
 /// The report: one finding per line with its help, then nothing else.

@@ -346,6 +346,17 @@ impl Method {
         self.rate_limit.map(|l| format!("Limited to {}; more fail with RESOURCE_EXHAUSTED (HTTP 429).", l.describe()))
     }
 
+    /// The cursor field of a server stream's response (`messages` by full
+    /// name): a singular scalar named as cursors are. Such a stream is
+    /// resumable: its events carry the field's value as their id on every
+    /// protocol that has one.
+    pub fn cursor_field<'a>(&self, messages: &std::collections::BTreeMap<&str, &'a Message>) -> Option<&'a Field> {
+        if self.kind != MethodKind::ServerStreaming {
+            return None;
+        }
+        messages.get(self.output.full_name.as_str())?.fields.iter().find(|f| f.is_cursor())
+    }
+
     /// How tRPC serves the method; `None` for request streams, which it cannot.
     pub fn trpc_procedure(&self) -> Option<TrpcProcedure> {
         match self.kind {
@@ -603,6 +614,28 @@ pub struct Field {
     pub docs: Vec<String>,
     pub span: Span,
     pub deprecated: bool,
+}
+
+/// The names a cursor field goes by.
+pub const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
+
+impl Field {
+    /// Named as a cursor, singular, and a string or an integer.
+    pub fn is_cursor(&self) -> bool {
+        let scalar = matches!(
+            self.ty,
+            FieldType::String
+                | FieldType::Int64
+                | FieldType::Uint64
+                | FieldType::Int32
+                | FieldType::Uint32
+                | FieldType::Fixed64
+                | FieldType::Sint64
+        );
+        CURSOR_FIELDS.contains(&self.name.as_str())
+            && scalar
+            && !matches!(self.cardinality, Cardinality::Repeated | Cardinality::Map(..))
+    }
 }
 
 /// A field's protovalidate rules, as `lower` accepted them: only rules the

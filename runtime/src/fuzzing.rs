@@ -155,7 +155,7 @@ pub fn ws_frame(text: &str, upgrade_headers: HeaderMap) -> WsOutcome {
             crate::core::auth::fill_in(&mut metadata, &payload);
             WsOutcome::Init(metadata)
         }
-        Ok(ClientFrame::Subscribe { id, method, payload }) => {
+        Ok(ClientFrame::Subscribe { id, method, payload, .. }) => {
             let path = method.strip_prefix('/').unwrap_or(&method);
             let status = Status::unimplemented(format!("no method {path}; name it `package.Service/Method`"));
             let request = payload.map(crate::protocol::ws::json_payload).map_or(0, |p| payload_len(&p));
@@ -229,7 +229,7 @@ pub fn sse_resume(header: Option<&[u8]>, query: &str, topic: &str, published: u8
         let crate::core::call::Output::Stream(stream) = crate::core::call::erase(stream) else {
             return SseResume::Refused(Status::internal("a stream became one message"));
         };
-        let response = crate::protocol::sse::events(stream, shutdown, &ctx);
+        let response = crate::protocol::sse::events(stream, shutdown, &ctx, None);
         let mut body = response.into_body();
         let mut text = String::new();
         // The stream stays open for live messages: read what is ready, then stop.

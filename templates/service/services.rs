@@ -31,7 +31,8 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
         .graphql("{{ m.graphql }}"){% endif %}{% if !m.cache.is_empty() %}
         .cache({{ m.cache }}){% endif %}{% if !m.scopes.is_empty() %}
         .scopes({{ m.scopes }}){% endif %}{% if !m.rate_limit.is_empty() %}
-        .rate_limit({{ m.rate_limit }}){% endif %}{% if m.excluded != "&[]" %}
+        .rate_limit({{ m.rate_limit }}){% endif %}{% if !m.cursor.is_empty() %}
+        .cursor("{{ m.cursor }}"){% endif %}{% if m.excluded != "&[]" %}
         .excluded({{ m.excluded }}){% endif %},
 {% endfor %}
     ],

@@ -534,6 +534,108 @@ def test_sse_resuming_at_the_newest_message_replays_nothing_and_continues_live(c
 
 
 # ---------------------------------------------------------------------------------------------
+# Every streaming protocol resumes after the last event id it saw, on either instance
+
+
+class Resuming:
+    """A Subscribe that names the last event id it saw, over one protocol. `next()` is
+    (event id, message); `error()` the failure that ended it, as (gRPC code name, message)."""
+
+    def __init__(self, closing, kind, server, room, last_event_id):
+        self.kind, self.name = kind, f"{kind} on {server.address}"
+        if kind == "websocket":
+            self.socket = closing.enter_context(JsonSocket(f"ws://{server.address}/ws", "apigen.v1")).init({})
+            self.socket.send({"type": "subscribe", "id": "1", "method": "chat.v1.Chat/Subscribe", "payload": {"room": room}, "lastEventId": last_event_id})
+        elif kind == "graphql":
+            self.socket = closing.enter_context(GraphQLSocket(server.address))
+            self.socket.init()
+            payload = {"query": CHAT_SUBSCRIBE, "variables": {"r": room}, "extensions": {"lastEventId": last_event_id}}
+            self.socket.send({"id": "1", "type": "subscribe", "payload": payload})
+        else:  # tRPC: the input's lastEventId, as httpSubscriptionLink sends it when it reconnects
+            input = json.dumps({"room": room, "lastEventId": last_event_id})
+            self.stream = Sse(server.address, f"/trpc/chat.subscribe?{urllib.parse.urlencode({'input': input})}")
+            closing.callback(self.stream.close)
+            assert self.stream.status == 200, f"{self.name}: HTTP {self.stream.status} {self.stream.body!r}"
+            first = self.stream.block()
+            assert first is not None and first.get("event") == "connected", f"{self.name}: expected `connected` first, got {first}"
+
+    def _frame(self):
+        if self.kind == "trpc":
+            block = self.stream.block()
+            assert block is not None, f"{self.name}: no event in {WAIT} s"
+            return block
+        frame = self.socket.take("1", WAIT)
+        assert frame is not None, f"{self.name}: no frame in {WAIT} s; received: {self.socket.log}"
+        return frame
+
+    def next(self):
+        frame = self._frame()
+        if self.kind == "trpc":
+            assert frame.get("event", "message") == "message", f"{self.name}: {frame}"
+            assert "id" in frame, f"{self.name}: a tracked event without an id: {frame}"
+            return frame["id"], json.loads(frame["data"])
+        assert frame.get("type") == "next", f"{self.name}: expected next, got {frame}"
+        if self.kind == "websocket":
+            assert "eventId" in frame, f"{self.name}: a next frame without eventId: {frame}"
+            return frame["eventId"], frame["payload"]
+        payload = frame["payload"]
+        assert not payload.get("errors"), f"{self.name}: {frame}"
+        assert "eventId" in payload.get("extensions", {}), f"{self.name}: a payload without extensions.eventId: {frame}"
+        return payload["extensions"]["eventId"], payload["data"]["subscribe"]
+
+    def error(self):
+        frame = self._frame()
+        if self.kind == "trpc":
+            assert frame.get("event") == "serialized-error", f"{self.name}: expected serialized-error, got {frame}"
+            error = json.loads(frame["data"])
+            return error["data"]["grpcCode"].upper(), error["message"]
+        if self.kind == "websocket":
+            assert frame.get("type") == "error", f"{self.name}: expected error, got {frame}"
+            return frame["payload"]["code"].upper(), frame["payload"]["message"]
+        errors = frame["payload"].get("errors") if frame.get("type") == "next" else frame.get("payload")
+        assert errors, f"{self.name}: expected errors, got {frame}"
+        return errors[0]["extensions"]["code"], errors[0]["message"]
+
+    def quiet(self):
+        if self.kind == "trpc":
+            self.stream.quiet()
+        else:
+            frame = self.socket.take("1", QUIET)
+            assert frame is None, f"{self.name}: expected nothing more, got {frame}"
+
+
+RESUMING = ["websocket", "graphql", "trpc"]
+
+
+@pytest.mark.parametrize("kind", RESUMING)
+def test_every_streaming_protocol_resumes_on_b_after_the_last_event_id_it_saw_on_a(closing, server_a, server_b, http_a, http_b, room, kind):
+    seen = [post(http_a, room, "one"), post(http_b, room, "two")]
+    on_a = Resuming(closing, kind, server_a, room, "0")  # from the start: both are replayed
+    for expected in seen:
+        id, message = on_a.next()
+        assert id == expected["sequence"], f"{kind}: event id {id} for message {expected['sequence']}"
+        assert message["text"] == expected["text"]
+
+    missed = [post(http, room, f"missed {i}") for i, http in enumerate([http_a, http_b, http_a])]
+    on_b = Resuming(closing, kind, server_b, room, seen[-1]["sequence"])
+    replayed = [on_b.next() for _ in missed]
+    assert [id for id, _ in replayed] == ["3", "4", "5"], f"{kind}: ids after 2: {replayed}"
+    assert [m["text"] for _, m in replayed] == [m["text"] for m in missed]
+    live = post(http_b, room, "after the reconnect")
+    id, message = on_b.next()
+    assert (id, message["text"]) == ("6", live["text"]), f"{kind}: the live message right after the replay"
+    on_b.quiet()
+
+
+@pytest.mark.parametrize("kind", RESUMING)
+def test_a_cursor_beyond_the_newest_message_is_out_of_range_on_every_streaming_protocol(closing, server_a, http_b, room, kind):
+    posted = post(http_b, room, "only")
+    beyond = str(int(posted["sequence"]) + 5)
+    code, message = Resuming(closing, kind, server_a, room, beyond).error()
+    assert code == "OUT_OF_RANGE" and beyond in message, f"{kind}: {code} {message!r}"
+
+
+# ---------------------------------------------------------------------------------------------
 # kill -9 loses nothing that was acknowledged
 
 

@@ -65,7 +65,7 @@ rm -rf "$here/dist"
 "$here/node_modules/.bin/tsc" -p "$here" || fail "tsc found type errors (above); src/typecheck.ts lists what the generated types must reject"
 # The browser test's page, the generated WebSocket client and validators, as browser ES modules.
 "$here/node_modules/.bin/tsc" -p "$here/tsconfig.browser.json" || fail "tsc found type errors in the browser page, the generated ws.ts or validate.ts (above)"
-"$here/node_modules/.bin/tsc" -p "$here/tsconfig.strictest.json" || fail "the generated validate.ts has type errors under the strictest options (above)"
+"$here/node_modules/.bin/tsc" -p "$here/tsconfig.strictest.json" || fail "the generated TypeScript has type errors under the strictest options (above)"
 
 mapfile -t tests < <(find "$here/dist/tests/node/src" -name '*.test.js' | sort)
 [ "${#tests[@]}" -gt 0 ] || fail "tsc produced no *.test.js files under $here/dist"

@@ -69,6 +69,8 @@ struct MethodView {
     scopes: String,
     /// `calls, period_seconds, burst` of its rate limit; empty without one.
     rate_limit: String,
+    /// The JSON name of a resumable stream's cursor field; empty otherwise.
+    cursor: String,
     /// Whether the Connect client has this method (unary or server
     /// streaming, served over Connect).
     connect: bool,
@@ -368,6 +370,7 @@ pub fn generate(
                                 .rate_limit
                                 .map(|l| format!("{}, {}, {}", l.calls, l.period_seconds, l.burst))
                                 .unwrap_or_default(),
+                            cursor: m.cursor_field(messages).map(|f| f.json_name.clone()).unwrap_or_default(),
                             scopes: if m.scopes.is_empty() {
                                 String::new()
                             } else {

@@ -221,18 +221,28 @@ impl Writer<'_> {
     }
 
     fn router(&self, out: &mut String, services: &[&Service]) {
+        let messages = self.api.messages_by_name();
         out.push_str(
-            "/**\n * The tRPC router of the API, for `createTRPCClient<AppRouter>()`: served at\n * `/trpc/{service}.{method}`. Methods with `NO_SIDE_EFFECTS` are queries, server-streaming\n * methods subscriptions (over SSE), other unary methods mutations.\n */\n",
+            "/**\n * The tRPC router of the API, for `createTRPCClient<AppRouter>()`: served at\n * `/trpc/{service}.{method}`. Methods with `NO_SIDE_EFFECTS` are queries, server-streaming\n * methods subscriptions (over SSE), other unary methods mutations. A stream whose messages\n * have a cursor field is resumable: its events arrive as `{ id, data }`, and\n * httpSubscriptionLink resumes after the last id it saw when it reconnects.\n */\n",
         );
         out.push_str("export type AppRouter = TRPCBuiltRouter<\n  { ctx: object; meta: object; errorShape: TRPCDefaultErrorShape; transformer: false },\n  {\n");
         for s in services {
             let _ = writeln!(out, "    {}: {{", property(&s.trpc_key()));
             for m in s.methods.iter().filter(|m| s.serves(m, Protocol::Trpc)) {
-                let input = self.named(&FieldType::Message(m.input.clone()));
+                let mut input = self.named(&FieldType::Message(m.input.clone()));
                 let output = self.named(&FieldType::Message(m.output.clone()));
                 let (procedure, output) = match m.trpc_procedure() {
                     Some(TrpcProcedure::Query) => ("TRPCQueryProcedure", output),
                     Some(TrpcProcedure::Mutation) => ("TRPCMutationProcedure", output),
+                    // A resumable stream's events are tracked (`{ id, data }` on the client), and
+                    // its input may name the id to resume after, as the link does when it reconnects.
+                    Some(TrpcProcedure::Subscription) if m.cursor_field(&messages).is_some() => {
+                        input = format!("{input} & {{ lastEventId?: string | null }}");
+                        (
+                            "TRPCSubscriptionProcedure",
+                            format!("AsyncIterable<{{ id: string; data: {output} }}, void, any>"),
+                        )
+                    }
                     Some(TrpcProcedure::Subscription) => {
                         ("TRPCSubscriptionProcedure", format!("AsyncIterable<{output}, void, any>"))
                     }

@@ -45,6 +45,10 @@ pub struct MethodInfo {
     pub scopes: &'static [&'static str],
     /// How often one caller may call it (`(apigen.method).rate_limit`).
     pub rate_limit: Option<crate::RateLimit>,
+    /// The JSON name of a server stream's cursor field (`sequence`, …): its
+    /// events carry their cursor as an id on every protocol, and tRPC types
+    /// them as `tracked` events a client resumes after.
+    pub cursor: Option<&'static str>,
 }
 
 /// A cache hint (`apigen.CacheHint`): how long, and by whom, a response may be kept.
@@ -100,7 +104,14 @@ impl MethodInfo {
             cache: None,
             scopes: &[],
             rate_limit: None,
+            cursor: None,
         }
+    }
+
+    /// Marks a server stream resumable, by its messages' cursor field (JSON name).
+    pub const fn cursor(mut self, json_name: &'static str) -> MethodInfo {
+        self.cursor = Some(json_name);
+        self
     }
 
     /// Sets how often one caller may call it: `calls` per `period_seconds`,

@@ -137,6 +137,54 @@ impl<T> std::fmt::Debug for ResponseStream<T> {
     }
 }
 
+/// The id a resumable stream's event carries on every protocol: the
+/// message's cursor, or, for a method whose messages have a cursor field
+/// (`MethodInfo::cursor`) but which did not say one, that field's value in
+/// the event's JSON. `None` when the event has neither, or when it could
+/// not be an SSE id (a line break or NUL in it).
+pub(crate) fn event_id(message: &dyn crate::DynMessage, field: Option<&str>, json: &[u8]) -> Option<String> {
+    id_or_field(message, field, |field| match serde_json::from_slice(json) {
+        Ok(serde_json::Value::Object(mut object)) => object.remove(field),
+        _ => None,
+    })
+}
+
+/// [`event_id`] of an event already written as a JSON value.
+pub(crate) fn event_id_in(
+    message: &dyn crate::DynMessage,
+    field: Option<&str>,
+    json: &serde_json::Value,
+) -> Option<String> {
+    id_or_field(message, field, |field| json.get(field).cloned())
+}
+
+fn id_or_field(
+    message: &dyn crate::DynMessage,
+    field: Option<&str>,
+    value_of: impl FnOnce(&str) -> Option<serde_json::Value>,
+) -> Option<String> {
+    let id = match (message.cursor(), field) {
+        (Some(cursor), _) => cursor.to_owned(),
+        (None, Some(field)) => match value_of(field)? {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return None,
+        },
+        (None, None) => return None,
+    };
+    (!id.is_empty() && !id.contains(['\n', '\r', '\0'])).then_some(id)
+}
+
+/// Makes `id` the call's `last-event-id` metadata, which SSE's
+/// `Last-Event-ID` gives and [`crate::Context::last_event_id`] reads: the
+/// cursor a resumed stream continues after.
+pub(crate) fn resume_after(metadata: &mut http::HeaderMap, id: &str) -> Result<(), Status> {
+    let value = http::HeaderValue::from_str(id)
+        .map_err(|_| Status::invalid_argument("lastEventId must be visible ASCII text, as a stream's event ids are"))?;
+    metadata.insert("last-event-id", value);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

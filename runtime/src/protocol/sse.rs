@@ -101,7 +101,7 @@ impl SseRouter {
     async fn start(&self, method: &Method, ctx: Context, request: Bytes) -> Result<Response, Status> {
         let input = Requests::Single(Payload::Json(request));
         match self.pipeline.call(method, &ctx, input).await? {
-            Output::Stream(stream) => Ok(events(stream, self.pipeline.shutdown(), &ctx)),
+            Output::Stream(stream) => Ok(events(stream, self.pipeline.shutdown(), &ctx, method.info().cursor)),
             Output::Single(_) => Err(Status::internal("a server-streaming method returned one message")),
         }
     }
@@ -138,11 +138,16 @@ pub(crate) fn events(
     stream: BoxStream<'static, Result<Box<dyn DynMessage>, Status>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     ctx: &Context,
+    cursor: Option<&'static str>,
 ) -> Response {
     let mut sequence: u64 = 0;
     let first = futures_util::stream::once(async { Event::default().retry(RETRY) });
-    let messages =
-        stream.map(|item| item.and_then(|message| Ok((message.cursor().map(str::to_owned), message.to_json()?))));
+    let messages = stream.map(move |item| {
+        item.and_then(|message| {
+            let json = message.to_json()?;
+            Ok((crate::core::stream::event_id(&*message, cursor, &json), json))
+        })
+    });
     let body = crate::core::call::with_outcome(messages).map(move |item| match item {
         Ok((cursor, json)) => {
             // A resumable stream's own cursor; else the event's position.

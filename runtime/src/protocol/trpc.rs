@@ -222,7 +222,7 @@ impl TrpcRouter {
             // httpSubscriptionLink reads errors only from the event stream.
             Err(status) if subscription => {
                 let failed = futures_util::stream::once(async move { Err(status) }).boxed();
-                return Ok(subscription_events(failed, paths[0].to_owned()));
+                return Ok(subscription_events(failed, paths[0].to_owned(), None));
             }
             Err(status) => return Err(status),
         };
@@ -288,7 +288,8 @@ impl TrpcRouter {
             let Some(procedure) = procedure else { return Err(Status::internal("checked above")) };
             let input = inputs.into_iter().next().flatten();
             if procedure.kind == Kind::Subscription {
-                return Ok(self.subscription(procedure, paths[0], input, &headers, peer, identity).await);
+                let resume = params.last_event_id.as_deref();
+                return Ok(self.subscription(procedure, paths[0], input, &headers, peer, identity, resume).await);
             }
             let (result, metadata) = self.unary(procedure, input, &headers, peer, identity).await;
             let (http, body) = envelope(&result, paths[0]);
@@ -369,6 +370,10 @@ impl TrpcRouter {
     /// A subscription as httpSubscriptionLink reads it: `connected`, one
     /// data event per message, then `return`, or `serialized-error` with
     /// the error shape. Errors before the first message travel the same way.
+    /// A resumable stream's events carry ids (tRPC's `tracked` events); a
+    /// client resumes after one with `Last-Event-ID`, `?lastEventId=` or
+    /// the input's `lastEventId`, tRPC's three ways, in that order.
+    #[allow(clippy::too_many_arguments)]
     async fn subscription(
         &self,
         procedure: &Procedure,
@@ -377,8 +382,27 @@ impl TrpcRouter {
         headers: &Arc<HeaderMap>,
         peer: Option<SocketAddr>,
         identity: Option<Identity>,
+        resume: Option<&str>,
     ) -> Response {
-        let ctx = self.pipeline.context(Protocol::Trpc, Arc::clone(headers), peer, identity, None);
+        let cursor = procedure.method.info().cursor;
+        let failed = |status: Status| {
+            subscription_events(futures_util::stream::once(async move { Err(status) }).boxed(), path.to_owned(), None)
+        };
+        let (input, in_input) = match without_last_event_id(input) {
+            Ok(split) => split,
+            Err(status) => return failed(status),
+        };
+        let headers = match resume.or(in_input.as_deref()) {
+            Some(last) if !headers.contains_key("last-event-id") => {
+                let mut resumed = HeaderMap::clone(headers);
+                if let Err(status) = crate::core::stream::resume_after(&mut resumed, last) {
+                    return failed(status);
+                }
+                Arc::new(resumed)
+            }
+            _ => Arc::clone(headers),
+        };
+        let ctx = self.pipeline.context(Protocol::Trpc, headers, peer, identity, None);
         let stream: BoxStream<'static, Result<Box<dyn crate::DynMessage>, Status>> =
             match self.pipeline.call(&procedure.method, &ctx, payload(input)).await {
                 Ok(Output::Stream(stream)) => crate::core::call::until_shutdown(stream, self.pipeline.shutdown()),
@@ -388,10 +412,31 @@ impl TrpcRouter {
                 .boxed(),
                 Err(status) => futures_util::stream::once(async move { Err(status) }).boxed(),
             };
-        let mut response = subscription_events(stream, path.to_owned());
+        let mut response = subscription_events(stream, path.to_owned(), cursor);
         response.headers_mut().extend(ctx.response_metadata());
         response
     }
+}
+
+/// A subscription's input without the `lastEventId` httpSubscriptionLink
+/// adds to it when it reconnects, and that id.
+fn without_last_event_id(input: Option<Bytes>) -> Result<(Option<Bytes>, Option<String>), Status> {
+    const KEY: &[u8] = b"\"lastEventId\"";
+    let Some(bytes) = input else { return Ok((None, None)) };
+    if !bytes.windows(KEY.len()).any(|w| w == KEY) {
+        return Ok((Some(bytes), None));
+    }
+    // Input that is not an object goes on as it is, for the message's reader to refuse.
+    let Ok(Value::Object(mut object)) = crate::core::json::value_from_slice(&bytes) else {
+        return Ok((Some(bytes), None));
+    };
+    let last = match object.remove("lastEventId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(last)) => Some(last),
+        Some(_) => return Err(Status::invalid_argument("lastEventId must be a string, an event id the stream sent")),
+    };
+    let rest = serde_json::to_vec(&object).map_err(|e| Status::internal(e.to_string()))?;
+    Ok((Some(Bytes::from(rest)), last))
 }
 
 /// The SSE body of a subscription: `connected`, one data event per message,
@@ -399,19 +444,24 @@ impl TrpcRouter {
 fn subscription_events(
     stream: BoxStream<'static, Result<Box<dyn crate::DynMessage>, Status>>,
     path: String,
+    cursor: Option<&'static str>,
 ) -> Response {
     let error = move |status: &Status| {
         Event::default().event("serialized-error").data(error_shape(status, Some(&path)).to_string())
     };
     let connected = futures_util::stream::once(async { Event::default().event("connected").data("{}") });
-    let events =
-        crate::core::call::with_outcome(stream.map(|item| item.and_then(|m| m.to_json()))).map(
-            move |item| match item {
-                Ok(json) => Event::default().data(String::from_utf8_lossy(&json)),
-                Err(Some(status)) => error(&status),
-                Err(None) => Event::default().event("return").data(""),
-            },
-        );
+    let events = crate::core::call::with_outcome(stream.map(move |item| {
+        item.and_then(|m| {
+            let json = m.to_json()?;
+            Ok((crate::core::stream::event_id(&*m, cursor, &json), json))
+        })
+    }))
+    .map(move |item| match item {
+        Ok((Some(id), json)) => Event::default().id(id).data(String::from_utf8_lossy(&json)),
+        Ok((None, json)) => Event::default().data(String::from_utf8_lossy(&json)),
+        Err(Some(status)) => error(&status),
+        Err(None) => Event::default().event("return").data(""),
+    });
     let body = connected.chain(events).map(Ok::<_, std::convert::Infallible>);
     let mut response = Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
@@ -458,16 +508,19 @@ struct Params<'a> {
     batch: Option<Cow<'a, str>>,
     input: Option<Cow<'a, str>>,
     connection_params: Option<Cow<'a, str>>,
+    /// A subscription's resume point (`lastEventId`, or `Last-Event-Id` as tRPC also reads).
+    last_event_id: Option<Cow<'a, str>>,
 }
 
 impl<'a> Params<'a> {
     fn parse(query: &'a str) -> Params<'a> {
-        let mut params = Params { batch: None, input: None, connection_params: None };
+        let mut params = Params { batch: None, input: None, connection_params: None, last_event_id: None };
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
                 "batch" => params.batch = Some(value),
                 "input" => params.input = Some(value),
                 "connectionParams" => params.connection_params = Some(value),
+                "lastEventId" | "Last-Event-Id" => params.last_event_id = Some(value),
                 _ => {}
             }
         }

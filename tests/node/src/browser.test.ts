@@ -11,11 +11,9 @@
 // that the error names.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, normalize, sep } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import type { Browser, Page } from "playwright-core";
@@ -25,15 +23,22 @@ import type { ChatMessage } from "../../../generated-examples/chat/src/api/ts/in
 import { explain, unique, WAIT_MS, within } from "./support/async.js";
 import { launchChromium } from "./support/chromium.js";
 import { REPO, startServer, type Server } from "./support/servers.js";
+import {
+  assertBuilt,
+  callJson,
+  dataOf as dataOn,
+  serveSite,
+  type Site,
+  waitForData as waitForDataOn,
+  waitForItems as waitForItemsOn,
+} from "./support/site.js";
 
 const PAGE_HTML = join(REPO, "tests", "node", "src", "browser", "page.html");
-/** What tsconfig.browser.json compiles: the site's root, which page.html's script is under. */
-const SITE = join(REPO, "tests", "node", "dist", "browser");
 const PAGE_SCRIPT = "/tests/node/src/browser/page.js";
 
 let bookstore: Server;
 let chat: Server;
-let site: { url: string; server: HttpServer };
+let site: Site;
 let browser: Browser;
 let page: Page;
 let shots: string;
@@ -41,86 +46,9 @@ let failed = false;
 /** What the page logged, threw or failed to load, for failure messages. */
 const pageLog: string[] = [];
 
-/** Serves page.html at / and the compiled modules under SITE (only .js and .js.map files). */
-async function serveSite(): Promise<{ url: string; server: HttpServer }> {
-  const server = createServer((request, response) => {
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
-    const send = (status: number, type: string, body: string | Buffer) => {
-      response.writeHead(status, { "content-type": type, "cache-control": "no-store" });
-      response.end(body);
-    };
-    if (request.method !== "GET") return send(405, "text/plain", "GET only\n");
-    if (path === "/") return send(200, "text/html; charset=utf-8", readFileSync(PAGE_HTML));
-    const file = normalize(join(SITE, decodeURIComponent(path)));
-    if (!file.startsWith(SITE + sep) || !/\.js(\.map)?$/.test(file) || !existsSync(file)) {
-      return send(404, "text/plain", `no ${path} here\n`);
-    }
-    send(200, file.endsWith(".js") ? "text/javascript; charset=utf-8" : "application/json", readFileSync(file));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, server };
-}
-
-/** Calls a REST or Connect (JSON) endpoint from Node and returns its JSON answer. */
-async function callJson<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
-  const what = `${method} ${base}${path}`;
-  const response = await within(
-    fetch(`${base}${path}`, {
-      method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    what,
-  );
-  const text = await within(response.text(), `the body of ${what}`);
-  assert.equal(response.status, 200, `${what} answered ${response.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
-/** The data-* attributes of the <li>s of the page's list #id. */
-async function listed(id: string): Promise<Record<string, string>[]> {
-  return page
-    .locator(`#${id} > li`)
-    .evaluateAll((items) => items.map((item) => ({ ...(item as HTMLElement).dataset }) as Record<string, string>));
-}
-
-/** The data-* attributes of the page's element #id. */
-async function dataOf(id: string): Promise<Record<string, string>> {
-  return page.locator(`#${id}`).evaluate((element) => ({ ...(element as HTMLElement).dataset }) as Record<string, string>);
-}
-
-/** Waits (with a limit) until the list #id has at least `n` items; returns them all. */
-async function waitForItems(id: string, n: number, what: string): Promise<Record<string, string>[]> {
-  try {
-    await page.waitForFunction(([id, n]) => document.querySelectorAll(`#${id} > li`).length >= n, [id, n] as const, {
-      timeout: WAIT_MS,
-    });
-  } catch (err) {
-    throw new Error(`${what}: #${id} did not list ${n} items within ${WAIT_MS} ms: ${JSON.stringify(await listed(id))}`, {
-      cause: err,
-    });
-  }
-  return listed(id);
-}
-
-/** Waits (with a limit) until the page's element #id has data-`key`="value". */
-async function waitForData(id: string, key: string, value: string, what: string): Promise<void> {
-  try {
-    await page.waitForFunction(
-      ([id, key, value]) => document.getElementById(id)?.dataset[key] === value,
-      [id, key, value] as const,
-      { timeout: WAIT_MS },
-    );
-  } catch (err) {
-    throw new Error(`${what}: #${id} has not data-${key}="${value}" after ${WAIT_MS} ms: ${JSON.stringify(await dataOf(id))}`, {
-      cause: err,
-    });
-  }
-}
+const dataOf = (id: string) => dataOn(page, id);
+const waitForItems = (id: string, n: number, what: string) => waitForItemsOn(page, id, n, what);
+const waitForData = (id: string, key: string, value: string, what: string) => waitForDataOn(page, id, key, value, what);
 
 /**
  * Runs `body`; when it fails, saves a screenshot of the page as `<shots>/<name>.png` and fails with
@@ -159,11 +87,9 @@ async function onPage(name: string, body: () => Promise<void>): Promise<void> {
 }
 
 before(async () => {
-  if (!existsSync(join(SITE, PAGE_SCRIPT))) {
-    throw new Error(`${join(SITE, PAGE_SCRIPT)} is missing: run tests/node/run.sh (it compiles tsconfig.browser.json)`);
-  }
+  assertBuilt(PAGE_SCRIPT);
   shots = mkdtempSync(join(tmpdir(), "apigen-browser-"));
-  [bookstore, chat, site] = await Promise.all([startServer("bookstore-example"), startServer("chat-example"), serveSite()]);
+  [bookstore, chat, site] = await Promise.all([startServer("bookstore-example"), startServer("chat-example"), serveSite(PAGE_HTML)]);
   browser = await launchChromium();
   page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);
@@ -178,10 +104,7 @@ after(async () => {
   const stops: Array<Promise<unknown>> = [];
   // The browser first, so that its EventSources and WebSocket are gone before the servers stop.
   await browser?.close().catch((err: unknown) => stops.push(Promise.reject(err)));
-  if (site) {
-    site.server.closeAllConnections();
-    stops.push(new Promise<void>((resolve, reject) => site.server.close((err) => (err ? reject(err) : resolve()))));
-  }
+  if (site) stops.push(site.close());
   stops.push(bookstore?.stop() ?? Promise.resolve(), chat?.stop() ?? Promise.resolve());
   const results = await Promise.allSettled(stops);
   if (shots && !failed) rmSync(shots, { recursive: true, force: true });

@@ -469,7 +469,8 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
                     "chat.v1.SubscribeRequest",
                     "chat.v1.ChatMessage",
                 )
-                .graphql("subscribe"),
+                .graphql("subscribe")
+                .cursor("sequence"),
             ::apigen_runtime::MethodInfo::new(
                 "Upload",
                 ::apigen_runtime::MethodKind::ClientStreaming,

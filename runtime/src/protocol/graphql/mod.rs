@@ -22,6 +22,7 @@ use crate::{Context, Identity, Protocol, Status};
 
 mod persisted;
 mod relations;
+mod resume;
 mod routes;
 mod ws;
 
@@ -258,6 +259,18 @@ fn call_context(ctx: &ResolverContext<'_>, pipeline: &Pipeline) -> Context {
     pipeline.context(Protocol::Graphql, caller.headers, caller.peer, caller.identity, None)
 }
 
+/// A subscription's call context, resuming after `last_event_id` when given.
+fn resumed_context(
+    ctx: &ResolverContext<'_>,
+    pipeline: &Pipeline,
+    last_event_id: Option<&str>,
+) -> Result<Context, Status> {
+    let Some(last) = last_event_id else { return Ok(call_context(ctx, pipeline)) };
+    let mut caller = ctx.data_opt::<Caller>().cloned().unwrap_or_default();
+    crate::core::stream::resume_after(&mut caller.headers, last)?;
+    Ok(pipeline.context(Protocol::Graphql, caller.headers, caller.peer, caller.identity, None))
+}
+
 /// Builds the schema from `sdl` for the pipeline's services. Fails when the
 /// SDL does not parse or the schema is inconsistent (a bug in apigen).
 /// Running subscriptions end (with an `unavailable` error, then `complete`)
@@ -305,7 +318,8 @@ fn schema(sdl: &str, pipeline: &Arc<Pipeline>, limits: Limits) -> Result<Schema,
         has(&subscription).then_some(subscription.as_str()),
     )
     .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity);
+    .limit_complexity(limits.max_complexity)
+    .extension(resume::EventIds);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -394,15 +408,21 @@ impl Resolvers {
             let (method, types, ty, pipeline) =
                 (Arc::clone(&method), Arc::clone(&types), ty.clone(), Arc::clone(&pipeline));
             let json = request(&ctx, &names, &types);
-            let call_ctx = call_context(&ctx, &pipeline);
+            // The subscribe's `extensions.lastEventId`, and where each event's id goes.
+            let resume = ctx.data_opt::<resume::Resume>().cloned().unwrap_or_default();
+            let call_ctx = resumed_context(&ctx, &pipeline, resume.last_event_id.as_deref());
+            let cursor = method.info().cursor;
             SubscriptionFieldFuture::new(async move {
+                let call_ctx = call_ctx.map_err(error)?;
                 let payload = Payload::Json(serde_json::to_vec(&json).unwrap_or_default().into());
                 let result = pipeline.call(&method, &call_ctx, Requests::Single(payload)).await.map_err(error)?;
                 let Output::Stream(stream) = result else {
                     return Err(error(Status::internal("a subscription's method returned one message")));
                 };
                 Ok(crate::core::call::until_shutdown(stream, pipeline.shutdown()).map(move |item| {
-                    let json = item.and_then(|message| message.to_json_value()).map_err(error)?;
+                    let message = item.map_err(error)?;
+                    let json = message.to_json_value().map_err(error)?;
+                    resume.resolving(crate::core::stream::event_id_in(&*message, cursor, &json));
                     output(&types, Some(&json), &ty)
                         .ok_or_else(|| async_graphql::Error::new("an event could not be written"))
                 }))

@@ -9,10 +9,23 @@ use crate::core::call::Payload;
 /// A client frame, checked for shape.
 pub(crate) enum ClientFrame {
     Init(Map<String, Value>),
-    Subscribe { id: String, method: String, payload: Option<Value> },
-    Next { id: String, payload: Value },
-    Complete { id: String },
-    Cancel { id: String },
+    /// `lastEventId`: resume a stream after the event with that id.
+    Subscribe {
+        id: String,
+        method: String,
+        payload: Option<Value>,
+        last_event_id: Option<String>,
+    },
+    Next {
+        id: String,
+        payload: Value,
+    },
+    Complete {
+        id: String,
+    },
+    Cancel {
+        id: String,
+    },
     Ping,
     Pong,
 }
@@ -42,7 +55,12 @@ pub(crate) fn parse(text: &str) -> Result<ClientFrame, String> {
                 Some(Value::String(method)) => method,
                 _ => return Err("a subscribe frame needs a string `method` (`package.Service/Method`)".into()),
             };
-            ClientFrame::Subscribe { id, method, payload: payload(&mut frame) }
+            let last_event_id = match frame.remove("lastEventId") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(last)) => Some(last),
+                Some(_) => return Err("a subscribe frame's `lastEventId` must be a string".into()),
+            };
+            ClientFrame::Subscribe { id, method, payload: payload(&mut frame), last_event_id }
         }
         "next" => {
             let id = id()?;
@@ -79,7 +97,11 @@ mod tests {
         assert!(matches!(parse(r#"{"type":"connection_init"}"#), Ok(ClientFrame::Init(m)) if m.is_empty()));
         assert!(matches!(
             parse(r#"{"type":"subscribe","id":"1","method":"a.B/C","payload":{"x":1}}"#),
-            Ok(ClientFrame::Subscribe { id, method, payload: Some(_) }) if id == "1" && method == "a.B/C"
+            Ok(ClientFrame::Subscribe { id, method, payload: Some(_), last_event_id: None }) if id == "1" && method == "a.B/C"
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"subscribe","id":"1","method":"a.B/C","lastEventId":"7"}"#),
+            Ok(ClientFrame::Subscribe { last_event_id: Some(last), .. }) if last == "7"
         ));
         assert!(matches!(parse(r#"{"type":"next","id":"1","payload":{}}"#), Ok(ClientFrame::Next { .. })));
         assert!(matches!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping)));
@@ -90,6 +112,7 @@ mod tests {
             (r#"{"type":"subscribe","method":"a.B/C"}"#, "`id`"),
             (r#"{"type":"subscribe","id":"","method":"a.B/C"}"#, "`id`"),
             (r#"{"type":"subscribe","id":"1"}"#, "`method`"),
+            (r#"{"type":"subscribe","id":"1","method":"a.B/C","lastEventId":7}"#, "`lastEventId`"),
             (r#"{"type":"next","id":"1"}"#, "`payload`"),
             (r#"{"type":"connection_init","payload":3}"#, "object"),
             (r#"{"type":"start","id":"1"}"#, "unknown frame type `start`"),

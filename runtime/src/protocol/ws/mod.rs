@@ -522,7 +522,7 @@ impl Session<'_> {
                 idle.as_mut().reset(at);
             }
             match frame {
-                ClientFrame::Subscribe { id, method, payload } => {
+                ClientFrame::Subscribe { id, method, payload, last_event_id } => {
                     if calls.get(&id).is_some_and(|c| !c.state.done.load(Ordering::SeqCst)) {
                         return Err(End::Close(
                             close::DUPLICATE_ID,
@@ -548,13 +548,15 @@ impl Session<'_> {
                         continue;
                     };
                     let info = method.info();
-                    let ctx = router.pipeline.context(
-                        Protocol::WebSocket,
-                        metadata.clone(),
-                        self.peer,
-                        identity.clone(),
-                        None,
-                    );
+                    let mut call_metadata = metadata.clone();
+                    if let Some(last) = &last_event_id
+                        && let Err(status) = crate::core::stream::resume_after(&mut call_metadata, last)
+                    {
+                        self.send(error_frame(&id, &status)).await?;
+                        continue;
+                    }
+                    let ctx =
+                        router.pipeline.context(Protocol::WebSocket, call_metadata, self.peer, identity.clone(), None);
                     // Over the rate limit: this call fails; a client that keeps calling regardless is closed.
                     if let Err(status) = router.pipeline.throttle(method, &ctx).await {
                         refused_in_a_row += 1;
@@ -614,6 +616,7 @@ impl Session<'_> {
                         pipeline: Arc::clone(&router.pipeline),
                         method: method.clone(),
                         streaming: info.kind != MethodKind::Unary,
+                        cursor: info.cursor,
                         ctx,
                         state: Arc::clone(&state),
                         out,
@@ -683,6 +686,8 @@ struct CallTask {
     pipeline: Arc<Pipeline>,
     method: Method,
     streaming: bool,
+    /// The cursor field of a resumable stream's messages.
+    cursor: Option<&'static str>,
     ctx: Context,
     state: Arc<CallState>,
     out: mpsc::Sender<String>,
@@ -732,10 +737,18 @@ impl CallTask {
 
     /// Queues one response, waiting at most `stall` for room.
     async fn next(&self, message: Box<dyn DynMessage>) -> Result<(), Status> {
-        let json =
-            String::from_utf8(message.to_json()?).map_err(|_| Status::internal("the response's JSON is not UTF-8"))?;
+        let json = message.to_json()?;
+        let event = crate::core::stream::event_id(&*message, self.cursor, &json);
+        let json = String::from_utf8(json).map_err(|_| Status::internal("the response's JSON is not UTF-8"))?;
         let id = serde_json::to_string(&self.id).map_err(|e| Status::internal(e.to_string()))?;
-        let text = format!(r#"{{"type":"next","id":{id},"payload":{json}}}"#);
+        let text = match event {
+            // A resumable stream's event names its id, which a later subscribe resumes after.
+            Some(event) => {
+                let event = serde_json::to_string(&event).map_err(|e| Status::internal(e.to_string()))?;
+                format!(r#"{{"type":"next","id":{id},"payload":{json},"eventId":{event}}}"#)
+            }
+            None => format!(r#"{{"type":"next","id":{id},"payload":{json}}}"#),
+        };
         match tokio::time::timeout(self.stall, self.out.reserve()).await {
             Ok(Ok(permit)) => {
                 permit.send(text);

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { homedir } from "node:os";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -52,6 +53,8 @@ export interface Server {
   output(): string;
   /** SIGTERM, up to 10 s to finish, then SIGKILL; fails when the server had exited on its own. */
   stop(): Promise<void>;
+  /** Sends `signal` to the server's process group (SIGSTOP freezes it, SIGCONT thaws it). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 const running = new Set<ChildProcess>();
@@ -70,7 +73,43 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 /** Starts `name --addr 127.0.0.1:0 ...args` and resolves once it prints `listening on http://…`. */
 export async function startServer(name: "bookstore-example" | "chat-example", ...args: string[]): Promise<Server> {
-  return startCommand(name, binary(name), ["--addr", "127.0.0.1:0", ...args]);
+  return startServerOn(name, "127.0.0.1:0", ...args);
+}
+
+/** Starts `name --addr ADDR ...args`: on a known port, to start it again there after a stop. */
+export async function startServerOn(
+  name: "bookstore-example" | "chat-example",
+  addr: string,
+  ...args: string[]
+): Promise<Server> {
+  return startCommand(name, binary(name), ["--addr", addr, ...args]);
+}
+
+/** A loopback port nothing listens on (to start a server on, and again after it stopped). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A private `redis-server` on a loopback port, keeping nothing on disk; `url` is `redis://…`.
+ * Fails saying what to install when there is none.
+ */
+export async function startRedis(): Promise<Server> {
+  const port = await freePort();
+  const path = process.env.REDIS_SERVER || "/usr/bin/redis-server";
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: install Debian's redis-server package (apt-get install redis-server), or set $REDIS_SERVER`);
+  }
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+  const server = await startCommand("redis-server", path, args, /Ready to accept connections/);
+  return { ...server, url: `redis://127.0.0.1:${port}` };
 }
 
 /**
@@ -95,7 +134,7 @@ export async function startGateway(): Promise<{ gateway: Server; upstream: Serve
   }
 }
 
-async function startCommand(name: string, path: string, args: string[]): Promise<Server> {
+async function startCommand(name: string, path: string, args: string[], ready?: RegExp): Promise<Server> {
   const child = spawn(path, args, {
     cwd: REPO,
     detached: true,
@@ -122,6 +161,13 @@ async function startCommand(name: string, path: string, args: string[]): Promise
     );
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       stdout += chunk;
+      if (ready) {
+        if (ready.test(stdout)) {
+          clearTimeout(timer);
+          resolve("");
+        }
+        return;
+      }
       const match = LISTENING.exec(stdout);
       if (match) {
         clearTimeout(timer);
@@ -144,6 +190,7 @@ async function startCommand(name: string, path: string, args: string[]): Promise
   return {
     url,
     output,
+    signal: (signal) => signalGroup(child, signal),
     async stop() {
       const exitedEarly = exited;
       if (exitedEarly === null) {

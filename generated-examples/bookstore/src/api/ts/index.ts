@@ -300,7 +300,9 @@ export interface BatchGetAuthorsResponse {
 /**
  * The tRPC router of the API, for `createTRPCClient<AppRouter>()`: served at
  * `/trpc/{service}.{method}`. Methods with `NO_SIDE_EFFECTS` are queries, server-streaming
- * methods subscriptions (over SSE), other unary methods mutations.
+ * methods subscriptions (over SSE), other unary methods mutations. A stream whose messages
+ * have a cursor field is resumable: its events arrive as `{ id, data }`, and
+ * httpSubscriptionLink resumes after the last id it saw when it reconnects.
  */
 export type AppRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: TRPCDefaultErrorShape; transformer: false },

@@ -84,7 +84,9 @@ export interface ConverseRequest {
 /**
  * The tRPC router of the API, for `createTRPCClient<AppRouter>()`: served at
  * `/trpc/{service}.{method}`. Methods with `NO_SIDE_EFFECTS` are queries, server-streaming
- * methods subscriptions (over SSE), other unary methods mutations.
+ * methods subscriptions (over SSE), other unary methods mutations. A stream whose messages
+ * have a cursor field is resumable: its events arrive as `{ id, data }`, and
+ * httpSubscriptionLink resumes after the last id it saw when it reconnects.
  */
 export type AppRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: TRPCDefaultErrorShape; transformer: false },
@@ -101,7 +103,7 @@ export type AppRouter = TRPCBuiltRouter<
       /**
        * Streams every message posted to a room from now on.
        */
-      subscribe: TRPCSubscriptionProcedure<{ input: SubscribeRequest; output: AsyncIterable<ChatMessage, void, any>; meta: object }>;
+      subscribe: TRPCSubscriptionProcedure<{ input: SubscribeRequest & { lastEventId?: string | null }; output: AsyncIterable<{ id: string; data: ChatMessage }, void, any>; meta: object }>;
     };
   }
 >;
