@@ -44,7 +44,9 @@ class Socket(JsonSocket):
         frame = self.take(id, timeout)
         assert frame is not None, f"no frame for {id} in {timeout} s; received: {self.log[-20:]}"
         assert frame.get("type") == "next", f"expected next for {id}, got {frame}"
-        assert set(frame) == {"type", "id", "payload"}, frame
+        # A resumable stream's events also name their id (`eventId`), as a string.
+        assert set(frame) - {"eventId"} == {"type", "id", "payload"}, frame
+        assert isinstance(frame.get("eventId", ""), str), frame
         return frame["payload"]
 
     def finish(self, id):

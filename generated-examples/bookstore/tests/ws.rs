@@ -555,7 +555,11 @@ async fn shutdown_ends_streams_with_unavailable_and_closes_with_1001() {
     let serving = tokio::spawn(server().serve(listener, async {
         let _ = stopped.await;
     }));
-    let client = client(addr).await;
+    // A client that does not reconnect, so that it reports how the stream ended.
+    let options = apigen_runtime::client::ws::Options::default().reconnect(None);
+    let client = Client::connect_with([format!("ws://{addr}/ws")], || async { Ok(Vec::new()) }, options)
+        .await
+        .expect("connects");
     let shelf = shelf(&client, "Closing").await;
     let mut events = client
         .server_streaming::<_, v1::ShelfEvent>(

@@ -7,6 +7,7 @@ mod args;
 pub(crate) mod conn;
 mod cors;
 mod docs;
+mod metrics;
 mod route;
 
 use std::future::Future;
@@ -46,6 +47,8 @@ pub struct Server {
     connections: ConnectionLimits,
     trpc_max_batch: usize,
     metrics_addr: Option<std::net::SocketAddr>,
+    /// The metrics listener `run` binds before it says it is listening.
+    metrics_listener: Option<Arc<std::net::TcpListener>>,
     readiness: Vec<Readiness>,
     cors_origins: Option<Vec<String>>,
     rate_limits: RateLimits,
@@ -170,6 +173,7 @@ impl Server {
             connections: ConnectionLimits::default(),
             trpc_max_batch: crate::protocol::trpc::DEFAULT_MAX_BATCH,
             metrics_addr: None,
+            metrics_listener: None,
             readiness: Vec::new(),
             cors_origins: None,
             rate_limits: RateLimits::default(),
@@ -401,15 +405,23 @@ impl Server {
             self.ws.idle_timeout = Some(quiet);
             self.ws.keep_alive = Some(quiet / 3);
         }
+        // Everything a client may reach once it reads `listening on …` is ready before it is
+        // printed: the signal handlers, the port, and the metrics port.
+        let shutdown = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(args.addr).await?;
         let addr = listener.local_addr()?;
+        if let Some(metrics) = self.metrics_addr {
+            let metrics = std::net::TcpListener::bind(metrics)?;
+            metrics.set_nonblocking(true)?;
+            self.metrics_listener = Some(Arc::new(metrics));
+        }
         {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{addr}")?;
             out.flush()?;
         }
-        self.serve(listener, shutdown_signal()).await
+        self.serve(listener, shutdown).await
     }
 
     /// Serves on `listener` until `shutdown` resolves; then stops accepting,
@@ -558,8 +570,11 @@ impl Server {
         let (ready_pipeline, checks) = (Arc::clone(&pipeline), self.readiness.clone());
         let draining = Arc::clone(&self.draining);
         let metrics_here = self.metrics_addr.is_none();
-        if let Some(addr) = self.metrics_addr {
-            serve_metrics(addr, Arc::clone(&pipeline)).await?;
+        if let Some(bound) = &self.metrics_listener {
+            let listener = tokio::net::TcpListener::from_std(bound.try_clone()?)?;
+            metrics::serve_metrics(listener, Arc::clone(&pipeline))?;
+        } else if let Some(addr) = self.metrics_addr {
+            metrics::serve_metrics(tokio::net::TcpListener::bind(addr).await?, Arc::clone(&pipeline))?;
         }
         let ws = ws::WsRouter::new(pipeline, self.ws);
         // Routes matched by path alone; every other request goes straight to `routers`.
@@ -601,7 +616,7 @@ impl Server {
                             "metrics are served on the server's metrics address",
                         ));
                     }
-                    metrics_response(&metrics, Some(&headers)).await
+                    metrics::metrics_response(&metrics, Some(&headers)).await
                 }),
             );
         let cors = cors::Cors::new(self.cors_origins.as_deref())
@@ -609,45 +624,6 @@ impl Server {
         let router = route::Served::new(route::Edge::new(routers, fixed, fixed_paths, cors));
         Ok((health, router))
     }
-}
-
-/// `GET /metrics`: the text, after the authenticator's check when
-/// `headers` are given (on the server's own port).
-async fn metrics_response(pipeline: &Pipeline, headers: Option<&http::HeaderMap>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if let Some(headers) = headers
-        && let Err(status) = pipeline.authenticate(headers).await
-    {
-        // The edge adds `WWW-Authenticate` to a 401, as to every other.
-        return crate::core::wire::http_error(&status);
-    }
-    ([(http::header::CONTENT_TYPE, crate::core::metrics::CONTENT_TYPE)], pipeline.metrics().render()).into_response()
-}
-
-/// Serves `GET /metrics` alone on `addr`, open, until the process ends.
-async fn serve_metrics(addr: std::net::SocketAddr, pipeline: Arc<Pipeline>) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let pipeline = Arc::clone(&pipeline);
-            async move { metrics_response(&pipeline, None).await }
-        }),
-    );
-    tracing::info!("metrics on http://{bound}/metrics");
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "metrics on http://{bound}/metrics")?;
-        out.flush()?;
-    }
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!("the metrics listener stopped: {e}");
-        }
-    });
-    Ok(())
 }
 
 #[cfg(test)]

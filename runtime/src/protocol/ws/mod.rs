@@ -616,6 +616,7 @@ impl Session<'_> {
                         pipeline: Arc::clone(&router.pipeline),
                         method: method.clone(),
                         streaming: info.kind != MethodKind::Unary,
+                        resumable: info.kind == MethodKind::ServerStreaming,
                         cursor: info.cursor,
                         ctx,
                         state: Arc::clone(&state),
@@ -686,6 +687,8 @@ struct CallTask {
     pipeline: Arc<Pipeline>,
     method: Method,
     streaming: bool,
+    /// A server stream, whose events may carry ids a later subscribe resumes after.
+    resumable: bool,
     /// The cursor field of a resumable stream's messages.
     cursor: Option<&'static str>,
     ctx: Context,
@@ -738,7 +741,7 @@ impl CallTask {
     /// Queues one response, waiting at most `stall` for room.
     async fn next(&self, message: Box<dyn DynMessage>) -> Result<(), Status> {
         let json = message.to_json()?;
-        let event = crate::core::stream::event_id(&*message, self.cursor, &json);
+        let event = if self.resumable { crate::core::stream::event_id(&*message, self.cursor, &json) } else { None };
         let json = String::from_utf8(json).map_err(|_| Status::internal("the response's JSON is not UTF-8"))?;
         let id = serde_json::to_string(&self.id).map_err(|e| Status::internal(e.to_string()))?;
         let text = match event {
