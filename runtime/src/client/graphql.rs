@@ -185,6 +185,8 @@ pub struct Client {
     sdl: &'static str,
     relations: &'static [crate::Relation],
     schema: Arc<OnceLock<Result<Schema, Status>>>,
+    /// How subscriptions reconnect after a drop (`None`: they end).
+    reconnect: Option<crate::client::ws::Reconnect>,
 }
 
 impl std::fmt::Debug for Client {
@@ -198,7 +200,15 @@ impl Client {
     pub fn new(base: impl Into<String>, sdl: &'static str) -> Client {
         let endpoint = crate::client::Endpoint::new(base);
         let url = endpoint.url("/graphql");
-        Client { endpoint, url, sdl, relations: &[], schema: Arc::default() }
+        let reconnect = Some(crate::client::ws::Reconnect::default());
+        Client { endpoint, url, sdl, relations: &[], schema: Arc::default(), reconnect }
+    }
+
+    /// Sets how subscriptions reconnect after a drop (default
+    /// [`Reconnect::default`](crate::client::ws::Reconnect)); `None`: a drop ends them with `UNAVAILABLE`.
+    pub fn reconnect(mut self, reconnect: Option<crate::client::ws::Reconnect>) -> Client {
+        self.reconnect = reconnect;
+        self
     }
 
     /// The schema's relations, which the default selection leaves out.
@@ -309,6 +319,13 @@ impl Client {
     /// (graphql-transport-ws, one socket per subscription): every `next` is
     /// one message; an error ends the stream with its status. The headers
     /// go in the upgrade and in `connection_init`'s payload.
+    ///
+    /// When the socket drops, or the server ends the subscription as
+    /// `UNAVAILABLE` (it is shutting down), the stream reconnects with
+    /// backoff and subscribes again after the last event's
+    /// `extensions.eventId`, so a resumable stream goes on with nothing lost
+    /// or repeated. A stream whose events carry no ids ends instead once it
+    /// has delivered any, as starting it over would repeat them.
     pub async fn subscribe<Req: ApiMessage, Resp: ApiMessage + 'static>(
         &self,
         field: &str,
@@ -321,9 +338,16 @@ impl Client {
             Some((_, rest)) => format!("ws://{rest}/ws"),
             None => return Err(Status::invalid_argument(format!("{} is not an http(s) URL", self.url))),
         };
-        let socket = subscription::open(&url, self.endpoint.headers(), &query, variables).await?;
+        let socket = subscription::open(&url, self.endpoint.headers(), &query, &variables, None).await?;
         let (client, field) = (self.clone(), field.to_owned());
-        let messages = subscription::messages(socket, url).map(move |data| {
+        let resume = subscription::Resume {
+            url,
+            headers: self.endpoint.headers().clone(),
+            query,
+            variables,
+            reconnect: self.reconnect,
+        };
+        let messages = subscription::messages(socket, resume).map(move |data| {
             let value = data?.get(&field).cloned().unwrap_or(Value::Null);
             let json = client.result_json(value, &result)?;
             serde_json::from_value(json)
@@ -347,12 +371,23 @@ mod subscription {
     /// How long the server may take to acknowledge `connection_init`.
     const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-    /// Connects, initialises with `headers` and subscribes to `query`.
+    /// What a subscription needs to subscribe again on a new socket.
+    pub(super) struct Resume {
+        pub(super) url: String,
+        pub(super) headers: http::HeaderMap,
+        pub(super) query: String,
+        pub(super) variables: Value,
+        pub(super) reconnect: Option<crate::client::ws::Reconnect>,
+    }
+
+    /// Connects, initialises with `headers` and subscribes to `query`, after
+    /// the event `last_event_id` when given.
     pub(super) async fn open(
         url: &str,
         headers: &http::HeaderMap,
         query: &str,
-        variables: Value,
+        variables: &Value,
+        last_event_id: Option<&str>,
     ) -> Result<Socket, Status> {
         let mut request = url
             .into_client_request()
@@ -383,8 +418,11 @@ mod subscription {
             Err(Status::unavailable(format!("{url} closed before connection_ack")))
         });
         acked.await.map_err(|_| Status::deadline_exceeded(format!("{url} sent no connection_ack")))??;
-        let subscribe = json!({"type": "subscribe", "id": "1", "payload": {"query": query, "variables": variables}});
-        send(&mut socket, subscribe, url).await?;
+        let mut payload = json!({"query": query, "variables": variables});
+        if let Some(last) = last_event_id {
+            payload["extensions"] = json!({"lastEventId": last});
+        }
+        send(&mut socket, json!({"type": "subscribe", "id": "1", "payload": payload}), url).await?;
         Ok(socket)
     }
 
@@ -410,47 +448,132 @@ mod subscription {
         super::error_status(errors.get(0).unwrap_or(errors), Code::Unknown)
     }
 
-    /// Each `next`'s `data` until `complete`; pings answered.
-    pub(super) fn messages(socket: Socket, url: String) -> impl Stream<Item = Result<Value, Status>> + Send + 'static {
-        futures_util::stream::unfold(Some(socket), move |state| {
-            let url = url.clone();
-            async move {
-                let mut socket = state?;
-                loop {
-                    let frame = match socket.next().await {
-                        Some(Ok(Message::Text(text))) => text,
-                        Some(Ok(Message::Close(frame))) => {
-                            let frame = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
-                            return match frame {
-                                Some((1000, _)) => None,
-                                other => Some((Err(closed(other)), None)),
-                            };
-                        }
-                        Some(Ok(_)) => continue,
-                        Some(Err(e)) => return Some((Err(Status::unavailable(format!("{url}: {e}"))), None)),
-                        None => {
-                            return Some((Err(Status::unavailable(format!("{url} closed the subscription"))), None));
-                        }
-                    };
-                    let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
-                    match frame.get("type").and_then(Value::as_str) {
-                        Some("next") => {
-                            let payload = frame.get("payload").cloned().unwrap_or(Value::Null);
-                            if let Some(errors) = payload.get("errors").filter(|e| !e.is_null()) {
-                                return Some((Err(error(errors)), None));
+    /// A subscription's socket and how far it got.
+    struct State {
+        socket: Option<Socket>,
+        resume: Resume,
+        /// The id of the last event delivered, when events carry ids.
+        last_event_id: Option<String>,
+        /// Some event was delivered.
+        delivered: bool,
+    }
+
+    /// How one socket's subscription ended.
+    enum Ended {
+        /// `complete`, or a 1000 close: the stream is over.
+        Done,
+        /// For good, with this error.
+        Failed(Status),
+        /// The socket dropped, or the server was unavailable: subscribe again if it can resume.
+        Dropped(Status),
+    }
+
+    /// Each `next`'s `data` until `complete`; pings answered; drops resumed.
+    pub(super) fn messages(
+        socket: Socket,
+        resume: Resume,
+    ) -> impl Stream<Item = Result<Value, Status>> + Send + 'static {
+        let state = State { socket: Some(socket), resume, last_event_id: None, delivered: false };
+        futures_util::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            loop {
+                let ended = match state.socket.as_mut() {
+                    Some(socket) => match next(socket, &state.resume.url).await {
+                        Ok((data, event_id)) => {
+                            state.delivered = true;
+                            if event_id.is_some() {
+                                state.last_event_id = event_id;
                             }
-                            return Some((Ok(payload.get("data").cloned().unwrap_or(Value::Null)), Some(socket)));
+                            return Some((Ok(data), Some(state)));
                         }
-                        Some("error") => return Some((Err(error(frame.get("payload").unwrap_or(&Value::Null))), None)),
-                        Some("complete") => return None,
-                        Some("ping") => {
-                            let _ = socket.send(Message::text(json!({"type": "pong"}).to_string())).await;
+                        Err(ended) => ended,
+                    },
+                    None => Ended::Dropped(Status::unavailable("not connected")),
+                };
+                state.socket = None;
+                match ended {
+                    Ended::Done => return None,
+                    Ended::Failed(status) => return Some((Err(status), None)),
+                    Ended::Dropped(status) => {
+                        // Starting over would repeat what a stream without ids delivered.
+                        let resumable = state.last_event_id.is_some() || !state.delivered;
+                        let Some(reconnect) = state.resume.reconnect.filter(|_| resumable) else {
+                            return Some((Err(status), None));
+                        };
+                        match again(&state.resume, reconnect, state.last_event_id.as_deref()).await {
+                            Ok(socket) => state.socket = Some(socket),
+                            Err(status) => return Some((Err(status), None)),
                         }
-                        _ => {}
                     }
                 }
             }
         })
+    }
+
+    /// Opens a new socket after backoff, until one subscribes or credentials are refused.
+    async fn again(
+        resume: &Resume,
+        reconnect: crate::client::ws::Reconnect,
+        last_event_id: Option<&str>,
+    ) -> Result<Socket, Status> {
+        let mut attempt = 0;
+        loop {
+            tokio::time::sleep(reconnect.delay(attempt)).await;
+            attempt += 1;
+            let opened = open(&resume.url, &resume.headers, &resume.query, &resume.variables, last_event_id).await;
+            match opened {
+                Ok(socket) => return Ok(socket),
+                Err(status) if matches!(status.code(), Code::Unauthenticated | Code::PermissionDenied) => {
+                    return Err(status);
+                }
+                Err(status) if reconnect.max_attempts.is_some_and(|max| attempt >= max) => return Err(status),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The next event's data and id, or how the subscription ended.
+    async fn next(socket: &mut Socket, url: &str) -> Result<(Value, Option<String>), Ended> {
+        loop {
+            let frame = match socket.next().await {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(match frame.map(|f| (u16::from(f.code), f.reason.to_string())) {
+                        Some((1000, _)) => Ended::Done,
+                        Some((code @ (4401 | 4403 | 4400 | 4409), reason)) => {
+                            Ended::Failed(closed(Some((code, reason))))
+                        }
+                        other => Ended::Dropped(closed(other)),
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(Ended::Dropped(Status::unavailable(format!("{url}: {e}")))),
+                None => return Err(Ended::Dropped(Status::unavailable(format!("{url} closed the subscription")))),
+            };
+            let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
+            match frame.get("type").and_then(Value::as_str) {
+                Some("next") => {
+                    let payload = frame.get("payload").cloned().unwrap_or(Value::Null);
+                    if let Some(errors) = payload.get("errors").filter(|e| !e.is_null()) {
+                        let status = error(errors);
+                        // The server shutting down ends subscriptions as unavailable: resume elsewhere.
+                        return Err(if status.code() == Code::Unavailable {
+                            Ended::Dropped(status)
+                        } else {
+                            Ended::Failed(status)
+                        });
+                    }
+                    let id = payload.pointer("/extensions/eventId").and_then(Value::as_str).map(str::to_owned);
+                    return Ok((payload.get("data").cloned().unwrap_or(Value::Null), id));
+                }
+                Some("error") => return Err(Ended::Failed(error(frame.get("payload").unwrap_or(&Value::Null)))),
+                Some("complete") => return Err(Ended::Done),
+                Some("ping") => {
+                    let _ = socket.send(Message::text(json!({"type": "pong"}).to_string())).await;
+                }
+                _ => {}
+            }
+        }
     }
 }
 

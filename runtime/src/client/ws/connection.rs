@@ -3,7 +3,6 @@
 //! that dropped), hands each frame it reads to its call, beats the heart,
 //! and after a drop fails what cannot survive it and connects again.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -147,7 +146,7 @@ impl Connection {
                         }
                         Routed::Resubscribe => {
                             let delay = self.options.reconnect.unwrap_or_default().initial_delay;
-                            resubscribe = Some(Instant::now() + jitter(delay));
+                            resubscribe = Some(Instant::now() + super::jitter(delay));
                         }
                     }
                 }
@@ -270,8 +269,7 @@ impl Connection {
                 self.finish(why);
                 return None;
             }
-            let delay = reconnect.initial_delay.saturating_mul(2u32.saturating_pow(attempt)).min(reconnect.max_delay);
-            let wake = tokio::time::sleep(jitter(delay));
+            let wake = tokio::time::sleep(reconnect.delay(attempt));
             tokio::pin!(wake);
             loop {
                 tokio::select! {
@@ -328,12 +326,6 @@ enum Routed {
     Cancel(String),
     /// A stream ended as unavailable: subscribe it again after a while.
     Resubscribe,
-}
-
-/// `delay` jittered down to between half and all of itself.
-fn jitter(delay: Duration) -> Duration {
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    delay.mul_f64(0.5 + (random % 1000) as f64 / 2000.0)
 }
 
 /// Why the handshake failed, as a status.

@@ -75,6 +75,22 @@ pub struct Reconnect {
     pub max_attempts: Option<u32>,
 }
 
+impl Reconnect {
+    /// How long to wait before attempt `attempt` (from 0): the delay doubles
+    /// per attempt up to `max_delay`, jittered so that clients a restart
+    /// dropped together do not come back together.
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+        jitter(self.initial_delay.saturating_mul(2u32.saturating_pow(attempt)).min(self.max_delay))
+    }
+}
+
+/// `delay` jittered down to between half and all of itself.
+fn jitter(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    delay.mul_f64(0.5 + (random % 1000) as f64 / 2000.0)
+}
+
 impl Default for Reconnect {
     fn default() -> Self {
         Reconnect { initial_delay: Duration::from_millis(500), max_delay: Duration::from_secs(30), max_attempts: None }

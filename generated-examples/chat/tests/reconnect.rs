@@ -1,10 +1,10 @@
-//! The Rust WebSocket client through drops: two chat servers share their
-//! rooms (as two instances share them through Redis), the client knows both,
-//! and the tests stop one, or freeze the network between client and server
-//! with a proxy, while messages are posted. The client's stream resumes after
-//! its last event id with nothing lost or repeated; a unary call in flight
-//! fails with UNAVAILABLE and is not sent again; refused credentials on a
-//! reconnection close the client for good.
+//! The Rust WebSocket and GraphQL clients through drops: chat servers share
+//! their rooms (as two instances share them through Redis), and the tests
+//! stop one, or freeze the network between client and server with a proxy,
+//! while messages are posted. The client's stream resumes after its last
+//! event id with nothing lost or repeated; a unary call in flight fails with
+//! UNAVAILABLE and is not sent again; refused credentials on a reconnection
+//! close the WebSocket client for good.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -252,4 +252,37 @@ async fn refused_credentials_on_a_reconnection_close_the_client_for_good() {
     let after: Result<v1::ChatMessage, Status> =
         client.unary("chat.v1.Chat/PostMessage", &post_request("rooms/refused", "no")).await;
     assert_eq!(after.map(|_| ()).map_err(|s| s.code()), Err(Code::Unauthenticated));
+}
+
+#[tokio::test]
+async fn a_graphql_subscription_resumes_after_its_last_event_when_the_server_comes_back() {
+    let rooms = chat_example::Rooms::default();
+    let (listener, addr) = listen().await;
+    let (stop, served) = serve(rooms.clone(), listener, None);
+    let client = v1::ChatGraphqlClient::new(format!("http://{addr}"));
+    let room = "rooms/resume-graphql";
+    let mut stream = client.subscribe(v1::SubscribeRequest { room: room.to_owned() }).await.expect("subscribes");
+    // graphql-transport-ws says nothing when a subscription is live: post until one arrives.
+    let first = loop {
+        let posted = post(&rooms, room, "warm-up").await;
+        if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+            break got.expect("an event");
+        }
+        assert!(posted.sequence < 50, "no event for 50 posts");
+    };
+    let mut last = first.sequence;
+    let newest = history(&rooms, room).await.len() as u64;
+    while last < newest {
+        last = next(&mut stream).await.sequence;
+    }
+
+    stop.send(()).expect("stops");
+    served.await.expect("joins").expect("served");
+    let missed = post(&rooms, room, "missed").await;
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("the same address again");
+    let _again = serve(rooms.clone(), listener, None);
+    let resumed = next(&mut stream).await;
+    assert_eq!((resumed.sequence, resumed.text.as_str()), (missed.sequence, "missed"), "the missed message, once");
+    let live = post(&rooms, room, "live").await;
+    assert_eq!(next(&mut stream).await.sequence, live.sequence);
 }
