@@ -282,7 +282,8 @@ fn the_new_crate_builds_and_serves_every_protocol() {
     // The workspace's lock file: the same versions as the workspace, nothing to download.
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
     cargo(&dir, &["build"]);
-    cargo(&dir, &["clippy", "--all-targets", "--", "-D", "warnings"]);
+    // With the allocator feature too, which only changes the global allocator.
+    cargo(&dir, &["clippy", "--all-targets", "--features", "jemalloc", "--", "-D", "warnings"]);
 
     let mut server = Server(
         Command::new(target_dir().join("debug/demo-app"))

@@ -180,6 +180,11 @@ impl v1::Notes for Notebook {
     }
 }
 
+/// With `--features jemalloc`, memory freed after a load goes back to the system.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     apigen_runtime::server::init_logging();

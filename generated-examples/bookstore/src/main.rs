@@ -3,6 +3,11 @@
 //! `bookstore-example --addr 127.0.0.1:8080 [--token SECRET] [--rate-limit 100/s] [--redis URL]`
 //! (every flag: `apigen_runtime::server::Args`)
 
+/// With `--features jemalloc`, memory freed after a load goes back to the system.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     apigen_runtime::server::init_logging();

@@ -2,6 +2,11 @@
 //!
 //! `chat-example --addr 127.0.0.1:8081 [--redis redis://127.0.0.1:6379] [--token SECRET]`
 
+/// With `--features jemalloc`, memory freed after a load goes back to the system.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     apigen_runtime::server::init_logging();

@@ -1,7 +1,7 @@
-//! The Rust WebSocket and GraphQL clients through drops: chat servers share
-//! their rooms (as two instances share them through Redis), and the tests
-//! stop one, or freeze the network between client and server with a proxy,
-//! while messages are posted. The client's stream resumes after its last
+//! The Rust WebSocket and GraphQL clients through drops: two chat instances
+//! share their rooms through a private redis-server (or, where one server
+//! restarts, in process), and the tests stop one, or freeze the network
+//! between client and server with a proxy, while messages are posted. The client's stream resumes after its last
 //! event id with nothing lost or repeated; a unary call in flight fails with
 //! UNAVAILABLE and is not sent again; refused credentials on a reconnection
 //! close the WebSocket client for good.
@@ -92,12 +92,48 @@ fn record(client: &Client) -> Arc<std::sync::Mutex<Vec<ConnectionState>>> {
     seen
 }
 
+/// A private `redis-server` on a loopback port, keeping nothing on disk,
+/// stopped when dropped.
+struct Redis {
+    process: std::process::Child,
+    url: String,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let process = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts (install it: apt-get install redis-server)");
+        let redis = Redis { process, url: format!("redis://127.0.0.1:{port}") };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return redis;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not listen on port {port} within 5 s");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 #[tokio::test]
 async fn a_stream_resumes_on_the_other_instance_after_its_last_event_with_fresh_credentials() {
-    let rooms = chat_example::Rooms::default();
+    // Two instances, each with its own rooms on one Redis, as in production.
+    let redis = Redis::start().await;
+    let rooms = chat_example::Rooms::redis(&redis.url).await.expect("instance A reaches Redis");
+    let rooms_b = chat_example::Rooms::redis(&redis.url).await.expect("instance B reaches Redis");
     let ((first, a), (second, b)) = (listen().await, listen().await);
     let (stop_a, served_a) = serve(rooms.clone(), first, None);
-    let _b = serve(rooms.clone(), second, None);
+    let _b = serve(rooms_b.clone(), second, None);
     let asked = Arc::new(AtomicUsize::new(0));
     let credentials = {
         let asked = Arc::clone(&asked);
@@ -128,12 +164,12 @@ async fn a_stream_resumes_on_the_other_instance_after_its_last_event_with_fresh_
     stop_a.send(()).expect("stops");
     served_a.await.expect("joins").expect("served");
     for text in ["three", "four"] {
-        post(&rooms, room, text).await;
+        post(&rooms_b, room, text).await;
     }
     reaches(&mut states, ConnectionState::Open).await;
     let resumed = [next(&mut stream).await, next(&mut stream).await];
     assert_eq!(resumed.each_ref().map(|m| (m.sequence, m.text.as_str())), [(3, "three"), (4, "four")]);
-    post(&rooms, room, "five").await;
+    post(&rooms_b, room, "five").await;
     assert_eq!(next(&mut stream).await.sequence, 5, "live again, nothing repeated");
     assert!(asked.load(Ordering::SeqCst) >= 2, "connection_init asked for credentials again");
     let seen = seen.lock().expect("unpoisoned").clone();

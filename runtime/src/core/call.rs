@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::core::context::Context;
-use crate::core::message::{ApiMessage, Cursored, DynMessage};
+use crate::core::message::{ApiMessage, DynMessage};
 use crate::core::status::Status;
 use crate::core::stream::{RequestStream, ResponseStream};
 
@@ -87,17 +87,7 @@ fn many<T: ApiMessage + Send>(input: Requests, json: crate::core::json::Options)
 }
 
 pub(crate) fn erase<T: ApiMessage + Send + Sync>(stream: ResponseStream<T>) -> Output {
-    Output::Stream(
-        stream
-            .with_cursors()
-            .map(|item| {
-                item.map(|(cursor, m)| match cursor {
-                    Some(cursor) => Box::new(Cursored { cursor, message: Box::new(m) }) as Box<dyn DynMessage>,
-                    None => Box::new(m) as Box<dyn DynMessage>,
-                })
-            })
-            .boxed(),
-    )
+    Output::Stream(stream.into_dyn())
 }
 
 fn fail(status: Status) -> BoxFuture<Result<Output, Status>> {

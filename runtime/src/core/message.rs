@@ -44,6 +44,17 @@ pub trait DynMessage: Send + Sync + 'static {
     fn to_json_value(&self) -> Result<serde_json::Value, Status>;
     /// The proto3 JSON mapping as bytes.
     fn to_json(&self) -> Result<Vec<u8>, Status>;
+    /// The same bytes, shared: a message many streams send (a fan-out
+    /// topic's) writes them once and hands each stream the same buffer.
+    fn json_bytes(&self) -> Result<bytes::Bytes, Status> {
+        self.to_json().map(bytes::Bytes::from)
+    }
+    /// The JSON as text, shared the same way (SSE and WebSocket frames are text).
+    fn json_text(&self) -> Result<std::sync::Arc<str>, Status> {
+        String::from_utf8(self.to_json()?)
+            .map(std::sync::Arc::from)
+            .map_err(|_| Status::internal("the response's JSON is not UTF-8"))
+    }
     /// The message itself, to downcast to its concrete type.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
     /// The message's cursor in a resumable stream (its SSE event id).
@@ -73,6 +84,14 @@ impl DynMessage for Cursored {
 
     fn to_json(&self) -> Result<Vec<u8>, Status> {
         self.message.to_json()
+    }
+
+    fn json_bytes(&self) -> Result<bytes::Bytes, Status> {
+        self.message.json_bytes()
+    }
+
+    fn json_text(&self) -> Result<std::sync::Arc<str>, Status> {
+        self.message.json_text()
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {

@@ -156,7 +156,14 @@ impl Metrics {
         if request_bytes > 0 {
             self.request_bytes.get_or_create(&labels).inc_by(request_bytes as u64);
         }
-        InFlight { metrics: Arc::clone(self), labels, started: Instant::now(), ended: false, stream: false }
+        InFlight {
+            metrics: Arc::clone(self),
+            labels,
+            started: Instant::now(),
+            ended: false,
+            stream: false,
+            response_bytes: std::sync::OnceLock::new(),
+        }
     }
 
     /// A call refused before it reached its method (its credentials).
@@ -193,6 +200,8 @@ pub(crate) struct InFlight {
     started: Instant,
     ended: bool,
     stream: bool,
+    /// The call's response-bytes counter, looked up once: a stream counts every message.
+    response_bytes: std::sync::OnceLock<Counter>,
 }
 
 impl InFlight {
@@ -217,7 +226,9 @@ impl InFlight {
 
     /// A response message of `bytes` went out.
     pub(crate) fn sent(&self, bytes: usize) {
-        self.metrics.response_bytes.get_or_create(&self.labels).inc_by(bytes as u64);
+        let counter =
+            self.response_bytes.get_or_init(|| self.metrics.response_bytes.get_or_create(&self.labels).clone());
+        counter.inc_by(bytes as u64);
     }
 }
 

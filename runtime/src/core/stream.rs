@@ -6,6 +6,7 @@ use std::task::{Context as TaskContext, Poll};
 use futures_core::Stream;
 use futures_util::StreamExt;
 
+use crate::core::message::DynMessage;
 use crate::core::status::Status;
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -79,18 +80,37 @@ impl<T, S: Stream<Item = Result<T, Status>>> Stream for UntilError<S> {
 /// The messages a method streams back. Ending the stream completes the call;
 /// an `Err` item ends it with that status. A resumable stream carries a
 /// cursor per message (the SSE event id a client resumes after).
-pub struct ResponseStream<T>(Boxed<(Option<String>, T)>);
+pub struct ResponseStream<T>(Boxed<Item<T>>);
+
+/// One response as the stream holds it.
+pub(crate) enum Item<T> {
+    /// A message of this stream alone, with its cursor when resumable.
+    Own(Option<String>, T),
+    /// A message already erased for the protocol adapters, for example one a
+    /// fan-out topic shares among its subscribers, encoded once; with the way
+    /// back to a `T` for a caller that reads the stream itself.
+    Erased(Box<dyn DynMessage>, fn(Box<dyn DynMessage>) -> Result<T, Status>),
+}
 
 impl<T> ResponseStream<T> {
     /// Wraps any stream of responses.
     pub fn new(stream: impl Stream<Item = Result<T, Status>> + Send + 'static) -> Self {
-        ResponseStream(Box::pin(stream.map(|item| item.map(|m| (None, m)))))
+        ResponseStream(Box::pin(stream.map(|item| item.map(|m| Item::Own(None, m)))))
     }
 
     /// A resumable stream: each message with its cursor, which SSE sends as
     /// the event id and gives back as `Context::last_event_id` on reconnect.
     pub fn resumable(stream: impl Stream<Item = Result<(String, T), Status>> + Send + 'static) -> Self {
-        ResponseStream(Box::pin(stream.map(|item| item.map(|(cursor, m)| (Some(cursor), m)))))
+        ResponseStream(Box::pin(stream.map(|item| item.map(|(cursor, m)| Item::Own(Some(cursor), m)))))
+    }
+
+    /// A stream of erased messages, each of which turns into a `T` (its
+    /// `into_any`) for a caller that reads the stream itself.
+    pub(crate) fn erased(stream: impl Stream<Item = Result<Box<dyn DynMessage>, Status>> + Send + 'static) -> Self
+    where
+        T: 'static,
+    {
+        ResponseStream(Box::pin(stream.map(|item| item.map(|m| Item::Erased(m, unerase::<T>)))))
     }
 
     /// A stream fed through a channel: send `Ok(message)` or a final `Err`,
@@ -107,19 +127,48 @@ impl<T> ResponseStream<T> {
 
     /// The next response, `None` at the end.
     pub async fn next(&mut self) -> Option<Result<T, Status>> {
-        self.0.next().await.map(|item| item.map(|(_, m)| m))
+        self.0.next().await.map(|item| item.and_then(Item::into_message))
     }
 
-    /// The messages with their cursors, for protocol adapters.
-    pub(crate) fn with_cursors(self) -> Boxed<(Option<String>, T)> {
-        self.0
+    /// The messages as protocol adapters take them: erased, with their cursors.
+    pub(crate) fn into_dyn(self) -> Boxed<Box<dyn DynMessage>>
+    where
+        T: crate::core::message::ApiMessage + Send + Sync,
+    {
+        Box::pin(self.0.map(|item| {
+            item.map(|item| match item {
+                Item::Own(Some(cursor), m) => {
+                    Box::new(crate::core::message::Cursored { cursor, message: Box::new(m) }) as Box<dyn DynMessage>
+                }
+                Item::Own(None, m) => Box::new(m),
+                Item::Erased(m, _) => m,
+            })
+        }))
     }
+}
+
+impl<T> Item<T> {
+    fn into_message(self) -> Result<T, Status> {
+        match self {
+            Item::Own(_, m) => Ok(m),
+            Item::Erased(m, unerase) => unerase(m),
+        }
+    }
+}
+
+/// An erased message back as the `T` it is (its `into_any`).
+fn unerase<T: 'static>(message: Box<dyn DynMessage>) -> Result<T, Status> {
+    message
+        .into_any()
+        .downcast::<T>()
+        .map(|m| *m)
+        .map_err(|_| Status::internal("a stream's message is not of the stream's type"))
 }
 
 impl<T> Stream for ResponseStream<T> {
     type Item = Result<T, Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.0.as_mut().poll_next(cx).map(|item| item.map(|item| item.map(|(_, m)| m)))
+        self.0.as_mut().poll_next(cx).map(|item| item.map(|item| item.and_then(Item::into_message)))
     }
 }
 

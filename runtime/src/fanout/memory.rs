@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::{Backend, LIVE_BUFFER, Leave, Live, too_many};
+use super::{Backend, Delivery, Encoded, LIVE_BUFFER, Leave, Live, too_many};
 use crate::Status;
 use crate::core::call::BoxFuture;
 
@@ -49,7 +49,7 @@ struct Topic<T> {
     last: u64,
     kept: VecDeque<(u64, T)>,
     /// The live broadcast, only while the topic has subscribers.
-    live: Option<broadcast::Sender<(u64, T)>>,
+    live: Option<broadcast::Sender<Delivery<T>>>,
     subscribers: usize,
     /// The last publish; `None` for a topic only subscribed to, which is
     /// forgotten when its last subscriber leaves.
@@ -136,7 +136,7 @@ impl<T: Clone> Rooms<T> {
         t.kept.push_back((t.last, message.clone()));
         if let Some(live) = &t.live {
             // Every receiver may be gone already (its Leave is on the way).
-            let _ = live.send((t.last, message.clone()));
+            let _ = live.send((t.last, Encoded::new(t.last, message.clone())));
         }
         if t.subscribers == 0 {
             let name = idle.remove(&t.used).unwrap_or_else(|| topic.to_owned());
@@ -146,7 +146,7 @@ impl<T: Clone> Rooms<T> {
         Ok(t.last)
     }
 
-    fn join(&mut self, topic: &str, retention: Duration) -> Result<broadcast::Receiver<(u64, T)>, Status> {
+    fn join(&mut self, topic: &str, retention: Duration) -> Result<broadcast::Receiver<Delivery<T>>, Status> {
         self.open(topic, retention)?;
         let used = self.tick();
         let Rooms { by_name, idle, .. } = self;

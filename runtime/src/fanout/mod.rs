@@ -43,15 +43,21 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 use crate::core::call::BoxFuture;
-use crate::core::message::ApiMessage;
+use crate::core::message::{ApiMessage, DynMessage};
 use crate::{ResponseStream, Status};
 
+mod encoded;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod traced;
 
+use encoded::{Encoded, Event};
 use memory::Memory;
+
+/// What a topic's live broadcast carries: a message with its sequence
+/// number, shared by every subscriber in the process.
+type Delivery<T> = (u64, Arc<Encoded<T>>);
 
 /// How many messages the live broadcast of a topic buffers per process;
 /// a subscriber further behind catches up from the backend.
@@ -112,7 +118,7 @@ trait Backend<T>: Send + Sync + 'static {
 /// backend learns that the subscriber left when this is dropped, so a
 /// subscription keeps nothing after it ends.
 struct Live<T> {
-    messages: broadcast::Receiver<(u64, T)>,
+    messages: broadcast::Receiver<Delivery<T>>,
     /// Declared after `messages`, so dropped after it.
     _leave: Leave,
 }
@@ -260,7 +266,6 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
         let mut state = Subscriber {
             backend: Arc::clone(&self.backend),
             topic: topic.to_owned(),
-            stamp: self.stamp,
             traces: Arc::clone(&self.traces),
             live,
             last,
@@ -272,11 +277,16 @@ impl<T: ApiMessage + Clone + Send + Sync> Topics<T> {
         // and reading `last` (and, with a cursor, the replay) now: a trimmed
         // cursor fails the call itself.
         state.fill().await?;
+        let stamp = self.stamp;
         let stream = futures_util::stream::unfold(state, |mut s| async move {
             let item = s.next().await?;
             Some((item, s))
         });
-        Ok(ResponseStream::resumable(stream.map(|item| item.map(|(n, m)| (n.to_string(), m)))))
+        // Each message is encoded once for all its subscribers (`encoded.rs`), and carries
+        // its sequence number as its cursor, so SSE clients resume with `Last-Event-ID`.
+        Ok(ResponseStream::erased(
+            stream.map(move |item| item.map(|shared| Box::new(Event { shared, stamp }) as Box<dyn DynMessage>)),
+        ))
     }
 }
 
@@ -294,12 +304,11 @@ fn reset(topic: &str, after: u64, oldest: Option<u64>) -> Status {
 struct Subscriber<T> {
     backend: Arc<dyn Backend<T>>,
     topic: String,
-    stamp: Stamp<T>,
     traces: Arc<traced::Traces>,
     live: Live<T>,
     /// The sequence number of the last message delivered.
     last: u64,
-    pending: VecDeque<(u64, T)>,
+    pending: VecDeque<Delivery<T>>,
     catch_up: bool,
     done: bool,
 }
@@ -310,8 +319,8 @@ impl<T> Drop for Subscriber<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> Subscriber<T> {
-    async fn next(&mut self) -> Option<Result<(u64, T), Status>> {
+impl<T: Clone + Send + Sync + 'static> Subscriber<T> {
+    async fn next(&mut self) -> Option<Result<Arc<Encoded<T>>, Status>> {
         if self.done {
             return None;
         }
@@ -323,17 +332,16 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
                     return Some(Err(status));
                 }
             }
-            while let Some((n, mut message)) = self.pending.pop_front() {
+            while let Some((n, message)) = self.pending.pop_front() {
                 if n <= self.last {
                     continue;
                 }
                 self.last = n;
-                (self.stamp)(&mut message, n);
                 self.traces.delivered(&self.topic, n);
                 let stats = crate::core::metrics::fan_out();
                 stats.delivered.inc();
                 stats.lag.observe((self.pending.len() + self.live.messages.len()) as f64);
-                return Some(Ok((n, message)));
+                return Some(Ok(message));
             }
             match self.live.messages.recv().await {
                 Ok((n, message)) if n <= self.last => drop(message),
@@ -366,7 +374,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
         {
             return Err(reset(&self.topic, self.last, Some(first)));
         }
-        self.pending.extend(missing);
+        self.pending.extend(missing.into_iter().map(|(n, message)| (n, Encoded::new(n, message))));
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use redis::aio::ConnectionManager;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use tokio::sync::broadcast;
 
-use super::{Backend, LIVE_BUFFER, Leave, Live, MAX_TOPICS, Stamp, Topics, too_many};
+use super::{Backend, Delivery, Encoded, LIVE_BUFFER, Leave, Live, MAX_TOPICS, Stamp, Topics, too_many};
 use crate::Status;
 use crate::core::call::BoxFuture;
 use crate::core::message::ApiMessage;
@@ -100,7 +100,7 @@ struct Readers<T> {
 }
 
 struct Reader<T> {
-    live: broadcast::Sender<(u64, T)>,
+    live: broadcast::Sender<Delivery<T>>,
     subscribers: usize,
     /// Stops the task, which drops its connection.
     task: tokio::task::AbortHandle,
@@ -117,7 +117,7 @@ fn lock<T>(readers: &Shared<T>) -> MutexGuard<'_, Readers<T>> {
 }
 
 /// Joins the reader of `topic`, if it has one.
-fn join<T: Send + 'static>(readers: &Shared<T>, topic: &str) -> Option<Live<T>> {
+fn join<T: Send + Sync + 'static>(readers: &Shared<T>, topic: &str) -> Option<Live<T>> {
     let mut map = lock(readers);
     let reader = map.by_topic.get_mut(topic)?;
     reader.subscribers += 1;
@@ -129,10 +129,10 @@ fn join<T: Send + 'static>(readers: &Shared<T>, topic: &str) -> Option<Live<T>> 
 /// Joins the reader of `topic`, first starting one with `start` (which
 /// spawns the task feeding the sender it gets) when there is none; fails
 /// with `RESOURCE_EXHAUSTED` when `max_topics` readers run already.
-fn join_or_start<T: Clone + Send + 'static>(
+fn join_or_start<T: Clone + Send + Sync + 'static>(
     readers: &Shared<T>,
     topic: &str,
-    start: impl FnOnce(broadcast::Sender<(u64, T)>) -> tokio::task::AbortHandle,
+    start: impl FnOnce(broadcast::Sender<Delivery<T>>) -> tokio::task::AbortHandle,
 ) -> Result<Live<T>, Status> {
     let mut map = lock(readers);
     let messages = match map.by_topic.get_mut(topic) {
@@ -155,7 +155,7 @@ fn join_or_start<T: Clone + Send + 'static>(
 }
 
 /// What a subscriber leaving `topic` does: the last one stops its reader.
-fn leave<T: Send + 'static>(readers: &Shared<T>, topic: &str) -> Leave {
+fn leave<T: Send + Sync + 'static>(readers: &Shared<T>, topic: &str) -> Leave {
     let (readers, topic) = (Arc::clone(readers), topic.to_owned());
     Leave::new(move || {
         let mut map = lock(&readers);
@@ -370,7 +370,7 @@ async fn tail<T: ApiMessage + Clone + Send + Sync>(
     client: redis::Client,
     stream: String,
     mut last: u64,
-    tx: broadcast::Sender<(u64, T)>,
+    tx: broadcast::Sender<Delivery<T>>,
     topic: String,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -399,7 +399,7 @@ async fn tail<T: ApiMessage + Clone + Send + Sync>(
                         match entry::<T>(id) {
                             Ok((n, message)) => {
                                 last = last.max(n);
-                                let _ = tx.send((n, message));
+                                let _ = tx.send((n, Encoded::new(n, message)));
                             }
                             Err(status) => tracing::warn!("{}", status.message()),
                         }
@@ -425,7 +425,7 @@ mod tests {
     /// handle in `tasks`.
     fn stand_in(
         tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-    ) -> impl FnOnce(broadcast::Sender<(u64, Timestamp)>) -> tokio::task::AbortHandle {
+    ) -> impl FnOnce(broadcast::Sender<Delivery<Timestamp>>) -> tokio::task::AbortHandle {
         let task = tokio::spawn(std::future::pending::<()>());
         let abort = task.abort_handle();
         tasks.push(task);

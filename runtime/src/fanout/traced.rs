@@ -7,6 +7,7 @@
 //! message without the link.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use opentelemetry::trace::{Link, Span as _, SpanContext, SpanKind, TraceContextExt, Tracer};
@@ -19,6 +20,8 @@ const KEPT: usize = 4096;
 #[derive(Default)]
 pub(super) struct Traces {
     inner: Mutex<Kept>,
+    /// Some producer span was kept: until then deliveries take no lock.
+    any: AtomicBool,
 }
 
 #[derive(Default)]
@@ -66,11 +69,15 @@ impl Traces {
         }
         kept.order.push_back(key.clone());
         kept.by_message.insert(key, span.span_context().clone());
+        self.any.store(true, Ordering::Relaxed);
     }
 
     /// Message `sequence` of `topic` reaches a subscriber: a consumer span
     /// under its producer's, when this process published it in a trace.
     pub(super) fn delivered(&self, topic: &str, sequence: u64) {
+        if !self.any.load(Ordering::Relaxed) {
+            return;
+        }
         let producer = {
             let kept = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             if kept.by_message.is_empty() {

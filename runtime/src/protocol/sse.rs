@@ -144,8 +144,8 @@ pub(crate) fn events(
     let first = futures_util::stream::once(async { Event::default().retry(RETRY) });
     let messages = stream.map(move |item| {
         item.and_then(|message| {
-            let json = message.to_json()?;
-            Ok((crate::core::stream::event_id(&*message, cursor, &json), json))
+            let json = message.json_text()?;
+            Ok((crate::core::stream::event_id(&*message, cursor, json.as_bytes()), json))
         })
     });
     let body = crate::core::call::with_outcome(messages).map(move |item| match item {
@@ -153,7 +153,7 @@ pub(crate) fn events(
             // A resumable stream's own cursor; else the event's position.
             sequence += 1;
             let id = cursor.unwrap_or_else(|| sequence.to_string());
-            Event::default().id(id).data(String::from_utf8_lossy(&json))
+            Event::default().id(id).data(&*json)
         }
         Err(error) => end(error.as_ref()),
     });

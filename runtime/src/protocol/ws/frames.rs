@@ -88,6 +88,18 @@ pub(crate) fn json_payload(value: Value) -> Payload {
     Payload::Json(bytes::Bytes::from(value.to_string()))
 }
 
+/// `value` as a JSON string: as it is when nothing in it needs escaping (a
+/// cursor's digits), else through serde_json.
+pub(super) fn push_json_string(out: &mut String, value: &str) {
+    if value.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    } else if let Ok(quoted) = serde_json::to_string(value) {
+        out.push_str(&quoted);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

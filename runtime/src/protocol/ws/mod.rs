@@ -64,6 +64,7 @@ pub(crate) use crate::core::wire::truncate;
 use crate::core::wire::{WS_SUBPROTOCOL as SUBPROTOCOL, http_error, ws_close as close, ws_refusal};
 use crate::{Context, Identity, MethodKind, Protocol, Status};
 use frames::frame;
+use frames::push_json_string;
 pub(crate) use frames::{ClientFrame, error_frame, json_payload, parse};
 
 /// Limits of one WebSocket connection.
@@ -103,7 +104,7 @@ impl Default for Config {
 
 /// The read buffer a socket starts with; larger frames grow it. tungstenite's
 /// 128 KiB default made every idle socket cost that much.
-pub(crate) const READ_BUFFER: usize = 8 * 1024;
+pub(crate) const READ_BUFFER: usize = 4 * 1024;
 
 /// Calls refused by the rate limits in a row after which a socket is
 /// closed with 4429: its client ignores the retry advice.
@@ -174,13 +175,19 @@ impl WsRouter {
         let _open = self.pipeline.metrics().socket("websocket");
         let (sink, stream) = socket.split();
         let (control, control_rx) = mpsc::channel(CONTROL_BUFFER);
+        // The writer is a task of its own: a response going out then wakes only the writer,
+        // not the reader too (which would poll the socket for frames each time).
+        let mut writer = tokio::spawn(write(sink, control_rx));
         let reader = self.read(stream, control, headers, peer);
-        let writer = write(sink, control_rx);
-        tokio::pin!(reader, writer);
+        tokio::pin!(reader);
         // Whichever ends first, the other gets a moment to finish the close handshake.
         tokio::select! {
-            () = &mut reader => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await; }
-            () = &mut writer => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await; }
+            () = &mut reader => {
+                if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+                    writer.abort();
+                }
+            }
+            _ = &mut writer => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await; }
         }
     }
 
@@ -610,7 +617,11 @@ impl Session<'_> {
                     };
                     let (stop, stopped) = oneshot::channel();
                     serial += 1;
+                    let mut frame_start = String::from(r#"{"type":"next","id":"#);
+                    push_json_string(&mut frame_start, &id);
+                    frame_start.push_str(r#","payload":"#);
                     let run = CallTask {
+                        frame_start,
                         id: id.clone(),
                         serial,
                         pipeline: Arc::clone(&router.pipeline),
@@ -689,6 +700,8 @@ struct CallTask {
     streaming: bool,
     /// A server stream, whose events may carry ids a later subscribe resumes after.
     resumable: bool,
+    /// `{"type":"next","id":"<the call's id>","payload":`, the start of each `next` frame.
+    frame_start: String,
     /// The cursor field of a resumable stream's messages.
     cursor: Option<&'static str>,
     ctx: Context,
@@ -740,29 +753,38 @@ impl CallTask {
 
     /// Queues one response, waiting at most `stall` for room.
     async fn next(&self, message: Box<dyn DynMessage>) -> Result<(), Status> {
-        let json = message.to_json()?;
-        let event = if self.resumable { crate::core::stream::event_id(&*message, self.cursor, &json) } else { None };
-        let json = String::from_utf8(json).map_err(|_| Status::internal("the response's JSON is not UTF-8"))?;
-        let id = serde_json::to_string(&self.id).map_err(|e| Status::internal(e.to_string()))?;
-        let text = match event {
-            // A resumable stream's event names its id, which a later subscribe resumes after.
-            Some(event) => {
-                let event = serde_json::to_string(&event).map_err(|e| Status::internal(e.to_string()))?;
-                format!(r#"{{"type":"next","id":{id},"payload":{json},"eventId":{event}}}"#)
-            }
-            None => format!(r#"{{"type":"next","id":{id},"payload":{json}}}"#),
-        };
-        match tokio::time::timeout(self.stall, self.out.reserve()).await {
-            Ok(Ok(permit)) => {
-                permit.send(text);
-                Ok(())
-            }
-            Ok(Err(_)) => Err(Status::cancelled("the socket closed")),
-            Err(_) => Err(Status::resource_exhausted(format!(
-                "the client read none of the {} waiting responses for {} ms",
-                self.out.max_capacity().saturating_sub(1),
-                self.stall.as_millis()
-            ))),
+        let json = message.json_text()?;
+        let event =
+            if self.resumable { crate::core::stream::event_id(&*message, self.cursor, json.as_bytes()) } else { None };
+        // `{"type":"next","id":…,"payload":…}`, and a resumable stream's `"eventId":…`,
+        // written into one buffer: per subscriber of a shared stream, this is all the work.
+        let mut text = String::with_capacity(self.frame_start.len() + json.len() + 48);
+        text.push_str(&self.frame_start);
+        text.push_str(&json);
+        if let Some(event) = event {
+            text.push_str(r#","eventId":"#);
+            push_json_string(&mut text, &event);
         }
+        text.push('}');
+        // Room in the queue: no timer for the common case.
+        let permit = match self.out.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Status::cancelled("the socket closed")),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                match tokio::time::timeout(self.stall, self.out.reserve()).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(Status::cancelled("the socket closed")),
+                    Err(_) => {
+                        return Err(Status::resource_exhausted(format!(
+                            "the client read none of the {} waiting responses for {} ms",
+                            self.out.max_capacity().saturating_sub(1),
+                            self.stall.as_millis()
+                        )));
+                    }
+                }
+            }
+        };
+        permit.send(text);
+        Ok(())
     }
 }
