@@ -11,25 +11,7 @@
 
 import type { ChatMessage, Methods } from "../../../../generated-examples/chat/src/api/ts/index.js";
 import { ApigenError, ApigenSocket } from "../../../../generated-examples/chat/src/api/ts/ws.js";
-
-function element<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`reconnect.html has no #${id}`);
-  return found as T;
-}
-
-function param(name: string): string {
-  const value = new URLSearchParams(location.search).get(name);
-  if (!value) throw new Error(`the page needs ?${name}= in its address`);
-  return value;
-}
-
-function report(where: string, message: string): void {
-  const item = document.createElement("li");
-  item.textContent = `${where}: ${message}`;
-  element("errors").append(item);
-  console.error(`${where}: ${message}`);
-}
+import { element, param, report } from "./dom.js";
 
 function listState(state: string): void {
   document.body.dataset.state = state;

@@ -3,7 +3,8 @@
 // accepts it. Stop the instance a client is on, and the client's reconnection lands on the next.
 
 import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
-import type { AddressInfo } from "node:net";
+
+import { listenOnLoopback } from "./servers.js";
 
 export interface Failover {
   /** `http://127.0.0.1:PORT`. */
@@ -43,11 +44,7 @@ export async function failover(upstreams: string[]): Promise<Failover> {
     };
     attempt(0);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     close: () =>

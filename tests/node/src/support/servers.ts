@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -85,14 +85,19 @@ export async function startServerOn(
   return startCommand(name, binary(name), ["--addr", addr, ...args]);
 }
 
-/** A loopback port nothing listens on (to start a server on, and again after it stopped). */
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
+/** Starts `server` listening on a free loopback port; resolves with the port. */
+export async function listenOnLoopback(server: NetServer): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", resolve);
   });
-  const { port } = server.address() as AddressInfo;
+  return (server.address() as AddressInfo).port;
+}
+
+/** A loopback port nothing listens on (to start a server on, and again after it stopped). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  const port = await listenOnLoopback(server);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }

@@ -5,13 +5,12 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join, normalize, sep } from "node:path";
 
 import type { Page } from "playwright-core";
 
 import { WAIT_MS, within } from "./async.js";
-import { REPO } from "./servers.js";
+import { listenOnLoopback, REPO } from "./servers.js";
 
 /** What tsconfig.browser.json compiles: the site's root, which the pages' scripts are under. */
 export const SITE = join(REPO, "tests", "node", "dist", "browser");
@@ -39,11 +38,7 @@ export async function serveSite(html: string): Promise<Site> {
     }
     send(200, file.endsWith(".js") ? "text/javascript; charset=utf-8" : "application/json", readFileSync(file));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     server,
