@@ -617,7 +617,7 @@ pub struct Field {
 }
 
 /// The names a cursor field goes by.
-pub const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
+const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
 
 impl Field {
     /// Named as a cursor, singular, and a string or an integer.

@@ -433,34 +433,28 @@ export class ApigenSocket<M extends MethodMap = MethodMap> {
 
   private start(method: string, payload: unknown, events: Listener, stream?: Stream): string {
     const id = String(++this.lastId);
-    if (this.closed) {
-      const error = this.closed;
-      queueMicrotask(() => events.error(error));
+    // A call other than a stream is not sent while there is no connection: nothing reached the
+    // server, so the caller may simply call again. A stream waits for the next connection.
+    const refused =
+      this.closed ??
+      (stream || this.current === "open"
+        ? undefined
+        : new ApigenError("unavailable", `the socket is ${this.current}; call again once it is open`));
+    if (refused) {
+      queueMicrotask(() => events.error(refused));
       return id;
     }
     this.calls.set(id, { events, stream });
-    if (stream) {
-      if (this.current === "open") this.subscribe(id, stream);
-    } else if (this.current === "open") {
-      const frame: Frame = { type: "subscribe", id, method };
-      if (payload !== undefined) frame.payload = payload;
-      this.send(frame);
-    } else {
-      // Not sent: nothing reached the server, so the caller may simply call again.
-      this.calls.delete(id);
-      const error = new ApigenError("unavailable", `the socket is ${this.current}; call again once it is open`);
-      queueMicrotask(() => events.error(error));
-    }
+    if (stream) this.subscribe(id, stream);
+    else this.send(subscribeFrame(id, method, payload));
     return id;
   }
 
+  /** Subscribes `stream` on the open connection, unless it is subscribed there already. */
   private subscribe(id: string, stream: Stream): void {
-    if (this.ws === undefined || stream.on === this.ws) return;
+    if (this.current !== "open" || this.ws === undefined || stream.on === this.ws) return;
     stream.on = this.ws;
-    const frame: Frame = { type: "subscribe", id, method: stream.method };
-    if (stream.payload !== undefined) frame.payload = stream.payload;
-    if (stream.lastEventId !== undefined) frame.lastEventId = stream.lastEventId;
-    this.send(frame);
+    this.send(subscribeFrame(id, stream.method, stream.payload, stream.lastEventId));
   }
 
   private cancel(id: string): void {
@@ -500,7 +494,7 @@ export class ApigenSocket<M extends MethodMap = MethodMap> {
           stream.on = undefined;
           const delay = retry.initialDelayMs * (0.5 + Math.random() / 2);
           setTimeout(() => {
-            if (this.calls.get(id) === call && this.current === "open") this.subscribe(id, stream);
+            if (this.calls.get(id) === call) this.subscribe(id, stream);
           }, delay);
           break;
         }
@@ -510,6 +504,15 @@ export class ApigenSocket<M extends MethodMap = MethodMap> {
       }
     }
   }
+}
+
+/** A `subscribe` frame: a call of `method` under `id`, after the event `lastEventId` when a
+ * stream resumes. */
+function subscribeFrame(id: string, method: string, payload: unknown, lastEventId?: string): Frame {
+  const frame: Frame = { type: "subscribe", id, method };
+  if (payload !== undefined) frame.payload = payload;
+  if (lastEventId !== undefined) frame.lastEventId = lastEventId;
+  return frame;
 }
 
 function listener<T>(observer: Observer<T>): Listener {

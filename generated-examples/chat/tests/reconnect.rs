@@ -74,6 +74,13 @@ async fn history(rooms: &chat_example::Rooms, room: &str) -> Vec<v1::ChatMessage
     v1::Chat::get_history(rooms, ctx, request).await.expect("history").messages
 }
 
+/// Subscribes to `room` from its first message, so that nothing is missed
+/// before the subscription is live.
+async fn subscribe_from_start(client: &Client, room: &str) -> ResponseStream<v1::ChatMessage> {
+    let request = v1::SubscribeRequest { room: room.to_owned() };
+    client.server_streaming_after("chat.v1.Chat/Subscribe", &request, Some("0")).await.expect("subscribes")
+}
+
 /// Waits until the client's state is `state`.
 async fn reaches(states: &mut tokio::sync::watch::Receiver<ConnectionState>, state: ConnectionState) {
     tokio::time::timeout(WAIT, states.wait_for(|s| *s == state)).await.expect("in time").expect("the client lives");
@@ -149,12 +156,7 @@ async fn a_stream_resumes_on_the_other_instance_after_its_last_event_with_fresh_
     assert_eq!(client.state(), ConnectionState::Open);
 
     let room = "rooms/resume-ws";
-    let request = v1::SubscribeRequest { room: room.to_owned() };
-    // From the room's start, so that nothing is missed before the subscription is live.
-    let mut stream = client
-        .server_streaming_after::<_, v1::ChatMessage>("chat.v1.Chat/Subscribe", &request, Some("0"))
-        .await
-        .expect("subscribes");
+    let mut stream = subscribe_from_start(&client, room).await;
     for text in ["one", "two"] {
         post(&rooms, room, text).await;
     }
@@ -226,11 +228,7 @@ async fn a_dead_connection_is_found_by_heartbeat_and_the_unary_call_in_flight_fa
     let client = Client::connect_with([format!("ws://{addr}/ws")], no_metadata, options()).await.expect("connects");
     let mut states = client.states();
     let room = "rooms/in-flight";
-    let request = v1::SubscribeRequest { room: room.to_owned() };
-    let mut stream = client
-        .server_streaming_after::<_, v1::ChatMessage>("chat.v1.Chat/Subscribe", &request, Some("0"))
-        .await
-        .expect("subscribes");
+    let mut stream = subscribe_from_start(&client, room).await;
     post(&rooms, room, "before").await;
     assert_eq!(next(&mut stream).await.sequence, 1);
 

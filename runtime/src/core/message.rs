@@ -44,12 +44,9 @@ pub trait DynMessage: Send + Sync + 'static {
     fn to_json_value(&self) -> Result<serde_json::Value, Status>;
     /// The proto3 JSON mapping as bytes.
     fn to_json(&self) -> Result<Vec<u8>, Status>;
-    /// The same bytes, shared: a message many streams send (a fan-out
-    /// topic's) writes them once and hands each stream the same buffer.
-    fn json_bytes(&self) -> Result<bytes::Bytes, Status> {
-        self.to_json().map(bytes::Bytes::from)
-    }
-    /// The JSON as text, shared the same way (SSE and WebSocket frames are text).
+    /// The JSON as text (SSE and WebSocket frames are text), shared: a
+    /// message many streams send (a fan-out topic's) writes it once and hands
+    /// each stream the same buffer.
     fn json_text(&self) -> Result<std::sync::Arc<str>, Status> {
         String::from_utf8(self.to_json()?)
             .map(std::sync::Arc::from)
@@ -84,10 +81,6 @@ impl DynMessage for Cursored {
 
     fn to_json(&self) -> Result<Vec<u8>, Status> {
         self.message.to_json()
-    }
-
-    fn json_bytes(&self) -> Result<bytes::Bytes, Status> {
-        self.message.json_bytes()
     }
 
     fn json_text(&self) -> Result<std::sync::Arc<str>, Status> {

@@ -18,7 +18,6 @@ pub(crate) struct Encoded<T> {
     /// As published, before stamping.
     raw: T,
     stamped: OnceLock<T>,
-    json: OnceLock<Result<bytes::Bytes, Status>>,
     text: OnceLock<Result<Arc<str>, Status>>,
     proto: OnceLock<Vec<u8>>,
 }
@@ -30,7 +29,6 @@ impl<T> Encoded<T> {
             cursor: sequence.to_string(),
             raw,
             stamped: OnceLock::new(),
-            json: OnceLock::new(),
             text: OnceLock::new(),
             proto: OnceLock::new(),
         })
@@ -53,15 +51,22 @@ impl<T: Clone> Event<T> {
             message
         })
     }
+
+    fn proto(&self) -> &Vec<u8>
+    where
+        T: ApiMessage,
+    {
+        self.shared.proto.get_or_init(|| DynMessage::encode_proto(self.message()))
+    }
 }
 
 impl<T: ApiMessage + Clone + Send + Sync> DynMessage for Event<T> {
     fn encode_proto(&self) -> Vec<u8> {
-        self.shared.proto.get_or_init(|| DynMessage::encode_proto(self.message())).clone()
+        self.proto().clone()
     }
 
     fn encoded_len(&self) -> usize {
-        self.shared.proto.get_or_init(|| DynMessage::encode_proto(self.message())).len()
+        self.proto().len()
     }
 
     fn to_json_value(&self) -> Result<serde_json::Value, Status> {
@@ -70,12 +75,7 @@ impl<T: ApiMessage + Clone + Send + Sync> DynMessage for Event<T> {
     }
 
     fn to_json(&self) -> Result<Vec<u8>, Status> {
-        self.json_bytes().map(|json| json.to_vec())
-    }
-
-    fn json_bytes(&self) -> Result<bytes::Bytes, Status> {
-        let text = || self.json_text().map(|text| bytes::Bytes::copy_from_slice(text.as_bytes()));
-        self.shared.json.get_or_init(text).clone()
+        self.json_text().map(|json| json.as_bytes().to_vec())
     }
 
     fn json_text(&self) -> Result<Arc<str>, Status> {

@@ -288,7 +288,6 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
         };
         let path = format!("/{}/{}", info.name, method.name);
         let output = message(method.output)?;
-        let streams = matches!(method.kind, MethodKind::ServerStreaming | MethodKind::BidiStreaming);
         let shared = upstream.fan_out.as_ref().is_some_and(|f| f.methods().contains(&path));
         if shared && method.kind != MethodKind::ServerStreaming {
             return Err(format!(
@@ -301,7 +300,8 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
             kind: method.kind,
             input: message(method.input)?,
             output_maps: may_hold_maps(&output, &mut Vec::new()),
-            cursor: streams.then(|| cursor_field(&output)).flatten(),
+            // The schema's rule (`MethodInfo::cursor`), as generated servers have it.
+            cursor: method.cursor.and_then(|name| output.get_field_by_json_name(name)),
             output,
             shared,
         });
@@ -457,23 +457,6 @@ struct Upstreamed {
     cursor: Option<String>,
     /// The message, when reading its cursor decoded it already.
     decoded: Option<DynamicMessage>,
-}
-
-/// The names a cursor field goes by (those `apigen lint`'s `stream-cursor`
-/// rule looks for), singular and scalar: a sequence number or an opaque token.
-const CURSOR_FIELDS: &[&str] = &["sequence", "cursor", "offset", "position", "event_id", "resume_token"];
-
-fn cursor_field(desc: &MessageDescriptor) -> Option<prost_reflect::FieldDescriptor> {
-    use prost_reflect::Kind;
-    desc.fields().find(|f| {
-        CURSOR_FIELDS.contains(&f.name())
-            && !f.is_list()
-            && !f.is_map()
-            && matches!(
-                f.kind(),
-                Kind::String | Kind::Int64 | Kind::Uint64 | Kind::Int32 | Kind::Uint32 | Kind::Fixed64 | Kind::Sint64
-            )
-    })
 }
 
 /// The value of a response's cursor field, unless it is unset.

@@ -222,14 +222,8 @@ impl Connection {
                 .filter_map(|(id, slot)| {
                     let resume = slot.resume.as_mut().filter(|r| !r.subscribed)?;
                     resume.subscribed = true;
-                    let mut frame = json!({"type": "subscribe", "id": id, "method": resume.method});
-                    if !resume.payload.is_null() {
-                        frame["payload"] = resume.payload.clone();
-                    }
-                    if let Some(last) = &resume.last_event_id {
-                        frame["lastEventId"] = Value::String(last.clone());
-                    }
-                    Some(frame.to_string())
+                    let last_event_id = resume.last_event_id.as_deref();
+                    Some(super::subscribe_frame(id, &resume.method, resume.payload.as_ref(), last_event_id))
                 })
                 .collect()
         };

@@ -153,7 +153,7 @@ enum Event {
 /// A server stream's request, kept to subscribe it again after a drop.
 struct Resume {
     method: String,
-    payload: Value,
+    payload: Option<Value>,
     last_event_id: Option<String>,
     /// Subscribed on the current connection.
     subscribed: bool,
@@ -357,10 +357,8 @@ impl Client {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, events) = mpsc::channel(CALL_BUFFER + 1);
         let overflowed = Arc::new(AtomicBool::new(false));
-        let mut frame = json!({"type": "subscribe", "id": id, "method": method});
-        if let Some(payload) = &payload {
-            frame["payload"] = payload.clone();
-        }
+        let last_event_id = resume.as_ref().and_then(Option::as_deref);
+        let frame = subscribe_frame(&id, method, payload.as_ref(), last_event_id);
         // The state is read under the lock the connection changes it under, so a call
         // either belongs to the connection that is open or waits for the next one.
         let (generation, open) = {
@@ -372,23 +370,18 @@ impl Client {
             if !open && resume.is_none() {
                 return Err(Status::unavailable("the WebSocket is reconnecting; call again once it is open"));
             }
-            let resume = resume.map(|last_event_id| {
-                if let Some(last) = &last_event_id {
-                    frame["lastEventId"] = Value::String(last.clone());
-                }
-                Resume {
-                    method: method.to_owned(),
-                    payload: payload.unwrap_or(Value::Null),
-                    last_event_id,
-                    subscribed: open,
-                }
+            let resume = resume.map(|last_event_id| Resume {
+                method: method.to_owned(),
+                payload,
+                last_event_id,
+                subscribed: open,
             });
             calls.open.insert(id.clone(), Slot { events: tx, overflowed: Arc::clone(&overflowed), resume });
             (calls.generation, open)
         };
         let call = Pending { id, generation, events, overflowed, client: self.clone(), finished: false, sender: None };
         if open {
-            let out = Out { generation: Some(generation), message: Message::text(frame.to_string()) };
+            let out = Out { generation: Some(generation), message: Message::text(frame) };
             self.out.send(out).await.map_err(|_| self.shared.closed())?;
         }
         Ok(call)
@@ -416,6 +409,19 @@ impl Client {
         });
         task.abort_handle()
     }
+}
+
+/// A `subscribe` frame: a call of `method` under `id`, after the event
+/// `last_event_id` when a stream resumes.
+fn subscribe_frame(id: &str, method: &str, payload: Option<&Value>, last_event_id: Option<&str>) -> String {
+    let mut frame = json!({"type": "subscribe", "id": id, "method": method});
+    if let Some(payload) = payload {
+        frame["payload"] = payload.clone();
+    }
+    if let Some(last) = last_event_id {
+        frame["lastEventId"] = Value::String(last.to_owned());
+    }
+    frame.to_string()
 }
 
 fn encode<T: ApiMessage>(message: &T) -> Result<Value, Status> {

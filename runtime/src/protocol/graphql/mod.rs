@@ -265,9 +265,10 @@ fn resumed_context(
     pipeline: &Pipeline,
     last_event_id: Option<&str>,
 ) -> Result<Context, Status> {
-    let Some(last) = last_event_id else { return Ok(call_context(ctx, pipeline)) };
     let mut caller = ctx.data_opt::<Caller>().cloned().unwrap_or_default();
-    crate::core::stream::resume_after(&mut caller.headers, last)?;
+    if let Some(last) = last_event_id {
+        crate::core::stream::resume_after(&mut caller.headers, last)?;
+    }
     Ok(pipeline.context(Protocol::Graphql, caller.headers, caller.peer, caller.identity, None))
 }
 
