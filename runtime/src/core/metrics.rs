@@ -25,7 +25,8 @@
 //!   `apigen_fanout_catch_ups_total` (subscribers that fell behind the live
 //!   broadcast and read the missing messages from the backend).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use prometheus_client::metrics::counter::Counter;
@@ -56,6 +57,9 @@ pub(crate) struct Metrics {
     response_bytes: Family<CallLabels, Counter>,
     sockets: Family<OneLabel, Gauge>,
     rejected: Family<OneLabel, Counter>,
+    /// Each label set's handles, by the label strings' addresses and lengths
+    /// (equal keys are equal strings).
+    series: RwLock<HashMap<[(usize, usize); 3], Arc<Series>>>,
 }
 
 /// The fan-out topics' series, one set per process.
@@ -121,6 +125,7 @@ impl Metrics {
             response_bytes: Family::default(),
             sockets: Family::default(),
             rejected: Family::default(),
+            series: RwLock::default(),
         };
         registry.register("calls", "Calls that ended, by status code", metrics.calls.clone());
         registry.register("call_duration_seconds", "How long calls with one response took", metrics.duration.clone());
@@ -152,18 +157,35 @@ impl Metrics {
 
     /// A call of `labels` starts: counted in flight until the guard drops.
     pub(crate) fn start(self: &Arc<Self>, labels: CallLabels, request_bytes: usize) -> InFlight {
-        self.in_flight.get_or_create(&labels).inc();
+        let series = self.series(labels);
+        series.in_flight.inc();
         if request_bytes > 0 {
-            self.request_bytes.get_or_create(&labels).inc_by(request_bytes as u64);
+            series.request_bytes.inc_by(request_bytes as u64);
         }
-        InFlight {
-            metrics: Arc::clone(self),
-            labels,
-            started: Instant::now(),
-            ended: false,
-            stream: false,
-            response_bytes: std::sync::OnceLock::new(),
+        InFlight { metrics: Arc::clone(self), series, started: Instant::now(), ended: false, stream: false }
+    }
+
+    /// The series of `labels`, made on their first call. A `Family` hashes
+    /// every label string under a lock on each use; this is one lookup by
+    /// the strings' addresses, then plain atomics.
+    fn series(&self, labels: CallLabels) -> Arc<Series> {
+        let key = labels.map(|(_, value)| (value.as_ptr() as usize, value.len()));
+        if let Some(series) = self.series.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Arc::clone(series);
         }
+        let mut all = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let series = all.entry(key).or_insert_with(|| {
+            Arc::new(Series {
+                labels,
+                calls: Default::default(),
+                duration: self.duration.get_or_create(&labels).clone(),
+                in_flight: self.in_flight.get_or_create(&labels).clone(),
+                streams: self.streams.get_or_create(&labels).clone(),
+                request_bytes: self.request_bytes.get_or_create(&labels).clone(),
+                response_bytes: self.response_bytes.get_or_create(&labels).clone(),
+            })
+        });
+        Arc::clone(series)
     }
 
     /// A call refused before it reached its method (its credentials).
@@ -193,15 +215,28 @@ impl Metrics {
     }
 }
 
+/// The handles of one `service`, `method`, `protocol`'s series.
+struct Series {
+    labels: CallLabels,
+    /// `apigen_calls_total` by code, indexed by the code's number.
+    calls: [OnceLock<Counter>; CODES],
+    duration: Histogram,
+    in_flight: Gauge,
+    streams: Gauge,
+    request_bytes: Counter,
+    response_bytes: Counter,
+}
+
+/// How many status codes there are (`OK` is 0, `UNAUTHENTICATED` 16).
+const CODES: usize = 17;
+
 /// A call in flight; it ends with [`InFlight::end`], or as cancelled when dropped before.
 pub(crate) struct InFlight {
     metrics: Arc<Metrics>,
-    labels: CallLabels,
+    series: Arc<Series>,
     started: Instant,
     ended: bool,
     stream: bool,
-    /// The call's response-bytes counter, looked up once: a stream counts every message.
-    response_bytes: std::sync::OnceLock<Counter>,
 }
 
 impl InFlight {
@@ -210,10 +245,14 @@ impl InFlight {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
-        let [service, method, protocol] = self.labels;
-        self.metrics.calls.get_or_create(&[service, method, protocol, ("code", code_label(code))]).inc();
+        let series = &self.series;
+        let calls = series.calls[(code as usize).min(CODES - 1)].get_or_init(|| {
+            let [service, method, protocol] = series.labels;
+            self.metrics.calls.get_or_create(&[service, method, protocol, ("code", code_label(code))]).clone()
+        });
+        calls.inc();
         if !self.stream {
-            self.metrics.duration.get_or_create(&self.labels).observe(self.started.elapsed().as_secs_f64());
+            series.duration.observe(self.started.elapsed().as_secs_f64());
         }
         self.metrics.refused(code);
     }
@@ -221,23 +260,21 @@ impl InFlight {
     /// Its response is a stream, open until this drops.
     pub(crate) fn streaming(&mut self) {
         self.stream = true;
-        self.metrics.streams.get_or_create(&self.labels).inc();
+        self.series.streams.inc();
     }
 
     /// A response message of `bytes` went out.
     pub(crate) fn sent(&self, bytes: usize) {
-        let counter =
-            self.response_bytes.get_or_init(|| self.metrics.response_bytes.get_or_create(&self.labels).clone());
-        counter.inc_by(bytes as u64);
+        self.series.response_bytes.inc_by(bytes as u64);
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.end(Code::Cancelled);
-        self.metrics.in_flight.get_or_create(&self.labels).dec();
+        self.series.in_flight.dec();
         if self.stream {
-            self.metrics.streams.get_or_create(&self.labels).dec();
+            self.series.streams.dec();
         }
     }
 }
