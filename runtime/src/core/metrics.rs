@@ -45,6 +45,8 @@ pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8"
 pub(crate) type CallLabels = [(&'static str, &'static str); 3];
 type CodeLabels = [(&'static str, &'static str); 4];
 type OneLabel = [(&'static str, &'static str); 1];
+/// Label strings by address and length.
+type SeriesKey = [(usize, usize); 3];
 
 /// The server's metrics; one per server, shared by its protocols.
 pub(crate) struct Metrics {
@@ -59,7 +61,7 @@ pub(crate) struct Metrics {
     rejected: Family<OneLabel, Counter>,
     /// Each label set's handles, by the label strings' addresses and lengths
     /// (equal keys are equal strings).
-    series: RwLock<HashMap<[(usize, usize); 3], Arc<Series>>>,
+    series: RwLock<HashMap<SeriesKey, Arc<Series>>>,
 }
 
 /// The fan-out topics' series, one set per process.
