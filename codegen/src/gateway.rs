@@ -82,6 +82,15 @@ impl Schema {
         let openapi = crate::backend::openapi::generate(&api)?.map(|(json, _)| leak_str(json)).unwrap_or("");
         let sdl = crate::backend::graphql::generate(&api)?.map(leak_str).unwrap_or("");
         let graphql_names = crate::backend::graphql::field_names(&api);
+        let portal = leak_str(crate::backend::portal::generate(&api));
+        let mut typescript = vec![
+            ("index.ts", leak_str(crate::backend::ts::generate(&api, &api.roots))),
+            ("ws.ts", leak_str(crate::backend::ts::websocket_client(&api.roots))),
+        ];
+        if let Some(validate) = crate::backend::ts_validate::generate(&api, &api.roots) {
+            typescript.push(("validate.ts", leak_str(validate)));
+        }
+        let typescript = leak(typescript);
         let relations = leak(relations(&api));
         let descriptors = leak(crate::backend::descriptor::encode_set(compiled, |_| true, false));
         let messages: Messages = api.messages_by_name();
@@ -90,6 +99,7 @@ impl Schema {
             let methods = service.methods.iter().map(|m| method_info(service, m, &messages, &graphql_names)).collect();
             let info = ServiceInfo::new(leak_str(service.full_name.clone()), leak(methods), descriptors)
                 .openapi(openapi)
+                .portal(portal, typescript)
                 .graphql(sdl)
                 .graphql_limits(service.graphql_limits.max_depth, service.graphql_limits.max_complexity)
                 .graphql_relations(relations);

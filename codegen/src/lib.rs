@@ -74,7 +74,15 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
     let openapi = backend::openapi::generate(&api)?;
     let sdl = backend::graphql::generate(&api)?;
     let relations = backend::graphql::relations_table(&api);
-    let mut files = output::assemble(&api, code, openapi.is_some(), sdl.is_some(), relations.as_deref())?;
+    let mut typescript = vec![
+        ("index.ts", backend::ts::generate(&api, &api.roots)),
+        ("ws.ts", backend::ts::websocket_client(&api.roots)),
+    ];
+    if let Some(validate) = backend::ts_validate::generate(&api, &api.roots) {
+        typescript.push(("validate.ts", validate));
+    }
+    let ts_names: Vec<&str> = typescript.iter().map(|(name, _)| *name).collect();
+    let mut files = output::assemble(&api, code, openapi.is_some(), sdl.is_some(), relations.as_deref(), &ts_names)?;
     if let Some((json, yaml)) = openapi {
         files.0.insert("openapi.json".to_owned(), json);
         files.0.insert("openapi.yaml".to_owned(), yaml);
@@ -82,10 +90,9 @@ fn generate_compiled(compiled: &frontend::Compiled) -> Result<Generated, Error> 
     if let Some(sdl) = sdl {
         files.0.insert("schema.graphql".to_owned(), sdl);
     }
-    files.0.insert("ts/index.ts".to_owned(), backend::ts::generate(&api, &api.roots));
-    files.0.insert("ts/ws.ts".to_owned(), backend::ts::websocket_client(&api.roots));
-    if let Some(validate) = backend::ts_validate::generate(&api, &api.roots) {
-        files.0.insert("ts/validate.ts".to_owned(), validate);
+    files.0.insert("portal.json".to_owned(), backend::portal::generate(&api));
+    for (name, text) in typescript {
+        files.0.insert(format!("ts/{name}"), text);
     }
     let inputs = compiled.sources.disk_paths().map(Path::to_owned).collect();
     Ok(Generated { files, inputs, api })

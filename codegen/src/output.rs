@@ -71,6 +71,7 @@ pub fn assemble(
     openapi: bool,
     graphql: bool,
     relations: Option<&str>,
+    typescript: &[&str],
 ) -> Result<Files, Error> {
     let mut files = BTreeMap::new();
     // The module tree: package `a.b` lives in `pub mod a { pub mod b { .. } }`.
@@ -116,6 +117,12 @@ pub fn assemble(
     if graphql {
         mod_rs.push_str("#[doc = \" The GraphQL schema (SDL), served at `/graphql/schema.graphql`.\"]\npub const GRAPHQL_SDL: &str = include_str!(\"schema.graphql\");\n");
     }
+    mod_rs.push_str("#[doc = \" The developer portal's description of the services, served at `/docs/api.json`.\"]\npub const PORTAL_JSON: &str = include_str!(\"portal.json\");\n");
+    let ts: Vec<String> = typescript.iter().map(|name| format!("({name:?}, include_str!(\"ts/{name}\"))")).collect();
+    mod_rs.push_str(&format!(
+        "#[doc = \" The TypeScript files, which the developer portal offers for download.\"]\npub static TYPESCRIPT: &[(&str, &str)] = &[{}];\n",
+        ts.join(", ")
+    ));
     if let Some(table) = relations.filter(|_| graphql) {
         // prettyplease and rustfmt indent method chains differently; this file is rustfmt's to check.
         mod_rs.push_str(&format!("#[doc = \" The GraphQL relations, which the server loads in batches.\"]\n#[rustfmt::skip]\npub static GRAPHQL_RELATIONS: &[::apigen_runtime::Relation] = {table};\n"));

@@ -51,7 +51,16 @@ fn generated_code_matches_the_snapshots() {
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["greet.v1.rs", "mod.rs", "openapi.json", "openapi.yaml", "schema.graphql", "ts/index.ts", "ts/ws.ts"],
+        [
+            "greet.v1.rs",
+            "mod.rs",
+            "openapi.json",
+            "openapi.yaml",
+            "portal.json",
+            "schema.graphql",
+            "ts/index.ts",
+            "ts/ws.ts"
+        ],
         "annotation files generate nothing"
     );
     // ws.ts is the same for every API: templates/ts/ws.ts behind the header.

@@ -38,7 +38,8 @@ pub static {{ s.info_name }}: ::apigen_runtime::ServiceInfo = ::apigen_runtime::
     ],
     FILE_DESCRIPTOR_SET,
 )
-.openapi({{ s.openapi }}){% if s.has_sdl %}
+.openapi({{ s.openapi }})
+.portal({{ s.portal }}, {{ s.typescript }}){% if s.has_sdl %}
 .graphql({{ s.graphql }}){% endif %}{% if !s.relations.is_empty() %}
 .graphql_relations({{ s.relations }}){% endif %}{% if s.max_depth != 0 || s.max_complexity != 0 %}
 .graphql_limits({{ s.max_depth }}, {{ s.max_complexity }}){% endif %};

@@ -7,6 +7,7 @@ pub mod graphql;
 pub mod input;
 pub mod json;
 pub mod openapi;
+pub mod portal;
 pub mod rules_doc;
 pub mod service;
 pub mod ts;

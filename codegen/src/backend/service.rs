@@ -27,6 +27,9 @@ struct ServiceView {
     rest_client_name: String,
     connect_client_name: String,
     openapi: String,
+    /// The paths of `PORTAL_JSON` and `TYPESCRIPT`.
+    portal: String,
+    typescript: String,
     graphql: String,
     /// The path of the run's relation table; empty without relations.
     relations: String,
@@ -288,6 +291,8 @@ pub fn generate(
                 connect_client_name: s.connect_client_name.clone(),
                 // The document sits at the root of the generated module tree.
                 openapi: format!("{}OPENAPI_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
+                portal: format!("{}PORTAL_JSON", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
+                typescript: format!("{}TYPESCRIPT", "super::".repeat(crate::lower::names::package_module(&package.name).len())),
                 max_depth: s.graphql_limits.max_depth,
                 max_complexity: s.graphql_limits.max_complexity,
                 graphql_client_name: if s.methods.iter().any(|m| matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming) && graphql_names.contains_key(&(s.full_name.clone(), m.name.clone()))) {

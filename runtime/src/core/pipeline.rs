@@ -147,6 +147,11 @@ impl Pipeline {
         *self.shutdown.borrow()
     }
 
+    /// Whether calls must carry credentials.
+    pub(crate) fn has_authenticator(&self) -> bool {
+        self.authenticator.is_some()
+    }
+
     /// Who is calling: the authenticator's verdict on `metadata`; `None`
     /// without an authenticator.
     pub(crate) async fn authenticate(&self, metadata: &http::HeaderMap) -> Result<Option<Identity>, Status> {

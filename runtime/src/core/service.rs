@@ -79,6 +79,11 @@ pub struct ServiceInfo {
     pub file_descriptor_set: &'static [u8],
     /// The OpenAPI document of the generation run the service came from.
     pub openapi: &'static str,
+    /// The developer portal's description of that generation run's
+    /// services (`portal.json`); empty without one.
+    pub portal: &'static str,
+    /// That run's TypeScript files, by name (`index.ts`), for download.
+    pub typescript: &'static [(&'static str, &'static str)],
     /// The GraphQL schema (SDL) of that generation run; empty without one.
     pub graphql: &'static str,
     /// `apigen.service` GraphQL limits: (max depth, max complexity); 0 keeps the server's.
@@ -203,6 +208,8 @@ impl ServiceInfo {
             methods,
             file_descriptor_set,
             openapi: "",
+            portal: "",
+            typescript: &[],
             graphql: "",
             graphql_limits: (0, 0),
             graphql_relations: &[],
@@ -212,6 +219,17 @@ impl ServiceInfo {
     /// Sets the OpenAPI document of the generation run.
     pub const fn openapi(mut self, document: &'static str) -> ServiceInfo {
         self.openapi = document;
+        self
+    }
+
+    /// Sets the developer portal's description and the TypeScript files of the generation run.
+    pub const fn portal(
+        mut self,
+        portal: &'static str,
+        typescript: &'static [(&'static str, &'static str)],
+    ) -> ServiceInfo {
+        self.portal = portal;
+        self.typescript = typescript;
         self
     }
 

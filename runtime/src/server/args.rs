@@ -39,6 +39,9 @@ pub struct Args {
     /// `--otlp URL`: export OpenTelemetry traces to this OTLP/HTTP collector
     /// (`http://127.0.0.1:4318`; feature `otlp`).
     pub otlp: Option<String>,
+    /// `--portal on|auth|off`: serve the developer portal to everyone, to
+    /// authenticated callers only, or not at all (`Server::portal`).
+    pub portal: Option<crate::server::Portal>,
     /// `--drain-seconds N`: after SIGTERM, keep serving N seconds while
     /// readiness fails (`Server::drain_delay`).
     pub drain_delay: Option<Duration>,
@@ -62,7 +65,7 @@ impl Args {
             Err(message) => {
                 eprintln!(
                     "error: {message}
-usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--rate-limit [METHOD=]CALLS/UNIT[,burst=N]]... [--metrics-addr HOST:PORT] [--otlp URL] [--drain-seconds N] [--cors-origin ORIGIN]..."
+usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer ISS]... [--audience AUD]...] [--redis URL] [--rate-limit [METHOD=]CALLS/UNIT[,burst=N]]... [--metrics-addr HOST:PORT] [--otlp URL] [--drain-seconds N] [--cors-origin ORIGIN]... [--portal on|auth|off]"
                 );
                 std::process::exit(2);
             }
@@ -81,6 +84,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
             jwks_cool_down: None,
             metrics_addr: None,
             cors_origins: Vec::new(),
+            portal: None,
             rate_limits: Vec::new(),
             otlp: None,
             drain_delay: None,
@@ -101,6 +105,7 @@ usage: {program} [--addr HOST:PORT] [--token SECRET | --jwks URL|FILE [--issuer 
                 "--redis" => out.redis = Some(value("--redis")?),
                 "--jwks" => out.jwks = Some(value("--jwks")?),
                 "--cors-origin" => out.cors_origins.push(value("--cors-origin")?),
+                "--portal" => out.portal = Some(value("--portal")?.parse().map_err(|e| format!("--portal: {e}"))?),
                 "--metrics-addr" => {
                     let v = value("--metrics-addr")?;
                     out.metrics_addr = Some(v.parse().map_err(|e| {

@@ -1,12 +1,8 @@
-//! `/openapi.json` and `/docs`: the services' OpenAPI document and a page
-//! that renders it without network access.
+//! `/openapi.json`: the services' OpenAPI document.
 
 use std::sync::Arc;
 
 use crate::ServiceDef;
-
-/// The API reference page: renders `/openapi.json` with no network access.
-pub(crate) const DOCS_PAGE: &str = include_str!("docs.html");
 
 /// One OpenAPI document for every service: the generated document when the
 /// services come from one generation run, else their paths, tags and

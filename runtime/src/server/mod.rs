@@ -8,6 +8,7 @@ pub(crate) mod conn;
 mod cors;
 mod docs;
 mod metrics;
+mod portal;
 mod route;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ pub use crate::protocol::graphql::Limits as GraphqlLimits;
 pub use crate::protocol::ws::Config as WebSocketConfig;
 pub use args::{Args, init_logging, shutdown_signal};
 pub use conn::Limits as ConnectionLimits;
+pub use portal::Portal;
 
 /// Serves generated services on every protocol.
 ///
@@ -60,6 +62,7 @@ pub struct Server {
     drain_delay: Duration,
     /// Set while it does.
     draining: Arc<std::sync::atomic::AtomicBool>,
+    portal: Portal,
 }
 
 /// The rate limits set in code or on the command line.
@@ -181,6 +184,7 @@ impl Server {
             traces: false,
             drain_delay: Duration::ZERO,
             draining: Arc::default(),
+            portal: Portal::default(),
         }
     }
 
@@ -274,6 +278,13 @@ impl Server {
     /// behind the authenticator (see `core/metrics.rs` for the series).
     pub fn metrics_addr(mut self, addr: std::net::SocketAddr) -> Server {
         self.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Serves the developer portal (`/`, `/docs`, GraphiQL) to everyone (the
+    /// default), only to authenticated callers, or not at all.
+    pub fn portal(mut self, portal: Portal) -> Server {
+        self.portal = portal;
         self
     }
 
@@ -379,6 +390,9 @@ impl Server {
         }
         if let Some(addr) = args.metrics_addr {
             self.metrics_addr = Some(addr);
+        }
+        if let Some(portal) = args.portal {
+            self.portal = portal;
         }
         if !args.cors_origins.is_empty() {
             self = self.cors_origins(args.cors_origins.iter().cloned());
@@ -576,12 +590,15 @@ impl Server {
         } else if let Some(addr) = self.metrics_addr {
             metrics::serve_metrics(tokio::net::TcpListener::bind(addr).await?, Arc::clone(&pipeline))?;
         }
+        let portal = portal::routes(pipeline.services(), self.portal, Arc::clone(&pipeline));
         let ws = ws::WsRouter::new(pipeline, self.ws);
         // Routes matched by path alone; every other request goes straight to `routers`.
         let fixed_paths =
-            [&graphql::PATHS[..], &["/healthz", "/readyz", "/openapi.json", "/docs", "/ws", "/metrics"]].concat();
+            [&graphql::PATHS[..], &portal::PATHS, &["/healthz", "/readyz", "/openapi.json", "/ws", "/metrics"]]
+                .concat();
         let fixed = axum::Router::new()
             .merge(graphql)
+            .merge(portal)
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route(
                 "/readyz",
@@ -606,7 +623,6 @@ impl Server {
                     async move { ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
                 }),
             )
-            .route("/docs", axum::routing::get(|| async { axum::response::Html(docs::DOCS_PAGE) }))
             .route("/ws", ws.route())
             .route(
                 "/metrics",

@@ -230,7 +230,8 @@ impl EdgeInner {
     /// A request to the routes, without CORS and the challenge; the route
     /// is chosen now, before the answer is polled.
     fn route_now(&self, mut req: axum::extract::Request, peer: Option<SocketAddr>) -> Answer {
-        if self.fixed_paths.contains(&req.uri().path()) {
+        let path = req.uri().path();
+        if self.fixed_paths.contains(&path) || super::portal::owns(path) {
             // The axum routes (GraphQL, /ws) read the peer from the request.
             carry_peer(&mut req, peer);
             let fixed = self.fixed.clone();

@@ -2302,6 +2302,7 @@ pub static BOOKSTORE_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::Ser
         FILE_DESCRIPTOR_SET,
     )
     .openapi(super::super::OPENAPI_JSON)
+    .portal(super::super::PORTAL_JSON, super::super::TYPESCRIPT)
     .graphql(super::super::GRAPHQL_SDL)
     .graphql_relations(super::super::GRAPHQL_RELATIONS);
 /// Wraps an implementation of [`Bookstore`] so that protocol adapters can call it through one interface.

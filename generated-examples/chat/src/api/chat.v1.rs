@@ -487,6 +487,7 @@ pub static CHAT_INFO: ::apigen_runtime::ServiceInfo = ::apigen_runtime::ServiceI
         FILE_DESCRIPTOR_SET,
     )
     .openapi(super::super::OPENAPI_JSON)
+    .portal(super::super::PORTAL_JSON, super::super::TYPESCRIPT)
     .graphql(super::super::GRAPHQL_SDL);
 /// Wraps an implementation of [`Chat`] so that protocol adapters can call it through one interface.
 pub fn chat_service<T: Chat>(service: T) -> ::apigen_runtime::ServiceDef {

@@ -3,6 +3,14 @@
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 /// The GraphQL schema (SDL), served at `/graphql/schema.graphql`.
 pub const GRAPHQL_SDL: &str = include_str!("schema.graphql");
+/// The developer portal's description of the services, served at `/docs/api.json`.
+pub const PORTAL_JSON: &str = include_str!("portal.json");
+/// The TypeScript files, which the developer portal offers for download.
+pub static TYPESCRIPT: &[(&str, &str)] = &[
+    ("index.ts", include_str!("ts/index.ts")),
+    ("ws.ts", include_str!("ts/ws.ts")),
+    ("validate.ts", include_str!("ts/validate.ts")),
+];
 pub mod chat {
     #[allow(dead_code)]
     #[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]

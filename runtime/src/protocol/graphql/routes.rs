@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, WebSocketUpgrade};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::persisted::Persisted;
 use super::ws::SocketLimits;
@@ -218,13 +218,10 @@ pub(crate) fn routes(
     let get = move |Query(params): Query<HashMap<String, String>>, req: axum::extract::Request| {
         let endpoint = Arc::clone(&endpoint);
         async move {
-            // Neither a query nor a persisted one's hash: a browser asking for GraphiQL.
+            // Neither a query nor a persisted one's hash: a browser asking for GraphiQL, which
+            // the developer portal serves from its built-in assets.
             if !params.contains_key("query") && !params.contains_key("extensions") {
-                let page = async_graphql::http::GraphiQLSource::build()
-                    .endpoint("/graphql")
-                    .subscription_endpoint("/graphql/ws")
-                    .finish();
-                return Html(page).into_response();
+                return axum::response::Redirect::to("/docs/graphiql").into_response();
             }
             let parts = req.into_parts().0;
             if let Some(refusal) = csrf_refusal(&parts.headers) {

@@ -1,0 +1,276 @@
+//! The developer portal: `GET /` and `GET /docs`, one page for every
+//! service and method over every protocol that serves it, with examples
+//! and calls made from the page; GraphiQL at `/docs/graphiql` (where a
+//! browser's `GET /graphql` goes too); and the schema's documents to
+//! download. Everything is built into the binary: the page works with no
+//! network beyond the server.
+//!
+//! What the page shows comes from the generation run's `portal.json`
+//! (`ServiceInfo::portal`), merged over every service the server serves and
+//! answered at `/docs/api.json`.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::{Map, Value, json};
+
+use crate::core::pipeline::Pipeline;
+use crate::{ServiceDef, Status};
+
+/// Whether a server serves its developer portal (`Server::portal`, `--portal`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Portal {
+    /// Served to anyone who can reach the server (the default).
+    #[default]
+    On,
+    /// Served only to callers the server's authenticator accepts: a bearer
+    /// token, or from a browser the token as the password of the login
+    /// prompt (HTTP Basic, any user name).
+    Authenticated,
+    /// Not served: `/`, `/docs/…` and GraphiQL answer 404.
+    Off,
+}
+
+impl std::str::FromStr for Portal {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Portal, String> {
+        match s {
+            "on" => Ok(Portal::On),
+            "auth" => Ok(Portal::Authenticated),
+            "off" => Ok(Portal::Off),
+            other => Err(format!("`{other}` is not a portal setting: use on, auth or off")),
+        }
+    }
+}
+
+const INDEX: &str = include_str!("index.html");
+const SCRIPT: &str = include_str!("portal.js");
+const STYLE: &str = include_str!("portal.css");
+const GRAPHIQL: &str = include_str!("graphiql.html");
+const GRAPHIQL_START: &str = include_str!("graphiql-start.js");
+
+/// The vendored GraphiQL and React bundles, gzipped (`assets/build.sh`).
+const ASSETS: [(&str, &str, &[u8]); 4] = [
+    ("assets/graphiql.js", "text/javascript; charset=utf-8", include_bytes!("assets/graphiql.js.gz")),
+    ("assets/graphiql.css", "text/css; charset=utf-8", include_bytes!("assets/graphiql.css.gz")),
+    ("assets/react.js", "text/javascript; charset=utf-8", include_bytes!("assets/react.js.gz")),
+    ("assets/react-dom.js", "text/javascript; charset=utf-8", include_bytes!("assets/react-dom.js.gz")),
+];
+
+/// The fixed paths the portal answers; everything else under `/docs/` is its too.
+pub(crate) const PATHS: [&str; 2] = ["/", "/docs"];
+
+/// Whether `path` is the portal's.
+pub(crate) fn owns(path: &str) -> bool {
+    PATHS.contains(&path) || path.starts_with("/docs/")
+}
+
+/// The portal's routes.
+pub(crate) fn routes(services: &[ServiceDef], mode: Portal, pipeline: Arc<Pipeline>) -> axum::Router {
+    let site = Arc::new(Site::new(services, mode, pipeline));
+    let page = {
+        let site = Arc::clone(&site);
+        move |headers: HeaderMap| {
+            let site = Arc::clone(&site);
+            async move { site.answer("", &headers).await }
+        }
+    };
+    let file = move |axum::extract::Path(file): axum::extract::Path<String>, headers: HeaderMap| {
+        let site = Arc::clone(&site);
+        async move { site.answer(&file, &headers).await }
+    };
+    axum::Router::new()
+        .route("/", axum::routing::get(page.clone()))
+        .route("/docs", axum::routing::get(page))
+        .route("/docs/{*file}", axum::routing::get(file))
+}
+
+/// What the portal serves, made once at start-up.
+struct Site {
+    mode: Portal,
+    pipeline: Arc<Pipeline>,
+    /// `/docs/api.json`.
+    api: Bytes,
+    /// `/docs/descriptors.binpb`: every service's files and their imports.
+    descriptors: Bytes,
+    typescript: Vec<(&'static str, &'static str)>,
+}
+
+impl Site {
+    fn new(services: &[ServiceDef], mode: Portal, pipeline: Arc<Pipeline>) -> Site {
+        let typescript = typescript(services);
+        let graphql = services.iter().any(|s| !s.info().graphql.is_empty());
+        let mut api = merged(services);
+        api.insert(
+            "server".to_owned(),
+            json!({
+                "authenticated": pipeline.has_authenticator(),
+                "graphql": graphql,
+                "typescript": typescript.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+            }),
+        );
+        Site {
+            mode,
+            pipeline,
+            api: Bytes::from(Value::Object(api).to_string()),
+            descriptors: descriptor_set(services),
+            typescript,
+        }
+    }
+
+    async fn answer(&self, file: &str, headers: &HeaderMap) -> Response {
+        match self.mode {
+            Portal::Off => {
+                return crate::core::wire::http_error(&Status::not_found(
+                    "the developer portal is off on this server (start it with --portal on)",
+                ));
+            }
+            Portal::Authenticated => {
+                if let Err(status) = self.admit(headers).await {
+                    let mut response = crate::core::wire::http_error(&status);
+                    response.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"apigen portal\", charset=\"UTF-8\""),
+                    );
+                    return response;
+                }
+            }
+            Portal::On => {}
+        }
+        let text = |kind: &'static str, body: &'static str| {
+            ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+        };
+        match file {
+            "" => text("text/html; charset=utf-8", INDEX),
+            "portal.js" => text("text/javascript; charset=utf-8", SCRIPT),
+            "portal.css" => text("text/css; charset=utf-8", STYLE),
+            "graphiql" => text("text/html; charset=utf-8", GRAPHIQL),
+            "graphiql-start.js" => text("text/javascript; charset=utf-8", GRAPHIQL_START),
+            "api.json" => {
+                ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")], self.api.clone())
+                    .into_response()
+            }
+            "descriptors.binpb" => (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream"),
+                    (header::CONTENT_DISPOSITION, "attachment; filename=\"descriptors.binpb\""),
+                ],
+                self.descriptors.clone(),
+            )
+                .into_response(),
+            _ => {
+                if let Some(name) = file.strip_prefix("ts/")
+                    && let Some((_, text)) = self.typescript.iter().find(|(n, _)| *n == name)
+                {
+                    return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], *text).into_response();
+                }
+                match ASSETS.iter().find(|(path, _, _)| *path == file) {
+                    Some((_, kind, gzipped)) => asset(kind, gzipped, headers),
+                    None => crate::core::wire::http_error(&Status::not_found(format!(
+                        "the developer portal has no /docs/{file}"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// The caller's credentials, as the server's authenticator judges them:
+    /// a bearer token, or Basic's password taken as one.
+    async fn admit(&self, headers: &HeaderMap) -> Result<(), Status> {
+        let mut metadata = HeaderMap::new();
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let bearer = value.to_str().ok().and_then(basic_password).map(|p| format!("Bearer {p}"));
+            match bearer.and_then(|b| HeaderValue::from_str(&b).ok()) {
+                Some(b) => metadata.insert(header::AUTHORIZATION, b),
+                None => metadata.insert(header::AUTHORIZATION, value.clone()),
+            };
+        }
+        if !self.pipeline.has_authenticator() {
+            return Ok(());
+        }
+        self.pipeline.authenticate(&metadata).await.map(|_| ())
+    }
+}
+
+/// The password of `Basic base64(user:password)`.
+fn basic_password(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, password)| password.to_owned())
+}
+
+/// A vendored asset: as stored (gzip) to browsers that take it, else inflated.
+fn asset(kind: &'static str, gzipped: &'static [u8], headers: &HeaderMap) -> Response {
+    let takes_gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
+    let cache = (header::CACHE_CONTROL, "public, max-age=86400");
+    let vary = (header::VARY, "accept-encoding");
+    if takes_gzip {
+        return ([(header::CONTENT_TYPE, kind), (header::CONTENT_ENCODING, "gzip"), cache, vary], gzipped)
+            .into_response();
+    }
+    let mut body = Vec::new();
+    match std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut body) {
+        Ok(_) => ([(header::CONTENT_TYPE, kind), cache, vary], body).into_response(),
+        Err(e) => crate::core::wire::http_error(&Status::internal(format!("a built-in asset is damaged: {e}"))),
+    }
+}
+
+/// Every generation run's `portal.json`, narrowed to the served services.
+fn merged(services: &[ServiceDef]) -> Map<String, Value> {
+    let served: Vec<&str> = services.iter().map(|s| s.info().name).collect();
+    let mut docs: Vec<&'static str> = services.iter().map(|s| s.info().portal).filter(|p| !p.is_empty()).collect();
+    docs.sort();
+    docs.dedup();
+    let (mut list, mut messages, mut enums) = (Vec::new(), Map::new(), Map::new());
+    for doc in docs {
+        let Ok(Value::Object(mut doc)) = serde_json::from_str::<Value>(doc) else { continue };
+        if let Some(Value::Array(services)) = doc.remove("services") {
+            let name = |s: &Value| s.get("fullName").and_then(Value::as_str).map(str::to_owned).unwrap_or_default();
+            list.extend(services.into_iter().filter(|s| served.contains(&name(s).as_str())));
+        }
+        for (key, into) in [("messages", &mut messages), ("enums", &mut enums)] {
+            if let Some(Value::Object(types)) = doc.remove(key) {
+                into.extend(types);
+            }
+        }
+    }
+    let mut out = Map::new();
+    out.insert("services".to_owned(), Value::Array(list));
+    out.insert("messages".to_owned(), Value::Object(messages));
+    out.insert("enums".to_owned(), Value::Object(enums));
+    out
+}
+
+/// The TypeScript files of the services' generation runs (the first run's, by name).
+fn typescript(services: &[ServiceDef]) -> Vec<(&'static str, &'static str)> {
+    let mut files: Vec<(&'static str, &'static str)> = Vec::new();
+    for &(name, text) in services.iter().flat_map(|s| s.info().typescript) {
+        if !files.iter().any(|(n, _)| *n == name) {
+            files.push((name, text));
+        }
+    }
+    files
+}
+
+/// One `FileDescriptorSet` of every service's files, each file once.
+fn descriptor_set(services: &[ServiceDef]) -> Bytes {
+    use prost::Message as _;
+    let mut set = prost_types::FileDescriptorSet::default();
+    for service in services {
+        let Ok(files) = prost_types::FileDescriptorSet::decode(service.info().file_descriptor_set) else { continue };
+        for file in files.file {
+            if !set.file.iter().any(|f| f.name == file.name) {
+                set.file.push(file);
+            }
+        }
+    }
+    Bytes::from(set.encode_to_vec())
+}
