@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::backend::rules_doc;
 use crate::model::{
     Api, Body, Cardinality, Enum, Field, FieldBehavior, FieldType, GraphqlOperation, Message, Method, MethodKind,
-    Protocol, Segment, Service, TrpcProcedure,
+    Protocol, RuleValue, Segment, Service, TrpcProcedure, TypedRules,
 };
 
 /// The portal's document for `api`, as pretty JSON with a final newline.
@@ -125,15 +125,9 @@ fn method(s: &Service, m: &Method, names: &Names<'_>) -> Value {
     let cursor = m.cursor_field(messages).map(|f| f.json_name.clone());
     let mut example = example_message(&m.input.full_name, messages, enums, 0);
     // Path variables get a value their template's pattern accepts.
-    if let (Some(binding), Value::Object(object)) = (m.http.first(), &mut example) {
+    if let Some(binding) = m.http.first() {
         for var in binding.path.variables() {
-            if let [field] = var.field_path.as_slice()
-                && let Some(f) =
-                    messages.get(m.input.full_name.as_str()).and_then(|i| i.fields.iter().find(|x| &x.name == field))
-                && f.ty == FieldType::String
-            {
-                object.insert(f.json_name.clone(), Value::String(pattern_example(&var.pattern)));
-            }
+            set_variable(&mut example, &m.input.full_name, &var.field_path, pattern_example(&var.pattern), messages);
         }
     }
     json!({
@@ -157,6 +151,23 @@ fn method(s: &Service, m: &Method, names: &Names<'_>) -> Value {
         "sse": sse,
         "example": example,
     })
+}
+
+/// Sets the string field at `path` (proto names, from message `name`) in `example`.
+fn set_variable(example: &mut Value, name: &str, path: &[String], value: String, messages: &Messages<'_>) {
+    let Some((first, rest)) = path.split_first() else { return };
+    let Some(field) = messages.get(name).and_then(|m| m.fields.iter().find(|f| &f.name == first)) else { return };
+    let Value::Object(object) = example else { return };
+    match (&field.ty, rest.is_empty()) {
+        (FieldType::String, true) => {
+            object.insert(field.json_name.clone(), Value::String(value));
+        }
+        (FieldType::Message(t), false) => {
+            let inner = object.entry(field.json_name.clone()).or_insert_with(|| json!({}));
+            set_variable(inner, &t.full_name, rest, value, messages);
+        }
+        _ => {}
+    }
 }
 
 /// A resource name the pattern `shelves/*/books/*` matches: `shelves/1/books/1`.
@@ -189,7 +200,8 @@ fn example_message(name: &str, messages: &Messages<'_>, enums: &Enums<'_>, depth
     }
     let mut seen_oneofs = Vec::new();
     for f in &m.fields {
-        if f.behavior.contains(&FieldBehavior::OutputOnly) {
+        // Output-only fields are ignored on input; a page token or an etag only ever comes from the server.
+        if f.behavior.contains(&FieldBehavior::OutputOnly) || matches!(f.name.as_str(), "page_token" | "etag") {
             continue;
         }
         // One member per oneof.
@@ -200,7 +212,14 @@ fn example_message(name: &str, messages: &Messages<'_>, enums: &Enums<'_>, depth
             seen_oneofs.push(o);
         }
         let value = match &f.cardinality {
-            Cardinality::Repeated => Value::Array(vec![example_value(f, &f.ty, messages, enums, depth)]),
+            Cardinality::Repeated => {
+                let typed = f.rules.as_ref().and_then(|r| r.typed.as_ref());
+                let count = match rule(typed, "min_items") {
+                    Some(RuleValue::Uint(n)) => (*n as usize).clamp(1, 16),
+                    _ => 1,
+                };
+                Value::Array(vec![example_value(f, &f.ty, messages, enums, depth); count])
+            }
             Cardinality::Map(_, v) => {
                 let mut entry = Map::new();
                 entry.insert("key".to_owned(), example_value(f, v, messages, enums, depth));
@@ -214,48 +233,146 @@ fn example_message(name: &str, messages: &Messages<'_>, enums: &Enums<'_>, depth
 }
 
 fn example_value(f: &Field, ty: &FieldType, messages: &Messages<'_>, enums: &Enums<'_>, depth: usize) -> Value {
+    let rules = typed_rules(f);
     match ty {
-        FieldType::Double | FieldType::Float => json!(1.5),
-        FieldType::Int32 | FieldType::Uint32 | FieldType::Sint32 | FieldType::Fixed32 | FieldType::Sfixed32 => json!(1),
-        FieldType::Int64 | FieldType::Uint64 | FieldType::Sint64 | FieldType::Fixed64 | FieldType::Sfixed64 => {
-            json!("1")
+        FieldType::Double | FieldType::Float => json!(number_example(rules, 1.5)),
+        FieldType::Int32 | FieldType::Uint32 | FieldType::Sint32 | FieldType::Fixed32 | FieldType::Sfixed32 => {
+            json!(number_example(rules, 1.0) as i64)
         }
-        FieldType::Bool => json!(true),
-        FieldType::String => json!(string_example(f)),
+        FieldType::Int64 | FieldType::Uint64 | FieldType::Sint64 | FieldType::Fixed64 | FieldType::Sfixed64 => {
+            json!((number_example(rules, 1.0) as i64).to_string())
+        }
+        FieldType::Bool => json!(rule(rules, "const").map_or(true, |v| matches!(v, RuleValue::Bool(true)))),
+        FieldType::String => json!(string_example(f, rules)),
         FieldType::Bytes => json!("aGVsbG8="),
-        FieldType::Enum(t) => enums
-            .get(t.full_name.as_str())
-            .and_then(|e| e.values.iter().find(|v| v.number != 0).or(e.values.first()))
-            .map_or(Value::Null, |v| json!(v.name)),
+        FieldType::Enum(t) => {
+            let values = enums.get(t.full_name.as_str()).map(|e| e.values.as_slice()).unwrap_or_default();
+            let allowed = |n: i32| match rule(rules, "in") {
+                Some(RuleValue::List(items)) => {
+                    items.iter().any(|i| matches!(i, RuleValue::Int(x) if *x == i64::from(n)))
+                }
+                _ => {
+                    !matches!(rule(rules, "defined_only"), Some(RuleValue::Bool(true)))
+                        || values.iter().any(|v| v.number == n)
+                }
+            };
+            values
+                .iter()
+                .find(|v| v.number != 0 && allowed(v.number))
+                .or(values.first())
+                .map_or(Value::Null, |v| json!(v.name))
+        }
         FieldType::Message(t) => example_message(&t.full_name, messages, enums, depth + 1),
     }
 }
 
-/// A string that its rules accept where they say what one looks like.
-fn string_example(f: &Field) -> String {
-    let rules = f.rules.as_ref().and_then(|r| r.typed.as_ref());
-    let rule = |name: &str| rules.and_then(|t| t.rules.iter().find(|(n, _)| n == name)).map(|(_, v)| v);
-    use crate::model::RuleValue;
-    if rule("email").is_some() {
-        return "someone@example.com".to_owned();
+/// The rules of a field's own type (for a repeated or map field, its items' or values').
+fn typed_rules(f: &Field) -> Option<&TypedRules> {
+    let typed = f.rules.as_ref()?.typed.as_ref()?;
+    match typed.kind.as_str() {
+        "repeated" => typed.items.as_ref()?.typed.as_ref(),
+        "map" => typed.values.as_ref()?.typed.as_ref(),
+        _ => Some(typed),
     }
-    if rule("uri").is_some() || rule("uri_ref").is_some() {
-        return "https://example.com/".to_owned();
+}
+
+fn rule<'a>(rules: Option<&'a TypedRules>, name: &str) -> Option<&'a RuleValue> {
+    rules?.rules.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+fn as_f64(v: &RuleValue) -> Option<f64> {
+    match v {
+        RuleValue::Int(n) => Some(*n as f64),
+        RuleValue::Uint(n) => Some(*n as f64),
+        RuleValue::Float(x) => Some(*x),
+        _ => None,
     }
-    if rule("uuid").is_some() {
-        return "00000000-0000-4000-8000-000000000000".to_owned();
+}
+
+/// `preferred`, moved inside the bounds (`gt`, `gte`, `lt`, `lte`) or to the `const` or first `in` value.
+fn number_example(rules: Option<&TypedRules>, preferred: f64) -> f64 {
+    if let Some(v) = rule(rules, "const").and_then(as_f64) {
+        return v;
     }
-    if let Some(RuleValue::List(items)) = rule("in")
+    if let Some(RuleValue::List(items)) = rule(rules, "in")
+        && let Some(v) = items.first().and_then(as_f64)
+    {
+        return v;
+    }
+    let mut v = preferred;
+    if let Some(gte) = rule(rules, "gte").and_then(as_f64) {
+        v = v.max(gte);
+    }
+    if let Some(gt) = rule(rules, "gt").and_then(as_f64)
+        && v <= gt
+    {
+        v = gt + 1.0;
+    }
+    if let Some(lte) = rule(rules, "lte").and_then(as_f64) {
+        v = v.min(lte);
+    }
+    if let Some(lt) = rule(rules, "lt").and_then(as_f64)
+        && v >= lt
+    {
+        v = lt - 1.0;
+    }
+    v
+}
+
+/// A string its rules accept: the well-known formats, `const`, `in`, a
+/// `pattern` that one of a few candidates matches, lengths, affixes.
+fn string_example(f: &Field, rules: Option<&TypedRules>) -> String {
+    let has = |name: &str| matches!(rule(rules, name), Some(RuleValue::Bool(true)));
+    let text = |name: &str| match rule(rules, name) {
+        Some(RuleValue::Text(t)) => Some(t.clone()),
+        _ => None,
+    };
+    if let Some(v) = text("const") {
+        return v;
+    }
+    if let Some(RuleValue::List(items)) = rule(rules, "in")
         && let Some(RuleValue::Text(first)) = items.first()
     {
         return first.clone();
     }
-    let min = match rule("min_len") {
-        Some(RuleValue::Uint(n)) => *n as usize,
-        _ => 0,
+    let formats = [
+        ("email", "someone@example.com"),
+        ("uri", "https://example.com/"),
+        ("uri_ref", "https://example.com/"),
+        ("uuid", "00000000-0000-4000-8000-000000000000"),
+        ("tuuid", "00000000000040008000000000000000"),
+        ("hostname", "example.com"),
+        ("address", "example.com"),
+        ("ip", "192.0.2.1"),
+        ("ipv4", "192.0.2.1"),
+        ("ipv6", "2001:db8::1"),
+    ];
+    if let Some((_, v)) = formats.iter().find(|(name, _)| has(name)) {
+        return (*v).to_owned();
+    }
+    let len = |name: &str| match rule(rules, name) {
+        Some(RuleValue::Uint(n)) => Some(*n as usize),
+        Some(RuleValue::Int(n)) => Some(*n as usize),
+        _ => None,
     };
-    let text = if f.name.ends_with("name") || f.name == "parent" { "example" } else { "text" };
-    text.repeat(min.div_ceil(text.len()).max(1))
+    let base = if f.name.ends_with("name") || f.name == "parent" { "example" } else { "text" };
+    let mut out = format!("{}{base}{}", text("prefix").unwrap_or_default(), text("contains").unwrap_or_default());
+    let min = len("min_len").or(len("len")).or(len("min_bytes")).unwrap_or(0);
+    while out.chars().count() < min {
+        out.push('x');
+    }
+    if let Some(max) = len("max_len").or(len("len")).or(len("max_bytes")) {
+        out = out.chars().take(max).collect();
+    }
+    out.push_str(&text("suffix").unwrap_or_default());
+    if let Some(pattern) = text("pattern")
+        && let Ok(re) = regex::Regex::new(&pattern)
+        && !re.is_match(&out)
+    {
+        let candidates = ["", "US", "en", "a", "A", "1", "abc", "ABC", "example", "a1", "abc-123", "2026-01-01"];
+        return candidates.iter().find(|c| re.is_match(c)).map_or(out, |c| (*c).to_owned());
+    }
+    out
 }
 
 fn well_known_example(name: &str) -> Option<Value> {

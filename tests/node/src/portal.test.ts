@@ -211,6 +211,7 @@ describe("the developer portal, offline", { concurrency: false }, () => {
       assert.ok((await response.arrayBuffer()).byteLength > 100, `${path} has content`);
     }
     await page.goto(`${chat.url}/`);
+    await page.waitForSelector("#downloads a");
     const links = await page.locator("#downloads a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
     for (const path of ["/openapi.json", "/graphql/schema.graphql", "/docs/ts/index.ts", "/docs/descriptors.binpb"]) {
       assert.ok(links.includes(path), `the portal links ${path}: ${links}`);
