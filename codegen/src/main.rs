@@ -370,6 +370,10 @@ struct GatewayArgs {
     /// call, whose traceparent goes upstream.
     #[arg(long, value_name = "URL")]
     otlp: Option<String>,
+    /// The developer portal at / and /docs: on (the default), auth (only for
+    /// callers with the token or a valid JWT) or off.
+    #[arg(long, value_name = "on|auth|off")]
+    portal: Option<String>,
 }
 
 #[cfg(feature = "gateway")]
@@ -455,6 +459,9 @@ fn gateway(args: GatewayArgs) -> ExitCode {
     }
     if let Some(url) = &args.redis {
         server_args.extend(["--redis".to_owned(), url.clone()]);
+    }
+    if let Some(portal) = &args.portal {
+        server_args.extend(["--portal".to_owned(), portal.clone()]);
     }
     let server_args = match apigen_runtime::server::Args::parse(server_args) {
         Ok(parsed) => parsed,

@@ -459,3 +459,15 @@ def test_connect_client_streaming_goes_through_the_gateway(http):
         frames.append((flags, json.loads(data[5 : 5 + size])))
         data = data[5 + size :]
     assert frames == [(0, {"postedCount": 3}), (2, {})], frames
+
+
+def test_the_gateway_serves_the_developer_portal_of_its_schema(http):
+    """The portal describes the schema read at start-up, and its example calls reach the upstream."""
+    api = http.get("/docs/api.json").json()
+    names = sorted(s["fullName"] for s in api["services"])
+    assert names == ["bookstore.v1.Bookstore", "chat.v1.Chat"], names
+    get_shelf = next(m for s in api["services"] for m in s["methods"] if m["name"] == "GetShelf")
+    assert get_shelf["rest"][0]["path"] == "/v1/{name=shelves/*}" and get_shelf["example"] == {"name": "shelves/1"}
+    assert api["server"]["typescript"][:2] == ["index.ts", "ws.ts"]
+    assert "AppRouter" in http.get("/docs/ts/index.ts").text
+    assert http.get("/").status_code == 200 and http.get("/docs/graphiql").status_code == 200

@@ -460,8 +460,9 @@
       section.appendChild(el("p", { text: "Request streams are called from code: see the examples below." }));
       return section;
     }
-    var request = el("textarea", { id: "try-request", rows: "8", spellcheck: "false" });
+    var request = el("textarea", { id: "try-request", spellcheck: "false" });
     request.value = JSON.stringify(m.example, null, 2);
+    request.rows = Math.max(3, Math.min(16, request.value.split("\n").length + 1));
     var protocol = el("select", { id: "try-protocol" }, options.map(function (o) {
       return el("option", { value: o[0], text: o[1] });
     }));
