@@ -27,6 +27,8 @@ let page: Page;
 /** Requests the page tried to make to anywhere but the servers. */
 const refused: string[] = [];
 const problems: string[] = [];
+/** The hosts the page may reach: the servers under test. */
+const allowed = new Set<string>();
 
 async function post(room: string, text: string): Promise<ChatMessage> {
   return callJson<ChatMessage>(chat.url, "POST", `/v1/${room}/messages`, { author: "node", text });
@@ -75,7 +77,7 @@ describe("the developer portal, offline", { concurrency: false }, () => {
     browser = await launchChromium();
     context = await browser.newContext();
     // Only the servers under test: a CDN, a font host or anything else is refused, and listed.
-    const allowed = new Set([new URL(chat.url).host, new URL(bookstore.url).host]);
+    allowed.add(new URL(chat.url).host).add(new URL(bookstore.url).host);
     await context.route("**/*", (route) => {
       const url = new URL(route.request().url());
       if (allowed.has(url.host)) return route.continue();
@@ -85,8 +87,8 @@ describe("the developer portal, offline", { concurrency: false }, () => {
     page = await context.newPage();
     page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
     page.on("console", (m) => {
-      // The 404 the error test asks for is logged by the browser as a failed load.
-      if (m.type() === "error" && !m.text().includes("status of 404")) problems.push(`console: ${m.text()}`);
+      // The 404 and 401 the tests ask for are logged by the browser as failed loads.
+      if (m.type() === "error" && !/status of (404|401)/.test(m.text())) problems.push(`console: ${m.text()}`);
     });
   });
 
@@ -192,7 +194,7 @@ describe("the developer portal, offline", { concurrency: false }, () => {
     });
   }
 
-  test("GraphiQL renders from built-in assets and runs a query", async () => {
+  test("GraphiQL renders from built-in assets and runs a subscription over /graphql/ws", async () => {
     await page.goto(`${chat.url}/graphql`);
     // GET /graphql from a browser lands on the portal's GraphiQL.
     assert.equal(new URL(page.url()).pathname, "/docs/graphiql");
@@ -202,6 +204,44 @@ describe("the developer portal, offline", { concurrency: false }, () => {
     await page.click('[aria-label="Show Documentation Explorer"]');
     await page.waitForSelector(".graphiql-doc-explorer", { timeout: 15_000 });
     await waitForText(".graphiql-doc-explorer", /Subscription/, "the documentation explorer");
+
+    // The portal's "Open in GraphiQL" link form: the operation in ?query=.
+    const room = `rooms/${unique()}`;
+    const subscription = `subscription { subscribe(room: "${room}") { text author } }`;
+    await page.goto(`${chat.url}/docs/graphiql?query=${encodeURIComponent(subscription)}`);
+    await page.waitForSelector(".graphiql-execute-button", { timeout: 15_000 });
+    await page.click(".graphiql-execute-button");
+    // The subscription starts when the socket is up: post until a message shows in the result pane.
+    const deadline = Date.now() + 15_000;
+    let shown = "";
+    for (let i = 0; Date.now() < deadline; i++) {
+      await post(room, `through graphiql ${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      shown = (await page.textContent(".graphiql-response")) ?? "";
+      if (/through graphiql \d+/.test(shown)) break;
+    }
+    assert.match(shown, /"author": "node"/, `GraphiQL's result pane: ${shown}`);
+  });
+
+  test("the token field goes on the page's calls", async () => {
+    const locked = await startServer("bookstore-example", "--token", "portal-token-7");
+    try {
+      allowed.add(new URL(locked.url).host);
+      await page.goto(`${locked.url}/#/method/bookstore.v1.Bookstore/ListShelves`);
+      await page.waitForSelector("#try-send");
+      await page.fill("#token", "");
+      await page.click("#try-send");
+      assert.match(await waitForText("#try-status", /^\d{3} /, "ListShelves without a token"), /^401 /);
+      await page.fill("#token", "portal-token-7");
+      await page.evaluate(() => (document.getElementById("try-status")!.textContent = ""));
+      await page.click("#try-send");
+      assert.match(await waitForText("#try-status", /^\d{3} /, "ListShelves with the token"), /^200 /);
+      // The examples show where the token goes.
+      assert.match((await page.locator(".example pre").allTextContents()).join("\n"), /authorization: Bearer \$TOKEN/);
+      await page.fill("#token", "");
+    } finally {
+      await locked.stop();
+    }
   });
 
   test("the schema's documents download from the portal", async () => {

@@ -11,6 +11,10 @@
     headers: headers,
     wsConnectionParams: headers,
   });
+  // The portal links here with ?query=… (a method's example operation).
+  var query = new URLSearchParams(location.search).get("query");
+  var props = { fetcher: fetcher, defaultEditorToolsVisibility: true };
+  if (query) props.query = query;
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
-  root.render(React.createElement(GraphiQL, { fetcher: fetcher, defaultEditorToolsVisibility: true }));
+  root.render(React.createElement(GraphiQL, props));
 })();

@@ -432,9 +432,12 @@
 
     main.appendChild(el("h3", { text: "Call it" }));
     examples(m, m.example).forEach(function (x) {
+      var graphiql = x.protocol === "GraphQL" && api.server.graphql
+        ? el("p", {}, el("a", { href: "/docs/graphiql?query=" + encodeURIComponent(gqlQuery(m, m.example)), text: "Open in GraphiQL" }))
+        : null;
       main.appendChild(el("section", { class: "example" },
         el("h4", {}, x.protocol, " ", el("span", { class: "where", text: x.where })),
-        code(x.text, x.protocol + " example")));
+        code(x.text, x.protocol + " example"), graphiql));
     });
     main.appendChild(el("h3", { text: "Schemas" }));
     main.appendChild(fieldsTable(m.input, "Request"));
