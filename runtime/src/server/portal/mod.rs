@@ -70,6 +70,11 @@ pub(crate) fn owns(path: &str) -> bool {
 
 /// The portal's routes.
 pub(crate) fn routes(services: &[ServiceDef], mode: Portal, pipeline: Arc<Pipeline>) -> axum::Router {
+    if mode == Portal::Authenticated && !pipeline.has_authenticator() {
+        tracing::warn!(
+            "the developer portal is for authenticated callers, but the server has no authenticator: it is open (add --token or --jwks)"
+        );
+    }
     let site = Arc::new(Site::new(services, mode, pipeline));
     let page = {
         let site = Arc::clone(&site);
