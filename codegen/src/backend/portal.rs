@@ -242,7 +242,7 @@ fn example_value(f: &Field, ty: &FieldType, messages: &Messages<'_>, enums: &Enu
         FieldType::Int64 | FieldType::Uint64 | FieldType::Sint64 | FieldType::Fixed64 | FieldType::Sfixed64 => {
             json!((number_example(rules, 1.0) as i64).to_string())
         }
-        FieldType::Bool => json!(rule(rules, "const").map_or(true, |v| matches!(v, RuleValue::Bool(true)))),
+        FieldType::Bool => json!(rule(rules, "const").is_none_or(|v| matches!(v, RuleValue::Bool(true)))),
         FieldType::String => json!(string_example(f, rules)),
         FieldType::Bytes => json!("aGVsbG8="),
         FieldType::Enum(t) => {
