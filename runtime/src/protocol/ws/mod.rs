@@ -19,12 +19,14 @@
 //! refused up to twice that, refused at its header beyond), 1001 (shutdown).
 //!
 //! Memory per socket is bounded, so a slow client cannot grow the server:
-//! - Responses: each call has its own queue of [`Config::call_buffer`]
-//!   messages into the one task that writes the socket. A call whose queue
-//!   stays full for [`Config::stall_timeout`] (the client is not reading)
-//!   fails with `RESOURCE_EXHAUSTED` and its method is cancelled; the socket
-//!   stays open and the `error` frame is delivered once the client reads
-//!   what came before it (one slot per call is reserved for it). Queues stay
+//! - Responses: a call writes each frame to the socket itself when nothing
+//!   of its own is queued and nobody else is writing (`writer.rs`); else the
+//!   frame waits in the call's queue of [`Config::call_buffer`] messages for
+//!   the task that writes the socket. A call whose frame cannot go out, or
+//!   whose queue stays full, for [`Config::stall_timeout`] (the client is not
+//!   reading) fails with `RESOURCE_EXHAUSTED` and its method is cancelled;
+//!   the socket stays open and the `error` frame is delivered once the client
+//!   reads what came before it (one slot per call is reserved for it). Queues stay
 //!   until the client has read them, finished calls' too: past twice
 //!   `max_calls` of them, a `subscribe` waits up to `stall_timeout`, then 4429.
 //! - Requests of client-streaming and bidi calls: each call has a queue of
@@ -42,28 +44,29 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod call;
 mod frames;
+mod writer;
 
 use axum::extract::FromRequestParts;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{BoxStream, SelectAll, SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinSet};
+use writer::{CallState, Control, Queued, Sink};
 
-use crate::core::call::{Output, Payload, Requests};
-use crate::core::message::DynMessage;
-use crate::core::pipeline::{Method, Pipeline, peer};
+use crate::core::call::{Payload, Requests};
+use crate::core::pipeline::{Pipeline, peer};
 pub(crate) use crate::core::wire::truncate;
 use crate::core::wire::{WS_SUBPROTOCOL as SUBPROTOCOL, http_error, ws_close as close, ws_refusal};
-use crate::{Context, Identity, MethodKind, Protocol, Status};
-use frames::frame;
+use crate::{Identity, MethodKind, Protocol, Status};
 use frames::push_json_string;
 pub(crate) use frames::{ClientFrame, error_frame, json_payload, parse};
 
@@ -174,11 +177,12 @@ impl WsRouter {
     async fn serve(self: Arc<Self>, socket: WebSocket, headers: HeaderMap, peer: Option<SocketAddr>) {
         let _open = self.pipeline.metrics().socket("websocket");
         let (sink, stream) = socket.split();
+        let sink: Sink = Arc::new(tokio::sync::Mutex::new(sink));
         let (control, control_rx) = mpsc::channel(CONTROL_BUFFER);
-        // The writer is a task of its own: a response going out then wakes only the writer,
+        // The writer is a task of its own: a response it writes then wakes only the writer,
         // not the reader too (which would poll the socket for frames each time).
-        let mut writer = tokio::spawn(write(sink, control_rx));
-        let reader = self.read(stream, control, headers, peer);
+        let mut writer = tokio::spawn(writer::write(Arc::clone(&sink), control_rx));
+        let reader = self.read(stream, control, sink, headers, peer);
         tokio::pin!(reader);
         // Whichever ends first, the other gets a moment to finish the close handshake.
         tokio::select! {
@@ -195,10 +199,11 @@ impl WsRouter {
         &self,
         mut stream: SplitStream<WebSocket>,
         control: mpsc::Sender<Control>,
+        sink: Sink,
         headers: HeaderMap,
         peer: Option<SocketAddr>,
     ) {
-        let end = Session { router: self, control: &control, peer }.run(&mut stream, headers).await;
+        let end = Session { router: self, control: &control, sink: &sink, peer }.run(&mut stream, headers).await;
         // Sockets closed for their input or a limit count as refusals, like calls.
         let refused = match &end {
             End::Close(close::MALFORMED | close::DUPLICATE_ID, _) => Some("bad_input"),
@@ -244,18 +249,6 @@ impl WsRouter {
     }
 }
 
-/// What the writer is told besides the calls' own frames.
-enum Control {
-    /// A frame of the connection's own (ack, pong, ping, an error for a call that never started).
-    Frame(String),
-    /// A new call's queue.
-    Queue(BoxStream<'static, String>),
-    /// Send a close frame and stop; `drain` first sends what calls have queued.
-    Close { code: u16, reason: String, drain: bool },
-    /// The client closed: finish the close handshake and stop.
-    Flush,
-}
-
 /// Why a connection ends.
 enum End {
     Close(u16, String),
@@ -269,82 +262,6 @@ impl End {
     fn malformed(why: impl Into<String>) -> End {
         End::Close(close::MALFORMED, why.into())
     }
-}
-
-/// What the writer does next.
-enum Outgoing {
-    Control(Option<Control>),
-    Frame(String),
-}
-
-/// The next thing to write: the connection's own frames first, then the calls' queues in turn.
-async fn outgoing(
-    control: &mut mpsc::Receiver<Control>,
-    queues: &mut SelectAll<BoxStream<'static, String>>,
-) -> Outgoing {
-    // A queue that ends (its call is done and read) only disables its branch.
-    tokio::select! {
-        biased;
-        item = control.recv() => Outgoing::Control(item),
-        Some(text) = queues.next(), if !queues.is_empty() => Outgoing::Frame(text),
-    }
-}
-
-/// Writes every frame, flushing once nothing else is ready (one write for a
-/// unary call's `next` and `complete` when they come together).
-async fn write(mut sink: SplitSink<WebSocket, Message>, mut control: mpsc::Receiver<Control>) {
-    let mut queues: SelectAll<BoxStream<'static, String>> = SelectAll::new();
-    let mut unflushed = false;
-    loop {
-        let item = match outgoing(&mut control, &mut queues).now_or_never() {
-            Some(item) => item,
-            None => {
-                if unflushed && sink.flush().await.is_err() {
-                    return;
-                }
-                unflushed = false;
-                outgoing(&mut control, &mut queues).await
-            }
-        };
-        match item {
-            Outgoing::Frame(text) | Outgoing::Control(Some(Control::Frame(text))) => {
-                if sink.feed(Message::Text(text.into())).await.is_err() {
-                    return;
-                }
-                unflushed = true;
-            }
-            Outgoing::Control(Some(Control::Queue(queue))) => queues.push(queue),
-            Outgoing::Control(Some(Control::Close { code, reason, drain })) => {
-                let _ = tokio::time::timeout(CLOSE_GRACE, async {
-                    // Calls have finished and queued their last frames; send them first.
-                    if drain {
-                        while let Some(Some(text)) = queues.next().now_or_never() {
-                            if sink.feed(Message::Text(text.into())).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    let frame = CloseFrame { code, reason: reason.into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                })
-                .await;
-                return;
-            }
-            Outgoing::Control(Some(Control::Flush) | None) => {
-                let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
-                return;
-            }
-        }
-    }
-}
-
-/// A call's state shared between the reader, its task and the writer.
-#[derive(Default)]
-struct CallState {
-    /// The call has its outcome; its id may be used again.
-    done: AtomicBool,
-    /// The client cancelled: its queued frames are dropped, not sent.
-    cancelled: AtomicBool,
 }
 
 struct ActiveCall {
@@ -370,6 +287,7 @@ impl ActiveCall {
 struct Session<'a> {
     router: &'a WsRouter,
     control: &'a mpsc::Sender<Control>,
+    sink: &'a Sink,
     peer: Option<SocketAddr>,
 }
 
@@ -588,15 +506,21 @@ impl Session<'_> {
                     let buffer = config.call_buffer.max(1);
                     let state = Arc::new(CallState::default());
                     // One extra slot: the call's last frame always fits.
-                    let (out, rx) = mpsc::channel::<String>(buffer + 1);
+                    let (out, rx) = mpsc::channel::<Queued>(buffer + 1);
                     let queue = {
-                        let state = Arc::clone(&state);
                         let mut rx = rx;
                         futures_util::stream::poll_fn(move |cx| {
                             let _held = &permit;
                             rx.poll_recv(cx)
                         })
-                        .filter(move |_| std::future::ready(!state.cancelled.load(Ordering::SeqCst)))
+                        .filter_map(|frame: Queued| {
+                            // A cancelled call's frames are dropped, unsent.
+                            let cancelled = frame.call.cancelled.load(Ordering::SeqCst);
+                            if cancelled {
+                                frame.call.queued.fetch_sub(1, Ordering::SeqCst);
+                            }
+                            std::future::ready((!cancelled).then_some(frame))
+                        })
                         .boxed()
                     };
                     self.control.send(Control::Queue(queue)).await.map_err(|_| End::Gone)?;
@@ -620,7 +544,7 @@ impl Session<'_> {
                     let mut frame_start = String::from(r#"{"type":"next","id":"#);
                     push_json_string(&mut frame_start, &id);
                     frame_start.push_str(r#","payload":"#);
-                    let run = CallTask {
+                    let run = call::CallTask {
                         frame_start,
                         id: id.clone(),
                         serial,
@@ -631,6 +555,7 @@ impl Session<'_> {
                         cursor: info.cursor,
                         ctx,
                         state: Arc::clone(&state),
+                        sink: Arc::clone(self.sink),
                         out,
                         stall: config.stall_timeout,
                     }
@@ -689,102 +614,4 @@ impl Session<'_> {
 /// Resolves `true` once the server starts shutting down (never when it cannot).
 async fn stopping(shutdown: &mut watch::Receiver<bool>) -> bool {
     shutdown.wait_for(|stop| *stop).await.is_ok()
-}
-
-/// One call, run in its own task.
-struct CallTask {
-    id: String,
-    serial: u64,
-    pipeline: Arc<Pipeline>,
-    method: Method,
-    streaming: bool,
-    /// A server stream, whose events may carry ids a later subscribe resumes after.
-    resumable: bool,
-    /// `{"type":"next","id":"<the call's id>","payload":`, the start of each `next` frame.
-    frame_start: String,
-    /// The cursor field of a resumable stream's messages.
-    cursor: Option<&'static str>,
-    ctx: Context,
-    state: Arc<CallState>,
-    out: mpsc::Sender<String>,
-    stall: Duration,
-}
-
-impl CallTask {
-    /// Calls the method, queues its responses and then `complete` or `error`.
-    async fn run(
-        self,
-        input: Requests,
-        stopped: oneshot::Receiver<Status>,
-        shutdown: watch::Receiver<bool>,
-    ) -> (String, u64) {
-        let done = (self.id.clone(), self.serial);
-        let Ok(last) = self.out.clone().reserve_owned().await else { return done };
-        let streaming = self.streaming;
-        let (state, id) = (Arc::clone(&self.state), self.id.clone());
-        let mut shutdown = shutdown;
-        let work = self.respond(input);
-        let result = tokio::select! {
-            result = work => result,
-            Ok(status) = stopped => Err(status),
-            true = stopping(&mut shutdown), if streaming => {
-                Err(Status::unavailable("the server is shutting down; reconnect to continue"))
-            }
-        };
-        state.done.store(true, Ordering::SeqCst);
-        last.send(match result {
-            Ok(()) => frame("complete", &id),
-            Err(status) => error_frame(&id, &status),
-        });
-        done
-    }
-
-    async fn respond(self, input: Requests) -> Result<(), Status> {
-        match self.pipeline.invoke(&self.method, &self.ctx, input).await? {
-            Output::Single(message) => self.next(message).await,
-            Output::Stream(mut stream) => {
-                while let Some(message) = stream.next().await {
-                    self.next(message?).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Queues one response, waiting at most `stall` for room.
-    async fn next(&self, message: Box<dyn DynMessage>) -> Result<(), Status> {
-        let json = message.json_text()?;
-        let event =
-            if self.resumable { crate::core::stream::event_id(&*message, self.cursor, json.as_bytes()) } else { None };
-        // `{"type":"next","id":…,"payload":…}`, and a resumable stream's `"eventId":…`,
-        // written into one buffer: per subscriber of a shared stream, this is all the work.
-        let mut text = String::with_capacity(self.frame_start.len() + json.len() + 48);
-        text.push_str(&self.frame_start);
-        text.push_str(&json);
-        if let Some(event) = event {
-            text.push_str(r#","eventId":"#);
-            push_json_string(&mut text, &event);
-        }
-        text.push('}');
-        // Room in the queue: no timer for the common case.
-        let permit = match self.out.try_reserve() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(Status::cancelled("the socket closed")),
-            Err(mpsc::error::TrySendError::Full(())) => {
-                match tokio::time::timeout(self.stall, self.out.reserve()).await {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) => return Err(Status::cancelled("the socket closed")),
-                    Err(_) => {
-                        return Err(Status::resource_exhausted(format!(
-                            "the client read none of the {} waiting responses for {} ms",
-                            self.out.max_capacity().saturating_sub(1),
-                            self.stall.as_millis()
-                        )));
-                    }
-                }
-            }
-        };
-        permit.send(text);
-        Ok(())
-    }
 }
