@@ -195,7 +195,9 @@ pub fn sse_resume(header: Option<&[u8]>, query: &str, topic: &str, published: u8
     if let Some(value) = header.and_then(|h| HeaderValue::from_bytes(h).ok()) {
         headers.insert("last-event-id", value);
     }
-    crate::protocol::sse::cursor_from_query(&mut headers, Some(query));
+    if let Err(status) = crate::protocol::sse::cursor_from_query(&mut headers, Some(query)) {
+        return SseResume::Refused(status);
+    }
     let ctx = Context::new(Protocol::Sse).with_metadata(headers);
     if ctx.last_event_id() == Some(crate::core::wire::SSE_END_ID) {
         return SseResume::NoContent;

@@ -29,7 +29,7 @@ from redis_support import redis_server
 from test_graphql import CHAT_SUBSCRIBE
 from test_graphql import Socket as GraphQLSocket
 
-OUT_OF_RANGE, UNAVAILABLE = 11, 14
+INVALID_ARGUMENT, OUT_OF_RANGE, UNAVAILABLE = 3, 11, 14
 
 WAIT = 10.0  # the longest any single wait for a message, a server or Redis may take
 QUIET = 1.0  # how long "nothing more arrives" is watched for
@@ -676,6 +676,14 @@ def test_a_cursor_beyond_the_newest_message_is_out_of_range_asking_to_subscribe_
         response = http_a.get(sse_path(room, lastEventId=beyond), headers={"accept": "text/event-stream"})
     message = rest_error(response, 400, OUT_OF_RANGE, "without a cursor")
     assert beyond in message, f"the message should name the cursor {beyond}: {describe(response)}"
+
+
+def test_a_last_event_id_no_stream_could_send_is_refused_in_the_query_too(http_a, room):
+    # A newline cannot be in an event id (nor in a Last-Event-ID header): the query parameter is
+    # refused as the header and the other protocols' lastEventId are, not silently ignored.
+    response = http_a.get(sse_path(room, lastEventId="7\n8"), headers={"accept": "text/event-stream"})
+    message = rest_error(response, 400, INVALID_ARGUMENT, "lastEventId")
+    assert "visible ASCII" in message, describe(response)
 
 
 def test_a_cursor_trimmed_away_gets_the_reset_signal(closing, pb, server_a, server_b, http_b, room):

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::message::DynMessage;
@@ -90,7 +90,7 @@ impl SseRouter {
         let query = parts.uri.query();
         let mut metadata = parts.headers.clone();
         crate::core::auth::fill_in_access_token(&mut metadata, query);
-        cursor_from_query(&mut metadata, query);
+        cursor_from_query(&mut metadata, query)?;
         let ctx = self.pipeline.admit(Protocol::Sse, metadata, peer, None).await?;
         if ctx.last_event_id() == Some(SSE_END_ID) {
             return Ok(Err(StatusCode::NO_CONTENT.into_response()));
@@ -108,14 +108,16 @@ impl SseRouter {
 }
 
 /// Browsers resume with `?lastEventId=`, which becomes the `last-event-id`
-/// metadata a `Last-Event-ID` header would have given.
-pub(crate) fn cursor_from_query(metadata: &mut http::HeaderMap, query: Option<&str>) {
+/// metadata a `Last-Event-ID` header would have given; an id no stream could
+/// have sent is refused, as on the other protocols.
+pub(crate) fn cursor_from_query(metadata: &mut http::HeaderMap, query: Option<&str>) -> Result<(), Status> {
     if metadata.contains_key("last-event-id") {
-        return;
+        return Ok(());
     }
     let id = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == "lastEventId");
-    if let Some(value) = id.and_then(|(_, v)| HeaderValue::from_str(&v).ok()) {
-        metadata.insert("last-event-id", value);
+    match id {
+        Some((_, id)) => crate::core::stream::resume_after(metadata, &id),
+        None => Ok(()),
     }
 }
 
