@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::core::call::{BoxFuture, Output, Payload, Requests};
 use crate::core::pipeline::{self, Pipeline};
-use crate::{Identity, MethodKind, Protocol, Status};
+use crate::{Context, Identity, MethodKind, Protocol, Status};
 
 /// The most calls one batch (`?batch=1`) may carry, by default.
 pub(crate) const DEFAULT_MAX_BATCH: usize = 100;
@@ -226,6 +226,7 @@ impl TrpcRouter {
             }
             Err(status) => return Err(status),
         };
+        let caller = Caller { headers: Arc::clone(&headers), peer, identity };
 
         let text = if parts.method == Method::GET {
             params.input.unwrap_or_default()
@@ -289,9 +290,9 @@ impl TrpcRouter {
             let input = inputs.into_iter().next().flatten();
             if procedure.kind == Kind::Subscription {
                 let resume = params.last_event_id.as_deref();
-                return Ok(self.subscription(procedure, paths[0], input, &headers, peer, identity, resume).await);
+                return Ok(self.subscription(procedure, paths[0], input, caller, resume).await);
             }
-            let (result, metadata) = self.unary(procedure, input, &headers, peer, identity).await;
+            let (result, metadata) = self.unary(procedure, input, &caller).await;
             let (http, body) = envelope(&result, paths[0]);
             if parts.method == Method::GET && result.is_ok() {
                 // A query by GET: cacheable, with a validator of the bytes sent.
@@ -316,7 +317,7 @@ impl TrpcRouter {
             .zip(inputs)
             .map(|((path, procedure), input)| match (check(path, procedure), procedure) {
                 (Ok(()), Some(procedure)) => {
-                    let call = self.unary(procedure, input, &headers, peer, identity.clone());
+                    let call = self.unary(procedure, input, &caller);
                     Box::pin(async move { call.await.0 }) as BoxFuture<_>
                 }
                 (Err(status), _) => Box::pin(std::future::ready(Err(status))),
@@ -351,11 +352,9 @@ impl TrpcRouter {
         &self,
         procedure: &Procedure,
         input: Option<Bytes>,
-        headers: &Arc<HeaderMap>,
-        peer: Option<SocketAddr>,
-        identity: Option<Identity>,
+        caller: &Caller,
     ) -> impl Future<Output = (Result<Vec<u8>, Status>, HeaderMap)> + Send + 'static {
-        let ctx = self.pipeline.context(Protocol::Trpc, Arc::clone(headers), peer, identity, None);
+        let ctx = caller.context(&self.pipeline, Arc::clone(&caller.headers));
         let (pipeline, method) = (Arc::clone(&self.pipeline), procedure.method.clone());
         async move {
             let result = match pipeline.call(&method, &ctx, payload(input)).await {
@@ -373,17 +372,15 @@ impl TrpcRouter {
     /// A resumable stream's events carry ids (tRPC's `tracked` events); a
     /// client resumes after one with `Last-Event-ID`, `?lastEventId=` or
     /// the input's `lastEventId`, tRPC's three ways, in that order.
-    #[allow(clippy::too_many_arguments)]
     async fn subscription(
         &self,
         procedure: &Procedure,
         path: &str,
         input: Option<Bytes>,
-        headers: &Arc<HeaderMap>,
-        peer: Option<SocketAddr>,
-        identity: Option<Identity>,
+        caller: Caller,
         resume: Option<&str>,
     ) -> Response {
+        let headers = &caller.headers;
         let cursor = procedure.method.info().cursor;
         let failed = |status: Status| {
             subscription_events(futures_util::stream::once(async move { Err(status) }).boxed(), path.to_owned(), None)
@@ -402,7 +399,7 @@ impl TrpcRouter {
             }
             _ => Arc::clone(headers),
         };
-        let ctx = self.pipeline.context(Protocol::Trpc, headers, peer, identity, None);
+        let ctx = caller.context(&self.pipeline, headers);
         let stream: BoxStream<'static, Result<Box<dyn crate::DynMessage>, Status>> =
             match self.pipeline.call(&procedure.method, &ctx, payload(input)).await {
                 Ok(Output::Stream(stream)) => crate::core::call::until_shutdown(stream, self.pipeline.shutdown()),
@@ -437,6 +434,20 @@ fn without_last_event_id(input: Option<Bytes>) -> Result<(Option<Bytes>, Option<
     };
     let rest = serde_json::to_vec(&object).map_err(|e| Status::internal(e.to_string()))?;
     Ok((Some(Bytes::from(rest)), last))
+}
+
+/// Who makes a request's calls: its metadata, address and identity.
+struct Caller {
+    headers: Arc<HeaderMap>,
+    peer: Option<SocketAddr>,
+    identity: Option<Identity>,
+}
+
+impl Caller {
+    /// A call's context, with `headers` as its metadata.
+    fn context(&self, pipeline: &Pipeline, headers: Arc<HeaderMap>) -> Context {
+        pipeline.context(Protocol::Trpc, headers, self.peer, self.identity.clone(), None)
+    }
 }
 
 /// The SSE body of a subscription: `connected`, one data event per message,
