@@ -126,7 +126,8 @@ fn method(s: &Service, m: &Method, names: &Names<'_>) -> Value {
     let mut example = example_message(&m.input.full_name, messages, enums, 0);
     // Path variables get a value their template's pattern accepts.
     if let Some(binding) = m.http.first() {
-        for var in binding.path.variables() {
+        // A plain `{id}` keeps the value its field's rules gave it.
+        for var in binding.path.variables().filter(|v| !v.pattern.is_empty()) {
             set_variable(&mut example, &m.input.full_name, &var.field_path, pattern_example(&var.pattern), messages);
         }
     }
@@ -218,11 +219,19 @@ fn example_message(name: &str, messages: &Messages<'_>, enums: &Enums<'_>, depth
                     Some(RuleValue::Uint(n)) => (*n as usize).clamp(1, 16),
                     _ => 1,
                 };
-                Value::Array(vec![example_value(f, &f.ty, messages, enums, depth); count])
+                // `repeated.unique` would refuse copies: one item then.
+                let unique = matches!(rule(typed, "unique"), Some(RuleValue::Bool(true)));
+                Value::Array(vec![example_value(f, &f.ty, messages, enums, depth); if unique { 1 } else { count }])
             }
-            Cardinality::Map(_, v) => {
+            Cardinality::Map(k, v) => {
+                // JSON map keys are strings: "1" for an integer key, "true" for a bool.
+                let key = match **k {
+                    FieldType::Bool => "true",
+                    FieldType::String => "key",
+                    _ => "1",
+                };
                 let mut entry = Map::new();
-                entry.insert("key".to_owned(), example_value(f, v, messages, enums, depth));
+                entry.insert(key.to_owned(), example_value(f, v, messages, enums, depth));
                 Value::Object(entry)
             }
             _ => example_value(f, &f.ty, messages, enums, depth),
@@ -299,6 +308,27 @@ fn number_example(rules: Option<&TypedRules>, preferred: f64) -> f64 {
     {
         return v;
     }
+    let low = rule(rules, "gt").or(rule(rules, "gte")).and_then(as_f64);
+    let high = rule(rules, "lt").or(rule(rules, "lte")).and_then(as_f64);
+    let inside = |v: f64| {
+        let above = |name: &str, strict: bool| {
+            rule(rules, name).and_then(as_f64).is_none_or(|b| if strict { v > b } else { v >= b })
+        };
+        let below = |name: &str, strict: bool| {
+            rule(rules, name).and_then(as_f64).is_none_or(|b| if strict { v < b } else { v <= b })
+        };
+        above("gt", true) && above("gte", false) && below("lt", true) && below("lte", false)
+    };
+    if inside(preferred) {
+        return preferred;
+    }
+    // Both bounds: the middle, which is inside whichever of them are strict.
+    if let (Some(low), Some(high)) = (low, high)
+        && low < high
+    {
+        let middle = low + (high - low) / 2.0;
+        return if preferred.fract() == 0.0 && (high - low) >= 2.0 { middle.floor() } else { middle };
+    }
     let mut v = preferred;
     if let Some(gte) = rule(rules, "gte").and_then(as_f64) {
         v = v.max(gte);
@@ -357,14 +387,14 @@ fn string_example(f: &Field, rules: Option<&TypedRules>) -> String {
     };
     let base = if f.name.ends_with("name") || f.name == "parent" { "example" } else { "text" };
     let mut out = format!("{}{base}{}", text("prefix").unwrap_or_default(), text("contains").unwrap_or_default());
-    let min = len("min_len").or(len("len")).or(len("min_bytes")).unwrap_or(0);
-    while out.chars().count() < min {
-        out.push('x');
-    }
+    let suffix = text("suffix").unwrap_or_default();
+    let min = len("min_len").or(len("len")).or(len("min_bytes")).unwrap_or(0).min(4096);
+    let short = min.saturating_sub(out.chars().count() + suffix.chars().count());
+    out.push_str(&"x".repeat(short));
     if let Some(max) = len("max_len").or(len("len")).or(len("max_bytes")) {
-        out = out.chars().take(max).collect();
+        out = out.chars().take(max.saturating_sub(suffix.chars().count())).collect();
     }
-    out.push_str(&text("suffix").unwrap_or_default());
+    out.push_str(&suffix);
     if let Some(pattern) = text("pattern")
         && let Ok(re) = regex::Regex::new(&pattern)
         && !re.is_match(&out)

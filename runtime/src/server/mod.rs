@@ -593,9 +593,12 @@ impl Server {
         let portal = portal::routes(pipeline.services(), self.portal, Arc::clone(&pipeline));
         let ws = ws::WsRouter::new(pipeline, self.ws);
         // Routes matched by path alone; every other request goes straight to `routers`.
-        let fixed_paths =
-            [&graphql::PATHS[..], &portal::PATHS, &["/healthz", "/readyz", "/openapi.json", "/ws", "/metrics"]]
-                .concat();
+        let fixed_paths = [
+            &graphql::PATHS[..],
+            portal::paths(self.portal),
+            &["/healthz", "/readyz", "/openapi.json", "/ws", "/metrics"],
+        ]
+        .concat();
         let fixed = axum::Router::new()
             .merge(graphql)
             .merge(portal)

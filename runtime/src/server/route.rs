@@ -152,11 +152,14 @@ struct EdgeInner {
     fixed: axum::Router,
     /// Every path `fixed` has a route for.
     fixed_paths: Vec<&'static str>,
+    /// A path prefix `fixed` routes (an entry of `fixed_paths` ending in `/`).
+    fixed_prefix: Option<&'static str>,
     cors: super::cors::Cors,
 }
 
 impl Edge {
-    /// `fixed` serves `fixed_paths` (and may serve fewer); everything else is `routers`'.
+    /// `fixed` serves `fixed_paths` (and may serve fewer; one ending in `/`
+    /// is a prefix of the paths it serves); everything else is `routers`'.
     pub(super) fn new(
         routers: Routers,
         fixed: axum::Router,
@@ -169,7 +172,8 @@ impl Edge {
             let peer = crate::core::pipeline::peer(req.extensions());
             Routers::route(&fallback, req, peer).map(Ok::<_, std::convert::Infallible>)
         }));
-        Edge(Arc::new(EdgeInner { routers, fixed, fixed_paths, cors }))
+        let fixed_prefix = fixed_paths.iter().copied().find(|p| p.len() > 1 && p.ends_with('/'));
+        Edge(Arc::new(EdgeInner { routers, fixed, fixed_paths, fixed_prefix, cors }))
     }
 }
 
@@ -231,7 +235,7 @@ impl EdgeInner {
     /// is chosen now, before the answer is polled.
     fn route_now(&self, mut req: axum::extract::Request, peer: Option<SocketAddr>) -> Answer {
         let path = req.uri().path();
-        if self.fixed_paths.contains(&path) || super::portal::owns(path) {
+        if self.fixed_paths.contains(&path) || self.fixed_prefix.is_some_and(|p| path.starts_with(p)) {
             // The axum routes (GraphQL, /ws) read the peer from the request.
             carry_peer(&mut req, peer);
             let fixed = self.fixed.clone();

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::frames::{error_frame, frame, push_json_string};
@@ -20,13 +20,12 @@ use crate::{Context, Status};
 
 /// How a frame written straight to the socket went.
 enum Direct {
+    /// In the socket's buffer; flushed, or a flush is queued for the writer.
     Written,
-    /// Not written: the call has frames queued, or someone else is writing.
+    /// Not written: the call has frames queued, someone else is writing, or
+    /// the socket's buffer is full. It goes into the queue, whose timeout
+    /// is the stall rule.
     Busy(Utf8Bytes),
-    /// Not written: the socket's buffer stayed full.
-    FeedStalled(Utf8Bytes),
-    /// In the socket's buffer, but the client took none of it in time.
-    FlushStalled,
     Closed,
 }
 
@@ -74,14 +73,11 @@ impl CallTask {
             Ok(()) => frame("complete", &self.id),
             Err(status) => error_frame(&self.id, &status),
         };
-        // Queued when it cannot go now; a frame written but not flushed, with a flush after it.
-        let queued = match self.direct(text.into(), true).await {
-            Direct::Written | Direct::Closed => return done,
-            Direct::Busy(text) | Direct::FeedStalled(text) => Some(text),
-            Direct::FlushStalled => None,
-        };
-        self.state.queued.fetch_add(1, Ordering::SeqCst);
-        last.send(Queued { text: queued, call: Arc::clone(&self.state) });
+        // Queued, in the slot kept for it, when it cannot go now.
+        if let Direct::Busy(text) = self.direct(text.into(), true) {
+            self.state.queued.fetch_add(1, Ordering::SeqCst);
+            last.send(Queued { text: Some(text), call: Arc::clone(&self.state) });
+        }
         done
     }
 
@@ -114,10 +110,9 @@ impl CallTask {
             push_json_string(&mut text, &event);
         }
         text.push('}');
-        let text = match self.direct(text.into(), flush).await {
+        let text = match self.direct(text.into(), flush) {
             Direct::Written => return Ok(()),
             Direct::Busy(text) => text,
-            Direct::FeedStalled(_) | Direct::FlushStalled => return Err(self.stalled("its responses")),
             Direct::Closed => return Err(Status::cancelled("the socket closed")),
         };
         // Room in the queue: no timer for the common case.
@@ -140,27 +135,29 @@ impl CallTask {
         Ok(())
     }
 
-    /// Writes `text` to the socket now if nothing of this call is queued and
-    /// nobody else is writing, waiting at most `stall` for the client to take it.
-    async fn direct(&self, text: Utf8Bytes, flush: bool) -> Direct {
+    /// Writes `text` to the socket now, without waiting: only if nothing of
+    /// this call is queued, nobody else is writing, and the socket's buffer
+    /// takes it. A flush the socket cannot finish at once is left to the
+    /// writer (a flush marker in the queue, which later frames then follow).
+    fn direct(&self, text: Utf8Bytes, flush: bool) -> Direct {
         if self.state.queued.load(Ordering::SeqCst) != 0 || self.state.cancelled.load(Ordering::SeqCst) {
             return Direct::Busy(text);
         }
         let Ok(mut socket) = self.sink.try_lock() else { return Direct::Busy(text) };
-        // Feeding waits only when the socket's buffer is over its limit.
-        match tokio::time::timeout(self.stall, socket.feed(Message::Text(text.clone()))).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Direct::Closed,
-            Err(_) => return Direct::FeedStalled(text),
+        // `feed` hands the frame over in the poll that finds room, or keeps it: this copy is ours.
+        match socket.feed(Message::Text(text.clone())).now_or_never() {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return Direct::Closed,
+            None => return Direct::Busy(text),
         }
-        if !flush {
-            return Direct::Written;
+        if flush && socket.flush().now_or_never().is_none() {
+            self.state.queued.fetch_add(1, Ordering::SeqCst);
+            if self.out.try_send(Queued { text: None, call: Arc::clone(&self.state) }).is_err() {
+                // The queue is closed (the socket is done) or full, when the writer flushes anyway.
+                self.state.queued.fetch_sub(1, Ordering::SeqCst);
+            }
         }
-        match tokio::time::timeout(self.stall, socket.flush()).await {
-            Ok(Ok(())) => Direct::Written,
-            Ok(Err(_)) => Direct::Closed,
-            Err(_) => Direct::FlushStalled,
-        }
+        Direct::Written
     }
 
     fn stalled(&self, what: &str) -> Status {

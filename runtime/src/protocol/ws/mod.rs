@@ -54,8 +54,8 @@ mod writer;
 use axum::extract::FromRequestParts;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
 use http::HeaderMap;
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
@@ -387,8 +387,16 @@ impl Session<'_> {
                 return Err(End::Close(ws_refusal(&status, close::UNAUTHENTICATED), status.message().to_owned()));
             }
         };
-        self.send(r#"{"type":"connection_ack"}"#.into()).await?;
-        Ok((metadata, identity))
+        // Straight to the socket, not through the writer: the calls write their own frames, and
+        // none may reach the client before the ack.
+        let ack = async {
+            let mut socket = self.sink.lock().await;
+            socket.send(Message::Text(r#"{"type":"connection_ack"}"#.into())).await
+        };
+        match tokio::time::timeout(router.config.stall_timeout, ack).await {
+            Ok(Ok(())) => Ok((metadata, identity)),
+            _ => Err(End::Gone),
+        }
     }
 
     /// Reads frames after the ack and runs the calls they start, until the socket ends.

@@ -60,16 +60,29 @@ const ASSETS: [(&str, &str, &[u8]); 4] = [
     ("assets/react-dom.js", "text/javascript; charset=utf-8", include_bytes!("assets/react-dom.js.gz")),
 ];
 
-/// The fixed paths the portal answers; everything else under `/docs/` is its too.
-pub(crate) const PATHS: [&str; 2] = ["/", "/docs"];
-
-/// Whether `path` is the portal's.
-pub(crate) fn owns(path: &str) -> bool {
-    PATHS.contains(&path) || path.starts_with("/docs/")
+/// The paths the portal takes from the REST bindings (`/docs/`: all below
+/// it); none when it is off.
+pub(crate) fn paths(mode: Portal) -> &'static [&'static str] {
+    match mode {
+        Portal::Off => &[],
+        Portal::On | Portal::Authenticated => &["/", "/docs", "/docs/"],
+    }
 }
 
 /// The portal's routes.
 pub(crate) fn routes(services: &[ServiceDef], mode: Portal, pipeline: Arc<Pipeline>) -> axum::Router {
+    if mode != Portal::Off {
+        let hidden = services.iter().flat_map(|s| s.info().methods.iter().map(move |m| (s.info().name, m)));
+        for (service, method) in hidden {
+            for rule in method.http.iter().filter(|r| r.template == "/" || r.template.starts_with("/docs")) {
+                tracing::warn!(
+                    "{service}/{}'s REST binding {} is served by the developer portal instead (start with --portal off, or bind it elsewhere)",
+                    method.name,
+                    rule.template
+                );
+            }
+        }
+    }
     if mode == Portal::Authenticated && !pipeline.has_authenticator() {
         tracing::warn!(
             "the developer portal is for authenticated callers, but the server has no authenticator: it is open (add --token or --jwks)"
@@ -172,8 +185,8 @@ impl Site {
                 {
                     return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], *text).into_response();
                 }
-                match ASSETS.iter().find(|(path, _, _)| *path == file) {
-                    Some((_, kind, gzipped)) => asset(kind, gzipped, headers),
+                match ASSETS.iter().position(|(path, _, _)| *path == file) {
+                    Some(i) => asset(i, headers),
                     None => crate::core::wire::http_error(&Status::not_found(format!(
                         "the developer portal has no /docs/{file}"
                     ))),
@@ -209,23 +222,39 @@ fn basic_password(value: &str) -> Option<String> {
     text.split_once(':').map(|(_, password)| password.to_owned())
 }
 
-/// A vendored asset: as stored (gzip) to browsers that take it, else inflated.
-fn asset(kind: &'static str, gzipped: &'static [u8], headers: &HeaderMap) -> Response {
-    let takes_gzip = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
+/// Vendored asset `i`: as stored (gzip) to clients that take it, else
+/// inflated (once per process).
+fn asset(i: usize, headers: &HeaderMap) -> Response {
+    static INFLATED: [std::sync::OnceLock<Result<Bytes, String>>; 4] = [const { std::sync::OnceLock::new() }; 4];
+    let (_, kind, gzipped) = ASSETS[i];
     let cache = (header::CACHE_CONTROL, "public, max-age=86400");
     let vary = (header::VARY, "accept-encoding");
-    if takes_gzip {
+    if takes_gzip(headers) {
         return ([(header::CONTENT_TYPE, kind), (header::CONTENT_ENCODING, "gzip"), cache, vary], gzipped)
             .into_response();
     }
-    let mut body = Vec::new();
-    match std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut body) {
-        Ok(_) => ([(header::CONTENT_TYPE, kind), cache, vary], body).into_response(),
+    let inflated = INFLATED[i].get_or_init(|| {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut body)
+            .map(|_| Bytes::from(body))
+            .map_err(|e| e.to_string())
+    });
+    match inflated {
+        Ok(body) => ([(header::CONTENT_TYPE, kind), cache, vary], body.clone()).into_response(),
         Err(e) => crate::core::wire::http_error(&Status::internal(format!("a built-in asset is damaged: {e}"))),
     }
+}
+
+/// `Accept-Encoding` names gzip (or `*`) without `q=0`.
+fn takes_gzip(headers: &HeaderMap) -> bool {
+    let accepted = |coding: &str| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused =
+            parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)));
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+    };
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|v| v.split(',').any(accepted))
 }
 
 /// Every generation run's `portal.json`, narrowed to the served services.

@@ -114,14 +114,14 @@
   /** A REST call of `binding` with `request`: its URL path and query, and its body. */
   function restCall(method, binding, request) {
     var rest = clone(request);
-    var path = binding.path.replace(/\{([^}=]+)(=[^}]*)?\}/g, function (_, field) {
+    var path = binding.path.replace(/\{([^}=]+)(=[^}]*)?\}/g, function (_, field, pattern) {
       var jp = jsonPath(method.input, field);
-      var value = getPath(rest, jp);
+      var value = String(getPath(rest, jp) === undefined ? "" : getPath(rest, jp));
       deletePath(rest, jp);
-      return String(value === undefined ? "" : value)
-        .split("/")
-        .map(encodeURIComponent)
-        .join("/");
+      // A resource-name pattern (`=shelves/*`) spans segments: its slashes stay; a plain variable is one segment.
+      return pattern && pattern.indexOf("/") >= 0 || pattern === "=**"
+        ? value.split("/").map(encodeURIComponent).join("/")
+        : encodeURIComponent(value);
     });
     var body = null;
     if (binding.body === "*") {
@@ -207,7 +207,8 @@
 
   function examples(method, request) {
     var out = [];
-    var auth = api.server.authenticated ? " -H 'authorization: Bearer $TOKEN'" : "";
+    // Double quotes: the shell fills in $TOKEN.
+    var auth = api.server.authenticated ? ' -H "authorization: Bearer $TOKEN"' : "";
     var streams = method.kind === "server_streaming";
     method.rest.forEach(function (binding, i) {
       var call = restCall(method, binding, request);
@@ -240,7 +241,7 @@
       out.push({
         protocol: "gRPC" + (method.grpcWeb ? " and gRPC-Web" : ""),
         where: method.grpc,
-        text: "grpcurl -plaintext" + (api.server.authenticated ? " -H 'authorization: Bearer $TOKEN'" : "") +
+        text: "grpcurl -plaintext" + auth +
           " -d " + shellQuote(compact(request)) + " " + location.host + " " + method.grpc.slice(1),
       });
     }
@@ -295,8 +296,10 @@
     return out;
   }
 
+  /** A GET URL for a stream: its REST route when that is a GET without a body, else /sse/…. */
   function sseUrl(method, request) {
-    if (method.rest.length) return restCall(method, method.rest[0], request).url;
+    var binding = method.rest[0];
+    if (binding && binding.method === "GET" && !binding.body) return restCall(method, binding, request).url;
     var query = toQuery(request);
     return method.sse + (query.length ? "?" + query.join("&") : "");
   }
@@ -714,7 +717,13 @@
     closeLive();
     var main = document.getElementById("main");
     main.textContent = "";
-    var parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+    var parts = location.hash.replace(/^#\/?/, "").split("/").map(function (part) {
+      try {
+        return decodeURIComponent(part);
+      } catch (e) {
+        return part; // a malformed escape: shown as typed, not a blank page
+      }
+    });
     if (parts[0] === "method" && parts.length === 3) {
       var found = findMethod(parts[1], parts[2]);
       if (found && found.method) {
