@@ -114,6 +114,9 @@ def test_portal_off_serves_nothing(launch):
         # The paths go back to the REST bindings, which have none of them.
         for path in ("/", "/docs", "/docs/api.json", "/docs/graphiql", "/docs/assets/graphiql.js"):
             assert http.get(path).status_code == 404, path
+        # A browser's GET /graphql says why there is no GraphiQL.
+        refused = http.get("/graphql", headers={"accept": "text/html"}, allow_redirects=False)
+        assert refused.status_code == 400 and "developer portal, which is off" in refused.json()["message"]
         # The API and its documents stay.
         assert http.get("/openapi.json").status_code == 200
         assert http.get("/graphql/schema.graphql").status_code == 200

@@ -564,7 +564,8 @@ impl Server {
             idle_timeout: self.ws.idle_timeout,
             read_buffer: ws::READ_BUFFER,
         };
-        let graphql = graphql::routes(&pipeline, self.graphql, socket, self.connections.body_timeout)?;
+        let graphiql = self.portal != Portal::Off;
+        let graphql = graphql::routes(&pipeline, self.graphql, socket, self.connections.body_timeout, graphiql)?;
         let grpc = Arc::new(grpc);
         let routers = route::Routers {
             grpc_web: tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), grpc::GrpcService(Arc::clone(&grpc))),

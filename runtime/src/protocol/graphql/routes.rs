@@ -169,6 +169,7 @@ pub(crate) fn routes(
     mut limits: Limits,
     socket: SocketLimits,
     body_timeout: std::time::Duration,
+    graphiql: bool,
 ) -> std::io::Result<axum::Router> {
     let services = pipeline.services();
     let mut sdls: Vec<&'static str> = services.iter().map(|s| s.info().graphql).filter(|s| !s.is_empty()).collect();
@@ -221,6 +222,11 @@ pub(crate) fn routes(
             // Neither a query nor a persisted one's hash: a browser asking for GraphiQL, which
             // the developer portal serves from its built-in assets.
             if !params.contains_key("query") && !params.contains_key("extensions") {
+                if !graphiql {
+                    return crate::core::wire::http_error(&Status::invalid_argument(
+                        "GET /graphql takes ?query=…; GraphiQL is part of the developer portal, which is off",
+                    ));
+                }
                 return axum::response::Redirect::to("/docs/graphiql").into_response();
             }
             let parts = req.into_parts().0;
