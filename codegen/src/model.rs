@@ -378,6 +378,17 @@ pub enum MethodKind {
 }
 
 impl MethodKind {
+    /// The kind in snake case (`server_streaming`): the runtime's dispatch
+    /// function for it, and its name in `portal.json`.
+    pub fn snake_name(self) -> &'static str {
+        match self {
+            MethodKind::Unary => "unary",
+            MethodKind::ServerStreaming => "server_streaming",
+            MethodKind::ClientStreaming => "client_streaming",
+            MethodKind::BidiStreaming => "bidi_streaming",
+        }
+    }
+
     /// The name of the runtime's `MethodKind` variant.
     pub fn runtime_variant(self) -> &'static str {
         match self {

@@ -63,15 +63,6 @@ fn service(s: &Service, names: &Names<'_>) -> Value {
     })
 }
 
-fn kind(k: MethodKind) -> &'static str {
-    match k {
-        MethodKind::Unary => "unary",
-        MethodKind::ServerStreaming => "server_streaming",
-        MethodKind::ClientStreaming => "client_streaming",
-        MethodKind::BidiStreaming => "bidi_streaming",
-    }
-}
-
 fn method(s: &Service, m: &Method, names: &Names<'_>) -> Value {
     let (messages, enums) = (&names.messages, &names.enums);
     let path = format!("/{}/{}", s.full_name, m.name);
@@ -133,7 +124,7 @@ fn method(s: &Service, m: &Method, names: &Names<'_>) -> Value {
     }
     json!({
         "name": m.name,
-        "kind": kind(m.kind),
+        "kind": m.kind.snake_name(),
         "docs": docs(&m.docs),
         "deprecated": m.deprecated,
         "input": m.input.full_name,
@@ -173,9 +164,6 @@ fn set_variable(example: &mut Value, name: &str, path: &[String], value: String,
 
 /// A resource name the pattern `shelves/*/books/*` matches: `shelves/1/books/1`.
 fn pattern_example(pattern: &[Segment]) -> String {
-    if pattern.is_empty() {
-        return "1".to_owned();
-    }
     let parts: Vec<String> = pattern
         .iter()
         .map(|s| match s {

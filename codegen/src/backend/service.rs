@@ -336,12 +336,7 @@ pub fn generate(
                                 output.clone()
                             },
                             kind: m.kind.runtime_variant(),
-                            dispatch: match m.kind {
-                                MethodKind::Unary => "unary",
-                                MethodKind::ServerStreaming => "server_streaming",
-                                MethodKind::ClientStreaming => "client_streaming",
-                                MethodKind::BidiStreaming => "bidi_streaming",
-                            },
+                            dispatch: m.kind.snake_name(),
                             input: m.input.full_name.clone(),
                             input_rust: input.clone(),
                             client_param: if streams_in {

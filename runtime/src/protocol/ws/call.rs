@@ -124,8 +124,11 @@ impl CallTask {
                     Ok(Ok(permit)) => permit,
                     Ok(Err(_)) => return Err(Status::cancelled("the socket closed")),
                     Err(_) => {
-                        let waiting = self.out.max_capacity().saturating_sub(1);
-                        return Err(self.stalled(&format!("{waiting} waiting responses")));
+                        return Err(Status::resource_exhausted(format!(
+                            "the client read none of the {} waiting responses for {} ms",
+                            self.out.max_capacity().saturating_sub(1),
+                            self.stall.as_millis()
+                        )));
                     }
                 }
             }
@@ -158,9 +161,5 @@ impl CallTask {
             }
         }
         Direct::Written
-    }
-
-    fn stalled(&self, what: &str) -> Status {
-        Status::resource_exhausted(format!("the client read none of {what} for {} ms", self.stall.as_millis()))
     }
 }

@@ -29,7 +29,8 @@ pub enum Portal {
     /// token, or from a browser the token as the password of the login
     /// prompt (HTTP Basic, any user name).
     Authenticated,
-    /// Not served: `/`, `/docs/…` and GraphiQL answer 404.
+    /// Not served: `/` and `/docs/…` are the REST bindings' again (404
+    /// without one), and a browser's `GET /graphql` gets 400.
     Off,
 }
 
@@ -71,16 +72,18 @@ pub(crate) fn paths(mode: Portal) -> &'static [&'static str] {
 
 /// The portal's routes.
 pub(crate) fn routes(services: &[ServiceDef], mode: Portal, pipeline: Arc<Pipeline>) -> axum::Router {
-    if mode != Portal::Off {
-        let hidden = services.iter().flat_map(|s| s.info().methods.iter().map(move |m| (s.info().name, m)));
-        for (service, method) in hidden {
-            for rule in method.http.iter().filter(|r| r.template == "/" || r.template.starts_with("/docs")) {
-                tracing::warn!(
-                    "{service}/{}'s REST binding {} is served by the developer portal instead (start with --portal off, or bind it elsewhere)",
-                    method.name,
-                    rule.template
-                );
-            }
+    // Off: nothing to build, and `paths` gives the REST bindings every path back.
+    if mode == Portal::Off {
+        return axum::Router::new();
+    }
+    let hidden = services.iter().flat_map(|s| s.info().methods.iter().map(move |m| (s.info().name, m)));
+    for (service, method) in hidden {
+        for rule in method.http.iter().filter(|r| r.template == "/" || r.template.starts_with("/docs")) {
+            tracing::warn!(
+                "{service}/{}'s REST binding {} is served by the developer portal instead (start with --portal off, or bind it elsewhere)",
+                method.name,
+                rule.template
+            );
         }
     }
     if mode == Portal::Authenticated && !pipeline.has_authenticator() {
@@ -140,23 +143,15 @@ impl Site {
     }
 
     async fn answer(&self, file: &str, headers: &HeaderMap) -> Response {
-        match self.mode {
-            Portal::Off => {
-                return crate::core::wire::http_error(&Status::not_found(
-                    "the developer portal is off on this server (start it with --portal on)",
-                ));
-            }
-            Portal::Authenticated => {
-                if let Err(status) = self.admit(headers).await {
-                    let mut response = crate::core::wire::http_error(&status);
-                    response.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Basic realm=\"apigen portal\", charset=\"UTF-8\""),
-                    );
-                    return response;
-                }
-            }
-            Portal::On => {}
+        if self.mode == Portal::Authenticated
+            && let Err(status) = self.admit(headers).await
+        {
+            let mut response = crate::core::wire::http_error(&status);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"apigen portal\", charset=\"UTF-8\""),
+            );
+            return response;
         }
         let text = |kind: &'static str, body: &'static str| {
             ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
@@ -206,9 +201,7 @@ impl Site {
                 None => metadata.insert(header::AUTHORIZATION, value.clone()),
             };
         }
-        if !self.pipeline.has_authenticator() {
-            return Ok(());
-        }
+        // Without an authenticator this admits everyone (and start-up said so).
         self.pipeline.authenticate(&metadata).await.map(|_| ())
     }
 }
