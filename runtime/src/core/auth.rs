@@ -147,7 +147,7 @@ pub(crate) fn fill_in_access_token(metadata: &mut http::HeaderMap, query: Option
     if metadata.contains_key(http::header::AUTHORIZATION) {
         return;
     }
-    let token = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == "access_token");
+    let token = crate::core::query::pairs(query.unwrap_or_default()).find(|(k, _)| k == "access_token");
     if let Some(value) = token.and_then(|(_, t)| http::HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
         metadata.insert(http::header::AUTHORIZATION, value);
     }

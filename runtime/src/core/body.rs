@@ -100,6 +100,15 @@ impl Read {
     }
 }
 
+/// A request whose body the server has read whole (every protocol but
+/// gRPC's and the axum routes'), handed to its protocol as it is.
+pub(crate) type Whole = http::Request<Bytes>;
+
+/// `body`, unless it is over `max` bytes.
+pub(crate) fn at_most(body: Bytes, max: usize) -> Result<Bytes, Status> {
+    if body.len() > max { Err(too_large(max)) } else { Ok(body) }
+}
+
 fn too_large(max: usize) -> Status {
     Status::resource_exhausted(format!("the body is larger than {max} bytes")).with_http_status(413)
 }

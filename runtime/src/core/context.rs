@@ -208,4 +208,14 @@ impl Context {
     pub fn response_metadata(&self) -> http::HeaderMap {
         self.response_metadata.lock().map(|m| m.clone()).unwrap_or_default()
     }
+
+    /// Adds the response metadata set so far to `headers` (most calls set
+    /// none, and then nothing is copied).
+    pub(crate) fn add_response_metadata(&self, headers: &mut http::HeaderMap) {
+        if let Ok(map) = self.response_metadata.lock()
+            && !map.is_empty()
+        {
+            headers.extend(map.clone());
+        }
+    }
 }

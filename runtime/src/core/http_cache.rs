@@ -4,7 +4,7 @@
 //! Modified` without a body when the client's `If-None-Match` already names
 //! them (RFC 9110, sections 8.8.3, 13.1.2 and 15.4.5).
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
@@ -15,9 +15,11 @@ use crate::core::service::CacheHint;
 pub(crate) fn cache_control(hint: CacheHint) -> HeaderValue {
     let scope: &[u8] = if hint.private { b"private, max-age=" } else { b"public, max-age=" };
     let mut digits = itoa::Buffer::new();
-    let mut value = Vec::with_capacity(scope.len() + 10);
+    let digits = digits.format(hint.max_age).as_bytes();
+    // Exactly the length: `Bytes` then takes the buffer without reallocating it.
+    let mut value = Vec::with_capacity(scope.len() + digits.len());
     value.extend_from_slice(scope);
-    value.extend_from_slice(digits.format(hint.max_age).as_bytes());
+    value.extend_from_slice(digits);
     HeaderValue::from_maybe_shared(Bytes::from(value)).unwrap_or(HeaderValue::from_static("no-cache"))
 }
 
@@ -62,9 +64,19 @@ pub(crate) fn respond(request: &HeaderMap, hint: Option<CacheHint>, mut headers:
     if not_modified {
         headers.remove(header::CONTENT_TYPE);
         headers.remove(header::CONTENT_ENCODING);
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
+        return response(StatusCode::NOT_MODIFIED, headers, axum::body::Body::empty());
     }
-    (StatusCode::OK, headers, body).into_response()
+    response(StatusCode::OK, headers, body.into())
+}
+
+/// A response of `body` with `status` and exactly `headers`: the map is
+/// moved in whole, where axum's `(status, headers, body)` inserts every
+/// header again into the response's own map, on every call.
+pub(crate) fn response(status: StatusCode, headers: HeaderMap, body: axum::body::Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub(crate) struct Metrics {
     rejected: Family<OneLabel, Counter>,
     /// Each label set's handles, by the label strings' addresses and lengths
     /// (equal keys are equal strings).
-    series: RwLock<HashMap<SeriesKey, Arc<Series>>>,
+    series: RwLock<HashMap<SeriesKey, Arc<Series>, foldhash::fast::RandomState>>,
 }
 
 /// The fan-out topics' series, one set per process.

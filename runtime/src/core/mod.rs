@@ -22,6 +22,7 @@ pub(crate) mod jwt;
 pub(crate) mod message;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
+pub(crate) mod query;
 pub(crate) mod ratelimit;
 pub(crate) mod raw;
 pub(crate) mod service;

@@ -66,7 +66,7 @@ impl Method {
 pub(crate) struct Pipeline {
     services: Vec<ServiceDef>,
     /// Every method, by `package.Service/Method`.
-    methods: HashMap<String, Method>,
+    methods: HashMap<String, Method, foldhash::fast::RandomState>,
     authenticator: Option<Arc<dyn Authenticator>>,
     max_message_size: usize,
     default_timeout: Option<Duration>,
@@ -86,7 +86,7 @@ impl Pipeline {
         default_timeout: Option<Duration>,
         shutdown: watch::Receiver<bool>,
     ) -> Pipeline {
-        let mut methods = HashMap::new();
+        let mut methods = HashMap::default();
         for service in &services {
             for index in 0..service.info().methods.len() {
                 let method = Method { service: service.clone(), index };

@@ -62,7 +62,9 @@ impl Injector for HeadersMut<'_> {
 
 /// The trace context a client sent in `metadata`, if it sent a valid one.
 pub(crate) fn extract(metadata: &http::HeaderMap) -> Option<OtelContext> {
-    if !metadata.contains_key("traceparent") {
+    // A `HeaderName` constant: a `&str` would be parsed as a name on every call.
+    const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+    if !metadata.contains_key(TRACEPARENT) {
         return None;
     }
     let cx = propagator().extract(&Headers(metadata));

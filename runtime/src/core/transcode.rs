@@ -105,12 +105,12 @@ impl Binding {
     /// The request of a call through this binding, as proto3 JSON: the body
     /// (all of it, one field of it, or none, as the rule says), then the
     /// query parameters, then the path values, which win.
-    pub(crate) async fn request(
+    pub(crate) fn request(
         &self,
         vars: &[(&'static str, String)],
         headers: &http::HeaderMap,
         uri: &http::Uri,
-        body: axum::body::Body,
+        body: Bytes,
         limit: usize,
     ) -> Result<Bytes, Status> {
         let rule = self.rule;
@@ -122,7 +122,7 @@ impl Binding {
         }
         let mut object = Map::new();
         if !rule.body.is_empty() {
-            let value = read_json(headers, body, limit).await?;
+            let value = read_json(headers, body, limit)?;
             if rule.body == "*" {
                 object = into_object(value)?;
             } else {
@@ -152,11 +152,16 @@ impl Binding {
             if i > 0 {
                 json.push(b',');
             }
-            let typed = typed_value(descriptor, value, name)?;
+            // Most path variables are resource names: a string field needs no `Value`.
+            let plain = !descriptor.is_map() && matches!(descriptor.kind(), Kind::String);
+            let typed = if plain { None } else { Some(typed_value(descriptor, value, name)?) };
             let written = serde_json::to_writer(&mut json, key)
                 .and_then(|()| {
                     json.push(b':');
-                    serde_json::to_writer(&mut json, &typed)
+                    match &typed {
+                        Some(typed) => serde_json::to_writer(&mut json, typed),
+                        None => serde_json::to_writer(&mut json, value),
+                    }
                 })
                 .map_err(|e| Status::internal(format!("cannot write the request as JSON: {e}")));
             written?;
@@ -176,14 +181,14 @@ fn variables(segments: &'static [crate::core::http_rule::Segment]) -> impl Itera
 
 /// The request of a call by RPC name over plain HTTP (SSE's `/sse/…`): a
 /// JSON body when there is one, else the query string typed by `input`.
-pub(crate) async fn rpc_request(
+pub(crate) fn rpc_request(
     input: Option<&MessageDescriptor>,
     parts: &http::request::Parts,
-    body: axum::body::Body,
+    body: Bytes,
     limit: usize,
 ) -> Result<Bytes, Status> {
     let object = if parts.method == http::Method::POST {
-        into_object(read_json(&parts.headers, body, limit).await?)?
+        into_object(read_json(&parts.headers, body, limit)?)?
     } else {
         let mut object = Map::new();
         query(&mut object, input, parts.uri.query().unwrap_or_default(), "", &[])?;
@@ -223,7 +228,7 @@ pub(crate) fn pool(services: &[ServiceDef]) -> DescriptorPool {
 
 /// Reads a JSON body: 415 for another content type, 413 over the limit,
 /// 400 naming the position of malformed JSON. An empty body is `null`.
-async fn read_json(headers: &http::HeaderMap, body: axum::body::Body, limit: usize) -> Result<Value, Status> {
+fn read_json(headers: &http::HeaderMap, body: Bytes, limit: usize) -> Result<Value, Status> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
@@ -231,9 +236,7 @@ async fn read_json(headers: &http::HeaderMap, body: axum::body::Body, limit: usi
                 .with_http_status(415));
         }
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        Status::resource_exhausted(format!("the body is larger than {limit} bytes")).with_http_status(413)
-    })?;
+    let bytes = crate::core::body::at_most(body, limit)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
@@ -413,7 +416,7 @@ fn query(
         }
     }
     let mut seen = BTreeSet::new();
-    for (key, raw) in form_urlencoded::parse(query.as_bytes()) {
+    for (key, raw) in crate::core::query::pairs(query) {
         let parts = key_parts(&key);
         // Walk fields until the parts run out or a map takes the next part as its key.
         let mut fields = Vec::new();

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use http::{HeaderValue, Method as HttpMethod, StatusCode, header};
 
+use crate::core::body::Whole;
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::compression::{self, Encoding};
 use crate::core::message::DynMessage;
@@ -67,12 +68,7 @@ impl ConnectRouter {
     /// `Accept-Encoding` lists gzip, whatever its size: predictable for
     /// clients, at the price of ~20 bytes on tiny messages. Error bodies stay
     /// plain JSON.
-    pub(crate) async fn handle(
-        &self,
-        method: &Method,
-        req: axum::extract::Request,
-        peer: Option<SocketAddr>,
-    ) -> Response {
+    pub(crate) async fn handle(&self, method: &Method, req: Whole, peer: Option<SocketAddr>) -> Response {
         let path = req.uri().path().to_owned();
         let info = method.info();
         let get = req.method() == HttpMethod::GET;
@@ -110,7 +106,7 @@ impl ConnectRouter {
         &self,
         method: &Method,
         get: bool,
-        req: axum::extract::Request,
+        req: Whole,
         peer: Option<SocketAddr>,
     ) -> Result<Response, Status> {
         let (mut parts, body) = req.into_parts();
@@ -134,7 +130,7 @@ impl ConnectRouter {
         } else {
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-            let bytes = read(body, limit).await?;
+            let bytes = crate::core::body::at_most(body, limit)?;
             let bytes = Encoding::from_header(headers.get(header::CONTENT_ENCODING))?.decode(bytes, limit)?;
             match mime.as_str() {
                 "application/proto" => (true, Payload::Proto(bytes)),
@@ -158,19 +154,19 @@ impl ConnectRouter {
             if proto { ("application/proto", m.encode_proto()) } else { ("application/json", m.to_json()?) };
         let gzip = compression::accepts_gzip(headers, header::ACCEPT_ENCODING);
         let body = if gzip { compression::gzip(&body)? } else { body };
-        let mut out = http::HeaderMap::new();
+        let mut out = http::HeaderMap::with_capacity(6);
         out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if gzip {
             out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         // GET responses are cacheable, and their encoding depends on this header.
         out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        out.extend(ctx.response_metadata());
+        ctx.add_response_metadata(&mut out);
         if get {
             // A read by GET: with a validator of the bytes sent (`core/http_cache.rs`).
             return Ok(crate::core::http_cache::respond(headers, info.cache, out, body.into()));
         }
-        Ok((out, body).into_response())
+        Ok(crate::core::http_cache::response(StatusCode::OK, out, body.into()))
     }
 
     /// Authenticates the call and builds its context, with `Connect-Timeout-Ms`.
@@ -192,7 +188,7 @@ impl ConnectRouter {
         &self,
         method: &Method,
         codec: &str,
-        req: axum::extract::Request,
+        req: Whole,
         peer: Option<SocketAddr>,
     ) -> Result<Response, Status> {
         let info = method.info();
@@ -206,7 +202,7 @@ impl ConnectRouter {
         };
         let (parts, body) = req.into_parts();
         check_version(&parts.headers)?;
-        let body = read(body, self.pipeline.max_message_size()).await?;
+        let body = crate::core::body::at_most(body, self.pipeline.max_message_size())?;
         if info.kind == MethodKind::Unary {
             return Err(Status::invalid_argument(format!(
                 "{} is unary: send application/json or application/proto",
@@ -288,12 +284,6 @@ fn check_version(headers: &http::HeaderMap) -> Result<(), Status> {
     }
 }
 
-/// The body, which the server has read whole already (so no timer is needed).
-async fn read(body: axum::body::Body, limit: usize) -> Result<Bytes, Status> {
-    const READ_ALREADY: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
-    crate::core::body::read_body(body, limit, READ_ALREADY).await
-}
-
 /// The end-of-stream message (sent with flag 0x02): `{}` or `{"error": {…}}`,
 /// details included.
 fn end_of_stream(error: Option<&Status>) -> Vec<u8> {
@@ -360,7 +350,7 @@ pub(crate) fn connect_payloads(
 pub(crate) fn connect_get(query: &str, limit: usize) -> Result<(bool, Payload), Status> {
     use base64::engine::{Engine, general_purpose::URL_SAFE_NO_PAD};
     let params: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        crate::core::query::pairs(query).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     if params.get("connect").is_some_and(|v| v != "v1") {
         return Err(Status::invalid_argument("`connect` must be v1"));
     }

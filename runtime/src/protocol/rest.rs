@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 
+use crate::core::body::Whole;
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::pipeline::Pipeline;
 use crate::core::transcode::Binding;
@@ -46,7 +47,7 @@ impl RestRouter {
         &self,
         binding: &Binding,
         vars: &[(&'static str, String)],
-        req: axum::extract::Request,
+        req: Whole,
         peer: Option<SocketAddr>,
     ) -> Response {
         self.respond(binding, vars, req, peer).await.unwrap_or_else(|status| http_error(&status))
@@ -56,7 +57,7 @@ impl RestRouter {
         &self,
         binding: &Binding,
         vars: &[(&'static str, String)],
-        req: axum::extract::Request,
+        req: Whole,
         peer: Option<SocketAddr>,
     ) -> Result<Response, Status> {
         let (mut parts, body) = req.into_parts();
@@ -82,7 +83,7 @@ impl RestRouter {
                 )));
             }
         }
-        let request = binding.request(vars, ctx.metadata(), &parts.uri, body, pipeline.max_message_size()).await?;
+        let request = binding.request(vars, ctx.metadata(), &parts.uri, body, pipeline.max_message_size())?;
         let ctx = ctx.with_http_binding(binding.rule.template);
         let input = Requests::Single(Payload::Json(request));
         let Output::Single(message) = pipeline.call(&binding.method, &ctx, input).await? else {
@@ -92,7 +93,7 @@ impl RestRouter {
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
         let body = if status == StatusCode::NO_CONTENT {
             let mut response = status.into_response();
-            response.headers_mut().extend(ctx.response_metadata());
+            ctx.add_response_metadata(response.headers_mut());
             return Ok(response);
         } else if rule.response_body.is_empty() {
             // The message's own JSON, fields in declaration order, with no `Value` in between.
@@ -105,14 +106,14 @@ impl RestRouter {
             }
             serde_json::to_vec(&json).map_err(|e| Status::internal(e.to_string()))?
         };
-        let mut headers = http::HeaderMap::new();
+        let mut headers = http::HeaderMap::with_capacity(4);
         headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        headers.extend(ctx.response_metadata());
+        ctx.add_response_metadata(&mut headers);
         // A read by GET: cacheable, with a validator (`core/http_cache.rs`).
         if parts.method == http::Method::GET && status == StatusCode::OK {
             return Ok(crate::core::http_cache::respond(ctx.metadata(), info.cache, headers, body.into()));
         }
-        Ok((status, headers, body).into_response())
+        Ok(crate::core::http_cache::response(status, headers, body.into()))
     }
 }
 

@@ -20,6 +20,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use http::StatusCode;
 
+use crate::core::body::Whole;
 use crate::core::call::{Output, Payload, Requests};
 use crate::core::message::DynMessage;
 use crate::core::pipeline::{Method, Pipeline};
@@ -40,7 +41,7 @@ impl SseRouter {
 
     /// `GET /sse/{package}.{Service}/{Method}?<request as query>`, or POST
     /// with the request as a JSON body.
-    pub(crate) async fn rpc(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Response {
+    pub(crate) async fn rpc(&self, req: Whole, peer: Option<SocketAddr>) -> Response {
         let name = req.uri().path().trim_start_matches("/sse/").to_owned();
         let Some(method) = self.pipeline.method(&name, Protocol::Sse) else {
             let status = Status::not_found(format!("no server-streaming method at {}", req.uri().path()));
@@ -53,7 +54,7 @@ impl SseRouter {
                 Err(no_content) => return Ok(no_content),
             };
             let input = self.bindings.message(method.info().input);
-            let request = rpc_request(input.as_ref(), &parts, body, self.pipeline.max_message_size()).await?;
+            let request = rpc_request(input.as_ref(), &parts, body, self.pipeline.max_message_size())?;
             self.start(method, ctx, request).await
         };
         result.await.unwrap_or_else(|status| http_error(&status))
@@ -64,7 +65,7 @@ impl SseRouter {
         &self,
         binding: &Binding,
         vars: &[(&'static str, String)],
-        req: axum::extract::Request,
+        req: Whole,
         peer: Option<SocketAddr>,
     ) -> Response {
         let (parts, body) = req.into_parts();
@@ -73,8 +74,7 @@ impl SseRouter {
                 Ok(ctx) => ctx,
                 Err(no_content) => return Ok(no_content),
             };
-            let request =
-                binding.request(vars, &parts.headers, &parts.uri, body, self.pipeline.max_message_size()).await?;
+            let request = binding.request(vars, &parts.headers, &parts.uri, body, self.pipeline.max_message_size())?;
             self.start(&binding.method, ctx.with_http_binding(binding.rule.template), request).await
         };
         result.await.unwrap_or_else(|status| http_error(&status))
@@ -114,7 +114,7 @@ pub(crate) fn cursor_from_query(metadata: &mut http::HeaderMap, query: Option<&s
     if metadata.contains_key("last-event-id") {
         return Ok(());
     }
-    let id = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == "lastEventId");
+    let id = crate::core::query::pairs(query.unwrap_or_default()).find(|(k, _)| k == "lastEventId");
     match id {
         Some((_, id)) => crate::core::stream::resume_after(metadata, &id),
         None => Ok(()),

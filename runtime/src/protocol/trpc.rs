@@ -17,9 +17,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::core::body::Whole;
 use crate::core::call::{BoxFuture, Output, Payload, Requests};
 use crate::core::pipeline::{self, Pipeline};
 use crate::{Context, Identity, MethodKind, Protocol, Status};
@@ -109,9 +110,14 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    crate::core::http_cache::response(status, json_headers(), body.into())
+}
+
+/// Headers with `Content-Type: application/json`, room left for a few more.
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers
 }
 
 /// An error that ends the whole request, before any procedure runs.
@@ -156,7 +162,7 @@ impl TrpcRouter {
     }
 
     /// A request under `/trpc/`.
-    pub(crate) async fn handle(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Response {
+    pub(crate) async fn handle(&self, req: Whole, peer: Option<SocketAddr>) -> Response {
         if req.method() == Method::HEAD {
             return StatusCode::NO_CONTENT.into_response();
         }
@@ -168,7 +174,7 @@ impl TrpcRouter {
         response
     }
 
-    async fn respond(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Result<Response, Status> {
+    async fn respond(&self, req: Whole, peer: Option<SocketAddr>) -> Result<Response, Status> {
         let (mut parts, body) = req.into_parts();
         let raw_path = parts.uri.path().strip_prefix("/trpc/").unwrap_or_default();
         let path = percent_encoding::percent_decode_str(raw_path)
@@ -186,7 +192,10 @@ impl TrpcRouter {
             ))
             .with_http_status(413));
         }
-        let streamed = parts.headers.get("trpc-accept").is_some_and(|v| v == "application/jsonl")
+        let streamed = parts
+            .headers
+            .get(const { HeaderName::from_static("trpc-accept") })
+            .is_some_and(|v| v == "application/jsonl")
             || parts
                 .headers
                 .get(header::ACCEPT)
@@ -231,10 +240,7 @@ impl TrpcRouter {
         let text = if parts.method == Method::GET {
             params.input.unwrap_or_default()
         } else {
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .map_err(|e| Status::invalid_argument(format!("cannot read the body: {e}")))?;
-            let text = String::from_utf8(bytes.to_vec());
+            let text = String::from_utf8(body.to_vec());
             Cow::Owned(text.map_err(|_| Status::invalid_argument("the body is not UTF-8 JSON"))?)
         };
         let inputs = parse_inputs(&text, batch, paths.len())?;
@@ -296,8 +302,7 @@ impl TrpcRouter {
             let (http, body) = envelope(&result, paths[0]);
             if parts.method == Method::GET && result.is_ok() {
                 // A query by GET: cacheable, with a validator of the bytes sent.
-                let mut out = HeaderMap::new();
-                out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let mut out = json_headers();
                 out.extend(metadata);
                 let hint = procedure.method.info().cache;
                 return Ok(crate::core::http_cache::respond(&headers, hint, out, body.into()));
@@ -526,7 +531,7 @@ struct Params<'a> {
 impl<'a> Params<'a> {
     fn parse(query: &'a str) -> Params<'a> {
         let mut params = Params { batch: None, input: None, connection_params: None, last_event_id: None };
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        for (key, value) in crate::core::query::pairs(query) {
             match &*key {
                 "batch" => params.batch = Some(value),
                 "input" => params.input = Some(value),

@@ -184,7 +184,7 @@ impl Cors {
     /// the list refuses (a request without `Origin` is no browser's).
     pub(crate) fn refuses_upgrade(&self, headers: &HeaderMap) -> bool {
         let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
-            || headers.contains_key("sec-websocket-version");
+            || headers.contains_key(header::SEC_WEBSOCKET_VERSION);
         upgrade && headers.get(header::ORIGIN).is_some_and(|origin| !self.allows(origin))
     }
 

@@ -327,7 +327,7 @@ impl Routers {
         body: bytes::Bytes,
         peer: Option<SocketAddr>,
     ) -> Answer {
-        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(body));
+        let req = http::Request::from_parts(parts, body);
         let routers = Arc::clone(routers);
         let path = req.uri().path();
         if path.starts_with("/trpc/") {
@@ -344,7 +344,7 @@ impl Routers {
     }
 
     /// A request to a `google.api.http` binding or an `/sse/…` path.
-    async fn rest_or_sse(&self, req: axum::extract::Request, peer: Option<SocketAddr>) -> Response {
+    async fn rest_or_sse(&self, req: crate::core::body::Whole, peer: Option<SocketAddr>) -> Response {
         let path = req.uri().path();
         match self.bindings.find(req.method().as_str(), path) {
             Found::Binding(binding, vars) => {
@@ -383,10 +383,12 @@ fn rest_at_rpc_path(
     headers: &http::HeaderMap,
     path: &str,
 ) -> bool {
+    const CONNECT_PROTOCOL_VERSION: http::HeaderName = http::HeaderName::from_static("connect-protocol-version");
+    const CONNECT_TIMEOUT_MS: http::HeaderName = http::HeaderName::from_static("connect-timeout-ms");
     verb == http::Method::POST
-        && !headers.contains_key("connect-protocol-version")
-        && !headers.contains_key("connect-timeout-ms")
         && method.info().http.iter().any(|rule| rule.method == "POST" && rule.template == path)
+        && !headers.contains_key(CONNECT_PROTOCOL_VERSION)
+        && !headers.contains_key(CONNECT_TIMEOUT_MS)
         && headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())

@@ -176,7 +176,11 @@ impl<'de> serde::Deserialize<'de> for StrictValue {
 
 /// Writes a message in its proto3 JSON form (fields in declaration order).
 pub fn to_vec<T: serde::Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, Status> {
-    serde_json::to_vec(message).map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+    // Room for a typical response at once, rather than growing from 128 bytes.
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, message)
+        .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))?;
+    Ok(out)
 }
 
 #[cfg(test)]
