@@ -58,7 +58,7 @@ struct Procedure {
 /// Routes `/trpc/…` requests to services.
 pub(crate) struct TrpcRouter {
     pipeline: Arc<Pipeline>,
-    procedures: HashMap<String, Procedure>,
+    procedures: HashMap<String, Procedure, foldhash::fast::RandomState>,
     /// The most calls one batch may carry; one request cannot start more.
     max_batch: usize,
 }
@@ -145,7 +145,7 @@ fn envelope(result: &Result<Vec<u8>, Status>, path: &str) -> (u16, Vec<u8>) {
 
 impl TrpcRouter {
     pub(crate) fn new(pipeline: Arc<Pipeline>, max_batch: usize) -> TrpcRouter {
-        let mut procedures = HashMap::new();
+        let mut procedures = HashMap::default();
         for method in pipeline.served(Protocol::Trpc) {
             let (service, m) = (method.service_info(), method.info());
             let kind = match m.kind {
