@@ -274,9 +274,7 @@ impl ConnectRouter {
 }
 
 fn check_version(headers: &http::HeaderMap) -> Result<(), Status> {
-    // A `HeaderName` constant: looking up a `&str` parses it as a header name every time.
-    const VERSION: http::HeaderName = http::HeaderName::from_static("connect-protocol-version");
-    match headers.get(VERSION) {
+    match headers.get(CONNECT_PROTOCOL_VERSION) {
         Some(version) if version.as_bytes() != b"1" => {
             Err(Status::invalid_argument("connect-protocol-version must be 1"))
         }
@@ -294,10 +292,15 @@ fn end_of_stream(error: Option<&Status>) -> Vec<u8> {
     body.to_string().into_bytes()
 }
 
+/// The headers only Connect clients send (a REST call to the same path has neither), as
+/// `HeaderName` constants: looking up a `&str` parses it as a header name every time.
+pub(crate) const CONNECT_PROTOCOL_VERSION: http::HeaderName = http::HeaderName::from_static("connect-protocol-version");
+pub(crate) const CONNECT_TIMEOUT_MS: http::HeaderName = http::HeaderName::from_static("connect-timeout-ms");
+
 /// `Connect-Timeout-Ms` (at most 10 digits, as the protocol allows).
 fn connect_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
     headers
-        .get(const { http::HeaderName::from_static("connect-timeout-ms") })
+        .get(CONNECT_TIMEOUT_MS)
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 10)
         .and_then(|v| v.parse::<u64>().ok())

@@ -163,6 +163,6 @@ pub(crate) fn events(
     let body = crate::core::call::stop_at_shutdown(body, shutdown, Duration::ZERO, || None);
     let events = first.chain(body).map(Ok::<_, std::convert::Infallible>);
     let mut response = Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
-    response.headers_mut().extend(ctx.response_metadata());
+    ctx.add_response_metadata(response.headers_mut());
     response
 }

@@ -415,7 +415,7 @@ impl TrpcRouter {
                 Err(status) => futures_util::stream::once(async move { Err(status) }).boxed(),
             };
         let mut response = subscription_events(stream, path.to_owned(), cursor);
-        response.headers_mut().extend(ctx.response_metadata());
+        ctx.add_response_metadata(response.headers_mut());
         response
     }
 }

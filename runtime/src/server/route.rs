@@ -383,12 +383,10 @@ fn rest_at_rpc_path(
     headers: &http::HeaderMap,
     path: &str,
 ) -> bool {
-    const CONNECT_PROTOCOL_VERSION: http::HeaderName = http::HeaderName::from_static("connect-protocol-version");
-    const CONNECT_TIMEOUT_MS: http::HeaderName = http::HeaderName::from_static("connect-timeout-ms");
     verb == http::Method::POST
         && method.info().http.iter().any(|rule| rule.method == "POST" && rule.template == path)
-        && !headers.contains_key(CONNECT_PROTOCOL_VERSION)
-        && !headers.contains_key(CONNECT_TIMEOUT_MS)
+        && !headers.contains_key(connect::CONNECT_PROTOCOL_VERSION)
+        && !headers.contains_key(connect::CONNECT_TIMEOUT_MS)
         && headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
