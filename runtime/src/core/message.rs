@@ -44,6 +44,12 @@ pub trait DynMessage: Send + Sync + 'static {
     fn to_json_value(&self) -> Result<serde_json::Value, Status>;
     /// The proto3 JSON mapping as bytes.
     fn to_json(&self) -> Result<Vec<u8>, Status>;
+    /// The proto3 JSON mapping appended to `out`, for a protocol that wraps
+    /// the message in an envelope of its own (tRPC's `{"result":{"data":…}}`).
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), Status> {
+        out.extend_from_slice(&self.to_json()?);
+        Ok(())
+    }
     /// The JSON as text (SSE and WebSocket frames are text), shared: a
     /// message many streams send (a fan-out topic's) writes it once and hands
     /// each stream the same buffer.
@@ -111,6 +117,10 @@ impl<T: ApiMessage> DynMessage for T {
 
     fn to_json(&self) -> Result<Vec<u8>, Status> {
         crate::core::json::to_vec(self)
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), Status> {
+        crate::core::json::write(out, self)
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {

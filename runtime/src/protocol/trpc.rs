@@ -126,19 +126,16 @@ pub(crate) fn request_error(status: &Status) -> Response {
     json_response(http, &json!({"error": error_shape(status, None)}))
 }
 
-/// One call's result (the response message's JSON) as its JSON envelope and HTTP status.
-/// The message's bytes are spliced in, not parsed into a `Value` and written again.
-fn envelope(result: &Result<Vec<u8>, Status>, path: &str) -> (u16, Vec<u8>) {
+/// The JSON that starts a successful call's envelope; the message follows, then `}}`.
+const RESULT_PREFIX: &[u8] = br#"{"result":{"data":"#;
+
+/// One call's outcome (its whole envelope when it succeeded) as the
+/// envelope and HTTP status: a failure's error shape names the path.
+fn envelope(result: Result<Vec<u8>, Status>, path: &str) -> (u16, Vec<u8>) {
     match result {
-        Ok(data) => {
-            let mut body = Vec::with_capacity(data.len() + 22);
-            body.extend_from_slice(br#"{"result":{"data":"#);
-            body.extend_from_slice(data);
-            body.extend_from_slice(b"}}");
-            (200, body)
-        }
+        Ok(body) => (200, body),
         Err(status) => {
-            (status.http_status(), json!({"error": error_shape(status, Some(path))}).to_string().into_bytes())
+            (status.http_status(), json!({"error": error_shape(&status, Some(path))}).to_string().into_bytes())
         }
     }
 }
@@ -179,15 +176,13 @@ impl TrpcRouter {
         let raw_path = parts.uri.path().strip_prefix("/trpc/").unwrap_or_default();
         let path = percent_encoding::percent_decode_str(raw_path)
             .decode_utf8()
-            .map_err(|_| Status::invalid_argument(format!("the path {raw_path} is not valid UTF-8")))?
-            .into_owned();
+            .map_err(|_| Status::invalid_argument(format!("the path {raw_path} is not valid UTF-8")))?;
         let params = Params::parse(parts.uri.query().unwrap_or_default());
         let batch = params.batch.as_deref() == Some("1");
-        let paths: Vec<&str> = if batch { path.split(',').collect() } else { vec![path.as_str()] };
-        if paths.len() > self.max_batch {
+        let calls = if batch { path.split(',').count() } else { 1 };
+        if calls > self.max_batch {
             return Err(Status::resource_exhausted(format!(
-                "a batch of {} calls is over this server's limit of {}; split it",
-                paths.len(),
+                "a batch of {calls} calls is over this server's limit of {}; split it",
                 self.max_batch
             ))
             .with_http_status(413));
@@ -196,11 +191,10 @@ impl TrpcRouter {
             .headers
             .get(const { HeaderName::from_static("trpc-accept") })
             .is_some_and(|v| v == "application/jsonl")
-            || parts
-                .headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|a| a.split(',').any(|t| t.trim() == "application/jsonl"));
+            || parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| {
+                // Shorter than the media type, as `*/*` is, it cannot name it.
+                a.len() >= 17 && a.split(',').any(|t| t.trim() == "application/jsonl")
+            });
         if streamed && !batch {
             return Err(Status::invalid_argument("streaming requests must be batched (a batch of one will do)"));
         }
@@ -225,13 +219,14 @@ impl TrpcRouter {
         // The headers move into the calls' metadata; nothing below reads them.
         let headers = std::mem::take(&mut parts.headers);
         let headers = Arc::new(call_headers(headers, params.connection_params.as_deref())?);
-        let subscription = !batch && self.procedures.get(paths[0]).is_some_and(|p| p.kind == Kind::Subscription);
+        let single = (!batch).then(|| self.procedures.get(&*path));
+        let subscription = single.flatten().is_some_and(|p| p.kind == Kind::Subscription);
         let identity = match self.pipeline.authenticate(&headers).await {
             Ok(identity) => identity,
             // httpSubscriptionLink reads errors only from the event stream.
             Err(status) if subscription => {
                 let failed = futures_util::stream::once(async move { Err(status) }).boxed();
-                return Ok(subscription_events(failed, paths[0].to_owned(), None));
+                return Ok(subscription_events(failed, path.into_owned(), None));
             }
             Err(status) => return Err(status),
         };
@@ -240,22 +235,10 @@ impl TrpcRouter {
         let text = if parts.method == Method::GET {
             params.input.unwrap_or_default()
         } else {
-            let text = String::from_utf8(body.to_vec());
-            Cow::Owned(text.map_err(|_| Status::invalid_argument("the body is not UTF-8 JSON"))?)
+            let text =
+                std::str::from_utf8(&body).map_err(|_| Status::invalid_argument("the body is not UTF-8 JSON"))?;
+            Cow::Borrowed(text)
         };
-        let inputs = parse_inputs(&text, batch, paths.len())?;
-
-        let procedures: Vec<Option<&Procedure>> = paths.iter().map(|p| self.procedures.get(*p)).collect();
-        let mut found = procedures.iter().flatten();
-        let first = found.next().map(|p| p.kind);
-        if found.any(|p| Some(p.kind) != first) {
-            let kinds: std::collections::BTreeSet<&str> = procedures.iter().flatten().map(|p| p.kind.name()).collect();
-            return Err(Status::invalid_argument(format!(
-                "one batch cannot mix procedure types ({})",
-                kinds.into_iter().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let mut allow = None;
         let check = |path: &str, procedure: Option<&Procedure>| -> Result<(), Status> {
             let Some(procedure) = procedure else {
                 return Err(Status::not_found(format!("no procedure at path \"{path}\"")));
@@ -278,13 +261,11 @@ impl TrpcRouter {
             Ok(())
         };
 
-        if !batch {
-            let procedure = procedures[0];
-            if let Err(status) = check(paths[0], procedure) {
-                if status.http_status() == 405 {
-                    allow = procedure.map(|p| p.kind.method());
-                }
-                let (http, body) = envelope(&Err(status), paths[0]);
+        if let Some(procedure) = single {
+            let input = single_input(&text);
+            if let Err(status) = check(&path, procedure) {
+                let allow = procedure.filter(|_| status.http_status() == 405).map(|p| p.kind.method());
+                let (http, body) = envelope(Err(status), &path);
                 let mut response =
                     json_bytes_response(StatusCode::from_u16(http).unwrap_or(StatusCode::BAD_REQUEST), body);
                 if let Some(allow) = allow {
@@ -293,14 +274,17 @@ impl TrpcRouter {
                 return Ok(response);
             }
             let Some(procedure) = procedure else { return Err(Status::internal("checked above")) };
-            let input = inputs.into_iter().next().flatten();
             if procedure.kind == Kind::Subscription {
                 let resume = params.last_event_id.as_deref();
-                return Ok(self.subscription(procedure, paths[0], input, caller, resume).await);
+                return Ok(self.subscription(procedure, &path, input, caller, resume).await);
             }
             let (result, metadata) = self.unary(procedure, input, &caller).await;
-            let (http, body) = envelope(&result, paths[0]);
-            if parts.method == Method::GET && result.is_ok() {
+            let (ok, retry_after) = match &result {
+                Ok(_) => (true, None),
+                Err(status) => (false, crate::core::wire::retry_after(status)),
+            };
+            let (http, body) = envelope(result, &path);
+            if parts.method == Method::GET && ok {
                 // A query by GET: cacheable, with a validator of the bytes sent.
                 let mut out = json_headers();
                 out.extend(metadata);
@@ -309,13 +293,25 @@ impl TrpcRouter {
             }
             let mut response = json_bytes_response(StatusCode::from_u16(http).unwrap_or(StatusCode::OK), body);
             response.headers_mut().extend(metadata);
-            if let Err(status) = &result {
-                crate::core::wire::advise_retry(response.headers_mut(), status);
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             return Ok(response);
         }
 
         // A batch: every call runs concurrently.
+        let paths: Vec<&str> = path.split(',').collect();
+        let inputs = batch_inputs(&text, paths.len())?;
+        let procedures: Vec<Option<&Procedure>> = paths.iter().map(|p| self.procedures.get(*p)).collect();
+        let mut found = procedures.iter().flatten();
+        let first = found.next().map(|p| p.kind);
+        if found.any(|p| Some(p.kind) != first) {
+            let kinds: std::collections::BTreeSet<&str> = procedures.iter().flatten().map(|p| p.kind.name()).collect();
+            return Err(Status::invalid_argument(format!(
+                "one batch cannot mix procedure types ({})",
+                kinds.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
         let calls: Vec<BoxFuture<Result<Vec<u8>, Status>>> = paths
             .iter()
             .zip(procedures)
@@ -335,7 +331,7 @@ impl TrpcRouter {
         let results = futures_util::future::join_all(calls).await;
         let mut statuses = std::collections::BTreeSet::new();
         let mut body = b"[".to_vec();
-        for (i, (result, path)) in results.iter().zip(&paths).enumerate() {
+        for (i, (result, path)) in results.into_iter().zip(&paths).enumerate() {
             let (http, envelope) = envelope(result, path);
             statuses.insert(http);
             if i > 0 {
@@ -352,7 +348,7 @@ impl TrpcRouter {
         Ok(json_bytes_response(http, body))
     }
 
-    /// Starts a query or mutation: its JSON result and response metadata.
+    /// Starts a query or mutation: its result's envelope and response metadata.
     fn unary(
         &self,
         procedure: &Procedure,
@@ -363,7 +359,14 @@ impl TrpcRouter {
         let (pipeline, method) = (Arc::clone(&self.pipeline), procedure.method.clone());
         async move {
             let result = match pipeline.call(&method, &ctx, payload(input)).await {
-                Ok(Output::Single(message)) => message.to_json(),
+                Ok(Output::Single(message)) => {
+                    let mut body = Vec::with_capacity(512);
+                    body.extend_from_slice(RESULT_PREFIX);
+                    message.write_json(&mut body).map(|()| {
+                        body.extend_from_slice(b"}}");
+                        body
+                    })
+                }
                 Ok(Output::Stream(_)) => Err(Status::internal("a unary method returned a stream")),
                 Err(status) => Err(status),
             };
@@ -496,7 +499,7 @@ fn jsonl(paths: Vec<String>, calls: Vec<BoxFuture<Result<Vec<u8>, Status>>>) -> 
     let head = Bytes::from(format!("{}\n", Value::Object(head)));
     let body = futures_util::stream::once(async move { head })
         .chain(pending.map(move |(i, result)| {
-            let (_, envelope) = envelope(&result, paths.get(i).map(String::as_str).unwrap_or_default());
+            let (_, envelope) = envelope(result, paths.get(i).map(String::as_str).unwrap_or_default());
             let mut line = format!("[{i},0,[[").into_bytes();
             line.extend_from_slice(&envelope);
             line.extend_from_slice(b"]]]\n");
@@ -549,17 +552,20 @@ fn payload(input: Option<Bytes>) -> Requests {
     Requests::Single(Payload::Json(input.unwrap_or_else(|| Bytes::from_static(b"{}"))))
 }
 
-/// Each call's input as JSON text, `None` for none (or `null`). One call's
-/// input is passed on as the client wrote it, for the message's own reader
-/// to check (one parse, duplicate keys and number forms as everywhere); a
-/// batch's `{"0": …, "1": …}` is split first.
-fn parse_inputs(text: &str, batch: bool, count: usize) -> Result<Vec<Option<Bytes>>, Status> {
+/// One call's input as JSON, `None` for none (or `null`): passed on as the
+/// client wrote it, for the message's own reader to check (one parse,
+/// duplicate keys and number forms as everywhere).
+fn single_input(text: &str) -> Option<Bytes> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty() && trimmed != "null").then(|| Bytes::copy_from_slice(trimmed.as_bytes()))
+}
+
+/// Each call's input of a batch, whose input is `{"0": …, "1": …}` keyed by
+/// call index: `None` for none (or `null`).
+fn batch_inputs(text: &str, count: usize) -> Result<Vec<Option<Bytes>>, Status> {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed == "null" {
         return Ok(vec![None; count]);
-    }
-    if !batch {
-        return Ok(vec![Some(Bytes::copy_from_slice(trimmed.as_bytes()))]);
     }
     let value = crate::core::json::value_from_slice(text.as_bytes())
         .map_err(|e| Status::invalid_argument(format!("the input is not valid JSON: {e}")))?;

@@ -178,9 +178,13 @@ impl<'de> serde::Deserialize<'de> for StrictValue {
 pub fn to_vec<T: serde::Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, Status> {
     // Room for a typical response at once, rather than growing from 128 bytes.
     let mut out = Vec::with_capacity(512);
-    serde_json::to_writer(&mut out, message)
-        .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))?;
+    write(&mut out, message)?;
     Ok(out)
+}
+
+/// Appends a message's proto3 JSON form to `out`.
+pub fn write<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, message: &T) -> Result<(), Status> {
+    serde_json::to_writer(out, message).map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
 }
 
 #[cfg(test)]
