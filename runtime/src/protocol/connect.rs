@@ -69,21 +69,25 @@ impl ConnectRouter {
     /// clients, at the price of ~20 bytes on tiny messages. Error bodies stay
     /// plain JSON.
     pub(crate) async fn handle(&self, method: &Method, req: Whole, peer: Option<SocketAddr>) -> Response {
-        let path = req.uri().path().to_owned();
         let info = method.info();
         let get = req.method() == HttpMethod::GET;
         if !(req.method() == HttpMethod::POST || get && info.no_side_effects) {
             let allow = if info.no_side_effects { "GET, POST" } else { "POST" };
+            let path = req.uri().path();
             let mut response = error_response(&Status::unimplemented(format!("{path} accepts {allow}")));
             *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
             return response;
         }
-        let content_type =
-            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-        let streaming = content_type.starts_with("application/connect+");
-        let mut response = match content_type.strip_prefix("application/connect+") {
-            Some(codec) => self.stream(method, codec, req, peer).await,
+        const STREAM: &str = "application/connect+";
+        let content_type = req.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes).unwrap_or_default();
+        let codec = content_type
+            .get(..STREAM.len())
+            .filter(|prefix| prefix.eq_ignore_ascii_case(STREAM.as_bytes()))
+            .map(|_| String::from_utf8_lossy(&content_type[STREAM.len()..]).to_ascii_lowercase());
+        let streaming = codec.is_some();
+        let mut response = match codec {
+            Some(codec) => self.stream(method, &codec, req, peer).await,
             None => self.unary(method, get, req, peer).await,
         }
         .unwrap_or_else(|status| {
@@ -97,7 +101,7 @@ impl ConnectRouter {
         });
         // Every Connect response says what the server decompresses, as connect-go's do: how a
         // client refused for its compression (UNIMPLEMENTED) learns what to send instead.
-        let accept = if streaming { "connect-accept-encoding" } else { "accept-encoding" };
+        let accept = if streaming { CONNECT_ACCEPT_ENCODING } else { header::ACCEPT_ENCODING };
         response.headers_mut().insert(accept, HeaderValue::from_static("gzip"));
         response
     }
@@ -129,22 +133,20 @@ impl ConnectRouter {
             connect_get(parts.uri.query().unwrap_or_default(), limit)?
         } else {
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let mime = content_type.split(';').next().unwrap_or_default().trim();
             let bytes = crate::core::body::at_most(body, limit)?;
             let bytes = Encoding::from_header(headers.get(header::CONTENT_ENCODING))?.decode(bytes, limit)?;
-            match mime.as_str() {
-                "application/proto" => (true, Payload::Proto(bytes)),
-                "application/json" | "" => {
-                    let bytes =
-                        if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
-                    (false, Payload::Json(bytes))
-                }
-                other => {
-                    return Err(Status::invalid_argument(format!(
-                        "Connect unary calls use application/json or application/proto, not {other}"
-                    ))
-                    .with_http_status(415));
-                }
+            if mime.eq_ignore_ascii_case("application/proto") {
+                (true, Payload::Proto(bytes))
+            } else if mime.is_empty() || mime.eq_ignore_ascii_case("application/json") {
+                let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+                (false, Payload::Json(bytes))
+            } else {
+                return Err(Status::invalid_argument(format!(
+                    "Connect unary calls use application/json or application/proto, not {}",
+                    mime.to_ascii_lowercase()
+                ))
+                .with_http_status(415));
             }
         };
         let Output::Single(m) = self.pipeline.call(method, &ctx, Requests::Single(payload)).await? else {
@@ -296,6 +298,7 @@ fn end_of_stream(error: Option<&Status>) -> Vec<u8> {
 /// `HeaderName` constants: looking up a `&str` parses it as a header name every time.
 pub(crate) const CONNECT_PROTOCOL_VERSION: http::HeaderName = http::HeaderName::from_static("connect-protocol-version");
 pub(crate) const CONNECT_TIMEOUT_MS: http::HeaderName = http::HeaderName::from_static("connect-timeout-ms");
+const CONNECT_ACCEPT_ENCODING: http::HeaderName = http::HeaderName::from_static("connect-accept-encoding");
 
 /// `Connect-Timeout-Ms` (at most 10 digits, as the protocol allows).
 fn connect_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
