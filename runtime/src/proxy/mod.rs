@@ -20,11 +20,14 @@
 
 mod reflect;
 mod shared;
+mod sorted_json;
+mod transport;
+mod unary;
 
 pub use shared::{FanOut, LEASE};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -77,7 +80,10 @@ const NOT_COPIED: &[&str] = &[
 pub struct Upstream {
     uri: Arc<str>,
     endpoint: tonic::transport::Endpoint,
-    grpc: tonic::client::Grpc<tonic::transport::Channel>,
+    grpc: tonic::client::Grpc<transport::Transport>,
+    /// What `grpc` sends through, for unary calls made without it.
+    transport: transport::Transport,
+    origin: http::Uri,
     rules: Arc<Rules>,
     fan_out: Option<FanOut>,
 }
@@ -95,18 +101,28 @@ impl Upstream {
     /// first call, and again after the connection drops; fails only for a
     /// URI that is not one.
     pub fn new(uri: &str) -> Result<Upstream, Status> {
+        let invalid =
+            |e: &dyn std::fmt::Display| Status::invalid_argument(format!("{uri} is not a valid upstream URI: {e}"));
         let endpoint = tonic::transport::Endpoint::from_shared(uri.to_owned())
-            .map_err(|e| Status::invalid_argument(format!("{uri} is not a valid upstream URI: {e}")))?
-            .connect_timeout(Duration::from_secs(5))
+            .map_err(|e| invalid(&e))?
+            .connect_timeout(transport::CONNECT_TIMEOUT)
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
+            .http2_keep_alive_interval(transport::KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(transport::KEEP_ALIVE_TIMEOUT)
             .keep_alive_while_idle(true);
+        let origin: http::Uri = uri.parse().map_err(|e| invalid(&e))?;
+        if origin.scheme() != Some(&http::uri::Scheme::HTTP) {
+            return Err(invalid(&"the gateway calls upstreams over cleartext HTTP/2: use http://HOST:PORT"));
+        }
         let rules =
             Rules { names: FORWARDED.iter().map(|n| (*n).to_owned()).collect(), prefixes: vec!["x-".to_owned()] };
+        // One connection, which unary calls and tonic's client for streams share.
+        let transport = transport::Transport::direct();
         Ok(Upstream {
             uri: uri.into(),
-            grpc: tonic::client::Grpc::new(endpoint.connect_lazy()),
+            grpc: tonic::client::Grpc::with_origin(transport.clone(), origin.clone()),
+            transport,
+            origin,
             endpoint,
             rules: Arc::new(rules),
             fan_out: None,
@@ -123,7 +139,8 @@ impl Upstream {
                 // The channel's capacity is `count`: every insert fits.
                 let _ = changes.try_send(tonic::transport::channel::Change::Insert(i, self.endpoint.clone()));
             }
-            self.grpc = tonic::client::Grpc::new(channel);
+            self.transport = transport::Transport::Balanced(channel);
+            self.grpc = tonic::client::Grpc::new(self.transport.clone());
         }
         self
     }
@@ -172,7 +189,7 @@ impl Upstream {
 
     /// The request metadata to send: allowed headers, the client's address
     /// and identity.
-    fn metadata(&self, ctx: &Context) -> tonic::metadata::MetadataMap {
+    fn headers(&self, ctx: &Context) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
         for (name, value) in ctx.metadata() {
             if self.forwards(name.as_str()) && name.as_str() != "x-forwarded-for" {
@@ -199,7 +216,7 @@ impl Upstream {
         {
             headers.insert("apigen-subject", value);
         }
-        tonic::metadata::MetadataMap::from_headers(headers)
+        headers
     }
 
     /// A request to the upstream: the message(s), the forwarded metadata and
@@ -207,7 +224,7 @@ impl Upstream {
     /// `traceparent` is the upstream call's span, in place of the client's.
     fn request<T>(&self, message: T, ctx: &Context, traceparent: Option<&str>) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        *request.metadata_mut() = self.metadata(ctx);
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(self.headers(ctx));
         if let Some(value) = traceparent.and_then(|t| tonic::metadata::MetadataValue::try_from(t).ok()) {
             request.metadata_mut().insert("traceparent", value);
         }
@@ -243,7 +260,12 @@ impl Upstream {
 /// Copies an upstream response's headers (or trailers) to the call's
 /// response metadata, leaving out the upstream's own framing.
 fn copy_metadata(metadata: &tonic::metadata::MetadataMap, ctx: &Context) {
-    for (name, value) in metadata.clone().into_headers() {
+    copy_headers(metadata.clone().into_headers(), ctx);
+}
+
+/// [`copy_metadata`] of a header map.
+fn copy_headers(headers: http::HeaderMap, ctx: &Context) {
+    for (name, value) in headers {
         if let Some(name) = name
             && !NOT_COPIED.contains(&name.as_str())
         {
@@ -353,8 +375,6 @@ impl Forwarder {
         json: crate::core::json::Options,
         traceparent: Option<&str>,
     ) -> Result<Output, Status> {
-        let mut grpc = self.upstream.grpc.clone();
-        grpc.ready().await.map_err(|e| self.upstream.failure(tonic::Status::unavailable(e.to_string()), ctx))?;
         let request = |message| self.upstream.request(message, ctx, traceparent);
         let stream_request = |messages| self.upstream.request(messages, ctx, traceparent);
         let path = route.path.clone();
@@ -368,14 +388,23 @@ impl Forwarder {
             Box::new(Upstreamed { bytes: message, desc: output.clone(), sorted, cursor, decoded })
         };
         match (route.kind, input) {
-            (MethodKind::Unary | MethodKind::ServerStreaming, Requests::Single(payload)) => {
+            (MethodKind::Unary, Requests::Single(payload)) => {
                 let bytes = encode(payload, &route.input, json)?;
-                if route.kind == MethodKind::Unary {
-                    let response = grpc.unary(request(bytes), path, RawCodec).await;
-                    let (metadata, message, _) = response.map_err(|s| self.upstream.failure(s, ctx))?.into_parts();
-                    copy_metadata(&metadata, ctx);
-                    return Ok(Output::Single(answer(message)));
+                let upstream = &self.upstream;
+                let mut headers = upstream.headers(ctx);
+                if let Some(value) = traceparent.and_then(|t| http::HeaderValue::try_from(t).ok()) {
+                    headers.insert(const { http::HeaderName::from_static("traceparent") }, value);
                 }
+                let timeout = ctx.deadline().map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                let transport = upstream.transport.clone();
+                let response = unary::call(transport, &upstream.origin, &path, headers, timeout, bytes).await;
+                let (metadata, message) = response.map_err(|s| upstream.failure(s, ctx))?;
+                copy_headers(metadata, ctx);
+                Ok(Output::Single(answer(message)))
+            }
+            (MethodKind::ServerStreaming, Requests::Single(payload)) => {
+                let mut grpc = self.ready_client(ctx).await?;
+                let bytes = encode(payload, &route.input, json)?;
                 let response = grpc.server_streaming(request(bytes), path, RawCodec).await;
                 let (metadata, stream, _) = response.map_err(|s| self.upstream.failure(s, ctx))?.into_parts();
                 copy_metadata(&metadata, ctx);
@@ -402,6 +431,7 @@ impl Forwarder {
                         std::future::ready(go_on)
                     })
                     .filter_map(|item| std::future::ready(item.ok()));
+                let mut grpc = self.ready_client(ctx).await?;
                 if route.kind == MethodKind::ClientStreaming {
                     let response = grpc.client_streaming(stream_request(requests), path, RawCodec).await;
                     if let Ok(status) = failed_rx.try_recv() {
@@ -422,6 +452,15 @@ impl Forwarder {
             }
             _ => Err(Status::internal("the call's requests do not fit the method's kind")),
         }
+    }
+}
+
+impl Forwarder {
+    /// tonic's gRPC client, for a streaming call, once its connection can take one.
+    async fn ready_client(&self, ctx: &Context) -> Result<tonic::client::Grpc<transport::Transport>, Status> {
+        let mut grpc = self.upstream.grpc.clone();
+        grpc.ready().await.map_err(|e| self.upstream.failure(tonic::Status::unavailable(e.to_string()), ctx))?;
+        Ok(grpc)
     }
 }
 
@@ -514,18 +553,23 @@ impl DynMessage for Upstreamed {
             .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
     }
 
-    /// Written directly, unless the message can hold a map: then through a
-    /// `serde_json::Value`, whose objects keep their keys sorted, as a
-    /// dynamic message's maps iterate in hash order and the same response
-    /// must give the same bytes (and `ETag`) every time.
     fn to_json(&self) -> Result<Vec<u8>, Status> {
-        let failed = |e: serde_json::Error| Status::internal(format!("cannot write the response as JSON: {e}"));
-        if self.sorted {
-            return serde_json::to_vec(&self.to_json_value()?).map_err(failed);
-        }
         let mut out = Vec::with_capacity(self.bytes.len() * 2);
-        self.decoded()?.serialize_with_options(&mut serde_json::Serializer::new(&mut out), &JSON).map_err(failed)?;
+        self.write_json(&mut out)?;
         Ok(out)
+    }
+
+    /// Written directly, with objects' keys sorted when the message can hold a
+    /// map: a dynamic message keeps map entries in hash order, and the same
+    /// response must give the same bytes (and `ETag`) every time.
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), Status> {
+        let message = self.decoded()?;
+        let written = if self.sorted {
+            sorted_json::write(out, |serializer| message.serialize_with_options(serializer, &JSON))
+        } else {
+            message.serialize_with_options(&mut serde_json::Serializer::new(out), &JSON)
+        };
+        written.map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {

@@ -36,6 +36,20 @@ pub(crate) fn parse_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// Writes a duration as `grpc-timeout`: the finest unit whose count fits in
+/// 8 digits, rounded up so that the callee never gets less time than asked.
+pub(crate) fn format_timeout(timeout: Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let nanos = timeout.as_nanos();
+    for (unit, per) in [("n", 1), ("u", 1_000), ("m", 1_000_000), ("S", 1_000_000_000), ("M", 60_000_000_000)] {
+        let count = nanos.div_ceil(per);
+        if count <= MAX {
+            return format!("{count}{unit}");
+        }
+    }
+    format!("{}H", nanos.div_ceil(3_600_000_000_000).min(MAX))
+}
+
 fn with_metadata<T>(body: T, ctx: &Context) -> tonic::Response<T> {
     let mut response = tonic::Response::new(body);
     *response.metadata_mut() = tonic::metadata::MetadataMap::from_headers(ctx.response_metadata());
@@ -176,6 +190,21 @@ mod tests {
         // Found reviewing the runtime: a multi-byte last character split the string inside it.
         assert_eq!(parse_timeout("1é"), None);
         assert_eq!(parse_timeout("9999999€"), None);
+    }
+
+    #[test]
+    fn grpc_timeouts_are_written_in_the_finest_unit_that_fits_and_read_back() {
+        assert_eq!(format_timeout(Duration::from_millis(250)), "250000u");
+        assert_eq!(format_timeout(Duration::from_nanos(1_500)), "1500n");
+        assert_eq!(format_timeout(Duration::from_secs(5)), "5000000u");
+        assert_eq!(format_timeout(Duration::from_secs(86_400 * 365)), "31536000S");
+        assert_eq!(format_timeout(Duration::from_secs(86_400 * 365 * 10)), "5256000M");
+        assert_eq!(format_timeout(Duration::MAX), "99999999H");
+        for timeout in [Duration::from_nanos(1), Duration::from_micros(123_456_789), Duration::from_secs(200_000)] {
+            let written = format_timeout(timeout);
+            let read = parse_timeout(&written).expect("parses");
+            assert!(read >= timeout, "{written} gives at least {timeout:?}");
+        }
     }
 
     #[tokio::test]

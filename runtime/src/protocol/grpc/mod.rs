@@ -4,7 +4,7 @@
 //! served service has. gRPC-Web is translated by tonic-web in front of the
 //! same router.
 
-mod call;
+pub(crate) mod call;
 
 use std::sync::Arc;
 use std::time::Duration;
