@@ -20,7 +20,6 @@
 
 mod reflect;
 mod shared;
-mod sorted_json;
 mod transport;
 mod unary;
 
@@ -35,6 +34,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 
 use crate::core::call::{BoxFuture, Call, Output, Payload, Requests};
 use crate::core::context::Context;
+use crate::core::json::DynamicJson;
 use crate::core::message::DynMessage;
 use crate::core::raw::RawCodec;
 use crate::core::service::{MethodKind, ServiceDef, ServiceInfo};
@@ -281,9 +281,6 @@ struct Route {
     kind: MethodKind,
     input: MessageDescriptor,
     output: MessageDescriptor,
-    /// Whether a response can hold a map, whose keys a dynamic message keeps
-    /// in hash order (so its JSON must sort them).
-    output_maps: bool,
     /// A streamed response's cursor field, whose value is the event's id
     /// (SSE's `id:`), so that a client resumes through any gateway.
     cursor: Option<prost_reflect::FieldDescriptor>,
@@ -321,7 +318,6 @@ pub fn service(info: &'static ServiceInfo, pool: &DescriptorPool, upstream: Upst
             path: http::uri::PathAndQuery::try_from(path.as_str()).map_err(|e| format!("{path}: {e}"))?,
             kind: method.kind,
             input: message(method.input)?,
-            output_maps: may_hold_maps(&output, &mut Vec::new()),
             // The schema's rule (`MethodInfo::cursor`), as generated servers have it.
             cursor: method.cursor.and_then(|name| output.get_field_by_json_name(name)),
             output,
@@ -379,13 +375,12 @@ impl Forwarder {
         let stream_request = |messages| self.upstream.request(messages, ctx, traceparent);
         let path = route.path.clone();
         let output = route.output.clone();
-        let sorted = route.output_maps;
         let cursor = route.cursor.clone();
         let answer = move |message: Bytes| -> Box<dyn DynMessage> {
             // Reading the cursor decodes the message: kept for its JSON.
             let decoded = cursor.as_ref().and_then(|_| DynamicMessage::decode(output.clone(), message.clone()).ok());
             let cursor = cursor.as_ref().zip(decoded.as_ref()).and_then(|(field, m)| cursor_of(m, field));
-            Box::new(Upstreamed { bytes: message, desc: output.clone(), sorted, cursor, decoded })
+            Box::new(Upstreamed { bytes: message, desc: output.clone(), cursor, decoded })
         };
         match (route.kind, input) {
             (MethodKind::Unary, Requests::Single(payload)) => {
@@ -490,8 +485,6 @@ fn encode(payload: Payload, desc: &MessageDescriptor, json: crate::core::json::O
 struct Upstreamed {
     bytes: Bytes,
     desc: MessageDescriptor,
-    /// Its JSON goes through a `serde_json::Value`, which sorts map keys.
-    sorted: bool,
     /// Its cursor field's value, in a stream whose messages have one.
     cursor: Option<String>,
     /// The message, when reading its cursor decoded it already.
@@ -512,19 +505,6 @@ fn cursor_of(message: &DynamicMessage, field: &prost_reflect::FieldDescriptor) -
     (!text.is_empty() && text != "0").then_some(text)
 }
 
-/// Whether a message of `desc` can hold a map at any depth (a `Struct` is
-/// one, and an `Any` can hold anything).
-fn may_hold_maps(desc: &MessageDescriptor, seen: &mut Vec<String>) -> bool {
-    if matches!(desc.full_name(), "google.protobuf.Struct" | "google.protobuf.Value" | "google.protobuf.Any") {
-        return true;
-    }
-    if seen.iter().any(|s| s == desc.full_name()) {
-        return false;
-    }
-    seen.push(desc.full_name().to_owned());
-    desc.fields().any(|f| f.is_map() || matches!(f.kind(), prost_reflect::Kind::Message(m) if may_hold_maps(&m, seen)))
-}
-
 impl Upstreamed {
     fn decoded(&self) -> Result<std::borrow::Cow<'_, DynamicMessage>, Status> {
         if let Some(message) = &self.decoded {
@@ -536,8 +516,6 @@ impl Upstreamed {
     }
 }
 
-const JSON: prost_reflect::SerializeOptions = prost_reflect::SerializeOptions::new();
-
 impl DynMessage for Upstreamed {
     fn encode_proto(&self) -> Vec<u8> {
         self.bytes.to_vec()
@@ -548,8 +526,7 @@ impl DynMessage for Upstreamed {
     }
 
     fn to_json_value(&self) -> Result<serde_json::Value, Status> {
-        self.decoded()?
-            .serialize_with_options(serde_json::value::Serializer, &JSON)
+        serde::Serialize::serialize(&DynamicJson(&*self.decoded()?), serde_json::value::Serializer)
             .map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
     }
 
@@ -559,17 +536,10 @@ impl DynMessage for Upstreamed {
         Ok(out)
     }
 
-    /// Written directly, with objects' keys sorted when the message can hold a
-    /// map: a dynamic message keeps map entries in hash order, and the same
-    /// response must give the same bytes (and `ETag`) every time.
+    /// Map entries in key order (`json::DynamicJson`): the same response gives
+    /// the same bytes (and `ETag`) every time.
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), Status> {
-        let message = self.decoded()?;
-        let written = if self.sorted {
-            sorted_json::write(out, |serializer| message.serialize_with_options(serializer, &JSON))
-        } else {
-            message.serialize_with_options(&mut serde_json::Serializer::new(out), &JSON)
-        };
-        written.map_err(|e| Status::internal(format!("cannot write the response as JSON: {e}")))
+        crate::core::json::write(out, &DynamicJson(&*self.decoded()?))
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {

@@ -173,7 +173,7 @@ impl FanOut {
             let holder = feeder.holder.clone();
             (tokio::spawn(feeder.run()).abort_handle(), holder)
         });
-        let (desc, sorted) = (route.output.clone(), route.output_maps);
+        let desc = route.output.clone();
         let events = stream.map(move |item| {
             let _subscribed = &joined;
             let frame = item?;
@@ -184,7 +184,6 @@ impl FanOut {
             let message: Box<dyn crate::core::message::DynMessage> = Box::new(Upstreamed {
                 bytes: frame.payload,
                 desc: desc.clone(),
-                sorted,
                 cursor: Some(frame.sequence.to_string()),
                 decoded: None,
             });

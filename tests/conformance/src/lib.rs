@@ -5,13 +5,20 @@
 //! what a generated server reads and writes messages with: prost for
 //! protobuf, and for JSON `apigen_runtime::json::{from_slice, to_vec}` (the
 //! generated serde implementations, as every JSON protocol applies them).
+//! With `APIGEN_CONFORMANCE_JSON_WRITER=dynamic`, JSON output is written
+//! the way the gateway writes its upstream's responses instead: the message
+//! decoded as a prost-reflect `DynamicMessage` of the schema's descriptors,
+//! written by `apigen_runtime::json::DynamicJson`.
 //! `tests/conformance/README.md` says how to run the suite.
 
 apigen_runtime::include_api!();
 
+use std::sync::OnceLock;
+
 use apigen_runtime::ApiMessage;
 use apigen_runtime::json::Options;
 use apigen_runtime::prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage};
 
 use conformance::conformance_request::Payload as Input;
 use conformance::conformance_response::Result as Outcome;
@@ -47,17 +54,17 @@ pub fn respond(request: &ConformanceRequest, only: Option<&str>) -> Outcome {
     apigen_runtime::json::register(proto3::JSON_TYPES);
     apigen_runtime::json::register(proto2::JSON_TYPES);
     match name {
-        "protobuf_test_messages.proto3.TestAllTypesProto3" => round_trip::<proto3::TestAllTypesProto3>(request),
-        "protobuf_test_messages.proto2.TestAllTypesProto2" => round_trip::<proto2::TestAllTypesProto2>(request),
+        "protobuf_test_messages.proto3.TestAllTypesProto3" => round_trip::<proto3::TestAllTypesProto3>(request, name),
+        "protobuf_test_messages.proto2.TestAllTypesProto2" => round_trip::<proto2::TestAllTypesProto2>(request, name),
         "protobuf_test_messages.proto2.TestAllRequiredTypesProto2" => {
-            round_trip::<proto2::TestAllRequiredTypesProto2>(request)
+            round_trip::<proto2::TestAllRequiredTypesProto2>(request, name)
         }
         _ => Outcome::RuntimeError(format!("no generated type for {name}")),
     }
 }
 
 /// Decodes the payload as a `T` and writes it back in the requested format.
-fn round_trip<T: ApiMessage>(request: &ConformanceRequest) -> Outcome {
+fn round_trip<T: ApiMessage>(request: &ConformanceRequest, name: &str) -> Outcome {
     let parsed = match &request.payload {
         Some(Input::ProtobufPayload(bytes)) => {
             T::decode(&bytes[..]).map_err(|e| format!("not a valid protobuf message: {e}"))
@@ -81,6 +88,7 @@ fn round_trip<T: ApiMessage>(request: &ConformanceRequest) -> Outcome {
     };
     match request.requested_output_format() {
         WireFormat::Protobuf => Outcome::ProtobufPayload(message.encode_to_vec()),
+        WireFormat::Json if dynamic_writer() => dynamic_json(name, &message.encode_to_vec()),
         WireFormat::Json => match apigen_runtime::json::to_vec(&message).map(String::from_utf8) {
             Ok(Ok(json)) => Outcome::JsonPayload(json),
             Ok(Err(e)) => Outcome::SerializeError(format!("the JSON is not UTF-8: {e}")),
@@ -89,6 +97,45 @@ fn round_trip<T: ApiMessage>(request: &ConformanceRequest) -> Outcome {
         WireFormat::Jspb => Outcome::Skipped("JSPB output is not supported".to_owned()),
         WireFormat::TextFormat => Outcome::Skipped("text format output is not supported".to_owned()),
         WireFormat::Unspecified => Outcome::RuntimeError("the request names no output format".to_owned()),
+    }
+}
+
+/// Whether JSON output goes through the gateway's writer for dynamic messages.
+fn dynamic_writer() -> bool {
+    static DYNAMIC: OnceLock<bool> = OnceLock::new();
+    *DYNAMIC.get_or_init(|| std::env::var("APIGEN_CONFORMANCE_JSON_WRITER").is_ok_and(|w| w == "dynamic"))
+}
+
+/// The test messages' descriptors, read from their `.proto` files as the
+/// gateway reads a schema at start-up.
+fn pool() -> Result<&'static DescriptorPool, String> {
+    static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let files = ["google/protobuf/test_messages_proto3.proto", "google/protobuf/test_messages_proto2.proto"];
+        let set = protox::compile(files, [concat!(env!("CARGO_MANIFEST_DIR"), "/proto")]).map_err(|e| e.to_string())?;
+        DescriptorPool::from_file_descriptor_set(set).map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// The message (its protobuf `bytes`) as the gateway writes it in JSON.
+fn dynamic_json(name: &str, bytes: &[u8]) -> Outcome {
+    let pool = match pool() {
+        Ok(pool) => pool,
+        Err(e) => return Outcome::RuntimeError(format!("the test messages' descriptors: {e}")),
+    };
+    let Some(desc) = pool.get_message_by_name(name) else {
+        return Outcome::RuntimeError(format!("no descriptor for {name}"));
+    };
+    let message = match DynamicMessage::decode(desc, bytes) {
+        Ok(message) => message,
+        Err(e) => return Outcome::RuntimeError(format!("the message does not decode dynamically: {e}")),
+    };
+    match apigen_runtime::json::to_vec(&apigen_runtime::json::DynamicJson(&message)).map(String::from_utf8) {
+        Ok(Ok(json)) => Outcome::JsonPayload(json),
+        Ok(Err(e)) => Outcome::SerializeError(format!("the JSON is not UTF-8: {e}")),
+        Err(status) => Outcome::SerializeError(status.message().to_owned()),
     }
 }
 

@@ -71,3 +71,37 @@ fn what_is_not_supported_is_skipped() {
     }
     assert!(matches!(respond(&request(PROTO3, json(), WireFormat::Json), Some("proto2")), Outcome::Skipped(_)));
 }
+
+#[test]
+fn the_gateways_writer_gives_the_generated_codes_json_with_maps_in_key_order() {
+    let message = proto3::TestAllTypesProto3 {
+        optional_int64: -5,
+        optional_float: f32::NAN,
+        optional_bytes: vec![0, 1, 250],
+        optional_nested_enum: 2,
+        repeated_int64: vec![1, i64::MAX],
+        map_string_string: (0..20).map(|i| (format!("k{i:02}"), format!("v{i}"))).collect(),
+        map_int32_int32: [(-3, 1), (10, 2), (2, 3)].into_iter().collect(),
+        optional_timestamp: Some(apigen_runtime::wkt::Timestamp { seconds: 1_700_000_000, nanos: 5_000_000 }),
+        optional_duration: Some(apigen_runtime::wkt::Duration { seconds: -1, nanos: -500_000_000 }),
+        ..Default::default()
+    };
+    let generated = apigen_runtime::json::to_vec(&message).unwrap();
+    let written = |bytes: &[u8]| match dynamic_json(PROTO3, bytes) {
+        Outcome::JsonPayload(json) => json,
+        other => panic!("{other:?}"),
+    };
+    let json = written(&message.encode_to_vec());
+    let as_value =
+        |text: &[u8]| apigen_runtime::serde_json::from_slice::<apigen_runtime::serde_json::Value>(text).unwrap();
+    assert_eq!(as_value(json.as_bytes()), as_value(&generated), "{json}");
+    // Decoded again, the hash maps iterate in another order; the text stays the same.
+    for _ in 0..5 {
+        assert_eq!(written(&message.encode_to_vec()), json);
+    }
+    let keys: Vec<usize> = (0..20).map(|i| json.find(&format!("\"k{i:02}\"")).unwrap()).collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "map keys in order: {json}");
+    assert!(json.contains(r#""mapInt32Int32":{"-3":1,"2":3,"10":2}"#), "{json}");
+    assert!(json.contains(r#""optionalTimestamp":"2023-11-14T22:13:20.005Z""#), "{json}");
+    assert!(json.contains(r#""optionalDuration":"-1.500s""#), "{json}");
+}

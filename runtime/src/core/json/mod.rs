@@ -31,11 +31,13 @@
 
 pub(crate) mod any;
 pub(crate) mod codec;
+mod dynamic;
 pub(crate) mod scalar;
 
 use codec::with_options;
 
 pub use any::{AnyType, register, register_descriptors};
+pub use dynamic::DynamicJson;
 
 use crate::core::status::Status;
 
