@@ -74,6 +74,8 @@ fn what_is_not_supported_is_skipped() {
 
 #[test]
 fn the_gateways_writer_gives_the_generated_codes_json_with_maps_in_key_order() {
+    // The generated code's Any needs the embedded types registered, as a server does at start-up.
+    apigen_runtime::json::register(proto3::JSON_TYPES);
     let message = proto3::TestAllTypesProto3 {
         optional_int64: -5,
         optional_float: f32::NAN,
@@ -84,6 +86,16 @@ fn the_gateways_writer_gives_the_generated_codes_json_with_maps_in_key_order() {
         map_int32_int32: [(-3, 1), (10, 2), (2, 3)].into_iter().collect(),
         optional_timestamp: Some(apigen_runtime::wkt::Timestamp { seconds: 1_700_000_000, nanos: 5_000_000 }),
         optional_duration: Some(apigen_runtime::wkt::Duration { seconds: -1, nanos: -500_000_000 }),
+        repeated_any: vec![
+            apigen_runtime::wkt::Any::pack(
+                "google.protobuf.Duration",
+                &apigen_runtime::wkt::Duration { seconds: 3, nanos: 0 },
+            ),
+            apigen_runtime::wkt::Any::pack(
+                PROTO3,
+                &proto3::TestAllTypesProto3 { optional_string: "inner".into(), ..Default::default() },
+            ),
+        ],
         ..Default::default()
     };
     let generated = apigen_runtime::json::to_vec(&message).unwrap();
@@ -104,4 +116,10 @@ fn the_gateways_writer_gives_the_generated_codes_json_with_maps_in_key_order() {
     assert!(json.contains(r#""mapInt32Int32":{"-3":1,"2":3,"10":2}"#), "{json}");
     assert!(json.contains(r#""optionalTimestamp":"2023-11-14T22:13:20.005Z""#), "{json}");
     assert!(json.contains(r#""optionalDuration":"-1.500s""#), "{json}");
+    // A well-known type in an Any sits under "value"; a message's fields beside "@type".
+    assert!(json.contains(r#"{"@type":"type.googleapis.com/google.protobuf.Duration","value":"3s"}"#), "{json}");
+    assert!(
+        json.contains(&format!(r#"{{"@type":"type.googleapis.com/{PROTO3}","optionalString":"inner"}}"#)),
+        "{json}"
+    );
 }

@@ -15,6 +15,8 @@ use base64::engine::general_purpose::STANDARD;
 use prost_reflect::{DynamicMessage, Kind, MapKey, ReflectMessage, Value};
 use serde::ser::{Error as _, Serialize, SerializeMap, SerializeSeq, Serializer};
 
+use crate::core::wkt::any::wrapped;
+
 /// prost-reflect's defaults are the mapping's: `lowerCamel` names, enum
 /// names, 64-bit integers as strings, fields at their defaults left out.
 const OPTIONS: prost_reflect::SerializeOptions = prost_reflect::SerializeOptions::new();
@@ -42,7 +44,7 @@ fn message<S: Serializer>(message: &DynamicMessage, serializer: S) -> Result<S::
         }
         "google.protobuf.Any" => any(message, serializer),
         // The rest hold no maps: prost-reflect writes them as the mapping says.
-        name if is_well_known(name) => message.serialize_with_options(serializer, &OPTIONS),
+        name if wrapped(name) => message.serialize_with_options(serializer, &OPTIONS),
         // Extensions (proto2) are prost-reflect's to name.
         _ if message.extensions().next().is_some() => message.serialize_with_options(serializer, &OPTIONS),
         _ => {
@@ -59,32 +61,6 @@ fn fields<M: SerializeMap>(map: &mut M, message: &DynamicMessage) -> Result<(), 
         map.serialize_entry(field.json_name(), &FieldValue { value, kind: &field.kind() })?;
     }
     Ok(())
-}
-
-/// The well-known types, whose JSON is not an object of their fields.
-fn is_well_known(name: &str) -> bool {
-    name.strip_prefix("google.protobuf.").is_some_and(|short| {
-        matches!(
-            short,
-            "Any"
-                | "Timestamp"
-                | "Duration"
-                | "Struct"
-                | "Value"
-                | "ListValue"
-                | "FieldMask"
-                | "Empty"
-                | "DoubleValue"
-                | "FloatValue"
-                | "Int64Value"
-                | "UInt64Value"
-                | "Int32Value"
-                | "UInt32Value"
-                | "BoolValue"
-                | "StringValue"
-                | "BytesValue"
-        )
-    })
 }
 
 fn seconds_and_nanos(message: &DynamicMessage) -> (i64, i32) {
@@ -119,7 +95,7 @@ fn any<S: Serializer>(message: &DynamicMessage, serializer: S) -> Result<S::Ok, 
         .map_err(|e| S::Error::custom(format!("the Any's value is not a valid {name}: {e}")))?;
     let mut map = serializer.serialize_map(None)?;
     map.serialize_entry("@type", &type_url)?;
-    if is_well_known(name) {
+    if wrapped(name) {
         map.serialize_entry("value", &DynamicJson(&embedded))?;
     } else {
         fields(&mut map, &embedded)?;

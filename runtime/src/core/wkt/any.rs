@@ -39,7 +39,7 @@ impl Any {
 
 /// Whether a well-known type's JSON is no object, so that an Any holds it
 /// under `"value"`.
-fn wrapped(name: &str) -> bool {
+pub(crate) fn wrapped(name: &str) -> bool {
     matches!(
         name.strip_prefix("google.protobuf."),
         Some(

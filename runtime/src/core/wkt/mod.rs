@@ -9,7 +9,7 @@
 //! The rest (`Empty`, `Api`, `Type`, the descriptor types…) are
 //! pbjson-types' types.
 
-mod any;
+pub(crate) mod any;
 mod json_value;
 mod retry;
 
