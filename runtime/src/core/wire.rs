@@ -1,8 +1,11 @@
 //! Encodings a protocol's server adapter and its typed client both speak,
 //! kept here so that neither imports the other: Connect's envelopes and
 //! error objects, the `apigen.v1` subprotocol's name and close codes, SSE's
-//! final event id, GraphQL's map entries, and the status objects of the
-//! JSON protocols.
+//! final event id, GraphQL's map entries, the status objects of the
+//! JSON protocols, and gRPC's `grpc-timeout` (the gRPC adapter reads it,
+//! the gateway writes it).
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -220,9 +223,69 @@ pub(crate) fn entries_to_map(items: Vec<Value>) -> Value {
     )
 }
 
+/// Parses gRPC's `grpc-timeout` (`100m`, `5S`, …: at most 8 digits and a unit) into a duration.
+pub(crate) fn parse_timeout(value: &str) -> Option<Duration> {
+    if !value.is_ascii() || value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Writes a duration as `grpc-timeout`: the finest unit whose count fits in
+/// 8 digits, rounded up so that the callee never gets less time than asked.
+pub(crate) fn format_timeout(timeout: Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let nanos = timeout.as_nanos();
+    for (unit, per) in [("n", 1), ("u", 1_000), ("m", 1_000_000), ("S", 1_000_000_000), ("M", 60_000_000_000)] {
+        let count = nanos.div_ceil(per);
+        if count <= MAX {
+            return format!("{count}{unit}");
+        }
+    }
+    format!("{}H", nanos.div_ceil(3_600_000_000_000).min(MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_timeout("m"), None);
+        assert_eq!(parse_timeout("123456789S"), None, "at most 8 digits");
+        assert_eq!(parse_timeout("10x"), None);
+        // Found reviewing the runtime: a multi-byte last character split the string inside it.
+        assert_eq!(parse_timeout("1é"), None);
+        assert_eq!(parse_timeout("9999999€"), None);
+    }
+
+    #[test]
+    fn grpc_timeouts_are_written_in_the_finest_unit_that_fits_and_read_back() {
+        assert_eq!(format_timeout(Duration::from_millis(250)), "250000u");
+        assert_eq!(format_timeout(Duration::from_nanos(1_500)), "1500n");
+        assert_eq!(format_timeout(Duration::from_secs(5)), "5000000u");
+        assert_eq!(format_timeout(Duration::from_secs(86_400 * 365)), "31536000S");
+        assert_eq!(format_timeout(Duration::from_secs(86_400 * 365 * 10)), "5256000M");
+        assert_eq!(format_timeout(Duration::MAX), "99999999H");
+        for timeout in [Duration::from_nanos(1), Duration::from_micros(123_456_789), Duration::from_secs(200_000)] {
+            let written = format_timeout(timeout);
+            let read = parse_timeout(&written).expect("parses");
+            assert!(read >= timeout, "{written} gives at least {timeout:?}");
+        }
+    }
 
     #[test]
     fn close_reasons_fit_a_control_frame() {

@@ -40,7 +40,7 @@ pub(super) async fn call(
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(TE, HeaderValue::from_static("trailers"));
     if let Some(timeout) = timeout
-        && let Ok(value) = HeaderValue::try_from(crate::protocol::grpc::call::format_timeout(timeout))
+        && let Ok(value) = HeaderValue::try_from(crate::core::wire::format_timeout(timeout))
     {
         headers.insert(GRPC_TIMEOUT, value);
     }

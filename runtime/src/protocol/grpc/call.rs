@@ -4,7 +4,6 @@
 //! adapter is compiled once, not once per request type.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -17,38 +16,6 @@ use crate::{Context, MethodKind, Status};
 
 /// The HTTP body gRPC requests and responses travel in.
 pub(crate) type Body = tonic::body::Body;
-
-/// Parses `grpc-timeout` (`100m`, `5S`, …: at most 8 digits and a unit) into a duration.
-pub(crate) fn parse_timeout(value: &str) -> Option<Duration> {
-    if !value.is_ascii() || value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
-/// Writes a duration as `grpc-timeout`: the finest unit whose count fits in
-/// 8 digits, rounded up so that the callee never gets less time than asked.
-pub(crate) fn format_timeout(timeout: Duration) -> String {
-    const MAX: u128 = 99_999_999;
-    let nanos = timeout.as_nanos();
-    for (unit, per) in [("n", 1), ("u", 1_000), ("m", 1_000_000), ("S", 1_000_000_000), ("M", 60_000_000_000)] {
-        let count = nanos.div_ceil(per);
-        if count <= MAX {
-            return format!("{count}{unit}");
-        }
-    }
-    format!("{}H", nanos.div_ceil(3_600_000_000_000).min(MAX))
-}
 
 fn with_metadata<T>(body: T, ctx: &Context) -> tonic::Response<T> {
     let mut response = tonic::Response::new(body);
@@ -175,37 +142,9 @@ pub(crate) fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use crate::ResponseStream;
-
-    #[test]
-    fn grpc_timeouts_parse() {
-        assert_eq!(parse_timeout("100m"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_timeout("5S"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_timeout("m"), None);
-        assert_eq!(parse_timeout("123456789S"), None, "at most 8 digits");
-        assert_eq!(parse_timeout("10x"), None);
-        // Found reviewing the runtime: a multi-byte last character split the string inside it.
-        assert_eq!(parse_timeout("1é"), None);
-        assert_eq!(parse_timeout("9999999€"), None);
-    }
-
-    #[test]
-    fn grpc_timeouts_are_written_in_the_finest_unit_that_fits_and_read_back() {
-        assert_eq!(format_timeout(Duration::from_millis(250)), "250000u");
-        assert_eq!(format_timeout(Duration::from_nanos(1_500)), "1500n");
-        assert_eq!(format_timeout(Duration::from_secs(5)), "5000000u");
-        assert_eq!(format_timeout(Duration::from_secs(86_400 * 365)), "31536000S");
-        assert_eq!(format_timeout(Duration::from_secs(86_400 * 365 * 10)), "5256000M");
-        assert_eq!(format_timeout(Duration::MAX), "99999999H");
-        for timeout in [Duration::from_nanos(1), Duration::from_micros(123_456_789), Duration::from_secs(200_000)] {
-            let written = format_timeout(timeout);
-            let read = parse_timeout(&written).expect("parses");
-            assert!(read >= timeout, "{written} gives at least {timeout:?}");
-        }
-    }
 
     #[tokio::test]
     async fn a_passed_deadline_is_deadline_exceeded() {
@@ -270,7 +209,11 @@ mod tests {
         let (_server, shutdown) = tokio::sync::watch::channel(false);
         let service = crate::ServiceDef::new(info, (), echo);
         let pipeline = Arc::new(Pipeline::new(vec![service.clone()], None, 4096, None, shutdown));
-        let asked = request.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_timeout);
+        let asked = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::core::wire::parse_timeout);
         let ctx = pipeline.context(crate::Protocol::Grpc, request.headers().clone(), None, None, asked);
         let response = handler(Arc::clone(&pipeline), Method { service, index: 0 }, request, ctx).await;
         let early = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).map(str::to_owned);

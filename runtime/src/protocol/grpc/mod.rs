@@ -4,7 +4,7 @@
 //! served service has. gRPC-Web is translated by tonic-web in front of the
 //! same router.
 
-pub(crate) mod call;
+mod call;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +106,8 @@ impl GrpcRouter {
         let Some(method) = self.pipeline.method(path.trim_start_matches('/'), protocol) else {
             return tonic::Status::unimplemented(format!("no method at {path} over {protocol:?}")).into_http();
         };
-        let asked = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(call::parse_timeout);
+        let asked =
+            req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(crate::core::wire::parse_timeout);
         let peer = peer.or_else(|| crate::core::pipeline::peer(req.extensions()));
         let ctx = self.pipeline.context(protocol, req.headers().clone(), peer, identity, asked);
         call::handler(Arc::clone(&self.pipeline), method.clone(), req, ctx).await
