@@ -7,7 +7,8 @@
 #
 # --quick (default): 1 run of 3 s per cell after 1 s of warm-up; --full: 5 runs of 10 s, each
 # after 2 s of warm-up. Runs are rounds: every server is started, measured and stopped once per
-# round, so slow drift on the machine spreads over all rows; each row is the median of its rounds.
+# round (in reverse order on even rounds), so slow drift on the machine spreads over all rows;
+# each row is the median of its rounds.
 # The server is pinned to core $BENCH_SERVER_CORE (0), the load generator to $BENCH_LOAD_CORE (1).
 # Prints the Markdown table, and writes it to FILE with --out.
 #
@@ -208,9 +209,7 @@ production=(-H "authorization: Bearer $(cat "$here/jwt/token")"
 node_dir="$repo/bench/node"
 echo "mode $mode: $rounds round(s), ${warmup} s warm-up + ${duration} s per cell, concurrency $concurrency," \
   "server on core $server_core, load on core $load_core" >&2
-for round in $(seq 1 "$rounds"); do
-  echo "round $round/$rounds" >&2
-
+servers_apigen() {
   start_server "$bin/bookstore-example"
   seed bookstore-example
   rest apigen
@@ -219,18 +218,22 @@ for round in $(seq 1 "$rounds"); do
   graphql apigen
   grpc gRPC apigen
   stop_server
+}
 
-  # The cost of production settings: the same server checking JWTs against a key set, with
-  # every request traced by its client (tracing's export off).
+# The cost of production settings: the same server checking JWTs against a key set, with
+# every request traced by its client (tracing's export off).
+servers_production() {
   start_server "$bin/bookstore-example" --jwks "$here/jwt/jwks.json" \
     --issuer https://issuer.bench.test --audience bench
   seed "bookstore-example with --jwks" "${production[@]}"
   rest production "${production[@]}"
   connect production "${production[@]}"
   stop_server
+}
 
-  # Gateway mode: `apigen gateway` (measured, on the server core) in front of bookstore-example
-  # as its gRPC upstream (on the load core, not measured), against apigen's own path above.
+# Gateway mode: `apigen gateway` (measured, on the server core) in front of bookstore-example
+# as its gRPC upstream (on the load core, not measured), against apigen's own path above.
+servers_gateway() {
   nice -n "$nice" taskset -c "$load_core" "$bin/bookstore-example" --addr 127.0.0.1:0 >"$tmp/upstream.log" 2>&1 &
   upstream_pid=$!
   upstream_addr=""
@@ -249,40 +252,69 @@ for round in $(seq 1 "$rounds"); do
   stop_server
   kill "$upstream_pid" 2>/dev/null || true
   wait "$upstream_pid" 2>/dev/null || true
+}
 
+servers_axum() {
   start_server "$bin/baseline-axum"
   rest axum
   connect axum
   trpc axum
   stop_server
+}
 
+servers_graphql_baseline() {
   start_server "$bin/baseline-graphql"
   graphql async-graphql
   stop_server
+}
 
+servers_tonic() {
   start_server "$bin/baseline-tonic"
   grpc gRPC tonic
   stop_server
+}
 
+servers_hyper() {
   start_server "$bin/ceiling-hyper"
   rest hyper
   stop_server
+}
 
+servers_connect_node() {
   start_server node "$node_dir/connect.mjs" --descriptors "$tmp/bookstore.binpb"
   connect connect-node
   stop_server
+}
 
+servers_trpc_node() {
   start_server node "$node_dir/trpc.mjs"
   trpc trpc-node
   stop_server
+}
 
+servers_yoga() {
   start_server node "$node_dir/yoga.mjs"
   graphql yoga
   stop_server
+}
 
+servers_grpc_js() {
   start_server node "$node_dir/grpc.mjs"
   grpc gRPC grpc-js
   stop_server
+}
+
+# Every server of a round, in this order on odd rounds and the reverse on even ones, so that
+# drift during a round (the machine's speed wanders by more than the margins the goals test)
+# weighs on apigen's rows and on the baselines' alike.
+order=(apigen production gateway axum graphql_baseline tonic hyper connect_node trpc_node yoga grpc_js)
+for round in $(seq 1 "$rounds"); do
+  echo "round $round/$rounds" >&2
+  if [ $((round % 2)) -eq 1 ]; then
+    for servers in "${order[@]}"; do "servers_$servers"; done
+  else
+    for ((i = ${#order[@]} - 1; i >= 0; i--)); do "servers_${order[$i]}"; done
+  fi
 done
 
 {
