@@ -188,8 +188,9 @@ impl Upstream {
     }
 
     /// The request metadata to send: allowed headers, the client's address
-    /// and identity.
-    fn headers(&self, ctx: &Context) -> http::HeaderMap {
+    /// and identity, and `traceparent`, the upstream call's span in place of
+    /// the client's.
+    fn headers(&self, ctx: &Context, traceparent: Option<&str>) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
         for (name, value) in ctx.metadata() {
             if self.forwards(name.as_str()) && name.as_str() != "x-forwarded-for" {
@@ -216,6 +217,9 @@ impl Upstream {
         {
             headers.insert("apigen-subject", value);
         }
+        if let Some(value) = traceparent.and_then(|t| http::HeaderValue::try_from(t).ok()) {
+            headers.insert(const { http::HeaderName::from_static("traceparent") }, value);
+        }
         headers
     }
 
@@ -224,10 +228,7 @@ impl Upstream {
     /// `traceparent` is the upstream call's span, in place of the client's.
     fn request<T>(&self, message: T, ctx: &Context, traceparent: Option<&str>) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(self.headers(ctx));
-        if let Some(value) = traceparent.and_then(|t| tonic::metadata::MetadataValue::try_from(t).ok()) {
-            request.metadata_mut().insert("traceparent", value);
-        }
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(self.headers(ctx, traceparent));
         if let Some(deadline) = ctx.deadline() {
             request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         }
@@ -386,10 +387,7 @@ impl Forwarder {
             (MethodKind::Unary, Requests::Single(payload)) => {
                 let bytes = encode(payload, &route.input, json)?;
                 let upstream = &self.upstream;
-                let mut headers = upstream.headers(ctx);
-                if let Some(value) = traceparent.and_then(|t| http::HeaderValue::try_from(t).ok()) {
-                    headers.insert(const { http::HeaderName::from_static("traceparent") }, value);
-                }
+                let headers = upstream.headers(ctx, traceparent);
                 let timeout = ctx.deadline().map(|deadline| deadline.saturating_duration_since(Instant::now()));
                 let transport = upstream.transport.clone();
                 let response = unary::call(transport, &upstream.origin, &path, headers, timeout, bytes).await;
